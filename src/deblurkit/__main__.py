@@ -1,0 +1,3 @@
+from deblurkit.cli import main
+
+raise SystemExit(main())

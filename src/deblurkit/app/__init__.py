@@ -1,0 +1,1 @@
+"""deblurkit.app (see the package docstring)."""

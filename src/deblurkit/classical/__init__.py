@@ -1,0 +1,1 @@
+"""deblurkit.classical (see the package docstring)."""

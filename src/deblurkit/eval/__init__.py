@@ -1,0 +1,1 @@
+"""deblurkit.eval (see the package docstring)."""

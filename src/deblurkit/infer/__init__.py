@@ -1,0 +1,1 @@
+"""deblurkit.infer (see the package docstring)."""

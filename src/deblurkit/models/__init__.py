@@ -1,0 +1,1 @@
+"""deblurkit.models (see the package docstring)."""

@@ -1,0 +1,1 @@
+"""deblurkit.synth (see the package docstring)."""

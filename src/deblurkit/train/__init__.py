@@ -1,0 +1,1 @@
+"""deblurkit.train (see the package docstring)."""
