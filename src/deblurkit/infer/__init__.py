@@ -1,1 +1,27 @@
-"""deblurkit.infer (see the package docstring)."""
+"""Inference runtime: one call contract for every deblurring method.
+
+>>> from deblurkit.infer import load_restorer          # doctest: +SKIP
+>>> restorer = load_restorer("mimo-unet", tile=512)    # doctest: +SKIP
+>>> sharp = restorer(blurry)  # (H, W, C) float32 sRGB in [0, 1] -> same  # doctest: +SKIP
+
+- :func:`load_restorer` / :func:`list_restorers` / :data:`DEFAULT_RESTORER` (``restorers.py``);
+- padding and blended tiling (``tiling.py``);
+- torch / ONNX Runtime backends and ONNX export (``backends.py``).
+
+Importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+#: The restorer ``load_restorer("default")`` builds. The classical kernel-aware pipeline until a
+#: trained network wins the study (the lead changes this line).
+DEFAULT_RESTORER: str = "kernel-deconv"
+
+from deblurkit.infer.restorers import (  # noqa: E402
+    Restorer,
+    RestorerInfo,
+    list_restorers,
+    load_restorer,
+)
+
+__all__ = ["DEFAULT_RESTORER", "Restorer", "RestorerInfo", "list_restorers", "load_restorer"]

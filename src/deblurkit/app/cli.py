@@ -1,0 +1,319 @@
+"""``deblurkit deblur``: deblur photos from files, folders, globs or stdin.
+
+Output naming (decided for every input before any work starts, so a conflict costs nothing):
+
+* no ``-o``: ``<name>-deblurred.<ext>`` beside each input (stdin goes to stdout);
+* ``-o FILE`` (a known image suffix): exactly one input, written there in that format;
+* ``-o FOLDER``: every input keeps its name (and its path below a folder input); a name that
+  would land on an input gets the ``-deblurred`` suffix;
+* ``-o -``: stdout (one input).
+
+An output never replaces an input, and never replaces an existing file unless ``--force``.
+Every file is written atomically. ``--compare`` also writes ``<output stem>-compare.<ext>``
+with the input and the result side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from deblurkit.errors import DeblurkitError
+
+DEFAULT_SUFFIX = "-deblurred"
+_GLOB_CHARS = set("*?[")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image files, folders (recursive), globs (quote them), or '-' for stdin")
+    parser.add_argument("-o", "--output", default=None,
+                        help="output file (one input), folder, or '-' for stdout "
+                             "(default: <name>-deblurred.<ext> beside each input)")
+    parser.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs (never inputs)")
+    parser.add_argument("-m", "--model", default=None,
+                        help="restorer name (see `deblurkit models`) or checkpoint file (default: the shipped default)")
+    parser.add_argument("--tile", type=int, default=None, help="process in tiles of this size (bounds memory)")
+    parser.add_argument("--backend", default="auto", help="runtime backend: auto, torch or onnx")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
+    parser.add_argument("-q", "--quality", type=int, default=95, help="JPEG/WEBP quality 1..100 (default 95)")
+    parser.add_argument("--compare", action="store_true", help="also write a side-by-side before/after image")
+    parser.add_argument("--suffix", default=DEFAULT_SUFFIX, help=f"name suffix for outputs (default {DEFAULT_SUFFIX})")
+    parser.add_argument("--max-pixels", type=int, default=None,
+                        help="refuse larger images (default: Pillow's decompression-bomb limit, ~89 MP)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary lines")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and where its result goes (None means stdin / stdout)."""
+
+    source: Path | None
+    output: Path | None
+    compare: Path | None = None
+
+    @property
+    def source_label(self) -> str:
+        return "<stdin>" if self.source is None else str(self.source)
+
+    @property
+    def output_label(self) -> str:
+        return "<stdout>" if self.output is None else str(self.output)
+
+
+def expand_inputs(inputs: list[str]) -> list[tuple[Path | None, Path | None]]:
+    """Resolve files, folders and globs to ``(file, base_folder)`` pairs (``(None, None)`` = stdin).
+
+    Raises:
+        DeblurkitError: an input matches nothing, or stdin is mixed with other inputs.
+    """
+    from deblurkit.io import IMAGE_SUFFIXES, iter_image_files
+
+    suffixes = IMAGE_SUFFIXES | {".heic", ".heif"}
+    out: list[tuple[Path | None, Path | None]] = []
+    if "-" in inputs and len(inputs) > 1:
+        raise DeblurkitError("'-' (stdin) cannot be combined with other inputs")
+    for item in inputs:
+        if item == "-":
+            out.append((None, None))
+            continue
+        p = Path(item)
+        if p.is_dir():
+            files = [f for f in iter_image_files(p)] + sorted(
+                f for f in p.rglob("*") if f.suffix.lower() in {".heic", ".heif"} and f.is_file())
+            if not files:
+                raise DeblurkitError(f"{p}: folder contains no images")
+            out.extend((f, p) for f in files)
+        elif p.is_file():
+            out.append((p, None))
+        elif _GLOB_CHARS & set(item):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            files = [m for m in matches if m.is_file() and m.suffix.lower() in suffixes]
+            if not files:
+                raise DeblurkitError(f"{item}: pattern matches no image files")
+            out.extend((f, None) for f in files)
+        else:
+            raise DeblurkitError(f"{item}: no such file or folder")
+    # the same file named twice (e.g. by a folder and a glob) is deblurred once
+    seen: set[Path] = set()
+    unique = []
+    for f, base in out:
+        key = f.resolve() if f is not None else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        unique.append((f, base))
+    return unique
+
+
+def _default_suffix(path: Path) -> str:
+    from deblurkit.app.photo_io import SUFFIX_FORMATS, heif_available
+
+    ext = path.suffix.lower()
+    if ext not in SUFFIX_FORMATS or (SUFFIX_FORMATS[ext] == "HEIF" and not heif_available()):
+        return ".png"
+    return path.suffix
+
+
+def plan_jobs(inputs: list[str], output: str | None, *, force: bool = False, compare: bool = False,
+              suffix: str = DEFAULT_SUFFIX) -> list[Job]:
+    """Decide every output path up front and check for conflicts.
+
+    Raises:
+        DeblurkitError: an output would overwrite an input, an existing file (without ``force``),
+            or another output; or ``-o`` does not fit the inputs.
+    """
+    from deblurkit.app.photo_io import SUFFIX_FORMATS, format_for_suffix
+
+    if not suffix:
+        raise DeblurkitError("--suffix must not be empty (outputs would overwrite inputs)")
+    sources = expand_inputs(inputs)
+    to_stdout = output == "-" or (output is None and sources == [(None, None)])
+    out_is_file = output not in (None, "-") and Path(output).suffix.lower() in SUFFIX_FORMATS \
+        and not Path(output).is_dir()
+    if to_stdout and len(sources) != 1:
+        raise DeblurkitError(f"-o - (stdout) takes exactly one input, got {len(sources)}")
+    if out_is_file and len(sources) != 1:
+        raise DeblurkitError(f"-o {output} is a file name but there are {len(sources)} inputs; give a folder")
+    if to_stdout and compare:
+        raise DeblurkitError("--compare cannot write to stdout; give -o FILE")
+    if sources == [(None, None)] and output is not None and not to_stdout and not out_is_file:
+        raise DeblurkitError("with stdin input, -o must be an image file name or '-'")
+
+    jobs: list[Job] = []
+    for src, base in sources:
+        dest: Path | None
+        if to_stdout:
+            dest = None
+        elif out_is_file:
+            dest = Path(output)  # type: ignore[arg-type]
+        elif output is None:
+            assert src is not None
+            dest = src.with_name(src.stem + suffix + _default_suffix(src))
+        else:
+            assert src is not None
+            rel = src.relative_to(base) if base is not None else Path(src.name)
+            dest = Path(output) / rel.with_suffix(_default_suffix(src))
+            if src.resolve() == dest.resolve():
+                dest = dest.with_name(dest.stem + suffix + dest.suffix)
+        cmp_path = dest.with_name(dest.stem + "-compare" + dest.suffix) if (compare and dest) else None
+        jobs.append(Job(src, dest, cmp_path))
+
+    input_set = {src.resolve() for src, _ in sources if src is not None}
+    taken: dict[Path, Job] = {}
+    for job in jobs:
+        for path in (job.output, job.compare):
+            if path is None:
+                continue
+            format_for_suffix(path.suffix)
+            key = path.resolve()
+            if key in input_set:
+                raise DeblurkitError(f"{path}: output would overwrite an input; choose another -o or --suffix")
+            if key in taken:
+                raise DeblurkitError(f"{path}: two inputs would write the same output "
+                                     f"({taken[key].source_label} and {job.source_label})")
+            if path.exists() and not force:
+                raise DeblurkitError(f"{path}: already exists (use --force to overwrite)")
+            taken[key] = job
+    return jobs
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one job."""
+
+    job: Job
+    width: int
+    height: int
+    bits: int
+    seconds: float
+
+
+def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None = None,
+               stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, progress=None) -> Result:
+    """Read, deblur and write one job (atomically). ``stdin``/``stdout`` replace ``None`` paths."""
+    from deblurkit.app.photo_io import (DEFAULT_MAX_PIXELS, encode_photo, format_for_suffix, read_photo,
+                                        side_by_side, writable_format)
+    from deblurkit.app.restore import restore_pixels
+    from deblurkit.io import atomic_write
+
+    t0 = time.perf_counter()
+    if job.source is None:
+        data = (stdin or sys.stdin.buffer).read()
+    else:
+        try:
+            data = job.source.read_bytes()
+        except OSError as exc:
+            raise DeblurkitError(f"{job.source}: cannot read ({exc.strerror})") from None
+    photo = read_photo(data, name=job.source_label,
+                       max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    result = photo.with_pixels(restore_pixels(photo.pixels, restorer, progress=progress))
+    fmt = writable_format(photo.format) if job.output is None else format_for_suffix(job.output.suffix)
+    encoded = encode_photo(result, fmt, quality=quality)
+    compare_bytes = None
+    if job.compare is not None:
+        both = photo.with_pixels(side_by_side(photo.pixels, result.pixels))
+        compare_bytes = encode_photo(both, format_for_suffix(job.compare.suffix), quality=quality)
+    if job.output is None:
+        sink = stdout or sys.stdout.buffer
+        sink.write(encoded)
+        sink.flush()
+    else:
+        with atomic_write(job.output) as fh:
+            fh.write(encoded)
+        if job.compare is not None and compare_bytes is not None:
+            with atomic_write(job.compare) as fh:
+                fh.write(compare_bytes)
+    return Result(job, photo.width, photo.height, photo.bits, time.perf_counter() - t0)
+
+
+def deblur_files(inputs: list[str], output: str | None = None, *, model: str | None = None,
+                 loader=None, force: bool = False, quality: int = 95, compare: bool = False,
+                 suffix: str = DEFAULT_SUFFIX, max_pixels: int | None = None, quiet: bool = False,
+                 stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
+                 log=None) -> int:
+    """The whole ``deblurkit deblur`` command as a function.
+
+    Args:
+        inputs: files, folders, globs or ``["-"]``.
+        output: see the module docstring.
+        model: restorer name or checkpoint path (None: the shipped default).
+        loader: ``name -> restorer``; default :func:`deblurkit.app.restore.make_loader` ().
+        force, quality, compare, suffix, max_pixels, quiet: as the command-line options.
+        stdin, stdout: binary streams used for ``-`` (default: the process's).
+        log: text stream for summary lines (default stdout, or stderr when images go to stdout).
+
+    Returns:
+        0 when every file was deblurred, 2 when some failed (each failure printed as one line).
+
+    Raises:
+        DeblurkitError: a planning error (nothing was written), or the only input failed.
+    """
+    from tqdm import tqdm
+
+    from deblurkit.app.restore import default_restorer_name, make_loader
+
+    if not 1 <= quality <= 100:
+        raise DeblurkitError(f"--quality must be in 1..100, got {quality}")
+    jobs = plan_jobs(inputs, output, force=force, compare=compare, suffix=suffix)
+    images_to_stdout = any(j.output is None for j in jobs)
+    log = log or (sys.stderr if images_to_stdout else sys.stdout)
+    restorer = (loader or make_loader())(model or default_restorer_name())
+
+    failures = 0
+    bar = tqdm(total=len(jobs), unit="img", disable=quiet or len(jobs) < 2 or None, file=sys.stderr,
+               desc="deblur")
+    for job in jobs:
+        tile_bar: list = []
+
+        def progress(done: int, total: int, _bars=tile_bar) -> None:
+            if quiet or total < 2:
+                return
+            if not _bars:
+                _bars.append(tqdm(total=total, unit="tile", leave=False, file=sys.stderr, disable=None,
+                                  desc=job.source_label[-30:]))
+            _bars[0].n = done
+            _bars[0].refresh()
+
+        try:
+            res = deblur_job(job, restorer, quality=quality, max_pixels=max_pixels, stdin=stdin,
+                             stdout=stdout, progress=progress)
+        except DeblurkitError as exc:
+            if len(jobs) == 1:
+                raise
+            failures += 1
+            tqdm.write(f"deblurkit: error: {exc}", file=sys.stderr)
+        else:
+            if not quiet:
+                extra = f" (+ {job.compare})" if job.compare else ""
+                tqdm.write(f"{job.source_label} -> {job.output_label}{extra}  {res.width}x{res.height}  "
+                           f"{res.bits}-bit  {res.seconds:.2f} s", file=log)
+        finally:
+            for b in tile_bar:
+                b.close()
+        bar.update(1)
+    bar.close()
+    if failures:
+        print(f"deblurkit: {failures} of {len(jobs)} files failed", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace, *, loader=None) -> int:
+    from deblurkit.app.restore import make_loader
+
+    if args.threads is not None and args.threads < 1:
+        raise DeblurkitError(f"--threads must be >= 1, got {args.threads}")
+    if args.tile is not None and args.tile < 16:
+        raise DeblurkitError(f"--tile must be >= 16, got {args.tile}")
+    loader = loader or make_loader(backend=args.backend, device=args.device, threads=args.threads, tile=args.tile)
+    return deblur_files(args.inputs, args.output, model=args.model, loader=loader, force=args.force,
+                        quality=args.quality, compare=args.compare, suffix=args.suffix,
+                        max_pixels=args.max_pixels, quiet=args.quiet)

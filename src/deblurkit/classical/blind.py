@@ -1,0 +1,334 @@
+"""The kernel-aware blind deblurring pipeline (estimate the shake kernel, then deconvolve).
+
+Steps (all in linear light; the image's colour space is stated by the caller, never guessed):
+
+1. sRGB -> linear; luminance; noise level (MAD of the finest diagonal Haar band).
+2. Kernel estimation (:func:`deblurkit.classical.kernel_estimation.estimate_kernel`) on the
+   most informative crop (largest gradient energy, away from clipped highlights) of each
+   kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur that varies across
+   the photo. A tile whose kernel is close to a delta (small effective support) is
+   declared "not blurred" and left untouched; a tile without enough texture borrows the
+   global kernel.
+3. Hyper-Laplacian deconvolution at full resolution in blocks of at most ``block`` pixels,
+   blended with linear ramps over the overlaps; the prior weight grows with the noise.
+4. Around clipped highlights (where the linear blur model does not hold) the result is
+   blended back towards the input, then linear -> sRGB and clip to [0, 1].
+
+If no tile is blurred, the input is returned unchanged (bit-exact copy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deblurkit.classical.deconv import hyper_laplacian_deconv
+from deblurkit.classical.kernel_estimation import estimate_kernel
+from deblurkit.errors import DeblurkitError
+
+__all__ = [
+    "BlindParams",
+    "DeblurResult",
+    "deblur_image",
+    "deblur_image_with_kernel",
+    "srgb_to_linear_np",
+    "linear_to_srgb_np",
+    "estimate_noise_sigma",
+    "kernel_effective_support",
+]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BlindParams:
+    """Tunable settings of the blind pipeline (defaults chosen by ``studies/eval_kernel_aware.py``)."""
+
+    est_crop: int = 512
+    """Side of the crop (per kernel tile) on which the kernel is estimated, in pixels."""
+    no_blur_support: float = 3.0
+    """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta."""
+    weight: float = 2e-3
+    """Hyper-Laplacian prior weight for a noise-free image."""
+    noise_weight: float = 20.0
+    """Added prior weight per unit noise variance (linear light): ``weight + noise_weight * sigma^2``."""
+    alpha: float = 0.8
+    """Hyper-Laplacian exponent."""
+    block: int = 1024
+    """Largest side of a deconvolution block (bounds memory on large photos)."""
+    overlap: int = 32
+    """Blend width between neighbouring blocks, in pixels."""
+    saturation: float = 0.98
+    """Linear values at or above this (any channel) count as clipped."""
+    min_texture: float = 0.25
+    """A tile whose gradient energy is below this fraction of the image median borrows the global kernel."""
+
+
+@dataclass
+class DeblurResult:
+    """Output of :func:`deblur_image_with_kernel`."""
+
+    image: np.ndarray
+    """Restored image, float32 sRGB ``(H, W, 3)`` in [0, 1]."""
+    kernels: np.ndarray
+    """Kernels per tile, ``(ny, nx, k, k)`` float32 (a delta where no blur was detected)."""
+    blurred: np.ndarray
+    """Per-tile flag ``(ny, nx)``: True where blur was detected and deconvolved."""
+    noise_sigma: float
+    """Estimated noise standard deviation in linear light."""
+    params: dict = field(default_factory=dict)
+    """Resolved settings, for reports."""
+
+
+def srgb_to_linear_np(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB decoding of a float array in [0, 1] (float32 out)."""
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb_np(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB encoding of linear values (clipped to [0, 1] first, float32 out)."""
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
+
+
+def estimate_noise_sigma(gray: np.ndarray) -> float:
+    """Noise standard deviation from the median absolute finest diagonal Haar coefficient."""
+    g = np.asarray(gray, dtype=np.float64)
+    h, w = (g.shape[0] // 2) * 2, (g.shape[1] // 2) * 2
+    g = g[:h, :w]
+    hh = (g[0::2, 0::2] - g[0::2, 1::2] - g[1::2, 0::2] + g[1::2, 1::2]) / 2.0
+    return float(np.median(np.abs(hh)) / 0.6745)
+
+
+def kernel_effective_support(kernel: np.ndarray) -> float:
+    """``1 / sum(k^2)`` for a kernel summing to 1: 1 for a delta, N for N equal pixels."""
+    k = np.asarray(kernel, dtype=np.float64)
+    k = k / k.sum()
+    return float(1.0 / (k * k).sum())
+
+
+def _luminance(lin: np.ndarray) -> np.ndarray:
+    return (0.2126 * lin[..., 0] + 0.7152 * lin[..., 1] + 0.0722 * lin[..., 2]).astype(np.float32)
+
+
+def _splits(n: int, parts: int) -> list[tuple[int, int]]:
+    edges = np.linspace(0, n, parts + 1).round().astype(int)
+    return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
+
+
+def _texture_map(gray: np.ndarray) -> np.ndarray:
+    gx = np.zeros_like(gray)
+    gy = np.zeros_like(gray)
+    gx[:, :-1] = np.diff(gray, axis=1)
+    gy[:-1, :] = np.diff(gray, axis=0)
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def _best_crop(energy_ii: np.ndarray, y0: int, y1: int, x0: int, x1: int, size: int) -> tuple[int, int, int, int]:
+    """Crop of side ``size`` inside [y0, y1) x [x0, x1) with the largest summed energy."""
+    ch, cw = min(size, y1 - y0), min(size, x1 - x0)
+    best, arg = -1.0, (y0, x0)
+    ys = np.unique(np.linspace(y0, y1 - ch, 5).round().astype(int))
+    xs = np.unique(np.linspace(x0, x1 - cw, 5).round().astype(int))
+    for yy in ys:
+        for xx in xs:
+            s = energy_ii[yy + ch, xx + cw] - energy_ii[yy, xx + cw] - energy_ii[yy + ch, xx] + energy_ii[yy, xx]
+            if s > best:
+                best, arg = s, (int(yy), int(xx))
+    return arg[0], arg[0] + ch, arg[1], arg[1] + cw
+
+
+def _ramp_weights(n: int, lo_pad: int, hi_pad: int) -> np.ndarray:
+    """Weights over a block of length ``n`` that ramp linearly across the overlap bands."""
+    w = np.ones(n, dtype=np.float32)
+    if lo_pad > 0:
+        w[: 2 * lo_pad] = np.linspace(0.0, 1.0, 2 * lo_pad + 2, dtype=np.float32)[1:-1][: min(2 * lo_pad, n)]
+    if hi_pad > 0:
+        w[n - 2 * hi_pad:] = np.minimum(w[n - 2 * hi_pad:], np.linspace(1.0, 0.0, 2 * hi_pad + 2, dtype=np.float32)[1:-1])
+    return w
+
+
+def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
+    if tiles is None:
+        h, w = shape
+        return max(1, int(round(h / (1.5 * est_crop)))), max(1, int(round(w / (1.5 * est_crop))))
+    if isinstance(tiles, int):
+        if tiles < 1:
+            raise DeblurkitError(f"tiles must be >= 1, got {tiles}")
+        return tiles, tiles
+    if len(tiles) != 2 or min(tiles) < 1:
+        raise DeblurkitError(f"tiles must be an int or (ny, nx) with both >= 1, got {tiles}")
+    return int(tiles[0]), int(tiles[1])
+
+
+def deblur_image_with_kernel(
+    image_srgb: np.ndarray,
+    *,
+    kernel_size: int = 31,
+    tiles: int | tuple[int, int] | None = None,
+    progress: Progress | None = None,
+    input_space: str = "srgb",
+    params: BlindParams | None = None,
+) -> DeblurResult:
+    """Blind kernel-aware deblurring; returns the image together with the kernels found.
+
+    Args:
+        image_srgb: float32 ``(H, W, 3)`` (or ``(H, W)``) in [0, 1], encoded as ``input_space``.
+        kernel_size: largest blur to model, in pixels (odd; even values are rounded up).
+        tiles: kernel grid for spatially varying blur: an int ``n`` (n x n), ``(ny, nx)``, or
+            None for automatic (one tile per ~1.5 x ``est_crop`` pixels of side).
+        progress: optional ``progress(done, total)`` callback.
+        input_space: ``"srgb"`` (default) or ``"linear"`` (raw-derived images); the output is
+            in the same space.
+        params: tuning (:class:`BlindParams`).
+
+    Returns:
+        :class:`DeblurResult` (image in the input's shape and space).
+    """
+    p = params or BlindParams()
+    img = np.asarray(image_srgb)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3):
+        raise DeblurkitError(f"expected an image of shape (H, W, 3) or (H, W), got {np.asarray(image_srgb).shape}")
+    if input_space not in ("srgb", "linear"):
+        raise DeblurkitError(f"unknown input space {input_space!r}; valid: linear, srgb")
+    if kernel_size < 3:
+        raise DeblurkitError(f"kernel_size must be >= 3, got {kernel_size}")
+    kernel_size = kernel_size | 1
+    img = img.astype(np.float32, copy=False)
+    h, w = img.shape[:2]
+    if min(h, w) < 2 * kernel_size + 2:
+        raise DeblurkitError(f"image {w}x{h} is too small for kernel_size {kernel_size} (needs >= {2 * kernel_size + 2} px)")
+    lin = srgb_to_linear_np(img) if input_space == "srgb" else np.clip(img, 0.0, None)
+    gray = _luminance(lin) if lin.shape[2] == 3 else lin[..., 0]
+    sigma = estimate_noise_sigma(gray)
+    ny, nx = _parse_tiles(tiles, (h, w), p.est_crop)
+    min_tile = 2 * kernel_size + 2
+    ny, nx = max(1, min(ny, h // min_tile)), max(1, min(nx, w // min_tile))
+
+    # Gradient energy (ignoring clipped areas) to choose informative crops.
+    sat = (lin >= p.saturation).any(axis=2)
+    energy = _texture_map(gray)
+    if sat.any():
+        import cv2
+
+        sat_d = cv2.dilate(sat.astype(np.uint8), np.ones((kernel_size, kernel_size), np.uint8)) > 0
+        energy = np.where(sat_d, 0.0, energy)
+    ii = np.zeros((h + 1, w + 1), dtype=np.float64)
+    ii[1:, 1:] = energy.cumsum(0).cumsum(1)
+
+    ys, xs = _splits(h, ny), _splits(w, nx)
+    n_blocks_y = [max(1, int(np.ceil((b - a) / p.block))) for a, b in ys]
+    n_blocks_x = [max(1, int(np.ceil((b - a) / p.block))) for a, b in xs]
+    total = (1 if ny * nx > 1 else 0) + ny * nx + sum(n_blocks_y) * sum(n_blocks_x)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    def est(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        cy0, cy1, cx0, cx1 = _best_crop(ii, y0, y1, x0, x1, p.est_crop)
+        return estimate_kernel(gray[cy0:cy1, cx0:cx1], kernel_size=kernel_size)
+
+    global_k = None
+    if ny * nx > 1:
+        global_k = est(0, h, 0, w)
+        tick()
+    tile_energy = np.array([[energy[a:b, c:d].mean() for c, d in xs] for a, b in ys])
+    ref_energy = float(np.median(tile_energy)) if tile_energy.size else 0.0
+    kernels = np.zeros((ny, nx, kernel_size, kernel_size), dtype=np.float32)
+    blurred = np.zeros((ny, nx), dtype=bool)
+    for i, (a, b) in enumerate(ys):
+        for j, (c, d) in enumerate(xs):
+            if global_k is not None and tile_energy[i, j] < p.min_texture * ref_energy:
+                k = global_k
+            else:
+                k = est(a, b, c, d)
+            kernels[i, j] = k
+            blurred[i, j] = kernel_effective_support(k) >= p.no_blur_support
+            tick()
+
+    resolved = {**p.__dict__, "kernel_size": kernel_size, "tiles": [ny, nx], "input_space": input_space}
+    if not blurred.any():
+        if progress is not None:
+            progress(total, total)
+        out = np.asarray(image_srgb, dtype=np.float32).copy()
+        delta = np.zeros((kernel_size, kernel_size), np.float32)
+        delta[kernel_size // 2, kernel_size // 2] = 1.0
+        kernels[:] = delta
+        return DeblurResult(out, kernels, blurred, sigma, resolved)
+
+    weight = p.weight + p.noise_weight * sigma * sigma
+    margin = 3 * kernel_size + p.overlap
+    acc = np.zeros_like(lin)
+    wsum = np.zeros((h, w, 1), dtype=np.float32)
+    for i, (a, b) in enumerate(ys):
+        for j, (c, d) in enumerate(xs):
+            for (ba, bb) in _splits(b - a, n_blocks_y[i]):
+                for (bc, bd) in _splits(d - c, n_blocks_x[j]):
+                    y0, y1, x0, x1 = a + ba, a + bb, c + bc, c + bd
+                    # Extended region for the deconvolution, then an overlap band for blending.
+                    oy0, oy1 = max(0, y0 - p.overlap), min(h, y1 + p.overlap)
+                    ox0, ox1 = max(0, x0 - p.overlap), min(w, x1 + p.overlap)
+                    ey0, ey1 = max(0, oy0 - margin), min(h, oy1 + margin)
+                    ex0, ex1 = max(0, ox0 - margin), min(w, ox1 + margin)
+                    region = lin[ey0:ey1, ex0:ex1]
+                    if blurred[i, j]:
+                        res = hyper_laplacian_deconv(region, kernels[i, j], weight=weight, alpha=p.alpha)
+                    else:
+                        res = region
+                    res = res[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]
+                    wy = _ramp_weights(oy1 - oy0, y0 - oy0, oy1 - y1)
+                    wx = _ramp_weights(ox1 - ox0, x0 - ox0, ox1 - x1)
+                    wgt = (wy[:, None] * wx[None, :])[..., None]
+                    acc[oy0:oy1, ox0:ox1] += res * wgt
+                    wsum[oy0:oy1, ox0:ox1] += wgt
+                    tick()
+    out_lin = acc / np.maximum(wsum, 1e-8)
+    if sat.any():
+        import cv2
+
+        ks = kernel_size
+        m = cv2.dilate(sat.astype(np.uint8), np.ones((ks, ks), np.uint8)).astype(np.float32)
+        m = cv2.GaussianBlur(m, (0, 0), ks / 4.0)[..., None]
+        out_lin = m * lin + (1.0 - m) * out_lin
+    out = linear_to_srgb_np(out_lin) if input_space == "srgb" else np.clip(out_lin, 0.0, 1.0)
+    if np.asarray(image_srgb).ndim == 2:
+        out = out[..., 0]
+    return DeblurResult(out.astype(np.float32), kernels, blurred, sigma, resolved)
+
+
+def deblur_image(
+    image_srgb: np.ndarray,
+    *,
+    kernel_size: int = 31,
+    tiles: int | tuple[int, int] | None = None,
+    progress: Progress | None = None,
+    input_space: str = "srgb",
+    params: BlindParams | None = None,
+) -> np.ndarray:
+    """Blind kernel-aware deblurring of a photo (see the module docstring for the steps).
+
+    Args:
+        image_srgb: float32 ``(H, W, 3)`` (or ``(H, W)``) in [0, 1], encoded as ``input_space``.
+        kernel_size: largest blur to model, in pixels.
+        tiles: kernel grid (int, ``(ny, nx)``) or None for automatic.
+        progress: optional ``progress(done, total)`` callback.
+        input_space: ``"srgb"`` or ``"linear"``; output in the same space.
+        params: tuning (:class:`BlindParams`).
+
+    Returns:
+        float32 array of the input's shape in [0, 1]; the input itself (copied) when no blur
+        is detected.
+    """
+    return deblur_image_with_kernel(
+        image_srgb, kernel_size=kernel_size, tiles=tiles, progress=progress,
+        input_space=input_space, params=params,
+    ).image

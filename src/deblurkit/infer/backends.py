@@ -1,0 +1,176 @@
+"""Execution backends: eager PyTorch and ONNX Runtime, behind one ``run(array) -> array`` call.
+
+Both take and return ``(1, 3, h, w)`` float32 NumPy arrays (h, w multiples of the model's size
+multiple) and return only the final (full-resolution) output of the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deblurkit.errors import DeblurkitError
+
+VALID_BACKENDS = ("auto", "torch", "onnx")
+VALID_DEVICES = ("cpu", "cuda", "mps")
+VALID_DTYPES = ("float32", "bfloat16")
+ONNX_OPSET = 17
+
+
+def onnxruntime_available() -> bool:
+    """Whether ``onnxruntime`` can be imported."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class TorchBackend:
+    """Eager PyTorch on an explicit device and dtype."""
+
+    name = "torch"
+
+    def __init__(self, model: Any, *, device: str = "cpu", dtype: str = "float32") -> None:
+        import torch
+
+        if device not in VALID_DEVICES:
+            raise DeblurkitError(f"unknown device {device!r}; valid: {', '.join(VALID_DEVICES)}")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise DeblurkitError("device 'cuda' requested but torch.cuda.is_available() is False")
+        if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise DeblurkitError("device 'mps' requested but MPS is not available")
+        if dtype not in VALID_DTYPES:
+            raise DeblurkitError(f"unknown dtype {dtype!r}; valid: {', '.join(VALID_DTYPES)}")
+        self.device = torch.device(device)
+        self.dtype = getattr(torch, dtype)
+        self.model = model.to(self.device, self.dtype).eval()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        from deblurkit.models import final_output
+
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(self.device, self.dtype)
+            out = final_output(self.model(t))
+            return out.to("cpu", torch.float32).numpy()
+
+
+class _FinalOutput:
+    """Wraps a model so its forward returns only the final output (for export)."""
+
+    @staticmethod
+    def wrap(model: Any) -> Any:
+        from torch import nn
+
+        from deblurkit.models import final_output
+
+        class FinalOutput(nn.Module):
+            def __init__(self, inner: nn.Module) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return final_output(self.inner(x))
+
+        return FinalOutput(model)
+
+
+def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_OPSET) -> bytes:
+    """Export ``model`` (float32, CPU) to an ONNX graph with dynamic batch, height and width.
+
+    Uses the TorchScript-based exporter (``dynamo=False``). The example input is
+    ``example_size x example_size`` (a multiple of the model's size multiple), so no internal
+    padding/cropping gets traced: the graph requires H and W to be multiples of the size multiple,
+    which the runtime guarantees.
+
+    Raises:
+        DeblurkitError: the model cannot be exported (e.g. a TLC-converted NAFNet).
+    """
+    import warnings
+
+    import torch
+
+    if getattr(model, "tlc", None):
+        raise DeblurkitError("ONNX export of a TLC-converted NAFNet is not supported; use backend 'torch' or tlc=False")
+    multiple = int(getattr(model, "size_multiple", 1))
+    size = max(example_size, multiple) // multiple * multiple
+    wrapped = _FinalOutput.wrap(model).to("cpu", torch.float32).eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapped, (torch.rand(1, 3, size, size),), buf, dynamo=False, opset_version=opset,
+            input_names=["input"], output_names=["output"],
+            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                          "output": {0: "batch", 2: "height", 3: "width"}},
+        )
+    return buf.getvalue()
+
+
+def onnx_cache_dir() -> Path:
+    """Where exported graphs are cached: ``$DEBLURKIT_CACHE_DIR/onnx`` or ``~/.cache/deblurkit/onnx``."""
+    root = os.environ.get("DEBLURKIT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "deblurkit")
+    return Path(root) / "onnx"
+
+
+def model_fingerprint(model: Any) -> str:
+    """SHA-256 over the architecture, hyper-parameters, torch version and every weight."""
+    import torch
+
+    h = hashlib.sha256()
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}|{getattr(model, 'hparams', {})}|"
+             f"{torch.__version__}|opset{ONNX_OPSET}".encode())
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def cached_onnx_bytes(model: Any, *, use_cache: bool = True) -> bytes:
+    """The model's ONNX graph, from the on-disk cache when an identical model was exported before."""
+    from deblurkit.io import atomic_write
+
+    if not use_cache:
+        return export_onnx_bytes(model)
+    path = onnx_cache_dir() / f"{model_fingerprint(model)}.onnx"
+    if path.is_file():
+        return path.read_bytes()
+    data = export_onnx_bytes(model)
+    try:
+        with atomic_write(path) as fh:
+            fh.write(data)
+    except OSError:
+        pass  # a read-only cache is not an error
+    return data
+
+
+class OnnxBackend:
+    """ONNX Runtime (CPU execution provider) with an explicit thread count."""
+
+    name = "onnx"
+
+    def __init__(self, model_or_bytes: Any, *, threads: int | None = None, use_cache: bool = True) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise DeblurkitError("backend 'onnx' needs onnxruntime: pip install 'deblurkit[onnx]'") from None
+        data = model_or_bytes if isinstance(model_or_bytes, (bytes, bytearray)) else cached_onnx_bytes(
+            model_or_bytes, use_cache=use_cache)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(bytes(data), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]

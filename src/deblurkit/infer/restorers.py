@@ -1,0 +1,303 @@
+"""Restorers: one call contract for every deblurring method (networks, classical, identity).
+
+``restorer(image)`` takes an sRGB image in [0, 1], either a NumPy ``(H, W, C)`` float array
+(C = 1, 3 or 4; also ``(H, W)``) or a PIL image, and returns the same type and shape. Grayscale is
+replicated to RGB for the method and averaged back; an alpha channel is passed through
+untouched; the output is clamped to [0, 1]. Values are never rescaled by guessing the range:
+integer arrays are refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from deblurkit.errors import DeblurkitError, UnknownNameError
+
+ProgressFn = Callable[[int, int], None]
+
+#: Tile size used when ``tile=None`` and the image is larger than :data:`AUTO_TILE_AREA` pixels.
+AUTO_TILE = 1024
+AUTO_TILE_AREA = 2_200_000
+DEFAULT_OVERLAP = 64
+
+
+@dataclass(frozen=True)
+class RestorerInfo:
+    """One entry of :func:`list_restorers`."""
+
+    name: str
+    kind: Literal["network", "classical", "identity"]
+    description: str
+
+
+class Restorer:
+    """Base class: handles the image contract; subclasses implement :meth:`restore_rgb`."""
+
+    name: str = "restorer"
+    description: str = ""
+    kind: str = "identity"
+
+    def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+        """Deblur ``(H, W, 3)`` float32 sRGB in [0, 1]; returns the same shape (not yet clamped)."""
+        raise NotImplementedError
+
+    def __call__(self, image: Any, progress: ProgressFn | None = None) -> Any:
+        """Deblur ``image`` (NumPy ``(H, W[, C])`` float in [0, 1], or PIL); returns the same type/shape."""
+        if _is_pil(image):
+            return _call_pil(self, image, progress)
+        arr = np.asarray(image)
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise DeblurkitError(
+                f"expected a float image in [0, 1], got dtype {arr.dtype}; convert first (e.g. img / 255.0 for 8-bit)"
+            )
+        squeeze = arr.ndim == 2
+        if squeeze:
+            arr = arr[..., None]
+        if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise DeblurkitError(f"expected an image of shape (H, W) or (H, W, C) with C in 1..4, got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise DeblurkitError("image contains NaN or infinite values")
+        c = arr.shape[2]
+        color = arr[..., :1] if c in (1, 2) else arr[..., :3]
+        alpha = arr[..., c - 1:] if c in (2, 4) else None
+        rgb = np.ascontiguousarray(np.repeat(color, 3, axis=2) if color.shape[2] == 1 else color, dtype=np.float32)
+        out = np.clip(self.restore_rgb(np.clip(rgb, 0.0, 1.0), progress), 0.0, 1.0).astype(np.float32)
+        if out.shape != rgb.shape:
+            raise RuntimeError(f"{self.name}: returned shape {out.shape}, expected {rgb.shape}")
+        if color.shape[2] == 1:
+            out = out.mean(axis=2, keepdims=True)
+        if alpha is not None:
+            out = np.concatenate([out, alpha.astype(np.float32)], axis=2)
+        if squeeze:
+            out = out[..., 0]
+        return out.astype(arr.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _is_pil(obj: Any) -> bool:
+    return type(obj).__module__.startswith("PIL.")
+
+
+def _call_pil(restorer: Restorer, im: Any, progress: ProgressFn | None) -> Any:
+    from PIL import Image
+
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float32) / 65535.0
+        out = restorer(np.clip(arr, 0, 1), progress)
+        return Image.fromarray((np.clip(out, 0, 1) * 65535.0 + 0.5).astype(np.uint16))
+    target = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}.get(mode)
+    if target is None:
+        target = "RGBA" if ("A" in mode or "transparency" in im.info) else "RGB"
+        im = im.convert(target)
+    arr = np.asarray(im, dtype=np.float32) / 255.0
+    out = restorer(arr, progress)
+    return Image.fromarray((np.clip(out, 0, 1) * 255.0 + 0.5).astype(np.uint8), mode=target)
+
+
+class IdentityRestorer(Restorer):
+    """Returns the input unchanged (a baseline)."""
+
+    name = "identity"
+    kind = "identity"
+    description = "returns the input unchanged (baseline)"
+
+    def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+        if progress:
+            progress(1, 1)
+        return rgb.copy()
+
+
+class KernelDeconvRestorer(Restorer):
+    """The classical kernel-aware pipeline (:func:`deblurkit.classical.blind.deblur_image`)."""
+
+    name = "kernel-deconv"
+    kind = "classical"
+    description = "classical blind deblurring: kernel estimation + deconvolution in linear light, per tile"
+
+    def __init__(self, *, kernel_size: int = 31, tiles: int | None = None) -> None:
+        self.kernel_size = kernel_size
+        self.tiles = tiles
+
+    def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+        from deblurkit.classical import blind  # lazy: owned by the classical module
+
+        return np.asarray(blind.deblur_image(rgb, kernel_size=self.kernel_size, tiles=self.tiles, progress=progress),
+                          dtype=np.float32)
+
+
+class NetworkRestorer(Restorer):
+    """A deblurring network run through a backend, with padding, tiling and optional self-ensemble."""
+
+    kind = "network"
+
+    def __init__(self, run: Callable[[np.ndarray], np.ndarray], *, name: str, description: str,
+                 size_multiple: int, tile: int | None, overlap: int = DEFAULT_OVERLAP,
+                 self_ensemble: bool = False, backend: str = "torch", meta: dict[str, Any] | None = None) -> None:
+        self.run = run
+        self.name = name
+        self.description = description
+        self.size_multiple = int(size_multiple)
+        self.tile = tile
+        self.overlap = int(overlap)
+        self.self_ensemble = self_ensemble
+        self.backend = backend
+        self.meta = dict(meta or {})
+
+    def _tile_for(self, h: int, w: int) -> int | None:
+        if self.tile is None:
+            return AUTO_TILE if h * w > AUTO_TILE_AREA else None
+        return None if self.tile <= 0 else int(self.tile)
+
+    def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+        from deblurkit.infer.tiling import count_tiles, run_tiled
+
+        chw = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        rotations = (0, 1, 2, 3) if self.self_ensemble else (0,)
+        total = 0
+        for k in rotations:
+            h, w = (chw.shape[1], chw.shape[2]) if k % 2 == 0 else (chw.shape[2], chw.shape[1])
+            total += count_tiles(h, w, multiple=self.size_multiple, tile=self._tile_for(h, w), overlap=self.overlap)
+        done = 0
+
+        def step() -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(done, total)
+
+        acc = np.zeros_like(chw)
+        for k in rotations:
+            rot = np.ascontiguousarray(np.rot90(chw, k, axes=(1, 2)))
+            out = run_tiled(rot, self.run, multiple=self.size_multiple, tile=self._tile_for(*rot.shape[1:]),
+                            overlap=self.overlap, progress=step)
+            acc += np.rot90(out, -k, axes=(1, 2))
+        acc /= len(rotations)
+        return acc.transpose(1, 2, 0)
+
+
+def _resolve_backend(backend: str, device: str, tlc: bool, dtype: str) -> str:
+    from deblurkit.infer.backends import VALID_BACKENDS, onnxruntime_available
+
+    if backend not in VALID_BACKENDS:
+        raise UnknownNameError("backend", backend, list(VALID_BACKENDS))
+    if backend == "auto":
+        ok = device == "cpu" and not tlc and dtype == "float32" and onnxruntime_available()
+        return "onnx" if ok else "torch"
+    if backend == "onnx":
+        if device != "cpu":
+            raise DeblurkitError(f"backend 'onnx' runs on cpu only (got device {device!r}); use backend 'torch'")
+        if dtype != "float32":
+            raise DeblurkitError("backend 'onnx' supports dtype float32 only")
+        if tlc:
+            raise DeblurkitError("backend 'onnx' does not support NAFNet TLC; pass tlc=False or backend 'torch'")
+    return backend
+
+
+def load_restorer(
+    spec: str | os.PathLike[str] = "default",
+    *,
+    backend: str = "auto",
+    device: str = "cpu",
+    threads: int | None = None,
+    tile: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    dtype: str = "float32",
+    self_ensemble: bool = False,
+    tlc: bool | None = None,
+) -> Restorer:
+    """Build a :class:`Restorer` by name or checkpoint path.
+
+    Args:
+        spec: ``"default"`` (:data:`DEFAULT_RESTORER`), ``"identity"``, ``"kernel-deconv"``, a model
+            registry name (``"mimo-unet"``; random weights unless bundled weights exist), or a
+            checkpoint file (``.safetensors``, official ``.pth``/``.pkl``).
+        backend: ``"auto"`` (ONNX Runtime on CPU when installed and applicable, else torch),
+            ``"torch"`` or ``"onnx"``. Networks only.
+        device: ``"cpu"``, ``"cuda"`` or ``"mps"`` (torch backend).
+        threads: CPU threads (torch: ``torch.set_num_threads``, process-wide; ONNX Runtime:
+            per session). None keeps the library defaults.
+        tile: tile size in pixels; None = automatic (tiles of :data:`AUTO_TILE` above
+            :data:`AUTO_TILE_AREA` pixels), 0 = never tile.
+        overlap: minimum overlap between tiles in pixels.
+        dtype: ``"float32"`` or ``"bfloat16"`` (torch backend only; see docs/models.md for the
+            measured deviation).
+        self_ensemble: average the outputs over the four 90-degree rotations (MIMO-UNet "++").
+        tlc: NAFNet test-time local statistics; None = the registry's recommendation for that model.
+
+    Raises:
+        DeblurkitError: unknown name, bad file, or an unsupported backend/device/dtype combination.
+    """
+    from deblurkit.infer import DEFAULT_RESTORER
+
+    text = os.fspath(spec)
+    if text == "default":
+        text = DEFAULT_RESTORER
+    if text == "identity":
+        return IdentityRestorer()
+    if text == "kernel-deconv":
+        return KernelDeconvRestorer()
+    return _load_network(text, backend=backend, device=device, threads=threads, tile=tile, overlap=overlap,
+                         dtype=dtype, self_ensemble=self_ensemble, tlc=tlc)
+
+
+def _load_network(text: str, *, backend: str, device: str, threads: int | None, tile: int | None,
+                  overlap: int, dtype: str, self_ensemble: bool, tlc: bool | None) -> NetworkRestorer:
+    from deblurkit.models.checkpoint import load_model
+    from deblurkit.models.registry import MODELS
+
+    if text not in MODELS and not os.path.exists(text) and os.sep not in text and "." not in text:
+        valid = ["default", "identity", "kernel-deconv", *MODELS]
+        raise UnknownNameError("restorer", text, valid)
+    if threads is not None and threads < 1:
+        raise DeblurkitError(f"threads must be >= 1, got {threads}")
+    model, meta = load_model(text)
+    if tlc is None:
+        tlc = bool(MODELS[meta["name"]].tlc) if meta["name"] in MODELS else False
+    if tlc and meta["arch"] != "nafnet":
+        raise DeblurkitError(f"tlc applies to NAFNet models only, not {meta['arch']}")
+    chosen = _resolve_backend(backend, device, tlc, dtype)
+    if tlc:
+        from deblurkit.models.nafnet import convert_to_tlc
+
+        convert_to_tlc(model)
+    if threads is not None and chosen == "torch":
+        import torch
+
+        torch.set_num_threads(int(threads))
+    if chosen == "onnx":
+        from deblurkit.infer.backends import OnnxBackend
+
+        run: Callable[[np.ndarray], np.ndarray] = OnnxBackend(model, threads=threads)
+    else:
+        from deblurkit.infer.backends import TorchBackend
+
+        run = TorchBackend(model, device=device, dtype=dtype)
+    desc = f"{meta['name']} ({meta['arch']}, weights: {meta['weights']}, backend {chosen}"
+    desc += ", self-ensemble x4)" if self_ensemble else ")"
+    meta.update(backend=chosen, tlc=tlc, dtype=dtype, device=device)
+    return NetworkRestorer(run, name=meta["name"], description=desc, size_multiple=meta["size_multiple"],
+                           tile=tile, overlap=overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta)
+
+
+def list_restorers() -> list[RestorerInfo]:
+    """Every restorer name accepted by :func:`load_restorer` (besides checkpoint paths and ``"default"``)."""
+    from deblurkit.models.checkpoint import bundled_weights_dir
+    from deblurkit.models.registry import MODELS
+
+    out = [
+        RestorerInfo("identity", "identity", IdentityRestorer.description),
+        RestorerInfo("kernel-deconv", "classical", KernelDeconvRestorer.description),
+    ]
+    for spec in MODELS.values():
+        trained = (bundled_weights_dir() / f"{spec.name}.safetensors").is_file()
+        note = "" if trained else " [no trained weights bundled: random init]"
+        out.append(RestorerInfo(spec.name, "network", spec.description + note))
+    return out

@@ -1,0 +1,131 @@
+"""Padding and tiled processing of ``(C, H, W)`` float32 arrays (NumPy only, no torch).
+
+Tiles are placed on the image padded to the model's multiple, at offsets that are multiples of
+it, so every tile sees exactly the pixels (and the same input pyramid alignment) that
+whole-image inference sees. Neighbouring tiles overlap by at least ``overlap`` pixels; in each
+overlap, the outer quarter next to a tile edge is discarded and the middle half is blended with a
+raised-cosine ramp (weights normalised by their sum). So for a model whose receptive-field radius
+is at most ``overlap // 4`` the tiled result equals whole-image inference up to float rounding.
+Memory is bounded by one tile plus the full-size output and weight accumulators.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+RunFn = Callable[[np.ndarray], np.ndarray]
+"""Maps a ``(1, C, h, w)`` float32 array (h, w multiples of the model's multiple) to the same shape."""
+
+
+def round_up(value: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is >= ``value``."""
+    return -(-int(value) // multiple) * multiple
+
+
+def pad_to_multiple(chw: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad ``(C, H, W)`` at the bottom/right to multiples of ``multiple`` (reflect; edge if too small)."""
+    _, h, w = chw.shape
+    ph, pw = round_up(h, multiple) - h, round_up(w, multiple) - w
+    if ph == 0 and pw == 0:
+        return chw
+    mode = "reflect" if (ph < h and pw < w) else "edge"
+    return np.pad(chw, ((0, 0), (0, ph), (0, pw)), mode=mode)
+
+
+def window_starts(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
+    """Evenly spread window offsets (multiples of ``multiple``) covering ``[0, length)`` with windows of
+    ``tile`` pixels that overlap by at least ``overlap``. ``length`` and ``tile`` are multiples of ``multiple``."""
+    if length <= tile:
+        return [0]
+    n = 1 + math.ceil((length - tile) / (tile - overlap))
+    span = length - tile
+    starts = sorted({min(span, int(round(i * span / (n - 1) / multiple)) * multiple) for i in range(n)})
+    return starts
+
+
+def _axis_weights(start: int, size: int, prev_end: int | None, next_start: int | None) -> np.ndarray:
+    """1-D weights of one window: zero in the outer quarter of each overlap, raised cosine over its middle half."""
+    w = np.ones(size, dtype=np.float64)
+    pos = np.arange(start, start + size, dtype=np.float64) + 0.5
+    if prev_end is not None:
+        ov = prev_end - start
+        a, b = start + ov / 4.0, start + 3.0 * ov / 4.0
+        t = np.clip((pos - a) / max(b - a, 1e-9), 0.0, 1.0)
+        w *= 0.5 - 0.5 * np.cos(np.pi * t)
+    if next_start is not None:
+        end = start + size
+        ov = end - next_start
+        a, b = next_start + ov / 4.0, next_start + 3.0 * ov / 4.0
+        t = np.clip((pos - a) / max(b - a, 1e-9), 0.0, 1.0)
+        w *= 0.5 + 0.5 * np.cos(np.pi * t)
+    return w.astype(np.float32)
+
+
+def tile_plan(height: int, width: int, tile: int, overlap: int, multiple: int) -> list[tuple[int, int, int, int]]:
+    """Windows ``(top, left, h, w)`` for a padded ``height x width`` image."""
+    th, tw = min(tile, height), min(tile, width)
+    ys = window_starts(height, th, overlap, multiple)
+    xs = window_starts(width, tw, overlap, multiple)
+    return [(y, x, th, tw) for y in ys for x in xs]
+
+
+def run_tiled(
+    chw: np.ndarray,
+    run: RunFn,
+    *,
+    multiple: int,
+    tile: int | None,
+    overlap: int,
+    progress: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """Apply ``run`` to ``chw`` ``(C, H, W)`` float32, whole or in blended tiles; returns ``(C, H, W)``.
+
+    Args:
+        chw: the image.
+        run: the network, on ``(1, C, h, w)`` arrays whose h, w are multiples of ``multiple``.
+        multiple: the model's size multiple.
+        tile: tile size in pixels (rounded up to ``multiple``), or None for the whole image.
+        overlap: minimum overlap between neighbouring tiles (rounded up to ``multiple``; at most tile/3).
+        progress: called once after each tile.
+    """
+    c, h, w = chw.shape
+    padded = pad_to_multiple(chw, multiple)
+    hp, wp = padded.shape[1:]
+    if tile is None or (hp <= tile and wp <= tile):
+        out = run(np.ascontiguousarray(padded[None]))[0]
+        if progress:
+            progress()
+        return out[:, :h, :w]
+    tile = round_up(max(tile, multiple), multiple)
+    overlap = min(round_up(overlap, multiple), (tile // 3) // multiple * multiple)
+    plan = tile_plan(hp, wp, tile, overlap, multiple)
+    ys = sorted({p[0] for p in plan})
+    xs = sorted({p[1] for p in plan})
+    th, tw = plan[0][2], plan[0][3]
+    acc = np.zeros((c, hp, wp), dtype=np.float32)
+    wsum = np.zeros((hp, wp), dtype=np.float32)
+    for y0, x0, _, _ in plan:
+        iy, ix = ys.index(y0), xs.index(x0)
+        wy = _axis_weights(y0, th, ys[iy - 1] + th if iy > 0 else None, ys[iy + 1] if iy + 1 < len(ys) else None)
+        wx = _axis_weights(x0, tw, xs[ix - 1] + tw if ix > 0 else None, xs[ix + 1] if ix + 1 < len(xs) else None)
+        weight = wy[:, None] * wx[None, :]
+        out = run(np.ascontiguousarray(padded[None, :, y0:y0 + th, x0:x0 + tw]))[0]
+        acc[:, y0:y0 + th, x0:x0 + tw] += out * weight
+        wsum[y0:y0 + th, x0:x0 + tw] += weight
+        if progress:
+            progress()
+    acc /= np.maximum(wsum, 1e-12)
+    return acc[:, :h, :w]
+
+
+def count_tiles(height: int, width: int, *, multiple: int, tile: int | None, overlap: int) -> int:
+    """How many times :func:`run_tiled` calls ``run`` for an image of this size."""
+    hp, wp = round_up(height, multiple), round_up(width, multiple)
+    if tile is None or (hp <= tile and wp <= tile):
+        return 1
+    tile = round_up(max(tile, multiple), multiple)
+    overlap = min(round_up(overlap, multiple), (tile // 3) // multiple * multiple)
+    return len(tile_plan(hp, wp, tile, overlap, multiple))

@@ -1,0 +1,176 @@
+"""Training data: datasets from the config, random patches, and a step-indexed sampler.
+
+Every random choice in the data pipeline is a function of ``(seed, step, slot)``: which pair
+a slot of a step sees (a per-epoch permutation), and its crop and flip (a per-sample
+``torch.Generator``). So a run resumed at step ``s`` sees exactly the batches an
+uninterrupted run sees, whatever the number of DataLoader workers, and under DDP each rank
+takes its own slice of the global batch (as ``DistributedSampler`` would, but indexed by step
+so that resumption needs no sampler state).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Sampler, Subset
+
+from deblurkit.errors import DeblurkitError
+from deblurkit.train.config import TrainConfig
+
+#: seed of the held-out validation pairs when synthesizing (training uses ``config.seed``)
+SYNTH_VAL_SEED = 2_147_483_000
+#: seed of the fixed permutation that holds out ``val_fraction`` of a folder or list
+HOLDOUT_SEED = 1234
+
+
+def _mix(*values: int) -> int:
+    """A 63-bit seed from a few integers (splitmix64-style), stable across runs and platforms."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h ^= (int(v) + 0x9E3779B97F4A7C15 + ((h << 6) & 0xFFFFFFFFFFFFFFFF) + (h >> 2)) & 0xFFFFFFFFFFFFFFFF
+        h = (h * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+    return h & 0x7FFFFFFFFFFFFFFF
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Yields, for each step in ``[start_step, max_steps)``, this rank's batch as ``(index, sample_seed)`` pairs.
+
+    The global batch of step ``s`` is positions ``s·B·W .. (s+1)·B·W - 1`` of an endless stream
+    of per-epoch permutations of ``range(length)``; rank ``r`` takes positions ``r·B .. r·B+B-1``.
+    """
+
+    def __init__(self, length: int, batch_size: int, *, seed: int, start_step: int, max_steps: int,
+                 rank: int = 0, world_size: int = 1) -> None:
+        if length < 1:
+            raise DeblurkitError("the training dataset is empty")
+        self.length, self.batch_size, self.seed = length, batch_size, seed
+        self.start_step, self.max_steps, self.rank, self.world_size = start_step, max_steps, rank, world_size
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def _index(self, position: int) -> int:
+        epoch, offset = divmod(position, self.length)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(_mix(self.seed, epoch, 17))
+            self._perm, self._epoch = torch.randperm(self.length, generator=g), epoch
+        return int(self._perm[offset])
+
+    def __len__(self) -> int:
+        return max(0, self.max_steps - self.start_step)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        b, w = self.batch_size, self.world_size
+        for step in range(self.start_step, self.max_steps):
+            base = step * b * w + self.rank * b
+            yield [(self._index(base + j), _mix(self.seed, step, self.rank * b + j, 29)) for j in range(b)]
+
+
+class PatchDataset(Dataset):
+    """Random ``crop_size`` patches (plus optional horizontal flips) of a paired dataset.
+
+    ``ds[(index, sample_seed)]`` returns ``{"blur", "sharp"}`` float32 ``(3, crop, crop)`` tensors;
+    the crop position and flip come from ``torch.Generator().manual_seed(sample_seed)``.
+    """
+
+    def __init__(self, base: Any, crop_size: int, *, hflip: bool) -> None:
+        self.base, self.crop_size, self.hflip = base, crop_size, hflip
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, sample_seed = key
+        item = self.base[index]
+        blur, sharp = item["blur"], item["sharp"]
+        name = item.get("name", f"#{index}")
+        if blur.shape != sharp.shape:
+            raise DeblurkitError(f"{name}: blur {tuple(blur.shape)} and sharp {tuple(sharp.shape)} differ in size")
+        g = torch.Generator().manual_seed(sample_seed)
+        c = self.crop_size
+        h, w = blur.shape[-2:]
+        if h < c or w < c:
+            raise DeblurkitError(f"{name}: image {h}x{w} is smaller than crop_size={c}")
+        y = int(torch.randint(0, h - c + 1, (1,), generator=g))
+        x = int(torch.randint(0, w - c + 1, (1,), generator=g))
+        blur, sharp = blur[:, y:y + c, x:x + c], sharp[:, y:y + c, x:x + c]
+        if self.hflip and bool(torch.rand((), generator=g) < 0.5):
+            blur, sharp = blur.flip(-1), sharp.flip(-1)
+        return {"blur": blur.contiguous().float(), "sharp": sharp.contiguous().float()}
+
+
+class CenterCropDataset(Dataset):
+    """Validation items center-cropped to ``crop`` (0 keeps full images)."""
+
+    def __init__(self, base: Any, crop: int) -> None:
+        self.base, self.crop = base, crop
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.base[index]
+        blur, sharp = item["blur"], item["sharp"]
+        name = item.get("name", f"val#{index}")
+        if blur.shape != sharp.shape:
+            raise DeblurkitError(f"{name}: blur {tuple(blur.shape)} and sharp {tuple(sharp.shape)} differ in size")
+        if self.crop:
+            h, w = blur.shape[-2:]
+            ch, cw = min(self.crop, h), min(self.crop, w)
+            y, x = (h - ch) // 2, (w - cw) // 2
+            blur, sharp = blur[:, y:y + ch, x:x + cw], sharp[:, y:y + ch, x:x + cw]
+        return {"blur": blur.float(), "sharp": sharp.float(), "name": name}
+
+
+def holdout_split(n: int, fraction: float) -> tuple[list[int], list[int]]:
+    """A fixed (seed-independent) split of ``range(n)`` into train and held-out indices."""
+    if n < 2:
+        raise DeblurkitError(f"need at least 2 pairs to hold out a validation split, found {n}")
+    n_val = min(max(1, math.ceil(n * fraction)), n - 1)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED)).tolist()
+    return sorted(perm[n_val:]), sorted(perm[:n_val])
+
+
+def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, dict[str, Any]]:
+    """The training dataset (full items) and the validation dataset (center crops), plus a description.
+
+    Raises:
+        DeblurkitError: missing/empty data or mismatched pairs (the readers name the files).
+    """
+    info: dict[str, Any] = {"data": cfg.data}
+    if cfg.data == "synth":
+        from deblurkit.synth.dataset import SynthPairDataset
+        from deblurkit.synth.sources import make_source
+
+        source = make_source(cfg.source)
+        train = SynthPairDataset(source, cfg.preset, size=cfg.crop_size, length=cfg.synth_length, seed=cfg.seed)
+        val_size = cfg.val_crop or cfg.crop_size
+        val = SynthPairDataset(source, cfg.preset, size=val_size, length=max(1, cfg.val_count), seed=SYNTH_VAL_SEED)
+        info.update(source=cfg.source, preset=cfg.preset, train_pairs=cfg.synth_length,
+                    val=f"{len(val)} pairs synthesized with held-out seed {SYNTH_VAL_SEED}")
+        return train, CenterCropDataset(val, cfg.val_crop), info
+
+    from deblurkit.synth.paired import PairedFolderDataset, RealBlurListDataset
+
+    if cfg.data == "realblur":
+        full = RealBlurListDataset(cfg.data_root, cfg.datalist)
+        val_full = RealBlurListDataset(cfg.data_root, cfg.val_datalist) if cfg.val_datalist else None
+    else:
+        split = cfg.train_split if cfg.data == "gopro" else None
+        full = PairedFolderDataset(cfg.data_root, split=split)
+        val_full = PairedFolderDataset(cfg.data_root, split=cfg.val_split) if (cfg.data == "gopro" and cfg.val_split) else None
+    if len(full) == 0:
+        raise DeblurkitError(f"{cfg.data_root}: no training pairs found")
+    if val_full is not None:
+        train = full
+        val: Dataset = Subset(val_full, list(range(min(len(val_full), max(1, cfg.val_count)))))
+        info["val"] = f"{len(val)} pairs of the given validation split"
+    else:
+        train_idx, held_idx = holdout_split(len(full), cfg.val_fraction)
+        train, val = Subset(full, train_idx), Subset(full, held_idx[: max(1, cfg.val_count)])
+        info["val"] = (f"{len(held_idx)} of {len(full)} pairs held out (fixed permutation, seed {HOLDOUT_SEED}); "
+                       f"{len(val)} used for validation")
+    info["train_pairs"] = len(train)
+    return train, CenterCropDataset(val, cfg.val_crop), info

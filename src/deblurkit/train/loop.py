@@ -1,0 +1,393 @@
+"""The training loop: ``train(config)``.
+
+One code path serves a single process and DistributedDataParallel. Under ``torchrun`` (the
+environment holds ``WORLD_SIZE`` > 1) each process joins the process group — NCCL on CUDA, gloo
+on CPU — and trains its slice of every global batch; DDP averages the gradients, so the replicas
+stay identical. Only rank 0 writes files (config, checkpoints, metrics, weights) and validates.
+
+Outputs in ``config.out_dir``::
+
+    config.yaml          the resolved config
+    checkpoints/last.pt  model, optimizer, scheduler, EMA, step, RNG states (atomic)
+    metrics.csv          step, loss, lr, val_psnr, val_ssim, elapsed_s
+    model.safetensors    the final weights (EMA when enabled), loadable by deblurkit.infer
+    tb/                  TensorBoard events, when the tensorboard package is installed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deblurkit.errors import DeblurkitError
+from deblurkit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from deblurkit.train.config import RESUMABLE_CHANGES, TrainConfig, config_to_dict, write_config
+from deblurkit.train.data import PatchDataset, StepBatchSampler, build_datasets
+from deblurkit.train.losses import compute_loss
+from deblurkit.train.optim import EMA, build_optimizer, build_scheduler
+
+CSV_FIELDS = ("step", "loss", "lr", "val_psnr", "val_ssim", "elapsed_s")
+
+
+@dataclass
+class DistInfo:
+    """Where this process sits in a (possibly single-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    initialized_here: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    step: int
+    model: nn.Module
+    """The trained model (unwrapped; raw weights, not the EMA)."""
+    ema_model: nn.Module | None
+    out_dir: Path
+    history: list[dict[str, float]]
+    """The rows written to metrics.csv by this process (rank 0) during this call."""
+    data_info: dict[str, Any]
+
+    @property
+    def final_model(self) -> nn.Module:
+        """The weights that are exported: the EMA when enabled, else the raw model."""
+        return self.ema_model if self.ema_model is not None else self.model
+
+
+def setup_distributed(device: str) -> DistInfo:
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1), and pick the device.
+
+    ``device="cuda"`` uses ``cuda:LOCAL_RANK`` and NCCL; ``cpu`` uses gloo.
+    """
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeblurkitError(f"device={device} but no CUDA device is available (use device=cpu)")
+        dev = torch.device("cuda", local_rank) if (world > 1 or device == "cuda") else torch.device(device)
+        torch.cuda.set_device(dev)
+    elif device == "cpu":
+        dev = torch.device("cpu")
+    else:
+        raise DeblurkitError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
+    info = DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        info.initialized_here = True
+    return info
+
+
+def _model_size_multiple(cfg: TrainConfig, model: nn.Module) -> int:
+    multiple = getattr(model, "size_multiple", None)
+    if multiple is None:
+        try:
+            from deblurkit.models.registry import model_spec
+
+            multiple = model_spec(cfg.model).size_multiple
+        except Exception:  # noqa: BLE001 - custom factories need not be in the registry
+            multiple = 1
+    return int(multiple)
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.amp == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def validate(model: nn.Module, dataset: Any, *, device: torch.device, size_multiple: int = 1,
+             cfg: TrainConfig | None = None) -> dict[str, float]:
+    """Mean PSNR/SSIM (data range 1, RGB, skimage-compatible SSIM) of ``model`` on ``dataset``.
+
+    Inputs are reflect-padded to ``size_multiple`` and the output cropped back and clamped to [0, 1].
+    """
+    from deblurkit.eval.metrics import psnr_torch, ssim_torch
+    from deblurkit.models import final_output
+
+    was_training = model.training
+    model.eval()
+    psnrs, ssims = [], []
+    try:
+        for i in range(len(dataset)):
+            item = dataset[i]
+            blur = item["blur"][None].to(device)
+            sharp = item["sharp"][None].double()
+            h, w = blur.shape[-2:]
+            ph, pw = (-h) % size_multiple, (-w) % size_multiple
+            x = F.pad(blur, (0, pw, 0, ph), mode="reflect") if (ph or pw) else blur
+            with _autocast(cfg, device) if cfg is not None else contextlib.nullcontext():
+                out = final_output(model(x))
+            out = out[..., :h, :w].float().clamp(0, 1).cpu().double()
+            psnrs.append(float(psnr_torch(out, sharp, data_range=1.0)[0]))
+            ssims.append(float(ssim_torch(out, sharp, data_range=1.0)[0]))
+    finally:
+        model.train(was_training)
+    return {"val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims)), "val_count": len(psnrs)}
+
+
+class _MetricsLog:
+    """metrics.csv (+ TensorBoard when importable), rank 0 only; truncated to the resume step."""
+
+    def __init__(self, out_dir: Path, start_step: int, use_tb: bool) -> None:
+        from deblurkit.io import atomic_write
+
+        self.path = out_dir / "metrics.csv"
+        rows: list[dict[str, str]] = []
+        if start_step > 0 and self.path.is_file():
+            with open(self.path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) <= start_step
+                        and None not in r.values()]
+        with atomic_write(self.path, "w") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        self._fh = open(self.path, "a", newline="")  # noqa: SIM115 - closed in close()
+        self._writer = csv.DictWriter(self._fh, fieldnames=CSV_FIELDS)
+        self.tb = None
+        if use_tb:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out_dir / "tb"), purge_step=start_step or None)
+            except ImportError:
+                self.tb = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._writer.writerow({k: row.get(k, "") for k in CSV_FIELDS})
+        self._fh.flush()
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, float) and math.isfinite(v):
+                    self.tb.add_scalar(k, v, row["step"])
+
+    def close(self) -> None:
+        self._fh.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    current = config_to_dict(cfg)
+    diffs = [k for k in current if k not in RESUMABLE_CHANGES and k in saved and saved[k] != current[k]]
+    if diffs:
+        detail = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in diffs)
+        raise DeblurkitError(f"{path}: cannot resume with a different config ({detail}); "
+                             f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change")
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool | str | os.PathLike[str] = False,
+    model_factory: Callable[[], nn.Module] | None = None,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train a model as described by ``config``.
+
+    Args:
+        config: a validated :class:`TrainConfig` (see :func:`~deblurkit.train.config.resolve_config`).
+        resume: ``True`` continues from ``<out_dir>/checkpoints/last.pt``; a path continues from
+            that checkpoint. The result equals an uninterrupted run (CPU, same config).
+        model_factory: builds the network instead of ``create_model(config.model)`` (tests, custom code).
+        on_step: called as ``on_step(step, {"loss": ...})`` after every optimizer step (may raise
+            to stop the run, e.g. KeyboardInterrupt).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        DeblurkitError: bad data, unknown model, unusable checkpoint, or a non-finite loss.
+    """
+    dist_info = setup_distributed(config.device)
+    try:
+        return _train(config, dist_info, resume=resume, model_factory=model_factory, on_step=on_step)
+    finally:
+        if dist_info.initialized_here:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) -> TrainResult:
+    from tqdm import tqdm
+
+    from deblurkit.models import multiscale_outputs
+
+    device = di.device
+    out_dir = Path(cfg.out_dir)
+    ckpt_path = out_dir / "checkpoints" / "last.pt"
+    _seed_everything(cfg.seed)
+    if model_factory is not None:
+        model = model_factory()
+    else:
+        from deblurkit.models.registry import create_model
+
+        model = create_model(cfg.model)
+    model = model.to(device)
+    size_multiple = _model_size_multiple(cfg, model)
+    train_ds, val_ds, data_info = build_datasets(cfg)
+    if len(train_ds) == 0:
+        raise DeblurkitError("the training dataset is empty")
+    optimizer = build_optimizer(model.parameters(), cfg)
+    scheduler = build_scheduler(optimizer, cfg)
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+
+    start_step = 0
+    if resume:
+        path = ckpt_path if resume is True else Path(resume)
+        ckpt = load_checkpoint(path)
+        _check_resume_config(ckpt.get("config", {}), cfg, path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ema is not None:
+            if ckpt.get("ema") is None:
+                raise DeblurkitError(f"{path}: checkpoint has no EMA weights but ema_decay > 0")
+            ema.load_state_dict(ckpt["ema"])
+        start_step = int(ckpt["step"])
+        set_rng_state(ckpt["rng"])
+        if start_step > cfg.max_steps:
+            raise DeblurkitError(f"{path}: checkpoint is at step {start_step}, beyond max_steps={cfg.max_steps}")
+
+    net: nn.Module = model
+    if di.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    log = None
+    if di.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_config(cfg, out_dir / "config.yaml")
+        log = _MetricsLog(out_dir, start_step, cfg.tensorboard)
+
+    def save(step: int) -> None:
+        if not di.is_main:
+            return
+        save_checkpoint(ckpt_path, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None, "step": step, "rng": rng_state(),
+            "config": config_to_dict(cfg), "data": data_info,
+        })
+
+    sampler = StepBatchSampler(len(train_ds), cfg.batch_size, seed=cfg.seed, start_step=start_step,
+                               max_steps=cfg.max_steps, rank=di.rank, world_size=di.world_size)
+    loader = torch.utils.data.DataLoader(
+        PatchDataset(train_ds, cfg.crop_size, hflip=cfg.hflip), batch_sampler=sampler,
+        num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+        # its own generator: creating the iterator must not draw from the global RNG (dropout uses it)
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    history: list[dict[str, float]] = []
+    t0 = time.monotonic()
+    model.train()
+    step = start_step
+    pbar = tqdm(total=cfg.max_steps, initial=start_step, disable=not (cfg.progress and di.is_main),
+                desc="train", unit="step", dynamic_ncols=True)
+    try:
+        for batch in loader:
+            blur = batch["blur"].to(device, non_blocking=True)
+            sharp = batch["sharp"].to(device, non_blocking=True)
+            with _autocast(cfg, device):
+                out = net(blur)
+            outputs = [o.float() for o in multiscale_outputs(out)]
+            loss = compute_loss(cfg.loss, outputs, sharp, fft_weight=cfg.fft_weight,
+                                charbonnier_eps=cfg.charbonnier_eps)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                ema.update(model)
+            step += 1
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise DeblurkitError(f"loss is {loss_value} at step {step}; lower lr or set grad_clip "
+                                     f"(last good checkpoint: {ckpt_path})")
+            pbar.update(1)
+            pbar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            row: dict[str, Any] = {}
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                row = {"step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
+                       "elapsed_s": round(time.monotonic() - t0, 3)}
+            if di.is_main and ((cfg.val_every and step % cfg.val_every == 0) or step == cfg.max_steps):
+                metrics = validate(ema.module if ema is not None else model, val_ds, device=device,
+                                   size_multiple=size_multiple, cfg=cfg)
+                row = {"step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
+                       "elapsed_s": round(time.monotonic() - t0, 3), **metrics}
+                pbar.write(f"step {step}: val PSNR {metrics['val_psnr']:.2f} dB, SSIM {metrics['val_ssim']:.4f}")
+            if row and log is not None:
+                log.write(row)
+                history.append(row)
+            if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+                save(step)
+            if on_step is not None:
+                on_step(step, {"loss": loss_value})
+    finally:
+        pbar.close()
+        if log is not None:
+            log.close()
+
+    if di.is_main:
+        _export_weights(cfg, ema.module if ema is not None else model, out_dir, step)
+    if di.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return TrainResult(step=step, model=model, ema_model=ema.module if ema is not None else None,
+                       out_dir=out_dir, history=history, data_info=data_info)
+
+
+def _export_weights(cfg: TrainConfig, model: nn.Module, out_dir: Path, step: int) -> None:
+    """Write model.safetensors (for ``deblurkit deblur --model PATH`` / ``load_restorer``)."""
+    try:
+        from deblurkit.models.checkpoint import save_safetensors
+    except ImportError:  # pragma: no cover - the models package is part of deblurkit
+        return
+    meta = {"trained_steps": step, "train_config": dataclasses.asdict(cfg)}
+    try:
+        save_safetensors(model, out_dir / "model.safetensors", name=cfg.model, meta=meta)
+    except DeblurkitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - custom (non-registry) models cannot be described
+        print(f"deblurkit: note: model.safetensors not written ({type(exc).__name__}: {exc}); "
+              f"use checkpoints/last.pt")

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deblurkit.infer.backends import TorchBackend
+from deblurkit.infer.restorers import NetworkRestorer
+from deblurkit.infer.tiling import _axis_weights, count_tiles, pad_to_multiple, run_tiled, tile_plan, window_starts
+
+
+class PyramidToy(nn.Module):
+    """Full-res 2-conv branch plus a nearest 1/4-scale branch (like MIMO-UNet's input pyramid).
+    Receptive-field radius about 10 px; needs H, W multiples of 4."""
+
+    size_multiple = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2, self.c4 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 3, 3, padding=1), nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        x4 = F.interpolate(F.interpolate(x, scale_factor=0.5), scale_factor=0.5)
+        up = F.interpolate(self.c4(x4), scale_factor=4.0)
+        return [x + self.c2(torch.relu(self.c1(x))) + up]
+
+
+def psnr(a, b):
+    return 10 * np.log10(1.0 / np.mean((a - b) ** 2))
+
+
+def test_window_starts_cover_and_align():
+    for length in (64, 68, 300, 1000, 1028):
+        starts = window_starts(length, 128, 32, 4)
+        assert starts[0] == 0 and starts[-1] == max(0, length - 128)
+        assert all(s % 4 == 0 for s in starts)
+        assert all(b - a <= 128 - 32 + 4 for a, b in zip(starts, starts[1:]))  # overlap >= 32 (up to rounding)
+
+
+def test_blend_weights_partition_of_unity_inside_overlaps():
+    a = _axis_weights(0, 128, None, 96)
+    b = _axis_weights(96, 128, 128, None)
+    total = np.zeros(224)
+    total[:128] += a
+    total[96:] += b
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+    assert np.all(a[-8:] == 0) and np.all(b[:8] == 0)  # the outer quarter of the overlap is discarded
+
+
+def test_tiled_equals_whole_image_over_50db():
+    torch.manual_seed(0)
+    model = PyramidToy()
+    rng = np.random.default_rng(0)
+    img = rng.random((3, 333, 517), dtype=np.float32)
+    run = TorchBackend(model)
+    whole = run_tiled(img, run, multiple=4, tile=None, overlap=64)
+    calls = []
+    tiled = run_tiled(img, run, multiple=4, tile=128, overlap=64, progress=lambda: calls.append(1))
+    assert whole.shape == tiled.shape == img.shape
+    assert len(calls) == count_tiles(333, 517, multiple=4, tile=128, overlap=64) == len(tile_plan(336, 520, 128, 40, 4)) > 4
+    assert psnr(whole, tiled) > 50
+
+
+def test_restorer_tiles_with_progress_and_matches_whole():
+    torch.manual_seed(1)
+    model = PyramidToy()
+    img = np.random.default_rng(1).random((150, 210, 3), dtype=np.float32)
+    seen = []
+    whole = NetworkRestorer(TorchBackend(model), name="toy", description="", size_multiple=4, tile=0)(img)
+    tiled = NetworkRestorer(TorchBackend(model), name="toy", description="", size_multiple=4, tile=96,
+                            overlap=48)(img, progress=lambda i, n: seen.append((i, n)))
+    assert psnr(whole, tiled) > 50
+    n = seen[-1][1]
+    assert n > 1 and seen == [(i, n) for i in range(1, n + 1)]
+
+
+def test_pad_to_multiple_reflects():
+    x = np.arange(2 * 5 * 7, dtype=np.float32).reshape(2, 5, 7)
+    p = pad_to_multiple(x, 4)
+    assert p.shape == (2, 8, 8)
+    np.testing.assert_array_equal(p[:, 5, :7], x[:, 3])  # reflect: row 5 mirrors row 3
+    assert pad_to_multiple(np.zeros((3, 1, 1), np.float32), 4).shape == (3, 4, 4)  # too small to reflect: edge
+
+
+@pytest.mark.parametrize("tile", [None, 64])
+def test_self_ensemble_is_mean_over_rotations(tile):
+    torch.manual_seed(2)
+    model = PyramidToy()
+    img = np.random.default_rng(2).random((40, 52, 3), dtype=np.float32) * 0.5 + 0.25
+    r = NetworkRestorer(TorchBackend(model), name="toy", description="", size_multiple=4, tile=tile,
+                        overlap=16, self_ensemble=True)
+    out = r(img)
+    plain = NetworkRestorer(TorchBackend(model), name="toy", description="", size_multiple=4, tile=tile, overlap=16)
+    ref = np.mean([np.rot90(plain.restore_rgb(np.ascontiguousarray(np.rot90(img, k))), -k) for k in range(4)], axis=0)
+    np.testing.assert_allclose(out, np.clip(ref, 0, 1), atol=1e-5)

@@ -1,0 +1,125 @@
+"""Trajectories, PSF rendering and blur operators: physics, not just shapes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deblurkit.synth import blur, trajectory
+
+
+def centroid(k: torch.Tensor) -> tuple[float, float]:
+    n = k.shape[-1]
+    r = torch.arange(n, dtype=torch.float64)
+    kk = k.double()
+    return float((kk.sum(0) * r).sum()), float((kk.sum(1) * r).sum())  # (x, y)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_walk_kernels_sum_to_one_and_are_centred(seed):
+    gen = torch.Generator().manual_seed(seed)
+    xy = trajectory.shake_trajectory_2d(25.0, gen, anxiety=0.08)
+    steps = (xy[1:] - xy[:-1]).norm(dim=1)
+    assert abs(float(steps.sum()) - 25.0) < 1e-6  # path length is the exposure length
+    k = blur.render_psf(xy)
+    assert abs(float(k.sum()) - 1) < 1e-6 and float(k.min()) >= 0
+    c = k.shape[-1] // 2
+    cx, cy = centroid(k)
+    assert abs(cx - c) < 1e-4 and abs(cy - c) < 1e-4
+
+
+def test_psf_is_sub_pixel_accurate():
+    k = blur.render_psf(torch.tensor([[0.3, -0.25]]), kernel_size=5, align_centroid=False)
+    # Bilinear splat of a point at (+0.3, -0.25) from the centre (2, 2).
+    assert torch.allclose(k[2, 2], torch.tensor(0.7 * 0.75), atol=1e-6)
+    assert torch.allclose(k[2, 3], torch.tensor(0.3 * 0.75), atol=1e-6)
+    assert torch.allclose(k[1, 2], torch.tensor(0.7 * 0.25), atol=1e-6)
+    assert torch.allclose(k[1, 3], torch.tensor(0.3 * 0.25), atol=1e-6)
+    cx, cy = centroid(k)
+    assert abs(cx - 2.3) < 1e-6 and abs(cy - 1.75) < 1e-6
+
+
+def test_straight_kernel_has_requested_length():
+    k = blur.render_psf(trajectory.linear_trajectory_2d(10.0, 0.0))
+    row = k.sum(0)
+    support = (row > 1e-6).nonzero().flatten()
+    assert 9 <= int(support[-1] - support[0]) <= 12
+    assert float(k.sum(1).max()) > 0.99  # all mass on one row: horizontal
+
+
+def test_zero_length_trajectory_is_identity():
+    x = torch.rand(2, 3, 32, 40)
+    k = blur.render_psf(torch.zeros(64, 2))
+    assert k.shape == (3, 3) and float(k[1, 1]) == 1.0
+    assert torch.allclose(blur.convolve_fft(x, k[None, None]), x, atol=1e-5)
+    homs = trajectory.rotation_homographies(torch.zeros(8, 3), 100.0, (32, 40))
+    assert torch.allclose(blur.warp_average(x, [homs, homs]), x, atol=1e-5)
+
+
+def test_fft_convolution_matches_direct_convolution_and_does_not_wrap():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 40, 48, generator=gen)
+    k = blur.render_psf(trajectory.shake_trajectory_2d(9.0, gen))
+    kk = k.shape[-1]
+    y = blur.convolve_fft(x, k[None, None])
+    # True convolution = correlation with the flipped kernel.
+    ref = F.conv2d(F.pad(x, [kk // 2] * 4, mode="reflect"), k.flip(0, 1).expand(3, 1, kk, kk), groups=3)
+    assert torch.allclose(y, ref, atol=1e-5)
+    # A bright line at the left border must not leak to the right border.
+    img = torch.zeros(1, 1, 32, 64)
+    img[..., 1] = 1.0
+    line = blur.render_psf(trajectory.linear_trajectory_2d(12.0, 0.0))
+    out = blur.convolve_fft(img, line[None, None])
+    assert float(out[..., -8:].abs().max()) < 1e-5
+    assert abs(float(out.sum()) - float(img.sum())) / float(img.sum()) < 0.2
+
+
+def test_pure_yaw_blurs_horizontally_by_focal_times_angle():
+    h = w = 129
+    f, theta = 200.0, 0.1  # expected extent f * theta = 20 px
+    img = torch.zeros(1, 1, h, w)
+    img[..., 64, 64] = 1.0
+    n = 41
+    angles = torch.zeros(n, 3, dtype=torch.float64)
+    angles[:, 0] = torch.linspace(-theta / 2, theta / 2, n, dtype=torch.float64)
+    homs = trajectory.rotation_homographies(angles, f, (h, w))
+    out = blur.warp_average(img.expand(1, 3, h, w).contiguous(), [homs])[0, 0]
+    cols = (out.sum(0) > 1e-4).nonzero().flatten()
+    rows = (out.sum(1) > 1e-4).nonzero().flatten()
+    extent_x = int(cols[-1] - cols[0])
+    assert abs(extent_x - f * math.tan(theta / 2) * 2) <= 2
+    assert int(rows[-1] - rows[0]) <= 2  # no vertical smear at the centre (interpolation: +-1 px)
+    assert float(out[64].sum()) > 0.9
+    assert abs(float(out.sum()) - 1.0) < 1e-2  # energy preserved (up to perspective stretch)
+    # Path length is the maximum over centre and corners; corners move more under yaw (perspective).
+    centre_path = f * 2 * math.tan(theta / 2)
+    assert centre_path <= trajectory.homography_path_length(homs, (h, w)) <= 1.2 * centre_path
+
+
+def test_roll_blur_is_spatially_varying():
+    h = w = 96
+    angles = torch.zeros(17, 3, dtype=torch.float64)
+    angles[:, 2] = torch.linspace(-0.1, 0.1, 17, dtype=torch.float64)
+    homs = trajectory.rotation_homographies(angles, 100.0, (h, w))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, h, w, generator=gen)
+    out = blur.warp_average(x, [homs])
+    diff = (out - x).abs().mean(dim=(0, 1))
+    centre, corner = float(diff[40:56, 40:56].mean()), float(diff[:16, :16].mean())
+    assert corner > 2 * centre  # rotation about the centre blurs the corners more
+
+
+def test_random_walk_is_deterministic_given_the_generator():
+    a = trajectory.random_walk(32, 3, torch.Generator().manual_seed(7), anxiety=0.1)
+    b = trajectory.random_walk(32, 3, torch.Generator().manual_seed(7), anxiety=0.1)
+    c = trajectory.random_walk(32, 3, torch.Generator().manual_seed(8), anxiety=0.1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_resample_trajectory_keeps_endpoints():
+    t = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 2.0]], dtype=torch.float64)
+    r = trajectory.resample_trajectory(t, 5)
+    assert torch.allclose(r[0], t[0]) and torch.allclose(r[-1], t[-1]) and torch.allclose(r[2], t[1])

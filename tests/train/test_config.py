@@ -1,0 +1,65 @@
+"""TrainConfig: YAML + key=value overrides, typed coercion, unknown keys fail early."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from deblurkit.errors import DeblurkitError, UnknownNameError
+from deblurkit.train.config import RECIPES, TrainConfig, field_names, resolve_config, write_config
+
+
+def test_defaults_validate():
+    cfg = resolve_config()
+    assert cfg == TrainConfig()
+
+
+def test_yaml_then_cli_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 0.0005\nbatch_size: 8\nmilestones: [10, 20]\nhflip: false\n")
+    cfg = resolve_config(yaml_path=path, overrides=["batch_size=2", "ema_decay=0.999", "amp=bf16"])
+    assert cfg.lr == 5e-4 and cfg.batch_size == 2 and cfg.milestones == [10, 20] and cfg.hflip is False
+    assert cfg.ema_decay == 0.999 and cfg.amp == "bf16"
+    cfg = resolve_config(overrides=["milestones=[5,7]", "hflip=yes", "lr=1e-3"])
+    assert cfg.milestones == [5, 7] and cfg.hflip is True and cfg.lr == 1e-3
+
+
+def test_recipe_then_override():
+    cfg = resolve_config(recipe="nafnet", overrides=["batch_size=2"])
+    assert cfg.optimizer == "adamw" and cfg.scheduler == "cosine" and cfg.loss == "psnr" and cfg.beta2 == 0.9
+    assert cfg.batch_size == 2
+    assert set(RECIPES) == {"mimo-unet", "nafnet"}
+    with pytest.raises(UnknownNameError, match="mimo-unet"):
+        resolve_config(recipe="nope")
+
+
+def test_unknown_key_lists_valid_keys(tmp_path):
+    with pytest.raises(DeblurkitError) as err:
+        resolve_config(overrides=["learning_rate=1"])
+    msg = str(err.value)
+    assert "'learning_rate'" in msg and "valid keys:" in msg
+    for name in ("lr", "batch_size", "max_steps", "ema_decay"):
+        assert name in msg
+    path = tmp_path / "bad.yaml"
+    path.write_text("lr: 1e-4\nepochs: 3\n")
+    with pytest.raises(DeblurkitError, match=r"bad\.yaml: unknown config key\(s\) 'epochs'"):
+        resolve_config(yaml_path=path)
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [("batch_size=two", "batch_size"), ("lr=fast", "lr"), ("hflip=maybe", "hflip"), ("batch_size=1.5", "batch_size"),
+     ("noequals", "key=value"), ("optimizer=sgd", "adamw"), ("loss=mse", "charbonnier"), ("amp=fp8", "bf16"),
+     ("batch_size=0", ">= 1"), ("ema_decay=1.0", "ema_decay"), ("data=paired", "data_root")],
+)
+def test_bad_values_are_reported(override, match):
+    with pytest.raises(DeblurkitError, match=match):
+        resolve_config(overrides=[override])
+
+
+def test_written_config_round_trips(tmp_path):
+    cfg = resolve_config(overrides=["lr=3e-4", "milestones=[4]", "data=gopro", "data_root=/x"])
+    write_config(cfg, tmp_path / "config.yaml")
+    loaded = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert list(loaded) == field_names()
+    assert resolve_config(yaml_path=tmp_path / "config.yaml") == cfg
