@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "overflow": {"burst": args.burst, "status_counts": burst_codes, "retry_after": retry_after,
                          "healthz_after": health.get("status"), "next_request_status": after},
-            "server_peak_rss_mb": _peak_rss_mb(server.pid),
+            "server_peak_rss_mb": (round(_peak_rss_mb(server.pid), 1) if _peak_rss_mb(server.pid) else None),
         }
     finally:
         server.terminate()

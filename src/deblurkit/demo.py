@@ -18,9 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from deblurkit.app.demo import write_deblur_demo
     from deblurkit.synth.demo import write_synth_demo
 
     out: Path = args.out
     write_synth_demo(out / "synth", count=args.count, seed=args.seed)
+    write_deblur_demo(out / "deblur", seed=args.seed)
     print(f"demo outputs in {out}/")
     return 0

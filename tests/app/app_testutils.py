@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from typing import Self
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class LiveServer:
                                                     lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         import time
 
         self.thread.start()

@@ -36,7 +36,7 @@ def test_default_output_beside_input_is_sharper(tmp_path, fake_loader):
     out = tmp_path / "photo-deblurred.png"
     res = np.asarray(Image.open(out))
     assert res.shape == arr.shape
-    lap = lambda a: np.abs(np.diff(a.astype(np.float32), axis=1)).mean()  # noqa: E731
+    lap = lambda a: np.abs(np.diff(a.astype(np.float32), axis=1)).mean()
     assert lap(res) > lap(arr) * 1.3  # the fake restorer sharpens: more high-frequency energy
     expected = SharpenRestorer()(arr.astype(np.float32) / 255)
     np.testing.assert_allclose(res / 255.0, expected, atol=1 / 255 + 1e-6)
@@ -98,8 +98,8 @@ def test_format_conversion_jpeg_quality_and_compare(tmp_path, fake_loader):
     src = tmp_path / "a.png"
     arr = _write_png(src, 40, 50)
     hi, lo = tmp_path / "hi.jpg", tmp_path / "lo.jpg"
-    assert _run([str(src), "-o", str(hi), "-q", "95", "-m", "fake-sharpen", "--quiet", "--compare"], fake_loader) == 0
-    assert _run([str(src), "-o", str(lo), "-q", "20", "-m", "fake-sharpen", "--quiet"], fake_loader) == 0
+    assert _run([str(src), "-o", str(hi), "--quality", "95", "-m", "fake-sharpen", "--quiet", "--compare"], fake_loader) == 0
+    assert _run([str(src), "-o", str(lo), "--quality", "20", "-m", "fake-sharpen", "--quiet"], fake_loader) == 0
     assert Image.open(hi).format == "JPEG" and lo.stat().st_size < hi.stat().st_size
     cmp_img = Image.open(tmp_path / "hi-compare.jpg")
     assert cmp_img.size[0] > 2 * arr.shape[1] and cmp_img.size[1] == arr.shape[0]
@@ -166,3 +166,59 @@ def test_pixel_limit_option(tmp_path, fake_loader):
     _write_png(tmp_path / "a.png", 30, 30)
     with pytest.raises(DeblurkitError, match="more than the limit of 100"):
         _run([str(tmp_path / "a.png"), "--max-pixels", "100", "-m", "fake-sharpen"], fake_loader)
+
+
+def test_decompression_bomb_file_is_refused_without_output(tmp_path, fake_loader):
+    import struct
+    import zlib
+
+    def chunk(tag, payload):
+        return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
+
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                                        + chunk(b"IDAT", zlib.compress(b"\0" * 99)) + chunk(b"IEND", b""))
+    with pytest.raises(DeblurkitError, match="too many pixels"):
+        _run([str(tmp_path / "bomb.png"), "-m", "fake-sharpen"], fake_loader)
+    assert [p.name for p in tmp_path.iterdir()] == ["bomb.png"]
+
+
+@pytest.mark.parametrize(("name", "make", "mode", "size"), [
+    ("cmyk.jpg", lambda rgb: Image.fromarray(rgb).convert("CMYK"), "RGB", (10, 12)),
+    ("pal.png", lambda rgb: Image.fromarray(rgb).convert("P"), "RGB", (10, 12)),
+    ("one.png", lambda rgb: Image.new("RGB", (1, 1), (1, 2, 3)), "RGB", (1, 1)),
+    ("gray.jpg", lambda rgb: Image.fromarray(rgb[..., 0]), "L", (10, 12)),
+])
+def test_unusual_valid_files_give_correct_outputs(tmp_path, fake_loader, name, make, mode, size):
+    rgb = (blurry_rgb(12, 10) * 255).astype(np.uint8)
+    make(rgb).save(tmp_path / name)
+    assert _run([str(tmp_path / name), "-m", "fake-sharpen", "--quiet"], fake_loader) == 0
+    out_path = tmp_path / name.replace(".", "-deblurred.")
+    with Image.open(out_path) as out:
+        out.load()
+        assert out.mode == mode and out.size == size
+
+
+def test_interrupt_while_writing_leaves_no_partial_file(tmp_path, fake_loader, monkeypatch):
+    import deblurkit.io
+
+    src = tmp_path / "a.png"
+    _write_png(src)
+
+    def interrupted_fsync(fd):
+        raise KeyboardInterrupt  # Ctrl-C after the bytes were written, before the rename
+
+    monkeypatch.setattr(deblurkit.io.os, "fsync", interrupted_fsync)
+    with pytest.raises(KeyboardInterrupt):
+        deblur_cli.deblur_files([str(src)], model="fake-sharpen", loader=fake_loader, quiet=True)
+    assert sorted(os.listdir(tmp_path)) == ["a.png"]
+
+
+def test_output_folder_inside_input_folder_is_not_reprocessed(tmp_path, fake_loader):
+    _write_png(tmp_path / "shots" / "a.png")
+    out = tmp_path / "shots" / "sharp"
+    assert _run([str(tmp_path / "shots"), "-o", str(out), "-m", "fake-sharpen", "--quiet"], fake_loader) == 0
+    assert [p.name for p in out.iterdir()] == ["a.png"]
+    # a second run with --force sees only the original input, not its own earlier output
+    assert _run([str(tmp_path / "shots"), "-o", str(out), "-m", "fake-sharpen", "--quiet", "--force"], fake_loader) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.png"]

@@ -8,12 +8,10 @@ import zlib
 
 import numpy as np
 import pytest
+from app_testutils import blurry_rgb, pil_bytes, png_bytes
 from PIL import Image, ImageCms
 
-from deblurkit.app.photo_io import (PhotoError, apply_exif_orientation, encode_photo, read_photo,
-                                    side_by_side)
-
-from app_testutils import blurry_rgb, pil_bytes, png_bytes
+from deblurkit.app.photo_io import PhotoError, apply_exif_orientation, encode_photo, read_photo, side_by_side
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -55,7 +53,7 @@ def test_16bit_gray_png_and_tiff_stay_16bit():
     assert p.bits == 16 and p.pixels.shape == (8, 10, 1)
     np.testing.assert_allclose(p.pixels[..., 0] * 65535, g, atol=0.01)
     rgb = np.stack([g, g[::-1], g.T.reshape(8, 10)], axis=2)
-    ok, tif = cv2.imencode(".tiff", rgb[..., ::-1])
+    _ok, tif = cv2.imencode(".tiff", rgb[..., ::-1])
     t = read_photo(tif.tobytes())
     assert t.bits == 16 and t.format == "TIFF"
     out = read_photo(encode_photo(t, "TIFF"))
@@ -186,3 +184,18 @@ def test_truncated_16bit_png_is_an_error():
 def test_side_by_side_shape():
     a = np.zeros((4, 5, 3), np.float32)
     assert side_by_side(a, a, gap=2).shape == (4, 12, 3)
+
+
+def test_heic_read_and_write_when_pillow_heif_is_installed():
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    arr = np.zeros((32, 48, 3), np.uint8)
+    arr[:, :8] = 255  # band on the left of the stored image
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Phone"
+    photo = read_photo(pil_bytes(Image.fromarray(arr), "HEIF", quality=95, exif=exif.tobytes()))
+    assert photo.format == "HEIF" and photo.pixels.shape == (48, 32, 3)  # rotated exactly once
+    assert photo.pixels[:6].mean() > 0.8
+    with Image.open(io.BytesIO(encode_photo(photo, "HEIF"))) as out:
+        assert out.size == (32, 48) and out.getexif().get(0x0112, 1) == 1 and out.getexif()[0x010F] == "Phone"

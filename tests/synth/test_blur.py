@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deblurkit.synth import blur, trajectory
 
@@ -123,3 +125,29 @@ def test_resample_trajectory_keeps_endpoints():
     t = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 2.0]], dtype=torch.float64)
     r = trajectory.resample_trajectory(t, 5)
     assert torch.allclose(r[0], t[0]) and torch.allclose(r[-1], t[-1]) and torch.allclose(r[2], t[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(-12, 12, allow_nan=False), st.floats(-12, 12, allow_nan=False)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_any_trajectory_renders_a_normalised_centred_kernel(points):
+    k = blur.render_psf(torch.tensor(points, dtype=torch.float64))
+    assert abs(float(k.sum()) - 1) < 1e-5 and float(k.min()) >= 0
+    c = k.shape[-1] // 2
+    cx, cy = centroid(k)
+    assert abs(cx - c) < 1e-3 and abs(cy - c) < 1e-3
+
+
+def test_sixteen_bit_warping_matches_float_warping():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 3, 40, 40, generator=gen) * 2.5  # saturated linear values exceed 1
+    angles = trajectory.rotation_trajectory(12.0, 60.0, (40, 40), gen)
+    homs = trajectory.rotation_homographies(angles, 60.0, (40, 40))
+    fast = blur.warp_average(x, [homs], quantize=True)
+    exact = blur.warp_average(x, [homs], quantize=False)
+    assert float((fast - exact).abs().max()) < 2.5 / 65535 * 2

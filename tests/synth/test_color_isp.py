@@ -75,7 +75,9 @@ def test_noise_variance_matches_shot_times_signal_plus_read(poisson):
     shot, read = 0.01, 2e-4
     for level in (0.05, 0.3, 0.8):
         flat = torch.full((1, 1, 256, 256), level)
-        noisy = isp.add_poisson_gaussian_noise(flat, torch.tensor([shot]), torch.tensor([read]), gen, poisson=poisson)
+        noisy = isp.add_poisson_gaussian_noise(
+            flat, torch.tensor([shot]), torch.tensor([read]), gen, poisson=poisson
+        )
         expected = shot * level + read
         assert abs(float(noisy.var()) / expected - 1) < 0.05
         assert abs(float(noisy.mean()) - level) < 0.01

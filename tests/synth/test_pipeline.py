@@ -21,11 +21,20 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def textured(h: int = 72, w: int = 72, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     base = torch.rand(1, 3, h // 8, w // 8, generator=gen)
-    return torch.nn.functional.interpolate(base, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+    return torch.nn.functional.interpolate(base, size=(h, w), mode="bilinear", align_corners=False).clamp(
+        0, 1
+    )
 
 
 def test_required_presets_exist_and_unknown_is_a_clear_error():
-    for name in ("naive", "gopro", "realistic", "realesrgan", "realistic-no-noise", "realistic-no-saturation"):
+    for name in (
+        "naive",
+        "gopro",
+        "realistic",
+        "realesrgan",
+        "realistic-no-noise",
+        "realistic-no-saturation",
+    ):
         assert isinstance(get_preset(name), SynthConfig) and get_preset(name).name == name
     with pytest.raises(UnknownNameError) as err:
         get_preset("realstic")
@@ -90,9 +99,11 @@ def test_zero_blur_no_noise_is_identity_through_the_whole_pipeline():
 
 def test_blur_lowers_high_frequencies_and_noise_adds_them_back():
     x = textured(64, 64)
-    gen = lambda: torch.Generator().manual_seed(2)  # noqa: E731
+    gen = lambda: torch.Generator().manual_seed(2)
     clean = synthesize_pair(x, replace(get_preset("realistic-no-noise"), jpeg_prob=0), gen())
-    noisy = synthesize_pair(x, replace(get_preset("realistic"), jpeg_prob=0, noise_model="rsblur-rsblur"), gen())
+    noisy = synthesize_pair(
+        x, replace(get_preset("realistic"), jpeg_prob=0, noise_model="rsblur-rsblur"), gen()
+    )
     assert psnr(clean.blur, clean.sharp) < 45  # it is blurred
     residual = noisy.blur - clean.blur
     assert float(residual.std()) > 1e-3  # noise present, same blur (same seed)
@@ -102,7 +113,7 @@ def test_naive_blurs_in_srgb_and_gopro_in_linear_light():
     # A black/white edge blurred by the same kernel: averaging in linear light is brighter.
     x = torch.zeros(1, 3, 64, 64)
     x[..., 32:] = 1.0
-    base = dict(trajectory="linear", spatially_varying_prob=0.0, blur_length_px=(16.0, 16.0))
+    base = {"trajectory": "linear", "spatially_varying_prob": 0.0, "blur_length_px": (16.0, 16.0)}
     naive = synthesize_pair(x, replace(get_preset("naive"), **base), torch.Generator().manual_seed(0))
     linear = synthesize_pair(x, replace(get_preset("gopro"), **base), torch.Generator().manual_seed(0))
     assert torch.allclose(naive.kernel, linear.kernel)
@@ -113,7 +124,10 @@ def test_saturation_makes_light_streaks_brighter_and_wider():
     x = torch.full((1, 3, 64, 64), 0.05)
     x[..., 30:34, 30:34] = 1.0  # a small light source
     cfg = replace(
-        get_preset("gopro"), spatially_varying_prob=0.0, trajectory="linear", blur_length_px=(20.0, 20.0),
+        get_preset("gopro"),
+        spatially_varying_prob=0.0,
+        trajectory="linear",
+        blur_length_px=(20.0, 20.0),
         saturation_alpha=(1.5, 1.5),
     )
     off = synthesize_pair(x, replace(cfg, saturation_prob=0.0), torch.Generator().manual_seed(1))

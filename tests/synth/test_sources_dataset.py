@@ -75,8 +75,12 @@ def test_sample_and_dead_leaves_sources(rng):
 def test_dataset_is_deterministic_per_index_and_order_independent():
     ds = SynthPairDataset("dead-leaves", preset="realistic", size=48, length=6, seed=3)
     first = [ds[i] for i in (4, 1)]
-    again = [SynthPairDataset("dead-leaves", preset="realistic", size=48, length=6, seed=3)[i] for i in (1, 4)]
-    assert torch.equal(first[0]["blur"], again[1]["blur"]) and torch.equal(first[1]["sharp"], again[0]["sharp"])
+    again = [
+        SynthPairDataset("dead-leaves", preset="realistic", size=48, length=6, seed=3)[i] for i in (1, 4)
+    ]
+    assert torch.equal(first[0]["blur"], again[1]["blur"]) and torch.equal(
+        first[1]["sharp"], again[0]["sharp"]
+    )
     item = first[0]
     assert item["index"] == 4 and item["blur"].shape == item["sharp"].shape == (3, 48, 48)
     other_seed = SynthPairDataset("dead-leaves", preset="realistic", size=48, length=6, seed=4)[4]
@@ -92,7 +96,9 @@ def test_dataset_with_uniform_preset_exposes_kernels():
 
     from deblurkit.synth.presets import get_preset
 
-    ds = SynthPairDataset("dead-leaves", preset=replace(get_preset("realistic"), spatially_varying_prob=0.0), size=32, length=2)
+    ds = SynthPairDataset(
+        "dead-leaves", preset=replace(get_preset("realistic"), spatially_varying_prob=0.0), size=32, length=2
+    )
     k = ds.sample(0).kernel
     assert k is not None and abs(float(k.sum()) - 1) < 1e-5
 

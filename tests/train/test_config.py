@@ -63,3 +63,16 @@ def test_written_config_round_trips(tmp_path):
     loaded = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert list(loaded) == field_names()
     assert resolve_config(yaml_path=tmp_path / "config.yaml") == cfg
+
+
+def test_cli_rejects_unknown_key_before_any_work(tmp_path, capsys):
+    from deblurkit.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", f"out_dir={out}", "epochs=3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key(s) 'epochs'" in err and "max_steps" in err
+    assert not out.exists()  # nothing was created
+    assert main(["train", "--print-config", "lr=2e-4", "--recipe", "mimo-unet"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["lr"] == 2e-4 and printed["loss"] == "mimo"

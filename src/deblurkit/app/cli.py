@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", help="runtime backend: auto, torch or onnx")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
-    parser.add_argument("-q", "--quality", type=int, default=95, help="JPEG/WEBP quality 1..100 (default 95)")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG/WEBP quality 1..100 (default 95)")
     parser.add_argument("--compare", action="store_true", help="also write a side-by-side before/after image")
     parser.add_argument("--suffix", default=DEFAULT_SUFFIX, help=f"name suffix for outputs (default {DEFAULT_SUFFIX})")
     parser.add_argument("--max-pixels", type=int, default=None,
@@ -147,6 +147,14 @@ def plan_jobs(inputs: list[str], output: str | None, *, force: bool = False, com
     if sources == [(None, None)] and output is not None and not to_stdout and not out_is_file:
         raise DeblurkitError("with stdin input, -o must be an image file name or '-'")
 
+    if output not in (None, "-") and not out_is_file:
+        # `deblurkit deblur shots/ -o shots/sharp/`: earlier results inside the output folder are not inputs
+        out_root = Path(output).resolve()
+        sources = [(src, base) for src, base in sources
+                   if src is None or base is None or not src.resolve().is_relative_to(out_root)]
+        if not sources:
+            raise DeblurkitError(f"no inputs left: every image found is inside the output folder {output}")
+
     jobs: list[Job] = []
     for src, base in sources:
         dest: Path | None
@@ -199,8 +207,14 @@ class Result:
 def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None = None,
                stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, progress=None) -> Result:
     """Read, deblur and write one job (atomically). ``stdin``/``stdout`` replace ``None`` paths."""
-    from deblurkit.app.photo_io import (DEFAULT_MAX_PIXELS, encode_photo, format_for_suffix, read_photo,
-                                        side_by_side, writable_format)
+    from deblurkit.app.photo_io import (
+        DEFAULT_MAX_PIXELS,
+        encode_photo,
+        format_for_suffix,
+        read_photo,
+        side_by_side,
+        writable_format,
+    )
     from deblurkit.app.restore import restore_pixels
     from deblurkit.io import atomic_write
 
@@ -273,12 +287,12 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
     for job in jobs:
         tile_bar: list = []
 
-        def progress(done: int, total: int, _bars=tile_bar) -> None:
+        def progress(done: int, total: int, _bars=tile_bar, _label=job.source_label) -> None:
             if quiet or total < 2:
                 return
             if not _bars:
                 _bars.append(tqdm(total=total, unit="tile", leave=False, file=sys.stderr, disable=None,
-                                  desc=job.source_label[-30:]))
+                                  desc=_label[-30:]))
             _bars[0].n = done
             _bars[0].refresh()
 

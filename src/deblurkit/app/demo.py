@@ -30,7 +30,9 @@ def _synthetic_example(seed: int = 0, size: int = 256) -> tuple[np.ndarray, np.n
 
     img = data.astronaut().astype(np.float32) / 255.0  # 512x512 sRGB
     h, w = img.shape[:2]
-    top, left = (h - size) // 2 - 60, (w - size) // 2
+    if not 32 <= size <= 384:
+        raise ValueError(f"size must be in 32..384, got {size}")
+    top, left = max(0, (h - size) // 2 - 60), (w - size) // 2
     crop = np.ascontiguousarray(img[top:top + size, left:left + size])
     x = torch.from_numpy(crop.transpose(2, 0, 1))[None]
     pair = synthesize_pair(x, get_preset("realistic"), torch.Generator().manual_seed(seed))
@@ -46,7 +48,8 @@ def _scores(result: np.ndarray, target: np.ndarray) -> dict[str, float]:
             "ssim": round(float(ssim(result, target, data_range=1.0)), 4)}
 
 
-def write_deblur_demo(out_dir: Path, *, model: str | None = None, loader=None, seed: int = 0) -> None:
+def write_deblur_demo(out_dir: Path, *, model: str | None = None, loader=None, seed: int = 0,
+                      synthetic_size: int = 256) -> None:
     """Deblur the bundled real ``clock`` photo and a realistic synthetic example; write before/after images.
 
     Args:
@@ -54,6 +57,7 @@ def write_deblur_demo(out_dir: Path, *, model: str | None = None, loader=None, s
         model: restorer name (None: ``deblurkit.infer.DEFAULT_RESTORER``).
         loader: ``name -> restorer`` (default :func:`deblurkit.app.restore.make_loader` ()).
         seed: seed of the synthetic blur.
+        synthetic_size: side of the sharp crop the synthetic example starts from (at most 384).
     """
     from skimage import data
 
@@ -76,7 +80,7 @@ def write_deblur_demo(out_dir: Path, *, model: str | None = None, loader=None, s
     save_png(out_dir / "clock-after.png", clock_out[..., 0])
     save_png(out_dir / "clock-compare.png", side_by_side(clock, clock_out)[..., 0])
 
-    blur, sharp, params = _synthetic_example(seed)
+    blur, sharp, params = _synthetic_example(seed, synthetic_size)
     t0 = time.perf_counter()
     synth_out = restore_pixels(blur, restorer)
     entry: dict[str, Any] = {"source": "skimage.data.astronaut() crop, synthesized with preset 'realistic'",

@@ -182,7 +182,7 @@ def read_photo(data: bytes, *, name: str = "image", max_pixels: int | None = DEF
             exif_obj[_EXIF_ORIENTATION] = 1
         try:
             exif_bytes = exif_obj.tobytes()
-        except Exception:  # a malformed EXIF block is dropped rather than failing the photo
+        except Exception:  # noqa: BLE001 - a malformed EXIF block is dropped rather than failing the photo
             exif_bytes = None
     return Photo(pixels=np.ascontiguousarray(pixels, dtype=np.float32), bits=bits, format=fmt,
                  exif=exif_bytes, icc_profile=icc, source_mode=source_mode)
@@ -208,7 +208,7 @@ def heif_available() -> bool:
 def _get_exif(im):
     try:
         exif = im.getexif()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a malformed EXIF block must not make the photo unreadable
         return None
     return exif if len(exif) else None
 
@@ -271,15 +271,15 @@ def _pil_to_pixels(im, icc: bytes | None, name: str) -> tuple[np.ndarray, bytes 
 
 def _cmyk_to_rgb(im, icc: bytes | None):
     """CMYK -> RGB through the embedded profile when there is one (then the result is sRGB)."""
+    from PIL import ImageCms
+
     if icc:
         try:
-            from PIL import ImageCms
-
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             dst = ImageCms.createProfile("sRGB")
             return ImageCms.profileToProfile(im, src, dst, outputMode="RGB"), None
-        except Exception:
-            pass
+        except (OSError, ValueError, ImageCms.PyCMSError):
+            pass  # unusable profile: fall back to the naive conversion below
     return im.convert("RGB"), None  # the CMYK profile no longer describes the pixels
 
 
@@ -394,7 +394,7 @@ def _encode_png(px: np.ndarray, bits: int, icc: bytes | None, exif: bytes | None
     if icc:
         extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
     if exif:
-        raw = exif[len(_EXIF_PREFIX):] if exif.startswith(_EXIF_PREFIX) else exif
+        raw = exif.removeprefix(_EXIF_PREFIX)
         extra += _png_chunk(b"eXIf", raw)
     if not extra:
         return png

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from deblurkit.app.photo_io import FORMAT_INFO, PhotoError
 from deblurkit.app.restore import RestorerCache, RestorerLoader
@@ -193,10 +193,10 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
         400: {"description": "Corrupt image"}, 413: {"description": "Upload or image too large"},
         415: {"description": "Not an image"}, 503: {"description": "Queue full; see Retry-After"},
         504: {"description": "Timed out"}})
-    async def deblur(file: UploadFile = File(..., description="the blurry image"),
-                     model: str | None = Form(None, description="restorer name (default: the server's)"),
-                     format: str = Form("same", description="same, png, jpeg or webp"),
-                     x_job_id: str | None = Header(None, description="optional id for /api/progress")):
+    async def deblur(file: Annotated[UploadFile, File(description="the blurry image")],
+                     model: Annotated[str | None, Form(description="restorer name (default: the server's)")] = None,
+                     format: Annotated[str, Form(description="same, png, jpeg or webp")] = "same",
+                     x_job_id: Annotated[str | None, Header(description="optional id for /api/progress")] = None):
         """Deblur one uploaded image; the response is the image (same format when a browser can show it)."""
         name = model or default_model
         if name not in allowed:
@@ -243,7 +243,7 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
         except JobCancelled:
             state.state = "timeout"
             return _error(504, "job cancelled after the time limit")
-        except Exception as exc:  # a bug or an exhausted resource: report it, keep serving
+        except Exception as exc:  # noqa: BLE001 - a bug or exhausted resource: report it, keep serving
             state.state = "error"
             return _error(500, f"internal error while deblurring: {type(exc).__name__}: {exc}")
         state.state = "done"

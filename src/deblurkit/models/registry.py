@@ -9,6 +9,7 @@ fix it and where it comes from. Nothing is discovered by import side effects.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,13 +173,18 @@ def count_conv_macs(model: Any, height: int = 256, width: int = 256, channels: i
 
 def list_models() -> list[ModelInfo]:
     """Every registry entry with its parameter count and conv MACs at 256x256."""
+    return list(_list_models_cached())
+
+
+@functools.lru_cache(maxsize=1)
+def _list_models_cached() -> tuple[ModelInfo, ...]:
     out = []
     for spec in MODELS.values():
         with _meta_init():
             model = create_model(spec.name)
         out.append(ModelInfo(spec.name, spec.arch, count_params(model), count_conv_macs(model),
                              spec.size_multiple, spec.description, spec.source))
-    return out
+    return tuple(out)
 
 
 def _meta_init():

@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def render_psf(trajectory_xy: Tensor, kernel_size: int | None = None, *, align_centroid: bool = True) -> Tensor:
+def render_psf(
+    trajectory_xy: Tensor, kernel_size: int | None = None, *, align_centroid: bool = True
+) -> Tensor:
     """Render a blur kernel (PSF) from a 2-D trajectory with sub-pixel accuracy.
 
     Each segment between consecutive time samples gets an equal share of the exposure time,
@@ -39,13 +41,14 @@ def render_psf(trajectory_xy: Tensor, kernel_size: int | None = None, *, align_c
     if traj.shape[0] == 1:
         pts, wts = traj, torch.ones(1, dtype=torch.float64)
     else:
-        seg_pts, seg_wts = [], []
-        for a, b in zip(traj[:-1], traj[1:], strict=True):
-            n = max(2, math.ceil(float((b - a).norm()) * 4) + 1)
-            t = (torch.arange(n, dtype=torch.float64) + 0.5)[:, None] / n
-            seg_pts.append(a + (b - a) * t)
-            seg_wts.append(torch.full((n,), 1.0 / n, dtype=torch.float64))
-        pts, wts = torch.cat(seg_pts), torch.cat(seg_wts)
+        a, b = traj[:-1], traj[1:]
+        counts = ((b - a).norm(dim=1) * 4).ceil().long().clamp_min(1) + 1  # points per segment
+        seg = torch.repeat_interleave(torch.arange(a.shape[0]), counts)
+        starts = torch.cumsum(counts, 0) - counts
+        j = torch.arange(int(counts.sum())) - torch.repeat_interleave(starts, counts)
+        t = ((j.to(torch.float64) + 0.5) / counts[seg].to(torch.float64))[:, None]
+        pts = a[seg] + (b[seg] - a[seg]) * t
+        wts = 1.0 / counts[seg].to(torch.float64)  # each segment holds an equal share of time
     wts = wts / wts.sum()
     if align_centroid:
         pts = pts - (pts * wts[:, None]).sum(0)
@@ -82,6 +85,19 @@ def pad_kernels(kernels: list[Tensor]) -> Tensor:
     return out
 
 
+def _fft_size(n: int) -> int:
+    """Smallest integer >= n whose prime factors are 2, 3 and 5 (fast FFT lengths)."""
+    m = n
+    while True:
+        r = m
+        for f in (2, 3, 5):
+            while r % f == 0:
+                r //= f
+        if r == 1:
+            return m
+        m += 1
+
+
 def convolve_fft(x: Tensor, kernels: Tensor) -> Tensor:
     """Convolve each image with its own kernel via FFT, reflect-padded so nothing wraps around.
 
@@ -94,13 +110,19 @@ def convolve_fft(x: Tensor, kernels: Tensor) -> Tensor:
         ``(B, C, H, W)`` float32.
     """
     if x.ndim != 4 or kernels.ndim != 4 or kernels.shape[-1] % 2 != 1:
-        raise ValueError(f"expected x (B,C,H,W) and odd kernels (B,1,k,k); got {tuple(x.shape)}, {tuple(kernels.shape)}")
+        raise ValueError(
+            f"expected x (B,C,H,W) and odd kernels (B,1,k,k); got {tuple(x.shape)}, {tuple(kernels.shape)}"
+        )
     _, _, h, w = x.shape
     k = kernels.shape[-1]
     p = k // 2
     mode = "reflect" if p < min(h, w) else "replicate"
+    # Pad at least p on every side, more at the bottom/right to reach an FFT-friendly size.
+    hp, wp = _fft_size(h + 2 * p), _fft_size(w + 2 * p)
     xp = F.pad(x, (p, p, p, p), mode=mode) if p else x
-    hp, wp = xp.shape[-2:]
+    extra_h, extra_w = hp - xp.shape[-2], wp - xp.shape[-1]
+    if extra_h or extra_w:
+        xp = F.pad(xp, (0, extra_w, 0, extra_h), mode="constant")
     kp = torch.zeros(kernels.shape[0], 1, hp, wp, dtype=torch.float32)
     kp[..., :k, :k] = kernels
     kp = torch.roll(kp, shifts=(-p, -p), dims=(-2, -1))
@@ -108,7 +130,7 @@ def convolve_fft(x: Tensor, kernels: Tensor) -> Tensor:
     return y[..., p : p + h, p : p + w].contiguous()
 
 
-def warp_average(x: Tensor, homographies: list[Tensor]) -> Tensor:
+def warp_average(x: Tensor, homographies: list[Tensor], *, quantize: bool = True) -> Tensor:
     """Spatially varying blur: average of the image warped by each homography of a trajectory.
 
     ``out(p) = mean_t x(H_t^-1 p)``, i.e. a scene point at ``p`` in the sharp image is smeared
@@ -116,8 +138,11 @@ def warp_average(x: Tensor, homographies: list[Tensor]) -> Tensor:
     the fastest option on CPU).
 
     Args:
-        x: ``(B, C, H, W)`` float32 (any number of channels).
+        x: ``(B, C, H, W)`` float32, non-negative (C <= 4).
         homographies: per batch item a ``(T_b, 3, 3)`` tensor in pixel coordinates.
+        quantize: warp 16-bit copies (about 2x faster); each image is scaled so its maximum
+            maps to 65535, so the added error is below ``max(x) / 131070`` (under 8e-6 for
+            values in [0, 1]). False warps float32.
 
     Returns:
         ``(B, C, H, W)`` float32.
@@ -129,11 +154,17 @@ def warp_average(x: Tensor, homographies: list[Tensor]) -> Tensor:
     b, c, h, w = x.shape
     out = torch.empty_like(x)
     for i in range(b):
-        img = np.ascontiguousarray(x[i].permute(1, 2, 0).numpy())
-        acc = np.zeros_like(img)
+        img = np.ascontiguousarray(x[i].permute(1, 2, 0).numpy(), dtype=np.float32)
+        scale = 1.0
+        if quantize:
+            scale = max(float(img.max()), 1e-12) / 65535.0
+            img = (img / scale + 0.5).clip(0, 65535).astype(np.uint16)
+        acc = np.zeros((h, w, c), dtype=np.float32)
         hs = homographies[i].numpy()
         for hom in hs:
-            warped = cv2.warpPerspective(img, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-            acc += warped.reshape(img.shape)
-        out[i] = torch.from_numpy(acc / len(hs)).permute(2, 0, 1)
+            warped = cv2.warpPerspective(
+                img, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+            )
+            cv2.accumulate(warped.reshape(h, w, c), acc)
+        out[i] = torch.from_numpy(acc * np.float32(scale / len(hs))).permute(2, 0, 1)
     return out

@@ -6,9 +6,15 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sharp", required=True, help="folder of sharp images, 'samples' (bundled photos) or 'dead-leaves'")
+    parser.add_argument(
+        "--sharp", required=True, help="folder of sharp images, 'samples' (bundled photos) or 'dead-leaves'"
+    )
     parser.add_argument("--out", required=True, help="output folder (blur/, sharp/, manifest.jsonl)")
-    parser.add_argument("--preset", default="realistic", help="naive, gopro, realistic (default), realesrgan, realistic-no-noise, ...")
+    parser.add_argument(
+        "--preset",
+        default="realistic",
+        help="naive, gopro, realistic (default), realesrgan, realistic-no-noise, ...",
+    )
     parser.add_argument("--count", type=int, default=100, help="number of pairs (default 100)")
     parser.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")

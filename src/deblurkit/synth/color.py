@@ -105,7 +105,8 @@ def rgb_to_cam_matrix(camera_weights: dict[str, float]) -> Tensor:
     """
     total = sum(camera_weights.values())
     xyz2cam = sum(
-        torch.tensor(XYZ_TO_CAM[name], dtype=torch.float64) * (w / total) for name, w in camera_weights.items()
+        torch.tensor(XYZ_TO_CAM[name], dtype=torch.float64) * (w / total)
+        for name, w in camera_weights.items()
     )
     rgb2cam = xyz2cam @ torch.tensor(RGB_TO_XYZ, dtype=torch.float64)
     rgb2cam = rgb2cam / rgb2cam.sum(dim=1, keepdim=True)

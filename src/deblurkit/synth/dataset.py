@@ -24,7 +24,9 @@ def item_generators(seed: int, index: int) -> tuple[np.random.Generator, torch.G
     return np.random.default_rng(crop_seq), torch.Generator().manual_seed(torch_seed)
 
 
-def synthesize_item(source: SharpSource, config: SynthConfig, size: int, seed: int, index: int) -> tuple[SynthPair, dict]:
+def synthesize_item(
+    source: SharpSource, config: SynthConfig, size: int, seed: int, index: int
+) -> tuple[SynthPair, dict]:
     """Crop ``size + 2 * trim`` from ``source`` and synthesize one pair of size ``size``.
 
     Returns:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from deblurkit.synth.sources import SharpSource
+
 
 def render_comparison_grid(
-    source_spec: str = "samples",
+    source_spec: str | SharpSource = "samples",
     presets: tuple[str, ...] = ("naive", "realistic"),
     *,
     columns: int = 4,
@@ -47,7 +49,7 @@ def render_comparison_grid(
     from deblurkit.synth.presets import get_preset
     from deblurkit.synth.sources import make_source
 
-    source = make_source(source_spec)
+    source = make_source(source_spec) if isinstance(source_spec, str) else source_spec
     configs = [get_preset(p) for p in presets]
     if force_saturation is not None:
         configs = [replace(c, saturation_prob=1.0 if force_saturation else 0.0) for c in configs]
@@ -90,35 +92,87 @@ def write_synth_demo(out_dir: Path, count: int = 8, seed: int = 0) -> None:
     The contact sheet has rows sharp / naive / realistic for a few crops.
     """
     from deblurkit.io import save_png
+    from deblurkit.synth.sources import COLOR_SAMPLE_IMAGES, SampleImageSource
     from deblurkit.synth.writer import write_pairs
 
     out_dir = Path(out_dir)
-    summary = write_pairs("samples", out_dir / "pairs", preset="realistic", count=count, size=256, seed=seed, progress=False)
-    grid, labels = render_comparison_grid("samples", ("naive", "realistic"), columns=min(max(count, 1), 4), size=256, seed=seed)
+    summary = write_pairs(
+        "samples", out_dir / "pairs", preset="realistic", count=count, size=256, seed=seed, progress=False
+    )
+    grid, labels = render_comparison_grid(
+        SampleImageSource(COLOR_SAMPLE_IMAGES),
+        ("naive", "realistic"),
+        columns=min(max(count, 1), 4),
+        size=256,
+        seed=seed,
+    )
     save_png(out_dir / "contact_sheet.png", _label_rows(grid, labels, 256))
-    print(f"synth: {summary.written + summary.reused} pairs in {out_dir / 'pairs'}, contact sheet {out_dir / 'contact_sheet.png'}")
+    print(
+        f"synth: {summary.written + summary.reused} pairs in {out_dir / 'pairs'}, contact sheet {out_dir / 'contact_sheet.png'}"
+    )
+
+
+def _saturation_grid(source: SharpSource, size: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Night scene rows: sharp / naive / linear blur / linear blur + saturation (no noise, uniform blur)."""
+    from dataclasses import replace as _replace
+
+    import torch
+
+    from deblurkit.synth.dataset import item_generators
+    from deblurkit.synth.pipeline import synthesize_pair
+    from deblurkit.synth.presets import get_preset
+
+    base = {
+        "spatially_varying_prob": 0.0,
+        "blur_length_px": (15.0, 31.0),
+        "jpeg_prob": 0.0,
+        "noise_model": "none",
+        "trim": 0,
+    }
+    configs = [
+        _replace(get_preset("naive"), trajectory="random-walk", **base),
+        _replace(get_preset("realistic"), saturation_prob=0.0, **base),
+        _replace(get_preset("realistic"), saturation_prob=1.0, saturation_alpha=(1.5, 1.75), **base),
+    ]
+    rows: list[list[np.ndarray]] = [[] for _ in range(4)]
+    for col in range(4):
+        crop, _ = source.random_crop(size, item_generators(seed, col)[0])
+        rows[0].append(crop)
+        x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
+        for r, cfg in enumerate(configs, 1):
+            pair = synthesize_pair(x, cfg, item_generators(seed, col)[1])
+            rows[r].append(pair.blur[0].permute(1, 2, 0).numpy())
+    grid = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
+    return grid, ["sharp", "naive: sRGB blur", "linear-light blur", "linear + saturation"]
 
 
 def write_doc_figures(out_dir: Path, seed: int = 0) -> list[Path]:
     """Render the example grids used in ``docs/synthesis.md``."""
     from deblurkit.io import save_png
+    from deblurkit.synth.sources import DeadLeavesSource, SampleImageSource
 
+    photos = SampleImageSource(
+        ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "hubble_deep_field")
+    )
     out_dir = Path(out_dir)
     figures = {
-        "samples_naive_vs_realistic.png": dict(source_spec="samples", presets=("naive", "gopro", "realistic")),
-        "dead_leaves_saturation.png": dict(
-            source_spec="dead-leaves",
-            presets=("naive", "realistic-no-saturation", "realistic"),
-            force_saturation=True,
-            uniform_only=True,
-        ),
-        "samples_realesrgan.png": dict(source_spec="samples", presets=("realistic", "realesrgan")),
+        "samples_naive_vs_realistic.png": {"source_spec": photos, "presets": ("naive", "gopro", "realistic")},
+        "night_saturation.png": {
+            "source_spec": DeadLeavesSource(
+                light_sources=(6, 14), light_radius=(1.0, 3.5), brightness=(0.15, 0.35)
+            ),
+            "presets": ("naive", "realistic-no-noise", "realistic-no-noise"),
+            "force_saturation": None,
+            "uniform_only": True,
+        },
+        "samples_realesrgan.png": {"source_spec": photos, "presets": ("realistic", "realesrgan")},
     }
     written = []
     for name, kw in figures.items():
-        grid, labels = render_comparison_grid(columns=4, size=160, seed=seed, **kw)  # type: ignore[arg-type]
-        if kw.get("force_saturation"):
-            labels = ["sharp", "naive (sRGB blur)", "realistic, no saturation", "realistic + saturation"]
+        if name == "night_saturation.png":
+            grid, labels = _saturation_grid(kw["source_spec"], size=160, seed=seed)  # type: ignore[arg-type]
+        else:
+            grid, labels = render_comparison_grid(columns=4, size=160, seed=seed, **kw)  # type: ignore[arg-type]
         path = out_dir / name
         save_png(path, _label_rows(grid, labels, 160))
         written.append(path)

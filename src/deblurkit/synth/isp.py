@@ -127,7 +127,9 @@ def sample_noise_levels(model: str, generator: torch.Generator) -> tuple[float, 
         return 0.0, 0.0
     if model == "unprocessing":
         log_shot = uniform(generator, math.log(1e-4), math.log(0.012))
-        log_read = 2.18 * log_shot + 1.20 + 0.26 * float(torch.randn((), generator=generator, dtype=torch.float64))
+        log_read = (
+            2.18 * log_shot + 1.20 + 0.26 * float(torch.randn((), generator=generator, dtype=torch.float64))
+        )
         return math.exp(log_shot), math.exp(log_read)
     if model in RSBLUR_NOISE:
         b1, b2 = RSBLUR_NOISE[model]

@@ -23,7 +23,9 @@ def _to_tensor(img: np.ndarray) -> Tensor:
 def _load_pair(blur_path: Path, sharp_path: Path, name: str) -> dict[str, Tensor | str]:
     blur, sharp = load_image_rgb(blur_path), load_image_rgb(sharp_path)
     if blur.shape != sharp.shape:
-        raise DeblurkitError(f"size mismatch: {blur_path} is {blur.shape[:2]}, {sharp_path} is {sharp.shape[:2]}")
+        raise DeblurkitError(
+            f"size mismatch: {blur_path} is {blur.shape[:2]}, {sharp_path} is {sharp.shape[:2]}"
+        )
     return {"blur": _to_tensor(blur), "sharp": _to_tensor(sharp), "name": name}
 
 
@@ -49,7 +51,9 @@ class PairedFolderDataset(torch.utils.data.Dataset):
             raise DeblurkitError(f"{base}: not a folder")
         blur_dirs = sorted(d for d in [base, *base.rglob("*")] if d.is_dir() and d.name == "blur")
         if not blur_dirs:
-            raise DeblurkitError(f"{base}: no 'blur' folder found (expected {{split}}/blur and {{split}}/sharp)")
+            raise DeblurkitError(
+                f"{base}: no 'blur' folder found (expected {{split}}/blur and {{split}}/sharp)"
+            )
         self.pairs: list[tuple[Path, Path, str]] = []
         for bdir in blur_dirs:
             sdir = bdir.parent / "sharp"
@@ -66,7 +70,9 @@ class PairedFolderDataset(torch.utils.data.Dataset):
                 p.relative_to(bdir) for p in iter_image_files(bdir)
             }
             if extra:
-                raise DeblurkitError(f"{sdir}: {len(extra)} sharp images without a blur partner, e.g. {sorted(extra)[0]}")
+                raise DeblurkitError(
+                    f"{sdir}: {len(extra)} sharp images without a blur partner, e.g. {min(extra)}"
+                )
         if not self.pairs:
             raise DeblurkitError(f"{base}: no image pairs found")
 

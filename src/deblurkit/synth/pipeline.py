@@ -27,7 +27,13 @@ from torch import Tensor
 from deblurkit.synth import blur as blur_ops
 from deblurkit.synth import isp
 from deblurkit.synth import trajectory as traj_ops
-from deblurkit.synth.color import apply_color_matrix, linear_to_srgb, rgb_to_cam_matrix, smoothstep, srgb_to_linear
+from deblurkit.synth.color import (
+    apply_color_matrix,
+    linear_to_srgb,
+    rgb_to_cam_matrix,
+    smoothstep,
+    srgb_to_linear,
+)
 from deblurkit.synth.presets import SynthConfig
 from deblurkit.synth.trajectory import uniform
 
@@ -68,7 +74,9 @@ def saturation_mask_linear(x: Tensor, threshold: float) -> Tensor:
     return ((x - threshold) / max(1e-6, 1.0 - threshold)).clamp(0.0, 1.0)
 
 
-def sample_shake(config: SynthConfig, image_size: tuple[int, int], generator: torch.Generator) -> tuple[dict[str, Any], Tensor | None, Tensor | None]:
+def sample_shake(
+    config: SynthConfig, image_size: tuple[int, int], generator: torch.Generator
+) -> tuple[dict[str, Any], Tensor | None, Tensor | None]:
     """Sample the camera shake for one image.
 
     Returns:
@@ -94,7 +102,10 @@ def sample_shake(config: SynthConfig, image_size: tuple[int, int], generator: to
         focal = uniform(generator, *config.focal_length_factor) * max(h, w)
         unit = traj_ops.random_walk(config.trajectory_steps, 3, generator, anxiety=anxiety, **walk)
         corner_radius = 0.5 * math.hypot(h, w)
-        scale = torch.tensor([length / focal, length / focal, config.roll_fraction * length / corner_radius], dtype=torch.float64)
+        scale = torch.tensor(
+            [length / focal, length / focal, config.roll_fraction * length / corner_radius],
+            dtype=torch.float64,
+        )
         angles = unit * scale
         if config.align_centroid:
             angles = angles - angles.mean(0)
@@ -111,7 +122,11 @@ def sample_shake(config: SynthConfig, image_size: tuple[int, int], generator: to
         )
         return p, None, homs
     xy = traj_ops.random_walk(config.trajectory_steps, 2, generator, anxiety=anxiety, **walk) * length
-    p.update(blur_type="uniform", trajectory="random-walk", trajectory_px=[[_r(v, 5) for v in row] for row in xy.tolist()])
+    p.update(
+        blur_type="uniform",
+        trajectory="random-walk",
+        trajectory_px=[[_r(v, 5) for v in row] for row in xy.tolist()],
+    )
     return p, blur_ops.render_psf(xy, align_centroid=config.align_centroid), None
 
 
@@ -128,7 +143,9 @@ def _validate(sharp_srgb: Tensor, config: SynthConfig) -> None:
         raise ValueError(f"the camera pipeline needs even height and width, got {h}x{w}")
 
 
-def _synthesize_one(x: Tensor, config: SynthConfig, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor | None, dict]:
+def _synthesize_one(
+    x: Tensor, config: SynthConfig, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor | None, dict]:
     h, w = x.shape[-2:]
     linear = config.blur_space == "linear"
     scene = srgb_to_linear(x) if linear else x
@@ -140,7 +157,11 @@ def _synthesize_one(x: Tensor, config: SynthConfig, generator: torch.Generator) 
         alpha = uniform(generator, *config.saturation_alpha)
         mask = saturation_mask_linear(scene, config.saturation_threshold)
         source = scene + alpha * mask
-        p.update(saturation=True, saturation_alpha=_r(alpha), saturated_fraction=_r(float((mask > 0).float().mean())))
+        p.update(
+            saturation=True,
+            saturation_alpha=_r(alpha),
+            saturated_fraction=_r(float((mask > 0).float().mean())),
+        )
     else:
         source = scene
         p["saturation"] = False
@@ -188,7 +209,8 @@ def _synthesize_one(x: Tensor, config: SynthConfig, generator: torch.Generator) 
     p.update(noise_model=config.noise_model, shot_noise=_r(shot), read_noise_var=_r(read))
 
     if linear:
-        blur_srgb, sharp_srgb = linear_to_srgb(out_linear), linear_to_srgb(target)
+        # linear_to_srgb(srgb_to_linear(x).clamp(0, 1)) is x.clamp(0, 1): skip the round trip.
+        blur_srgb, sharp_srgb = linear_to_srgb(out_linear), x.clamp(0.0, 1.0)
     else:
         blur_srgb, sharp_srgb = out_linear, target
     if config.tone_curve == "srgb-smoothstep":

@@ -56,7 +56,13 @@ class SynthConfig:
     # --- sensor and camera pipeline ---
     camera_pipeline: bool = False
     """Run the raw round trip: CCM, inverse WB, mosaic, noise, demosaic, WB, CCM back."""
-    cameras: tuple[str, ...] = ("unprocessing-1", "unprocessing-2", "unprocessing-3", "unprocessing-4", "sony-a7r3")
+    cameras: tuple[str, ...] = (
+        "unprocessing-1",
+        "unprocessing-2",
+        "unprocessing-3",
+        "unprocessing-4",
+        "sony-a7r3",
+    )
     """Camera matrices mixed (random convex combination) for linear sRGB <-> camera RGB."""
     red_gain: tuple[float, float] = (1.9, 2.4)
     """White-balance red gain range (undone before mosaic, reapplied after demosaic)."""
@@ -80,7 +86,11 @@ class SynthConfig:
 
 PRESETS: dict[str, SynthConfig] = {
     "naive": SynthConfig(
-        name="naive", blur_space="srgb", trajectory="linear", spatially_varying_prob=0.0, blur_length_px=(3.0, 31.0)
+        name="naive",
+        blur_space="srgb",
+        trajectory="linear",
+        spatially_varying_prob=0.0,
+        blur_length_px=(3.0, 31.0),
     ),
     "gopro": SynthConfig(name="gopro", spatially_varying_prob=0.5),
     "realistic": SynthConfig(
@@ -89,14 +99,19 @@ PRESETS: dict[str, SynthConfig] = {
         saturation_prob=0.5,
         camera_pipeline=True,
         noise_model="unprocessing",
+        poisson=False,  # "Unprocessing" samples its levels for the heteroscedastic Gaussian model
         jpeg_prob=0.3,
         trim=4,
     ),
     "realesrgan": SynthConfig(name="realesrgan", degradation="realesrgan"),
 }
 PRESETS["realistic-no-noise"] = replace(PRESETS["realistic"], name="realistic-no-noise", noise_model="none")
-PRESETS["realistic-no-saturation"] = replace(PRESETS["realistic"], name="realistic-no-saturation", saturation_prob=0.0)
-PRESETS["realistic-uniform"] = replace(PRESETS["realistic"], name="realistic-uniform", spatially_varying_prob=0.0)
+PRESETS["realistic-no-saturation"] = replace(
+    PRESETS["realistic"], name="realistic-no-saturation", saturation_prob=0.0
+)
+PRESETS["realistic-uniform"] = replace(
+    PRESETS["realistic"], name="realistic-uniform", spatially_varying_prob=0.0
+)
 
 
 def get_preset(name: str) -> SynthConfig:

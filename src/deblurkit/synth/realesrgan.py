@@ -19,7 +19,14 @@ from torch import Tensor
 from deblurkit.synth.isp import jpeg_roundtrip_srgb
 from deblurkit.synth.trajectory import uniform
 
-KERNEL_TYPES: tuple[str, ...] = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
+KERNEL_TYPES: tuple[str, ...] = (
+    "iso",
+    "aniso",
+    "generalized_iso",
+    "generalized_aniso",
+    "plateau_iso",
+    "plateau_aniso",
+)
 KERNEL_PROBS: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 KERNEL_SIZES: tuple[int, ...] = (7, 9, 11, 13, 15, 17, 19, 21)
 RESIZE_MODES: tuple[str, ...] = ("area", "bilinear", "bicubic")
@@ -36,7 +43,9 @@ def _coin(generator: torch.Generator, p: float) -> bool:
     return float(torch.rand((), generator=generator, dtype=torch.float64)) < p
 
 
-def anisotropic_kernel(size: int, sigma_x: float, sigma_y: float, theta: float, kind: str = "gaussian", beta: float = 1.0) -> Tensor:
+def anisotropic_kernel(
+    size: int, sigma_x: float, sigma_y: float, theta: float, kind: str = "gaussian", beta: float = 1.0
+) -> Tensor:
     """A (generalised / plateau) anisotropic Gaussian kernel ``(size, size)`` summing to 1.
 
     ``q = d^T Sigma^-1 d`` with ``Sigma = R diag(sx^2, sy^2) R^T``; ``kind`` selects
@@ -74,10 +83,16 @@ def sinc_kernel(size: int, cutoff: float) -> Tensor:
     return (k / k.sum()).to(torch.float32)
 
 
-def _random_blur_kernel(generator: torch.Generator, sigma_range: tuple[float, float], sinc_prob: float, p: dict) -> Tensor:
+def _random_blur_kernel(
+    generator: torch.Generator, sigma_range: tuple[float, float], sinc_prob: float, p: dict
+) -> Tensor:
     size = _choice(generator, KERNEL_SIZES)
     if _coin(generator, sinc_prob):
-        cutoff = uniform(generator, math.pi / 3, math.pi) if size < 13 else uniform(generator, math.pi / 5, math.pi)
+        cutoff = (
+            uniform(generator, math.pi / 3, math.pi)
+            if size < 13
+            else uniform(generator, math.pi / 5, math.pi)
+        )
         p.update(kernel="sinc", size=size, cutoff=cutoff)
         return sinc_kernel(size, cutoff)
     kind = _choice(generator, KERNEL_TYPES, KERNEL_PROBS)
@@ -109,8 +124,15 @@ def _resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
 
 
-def _noise(x: Tensor, generator: torch.Generator, gaussian_prob: float, sigma_range: tuple[float, float],
-           poisson_range: tuple[float, float], gray_prob: float, p: dict) -> Tensor:
+def _noise(
+    x: Tensor,
+    generator: torch.Generator,
+    gaussian_prob: float,
+    sigma_range: tuple[float, float],
+    poisson_range: tuple[float, float],
+    gray_prob: float,
+    p: dict,
+) -> Tensor:
     gray = _coin(generator, gray_prob)
     shape = (1, 1, *x.shape[-2:]) if gray else tuple(x.shape)
     if _coin(generator, gaussian_prob):
@@ -121,7 +143,7 @@ def _noise(x: Tensor, generator: torch.Generator, gaussian_prob: float, sigma_ra
         scale = uniform(generator, *poisson_range)
         base = x.clamp(0, 1)
         if gray:
-            base = (0.299 * base[:, 0:1] + 0.587 * base[:, 1:2] + 0.114 * base[:, 2:3])
+            base = 0.299 * base[:, 0:1] + 0.587 * base[:, 1:2] + 0.114 * base[:, 2:3]
         vals = 255.0
         noise = (torch.poisson(base * vals, generator=generator) / vals - base) * scale
         p.update(noise="poisson", scale=scale, gray=gray)
@@ -144,12 +166,18 @@ def degrade_realesrgan_srgb(x: Tensor, generator: torch.Generator) -> tuple[Tens
         s1: dict[str, Any] = {}
         img = _filter(img, _random_blur_kernel(generator, (0.2, 3.0), 0.1, s1))
         kind = _choice(generator, ("up", "down", "keep"), (0.2, 0.7, 0.1))
-        scale = uniform(generator, 1.0, 1.5) if kind == "up" else uniform(generator, 0.15, 1.0) if kind == "down" else 1.0
+        scale = (
+            uniform(generator, 1.0, 1.5)
+            if kind == "up"
+            else uniform(generator, 0.15, 1.0)
+            if kind == "down"
+            else 1.0
+        )
         mode = _choice(generator, RESIZE_MODES)
         img = _resize(img, (max(1, int(h * scale)), max(1, int(w * scale))), mode)
         s1.update(resize=scale, resize_mode=mode)
         img = _noise(img, generator, 0.5, (1.0, 30.0), (0.05, 3.0), 0.4, s1)
-        q1 = int(round(uniform(generator, 30, 95)))
+        q1 = round(uniform(generator, 30, 95))
         img = jpeg_roundtrip_srgb(img.clamp(0, 1), q1)
         s1["jpeg_quality"] = q1
         # Stage 2.
@@ -157,7 +185,13 @@ def degrade_realesrgan_srgb(x: Tensor, generator: torch.Generator) -> tuple[Tens
         if _coin(generator, 0.8):
             img = _filter(img, _random_blur_kernel(generator, (0.2, 1.5), 0.1, s2))
         kind = _choice(generator, ("up", "down", "keep"), (0.3, 0.4, 0.3))
-        scale = uniform(generator, 1.0, 1.2) if kind == "up" else uniform(generator, 0.3, 1.0) if kind == "down" else 1.0
+        scale = (
+            uniform(generator, 1.0, 1.2)
+            if kind == "up"
+            else uniform(generator, 0.3, 1.0)
+            if kind == "down"
+            else 1.0
+        )
         mode = _choice(generator, RESIZE_MODES)
         img = _resize(img, (max(1, int(h * scale)), max(1, int(w * scale))), mode)
         s2.update(resize=scale, resize_mode=mode)
@@ -170,7 +204,7 @@ def degrade_realesrgan_srgb(x: Tensor, generator: torch.Generator) -> tuple[Tens
             sinc = sinc_kernel(size, cutoff)
             final.update(sinc_size=size, sinc_cutoff=cutoff)
         mode = _choice(generator, RESIZE_MODES)
-        q2 = int(round(uniform(generator, 30, 95)))
+        q2 = round(uniform(generator, 30, 95))
         jpeg_first = _coin(generator, 0.5)
         final.update(resize_mode=mode, jpeg_quality=q2, jpeg_first=jpeg_first)
         if jpeg_first:

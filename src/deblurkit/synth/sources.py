@@ -8,7 +8,6 @@ came from. All randomness comes from the ``numpy.random.Generator`` passed in.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -91,7 +90,11 @@ class ImageFolderSource:
         self._bad: set[int] = set()
 
     def _skip(self, path: Path, exc: BaseException) -> None:
-        log.warning("skipping unreadable image %s: %s", path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        log.warning(
+            "skipping unreadable image %s: %s",
+            path,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
         self.skipped.append(str(path))
 
     def __len__(self) -> int:
@@ -114,7 +117,7 @@ class ImageFolderSource:
                 eligible.remove(idx)
                 continue
             try:
-                img = self._cache.get(str(path), lambda: load_image_rgb(path))
+                img = self._cache.get(str(path), lambda p=path: load_image_rgb(p))
             except DeblurkitError as exc:
                 self._bad.add(idx)
                 self._skip(path, exc)
@@ -135,6 +138,17 @@ SAMPLE_IMAGES: tuple[str, ...] = (
     "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
     "retina", "stereo_motorcycle", "camera", "brick", "grass", "gravel", "clock", "coins", "moon",
 )  # fmt: skip
+
+
+#: The colour photos among :data:`SAMPLE_IMAGES` (used for figures).
+COLOR_SAMPLE_IMAGES: tuple[str, ...] = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "stereo_motorcycle",
+    "hubble_deep_field",
+)
 
 
 class SampleImageSource:
@@ -165,7 +179,9 @@ class SampleImageSource:
         name = self.names[int(rng.integers(len(self.names)))]
         img = self._cache.get(name, lambda: self.load(name))
         if min(img.shape[:2]) < size:
-            big = [n for n in self.names if min(self._cache.get(n, lambda n=n: self.load(n)).shape[:2]) >= size]
+            big = [
+                n for n in self.names if min(self._cache.get(n, lambda n=n: self.load(n)).shape[:2]) >= size
+            ]
             if not big:
                 raise DeblurkitError(f"crop size {size} is larger than every bundled sample image")
             name = big[int(rng.integers(len(big)))]
@@ -184,11 +200,22 @@ class DeadLeavesSource:
     Args:
         min_radius: smallest disc radius in pixels.
         light_sources: range of the number of saturated light discs per image.
+        light_radius: range of light-disc radii in pixels.
+        brightness: range of a factor applied to the scene (not the lights); e.g. (0.1, 0.3)
+            gives night scenes where lights dominate.
     """
 
-    def __init__(self, min_radius: float = 1.5, light_sources: tuple[int, int] = (2, 12)) -> None:
+    def __init__(
+        self,
+        min_radius: float = 2.0,
+        light_sources: tuple[int, int] = (2, 12),
+        light_radius: tuple[float, float] = (0.6, 3.0),
+        brightness: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
         self.min_radius = min_radius
         self.light_sources = light_sources
+        self.light_radius = light_radius
+        self.brightness = brightness
 
     def random_crop(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
         """Render a new ``size`` x ``size`` dead-leaves image."""
@@ -211,19 +238,42 @@ class DeadLeavesSource:
         base = rng.uniform(0.0, 1.0, size=(n_discs, 3))
         gray = rng.uniform(0.0, 1.0, size=(n_discs, 1))
         mix = rng.uniform(0.0, 1.0, size=(n_discs, 1))
-        colors = (mix * base + (1 - mix) * gray) ** 1.5  # many muted colours, some saturated ones
+        gain = rng.uniform(*self.brightness)
+        colors = gain * (mix * base + (1 - mix) * gray) ** 1.5  # many muted colours, some saturated ones
+        canvas *= gain
         for (cx, cy), r, col in zip(centers, radii, colors, strict=True):
-            cv2.circle(canvas, (int(cx), int(cy)), max(1, int(r)), tuple(float(c) for c in col), -1, lineType=cv2.LINE_8)
+            cv2.circle(
+                canvas,
+                (int(cx), int(cy)),
+                max(1, int(r)),
+                tuple(float(c) for c in col),
+                -1,
+                lineType=cv2.LINE_8,
+            )
         n_lights = int(rng.integers(self.light_sources[0], self.light_sources[1] + 1))
         light_pos = rng.uniform(0, big, size=(n_lights, 2))
-        light_r = rng.uniform(0.6, 3.0, size=n_lights) * ss
+        light_r = rng.uniform(*self.light_radius, size=n_lights) * ss
         for (cx, cy), r in zip(light_pos, light_r, strict=True):
             tint = rng.uniform(0.75, 1.0, size=3)
             tint[int(rng.integers(3))] = 1.0
-            cv2.circle(canvas, (int(cx), int(cy)), max(1, int(r)), tuple(float(c) for c in tint), -1, lineType=cv2.LINE_8)
-            cv2.circle(canvas, (int(cx), int(cy)), max(1, int(0.6 * r)), (1.0, 1.0, 1.0), -1, lineType=cv2.LINE_8)
+            cv2.circle(
+                canvas,
+                (int(cx), int(cy)),
+                max(1, int(r)),
+                tuple(float(c) for c in tint),
+                -1,
+                lineType=cv2.LINE_8,
+            )
+            cv2.circle(
+                canvas, (int(cx), int(cy)), max(1, int(0.6 * r)), (1.0, 1.0, 1.0), -1, lineType=cv2.LINE_8
+            )
         img = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
-        return np.clip(img, 0.0, 1.0), {"source": "dead-leaves", "discs": n_discs, "lights": n_lights, "size": size}
+        return np.clip(img, 0.0, 1.0), {
+            "source": "dead-leaves",
+            "discs": n_discs,
+            "lights": n_lights,
+            "size": size,
+        }
 
 
 def make_source(spec: str | os.PathLike[str]) -> ImageFolderSource | SampleImageSource | DeadLeavesSource:

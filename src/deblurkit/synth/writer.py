@@ -60,7 +60,13 @@ def _make_one(index: int) -> dict[str, Any]:
     name = _name(index)
     save_png(st["out"] / "sharp" / name, pair.sharp[0].permute(1, 2, 0).numpy())
     save_png(st["out"] / "blur" / name, pair.blur[0].permute(1, 2, 0).numpy())
-    return {"index": index, "blur": f"blur/{name}", "sharp": f"sharp/{name}", "crop": info, "params": pair.params[0]}
+    return {
+        "index": index,
+        "blur": f"blur/{name}",
+        "sharp": f"sharp/{name}",
+        "crop": info,
+        "params": pair.params[0],
+    }
 
 
 def _read_manifest(path: Path) -> dict[int, dict[str, Any]]:
@@ -156,7 +162,14 @@ def write_pairs(
     from tqdm import tqdm
 
     bar = tqdm(total=count, initial=reused, unit="pair", disable=not progress, dynamic_ncols=True)
-    init_args = (str(source_spec), preset, size, seed, str(out), 1 if workers > 1 else max(1, os.cpu_count() or 1))
+    init_args = (
+        str(source_spec),
+        preset,
+        size,
+        seed,
+        str(out),
+        1 if workers > 1 else max(1, os.cpu_count() or 1),
+    )
     last_flush = time.monotonic()
     try:
         if workers == 1:

@@ -283,6 +283,10 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
             ema.load_state_dict(ckpt["ema"])
         start_step = int(ckpt["step"])
         set_rng_state(ckpt["rng"])
+        saved_world = int(ckpt.get("world_size", 1))
+        if saved_world != di.world_size and di.is_main:
+            print(f"deblurkit: warning: {path} was written by {saved_world} process(es), resuming with "
+                  f"{di.world_size}: the global batch and data order change from here on")
         if start_step > cfg.max_steps:
             raise DeblurkitError(f"{path}: checkpoint is at step {start_step}, beyond max_steps={cfg.max_steps}")
 
@@ -304,7 +308,7 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "ema": ema.state_dict() if ema is not None else None, "step": step, "rng": rng_state(),
-            "config": config_to_dict(cfg), "data": data_info,
+            "config": config_to_dict(cfg), "data": data_info, "world_size": di.world_size,
         })
 
     sampler = StepBatchSampler(len(train_ds), cfg.batch_size, seed=cfg.seed, start_step=start_step,
@@ -340,6 +344,12 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
                 ema.update(model)
             step += 1
             loss_value = float(loss.detach())
+            if di.distributed:  # the logged loss is the mean over ranks; a NaN anywhere stops every rank
+                import torch.distributed as dist
+
+                stats = torch.tensor([loss_value, 0.0 if math.isfinite(loss_value) else 1.0], device=device)
+                dist.all_reduce(stats)
+                loss_value = float(stats[0]) / di.world_size if float(stats[1]) == 0 else math.nan
             if not math.isfinite(loss_value):
                 raise DeblurkitError(f"loss is {loss_value} at step {step}; lower lr or set grad_clip "
                                      f"(last good checkpoint: {ckpt_path})")

@@ -1,0 +1,143 @@
+"""Inference speed and peak memory per model, image size and backend (CPU).
+
+Each measurement runs in a fresh subprocess so its peak resident memory (``ru_maxrss``) belongs
+to that case alone. Weights are random (the timing does not depend on them); the ONNX graph is
+exported (and cached) by the parent first, so export time is not counted.
+
+Usage:
+    python benchmarks/infer_speed.py --quick                    # small models, 1280x720 only
+    python benchmarks/infer_speed.py --models mimo-unet --sizes 720p,12mp --backends torch,onnx
+    python benchmarks/infer_speed.py                            # the full table (hours on 2 cores)
+
+Columns: seconds for one image (after one warm-up run for sizes up to 720p), peak RSS of the
+process in MB, number of tiles. ``default`` = what ``load_restorer(name)`` does (backend auto,
+automatic tiling); ``torch``/``onnx`` force a backend with the same tiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+SIZES = {"256": (256, 256), "720p": (720, 1280), "12mp": (3000, 4000)}
+ALL_MODELS = ["mimo-unet", "mimo-unet-plus", "mimo-unet-narrow", "nafnet-gopro-w32", "nafnet-gopro-w64", "nafnet-w16"]
+QUICK_MODELS = ["mimo-unet-narrow", "nafnet-w16"]
+
+
+def run_case(model: str, size: str, backend: str, threads: int, tile: int | None) -> dict:
+    import resource
+
+    import numpy as np
+
+    from deblurkit.infer import load_restorer
+    from deblurkit.infer.tiling import count_tiles
+
+    h, w = SIZES[size]
+    kwargs = {"threads": threads, "tile": tile}
+    if model.startswith("nafnet"):
+        kwargs["tlc"] = False  # same graph for both backends
+    r = load_restorer(model, backend="auto" if backend == "default" else backend, **kwargs)
+    img = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if h * w <= 1280 * 720:
+        r(img[: min(h, 256), : min(w, 256)])  # warm-up (allocators, kernels) on a small crop
+    t0 = time.perf_counter()
+    r(img)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tiles = count_tiles(h, w, multiple=r.size_multiple, tile=r._tile_for(h, w), overlap=r.overlap)
+    return {"model": model, "size": size, "backend": backend, "resolved": r.backend, "threads": threads,
+            "seconds": round(seconds, 2), "peak_rss_mb": round(peak), "rss_before_mb": round(rss_before),
+            "tiles": tiles}
+
+
+def accuracy(models: list[str], threads: int) -> None:
+    """Max |ONNX Runtime - torch|, max |bf16 - fp32| and PSNR(tiled, whole) for random-weight models."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from deblurkit.infer.backends import OnnxBackend, TorchBackend
+    from deblurkit.infer.restorers import NetworkRestorer
+    from deblurkit.models.registry import create_model
+
+    torch.set_num_threads(threads)
+    print(f"{'model':<18} {'|onnx-torch|':>12} {'|bf16-fp32|':>12} {'PSNR tiled/whole':>17}  (384x512 input)")
+    for name in models:
+        torch.manual_seed(0)
+        model = create_model(name).eval()
+        with torch.no_grad():
+            for n, prm in model.named_parameters():
+                if n.endswith(("beta", "gamma")):  # zero at init
+                    prm.normal_(0, 0.2)
+        x = np.random.default_rng(0).random((1, 3, 384, 512), dtype=np.float32)
+        ref = TorchBackend(model)(x)
+        d_onnx = float(np.abs(OnnxBackend(model, threads=threads)(x) - ref).max())
+        bf16 = TorchBackend(copy.deepcopy(model), dtype="bfloat16")(x)
+        d_bf16 = float(np.abs(np.clip(bf16, 0, 1) - np.clip(ref, 0, 1)).max())
+        kw = {"name": name, "description": "", "size_multiple": model.size_multiple}
+        img = x[0].transpose(1, 2, 0)
+        whole = NetworkRestorer(TorchBackend(model), tile=0, **kw)(img)
+        tiled = NetworkRestorer(TorchBackend(model), tile=256, overlap=64, **kw)(img)
+        psnr = 10 * np.log10(1.0 / max(float(np.mean((whole - tiled) ** 2)), 1e-20))
+        print(f"{name:<18} {d_onnx:>12.2e} {d_bf16:>12.2e} {psnr:>14.1f} dB", flush=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small models at 720p only")
+    p.add_argument("--models", default=None, help="comma-separated registry names")
+    p.add_argument("--sizes", default=None, help=f"comma-separated from {list(SIZES)}")
+    p.add_argument("--backends", default="torch,onnx,default")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tile", type=int, default=None, help="tile size (default: automatic)")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--case", nargs=3, metavar=("MODEL", "SIZE", "BACKEND"), help=argparse.SUPPRESS)
+    p.add_argument("--accuracy", action="store_true",
+                   help="instead of timing: ONNX/bf16 deviations and tiled-vs-whole PSNR at 384x512")
+    args = p.parse_args()
+    if args.accuracy:
+        accuracy(args.models.split(",") if args.models else QUICK_MODELS, args.threads)
+        return 0
+    if args.case:
+        print(json.dumps(run_case(*args.case, args.threads, args.tile)))
+        return 0
+    models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else ALL_MODELS)
+    sizes = args.sizes.split(",") if args.sizes else (["720p"] if args.quick else ["720p", "12mp"])
+    backends = args.backends.split(",")
+
+    from deblurkit.infer.backends import OnnxBackend
+    from deblurkit.models.checkpoint import load_model
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    rows = []
+    print(f"{'model':<18} {'size':<5} {'backend':<8} {'resolved':<8} {'seconds':>8} {'peak MB':>8} {'tiles':>5}")
+    for model in models:
+        if any(b in ("onnx", "default") for b in backends):
+            OnnxBackend(load_model(model)[0])  # export + cache outside the timed subprocesses
+        for size in sizes:
+            for backend in backends:
+                cmd = [sys.executable, __file__, "--case", model, size, backend, "--threads", str(args.threads)]
+                if args.tile is not None:
+                    cmd += ["--tile", str(args.tile)]
+                res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if res.returncode != 0:
+                    print(f"{model:<18} {size:<5} {backend:<8} FAILED: {res.stderr.strip().splitlines()[-1:]}")
+                    continue
+                row = json.loads(res.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                print(f"{model:<18} {size:<5} {backend:<8} {row['resolved']:<8} {row['seconds']:>8.2f} "
+                      f"{row['peak_rss_mb']:>8} {row['tiles']:>5}", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

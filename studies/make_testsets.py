@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Build the held-out test sets from the TEST photos of ``studies/photos_manifest.json``.
+
+    python studies/make_testsets.py            # -> data/testsets/<set>/{blur,sharp}/NNN.png, kernels, meta.json
+
+Sets (each: one crop per test photo, ``--size`` px, fixed seeds; synthesised with
+:mod:`deblurkit.synth`, realistic camera pipeline, no JPEG):
+
+* ``uniform``   uniform camera shake 5-30 px, no noise
+* ``varying``   3-D rotational shake (spatially varying), 5-30 px at the centre, no noise
+* ``night``     uniform shake with clipped highlights (RSBlur saturation model, always on),
+                photos darkened x0.35 in linear light first
+* ``noise-low`` uniform shake + RSBlur (RealBlur-calibrated) sensor noise
+* ``noise-high`` uniform shake + "Unprocessing" sensor noise (log-uniform, up to strong)
+* ``sharp``     no blur, low sensor noise (the "never make a sharp photo worse" check)
+
+Photos are first resized to ``--photo-side`` px on their long side (a typical phone-photo
+scale at which 30 px of shake is realistic), then cropped. ``data/`` is git-ignored; the
+sets are rebuilt bit-identically from the manifest by this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SETS: dict[str, dict] = {
+    "uniform": dict(spatially_varying_prob=0.0, noise_model="none"),
+    "varying": dict(spatially_varying_prob=1.0, noise_model="none"),
+    "night": dict(spatially_varying_prob=0.0, noise_model="none", saturation_prob=1.0),
+    "noise-low": dict(spatially_varying_prob=0.0, noise_model="rsblur-realblur"),
+    "noise-high": dict(spatially_varying_prob=0.0, noise_model="unprocessing"),
+    "sharp": dict(spatially_varying_prob=0.0, noise_model="rsblur-realblur", blur_length_px=(0.0, 0.0)),
+}
+DARKEN = {"night": 0.35}
+
+
+def set_config(name: str):
+    from deblurkit.synth.presets import get_preset
+
+    base = dataclasses.replace(
+        get_preset("realistic"), saturation_prob=0.0, jpeg_prob=0.0, blur_length_px=(5.0, 30.0)
+    )
+    return dataclasses.replace(base, name=f"testset-{name}", **SETS[name])
+
+
+def load_test_photos(manifest_path: Path, photo_root: Path, side: int) -> list[tuple[str, np.ndarray]]:
+    import cv2
+
+    from deblurkit.io import load_image_rgb
+
+    manifest = json.loads(manifest_path.read_text())
+    out = []
+    for e in manifest["photos"]:
+        if e["split"] != "test":
+            continue
+        img = load_image_rgb(photo_root / e["path"])
+        h, w = img.shape[:2]
+        s = side / max(h, w)
+        if s < 1:
+            img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        out.append((e["name"], np.clip(img, 0, 1).astype(np.float32)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--manifest", default=str(ROOT / "studies/photos_manifest.json"))
+    ap.add_argument("--photos", default=str(ROOT / "data/photos"))
+    ap.add_argument("--out", default=str(ROOT / "data/testsets"))
+    ap.add_argument("--size", type=int, default=384)
+    ap.add_argument("--photo-side", type=int, default=1024)
+    ap.add_argument("--sets", nargs="*", default=list(SETS))
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from deblurkit.classical.blind import linear_to_srgb_np, srgb_to_linear_np
+    from deblurkit.io import atomic_write, save_png
+    from deblurkit.synth.pipeline import synthesize_pair
+
+    torch.set_num_threads(1)
+    t0 = time.time()
+    photos = load_test_photos(Path(args.manifest), Path(args.photos), args.photo_side)
+    if not photos:
+        print("no test photos: run scripts/fetch_photos.py first", file=sys.stderr)
+        return 2
+    for set_name in args.sets:
+        cfg = set_config(set_name)
+        out = Path(args.out) / set_name
+        items = []
+        for i, (photo_name, img) in enumerate(photos):
+            seed = int(hashlib.sha256(f"{set_name}/{photo_name}".encode()).hexdigest()[:8], 16)
+            rng = np.random.default_rng(seed)
+            crop = args.size + 2 * cfg.trim
+            y0 = int(rng.integers(0, img.shape[0] - crop + 1))
+            x0 = int(rng.integers(0, img.shape[1] - crop + 1))
+            sharp = img[y0:y0 + crop, x0:x0 + crop]
+            if set_name in DARKEN:
+                sharp = linear_to_srgb_np(srgb_to_linear_np(sharp) * DARKEN[set_name])
+            x = torch.from_numpy(np.ascontiguousarray(sharp.transpose(2, 0, 1)))[None]
+            pair = synthesize_pair(x, cfg, torch.Generator().manual_seed(seed))
+            blur = pair.blur[0].permute(1, 2, 0).numpy()
+            tgt = pair.sharp[0].permute(1, 2, 0).numpy()
+            save_png(out / "blur" / f"{i:03d}.png", blur)
+            save_png(out / "sharp" / f"{i:03d}.png", tgt)
+            kernel_file = None
+            if pair.kernel is not None:
+                kernel_file = f"kernels/{i:03d}.npy"
+                (out / "kernels").mkdir(parents=True, exist_ok=True)
+                with atomic_write(out / kernel_file) as fh:
+                    np.save(fh, pair.kernel[0, 0].numpy().astype(np.float32))
+            items.append({"index": i, "photo": photo_name, "crop_yx": [y0, x0], "seed": seed,
+                          "kernel": kernel_file, "params": pair.params[0]})
+        meta = {"set": set_name, "config": dataclasses.asdict(cfg), "size": args.size,
+                "photo_side": args.photo_side, "darken_linear": DARKEN.get(set_name), "items": items}
+        with atomic_write(out / "meta.json", "w") as fh:
+            json.dump(meta, fh, indent=1, default=str)
+        print(f"{set_name}: {len(items)} pairs -> {out}", file=sys.stderr)
+    print(f"done in {time.time() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

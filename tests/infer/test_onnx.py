@@ -1,0 +1,70 @@
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from deblurkit.errors import DeblurkitError
+from deblurkit.infer import export_cli
+from deblurkit.infer.backends import OnnxBackend, TorchBackend, export_onnx_bytes, onnx_cache_dir
+from deblurkit.models.checkpoint import save_safetensors
+from deblurkit.models.nafnet import convert_to_tlc
+from deblurkit.models.registry import create_model
+
+
+def _randomised(name):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith(("beta", "gamma")):  # zero at init: make every NAFNet branch count
+                p.normal_(0, 0.2)
+    return model
+
+
+@pytest.mark.parametrize("name", ["mimo-unet-narrow", "nafnet-w16"])
+def test_onnx_matches_torch_with_dynamic_size(name):
+    model = _randomised(name)
+    onnx_run = OnnxBackend(export_onnx_bytes(model, example_size=64), threads=1)
+    torch_run = TorchBackend(model)
+    m = model.size_multiple
+    rng = np.random.default_rng(0)
+    for h, w in ((3 * m, 5 * m), (96, 64)):  # neither is the 64x64 export size
+        x = rng.random((1, 3, h, w), dtype=np.float32)
+        ref = torch_run(x)
+        assert np.abs(ref - x).max() > 1e-3  # the network does something
+        assert np.abs(onnx_run(x) - ref).max() < 1e-4
+
+
+def test_onnx_cache_reused():
+    model = _randomised("mimo-unet-narrow")
+    OnnxBackend(model)
+    files = list(onnx_cache_dir().glob("*.onnx"))
+    assert len(files) == 1
+    mtime = files[0].stat().st_mtime_ns
+    OnnxBackend(model)
+    assert [f.stat().st_mtime_ns for f in onnx_cache_dir().glob("*.onnx")] == [mtime]
+
+
+def test_tlc_not_exportable():
+    with pytest.raises(DeblurkitError, match="TLC"):
+        export_onnx_bytes(convert_to_tlc(create_model("nafnet-w16")))
+
+
+def test_export_command(tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    save_safetensors(_randomised("mimo-unet-narrow"), ckpt, name="m", meta={})
+    parser = argparse.ArgumentParser()
+    export_cli.add_arguments(parser)
+    out = tmp_path / "m.onnx"
+    assert export_cli.run(parser.parse_args([str(ckpt), "-o", str(out)])) == 0
+    assert out.stat().st_size > 100_000
+    text = capsys.readouterr().out
+    assert "max |onnxruntime - torch|" in text
+    import onnx
+
+    graph = onnx.load(str(out)).graph
+    dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+    with pytest.raises(DeblurkitError, match=".onnx"):
+        export_cli.run(parser.parse_args([str(ckpt), "-o", str(tmp_path / "m.bin")]))

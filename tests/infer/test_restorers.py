@@ -1,0 +1,152 @@
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import deblurkit.infer as infer
+from deblurkit.errors import DeblurkitError, UnknownNameError
+from deblurkit.infer import DEFAULT_RESTORER, list_restorers, load_restorer
+from deblurkit.models.checkpoint import save_safetensors
+from deblurkit.models.registry import create_model
+
+
+@pytest.fixture
+def zero_mimo(tmp_path):
+    """A narrow MIMO-UNet with all weights zero: exactly the identity (all outputs are residual)."""
+    model = create_model("mimo-unet-narrow")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    path = tmp_path / "zero.safetensors"
+    save_safetensors(model, path, name="zero-mimo", meta={"training_data": "none"})
+    return path
+
+
+def test_list_restorers_kinds():
+    infos = {i.name: i for i in list_restorers()}
+    assert infos["identity"].kind == "identity" and infos["kernel-deconv"].kind == "classical"
+    assert infos["mimo-unet"].kind == "network" and infos["nafnet-w16"].kind == "network"
+    assert all(i.description for i in infos.values())
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_odd_size_padding_and_cropping_exact(zero_mimo, backend):
+    r = load_restorer(zero_mimo, backend=backend, threads=1)
+    assert r.name == "zero-mimo" and r.backend == backend and r.kind == "network"
+    img = np.random.default_rng(0).random((333, 517, 3), dtype=np.float32)
+    out = r(img)
+    assert out.shape == img.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, img, atol=1e-6)  # padding is cropped back exactly where it was added
+
+
+def test_random_network_output_in_range_and_shape():
+    r = load_restorer("nafnet-w16", backend="torch", tile=0)
+    img = np.random.default_rng(0).random((37, 45, 3), dtype=np.float32)
+    out = r(img)
+    assert out.shape == img.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_grayscale_rgba_and_2d_contract():
+    r = load_restorer("identity")
+    rng = np.random.default_rng(0)
+    gray = rng.random((20, 30, 1), dtype=np.float32)
+    np.testing.assert_allclose(r(gray), gray, atol=1e-6)
+    flat = rng.random((20, 30), dtype=np.float32)
+    assert r(flat).shape == (20, 30)
+    rgba = rng.random((20, 30, 4), dtype=np.float32)
+    out = r(rgba)
+    assert out.shape == rgba.shape and np.array_equal(out[..., 3], rgba[..., 3])
+
+
+def test_alpha_passed_through_by_network(zero_mimo):
+    r = load_restorer(zero_mimo, backend="torch")
+    rgba = np.random.default_rng(0).random((17, 23, 4), dtype=np.float32)
+    rgba[..., :3] *= 0  # black colour, random alpha: a network must not touch alpha
+    out = r(rgba)
+    assert np.array_equal(out[..., 3], rgba[..., 3]) and np.allclose(out[..., :3], 0, atol=1e-6)
+
+
+def test_pil_in_pil_out():
+    r = load_restorer("identity")
+    for mode in ("RGB", "RGBA", "L"):
+        im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 9, len(mode)), dtype=np.uint8).squeeze())
+        out = r(im)
+        assert isinstance(out, Image.Image) and out.mode == mode and out.size == im.size
+        assert np.array_equal(np.asarray(out), np.asarray(im))
+
+
+def test_refuses_integer_arrays_and_bad_shapes():
+    r = load_restorer("identity")
+    with pytest.raises(DeblurkitError, match="float image in \\[0, 1\\].*uint8"):
+        r(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(DeblurkitError, match="shape"):
+        r(np.zeros((4, 4, 5), np.float32))
+    with pytest.raises(DeblurkitError, match="NaN"):
+        r(np.full((4, 4, 3), np.nan, np.float32))
+
+
+def test_default_and_kernel_deconv_wrapper(monkeypatch):
+    calls = []
+
+    def fake_deblur_image(image_srgb, *, kernel_size=31, tiles=None, progress=None):
+        calls.append((image_srgb.shape, image_srgb.dtype, kernel_size))
+        if progress:
+            progress(1, 1)
+        return image_srgb * 0.5 + 0.6  # out of range on purpose: the restorer clamps
+
+    fake = types.ModuleType("deblurkit.classical.blind")
+    fake.deblur_image = fake_deblur_image
+    monkeypatch.setitem(sys.modules, "deblurkit.classical.blind", fake)
+    import deblurkit.classical
+
+    monkeypatch.setattr(deblurkit.classical, "blind", fake, raising=False)
+    monkeypatch.setattr(infer, "DEFAULT_RESTORER", "kernel-deconv")
+    r = load_restorer("default")
+    assert r.name == "kernel-deconv" and r.kind == "classical"
+    gray = np.full((10, 12), 0.2, np.float32)
+    ticks = []
+    out = r(gray, progress=lambda i, n: ticks.append((i, n)))
+    assert calls == [((10, 12, 3), np.float32, 31)] and ticks == [(1, 1)]
+    np.testing.assert_allclose(out, 0.7, atol=1e-6)
+    np.testing.assert_allclose(r(np.full((4, 4, 3), 0.9, np.float32)), 1.0)  # clamped
+
+
+def test_default_restorer_is_registered():
+    assert DEFAULT_RESTORER in {i.name for i in list_restorers()}
+
+
+def test_unknown_and_bad_options(zero_mimo):
+    with pytest.raises(UnknownNameError, match="valid: .*kernel-deconv"):
+        load_restorer("sharpen-9000")
+    with pytest.raises(UnknownNameError, match="backend"):
+        load_restorer(zero_mimo, backend="tensorrt")
+    with pytest.raises(DeblurkitError, match="cpu only"):
+        load_restorer(zero_mimo, backend="onnx", device="cuda")
+    with pytest.raises(DeblurkitError, match="tlc"):
+        load_restorer(zero_mimo, tlc=True)
+    with pytest.raises(DeblurkitError, match="threads"):
+        load_restorer(zero_mimo, threads=0)
+
+
+def test_backend_auto_choice(zero_mimo):
+    assert load_restorer(zero_mimo).backend == "onnx"  # onnxruntime is installed in the test env
+    nafnet = load_restorer("nafnet-gopro-w32", tile=0)  # TLC by default -> torch
+    assert nafnet.backend == "torch" and nafnet.meta["tlc"]
+    from deblurkit.infer.restorers import _resolve_backend
+
+    assert _resolve_backend("auto", "cpu", False, "float32") == "onnx"
+    assert _resolve_backend("auto", "cpu", False, "bfloat16") == "torch"
+    assert _resolve_backend("auto", "cuda", False, "float32") == "torch"
+
+
+def test_bfloat16_within_stated_tolerance(tmp_path):
+    torch.manual_seed(0)
+    img = np.random.default_rng(0).random((32, 48, 3), dtype=np.float32)
+    path = tmp_path / "m.safetensors"
+    save_safetensors(create_model("mimo-unet-narrow"), path, name="m", meta={})
+    f32 = load_restorer(path, backend="torch")(img)
+    b16 = load_restorer(path, backend="torch", dtype="bfloat16")(img)
+    assert 0 < np.abs(f32 - b16).max() < 0.05  # the documented bf16 tolerance (docs/models.md)
