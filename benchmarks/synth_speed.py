@@ -86,6 +86,19 @@ def main() -> None:
         ms = (time.process_time() - c0) / args.pairs * 1e3
         print(f"{name:<40} {ms:11.1f} {1000 / ms:8.1f} {wall:12.1f}")
 
+    # End to end, as a training DataLoader worker sees it: crop from the bundled photos + synthesis.
+    from deblurkit.synth.dataset import SynthPairDataset
+
+    ds = SynthPairDataset("samples", "realistic", size=size, length=args.pairs + 20, seed=0)
+    for i in range(20):  # warm the per-process photo cache
+        ds[i]
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(20, 20 + args.pairs):
+        ds[i]
+    wall = (time.perf_counter() - t0) / args.pairs * 1e3
+    ms = (time.process_time() - c0) / args.pairs * 1e3
+    print(f"{'SynthPairDataset(samples, realistic)[i]':<40} {ms:11.1f} {1000 / ms:8.1f} {wall:12.1f}")
+
 
 if __name__ == "__main__":
     main()

@@ -36,3 +36,13 @@ def test_unreadable_image_is_one_line_error(tmp_path):
     bad.write_text("not an image")
     with pytest.raises(DeblurkitError, match="cannot read image"):
         load_image_rgb(bad)
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    with atomic_write(tmp_path / "f.txt", "w") as fh:
+        fh.write("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-import deblurkit.infer as infer
+from deblurkit import infer
 from deblurkit.errors import DeblurkitError, UnknownNameError
 from deblurkit.infer import DEFAULT_RESTORER, list_restorers, load_restorer
 from deblurkit.models.checkpoint import save_safetensors

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,14 @@ from torch import nn
 
 from deblurkit.infer.backends import TorchBackend
 from deblurkit.infer.restorers import NetworkRestorer
-from deblurkit.infer.tiling import _axis_weights, count_tiles, pad_to_multiple, run_tiled, tile_plan, window_starts
+from deblurkit.infer.tiling import (
+    _axis_weights,
+    count_tiles,
+    pad_to_multiple,
+    run_tiled,
+    tile_plan,
+    window_starts,
+)
 
 
 class PyramidToy(nn.Module):
@@ -34,7 +43,7 @@ def test_window_starts_cover_and_align():
         starts = window_starts(length, 128, 32, 4)
         assert starts[0] == 0 and starts[-1] == max(0, length - 128)
         assert all(s % 4 == 0 for s in starts)
-        assert all(b - a <= 128 - 32 + 4 for a, b in zip(starts, starts[1:]))  # overlap >= 32 (up to rounding)
+        assert all(b - a <= 128 - 32 + 4 for a, b in itertools.pairwise(starts))  # overlap >= 32 (up to rounding)
 
 
 def test_blend_weights_partition_of_unity_inside_overlaps():

@@ -41,7 +41,7 @@ def test_narrow_mimo_with_module_prefix(tmp_path):
     sd = mimo_official_state_dict(2, c=16)
     path = tmp_path / "narrow.pth"
     torch.save({f"module.{k}": v for k, v in sd.items()}, path)  # bare DataParallel state dict
-    model, meta = load_model(path)
+    _, meta = load_model(path)
     assert meta["hparams"] == {"num_res": 2, "base_channel": 16} and meta["name"] == "mimo-unet-custom"
 
 
@@ -158,3 +158,13 @@ def test_missing_file_and_folder(tmp_path):
         load_model(tmp_path / "nope.pth")
     with pytest.raises(DeblurkitError, match="folder"):
         load_model(tmp_path)
+
+
+def test_save_unwraps_ddp_style_wrappers(tmp_path):
+    inner = create_model("nafnet-w16")
+    wrapper = torch.nn.Module()
+    wrapper.module = inner
+    save_safetensors(wrapper, tmp_path / "w.safetensors", name="nafnet-w16", meta={})
+    model, meta = load_model(tmp_path / "w.safetensors")
+    assert meta["name"] == "nafnet-w16" and meta["training_data"] == "unspecified"
+    assert set(model.state_dict()) == set(inner.state_dict())

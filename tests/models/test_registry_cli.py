@@ -32,3 +32,19 @@ def test_models_command_prints_table(capsys):
     for name in REQUIRED:
         assert name in out
     assert "6,807,171" in out and "63.73" in out
+
+
+def test_models_inspect_checkpoint(tmp_path, capsys):
+    import json
+
+    import torch
+
+    from deblurkit.models.registry import create_model
+
+    path = tmp_path / "n.pth"
+    torch.save({"params": create_model("nafnet-w16").state_dict()}, path)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args(["--inspect", str(path)])) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["name"] == "nafnet-w16" and meta["wrapper_key"] == "params" and meta["params"] == 1_493_939

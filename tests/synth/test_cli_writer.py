@@ -53,12 +53,16 @@ def test_cli_writes_pairs_and_a_manifest(tmp_path, capsys):
 
 
 def test_same_seed_same_bytes_for_any_worker_count(tmp_path):
+    import torch
+
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    threads = torch.get_num_threads()
     write_pairs("samples", a, preset="realistic", count=4, size=48, seed=7, progress=False)
     write_pairs("samples", b, preset="realistic", count=4, size=48, seed=7, workers=2, progress=False)
     write_pairs("samples", c, preset="realistic", count=4, size=48, seed=8, progress=False)
     fa, fb, fc = files(a), files(b), files(c)
     assert fa == fb
+    assert torch.get_num_threads() == threads  # the caller's setting is restored
     assert fa["blur/000001.png"] != fc["blur/000001.png"]
 
 
@@ -95,6 +99,9 @@ def test_bad_input_is_reported_in_one_line(tmp_path, capsys):
     (photos / "bad.jpg").write_bytes(b"garbage")
     with pytest.raises(DeblurkitError, match="larger than every image"):
         write_pairs(str(photos), tmp_path / "o2", count=1, size=64, progress=False)
+    with pytest.raises(DeblurkitError, match="larger than every bundled sample image"):
+        write_pairs("samples", tmp_path / "o5", count=1, size=5000, progress=False)
+    assert not (tmp_path / "o5").exists()
     with pytest.raises(UnknownNameError, match="valid: .*realistic"):
         write_pairs(str(photos), tmp_path / "o3", preset="sharpest", count=1, size=32, progress=False)
     assert not (tmp_path / "o3").exists()
@@ -125,3 +132,22 @@ def test_write_synth_demo_writes_pairs_and_a_contact_sheet(tmp_path):
     assert (tmp_path / "pairs" / "blur" / "000001.png").is_file()
     sheet = load_image_rgb(tmp_path / "contact_sheet.png")
     assert sheet.shape == (3 * 256, 2 * 256, 3)  # rows: sharp / naive / realistic
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_truncated_files_are_skipped_and_counted(tmp_path, workers):
+    photos = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    save_png(photos / "good.png", rng.random((40, 40, 3)).astype(np.float32))
+    save_png(photos / "cut.png", rng.random((40, 40, 3)).astype(np.float32))
+    data = (photos / "cut.png").read_bytes()
+    (photos / "cut.png").write_bytes(data[: len(data) // 3])  # valid header, truncated pixel data
+    summary = write_pairs(
+        str(photos), tmp_path / "out", preset="gopro", count=6, size=32, workers=workers, progress=False
+    )
+    assert [p.rsplit("/", 1)[-1] for p in summary.skipped_files] == ["cut.png"]
+    sources = {
+        json.loads(line)["crop"]["source"]
+        for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    }
+    assert sources == {"good.png"}

@@ -155,3 +155,25 @@ def test_batches_are_processed_item_by_item():
     assert pair.blur.shape == (2, 3, 48, 48) and len(pair.params) == 2
     assert pair.kernel is not None and pair.kernel.shape[0] == 2
     assert torch.allclose(pair.kernel.sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-5)
+
+
+def test_study_variants_share_every_draw_except_the_stage_they_switch_off():
+    x = smooth(72, 72, 1)
+    runs = {}
+    for name in ("realistic", "realistic-no-noise", "realistic-no-saturation", "gopro"):
+        cfg = replace(
+            get_preset(name), saturation_prob=0.999 if name != "realistic-no-saturation" else 0.0, trim=4
+        )
+        runs[name] = synthesize_pair(x, cfg, torch.Generator().manual_seed(11)).params[0]
+    ref = runs["realistic"]
+    shake_keys = ("blur_type", "blur_length_px", "anxiety", "angles_rad", "trajectory_px")
+    for other in runs.values():
+        assert all(other.get(k) == ref.get(k) for k in shake_keys)
+    for name in ("realistic-no-noise", "realistic-no-saturation"):
+        assert runs[name]["camera_weights"] == ref["camera_weights"]
+        assert runs[name]["bayer_pattern"] == ref["bayer_pattern"]
+    assert runs["realistic-no-saturation"]["shot_noise"] == ref["shot_noise"]
+    assert runs["realistic-no-noise"]["saturation_alpha"] == ref["saturation_alpha"]
+    assert (
+        runs["realistic-no-noise"]["shot_noise"] == 0.0 and not runs["realistic-no-saturation"]["saturation"]
+    )

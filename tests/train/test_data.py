@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import write_pairs
+from train_testlib import write_pairs
 
 from deblurkit.train import resolve_config
 from deblurkit.train.data import StepBatchSampler, build_datasets, holdout_split

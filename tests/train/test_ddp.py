@@ -9,8 +9,7 @@ from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
-from conftest import write_pairs
-from tiny_models import TinyMultiScaleNet
+from train_testlib import TinyMultiScaleNet, write_pairs
 
 from deblurkit.train import resolve_config, train
 

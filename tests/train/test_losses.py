@@ -7,7 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deblurkit.train.losses import charbonnier_loss, compute_loss, fft_l1, mimo_loss, psnr_loss, target_pyramid
+from deblurkit.train.losses import (
+    charbonnier_loss,
+    compute_loss,
+    fft_l1,
+    mimo_loss,
+    psnr_loss,
+    target_pyramid,
+)
 
 
 def test_fft_l1_matches_numpy_full_complex_fft(torch_gen):

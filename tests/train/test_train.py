@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_pairs
-from tiny_models import TinyMultiScaleNet, TinyResidualNet
+from train_testlib import TinyMultiScaleNet, TinyResidualNet, write_pairs
 
 from deblurkit.errors import DeblurkitError
 from deblurkit.train import resolve_config, train
@@ -82,6 +81,8 @@ def test_resume_refuses_a_changed_config(tmp_path, pairs_dir):
         _run(tmp_path / "a", pairs_dir, max_steps=2, resume=True, lr=1e-3)
     with pytest.raises(DeblurkitError, match="no checkpoint"):
         _run(tmp_path / "empty", pairs_dir, resume=True)
+    with pytest.raises(DeblurkitError, match="already holds a run"):
+        _run(tmp_path / "a", pairs_dir, max_steps=2)  # never overwrite a run silently
 
 
 def test_mismatched_pairs_are_reported_by_name(tmp_path):
@@ -109,3 +110,14 @@ def test_bf16_autocast_and_synthesis_data(tmp_path):
     row = result.history[-1]
     assert row["val_count"] == 2 and 0 < row["val_ssim"] <= 1 and row["val_psnr"] > 5
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_registry_model_trains_and_its_weights_evaluate(tmp_path, pairs_dir):
+    from deblurkit.eval.evaluate import evaluate, folder_pairs
+
+    cfg = _cfg(tmp_path / "m", pairs_dir, model="mimo-unet-narrow", batch_size=1, max_steps=2, checkpoint_every=2)
+    result = train(cfg)
+    weights = tmp_path / "m" / "model.safetensors"
+    assert weights.is_file() and result.history[-1]["val_count"] == 1
+    report = evaluate(["identity", str(weights)], folder_pairs(pairs_dir), limit=2)
+    assert report.summary["results"][str(weights)]["scored"] == 2

@@ -298,9 +298,9 @@ def _fmt(v: float, digits: int) -> str:
 def markdown_table(summary: dict[str, Any]) -> str:
     """A Markdown table of mean PSNR/SSIM per method, with the dataset and protocol in a caption."""
     ds = summary["dataset"]
-    lines = [f"Dataset: {', '.join(f'{k}={v}' for k, v in ds.items() if v is not None)}; "
-             f"{summary['images']} images; protocol: {summary['protocol']}.", "",
-             "| method | PSNR (dB) | SSIM | images | s/image |", "|---|---:|---:|---:|---:|"]
+    caption = (f"Dataset: {', '.join(f'{k}={v}' for k, v in ds.items() if v is not None)}; "
+               f"{summary['images']} images; protocol: {summary['protocol']}.")
+    lines = [caption, "", "| method | PSNR (dB) | SSIM | images | s/image |", "|---|---:|---:|---:|---:|"]
     partial = any(r["skipped"] for r in summary["results"].values())
     if partial:
         lines[2] += f" PSNR / SSIM on the {summary['common_images']} images all methods scored |"

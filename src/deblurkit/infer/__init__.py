@@ -17,7 +17,7 @@ from __future__ import annotations
 #: trained network wins the study (the lead changes this line).
 DEFAULT_RESTORER: str = "kernel-deconv"
 
-from deblurkit.infer.restorers import (  # noqa: E402
+from deblurkit.infer.restorers import (
     Restorer,
     RestorerInfo,
     list_restorers,

@@ -21,8 +21,8 @@ from deblurkit.errors import DeblurkitError, UnknownNameError
 ProgressFn = Callable[[int, int], None]
 
 #: Tile size used when ``tile=None`` and the image is larger than :data:`AUTO_TILE_AREA` pixels.
-AUTO_TILE = 1024
-AUTO_TILE_AREA = 2_200_000
+AUTO_TILE = 768
+AUTO_TILE_AREA = 1_000_000
 DEFAULT_OVERLAP = 64
 
 

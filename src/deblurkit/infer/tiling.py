@@ -42,7 +42,7 @@ def window_starts(length: int, tile: int, overlap: int, multiple: int) -> list[i
         return [0]
     n = 1 + math.ceil((length - tile) / (tile - overlap))
     span = length - tile
-    starts = sorted({min(span, int(round(i * span / (n - 1) / multiple)) * multiple) for i in range(n)})
+    starts = sorted({min(span, round(i * span / (n - 1) / multiple) * multiple) for i in range(n)})
     return starts
 
 

@@ -222,7 +222,7 @@ def _load_safetensors(path: Path) -> tuple[Any, dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             header = dict(fh.metadata() or {})
-            sd = {k: fh.get_tensor(k) for k in fh.keys()}
+            sd = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a mapping)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise DeblurkitError(f"{path}: truncated or not a safetensors file ({str(exc).splitlines()[0][:120]})") from None
     arch = header.get("architecture")
@@ -259,6 +259,11 @@ def save_safetensors(model: Any, path: str | os.PathLike[str], *, name: str, met
 
     from deblurkit.io import atomic_write
 
+    for _ in range(3):  # unwrap DistributedDataParallel / EMA wrappers (.module) and torch.compile (._orig_mod)
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if inner is None or not hasattr(inner, "state_dict"):
+            break
+        model = inner
     arch = architecture_of(model)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     rest = {k: v for k, v in meta.items() if k != "training_data"}

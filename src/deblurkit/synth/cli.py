@@ -10,10 +10,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sharp", required=True, help="folder of sharp images, 'samples' (bundled photos) or 'dead-leaves'"
     )
     parser.add_argument("--out", required=True, help="output folder (blur/, sharp/, manifest.jsonl)")
+    from deblurkit.synth.presets import PRESETS  # light: no torch
+
     parser.add_argument(
-        "--preset",
-        default="realistic",
-        help="naive, gopro, realistic (default), realesrgan, realistic-no-noise, ...",
+        "--preset", default="realistic", help=f"degradation preset: {', '.join(PRESETS)} (default realistic)"
     )
     parser.add_argument("--count", type=int, default=100, help="number of pairs (default 100)")
     parser.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")

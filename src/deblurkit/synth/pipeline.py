@@ -66,7 +66,8 @@ def _r(x: float, nd: int = 6) -> float:
 
 
 def _coin(generator: torch.Generator, p: float) -> bool:
-    return p > 0 and float(torch.rand((), generator=generator, dtype=torch.float64)) < p
+    # Always draw, so the random stream does not depend on p.
+    return float(torch.rand((), generator=generator, dtype=torch.float64)) < p
 
 
 def saturation_mask_linear(x: Tensor, threshold: float) -> Tensor:
@@ -147,14 +148,18 @@ def _synthesize_one(
     x: Tensor, config: SynthConfig, generator: torch.Generator
 ) -> tuple[Tensor, Tensor, Tensor | None, dict]:
     h, w = x.shape[-2:]
+    # One generator per stage, so switching a stage off (a study variant) leaves the random
+    # draws of every other stage unchanged: same seed => same shake, camera, ... across presets.
+    seeds = torch.randint(0, 2**62, (5,), generator=generator).tolist()
+    g_shake, g_sat, g_cam, g_noise, g_jpeg = (torch.Generator().manual_seed(int(s)) for s in seeds)
     linear = config.blur_space == "linear"
     scene = srgb_to_linear(x) if linear else x
     p: dict[str, Any] = {"preset": config.name, "blur_space": config.blur_space}
-    shake, kernel, homs = sample_shake(config, (h, w), generator)
+    shake, kernel, homs = sample_shake(config, (h, w), g_shake)
     p.update(shake)
 
-    if linear and _coin(generator, config.saturation_prob):
-        alpha = uniform(generator, *config.saturation_alpha)
+    if linear and _coin(g_sat, config.saturation_prob):
+        alpha = uniform(g_sat, *config.saturation_alpha)
         mask = saturation_mask_linear(scene, config.saturation_threshold)
         source = scene + alpha * mask
         p.update(
@@ -173,21 +178,21 @@ def _synthesize_one(
     blurred = blurred.clamp(0.0, 1.0)
     target = scene.clamp(0.0, 1.0)
 
-    shot, read = isp.sample_noise_levels(config.noise_model, generator)
+    shot, read = isp.sample_noise_levels(config.noise_model, g_noise)
     if config.camera_pipeline:
-        weights = {c: uniform(generator, 1e-3, 1.0) for c in config.cameras}
+        weights = {c: uniform(g_cam, 1e-3, 1.0) for c in config.cameras}
         total = sum(weights.values())
         rgb2cam = rgb_to_cam_matrix(weights)
         cam2rgb = torch.linalg.inv(rgb2cam.double()).float()
-        r_gain = uniform(generator, *config.red_gain)
-        b_gain = uniform(generator, *config.blue_gain)
-        pattern = isp.BAYER_PATTERNS[int(torch.randint(4, (), generator=generator))]
+        r_gain = uniform(g_cam, *config.red_gain)
+        b_gain = uniform(g_cam, *config.blue_gain)
+        pattern = isp.BAYER_PATTERNS[int(torch.randint(4, (), generator=g_cam))]
         gains = torch.tensor([r_gain, 1.0, b_gain], dtype=torch.float32).view(1, 3, 1, 1)
         cam = apply_color_matrix(blurred, rgb2cam) / gains
         raw = isp.mosaic_bayer(cam, pattern)
         if config.noise_model != "none":
             noisy = isp.add_poisson_gaussian_noise(
-                raw, torch.tensor([shot]), torch.tensor([read]), generator, poisson=config.poisson
+                raw, torch.tensor([shot]), torch.tensor([read]), g_noise, poisson=config.poisson
             )
             clipped = isp.mosaic_bayer((blurred >= 1.0).float(), pattern) > 0  # clipped pixels carry no noise
             raw = torch.where(clipped, raw, noisy)
@@ -204,7 +209,7 @@ def _synthesize_one(
         out_linear = blurred
         if config.noise_model != "none":
             out_linear = isp.add_poisson_gaussian_noise(
-                blurred, torch.tensor([shot]), torch.tensor([read]), generator, poisson=config.poisson
+                blurred, torch.tensor([shot]), torch.tensor([read]), g_noise, poisson=config.poisson
             ).clamp(0.0, 1.0)
     p.update(noise_model=config.noise_model, shot_noise=_r(shot), read_noise_var=_r(read))
 
@@ -217,8 +222,8 @@ def _synthesize_one(
         blur_srgb, sharp_srgb = smoothstep(blur_srgb), smoothstep(sharp_srgb)
     p["tone_curve"] = config.tone_curve
     blur_srgb, sharp_srgb = blur_srgb.clamp(0.0, 1.0), sharp_srgb.clamp(0.0, 1.0)
-    if _coin(generator, config.jpeg_prob):
-        q = int(torch.randint(config.jpeg_quality[0], config.jpeg_quality[1] + 1, (), generator=generator))
+    if _coin(g_jpeg, config.jpeg_prob):
+        q = int(torch.randint(config.jpeg_quality[0], config.jpeg_quality[1] + 1, (), generator=g_jpeg))
         blur_srgb = isp.jpeg_roundtrip_srgb(blur_srgb, q)
         p["jpeg_quality"] = q
     else:

@@ -39,13 +39,17 @@ def _name(index: int) -> str:
     return f"{index:06d}.png"
 
 
-def _init_worker(source_spec: str, preset: str, size: int, seed: int, out_dir: str, threads: int) -> None:
+def _init_worker(source_spec: str, preset: str, size: int, seed: int, out_dir: str, threads: int = 1) -> None:
+    import cv2
     import torch
 
     from deblurkit.synth.presets import get_preset
     from deblurkit.synth.sources import make_source
 
+    # One thread everywhere: results then cannot depend on thread counts (e.g. FFT summation
+    # order), so any --workers gives the same bytes. write_pairs restores the caller's setting.
     torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
     _STATE.update(
         source=make_source(source_spec), config=get_preset(preset), size=size, seed=seed, out=Path(out_dir)
     )
@@ -60,12 +64,16 @@ def _make_one(index: int) -> dict[str, Any]:
     name = _name(index)
     save_png(st["out"] / "sharp" / name, pair.sharp[0].permute(1, 2, 0).numpy())
     save_png(st["out"] / "blur" / name, pair.blur[0].permute(1, 2, 0).numpy())
+    # Files this process found unreadable since its last report (header or decode failures).
+    skipped = list(getattr(st["source"], "skipped", []))
+    new_skips, st["reported"] = skipped[st.get("reported", 0) :], len(skipped)
     return {
         "index": index,
         "blur": f"blur/{name}",
         "sharp": f"sharp/{name}",
         "crop": info,
         "params": pair.params[0],
+        "_skipped": new_skips,
     }
 
 
@@ -133,6 +141,10 @@ def write_pairs(
             f"crop size {size + 2 * config.trim} (size {size} + 2x{config.trim} trim) is larger than every image in "
             f"{source_spec} (largest short side: {biggest} px)"
         )
+    if not isinstance(source, ImageFolderSource):
+        import numpy as np
+
+        source.random_crop(size + 2 * config.trim, np.random.default_rng(0))  # raises if impossible
     skipped = list(getattr(source, "skipped", []))
 
     out = Path(out_dir)
@@ -168,8 +180,12 @@ def write_pairs(
         size,
         seed,
         str(out),
-        1 if workers > 1 else max(1, os.cpu_count() or 1),
+        1,
     )
+    import cv2
+    import torch
+
+    prev_threads = (torch.get_num_threads(), cv2.getNumThreads())
     last_flush = time.monotonic()
     try:
         if workers == 1:
@@ -182,6 +198,7 @@ def write_pairs(
             pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=init_args)
             results = pool.imap(_make_one, todo, chunksize=1)
         for rec in results:
+            skipped += [f for f in rec.pop("_skipped") if f not in skipped]
             records[rec["index"]] = rec
             bar.update(1)
             if time.monotonic() - last_flush > 2.0:
@@ -195,9 +212,7 @@ def write_pairs(
         if "pool" in locals() and pool is not None:
             pool.terminate()
         _write_manifest(manifest, records)
-        if workers == 1:
-            src = _STATE.get("source")
-            if src is not None:
-                skipped += [s for s in getattr(src, "skipped", []) if s not in skipped]
         _STATE.clear()
+        torch.set_num_threads(prev_threads[0])
+        cv2.setNumThreads(prev_threads[1])
     return WriteSummary(written=len(todo), reused=reused, skipped_files=skipped, out_dir=out)

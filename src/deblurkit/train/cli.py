@@ -43,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
     if not result.history or "val_psnr" not in result.history[-1]:
         return 0
     last = result.history[-1]
-    print(f"done: step {result.step}, val PSNR {last['val_psnr']:.2f} dB, SSIM {last['val_ssim']:.4f}; "
-          f"outputs in {result.out_dir}/")
+    print(f"done: step {result.step}, val PSNR {last['val_psnr']:.2f} dB (blurry input {last['val_input_psnr']:.2f} dB), "
+          f"SSIM {last['val_ssim']:.4f}; outputs in {result.out_dir}/")
     return 0

@@ -9,7 +9,7 @@ Outputs in ``config.out_dir``::
 
     config.yaml          the resolved config
     checkpoints/last.pt  model, optimizer, scheduler, EMA, step, RNG states (atomic)
-    metrics.csv          step, loss, lr, val_psnr, val_ssim, elapsed_s
+    metrics.csv          step, loss, lr, val_psnr, val_ssim, val_input_psnr, elapsed_s
     model.safetensors    the final weights (EMA when enabled), loadable by deblurkit.infer
     tb/                  TensorBoard events, when the tensorboard package is installed
 """
@@ -40,7 +40,7 @@ from deblurkit.train.data import PatchDataset, StepBatchSampler, build_datasets
 from deblurkit.train.losses import compute_loss
 from deblurkit.train.optim import EMA, build_optimizer, build_scheduler
 
-CSV_FIELDS = ("step", "loss", "lr", "val_psnr", "val_ssim", "elapsed_s")
+CSV_FIELDS = ("step", "loss", "lr", "val_psnr", "val_ssim", "val_input_psnr", "elapsed_s")
 
 
 @dataclass
@@ -131,13 +131,14 @@ def validate(model: nn.Module, dataset: Any, *, device: torch.device, size_multi
     """Mean PSNR/SSIM (data range 1, RGB, skimage-compatible SSIM) of ``model`` on ``dataset``.
 
     Inputs are reflect-padded to ``size_multiple`` and the output cropped back and clamped to [0, 1].
+    ``val_input_psnr`` is the PSNR of the blurry inputs themselves (the score to beat).
     """
     from deblurkit.eval.metrics import psnr_torch, ssim_torch
     from deblurkit.models import final_output
 
     was_training = model.training
     model.eval()
-    psnrs, ssims = [], []
+    psnrs, ssims, input_psnrs = [], [], []
     try:
         for i in range(len(dataset)):
             item = dataset[i]
@@ -151,9 +152,11 @@ def validate(model: nn.Module, dataset: Any, *, device: torch.device, size_multi
             out = out[..., :h, :w].float().clamp(0, 1).cpu().double()
             psnrs.append(float(psnr_torch(out, sharp, data_range=1.0)[0]))
             ssims.append(float(ssim_torch(out, sharp, data_range=1.0)[0]))
+            input_psnrs.append(float(psnr_torch(item["blur"][None].double(), sharp, data_range=1.0)[0]))
     finally:
         model.train(was_training)
-    return {"val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims)), "val_count": len(psnrs)}
+    return {"val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims)),
+            "val_input_psnr": float(np.mean(input_psnrs)), "val_count": len(psnrs)}
 
 
 class _MetricsLog:
@@ -237,6 +240,9 @@ def train(
     """
     dist_info = setup_distributed(config.device)
     try:
+        if config.amp == "bf16" and dist_info.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise DeblurkitError(f"amp=bf16 but {torch.cuda.get_device_name(dist_info.device)} has no bfloat16 "
+                                 "support; use amp=none")
         return _train(config, dist_info, resume=resume, model_factory=model_factory, on_step=on_step)
     finally:
         if dist_info.initialized_here:
@@ -253,6 +259,9 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
     device = di.device
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "checkpoints" / "last.pt"
+    if not resume and ckpt_path.exists():
+        raise DeblurkitError(f"{out_dir} already holds a run ({ckpt_path}); continue it with --resume "
+                             "or choose another out_dir")
     _seed_everything(cfg.seed)
     if model_factory is not None:
         model = model_factory()
@@ -364,7 +373,8 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
                                    size_multiple=size_multiple, cfg=cfg)
                 row = {"step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
                        "elapsed_s": round(time.monotonic() - t0, 3), **metrics}
-                pbar.write(f"step {step}: val PSNR {metrics['val_psnr']:.2f} dB, SSIM {metrics['val_ssim']:.4f}")
+                pbar.write(f"step {step}: val PSNR {metrics['val_psnr']:.2f} dB (input {metrics['val_input_psnr']:.2f}), "
+                           f"SSIM {metrics['val_ssim']:.4f}")
             if row and log is not None:
                 log.write(row)
                 history.append(row)
