@@ -14,7 +14,7 @@ Sets (each: one crop per test photo, ``--size`` px, fixed seeds; synthesised wit
 * ``noise-high`` uniform shake + "Unprocessing" sensor noise (log-uniform, up to strong)
 * ``sharp``     no blur, low sensor noise (the "never make a sharp photo worse" check)
 
-Photos are first resized to ``--photo-side`` px on their long side (a typical phone-photo
+Each crop is the most textured of 8 random candidates (mean gradient magnitude). Photos are first resized to ``--photo-side`` px on their long side (a typical phone-photo
 scale at which 30 px of shake is realistic), then cropped. ``data/`` is git-ignored; the
 sets are rebuilt bit-identically from the manifest by this script.
 """
@@ -72,6 +72,24 @@ def load_test_photos(manifest_path: Path, photo_root: Path, side: int) -> list[t
     return out
 
 
+def _textured_crop(img: np.ndarray, crop: int, rng: np.random.Generator, candidates: int = 8) -> tuple[int, int]:
+    """Of ``candidates`` random crops, the one with the largest mean gradient magnitude.
+
+    Wallpaper photos have large smooth areas (sky, bokeh) where blur changes almost nothing;
+    picking the most textured crop keeps the sets informative about deblurring.
+    """
+    gray = img.mean(axis=2)
+    best, arg = -1.0, (0, 0)
+    for _ in range(candidates):
+        y0 = int(rng.integers(0, img.shape[0] - crop + 1))
+        x0 = int(rng.integers(0, img.shape[1] - crop + 1))
+        g = gray[y0:y0 + crop, x0:x0 + crop]
+        e = float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
+        if e > best:
+            best, arg = e, (y0, x0)
+    return arg
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--manifest", default=str(ROOT / "studies/photos_manifest.json"))
@@ -102,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             seed = int(hashlib.sha256(f"{set_name}/{photo_name}".encode()).hexdigest()[:8], 16)
             rng = np.random.default_rng(seed)
             crop = args.size + 2 * cfg.trim
-            y0 = int(rng.integers(0, img.shape[0] - crop + 1))
-            x0 = int(rng.integers(0, img.shape[1] - crop + 1))
+            y0, x0 = _textured_crop(img, crop, rng)
             sharp = img[y0:y0 + crop, x0:x0 + crop]
             if set_name in DARKEN:
                 sharp = linear_to_srgb_np(srgb_to_linear_np(sharp) * DARKEN[set_name])

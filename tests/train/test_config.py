@@ -76,3 +76,12 @@ def test_cli_rejects_unknown_key_before_any_work(tmp_path, capsys):
     assert main(["train", "--print-config", "lr=2e-4", "--recipe", "mimo-unet"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["lr"] == 2e-4 and printed["loss"] == "mimo"
+
+
+def test_cli_resume_flag_does_not_swallow_an_override(tmp_path, capsys):
+    from deblurkit.cli import main
+
+    # `--resume lr=...` must read lr=... as an override (and then fail: there is no run to resume)
+    assert main(["train", "--resume", "lr=1e-3", f"out_dir={tmp_path / 'none'}", "data=synth",
+                 "source=dead-leaves", "crop_size=32", "progress=false"]) == 2
+    assert "no checkpoint to resume from" in capsys.readouterr().err

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from train_testlib import write_pairs
 
+from deblurkit.errors import DeblurkitError
 from deblurkit.train import resolve_config
 from deblurkit.train.data import StepBatchSampler, build_datasets, holdout_split
 
@@ -54,3 +56,6 @@ def test_dataset_kinds(tmp_path):
     cfg = resolve_config(overrides={"data": "paired", "data_root": str(root / "train"), "val_crop": "16"})
     train, val, _ = build_datasets(cfg)
     assert val[0]["sharp"].shape == (3, 16, 16)
+
+    with pytest.raises(DeblurkitError, match="data=gopro"):  # would silently train on the test split
+        build_datasets(resolve_config(overrides={"data": "paired", "data_root": str(root)}))

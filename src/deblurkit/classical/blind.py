@@ -26,6 +26,7 @@ import numpy as np
 
 from deblurkit.classical.deconv import hyper_laplacian_deconv
 from deblurkit.classical.kernel_estimation import estimate_kernel
+from deblurkit.classical.kernels import kernel_similarity
 from deblurkit.errors import DeblurkitError
 
 __all__ = [
@@ -48,8 +49,12 @@ class BlindParams:
 
     est_crop: int = 512
     """Side of the crop (per kernel tile) on which the kernel is estimated, in pixels."""
-    no_blur_support: float = 3.0
-    """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta."""
+    no_blur_support: float = 12.0
+    """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta
+    (short blurs gain little, while a spurious small kernel over-sharpens a sharp photo)."""
+    consistency: float = 0.88
+    """Two extra estimates (larger support; weaker L0 prior) must match the main one with a
+    kernel similarity of at least this, else the tile is left untouched (estimate unreliable)."""
     weight: float = 2e-3
     """Hyper-Laplacian prior weight for a noise-free image."""
     noise_weight: float = 20.0
@@ -233,13 +238,23 @@ def deblur_image_with_kernel(
         if progress is not None:
             progress(done, total)
 
-    def est(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    def est(y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, float]:
+        """Kernel of the best crop in the region, and its consistency score (0..1)."""
         cy0, cy1, cx0, cx1 = _best_crop(ii, y0, y1, x0, x1, p.est_crop)
-        return estimate_kernel(gray[cy0:cy1, cx0:cx1], kernel_size=kernel_size)
+        crop = gray[cy0:cy1, cx0:cx1]
+        k = estimate_kernel(crop, kernel_size=kernel_size)
+        if p.consistency <= 0 or kernel_effective_support(k) < p.no_blur_support:
+            return k, 1.0
+        big = kernel_size + 10
+        scores = [kernel_similarity(k, estimate_kernel(crop, kernel_size=kernel_size, lam=4e-3))]
+        if min(crop.shape) >= 2 * big:
+            scores.append(kernel_similarity(k, estimate_kernel(crop, kernel_size=big)))
+        return k, float(min(scores))
 
-    global_k = None
+    global_k, global_ok = None, True
     if ny * nx > 1:
-        global_k = est(0, h, 0, w)
+        global_k, score = est(0, h, 0, w)
+        global_ok = score >= p.consistency
         tick()
     tile_energy = np.array([[energy[a:b, c:d].mean() for c, d in xs] for a, b in ys])
     ref_energy = float(np.median(tile_energy)) if tile_energy.size else 0.0
@@ -248,11 +263,12 @@ def deblur_image_with_kernel(
     for i, (a, b) in enumerate(ys):
         for j, (c, d) in enumerate(xs):
             if global_k is not None and tile_energy[i, j] < p.min_texture * ref_energy:
-                k = global_k
+                k, ok = global_k, global_ok
             else:
-                k = est(a, b, c, d)
+                k, score = est(a, b, c, d)
+                ok = score >= p.consistency
             kernels[i, j] = k
-            blurred[i, j] = kernel_effective_support(k) >= p.no_blur_support
+            blurred[i, j] = ok and kernel_effective_support(k) >= p.no_blur_support
             tick()
 
     resolved = {**p.__dict__, "kernel_size": kernel_size, "tiles": [ny, nx], "input_space": input_space}

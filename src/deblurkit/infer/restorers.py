@@ -21,7 +21,7 @@ from deblurkit.errors import DeblurkitError, UnknownNameError
 ProgressFn = Callable[[int, int], None]
 
 #: Tile size used when ``tile=None`` and the image is larger than :data:`AUTO_TILE_AREA` pixels.
-AUTO_TILE = 768
+AUTO_TILE = 512
 AUTO_TILE_AREA = 1_000_000
 DEFAULT_OVERLAP = 64
 
@@ -66,7 +66,7 @@ class Restorer:
         color = arr[..., :1] if c in (1, 2) else arr[..., :3]
         alpha = arr[..., c - 1:] if c in (2, 4) else None
         rgb = np.ascontiguousarray(np.repeat(color, 3, axis=2) if color.shape[2] == 1 else color, dtype=np.float32)
-        out = np.clip(self.restore_rgb(np.clip(rgb, 0.0, 1.0), progress), 0.0, 1.0).astype(np.float32)
+        out = np.clip(np.asarray(self.restore_rgb(np.clip(rgb, 0.0, 1.0), progress), dtype=np.float32), 0.0, 1.0)
         if out.shape != rgb.shape:
             raise RuntimeError(f"{self.name}: returned shape {out.shape}, expected {rgb.shape}")
         if color.shape[2] == 1:
@@ -173,6 +173,10 @@ class NetworkRestorer(Restorer):
             if progress:
                 progress(done, total)
 
+        if not self.self_ensemble:  # no accumulator: one full-size buffer less
+            out = run_tiled(chw, self.run, multiple=self.size_multiple, tile=self._tile_for(*chw.shape[1:]),
+                            overlap=self.overlap, progress=step)
+            return out.transpose(1, 2, 0)
         acc = np.zeros_like(chw)
         for k in rotations:
             rot = np.ascontiguousarray(np.rot90(chw, k, axes=(1, 2)))

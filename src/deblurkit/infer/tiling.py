@@ -117,7 +117,8 @@ def run_tiled(
         wsum[y0:y0 + th, x0:x0 + tw] += weight
         if progress:
             progress()
-    acc /= np.maximum(wsum, 1e-12)
+    np.maximum(wsum, 1e-12, out=wsum)
+    acc /= wsum
     return acc[:, :h, :w]
 
 

@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,14 +33,17 @@ def run(args: argparse.Namespace) -> int:
 
     from deblurkit.train.config import config_to_dict, resolve_config
 
-    cfg = resolve_config(recipe=args.recipe, yaml_path=args.config, overrides=args.overrides)
+    overrides, resume = list(args.overrides), args.resume
+    if isinstance(resume, str) and "=" in resume and not Path(resume).exists():
+        overrides, resume = [resume, *overrides], True  # `--resume key=value`: the flag took an override
+    cfg = resolve_config(recipe=args.recipe, yaml_path=args.config, overrides=overrides)
     if args.print_config:
         print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
         return 0
 
     from deblurkit.train.loop import train
 
-    result = train(cfg, resume=args.resume)
+    result = train(cfg, resume=resume)
     if not result.history or "val_psnr" not in result.history[-1]:
         return 0
     last = result.history[-1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -158,6 +159,11 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, dict[str, Any]]:
         full = RealBlurListDataset(cfg.data_root, cfg.datalist)
         val_full = RealBlurListDataset(cfg.data_root, cfg.val_datalist) if cfg.val_datalist else None
     else:
+        root = Path(cfg.data_root)
+        if cfg.data == "paired" and any((root / name / "blur").is_dir() or (root / name).is_dir() and
+                                        any((root / name).glob("*/blur")) for name in ("test", "valid", "val")):
+            raise DeblurkitError(f"{root} has test/validation split folders; data=paired would train on them. "
+                                 f"Use data=gopro (train_split=..., val_split=...) for split layouts")
         split = cfg.train_split if cfg.data == "gopro" else None
         full = PairedFolderDataset(cfg.data_root, split=split)
         val_full = PairedFolderDataset(cfg.data_root, split=cfg.val_split) if (cfg.data == "gopro" and cfg.val_split) else None

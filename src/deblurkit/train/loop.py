@@ -259,6 +259,8 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
     device = di.device
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "checkpoints" / "last.pt"
+    if resume and not (ckpt_path if resume is True else Path(resume)).is_file():
+        raise DeblurkitError(f"{ckpt_path if resume is True else resume}: no checkpoint to resume from")
     if not resume and ckpt_path.exists():
         raise DeblurkitError(f"{out_dir} already holds a run ({ckpt_path}); continue it with --resume "
                              "or choose another out_dir")
@@ -335,7 +337,7 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
     pbar = tqdm(total=cfg.max_steps, initial=start_step, disable=not (cfg.progress and di.is_main),
                 desc="train", unit="step", dynamic_ncols=True)
     try:
-        for batch in loader:
+        for batch in _reraise_worker_errors(loader):
             blur = batch["blur"].to(device, non_blocking=True)
             sharp = batch["sharp"].to(device, non_blocking=True)
             with _autocast(cfg, device):
@@ -397,13 +399,35 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
                        out_dir=out_dir, history=history, data_info=data_info)
 
 
+def _reraise_worker_errors(loader):
+    """Iterate a DataLoader; a DeblurkitError raised in a worker comes back as its one-line message."""
+    it = iter(loader)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except DeblurkitError as exc:
+            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+            last = lines[-1] if lines else ""
+            prefix = "deblurkit.errors.DeblurkitError: "
+            if len(lines) > 1 and last.startswith(prefix):
+                raise DeblurkitError(last[len(prefix):]) from None
+            raise
+        yield batch
+
+
 def _export_weights(cfg: TrainConfig, model: nn.Module, out_dir: Path, step: int) -> None:
     """Write model.safetensors (for ``deblurkit deblur --model PATH`` / ``load_restorer``)."""
     try:
         from deblurkit.models.checkpoint import save_safetensors
     except ImportError:  # pragma: no cover - the models package is part of deblurkit
         return
-    meta = {"trained_steps": step, "train_config": dataclasses.asdict(cfg)}
+    if cfg.data == "synth":
+        training_data = f"synthesized on the fly: preset={cfg.preset}, source={cfg.source}, seed={cfg.seed}"
+    else:
+        training_data = f"{cfg.data}: {cfg.data_root}" + (f" ({cfg.datalist})" if cfg.datalist else "")
+    meta = {"training_data": training_data, "trained_steps": step, "train_config": dataclasses.asdict(cfg)}
     try:
         save_safetensors(model, out_dir / "model.safetensors", name=cfg.model, meta=meta)
     except DeblurkitError:

@@ -1,0 +1,149 @@
+"""KernelDeconvNet: a small NAFNet-style U-Net that refines multi-strength Wiener deconvolutions.
+
+The network is the learned half of the ``kernel-refine`` pipeline
+(:mod:`deblurkit.kernel_refine`). It never sees the blur kernel directly: the kernel enters
+through ``num_wiener`` Wiener deconvolutions of the blurry image at increasing regularisation
+(noise-to-signal ratios), computed in linear light and re-encoded to sRGB. Weakly regularised
+copies are sharp but ring and amplify noise; strongly regularised ones are smooth. The network
+sees the blurry image plus all copies and predicts a residual on the copy at index
+``base_index``, so it learns to pick detail, suppress ringing and noise, and correct kernel
+errors. This is the "deep Wiener deconvolution" idea (Dong, Roth & Schiele, NeurIPS 2020) in a
+simpler form: Wiener in image space instead of feature space.
+
+Blocks follow NAFNet (Chen et al., ECCV 2022): LayerNorm, point-wise and depth-wise
+convolutions, SimpleGate (split channels and multiply) and simplified channel attention.
+
+Shape:
+    input ``(B, 3 * (1 + num_wiener), H, W)`` float32 sRGB in [0, 1]: channels are the blurry
+    image, then each Wiener copy (3 channels each, weakest regularisation first); ``H`` and
+    ``W`` must be multiples of :attr:`size_multiple`. Output ``(B, 3, H, W)`` (not clamped).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["KernelDeconvNet"]
+
+
+class _LayerNorm2d(nn.Module):
+    """Layer normalisation over the channel axis of ``(B, C, H, W)``."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        mu = x.mean(1, keepdim=True)
+        var = (x - mu).pow(2).mean(1, keepdim=True)
+        y = (x - mu) / torch.sqrt(var + self.eps)
+        return y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+
+
+class _Block(nn.Module):
+    """NAFNet block: gated depth-wise conv branch and gated feed-forward branch, both residual."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        dw = 2 * c
+        self.norm1 = _LayerNorm2d(c)
+        self.conv1 = nn.Conv2d(c, dw, 1)
+        self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw)
+        self.sca = nn.Conv2d(dw // 2, dw // 2, 1)
+        self.conv3 = nn.Conv2d(dw // 2, c, 1)
+        self.norm2 = _LayerNorm2d(c)
+        self.conv4 = nn.Conv2d(c, 2 * c, 1)
+        self.conv5 = nn.Conv2d(c, c, 1)
+        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+    @staticmethod
+    def _gate(x: Tensor) -> Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * b
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self._gate(self.conv2(self.conv1(self.norm1(x))))
+        y = y * self.sca(y.mean(dim=(2, 3), keepdim=True))
+        x = x + self.conv3(y) * self.beta
+        y = self.conv5(self._gate(self.conv4(self.norm2(x))))
+        return x + y * self.gamma
+
+
+class KernelDeconvNet(nn.Module):
+    """U-Net refining Wiener deconvolutions (see the module docstring).
+
+    Args:
+        num_wiener: number of Wiener copies in the input (regularisation strengths).
+        base_index: which Wiener copy (0-based) the predicted residual is added to.
+        width: channels at full resolution (doubled per level).
+        enc_blk_nums: blocks per encoder level (one level per entry, each halves the size).
+        middle_blk_num: blocks at the lowest resolution.
+        dec_blk_nums: blocks per decoder level (same length as ``enc_blk_nums``).
+    """
+
+    def __init__(
+        self,
+        *,
+        num_wiener: int = 3,
+        base_index: int = 1,
+        width: int = 24,
+        enc_blk_nums: tuple[int, ...] | list[int] = (1, 1, 2),
+        middle_blk_num: int = 2,
+        dec_blk_nums: tuple[int, ...] | list[int] = (1, 1, 1),
+    ) -> None:
+        super().__init__()
+        if not 0 <= base_index < num_wiener:
+            raise ValueError(f"base_index must be in [0, {num_wiener}), got {base_index}")
+        if len(enc_blk_nums) != len(dec_blk_nums):
+            raise ValueError("enc_blk_nums and dec_blk_nums must have the same length")
+        self.hparams: dict[str, Any] = {
+            "num_wiener": num_wiener, "base_index": base_index, "width": width,
+            "enc_blk_nums": list(enc_blk_nums), "middle_blk_num": middle_blk_num,
+            "dec_blk_nums": list(dec_blk_nums),
+        }
+        self.num_wiener = num_wiener
+        self.base_index = base_index
+        self.size_multiple = 2 ** len(enc_blk_nums)
+        in_ch = 3 * (1 + num_wiener)
+        self.intro = nn.Conv2d(in_ch, width, 3, padding=1)
+        self.ending = nn.Conv2d(width, 3, 3, padding=1)
+        self.encoders = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        c = width
+        for n in enc_blk_nums:
+            self.encoders.append(nn.Sequential(*[_Block(c) for _ in range(n)]))
+            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
+            c *= 2
+        self.middle = nn.Sequential(*[_Block(c) for _ in range(middle_blk_num)])
+        for n in dec_blk_nums:
+            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
+            c //= 2
+            self.decoders.append(nn.Sequential(*[_Block(c) for _ in range(n)]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Refine: ``(B, 3 * (1 + num_wiener), H, W)`` -> ``(B, 3, H, W)``."""
+        if x.ndim != 4 or x.shape[1] != 3 * (1 + self.num_wiener):
+            raise ValueError(f"expected (B, {3 * (1 + self.num_wiener)}, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        if h % self.size_multiple or w % self.size_multiple:
+            raise ValueError(f"H and W must be multiples of {self.size_multiple}, got {h}x{w}")
+        start = 3 * (1 + self.base_index)
+        base = x[:, start:start + 3]
+        y = self.intro(x)
+        skips = []
+        for enc, down in zip(self.encoders, self.downs):
+            y = enc(y)
+            skips.append(y)
+            y = down(y)
+        y = self.middle(y)
+        for dec, up, skip in zip(self.decoders, self.ups, reversed(skips)):
+            y = dec(up(y) + skip)
+        return base + self.ending(y)
