@@ -263,7 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         time.sleep(20)
         data.refresh()
     hp = dict(num_wiener=len(DEFAULT_NSRS), base_index=1, width=args.width,
-              enc_blk_nums=[1, 1, 2], middle_blk_num=2, dec_blk_nums=[1, 1, 1])
+              enc_blk_nums=[1, 1, 1], middle_blk_num=1, dec_blk_nums=[1, 1, 1])
     model = KernelDeconvNet(**hp)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4, betas=(0.9, 0.9))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -306,7 +306,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         now = time.time()
         wall += now - t_last
         t_last = now
-        run_loss += float(loss)
+        run_loss += float(loss.detach())
         if step % 50 == 0:
             row = {"step": step, "l1": round(run_loss / 50, 5), "lr": opt.param_groups[0]["lr"],
                    "wall_s": round(wall, 1), "pairs": len(data)}
@@ -365,10 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", default=str(ROOT / "runs/kernel_refine"))
     t.add_argument("--steps", type=int, default=4000)
     t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--crop", type=int, default=128)
+    t.add_argument("--crop", type=int, default=96)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--width", type=int, default=24)
-    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--threads", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save-every", type=int, default=200)
     t.add_argument("--resume", action="store_true")

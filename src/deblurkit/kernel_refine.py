@@ -66,6 +66,9 @@ class KernelRefineParams:
     """Side of the crop (per kernel tile) on which the kernel is estimated."""
     no_blur_support: float = 3.0
     """A kernel whose effective support ``1 / sum(k^2)`` is below this counts as a delta (no blur)."""
+    min_gradient: float = 2e-3
+    """A tile whose estimation crop has a mean absolute gradient (linear luminance) below this has
+    too little texture to estimate a kernel from, and is left as it is."""
     overlap: int = 48
     """Blend width between neighbouring kernel tiles, in pixels."""
     net_tile: int = 512
@@ -176,9 +179,11 @@ def estimate_kernels(
     blurred = np.zeros((ny, nx), bool)
     for i, (a, b) in enumerate(_splits(h, ny)):
         for j, (c, d) in enumerate(_splits(w, nx)):
-            k = np.asarray(estimate_kernel(_textured_crop(gray, a, b, c, d, p.est_crop), kernel_size=ks), np.float32)
+            crop = _textured_crop(gray, a, b, c, d, p.est_crop)
+            textured = float(np.abs(np.diff(crop, axis=1)).mean() + np.abs(np.diff(crop, axis=0)).mean()) >= p.min_gradient
+            k = np.asarray(estimate_kernel(crop, kernel_size=ks), np.float32) if textured else np.ones((1, 1), np.float32)
             k = k / k.sum()
-            if kernel_effective_support(k) >= p.no_blur_support:
+            if textured and kernel_effective_support(k) >= p.no_blur_support:
                 kernels[i, j], blurred[i, j] = k, True
             else:
                 kernels[i, j, ks // 2, ks // 2] = 1.0

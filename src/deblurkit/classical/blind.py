@@ -159,7 +159,8 @@ def _ramp_weights(n: int, lo_pad: int, hi_pad: int) -> np.ndarray:
 def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
     if tiles is None:
         h, w = shape
-        return max(1, int(round(h / (1.5 * est_crop)))), max(1, int(round(w / (1.5 * est_crop))))
+        auto = lambda n: min(3, max(1, int(round(n / (1.5 * est_crop)))))  # noqa: E731
+        return auto(h), auto(w)
     if isinstance(tiles, int):
         if tiles < 1:
             raise DeblurkitError(f"tiles must be >= 1, got {tiles}")
@@ -184,7 +185,7 @@ def deblur_image_with_kernel(
         image_srgb: float32 ``(H, W, 3)`` (or ``(H, W)``) in [0, 1], encoded as ``input_space``.
         kernel_size: largest blur to model, in pixels (odd; even values are rounded up).
         tiles: kernel grid for spatially varying blur: an int ``n`` (n x n), ``(ny, nx)``, or
-            None for automatic (one tile per ~1.5 x ``est_crop`` pixels of side).
+            None for automatic (one tile per ~1.5 x ``est_crop`` pixels of side, at most 3 x 3).
         progress: optional ``progress(done, total)`` callback.
         input_space: ``"srgb"`` (default) or ``"linear"`` (raw-derived images); the output is
             in the same space.

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Compare the deblurring designs of issue 6 on the held-out test sets.
+
+    python studies/make_testsets.py            # once: data/testsets/<set>/...
+    python studies/eval_designs.py [--sets uniform varying sharp] [--limit N] [--e2e CKPT]
+
+Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
+
+* ``identity``          the blurry input;
+* ``kernel-deconv``     design (b): :func:`deblurkit.classical.blind.deblur_image_with_kernel`;
+* ``kernel-refine``     design (c): :func:`deblurkit.kernel_refine.refine_image_with_kernel` with the
+  shipped weights and its own blind kernel estimates (the shipped pipeline, end to end);
+* ``kernel-refine-true`` design (c) given the TRUE kernel (upper bound of the network part);
+* ``wiener-true``       Wiener (NSR 1e-2) with the TRUE kernel, no network;
+* ``rl-true``           Richardson-Lucy (30 iterations) with the TRUE kernel;
+* ``e2e``               design (a), an end-to-end network checkpoint given with ``--e2e``.
+
+True-kernel rows exist only for sets with a uniform PSF. Also reports seconds per megapixel of
+(b) and (c) on this machine, the training cost of the shipped (c) weights, and the per-image
+worst change vs the input. Writes ``--out`` ``.json`` and ``.md`` (default
+``studies/results/designs``). Run time: about 1 minute per test image on 2 shared CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "kernel-refine-true", "wiener-true", "rl-true"]
+
+
+def _metrics(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    from deblurkit.eval.metrics import psnr, ssim
+
+    out = np.clip(out, 0.0, 1.0).astype(np.float32)
+    return float(psnr(out, gt, data_range=1.0)), float(ssim(out, gt, data_range=1.0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--testsets", default=str(ROOT / "data/testsets"))
+    ap.add_argument("--sets", nargs="*", default=["uniform", "varying", "night", "noise-low", "noise-high", "sharp"])
+    ap.add_argument("--limit", type=int, default=None, help="first N pairs per set")
+    ap.add_argument("--weights", default=None, help="kernel-refine weights (default: shipped)")
+    ap.add_argument("--e2e", default=None, help="end-to-end network checkpoint for design (a)")
+    ap.add_argument("--skip-classical", action="store_true", help="leave out design (b) (it is slow)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "studies/results/designs"))
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from deblurkit.classical.blind import deblur_image_with_kernel, linear_to_srgb_np, srgb_to_linear_np
+    from deblurkit.classical.deconv import richardson_lucy_deconv, wiener_deconv
+    from deblurkit.io import atomic_write, load_image_rgb
+    from deblurkit.kernel_refine import load_kernel_refine_model, refine_image_with_kernel
+
+    torch.set_num_threads(args.threads)
+    model, meta = load_kernel_refine_model(args.weights)
+    e2e = None
+    if args.e2e:
+        from deblurkit.infer import load_restorer
+
+        e2e = load_restorer(args.e2e, threads=args.threads)
+    t_start = time.time()
+    rows, per_image = [], []
+    secs = {"kernel-deconv": 0.0, "kernel-refine": 0.0, "e2e": 0.0}
+    mpix = 0.0
+    for set_name in args.sets:
+        root = Path(args.testsets) / set_name
+        if not (root / "meta.json").is_file():
+            print(f"skip {set_name}: no {root}/meta.json (run studies/make_testsets.py)", file=sys.stderr)
+            continue
+        items = json.loads((root / "meta.json").read_text())["items"]
+        items = items[: args.limit] if args.limit else items
+        acc: dict[str, list[tuple[float, float]]] = {}
+        for it in items:
+            i = it["index"]
+            blur = load_image_rgb(root / "blur" / f"{i:03d}.png")
+            gt = load_image_rgb(root / "sharp" / f"{i:03d}.png")
+            mpix += blur.shape[0] * blur.shape[1] / 1e6
+            res = {"identity": _metrics(blur, gt)}
+            if not args.skip_classical:
+                t0 = time.time()
+                r = deblur_image_with_kernel(blur)
+                secs["kernel-deconv"] += time.time() - t0
+                res["kernel-deconv"] = _metrics(r.image, gt)
+            t0 = time.time()
+            rr = refine_image_with_kernel(blur, model)
+            secs["kernel-refine"] += time.time() - t0
+            res["kernel-refine"] = _metrics(rr.image, gt)
+            if e2e is not None:
+                t0 = time.time()
+                res["e2e"] = _metrics(e2e(blur), gt)
+                secs["e2e"] += time.time() - t0
+            if it.get("kernel") and set_name != "sharp":
+                k = np.load(root / it["kernel"]).astype(np.float32)
+                lin = srgb_to_linear_np(blur)
+                res["kernel-refine-true"] = _metrics(refine_image_with_kernel(blur, model, kernels=k).image, gt)
+                res["wiener-true"] = _metrics(linear_to_srgb_np(wiener_deconv(lin, k, nsr=1e-2) * 1.01), gt)
+                res["rl-true"] = _metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
+            for key, v in res.items():
+                acc.setdefault(key, []).append(v)
+            per_image.append({"set": set_name, "index": i, "photo": it["photo"],
+                              "refine_blur_detected": bool(rr.blurred.any()),
+                              **{k: [round(a, 3), round(b, 4)] for k, (a, b) in res.items()}})
+            print(f"{set_name}/{i:03d} " + " ".join(f"{k}={v[0]:.2f}" for k, v in res.items()), file=sys.stderr, flush=True)
+        row: dict = {"set": set_name, "n": len(items)}
+        for key, vals in acc.items():
+            arr = np.array(vals)
+            row[key] = [round(float(arr[:, 0].mean()), 2), round(float(arr[:, 1].mean()), 4)]
+        mine = [p for p in per_image if p["set"] == set_name]
+        for key in ("kernel-deconv", "kernel-refine", "e2e"):
+            if key in row:
+                row[f"{key}_worst_gain_db"] = round(min(p[key][0] - p["identity"][0] for p in mine), 2)
+        rows.append(row)
+    total = time.time() - t_start
+    extra = meta.get("extra", {})
+    summary = {
+        "rows": rows, "per_image": per_image,
+        "seconds_per_megapixel": {k: round(v / max(mpix, 1e-9), 1) for k, v in secs.items() if v > 0},
+        "threads": args.threads, "weights": meta.get("weights"),
+        "training": {k: extra.get(k) for k in ("steps", "wall_seconds", "hardware", "training_pairs")},
+        "wall_seconds": round(total, 1),
+        "command": "python studies/eval_designs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    present = [k for k in ORDER if any(k in r for r in rows)]
+    lines = ["| set | n | " + " | ".join(present) + " | (c) − input mean / worst dB | (c) − RL-true dB |",
+             "|---|---|" + "---|" * len(present) + "---|---|"]
+    for r in rows:
+        cells = [f"{r[k][0]:.2f} / {r[k][1]:.3f}" if k in r else "–" for k in present]
+        gain = f"{r['kernel-refine'][0] - r['identity'][0]:+.2f} / {r['kernel-refine_worst_gain_db']:+.2f}"
+        vs_rl = f"{r['kernel-refine'][0] - r['rl-true'][0]:+.2f}" if "rl-true" in r else "–"
+        lines.append(f"| {r['set']} | {r['n']} | " + " | ".join(cells) + f" | {gain} | {vs_rl} |")
+    lines += ["", "Seconds per megapixel (" + f"{args.threads} torch thread(s), shared 2-core machine): "
+              + ", ".join(f"{k} {v}" for k, v in summary["seconds_per_megapixel"].items()),
+              f"kernel-refine training: {summary['training']}", f"Whole run {total:.0f} s: `{summary['command']}`"]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out.with_suffix(".json"), "w") as fh:
+        json.dump(summary, fh, indent=1)
+    with atomic_write(out.with_suffix(".md"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
