@@ -9,7 +9,10 @@ Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
 * ``identity``          the blurry input;
 * ``kernel-deconv``     design (b): :func:`deblurkit.classical.blind.deblur_image_with_kernel`;
 * ``kernel-refine``     design (c): :func:`deblurkit.kernel_refine.refine_image_with_kernel` with the
-  shipped weights and its own blind kernel estimates (the shipped pipeline, end to end);
+  shipped weights and blind kernel estimates. The pipeline's estimator *is* the classical one
+  (deterministic), so the kernels found by the (b) run are cached and passed in, saving half
+  the run time; ``--skip-classical`` makes (c) estimate its own. The speed of the whole (c)
+  pipeline is timed separately on one ``--speed-side`` image;
 * ``kernel-refine-true`` design (c) given the TRUE kernel (upper bound of the network part);
 * ``wiener-true``       Wiener (NSR 1e-2) with the TRUE kernel, no network;
 * ``rl-true``           Richardson-Lucy (30 iterations) with the TRUE kernel;
@@ -50,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None, help="kernel-refine weights (default: shipped)")
     ap.add_argument("--e2e", default=None, help="end-to-end network checkpoint for design (a)")
     ap.add_argument("--skip-classical", action="store_true", help="leave out design (b) (it is slow)")
+    ap.add_argument("--only-classical", action="store_true",
+                    help="compute (and cache) only the design (b) rows; a later full run reuses them")
+    ap.add_argument("--cache", default=str(ROOT / "data/eval_cache/kernel_deconv.json"),
+                    help="per-image results of design (b) (deterministic, so computed once)")
+    ap.add_argument("--speed-side", type=int, default=1024,
+                    help="also time kernel-refine on one SIDE x SIDE image (a test blur reflect-padded); 0 = skip")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "studies/results/designs"))
     args = ap.parse_args(argv)
@@ -62,7 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     from deblurkit.kernel_refine import load_kernel_refine_model, refine_image_with_kernel
 
     torch.set_num_threads(args.threads)
-    model, meta = load_kernel_refine_model(args.weights)
+    cache_path = Path(args.cache)
+    import hashlib
+
+    code = hashlib.sha256(b"".join((ROOT / "src/deblurkit/classical" / f).read_bytes()
+                                   for f in ("blind.py", "kernel_estimation.py", "deconv.py"))).hexdigest()[:16]
+    cache: dict = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    if cache.get("_code") != code:  # the classical code changed: recompute
+        cache = {"_code": code}
+    model, meta = (None, {}) if args.only_classical else load_kernel_refine_model(args.weights)
     e2e = None
     if args.e2e:
         from deblurkit.infer import load_restorer
@@ -87,12 +104,31 @@ def main(argv: list[str] | None = None) -> int:
             mpix += blur.shape[0] * blur.shape[1] / 1e6
             res = {"identity": _metrics(blur, gt)}
             if not args.skip_classical:
-                t0 = time.time()
-                r = deblur_image_with_kernel(blur)
-                secs["kernel-deconv"] += time.time() - t0
-                res["kernel-deconv"] = _metrics(r.image, gt)
+                key = f"{set_name}/{i:03d}"
+                kfile = cache_path.parent / "kernels" / f"{set_name}-{i:03d}.npz"
+                if key not in cache or not kfile.is_file():
+                    t0 = time.time()
+                    r = deblur_image_with_kernel(blur)
+                    cache[key] = {"metrics": _metrics(r.image, gt), "seconds": time.time() - t0}
+                    kfile.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_write(kfile) as fh:
+                        np.savez(fh, kernels=r.kernels, blurred=r.blurred)
+                    cache_path.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_write(cache_path, "w") as fh:
+                        json.dump(cache, fh)
+                secs["kernel-deconv"] += cache[key]["seconds"]
+                res["kernel-deconv"] = tuple(cache[key]["metrics"])
+            if args.only_classical:
+                print(f"{set_name}/{i:03d} kernel-deconv={res['kernel-deconv'][0]:.2f}", file=sys.stderr, flush=True)
+                continue
             t0 = time.time()
-            rr = refine_image_with_kernel(blur, model)
+            if args.skip_classical:
+                rr = refine_image_with_kernel(blur, model)
+            else:
+                # Same kernels as the classical run (the pipeline calls the same deterministic
+                # estimator), so they are computed once; speed is measured by --speed-side.
+                kz = np.load(kfile)
+                rr = refine_image_with_kernel(blur, model, kernels=kz["kernels"], blurred=kz["blurred"])
             secs["kernel-refine"] += time.time() - t0
             res["kernel-refine"] = _metrics(rr.image, gt)
             if e2e is not None:
@@ -111,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                               "refine_blur_detected": bool(rr.blurred.any()),
                               **{k: [round(a, 3), round(b, 4)] for k, (a, b) in res.items()}})
             print(f"{set_name}/{i:03d} " + " ".join(f"{k}={v[0]:.2f}" for k, v in res.items()), file=sys.stderr, flush=True)
+        if args.only_classical:
+            continue
         row: dict = {"set": set_name, "n": len(items)}
         for key, vals in acc.items():
             arr = np.array(vals)
@@ -120,11 +158,24 @@ def main(argv: list[str] | None = None) -> int:
             if key in row:
                 row[f"{key}_worst_gain_db"] = round(min(p[key][0] - p["identity"][0] for p in mine), 2)
         rows.append(row)
+    if args.only_classical:
+        return 0
+    speed = None
+    if args.speed_side > 0 and per_image:
+        first = per_image[0]
+        img = load_image_rgb(Path(args.testsets) / first["set"] / "blur" / f"{first['index']:03d}.png")
+        big = np.pad(img, ((0, max(0, args.speed_side - img.shape[0])), (0, max(0, args.speed_side - img.shape[1])), (0, 0)),
+                     mode="symmetric")[: args.speed_side, : args.speed_side]
+        t0 = time.time()
+        refine_image_with_kernel(np.ascontiguousarray(big), model)
+        dt = time.time() - t0
+        speed = {"side": args.speed_side, "seconds": round(dt, 1), "seconds_per_megapixel": round(dt / (big.shape[0] * big.shape[1] / 1e6), 1)}
     total = time.time() - t_start
     extra = meta.get("extra", {})
     summary = {
         "rows": rows, "per_image": per_image,
         "seconds_per_megapixel": {k: round(v / max(mpix, 1e-9), 1) for k, v in secs.items() if v > 0},
+        "kernel_refine_large_image": speed,
         "threads": args.threads, "weights": meta.get("weights"),
         "training": {k: extra.get(k) for k in ("steps", "wall_seconds", "hardware", "training_pairs")},
         "wall_seconds": round(total, 1),
@@ -140,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['set']} | {r['n']} | " + " | ".join(cells) + f" | {gain} | {vs_rl} |")
     lines += ["", "Seconds per megapixel (" + f"{args.threads} torch thread(s), shared 2-core machine): "
               + ", ".join(f"{k} {v}" for k, v in summary["seconds_per_megapixel"].items()),
+              f"kernel-refine on one {args.speed_side} x {args.speed_side} image: {speed}",
               f"kernel-refine training: {summary['training']}", f"Whole run {total:.0f} s: `{summary['command']}`"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

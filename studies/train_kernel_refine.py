@@ -219,7 +219,7 @@ class ShardData:
         if not new:
             return
         parts = [np.load(p) for p in new]
-        cat = lambda key, old: np.concatenate(([old] if old is not None else []) + [d[key] for d in parts])  # noqa: E731
+        cat = lambda key, old: np.concatenate(([old] if old is not None else []) + [d[key] for d in parts])
         self.blur, self.sharp, self.kernel = cat("blur", self.blur), cat("sharp", self.sharp), cat("kernel", self.kernel)
         self.files += new
 
@@ -262,8 +262,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("waiting for cache shards ...", file=sys.stderr, flush=True)
         time.sleep(20)
         data.refresh()
-    hp = dict(num_wiener=len(DEFAULT_NSRS), base_index=1, width=args.width,
-              enc_blk_nums=[1, 1, 1], middle_blk_num=1, dec_blk_nums=[1, 1, 1])
+    hp = {"num_wiener": len(DEFAULT_NSRS), "base_index": 1, "width": args.width,
+          "enc_blk_nums": [1, 1, 1], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1]}
     model = KernelDeconvNet(**hp)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4, betas=(0.9, 0.9))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -279,7 +279,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"resumed at step {step}", file=sys.stderr)
     gen = torch.Generator().manual_seed(1000 + step)
     rng = np.random.default_rng([args.seed, step])
-    log = open(out / "log.jsonl", "a")
+    log = open(out / "log.jsonl", "a")  # noqa: SIM115 - appended to for the whole run
     t_last = time.time()
     run_loss = 0.0
 

@@ -25,28 +25,25 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.restorers import ProgressFn, Restorer
 
-if TYPE_CHECKING:
-    import torch
-
 __all__ = [
     "DEFAULT_NSRS",
     "WEIGHTS_PATH",
     "KernelRefineParams",
-    "KernelRefineResult",
     "KernelRefineRestorer",
+    "KernelRefineResult",
     "estimate_kernels",
-    "wiener_stack",
+    "load_kernel_refine_model",
     "refine_image",
     "refine_image_with_kernel",
-    "load_kernel_refine_model",
     "save_kernel_refine_weights",
+    "wiener_stack",
 ]
 
 #: Noise-to-signal ratios of the Wiener copies fed to the network (weakest regularisation first).
@@ -62,13 +59,6 @@ class KernelRefineParams:
 
     kernel_size: int = 31
     """Largest blur to model, in pixels (odd)."""
-    est_crop: int = 512
-    """Side of the crop (per kernel tile) on which the kernel is estimated."""
-    no_blur_support: float = 3.0
-    """A kernel whose effective support ``1 / sum(k^2)`` is below this counts as a delta (no blur)."""
-    min_gradient: float = 2e-3
-    """A tile whose estimation crop has a mean absolute gradient (linear luminance) below this has
-    too little texture to estimate a kernel from, and is left as it is."""
     overlap: int = 48
     """Blend width between neighbouring kernel tiles, in pixels."""
     net_tile: int = 512
@@ -105,10 +95,6 @@ def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return linear_to_srgb_np(x)
 
 
-def _luminance(lin: np.ndarray) -> np.ndarray:
-    return (0.2126 * lin[..., 0] + 0.7152 * lin[..., 1] + 0.0722 * lin[..., 2]).astype(np.float32)
-
-
 # ----------------------------------------------------------------------------- kernels
 
 
@@ -117,79 +103,41 @@ def _splits(n: int, parts: int) -> list[tuple[int, int]]:
     return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
 
 
-def _auto_tiles(tiles: int | tuple[int, int] | None, h: int, w: int, p: KernelRefineParams) -> tuple[int, int]:
-    if tiles is None:
-        ny, nx = max(1, round(h / (1.5 * p.est_crop))), max(1, round(w / (1.5 * p.est_crop)))
-    elif isinstance(tiles, int):
-        ny = nx = tiles
-    else:
-        ny, nx = int(tiles[0]), int(tiles[1])
-    if min(ny, nx) < 1:
-        raise DeblurkitError(f"tiles must be >= 1, got {tiles}")
-    min_tile = 2 * p.kernel_size + 2
-    return max(1, min(ny, h // min_tile)), max(1, min(nx, w // min_tile))
-
-
-def _textured_crop(gray: np.ndarray, y0: int, y1: int, x0: int, x1: int, size: int) -> np.ndarray:
-    """The ``size`` crop inside the tile with the most gradient energy (5 x 5 candidate grid)."""
-    ch, cw = min(size, y1 - y0), min(size, x1 - x0)
-    g = gray[y0:y1, x0:x1]
-    e = np.zeros_like(g)
-    e[:, :-1] += np.abs(np.diff(g, axis=1))
-    e[:-1, :] += np.abs(np.diff(g, axis=0))
-    e = np.where(g > 0.97, 0.0, e)  # clipped highlights break the blur model
-    ii = np.pad(e.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    best, arg = -1.0, (0, 0)
-    for yy in np.unique(np.linspace(0, g.shape[0] - ch, 5).round().astype(int)):
-        for xx in np.unique(np.linspace(0, g.shape[1] - cw, 5).round().astype(int)):
-            s = ii[yy + ch, xx + cw] - ii[yy, xx + cw] - ii[yy + ch, xx] + ii[yy, xx]
-            if s > best:
-                best, arg = s, (int(yy), int(xx))
-    return g[arg[0]:arg[0] + ch, arg[1]:arg[1] + cw]
-
-
 def estimate_kernels(
-    lin: np.ndarray,
+    image: np.ndarray,
     *,
+    input_space: str = "srgb",
     tiles: int | tuple[int, int] | None = None,
-    params: KernelRefineParams | None = None,
-    progress: Callable[[], None] | None = None,
+    kernel_size: int = 31,
+    progress: ProgressFn | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Blind blur kernels per tile of a linear-light image.
+    """Blind blur kernels per tile, from the classical kernel-aware pipeline.
+
+    Reuses :mod:`deblurkit.classical.blind` (crop selection, coarse-to-fine L0 estimation,
+    consistency check, "no blur" detection, texture-poor tiles borrowing the global kernel), so
+    both pipelines see the same kernels. Uses ``blind.estimate_tile_kernels`` when the classical
+    module provides it, else :func:`~deblurkit.classical.blind.deblur_image_with_kernel` (which
+    also deconvolves; its image is discarded).
 
     Args:
-        lin: float32 ``(H, W, 3)`` linear light in [0, 1].
-        tiles: kernel grid: int ``n`` (n x n), ``(ny, nx)`` or None (one tile per ~1.5 x ``est_crop``).
-        params: settings.
-        progress: called once per estimated tile.
+        image: float32 ``(H, W, 3)`` in [0, 1], encoded as ``input_space``.
+        input_space: ``"srgb"`` or ``"linear"``.
+        tiles: kernel grid: int ``n`` (n x n), ``(ny, nx)`` or None (automatic).
+        kernel_size: largest blur to model, in pixels.
+        progress: optional ``progress(done, total)``.
 
     Returns:
-        ``(kernels (ny, nx, k, k) float32, blurred (ny, nx) bool)``; a delta replaces kernels
-        whose effective support is below ``params.no_blur_support``.
+        ``(kernels (ny, nx, k, k) float32, blurred (ny, nx) bool)``.
     """
-    from deblurkit.classical.blind import kernel_effective_support
-    from deblurkit.classical.kernel_estimation import estimate_kernel
+    from deblurkit.classical import blind
 
-    p = params or KernelRefineParams()
-    ks = p.kernel_size | 1
-    h, w = lin.shape[:2]
-    ny, nx = _auto_tiles(tiles, h, w, p)
-    gray = _luminance(lin)
-    kernels = np.zeros((ny, nx, ks, ks), np.float32)
-    blurred = np.zeros((ny, nx), bool)
-    for i, (a, b) in enumerate(_splits(h, ny)):
-        for j, (c, d) in enumerate(_splits(w, nx)):
-            crop = _textured_crop(gray, a, b, c, d, p.est_crop)
-            textured = float(np.abs(np.diff(crop, axis=1)).mean() + np.abs(np.diff(crop, axis=0)).mean()) >= p.min_gradient
-            k = np.asarray(estimate_kernel(crop, kernel_size=ks), np.float32) if textured else np.ones((1, 1), np.float32)
-            k = k / k.sum()
-            if textured and kernel_effective_support(k) >= p.no_blur_support:
-                kernels[i, j], blurred[i, j] = k, True
-            else:
-                kernels[i, j, ks // 2, ks // 2] = 1.0
-            if progress:
-                progress()
-    return kernels, blurred
+    fn = getattr(blind, "estimate_tile_kernels", None)
+    if fn is not None:
+        res = fn(image, kernel_size=kernel_size, tiles=tiles, progress=progress, input_space=input_space)
+    else:
+        res = blind.deblur_image_with_kernel(image, kernel_size=kernel_size, tiles=tiles, progress=progress,
+                                             input_space=input_space)
+    return np.asarray(res.kernels, np.float32), np.asarray(res.blurred, bool)
 
 
 # ----------------------------------------------------------------------------- Wiener inputs
@@ -302,6 +250,7 @@ def refine_image_with_kernel(
     model: Any,
     *,
     kernels: np.ndarray | None = None,
+    blurred: np.ndarray | None = None,
     tiles: int | tuple[int, int] | None = None,
     input_space: str = "srgb",
     params: KernelRefineParams | None = None,
@@ -314,6 +263,8 @@ def refine_image_with_kernel(
         model: a :class:`KernelDeconvNet` (see :func:`load_kernel_refine_model`).
         kernels: known kernel(s), skipping blind estimation: ``(k, k)`` for uniform blur or
             ``(ny, nx, k, k)`` per tile. Each must sum to 1.
+        blurred: with ``kernels``, which tiles to restore ``(ny, nx)`` bool (default: every
+            tile whose kernel is not a delta).
         tiles: kernel grid when estimating (see :func:`estimate_kernels`).
         input_space: ``"srgb"`` or ``"linear"``; the output is in the same space.
         params: settings.
@@ -340,40 +291,52 @@ def refine_image_with_kernel(
     if model.num_wiener != len(nsrs):
         raise DeblurkitError(f"model expects {model.num_wiener} Wiener inputs, the pipeline makes {len(nsrs)}")
 
+    net_tiles = 1
+    if p.net_tile > 0:
+        from deblurkit.infer.tiling import count_tiles
+
+        net_tiles = count_tiles(h, w, multiple=model.size_multiple, tile=p.net_tile, overlap=p.net_overlap)
+    # Progress: the estimation phase reports its own (done, total); the later steps are added on.
+    est_total = 0
+    done = 0
+    rest = 0
+
+    def est_progress(d: int, t: int) -> None:
+        nonlocal est_total
+        est_total = t
+        if progress:
+            progress(d, t + rest)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(est_total + done, est_total + rest)
+
     if kernels is None:
-        ny, nx = _auto_tiles(tiles, h, w, p)
+        kernels, blurred = estimate_kernels(img, input_space=input_space, tiles=tiles,
+                                            kernel_size=p.kernel_size, progress=est_progress)
+        kernels = kernels / kernels.sum(axis=(2, 3), keepdims=True)
     else:
         kernels = np.asarray(kernels, np.float32)
         if kernels.ndim == 2:
             kernels = kernels[None, None]
         if kernels.ndim != 4 or kernels.shape[2] != kernels.shape[3]:
             raise DeblurkitError(f"kernels must be (k, k) or (ny, nx, k, k), got {kernels.shape}")
-        ny, nx = kernels.shape[:2]
-    net_tiles = 1
-    if p.net_tile > 0:
-        from deblurkit.infer.tiling import count_tiles
-
-        net_tiles = count_tiles(h, w, multiple=model.size_multiple, tile=p.net_tile, overlap=p.net_overlap)
-    total = (ny * nx if kernels is None else 0) + ny * nx + net_tiles
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(done, total)
-
-    if kernels is None:
-        kernels, blurred = estimate_kernels(lin, tiles=(ny, nx), params=p, progress=tick)
-    else:
-        from deblurkit.classical.blind import kernel_effective_support
-
+        if not np.all(np.isfinite(kernels)) or (kernels < 0).any() or (kernels.sum(axis=(2, 3)) <= 0).any():
+            raise DeblurkitError("kernels must be finite, non-negative and have a positive sum")
         kernels = kernels / kernels.sum(axis=(2, 3), keepdims=True)
-        blurred = np.array([[kernel_effective_support(k) >= p.no_blur_support for k in row] for row in kernels])
+        if blurred is None:
+            blurred = kernels.max(axis=(2, 3)) < 1.0 - 1e-6  # anything but a delta
+        blurred = np.asarray(blurred, bool)
+        if blurred.shape != kernels.shape[:2]:
+            raise DeblurkitError(f"blurred must have shape {kernels.shape[:2]}, got {blurred.shape}")
+    ny, nx = kernels.shape[:2]
+    rest = ny * nx + net_tiles
     resolved = {**p.__dict__, "tiles": [ny, nx], "nsrs": list(nsrs), "input_space": input_space}
     if not blurred.any():
         if progress:
-            progress(total, total)
+            progress(est_total + rest, est_total + rest)
         return KernelRefineResult(np.asarray(image, np.float32).copy(), kernels, blurred, resolved)
 
     # Wiener copies per kernel tile, blended over the overlaps; weight map of blurred tiles.
