@@ -9,7 +9,8 @@ no border crop) of:
 * ``identity``   the blurry input itself;
 * ``blind``      :func:`deblurkit.classical.blind.deblur_image` (no knowledge of the kernel);
 * ``rl-true``    Richardson-Lucy (30 iterations) with the TRUE kernel, in linear light;
-* ``hl-true``    hyper-Laplacian deconvolution with the TRUE kernel (same weight as blind).
+* ``hl-true``    hyper-Laplacian deconvolution with the TRUE kernel (same weight and brightness
+                 normalisation as blind).
 
 True-kernel rows exist only for sets with a uniform PSF. Writes a JSON with per-image
 numbers and a Markdown table (``--out``, default ``studies/results/kernel_aware.{json,md}``),
@@ -86,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             if it.get("kernel"):
                 k = np.load(root / it["kernel"]).astype(np.float64)
                 lin = srgb_to_linear_np(blur)
-                sigma = estimate_noise_sigma(lin.mean(axis=2))
+                lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+                scale = float(max(np.percentile(lum, 99.5), 0.05))  # same brightness normalisation as blind
+                sigma = estimate_noise_sigma(lum / scale)
                 w = params.weight + params.noise_weight * sigma * sigma
                 res["rl-true"] = _metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
-                res["hl-true"] = _metrics(linear_to_srgb_np(hyper_laplacian_deconv(lin, k, weight=w, alpha=params.alpha)), gt)
+                hl = hyper_laplacian_deconv(lin / scale, k, weight=w, alpha=params.alpha) * scale
+                res["hl-true"] = _metrics(linear_to_srgb_np(hl), gt)
             for key, v in res.items():
                 acc.setdefault(key, []).append(v)
             per_image.append({"set": set_name, "index": i, "photo": it["photo"], "seconds_blind": round(dt, 3),
@@ -111,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| set | n | identity PSNR/SSIM | blind | blind − input (mean / worst) dB | RL true k | HL true k | blind − RL true dB |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        f = lambda key: f"{r[key][0]:.2f} / {r[key][1]:.3f}" if key in r else "–"  # noqa: E731
+        def f(key: str, r: dict = r) -> str:
+            return f"{r[key][0]:.2f} / {r[key][1]:.3f}" if key in r else "–"
+
         gain = r["blind"][0] - r["identity"][0]
         vs_rl = f"{r['blind'][0] - r['rl-true'][0]:+.2f}" if "rl-true" in r else "–"
         lines.append(f"| {r['set']} | {r['n']} | {f('identity')} | {f('blind')} | {gain:+.2f} / {r['blind_minus_identity_worst_db']:+.2f} "

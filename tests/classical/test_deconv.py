@@ -64,7 +64,7 @@ def test_delta_kernel_is_identity(scene, func) -> None:
 
 
 def test_grayscale_2d_shape_kept(scene) -> None:
-    sharp, blur, k = scene
+    _, blur, k = scene
     out = hyper_laplacian_deconv(blur[..., 0], k)
     assert out.shape == blur.shape[:2]
 

@@ -2,7 +2,9 @@
 
 Steps (all in linear light; the image's colour space is stated by the caller, never guessed):
 
-1. sRGB -> linear; luminance; noise level (MAD of the finest diagonal Haar band).
+1. sRGB -> linear; luminance, normalised by its 99.5th percentile (the priors' weights are
+   absolute, so dark photos are brightened for the computation and scaled back); noise
+   level (MAD of the finest diagonal Haar band).
 2. Kernel estimation (:func:`deblurkit.classical.kernel_estimation.estimate_kernel`) on the
    most informative crop (largest gradient energy, away from clipped highlights) of each
    kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur that varies across
@@ -34,10 +36,10 @@ __all__ = [
     "DeblurResult",
     "deblur_image",
     "deblur_image_with_kernel",
-    "srgb_to_linear_np",
-    "linear_to_srgb_np",
     "estimate_noise_sigma",
     "kernel_effective_support",
+    "linear_to_srgb_np",
+    "srgb_to_linear_np",
 ]
 
 Progress = Callable[[int, int], None]
@@ -82,7 +84,8 @@ class DeblurResult:
     blurred: np.ndarray
     """Per-tile flag ``(ny, nx)``: True where blur was detected and deconvolved."""
     noise_sigma: float
-    """Estimated noise standard deviation in linear light."""
+    """Estimated noise standard deviation in linear light, relative to the image's 99.5th
+    percentile luminance (the working brightness scale)."""
     params: dict = field(default_factory=dict)
     """Resolved settings, for reports."""
 
@@ -159,7 +162,7 @@ def _ramp_weights(n: int, lo_pad: int, hi_pad: int) -> np.ndarray:
 def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
     if tiles is None:
         h, w = shape
-        auto = lambda n: min(3, max(1, int(round(n / (1.5 * est_crop)))))  # noqa: E731
+        auto = lambda n: min(3, max(1, int(round(n / (1.5 * est_crop)))))
         return auto(h), auto(w)
     if isinstance(tiles, int):
         if tiles < 1:
@@ -211,6 +214,10 @@ def deblur_image_with_kernel(
         raise DeblurkitError(f"image {w}x{h} is too small for kernel_size {kernel_size} (needs >= {2 * kernel_size + 2} px)")
     lin = srgb_to_linear_np(img) if input_space == "srgb" else np.clip(img, 0.0, None)
     gray = _luminance(lin) if lin.shape[2] == 3 else lin[..., 0]
+    # The L0 and hyper-Laplacian weights are absolute, so work at a fixed brightness scale:
+    # a dark (night) photo is scaled up before estimation and deconvolution, and back after.
+    scale = float(max(np.percentile(gray, 99.5), 0.05))
+    gray = gray / scale
     sigma = estimate_noise_sigma(gray)
     ny, nx = _parse_tiles(tiles, (h, w), p.est_crop)
     min_tile = 2 * kernel_size + 2
@@ -298,7 +305,7 @@ def deblur_image_with_kernel(
                     ex0, ex1 = max(0, ox0 - margin), min(w, ox1 + margin)
                     region = lin[ey0:ey1, ex0:ex1]
                     if blurred[i, j]:
-                        res = hyper_laplacian_deconv(region, kernels[i, j], weight=weight, alpha=p.alpha)
+                        res = hyper_laplacian_deconv(region / scale, kernels[i, j], weight=weight, alpha=p.alpha) * scale
                     else:
                         res = region
                     res = res[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]

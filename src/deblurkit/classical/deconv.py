@@ -22,12 +22,12 @@ import numpy as np
 from deblurkit.errors import DeblurkitError
 
 __all__ = [
-    "wiener_deconv",
-    "richardson_lucy_deconv",
-    "hyper_laplacian_deconv",
-    "psf2otf",
-    "pad_for_deconv",
     "convolve_fft",
+    "hyper_laplacian_deconv",
+    "pad_for_deconv",
+    "psf2otf",
+    "richardson_lucy_deconv",
+    "wiener_deconv",
 ]
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from deblurkit.classical.deconv import pad_for_deconv, psf2otf
 from deblurkit.errors import DeblurkitError
 
-__all__ = ["estimate_kernel", "l0_latent", "center_kernel", "clean_kernel", "kernel_pyramid_sizes"]
+__all__ = ["center_kernel", "clean_kernel", "estimate_kernel", "kernel_pyramid_sizes", "l0_latent"]
 
 
 def _fft():

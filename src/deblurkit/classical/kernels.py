@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_shake_kernel", "kernel_similarity"]
+__all__ = ["kernel_similarity", "random_shake_kernel"]
 
 
 def random_shake_kernel(size: int, length: float, rng: np.random.Generator, *, steps: int = 256,

@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""The training-data study: which synthesis preset gives the best deblurring network?
+
+    python studies/train_data_study.py --trial     # 20-step trial: steps/s, to set max_steps
+    python studies/train_data_study.py             # train every variant, then evaluate
+    python studies/train_data_study.py --eval-only # evaluate the finished runs again
+
+Same network (``nafnet-w16``), same step budget, same seed and same sharp source for every
+variant in ``studies/data_study_config.yaml`` (``naive``, ``gopro``, ``realistic-no-noise``,
+``realistic-no-saturation``, ``realistic``); only ``preset`` differs. Each run goes through
+:func:`deblurkit.train.train`, so it has its ``config.yaml``, ``metrics.csv`` and checkpoints;
+a finished variant (``model.safetensors`` present) is skipped, an unfinished one is resumed.
+Training runs one variant at a time with ``torch.set_num_threads(1)``.
+
+Sharp source (built once under ``data/``, git-ignored): the TRAIN-split photos of
+``studies/photos_manifest.json`` resized to ``photo_side`` on the long side, scikit-image's
+bundled sample photos, and procedural dead-leaves images. The held-out test photos are never
+read here except through ``studies/make_testsets.py``'s sets in ``data/testsets``.
+
+Evaluation: every variant plus ``identity`` (the blurry input) on every held-out set, PSNR/SSIM
+(``deblurkit.eval.metrics``, data range 1, RGB, outputs clipped to [0, 1]). Writes
+``per_image.csv``, ``summary.json`` and ``results.md`` to ``out_dir`` and a bar chart and a crop
+figure to ``figures_dir``. The run time is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "studies" / "data_study_config.yaml"
+
+
+def load_study_config(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+# --------------------------------------------------------------------------- sharp source
+
+
+def build_source(cfg: dict) -> Path:
+    """Write the shared sharp-image folder once (BMP: fast to decode); return its path."""
+    import cv2
+
+    from deblurkit.io import load_image_rgb
+    from deblurkit.synth.sources import SAMPLE_IMAGES, DeadLeavesSource, SampleImageSource
+
+    out = ROOT / cfg["source_dir"]
+    done = out / "source.json"
+    if done.exists():
+        return out
+    info: dict = {"photos": [], "samples": list(SAMPLE_IMAGES), "dead_leaves": 0}
+    manifest_path = ROOT / "studies" / "photos_manifest.json"
+    (out / "photos").mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    (out / "dead-leaves").mkdir(parents=True, exist_ok=True)
+
+    def write(path: Path, img: np.ndarray) -> None:
+        u8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+        if not cv2.imwrite(str(path), cv2.cvtColor(u8, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
+
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        photo_root = ROOT / manifest.get("root", "data/photos")
+        for e in manifest["photos"]:
+            if e["split"] != "train":  # held-out test photos are never trained on
+                continue
+            img = load_image_rgb(photo_root / e["path"])
+            h, w = img.shape[:2]
+            s = cfg["photo_side"] / max(h, w)
+            if s < 1:
+                img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+            name = Path(e["path"]).stem.replace(" ", "_")
+            write(out / "photos" / f"{len(info['photos']):03d}_{name}.bmp", img)
+            info["photos"].append(e["path"])
+    for name in SAMPLE_IMAGES:
+        write(out / "samples" / f"{name}.bmp", SampleImageSource.load(name))
+    dl = DeadLeavesSource()
+    rng = np.random.default_rng(12345)
+    for i in range(cfg["dead_leaves_count"]):
+        img, _ = dl.random_crop(cfg["dead_leaves_size"], rng)
+        write(out / "dead-leaves" / f"{i:03d}.bmp", img)
+    info["dead_leaves"] = cfg["dead_leaves_count"]
+    done.write_text(json.dumps(info, indent=1))
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_config(cfg: dict, variant: str, source: Path, **extra):
+    from deblurkit.train import resolve_config
+
+    t = dict(cfg["train"])
+    recipe = t.pop("recipe", None)
+    t.update(preset=variant, source=str(source), out_dir=str(ROOT / cfg["runs_dir"] / variant))
+    t.update(extra)
+    return resolve_config(recipe=recipe, overrides={k: v for k, v in t.items()})
+
+
+def run_training(cfg: dict, source: Path) -> dict[str, float]:
+    """Train each variant in turn (skip finished, resume unfinished); return wall seconds per variant."""
+    from deblurkit.train import train
+
+    walls: dict[str, float] = {}
+    for v in cfg["variants"]:
+        out = ROOT / cfg["runs_dir"] / v
+        if (out / "model.safetensors").exists():
+            print(f"[{v}] finished already, skipped", flush=True)
+        else:
+            resume = (out / "checkpoints" / "last.pt").exists()
+            print(f"[{v}] {'resuming' if resume else 'training'} -> {out}", flush=True)
+            t0 = time.time()
+            train(train_config(cfg, v, source), resume=resume)
+            print(f"[{v}] done in {time.time() - t0:.0f} s", flush=True)
+        walls[v] = run_wall_seconds(out)
+    return walls
+
+
+def run_wall_seconds(run_dir: Path) -> float:
+    """Training wall time from the last ``elapsed_s`` in ``metrics.csv`` (NaN if absent)."""
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return math.nan
+    rows = list(csv.DictReader(path.open()))
+    vals = [float(r["elapsed_s"]) for r in rows if r.get("elapsed_s")]
+    return vals[-1] if vals else math.nan
+
+
+def trial(cfg: dict, source: Path, steps: int = 20) -> None:
+    """Time ``steps`` training steps of the first variant in a scratch folder."""
+    import shutil
+    import tempfile
+
+    from deblurkit.train import train
+
+    tmp = Path(tempfile.mkdtemp(prefix="data-study-trial-"))
+    try:
+        c = train_config(cfg, "realistic", source, out_dir=str(tmp), max_steps=steps, val_every=10 ** 9,
+                         checkpoint_every=10 ** 9)
+        t0 = time.time()
+        train(c)
+        dt = time.time() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rate = steps / dt
+    print(f"trial: {steps} steps in {dt:.1f} s = {rate:.2f} steps/s (incl. start-up and final validation); "
+          f"9 min = {int(rate * 540)} steps", flush=True)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def list_testsets(root: Path) -> list[str]:
+    order = ["uniform", "varying", "night", "noise-low", "noise-high", "sharp"]
+    have = [p.name for p in sorted(root.iterdir()) if (p / "blur").is_dir() and (p / "sharp").is_dir()]
+    return [s for s in order if s in have] + [s for s in have if s not in order]
+
+
+def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
+    import torch
+
+    from deblurkit.eval.metrics import psnr, ssim
+    from deblurkit.infer import load_restorer
+    from deblurkit.io import load_image_rgb
+
+    torch.set_num_threads(1)
+    troot = ROOT / cfg["testsets_dir"]
+    if not troot.is_dir():
+        raise SystemExit(f"{troot} missing: run studies/make_testsets.py first")
+    sets = list_testsets(troot)
+    methods = ["identity"] + list(cfg["variants"])
+    restorers = {"identity": None}
+    for v in cfg["variants"]:
+        restorers[v] = load_restorer(ROOT / cfg["runs_dir"] / v / "model.safetensors", backend="torch",
+                                     threads=1, tile=0)
+    rows: list[dict] = []
+    outputs: dict[tuple[str, str, str], np.ndarray] = {}
+    for s in sets:
+        files = sorted((troot / s / "blur").glob("*.png"))
+        for f in files:
+            blur = load_image_rgb(f)
+            sharp = load_image_rgb(troot / s / "sharp" / f.name)
+            for m in methods:
+                t0 = time.time()
+                out = blur if restorers[m] is None else np.clip(restorers[m](blur), 0, 1)
+                sec = time.time() - t0
+                rows.append(dict(set=s, image=f.name, method=m, psnr=psnr(out, sharp, data_range=1.0),
+                                 ssim=ssim(out, sharp, data_range=1.0), seconds=sec))
+                if f.name == files[0].name:  # keep the first image of each set for the crop figure
+                    outputs[(s, f.name, m)] = out
+            outputs[(s, files[0].name, "sharp")] = load_image_rgb(troot / s / "sharp" / files[0].name)
+        print(f"evaluated {s}: {len(files)} images x {len(methods)} methods", flush=True)
+    summary = summarise(cfg, rows, sets, methods, walls)
+    return {"rows": rows, "summary": summary, "outputs": outputs, "sets": sets, "methods": methods}
+
+
+def summarise(cfg: dict, rows: list[dict], sets: list[str], methods: list[str], walls: dict[str, float]) -> dict:
+    def vals(s: str | None, m: str, key: str) -> np.ndarray:
+        return np.array([r[key] for r in rows if r["method"] == m and (s is None or r["set"] == s)])
+
+    table: dict = {}
+    for s in sets + [None]:
+        name = s or "all"
+        ident = vals(s, "identity", "psnr")
+        ref = vals(s, "realistic", "psnr") if "realistic" in methods else None
+        table[name] = {}
+        for m in methods:
+            p, q = vals(s, m, "psnr"), vals(s, m, "ssim")
+            gain = p - ident
+            e = {"psnr": float(p.mean()), "ssim": float(q.mean()), "n": int(p.size),
+                 "gain_db": float(gain.mean()), "gain_std_db": float(gain.std(ddof=1)) if p.size > 1 else 0.0}
+            if ref is not None and m != "realistic":
+                d = ref - p  # paired: realistic minus this variant
+                e["realistic_minus_this_db"] = float(d.mean())
+                e["realistic_minus_this_se_db"] = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else 0.0
+                e["realistic_wins"] = int((d > 0).sum())
+            table[name][m] = e
+    tcfg = dict(cfg["train"])
+    return {
+        "command": "python studies/train_data_study.py",
+        "train": tcfg,
+        "variants": cfg["variants"],
+        "testsets": {s: len({r["image"] for r in rows if r["set"] == s}) for s in sets},
+        "metrics": "PSNR/SSIM (deblurkit.eval.metrics), RGB, data range 1, outputs clipped to [0,1], float",
+        "train_wall_s": walls,
+        "table": table,
+    }
+
+
+def write_results(cfg: dict, res: dict, total_s: float) -> None:
+    from deblurkit.io import atomic_write
+
+    out = ROOT / cfg["out_dir"]
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "per_image.csv", "w") as fh:
+        w = csv.DictWriter(fh, fieldnames=["set", "image", "method", "psnr", "ssim", "seconds"])
+        w.writeheader()
+        for r in res["rows"]:
+            w.writerow({**r, "psnr": f"{r['psnr']:.4f}", "ssim": f"{r['ssim']:.5f}", "seconds": f"{r['seconds']:.3f}"})
+    summary = dict(res["summary"], eval_and_total_run_s=round(total_s, 1))
+    with atomic_write(out / "summary.json", "w") as fh:
+        json.dump(summary, fh, indent=1)
+    md = markdown_table(res["summary"], res["sets"], res["methods"])
+    with atomic_write(out / "results.md", "w") as fh:
+        fh.write(md)
+    print(md)
+
+
+def markdown_table(summary: dict, sets: list[str], methods: list[str]) -> str:
+    t = summary["table"]
+    head = "| trained on | " + " | ".join(sets) + " | all |\n|---|" + "---:|" * (len(sets) + 1) + "\n"
+    lines = ["PSNR (dB) / SSIM per held-out set, mean over images "
+             f"({', '.join(f'{s}: {n}' for s, n in summary['testsets'].items())}).", "", head.rstrip("\n")]
+    for m in methods:
+        cells = [f"{t[s][m]['psnr']:.2f} / {t[s][m]['ssim']:.3f}" for s in sets + ["all"]]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "Gain over the blurry input, dB: mean ± std over images.", "", head.rstrip("\n")]
+    for m in methods[1:]:
+        cells = [f"{t[s][m]['gain_db']:+.2f} ± {t[s][m]['gain_std_db']:.2f}" for s in sets + ["all"]]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    if "realistic" in methods:
+        lines += ["", "Paired comparison: PSNR(realistic) − PSNR(variant), dB, mean ± standard error; "
+                  "images where realistic is better.", "", head.rstrip("\n")]
+        for m in methods[1:]:
+            if m == "realistic":
+                continue
+            cells = [f"{t[s][m]['realistic_minus_this_db']:+.2f} ± {t[s][m]['realistic_minus_this_se_db']:.2f} "
+                     f"({t[s][m]['realistic_wins']}/{t[s][m]['n']})" for s in sets + ["all"]]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    walls = summary["train_wall_s"]
+    lines += ["", "Training wall time per variant (s): "
+              + ", ".join(f"{v} {walls.get(v, float('nan')):.0f}" for v in summary["variants"]), ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- figures (PIL only)
+
+COLOURS = [(150, 150, 150), (230, 159, 0), (86, 180, 233), (0, 158, 115), (204, 121, 167), (0, 114, 178)]
+
+
+def bar_figure(summary: dict, sets: list[str], methods: list[str], path: Path) -> None:
+    """Grouped bars: PSNR gain over the blurry input per held-out set, one bar per variant."""
+    from PIL import Image, ImageDraw
+
+    t = summary["table"]
+    groups = sets + ["all"]
+    variants = methods[1:]
+    gains = np.array([[t[g][m]["gain_db"] for m in variants] for g in groups])
+    lo, hi = min(0.0, float(gains.min())), max(0.0, float(gains.max()))
+    pad = 0.1 * (hi - lo or 1.0)
+    lo, hi = lo - pad, hi + pad
+    W, H, left, top, bottom = 900, 420, 60, 40, 70
+    plot_h = H - top - bottom
+    gw = (W - left - 20) / len(groups)
+    bw = gw * 0.8 / len(variants)
+    img = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(img)
+
+    def y(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * plot_h
+
+    step = 0.5 if hi - lo < 4 else 1.0
+    tick = math.ceil(lo / step) * step
+    while tick <= hi:
+        d.line([(left, y(tick)), (W - 20, y(tick))], fill=(225, 225, 225))
+        d.text((5, y(tick) - 6), f"{tick:+.1f}", fill="black")
+        tick += step
+    d.line([(left, y(0)), (W - 20, y(0))], fill="black")
+    for gi, g in enumerate(groups):
+        x0 = left + gi * gw + gw * 0.1
+        for vi, v in enumerate(variants):
+            x = x0 + vi * bw
+            val = gains[gi, vi]
+            d.rectangle([x, min(y(0), y(val)), x + bw - 2, max(y(0), y(val))], fill=COLOURS[(vi + 1) % len(COLOURS)])
+        d.text((left + gi * gw + gw * 0.3, H - bottom + 8), g, fill="black")
+    d.text((left, 10), "PSNR gain over the blurry input (dB) per held-out set, nafnet-w16, same budget", fill="black")
+    lx = left
+    for vi, v in enumerate(variants):
+        d.rectangle([lx, H - 30, lx + 12, H - 18], fill=COLOURS[(vi + 1) % len(COLOURS)])
+        d.text((lx + 16, H - 30), v, fill="black")
+        lx += 30 + 7 * len(v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, optimize=True)
+
+
+def crop_figure(res: dict, sets: list[str], methods: list[str], path: Path, crop: int = 128) -> None:
+    """Rows: held-out sets; columns: blurry input, each variant, sharp target (same crop, with PSNR)."""
+    from PIL import Image, ImageDraw
+
+    from deblurkit.eval.metrics import psnr
+
+    cols = methods + ["sharp"]
+    label_h = 14
+    W = crop * len(cols)
+    H = (crop + label_h) * len(sets) + label_h
+    img = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(img)
+    for ci, c in enumerate(cols):
+        d.text((ci * crop + 3, 1), "blurry" if c == "identity" else c[:20], fill="black")
+    for si, s in enumerate(sets):
+        keys = [k for k in res["outputs"] if k[0] == s and k[2] == "sharp"]
+        _, name, _ = keys[0]
+        sharp = res["outputs"][(s, name, "sharp")]
+        h, w = sharp.shape[:2]
+        # the most textured crop of the sharp image, so differences are visible
+        best, top_left = -1.0, (0, 0)
+        g = np.abs(np.diff(sharp.mean(2), axis=1))
+        for ty in range(0, h - crop + 1, crop // 2):
+            for tx in range(0, w - crop + 1, crop // 2):
+                v = float(g[ty:ty + crop, tx:tx + crop - 1].mean())
+                if v > best:
+                    best, top_left = v, (ty, tx)
+        ty, tx = top_left
+        y0 = label_h + si * (crop + label_h)
+        for ci, c in enumerate(cols):
+            a = res["outputs"][(s, name, c)][ty:ty + crop, tx:tx + crop]
+            img.paste(Image.fromarray(np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)), (ci * crop, y0))
+            txt = f"{s} {name}" if c == "sharp" else f"{psnr(a, sharp[ty:ty + crop, tx:tx + crop], data_range=1.0):.2f} dB"
+            d.text((ci * crop + 3, y0 + crop), txt, fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, optimize=True)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=str(CONFIG))
+    ap.add_argument("--trial", action="store_true", help="time 20 training steps and exit")
+    ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the finished runs")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.time()
+    cfg = load_study_config(Path(args.config))
+    source = build_source(cfg)
+    if args.trial:
+        trial(cfg, source)
+        return 0
+    if args.eval_only:
+        walls = {v: run_wall_seconds(ROOT / cfg["runs_dir"] / v) for v in cfg["variants"]}
+    else:
+        walls = run_training(cfg, source)
+    missing = [v for v in cfg["variants"] if not (ROOT / cfg["runs_dir"] / v / "model.safetensors").exists()]
+    if missing:
+        print(f"not finished: {missing}", file=sys.stderr)
+        return 1
+    t_eval = time.time()
+    res = evaluate_all(cfg, walls)
+    write_results(cfg, res, time.time() - t0)
+    figs = ROOT / cfg["figures_dir"]
+    bar_figure(res["summary"], res["sets"], res["methods"], figs / "psnr_gain_per_variant.png")
+    crop_figure(res, res["sets"], res["methods"], figs / "crops_per_variant.png")
+    print(f"evaluation {time.time() - t_eval:.0f} s; total run time {time.time() - t0:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
