@@ -207,12 +207,17 @@ def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
 
 
 def summarise(cfg: dict, rows: list[dict], sets: list[str], methods: list[str], walls: dict[str, float]) -> dict:
-    def vals(s: str | None, m: str, key: str) -> np.ndarray:
-        return np.array([r[key] for r in rows if r["method"] == m and (s is None or r["set"] == s)])
+    blurred = [s for s in sets if s != "sharp"]
+    groups: dict[str, list[str]] = {s: [s] for s in sets}
+    groups["blurred"] = blurred  # every set with blur (all but "sharp")
+    groups["all"] = list(sets)
+
+    def vals(name: str, m: str, key: str) -> np.ndarray:
+        return np.array([r[key] for r in rows if r["method"] == m and r["set"] in groups[name]])
 
     table: dict = {}
-    for s in sets + [None]:
-        name = s or "all"
+    for s in groups:
+        name = s
         ident = vals(s, "identity", "psnr")
         ref = vals(s, "realistic", "psnr") if "realistic" in methods else None
         table[name] = {}
@@ -229,12 +234,14 @@ def summarise(cfg: dict, rows: list[dict], sets: list[str], methods: list[str], 
             table[name][m] = e
     tcfg = dict(cfg["train"])
     return {
+        "groups": groups,
         "command": "python studies/train_data_study.py",
         "train": tcfg,
         "variants": cfg["variants"],
         "testsets": {s: len({r["image"] for r in rows if r["set"] == s}) for s in sets},
         "metrics": "PSNR/SSIM (deblurkit.eval.metrics), RGB, data range 1, outputs clipped to [0,1], float",
         "train_wall_s": walls,
+        "train_wall_total_s": float(sum(walls.values())),
         "table": table,
     }
 
@@ -249,7 +256,7 @@ def write_results(cfg: dict, res: dict, total_s: float) -> None:
         w.writeheader()
         for r in res["rows"]:
             w.writerow({**r, "psnr": f"{r['psnr']:.4f}", "ssim": f"{r['ssim']:.5f}", "seconds": f"{r['seconds']:.3f}"})
-    summary = dict(res["summary"], eval_and_total_run_s=round(total_s, 1))
+    summary = dict(res["summary"], invocation_run_s=round(total_s, 1))
     with atomic_write(out / "summary.json", "w") as fh:
         json.dump(summary, fh, indent=1)
     md = markdown_table(res["summary"], res["sets"], res["methods"])
@@ -260,15 +267,16 @@ def write_results(cfg: dict, res: dict, total_s: float) -> None:
 
 def markdown_table(summary: dict, sets: list[str], methods: list[str]) -> str:
     t = summary["table"]
-    head = "| trained on | " + " | ".join(sets) + " | all |\n|---|" + "---:|" * (len(sets) + 1) + "\n"
+    cols = list(summary["groups"])
+    head = "| trained on | " + " | ".join(cols) + " |\n|---|" + "---:|" * len(cols) + "\n"
     lines = ["PSNR (dB) / SSIM per held-out set, mean over images "
              f"({', '.join(f'{s}: {n}' for s, n in summary['testsets'].items())}).", "", head.rstrip("\n")]
     for m in methods:
-        cells = [f"{t[s][m]['psnr']:.2f} / {t[s][m]['ssim']:.3f}" for s in sets + ["all"]]
+        cells = [f"{t[s][m]['psnr']:.2f} / {t[s][m]['ssim']:.3f}" for s in cols]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines += ["", "Gain over the blurry input, dB: mean ± std over images.", "", head.rstrip("\n")]
     for m in methods[1:]:
-        cells = [f"{t[s][m]['gain_db']:+.2f} ± {t[s][m]['gain_std_db']:.2f}" for s in sets + ["all"]]
+        cells = [f"{t[s][m]['gain_db']:+.2f} ± {t[s][m]['gain_std_db']:.2f}" for s in cols]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     if "realistic" in methods:
         lines += ["", "Paired comparison: PSNR(realistic) − PSNR(variant), dB, mean ± standard error; "
@@ -277,10 +285,12 @@ def markdown_table(summary: dict, sets: list[str], methods: list[str]) -> str:
             if m == "realistic":
                 continue
             cells = [f"{t[s][m]['realistic_minus_this_db']:+.2f} ± {t[s][m]['realistic_minus_this_se_db']:.2f} "
-                     f"({t[s][m]['realistic_wins']}/{t[s][m]['n']})" for s in sets + ["all"]]
+                     f"({t[s][m]['realistic_wins']}/{t[s][m]['n']})" for s in cols]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     walls = summary["train_wall_s"]
-    lines += ["", "Training wall time per variant (s): "
+    lines += ["", "`blurred` = every set except `sharp`; `all` = every set. Every set uses the same test photos, "
+              "so images in different sets are not independent.", ""]
+    lines += ["Training wall time per variant (s): "
               + ", ".join(f"{v} {walls.get(v, float('nan')):.0f}" for v in summary["variants"]), ""]
     return "\n".join(lines)
 
@@ -295,7 +305,7 @@ def bar_figure(summary: dict, sets: list[str], methods: list[str], path: Path) -
     from PIL import Image, ImageDraw
 
     t = summary["table"]
-    groups = sets + ["all"]
+    groups = list(summary["groups"])
     variants = methods[1:]
     gains = np.array([[t[g][m]["gain_db"] for m in variants] for g in groups])
     lo, hi = min(0.0, float(gains.min())), max(0.0, float(gains.max()))
@@ -335,7 +345,7 @@ def bar_figure(summary: dict, sets: list[str], methods: list[str], path: Path) -
     img.save(path, optimize=True)
 
 
-def crop_figure(res: dict, sets: list[str], methods: list[str], path: Path, crop: int = 128) -> None:
+def crop_figure(res: dict, sets: list[str], methods: list[str], path: Path, crop: int = 112) -> None:
     """Rows: held-out sets; columns: blurry input, each variant, sharp target (same crop, with PSNR)."""
     from PIL import Image, ImageDraw
 
@@ -402,11 +412,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     t_eval = time.time()
     res = evaluate_all(cfg, walls)
+    res["summary"]["eval_s"] = round(time.time() - t_eval, 1)
     write_results(cfg, res, time.time() - t0)
     figs = ROOT / cfg["figures_dir"]
     bar_figure(res["summary"], res["sets"], res["methods"], figs / "psnr_gain_per_variant.png")
     crop_figure(res, res["sets"], res["methods"], figs / "crops_per_variant.png")
-    print(f"evaluation {time.time() - t_eval:.0f} s; total run time {time.time() - t0:.0f} s", flush=True)
+    print(f"evaluation {time.time() - t_eval:.0f} s; this invocation {time.time() - t0:.0f} s; "
+          f"training wall time (sum over variants, from metrics.csv) {sum(walls.values()):.0f} s", flush=True)
     return 0
 
 

@@ -150,3 +150,10 @@ def test_bfloat16_within_stated_tolerance(tmp_path):
     f32 = load_restorer(path, backend="torch")(img)
     b16 = load_restorer(path, backend="torch", dtype="bfloat16")(img)
     assert 0 < np.abs(f32 - b16).max() < 0.05  # the documented bf16 tolerance (docs/models.md)
+
+
+def test_kernel_deconv_with_the_real_classical_pipeline():
+    pytest.importorskip("deblurkit.classical.blind")
+    img = np.random.default_rng(0).random((48, 64, 3), dtype=np.float32)
+    out = load_restorer("kernel-deconv")(img)
+    assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
