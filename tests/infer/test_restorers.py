@@ -154,6 +154,6 @@ def test_bfloat16_within_stated_tolerance(tmp_path):
 
 def test_kernel_deconv_with_the_real_classical_pipeline():
     pytest.importorskip("deblurkit.classical.blind")
-    img = np.random.default_rng(0).random((48, 64, 3), dtype=np.float32)
+    img = np.random.default_rng(0).random((72, 80, 3), dtype=np.float32)
     out = load_restorer("kernel-deconv")(img)
     assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
