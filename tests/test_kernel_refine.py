@@ -136,6 +136,20 @@ def test_true_kernel_refinement_beats_wiener_and_input(blurred_pair, shipped):
     assert p_out > p_in + 2.0, (p_in, p_w, p_out)
 
 
+def test_network_tiling_matches_whole_image(shipped, rng):
+    from deblurkit.kernel_refine import KernelRefineParams
+
+    img = rng.random((150, 330, 3), dtype=np.float32)
+    k = np.zeros((9, 9), np.float32)
+    k[4, :] = 1 / 9
+    whole = refine_image_with_kernel(img, shipped[0], kernels=k, params=KernelRefineParams(net_tile=0)).image
+    calls: list[tuple[int, int]] = []
+    tiled = refine_image_with_kernel(img, shipped[0], kernels=k, params=KernelRefineParams(net_tile=128, net_overlap=64),
+                                     progress=lambda d, t: calls.append((d, t))).image
+    np.testing.assert_allclose(tiled, whole, atol=2e-3)
+    assert len(calls) > 3 and calls[-1][0] == calls[-1][1]
+
+
 def test_blind_pipeline_on_a_small_image(blurred_pair, shipped):
     blur = blurred_pair[0]
     calls: list[tuple[int, int]] = []

@@ -238,11 +238,13 @@ def _run_net(model: Any, stack_chw: np.ndarray, p: KernelRefineParams, progress:
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return model(torch.from_numpy(x)).numpy()
+            y = model(torch.from_numpy(x)).numpy()
+        # run_tiled blends arrays with as many channels as its input: pad, then keep the first 3.
+        return np.concatenate([y, np.zeros((y.shape[0], x.shape[1] - 3, *y.shape[2:]), y.dtype)], axis=1)
 
     tile = p.net_tile if p.net_tile > 0 else None
     return run_tiled(stack_chw, run, multiple=model.size_multiple, tile=tile, overlap=p.net_overlap,
-                     progress=progress)
+                     progress=progress)[:3]
 
 
 def refine_image_with_kernel(
