@@ -199,3 +199,30 @@ def test_heic_read_and_write_when_pillow_heif_is_installed():
     assert photo.pixels[:6].mean() > 0.8
     with Image.open(io.BytesIO(encode_photo(photo, "HEIF"))) as out:
         assert out.size == (32, 48) and out.getexif().get(0x0112, 1) == 1 and out.getexif()[0x010F] == "Phone"
+
+
+def test_linear_input_space_is_encoded_for_the_restorer():
+    """A restorer sees sRGB-encoded values; linear input comes back linear."""
+    import numpy as np
+
+    from deblurkit.app.restore import restore_pixels
+    from deblurkit.errors import DeblurkitError
+
+    seen = {}
+
+    def spy(image, progress=None):
+        seen["img"] = image.copy()
+        return image
+
+    spy.name, spy.description = "spy", ""
+    lin = np.full((4, 4, 3), 0.2140, np.float32)  # linear 0.214 == sRGB 0.5
+    out = restore_pixels(lin, spy, input_space="linear")
+    assert abs(float(seen["img"].mean()) - 0.5) < 2e-3
+    assert np.allclose(out, lin, atol=1e-5)
+    out_srgb = restore_pixels(lin, spy)  # default: passed through as sRGB
+    assert np.allclose(seen["img"], lin)
+    assert np.allclose(out_srgb, lin)
+    import pytest
+
+    with pytest.raises(DeblurkitError, match="input space"):
+        restore_pixels(lin, spy, input_space="xyz")

@@ -135,6 +135,9 @@ def test_unknown_model_and_format_are_400(fake_loader):
         assert r.status_code == 400 and "unknown model 'nope'" in r.json()["error"]
         r = _post(c, _png(), format="gif")
         assert r.status_code == 400 and "unknown format" in r.json()["error"]
+        r = _post(c, _png(), input_space="xyz")
+        assert r.status_code == 400 and "unknown input space" in r.json()["error"]
+        assert _post(c, _png(), input_space="linear").status_code == 200
 
 
 def test_queue_overflow_gives_503_and_server_recovers():

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suffix", default=DEFAULT_SUFFIX, help=f"name suffix for outputs (default {DEFAULT_SUFFIX})")
     parser.add_argument("--max-pixels", type=int, default=None,
                         help="refuse larger images (default: Pillow's decompression-bomb limit, ~89 MP)")
+    parser.add_argument("--input-space", choices=("srgb", "linear"), default="srgb",
+                        help="how the input pixels are encoded: srgb (camera JPEG/PNG, default) or linear "
+                             "(raw-derived images; encoded to sRGB for the model, decoded after)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary lines")
 
 
@@ -205,7 +208,8 @@ class Result:
 
 
 def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None = None,
-               stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, progress=None) -> Result:
+               stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, progress=None,
+               input_space: str = "srgb") -> Result:
     """Read, deblur and write one job (atomically). ``stdin``/``stdout`` replace ``None`` paths."""
     from deblurkit.app.photo_io import (
         DEFAULT_MAX_PIXELS,
@@ -228,7 +232,8 @@ def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None 
             raise DeblurkitError(f"{job.source}: cannot read ({exc.strerror})") from None
     photo = read_photo(data, name=job.source_label,
                        max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
-    result = photo.with_pixels(restore_pixels(photo.pixels, restorer, progress=progress))
+    result = photo.with_pixels(restore_pixels(photo.pixels, restorer, progress=progress,
+                                                      input_space=input_space))
     fmt = writable_format(photo.format) if job.output is None else format_for_suffix(job.output.suffix)
     encoded = encode_photo(result, fmt, quality=quality)
     compare_bytes = None
@@ -252,7 +257,7 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
                  loader=None, force: bool = False, quality: int = 95, compare: bool = False,
                  suffix: str = DEFAULT_SUFFIX, max_pixels: int | None = None, quiet: bool = False,
                  stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
-                 log=None) -> int:
+                 log=None, input_space: str = "srgb") -> int:
     """The whole ``deblurkit deblur`` command as a function.
 
     Args:
@@ -260,7 +265,7 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
         output: see the module docstring.
         model: restorer name or checkpoint path (None: the shipped default).
         loader: ``name -> restorer``; default :func:`deblurkit.app.restore.make_loader` ().
-        force, quality, compare, suffix, max_pixels, quiet: as the command-line options.
+        force, quality, compare, suffix, max_pixels, quiet, input_space: as the command-line options.
         stdin, stdout: binary streams used for ``-`` (default: the process's).
         log: text stream for summary lines (default stdout, or stderr when images go to stdout).
 
@@ -298,7 +303,7 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
 
         try:
             res = deblur_job(job, restorer, quality=quality, max_pixels=max_pixels, stdin=stdin,
-                             stdout=stdout, progress=progress)
+                             stdout=stdout, progress=progress, input_space=input_space)
         except DeblurkitError as exc:
             if len(jobs) == 1:
                 raise
@@ -330,4 +335,4 @@ def run(args: argparse.Namespace, *, loader=None) -> int:
     loader = loader or make_loader(backend=args.backend, device=args.device, threads=args.threads, tile=args.tile)
     return deblur_files(args.inputs, args.output, model=args.model, loader=loader, force=args.force,
                         quality=args.quality, compare=args.compare, suffix=args.suffix,
-                        max_pixels=args.max_pixels, quiet=args.quiet)
+                        max_pixels=args.max_pixels, quiet=args.quiet, input_space=args.input_space)

@@ -84,32 +84,55 @@ class RestorerCache:
             return sorted(self._cache)
 
 
-def restore_pixels(pixels: np.ndarray, restorer: Restorer, progress: ProgressFn | None = None) -> np.ndarray:
-    """Deblur a photo's pixels, keeping its channel layout.
+INPUT_SPACES = ("srgb", "linear")
+
+
+def restore_pixels(pixels: np.ndarray, restorer: Restorer, progress: ProgressFn | None = None,
+                   *, input_space: str = "srgb") -> np.ndarray:
+    """Deblur a photo's pixels, keeping its channel layout and colour encoding.
 
     Gray is replicated to RGB for the restorer and averaged back; alpha is split off and passed
-    through unchanged.
+    through unchanged. Restorers expect sRGB-encoded values (what cameras write): linear-light
+    input (e.g. raw-derived images) is sRGB-encoded before and decoded after restoration.
 
     Args:
         pixels: float32 ``(H, W, C)`` in [0, 1], C in 1..4 (gray, gray+alpha, RGB, RGBA).
         restorer: see :class:`Restorer`.
         progress: forwarded to the restorer (``progress(done, total)``).
+        input_space: ``"srgb"`` (default) or ``"linear"``: how ``pixels`` are encoded.
 
     Returns:
         float32 ``(H, W, C)`` in [0, 1].
     """
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
         raise DeblurkitError(f"expected an (H, W, 1..4) image, got shape {pixels.shape}")
+    if input_space not in INPUT_SPACES:
+        raise DeblurkitError(f"unknown input space {input_space!r}; valid: {', '.join(INPUT_SPACES)}")
     c = pixels.shape[2]
     color = pixels[..., :3] if c >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
     alpha = pixels[..., c - 1:] if c in (2, 4) else None
+    if input_space == "linear":
+        color = _convert_encoding(color, to_srgb=True)
     out = np.asarray(restorer(np.ascontiguousarray(color, dtype=np.float32), progress=progress))
     if out.shape != color.shape:
         raise RuntimeError(f"restorer {getattr(restorer, 'name', '?')} returned shape {out.shape} "
                            f"for input {color.shape}")
     out = np.clip(np.nan_to_num(out.astype(np.float32), nan=0.0), 0.0, 1.0)
+    if input_space == "linear":
+        out = _convert_encoding(out, to_srgb=False)
     if c in (1, 2):
         out = out.mean(axis=2, keepdims=True)
     if alpha is not None:
         out = np.concatenate([out, alpha.astype(np.float32)], axis=2)
     return out
+
+
+def _convert_encoding(rgb: np.ndarray, *, to_srgb: bool) -> np.ndarray:
+    """linear <-> sRGB for an ``(H, W, 3)`` float array, via :mod:`deblurkit.synth.color`."""
+    import torch
+
+    from deblurkit.synth.color import linear_to_srgb, srgb_to_linear
+
+    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+    t = linear_to_srgb(t) if to_srgb else srgb_to_linear(t)
+    return t[0].permute(1, 2, 0).numpy().astype(np.float32)

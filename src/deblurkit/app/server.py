@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from deblurkit.app.photo_io import FORMAT_INFO, PhotoError
-from deblurkit.app.restore import RestorerCache, RestorerLoader
+from deblurkit.app.restore import INPUT_SPACES, RestorerCache, RestorerLoader
 from deblurkit.errors import DeblurkitError, UnknownNameError
 
 _STATUS_FOR_KIND = {"not-image": 415, "unsupported": 415, "corrupt": 400, "too-large": 413}
@@ -196,11 +196,14 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
     async def deblur(file: Annotated[UploadFile, File(description="the blurry image")],
                      model: Annotated[str | None, Form(description="restorer name (default: the server's)")] = None,
                      format: Annotated[str, Form(description="same, png, jpeg or webp")] = "same",
+                     input_space: Annotated[str, Form(description="srgb (default) or linear")] = "srgb",
                      x_job_id: Annotated[str | None, Header(description="optional id for /api/progress")] = None):
         """Deblur one uploaded image; the response is the image (same format when a browser can show it)."""
         name = model or default_model
         if name not in allowed:
             return _error(400, str(UnknownNameError("model", name, sorted(allowed))))
+        if input_space not in INPUT_SPACES:
+            return _error(400, f"unknown input space {input_space!r}; valid: {', '.join(INPUT_SPACES)}")
         fmt_key = format.lower()
         if fmt_key != "same" and fmt_key not in _OUTPUT_FORMATS:
             return _error(400, f"unknown format {format!r}; valid: same, {', '.join(sorted(_OUTPUT_FORMATS))}")
@@ -222,7 +225,8 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
 
         filename = file.filename or "image"
         try:
-            fut = executor.submit(_run_job, data, filename, name, fmt_key, cache, settings, state)
+            fut = executor.submit(_run_job, data, filename, name, fmt_key, cache, settings, state,
+                                  input_space)
         except RuntimeError:  # executor shut down
             release()
             return _error(503, "server is shutting down", {"Retry-After": str(settings.retry_after_s)})
@@ -268,7 +272,8 @@ async def _read_limited(file, limit: int) -> bytes | None:
 
 
 def _run_job(data: bytes, filename: str, model: str, fmt_key: str, cache: RestorerCache,
-             settings: ServerSettings, state: _JobState) -> tuple[bytes, str, str, float]:
+             settings: ServerSettings, state: _JobState,
+             input_space: str = "srgb") -> tuple[bytes, str, str, float]:
     """Decode, deblur and encode in a worker thread."""
     from deblurkit.app.photo_io import encode_photo, read_photo
     from deblurkit.app.restore import restore_pixels
@@ -286,7 +291,8 @@ def _run_job(data: bytes, filename: str, model: str, fmt_key: str, cache: Restor
         if state.cancel.is_set():
             raise JobCancelled()
 
-    result = photo.with_pixels(restore_pixels(photo.pixels, restorer, progress=progress))
+    result = photo.with_pixels(restore_pixels(photo.pixels, restorer, progress=progress,
+                                              input_space=input_space))
     state.state = "encoding"
     if fmt_key == "same":
         fmt = photo.format if photo.format in _BROWSER_FORMATS else "PNG"
