@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="per-image results of design (b) (deterministic, so computed once)")
     ap.add_argument("--speed-side", type=int, default=1024,
                     help="also time kernel-refine on one SIDE x SIDE image (a test blur reflect-padded); 0 = skip")
+    ap.add_argument("--refine-support", type=float, default=None,
+                    help="(c) only: override the classical no-blur support threshold (then (c) estimates its own kernels)")
+    ap.add_argument("--refine-consistency", type=float, default=None,
+                    help="(c) only: override the classical kernel-consistency threshold")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "studies/results/designs"))
     args = ap.parse_args(argv)
@@ -71,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     from deblurkit.kernel_refine import load_kernel_refine_model, refine_image_with_kernel
 
     torch.set_num_threads(args.threads)
+    from deblurkit.kernel_refine import KernelRefineParams
+
+    rparams = KernelRefineParams(no_blur_support=args.refine_support, consistency=args.refine_consistency)
+    own_estimates = args.refine_support is not None or args.refine_consistency is not None
     cache_path = Path(args.cache)
     import hashlib
 
@@ -89,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, per_image = [], []
     secs = {"kernel-deconv": 0.0, "kernel-refine": 0.0, "e2e": 0.0}
     # With cached kernels, the (c) time per test image excludes kernel estimation.
-    refine_key = "kernel-refine" if args.skip_classical else "kernel-refine (after estimation)"
+    refine_key = "kernel-refine" if (args.skip_classical or own_estimates) else "kernel-refine (after estimation)"
     mpix = 0.0
     for set_name in args.sets:
         root = Path(args.testsets) / set_name
@@ -124,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{set_name}/{i:03d} kernel-deconv={res['kernel-deconv'][0]:.2f}", file=sys.stderr, flush=True)
                 continue
             t0 = time.time()
-            if args.skip_classical:
-                rr = refine_image_with_kernel(blur, model)
+            if args.skip_classical or own_estimates:
+                rr = refine_image_with_kernel(blur, model, params=rparams)
             else:
                 # Same kernels as the classical run (the pipeline calls the same deterministic
                 # estimator), so they are computed once; speed is measured by --speed-side.
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         big = np.ascontiguousarray(big)
         mp = big.shape[0] * big.shape[1] / 1e6
         t0 = time.time()
-        rr = refine_image_with_kernel(big, model)
+        rr = refine_image_with_kernel(big, model, params=rparams)
         dt = time.time() - t0
         speed = {"side": args.speed_side, "image": f"{first['set']}/{first['index']:03d} reflect-padded",
                  "blurred_tiles": int(rr.blurred.sum()), "tiles": list(rr.blurred.shape),
@@ -187,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_megapixel": {(refine_key if k == "kernel-refine" else k): round(v / max(mpix, 1e-9), 1)
                                   for k, v in secs.items() if v > 0},
         "kernel_refine_large_image": speed,
+        "refine_params": {"no_blur_support": args.refine_support, "consistency": args.refine_consistency},
         "threads": args.threads, "weights": meta.get("weights"),
         "training": {k: extra.get(k) for k in ("steps", "wall_seconds", "hardware", "training_pairs")},
         "wall_seconds": round(total, 1),

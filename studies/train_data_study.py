@@ -4,6 +4,10 @@
     python studies/train_data_study.py --trial     # 20-step trial: steps/s, to set max_steps
     python studies/train_data_study.py             # train every variant, then evaluate
     python studies/train_data_study.py --eval-only # evaluate the finished runs again
+    python studies/train_data_study.py --seed 1    # a training-seed replicate (folders suffixed -seed1)
+    python studies/train_data_study.py --combine-seeds 0,1   # replicates side by side -> seeds.md
+
+Run time on 2 shared CPU cores: ~29 min of training (5 x 200-570 s) + ~3 min of evaluation.
 
 Same network (``nafnet-w16``), same step budget, same seed and same sharp source for every
 variant in ``studies/data_study_config.yaml`` (``naive``, ``gopro``, ``realistic-no-noise``,
@@ -196,8 +200,8 @@ def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
                 t0 = time.time()
                 out = blur if restorers[m] is None else np.clip(restorers[m](blur), 0, 1)
                 sec = time.time() - t0
-                rows.append(dict(set=s, image=f.name, method=m, psnr=psnr(out, sharp, data_range=1.0),
-                                 ssim=ssim(out, sharp, data_range=1.0), seconds=sec))
+                rows.append({"set": s, "image": f.name, "method": m, "psnr": psnr(out, sharp, data_range=1.0),
+                             "ssim": ssim(out, sharp, data_range=1.0), "seconds": sec})
                 if f.name == files[0].name:  # keep the first image of each set for the crop figure
                     outputs[(s, f.name, m)] = out
             outputs[(s, files[0].name, "sharp")] = load_image_rgb(troot / s / "sharp" / files[0].name)
@@ -269,8 +273,8 @@ def markdown_table(summary: dict, sets: list[str], methods: list[str]) -> str:
     t = summary["table"]
     cols = list(summary["groups"])
     head = "| trained on | " + " | ".join(cols) + " |\n|---|" + "---:|" * len(cols) + "\n"
-    lines = ["PSNR (dB) / SSIM per held-out set, mean over images "
-             f"({', '.join(f'{s}: {n}' for s, n in summary['testsets'].items())}).", "", head.rstrip("\n")]
+    per_set = ", ".join(f"{s}: {n}" for s, n in summary["testsets"].items())
+    lines = [f"PSNR (dB) / SSIM per held-out set, mean over images ({per_set}).", "", head.rstrip("\n")]
     for m in methods:
         cells = [f"{t[s][m]['psnr']:.2f} / {t[s][m]['ssim']:.3f}" for s in cols]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
@@ -279,8 +283,8 @@ def markdown_table(summary: dict, sets: list[str], methods: list[str]) -> str:
         cells = [f"{t[s][m]['gain_db']:+.2f} ± {t[s][m]['gain_std_db']:.2f}" for s in cols]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     if "realistic" in methods:
-        lines += ["", "Paired comparison: PSNR(realistic) − PSNR(variant), dB, mean ± standard error; "
-                  "images where realistic is better.", "", head.rstrip("\n")]
+        lines += ["", ("Paired comparison: PSNR(realistic) − PSNR(variant), dB, mean ± standard error; "
+                       "images where realistic is better."), "", head.rstrip("\n")]
         for m in methods[1:]:
             if m == "realistic":
                 continue
@@ -288,8 +292,8 @@ def markdown_table(summary: dict, sets: list[str], methods: list[str]) -> str:
                      f"({t[s][m]['realistic_wins']}/{t[s][m]['n']})" for s in cols]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     walls = summary["train_wall_s"]
-    lines += ["", "`blurred` = every set except `sharp`; `all` = every set. Every set uses the same test photos, "
-              "so images in different sets are not independent.", ""]
+    lines += ["", ("`blurred` = every set except `sharp`; `all` = every set. Every set uses the same test photos, "
+                   "so images in different sets are not independent."), ""]
     lines += ["Training wall time per variant (s): "
               + ", ".join(f"{v} {walls.get(v, float('nan')):.0f}" for v in summary["variants"]), ""]
     return "\n".join(lines)
@@ -383,6 +387,59 @@ def crop_figure(res: dict, sets: list[str], methods: list[str], path: Path, crop
     img.save(path, optimize=True)
 
 
+# --------------------------------------------------------------------------- replicates
+
+
+def with_seed(cfg: dict, seed: int) -> dict:
+    """The study config for a replicate: same everything, another training seed, own folders."""
+    if seed == cfg["train"]["seed"]:
+        return cfg
+    c = dict(cfg, train=dict(cfg["train"], seed=seed))
+    c["runs_dir"] = f"{cfg['runs_dir']}-seed{seed}"
+    c["out_dir"] = f"{cfg['out_dir']}-seed{seed}"
+    c["figures_dir"] = f"{c['runs_dir']}/figures"  # replicate figures: git-ignored runs/, not docs/
+    return c
+
+
+def combine_seeds(cfg: dict, seeds: list[str | int]) -> None:
+    """Per variant: PSNR gain over the input on the blurred sets, for each seed, their mean and spread."""
+    from deblurkit.io import atomic_write
+
+    sums = {}
+    for s in seeds:
+        path = ROOT / with_seed(cfg, int(s))["out_dir"] / "summary.json"
+        if not path.exists():
+            raise SystemExit(f"{path} missing: run the replicate with --seed {s} first")
+        sums[int(s)] = json.loads(path.read_text())
+    groups = ["blurred", "sharp", "all"]
+    lines = [("Training-seed replicates: mean PSNR gain over the blurry input (dB), per seed; "
+              "last columns: mean over seeds and max − min across seeds."), "",
+             "| trained on | " + " | ".join(f"{g} seed {s}" for g in groups for s in sums)
+             + " | blurred mean | blurred spread |", "|---|" + "---:|" * (len(groups) * len(sums) + 2)]
+    out: dict = {}
+    for v in cfg["variants"]:
+        cells, b = [], []
+        for g in groups:
+            for s, sm in sums.items():
+                val = sm["table"][g][v]["gain_db"]
+                cells.append(f"{val:+.2f}")
+                if g == "blurred":
+                    b.append(val)
+        out[v] = {"blurred_gain_db_per_seed": dict(zip(sums, b)), "mean": float(np.mean(b)),
+                  "spread": float(max(b) - min(b))}
+        lines.append(f"| {v} | " + " | ".join(cells) + f" | {np.mean(b):+.2f} | {max(b) - min(b):.2f} |")
+    ranks = {s: sorted(cfg["variants"], key=lambda v: -sm["table"]["blurred"][v]["gain_db"]) for s, sm in sums.items()}
+    lines += ["", "Ranking on the blurred sets (best first): "
+              + "; ".join(f"seed {s}: " + " > ".join(r) for s, r in ranks.items()), ""]
+    md = "\n".join(lines)
+    dest = ROOT / cfg["out_dir"] / "seeds.md"
+    with atomic_write(dest, "w") as fh:
+        fh.write(md)
+    with atomic_write(dest.with_suffix(".json"), "w") as fh:
+        json.dump({"seeds": list(sums), "variants": out, "ranking_blurred": ranks}, fh, indent=1)
+    print(md)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -391,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default=str(CONFIG))
     ap.add_argument("--trial", action="store_true", help="time 20 training steps and exit")
     ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the finished runs")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="train/evaluate a replicate with this seed (own runs/results folders, suffix -seedN)")
+    ap.add_argument("--combine-seeds", default=None, metavar="S0,S1,...",
+                    help="tabulate finished replicates' summaries side by side and exit")
     args = ap.parse_args(argv)
 
     import torch
@@ -398,6 +459,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.time()
     cfg = load_study_config(Path(args.config))
+    if args.combine_seeds:
+        combine_seeds(cfg, [int(s) for s in args.combine_seeds.split(",")])
+        return 0
+    if args.seed is not None:
+        cfg = with_seed(cfg, args.seed)
     source = build_source(cfg)
     if args.trial:
         trial(cfg, source)

@@ -34,9 +34,8 @@ def shipped():
     return load_kernel_refine_model()
 
 
-@pytest.fixture(scope="module")
-def blurred_pair():
-    """A 128 px scikit-image photo crop blurred in linear light by a true shake kernel (no noise)."""
+def _synth_pair(noise: str):
+    """A 128 px scikit-image photo crop blurred in linear light by a 12 px shake, with its true kernel."""
     import dataclasses
 
     from deblurkit.synth.pipeline import synthesize_pair
@@ -44,13 +43,23 @@ def blurred_pair():
     from deblurkit.synth.sources import SampleImageSource
 
     crop, _ = SampleImageSource(("astronaut",)).random_crop(136, np.random.default_rng(3))
-    cfg = dataclasses.replace(get_preset("realistic-uniform"), noise_model="none", saturation_prob=0.0,
-                              jpeg_prob=0.0, camera_pipeline=False, trim=4, blur_length_px=(12.0, 12.0))
+    cfg = dataclasses.replace(get_preset("realistic-uniform"), noise_model=noise, poisson=True, saturation_prob=0.0,
+                              jpeg_prob=0.0, camera_pipeline=noise != "none", trim=4, blur_length_px=(12.0, 12.0))
     x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
     pair = synthesize_pair(x, cfg, torch.Generator().manual_seed(5))
     blur = pair.blur[0].permute(1, 2, 0).numpy()
     sharp = pair.sharp[0].permute(1, 2, 0).numpy()
     return blur, sharp, pair.kernel[0, 0].numpy()
+
+
+@pytest.fixture(scope="module")
+def blurred_pair():
+    return _synth_pair("none")
+
+
+@pytest.fixture(scope="module")
+def noisy_pair():
+    return _synth_pair("rsblur-realblur")
 
 
 # ----------------------------------------------------------------------------- network
@@ -123,17 +132,20 @@ def test_shipped_weights_and_model_card(shipped):
     assert "studies/eval_designs.py" in card
 
 
-def test_true_kernel_refinement_beats_wiener_and_input(blurred_pair, shipped):
-    """Kernel conditioning works: given the true kernel, the network improves on Wiener alone."""
+def test_true_kernel_refinement_beats_input_wiener_and_wrong_kernel(noisy_pair, shipped):
+    """Kernel conditioning works: with the true kernel the network beats the blurry input, the
+    Wiener copy it refines (whose noise it suppresses), and itself given a wrong (rotated) kernel."""
     from deblurkit.classical.blind import srgb_to_linear_np
 
-    blur, sharp, kernel = blurred_pair
+    blur, sharp, kernel = noisy_pair
     out = refine_image(blur, shipped[0], kernels=kernel)
+    wrong = refine_image(blur, shipped[0], kernels=np.ascontiguousarray(np.rot90(kernel)))
     mid = DEFAULT_NSRS.index(1e-2)
     wien = wiener_stack(srgb_to_linear_np(blur), kernel)[..., 3 * mid:3 * mid + 3]
-    p_in, p_w, p_out = _psnr(blur, sharp), _psnr(wien, sharp), _psnr(out, sharp)
-    assert p_out > p_w + 0.3, (p_in, p_w, p_out)
-    assert p_out > p_in + 2.0, (p_in, p_w, p_out)
+    p_in, p_w, p_out, p_wrong = _psnr(blur, sharp), _psnr(wien, sharp), _psnr(out, sharp), _psnr(wrong, sharp)
+    assert p_out > p_in + 0.5, (p_in, p_out)
+    assert p_out > p_w + 1.0, (p_w, p_out)
+    assert p_out > p_wrong + 0.5, (p_wrong, p_out)
 
 
 def test_network_tiling_matches_whole_image(shipped, rng):
@@ -167,7 +179,8 @@ def test_restorer_contract_grayscale_and_tiny_images(shipped):
     flat = np.full((80, 80), 0.3, np.float32)  # no texture: nothing to sharpen, no texture invented
     out = r(flat)
     assert out.shape == flat.shape and out.dtype == np.float32
-    np.testing.assert_allclose(out, flat, atol=0.01)
+    assert out.std() < 5e-3 and abs(out.mean() - 0.3) < 5e-3
+    np.testing.assert_allclose(out[8:-8, 8:-8], flat[8:-8, 8:-8], atol=5e-3)
 
 
 # ----------------------------------------------------------------------------- weights I/O and errors

@@ -3,9 +3,9 @@
 Design (c) of issue 6. Steps, all with the colour space stated by the caller:
 
 1. sRGB -> linear light (unless ``input_space="linear"``).
-2. Blur kernel(s) from :func:`deblurkit.classical.kernel_estimation.estimate_kernel`, on the most
-   textured crop of each kernel tile (one tile for uniform blur, a grid for blur that varies
-   across the photo). A kernel close to a delta marks its tile as "not blurred"; when no tile is
+2. Blur kernel(s) from the classical kernel-aware pipeline (:func:`estimate_kernels`, which
+   reuses :mod:`deblurkit.classical.blind`): one tile for uniform blur, a grid for blur that
+   varies across the photo. A tile where no blur is found is left as it is; when no tile is
    blurred the input is returned unchanged (so sharp photos are never made worse).
 3. Wiener deconvolution (:func:`deblurkit.classical.deconv.wiener_deconv`, border-safe) at the
    noise-to-signal ratios :data:`DEFAULT_NSRS`, scaled by ``1 + nsr`` so flat areas keep their
@@ -59,6 +59,11 @@ class KernelRefineParams:
 
     kernel_size: int = 31
     """Largest blur to model, in pixels (odd)."""
+    no_blur_support: float | None = None
+    """Override of the classical "no blur" threshold on the kernel's effective support
+    (:class:`deblurkit.classical.blind.BlindParams`); None keeps the classical default."""
+    consistency: float | None = None
+    """Override of the classical kernel-consistency threshold; None keeps the classical default."""
     overlap: int = 48
     """Blend width between neighbouring kernel tiles, in pixels."""
     net_tile: int = 512
@@ -110,6 +115,8 @@ def estimate_kernels(
     tiles: int | tuple[int, int] | None = None,
     kernel_size: int = 31,
     progress: ProgressFn | None = None,
+    no_blur_support: float | None = None,
+    consistency: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blind blur kernels per tile, from the classical kernel-aware pipeline.
 
@@ -125,18 +132,24 @@ def estimate_kernels(
         tiles: kernel grid: int ``n`` (n x n), ``(ny, nx)`` or None (automatic).
         kernel_size: largest blur to model, in pixels.
         progress: optional ``progress(done, total)``.
+        no_blur_support, consistency: overrides of the classical detection thresholds
+            (None = the classical defaults).
 
     Returns:
         ``(kernels (ny, nx, k, k) float32, blurred (ny, nx) bool)``.
     """
+    import dataclasses
+
     from deblurkit.classical import blind
 
+    overrides = {k: v for k, v in (("no_blur_support", no_blur_support), ("consistency", consistency)) if v is not None}
+    bp = dataclasses.replace(blind.BlindParams(), **overrides)
     fn = getattr(blind, "estimate_tile_kernels", None)
     if fn is not None:
-        res = fn(image, kernel_size=kernel_size, tiles=tiles, progress=progress, input_space=input_space)
+        res = fn(image, kernel_size=kernel_size, tiles=tiles, progress=progress, input_space=input_space, params=bp)
     else:
         res = blind.deblur_image_with_kernel(image, kernel_size=kernel_size, tiles=tiles, progress=progress,
-                                             input_space=input_space)
+                                             input_space=input_space, params=bp)
     return np.asarray(res.kernels, np.float32), np.asarray(res.blurred, bool)
 
 
@@ -316,8 +329,9 @@ def refine_image_with_kernel(
             progress(est_total + done, est_total + rest)
 
     if kernels is None:
-        kernels, blurred = estimate_kernels(img, input_space=input_space, tiles=tiles,
-                                            kernel_size=p.kernel_size, progress=est_progress)
+        kernels, blurred = estimate_kernels(img, input_space=input_space, tiles=tiles, kernel_size=p.kernel_size,
+                                            progress=est_progress, no_blur_support=p.no_blur_support,
+                                            consistency=p.consistency)
         kernels = kernels / kernels.sum(axis=(2, 3), keepdims=True)
     else:
         kernels = np.asarray(kernels, np.float32)
