@@ -10,6 +10,7 @@ from deblurkit.classical.blind import (
     deblur_image,
     deblur_image_with_kernel,
     estimate_noise_sigma,
+    estimate_tile_kernels,
     kernel_effective_support,
     linear_to_srgb_np,
     srgb_to_linear_np,
@@ -88,3 +89,17 @@ def test_errors() -> None:
         deblur_image(np.zeros((100, 100, 3), np.float32), input_space="xyz")
     with pytest.raises(DeblurkitError, match="tiles"):
         deblur_image(np.zeros((100, 100, 3), np.float32), kernel_size=11, tiles=0)
+
+
+def test_estimate_tile_kernels_matches_the_full_pipeline(blurred):
+    """The estimation stage alone gives the kernels and flags the full pipeline deconvolves with."""
+    blur, _ = blurred
+    calls = []
+    tk = estimate_tile_kernels(blur, kernel_size=25, tiles=(1, 2), progress=lambda d, t: calls.append((d, t)))
+    full = deblur_image_with_kernel(blur, kernel_size=25, tiles=(1, 2))
+    assert tk.kernels.shape == (1, 2, 25, 25)
+    np.testing.assert_array_equal(tk.blurred, full.blurred)
+    if full.blurred.any():
+        np.testing.assert_array_equal(tk.kernels[full.blurred], full.kernels[full.blurred])
+    assert calls[-1] == (3, 3)  # one global estimate + two tiles
+    assert [b - a for a, b in tk.xs] == [128, 128] and tk.scale > 0

@@ -157,3 +157,17 @@ def test_kernel_deconv_with_the_real_classical_pipeline():
     img = np.random.default_rng(0).random((72, 80, 3), dtype=np.float32)
     out = load_restorer("kernel-deconv")(img)
     assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
+
+
+def test_default_is_the_shipped_kernel_refine_network_by_name_and_file():
+    from deblurkit.infer import DEFAULT_RESTORER
+    from deblurkit.kernel_refine import WEIGHTS_PATH
+
+    assert DEFAULT_RESTORER == "kernel-refine"
+    by_default = load_restorer("default")
+    assert by_default.name == "kernel-refine"
+    by_file = load_restorer(str(WEIGHTS_PATH))
+    assert by_file.name == "kernel-refine"
+    assert "kernel-refine" in {i.name for i in list_restorers()}
+    img = np.full((40, 40, 3), 0.5, np.float32)  # too small for a kernel: returned unchanged
+    np.testing.assert_allclose(by_file(img), img, atol=1e-6)

@@ -34,9 +34,11 @@ from deblurkit.errors import DeblurkitError
 __all__ = [
     "BlindParams",
     "DeblurResult",
+    "TileKernels",
     "deblur_image",
     "deblur_image_with_kernel",
     "estimate_noise_sigma",
+    "estimate_tile_kernels",
     "kernel_effective_support",
     "linear_to_srgb_np",
     "srgb_to_linear_np",
@@ -173,36 +175,45 @@ def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], es
     return int(tiles[0]), int(tiles[1])
 
 
-def deblur_image_with_kernel(
-    image_srgb: np.ndarray,
-    *,
-    kernel_size: int = 31,
-    tiles: int | tuple[int, int] | None = None,
-    progress: Progress | None = None,
-    input_space: str = "srgb",
-    params: BlindParams | None = None,
-) -> DeblurResult:
-    """Blind kernel-aware deblurring; returns the image together with the kernels found.
+@dataclass
+class TileKernels:
+    """Output of :func:`estimate_tile_kernels`: the kernel grid and what deconvolution needs."""
 
-    Args:
-        image_srgb: float32 ``(H, W, 3)`` (or ``(H, W)``) in [0, 1], encoded as ``input_space``.
-        kernel_size: largest blur to model, in pixels (odd; even values are rounded up).
-        tiles: kernel grid for spatially varying blur: an int ``n`` (n x n), ``(ny, nx)``, or
-            None for automatic (one tile per ~1.5 x ``est_crop`` pixels of side, at most 3 x 3).
-        progress: optional ``progress(done, total)`` callback.
-        input_space: ``"srgb"`` (default) or ``"linear"`` (raw-derived images); the output is
-            in the same space.
-        params: tuning (:class:`BlindParams`).
+    kernels: np.ndarray
+    """Kernels per tile, ``(ny, nx, k, k)`` float32."""
+    blurred: np.ndarray
+    """Per-tile flag ``(ny, nx)``: True where blur was detected (and the estimate is trusted)."""
+    noise_sigma: float
+    """Noise standard deviation in linear light, relative to ``scale``."""
+    scale: float
+    """Working brightness scale (99.5th percentile of the linear luminance, at least 0.05)."""
+    ys: list[tuple[int, int]]
+    """Row ranges of the tiles."""
+    xs: list[tuple[int, int]]
+    """Column ranges of the tiles."""
+    params: dict = field(default_factory=dict)
+    """Resolved settings, for reports."""
 
-    Returns:
-        :class:`DeblurResult` (image in the input's shape and space).
-    """
-    p = params or BlindParams()
-    img = np.asarray(image_srgb)
+
+@dataclass
+class _Prepared:
+    lin: np.ndarray
+    gray: np.ndarray
+    sat: np.ndarray
+    scale: float
+    kernel_size: int
+    ys: list[tuple[int, int]]
+    xs: list[tuple[int, int]]
+
+
+def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int] | None, input_space: str,
+             p: BlindParams) -> _Prepared:
+    """Validate the input; linearise, normalise the brightness and lay out the kernel tiles."""
+    img = np.asarray(image)
     if img.ndim == 2:
         img = img[..., None]
     if img.ndim != 3 or img.shape[2] not in (1, 3):
-        raise DeblurkitError(f"expected an image of shape (H, W, 3) or (H, W), got {np.asarray(image_srgb).shape}")
+        raise DeblurkitError(f"expected an image of shape (H, W, 3) or (H, W), got {np.asarray(image).shape}")
     if input_space not in ("srgb", "linear"):
         raise DeblurkitError(f"unknown input space {input_space!r}; valid: linear, srgb")
     if kernel_size < 3:
@@ -217,34 +228,33 @@ def deblur_image_with_kernel(
     # The L0 and hyper-Laplacian weights are absolute, so work at a fixed brightness scale:
     # a dark (night) photo is scaled up before estimation and deconvolution, and back after.
     scale = float(max(np.percentile(gray, 99.5), 0.05))
-    gray = gray / scale
-    sigma = estimate_noise_sigma(gray)
     ny, nx = _parse_tiles(tiles, (h, w), p.est_crop)
     min_tile = 2 * kernel_size + 2
     ny, nx = max(1, min(ny, h // min_tile)), max(1, min(nx, w // min_tile))
-
-    # Gradient energy (ignoring clipped areas) to choose informative crops.
     sat = (lin >= p.saturation).any(axis=2)
+    return _Prepared(lin, gray / scale, sat, scale, kernel_size, _splits(h, ny), _splits(w, nx))
+
+
+def _n_estimates(prep: _Prepared) -> int:
+    n = len(prep.ys) * len(prep.xs)
+    return n + (1 if n > 1 else 0)
+
+
+def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Kernels and "blurred" flags per tile, and the noise level."""
+    gray, kernel_size, ys, xs = prep.gray, prep.kernel_size, prep.ys, prep.xs
+    h, w = gray.shape
+    ny, nx = len(ys), len(xs)
+    sigma = estimate_noise_sigma(gray)
+    # Gradient energy (ignoring clipped areas) to choose informative crops.
     energy = _texture_map(gray)
-    if sat.any():
+    if prep.sat.any():
         import cv2
 
-        sat_d = cv2.dilate(sat.astype(np.uint8), np.ones((kernel_size, kernel_size), np.uint8)) > 0
+        sat_d = cv2.dilate(prep.sat.astype(np.uint8), np.ones((kernel_size, kernel_size), np.uint8)) > 0
         energy = np.where(sat_d, 0.0, energy)
     ii = np.zeros((h + 1, w + 1), dtype=np.float64)
     ii[1:, 1:] = energy.cumsum(0).cumsum(1)
-
-    ys, xs = _splits(h, ny), _splits(w, nx)
-    n_blocks_y = [max(1, int(np.ceil((b - a) / p.block))) for a, b in ys]
-    n_blocks_x = [max(1, int(np.ceil((b - a) / p.block))) for a, b in xs]
-    total = (1 if ny * nx > 1 else 0) + ny * nx + sum(n_blocks_y) * sum(n_blocks_x)
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
 
     def est(y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, float]:
         """Kernel of the best crop in the region, and its consistency score (0..1)."""
@@ -278,8 +288,80 @@ def deblur_image_with_kernel(
             kernels[i, j] = k
             blurred[i, j] = ok and kernel_effective_support(k) >= p.no_blur_support
             tick()
+    return kernels, blurred, sigma
 
-    resolved = {**p.__dict__, "kernel_size": kernel_size, "tiles": [ny, nx], "input_space": input_space}
+
+def _counter(progress: Progress | None, total: int) -> Callable[[], None]:
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return tick
+
+
+def estimate_tile_kernels(
+    image: np.ndarray,
+    *,
+    kernel_size: int = 31,
+    tiles: int | tuple[int, int] | None = None,
+    progress: Progress | None = None,
+    input_space: str = "srgb",
+    params: BlindParams | None = None,
+) -> TileKernels:
+    """Step 2 of the pipeline alone: blind kernels per tile, without deconvolving.
+
+    Args: as :func:`deblur_image_with_kernel`.
+
+    Returns:
+        :class:`TileKernels` (the same kernels and flags :func:`deblur_image_with_kernel` uses).
+    """
+    p = params or BlindParams()
+    prep = _prepare(image, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
+    kernels, blurred, sigma = _estimate(prep, p, _counter(progress, _n_estimates(prep)))
+    resolved = {**p.__dict__, "kernel_size": prep.kernel_size, "tiles": [len(prep.ys), len(prep.xs)],
+                "input_space": input_space}
+    return TileKernels(kernels, blurred, sigma, prep.scale, prep.ys, prep.xs, resolved)
+
+
+def deblur_image_with_kernel(
+    image_srgb: np.ndarray,
+    *,
+    kernel_size: int = 31,
+    tiles: int | tuple[int, int] | None = None,
+    progress: Progress | None = None,
+    input_space: str = "srgb",
+    params: BlindParams | None = None,
+) -> DeblurResult:
+    """Blind kernel-aware deblurring; returns the image together with the kernels found.
+
+    Args:
+        image_srgb: float32 ``(H, W, 3)`` (or ``(H, W)``) in [0, 1], encoded as ``input_space``.
+        kernel_size: largest blur to model, in pixels (odd; even values are rounded up).
+        tiles: kernel grid for spatially varying blur: an int ``n`` (n x n), ``(ny, nx)``, or
+            None for automatic (one tile per ~1.5 x ``est_crop`` pixels of side, at most 3 x 3).
+        progress: optional ``progress(done, total)`` callback.
+        input_space: ``"srgb"`` (default) or ``"linear"`` (raw-derived images); the output is
+            in the same space.
+        params: tuning (:class:`BlindParams`).
+
+    Returns:
+        :class:`DeblurResult` (image in the input's shape and space).
+    """
+    p = params or BlindParams()
+    prep = _prepare(image_srgb, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
+    lin, sat, scale, kernel_size, ys, xs = prep.lin, prep.sat, prep.scale, prep.kernel_size, prep.ys, prep.xs
+    h, w = lin.shape[:2]
+    n_blocks_y = [max(1, int(np.ceil((b - a) / p.block))) for a, b in ys]
+    n_blocks_x = [max(1, int(np.ceil((b - a) / p.block))) for a, b in xs]
+    total = _n_estimates(prep) + sum(n_blocks_y) * sum(n_blocks_x)
+    tick = _counter(progress, total)
+    kernels, blurred, sigma = _estimate(prep, p, tick)
+
+    resolved = {**p.__dict__, "kernel_size": kernel_size, "tiles": [len(ys), len(xs)], "input_space": input_space}
     if not blurred.any():
         if progress is not None:
             progress(total, total)

@@ -13,9 +13,10 @@ Importing this package does not import torch.
 
 from __future__ import annotations
 
-#: The restorer ``load_restorer("default")`` builds. The classical kernel-aware pipeline until a
-#: trained network wins the study (the lead changes this line).
-DEFAULT_RESTORER: str = "kernel-deconv"
+#: The restorer ``load_restorer("default")`` builds: the shipped kernel-aware network, chosen by
+#: ``studies/eval_designs.py`` (best on 4 of 5 held-out blurred sets, never below the input;
+#: see docs/default-pipeline.md).
+DEFAULT_RESTORER: str = "kernel-refine"
 
 from deblurkit.infer.restorers import (
     Restorer,

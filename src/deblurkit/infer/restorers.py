@@ -220,7 +220,8 @@ def load_restorer(
     """Build a :class:`Restorer` by name or checkpoint path.
 
     Args:
-        spec: ``"default"`` (:data:`DEFAULT_RESTORER`), ``"identity"``, ``"kernel-deconv"``, a model
+        spec: ``"default"`` (:data:`DEFAULT_RESTORER`), ``"identity"``, ``"kernel-deconv"``,
+            ``"kernel-refine"`` (the shipped kernel-aware network), a model
             registry name (``"mimo-unet"``; random weights unless bundled weights exist), or a
             checkpoint file (``.safetensors``, official ``.pth``/``.pkl``).
         backend: ``"auto"`` (ONNX Runtime on CPU when installed and applicable, else torch),
@@ -248,6 +249,12 @@ def load_restorer(
         return IdentityRestorer()
     if text == "kernel-deconv":
         return KernelDeconvRestorer()
+    if text == "kernel-refine" or _is_kernel_refine_file(text):
+        from deblurkit.kernel_refine import KernelRefineRestorer
+
+        if threads is not None and threads < 1:
+            raise DeblurkitError(f"threads must be >= 1, got {threads}")
+        return KernelRefineRestorer(None if text == "kernel-refine" else text, threads=threads)
     return _load_network(text, backend=backend, device=device, threads=threads, tile=tile, overlap=overlap,
                          dtype=dtype, self_ensemble=self_ensemble, tlc=tlc)
 
@@ -258,7 +265,7 @@ def _load_network(text: str, *, backend: str, device: str, threads: int | None, 
     from deblurkit.models.registry import MODELS
 
     if text not in MODELS and not os.path.exists(text) and os.sep not in text and "." not in text:
-        valid = ["default", "identity", "kernel-deconv", *MODELS]
+        valid = ["default", "identity", "kernel-deconv", "kernel-refine", *MODELS]
         raise UnknownNameError("restorer", text, valid)
     if threads is not None and threads < 1:
         raise DeblurkitError(f"threads must be >= 1, got {threads}")
@@ -291,6 +298,27 @@ def _load_network(text: str, *, backend: str, device: str, threads: int | None, 
                            tile=tile, overlap=overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta)
 
 
+def _is_kernel_refine_file(text: str) -> bool:
+    """True for a ``.safetensors`` file written by :func:`deblurkit.kernel_refine.save_kernel_refine_weights`."""
+    if not text.endswith(".safetensors") or not os.path.isfile(text):
+        return False
+    from safetensors import SafetensorError, safe_open
+
+    from deblurkit.kernel_refine import FORMAT
+
+    try:
+        with safe_open(text, framework="pt", device="cpu") as fh:
+            return (fh.metadata() or {}).get("format") == FORMAT
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        return False  # the generic loader reports what is wrong with the file
+
+
+def _kernel_refine_description() -> str:
+    from deblurkit.kernel_refine import KernelRefineRestorer
+
+    return KernelRefineRestorer.description + " [trained weights bundled]"
+
+
 def list_restorers() -> list[RestorerInfo]:
     """Every restorer name accepted by :func:`load_restorer` (besides checkpoint paths and ``"default"``)."""
     from deblurkit.models.checkpoint import bundled_weights_dir
@@ -299,6 +327,7 @@ def list_restorers() -> list[RestorerInfo]:
     out = [
         RestorerInfo("identity", "identity", IdentityRestorer.description),
         RestorerInfo("kernel-deconv", "classical", KernelDeconvRestorer.description),
+        RestorerInfo("kernel-refine", "network", _kernel_refine_description()),
     ]
     for spec in MODELS.values():
         trained = (bundled_weights_dir() / f"{spec.name}.safetensors").is_file()
