@@ -142,3 +142,11 @@ def test_realblur_datalist(tmp_path):
     lst.write_text("scene1/gt/gt_1.png scene1/blur/blur_2.png\n")
     with pytest.raises(DeblurkitError, match="missing file"):
         RealBlurListDataset(tmp_path, lst)
+
+
+def test_dead_leaves_large_canvas_is_covered(rng):
+    """Large canvases need more than one chunk of disc radii (regression: crashed at 512 px)."""
+    for size in (512, 768):
+        img, info = DeadLeavesSource().random_crop(size, rng)
+        assert img.shape == (size, size, 3) and np.isfinite(img).all()
+    assert info["discs"] > 12000  # the 768-px canvas needed a second chunk

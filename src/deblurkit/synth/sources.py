@@ -230,9 +230,13 @@ class DeadLeavesSource:
         canvas[:] = rng.uniform(0.05, 0.95, size=3)
         # Inverse-CDF sampling of r with density ~ r^-3 on [rmin, rmax], until the discs' total
         # area is ~6x the canvas (the plane is then almost surely covered).
-        u = rng.random(12000)
-        radii = 1.0 / np.sqrt(u / rmax**2 + (1 - u) / rmin**2)
-        n_discs = int(np.searchsorted(np.cumsum(np.pi * radii**2), 6.0 * big * big)) + 1
+        # Radii are drawn in chunks of 12000 until the area is reached (large canvases need more).
+        target = 6.0 * big * big
+        radii = np.empty(0)
+        while radii.size == 0 or np.pi * np.sum(radii**2) < target:
+            u = rng.random(12000)
+            radii = np.concatenate([radii, 1.0 / np.sqrt(u / rmax**2 + (1 - u) / rmin**2)])
+        n_discs = int(np.searchsorted(np.cumsum(np.pi * radii**2), target)) + 1
         radii = radii[:n_discs]
         centers = rng.uniform(-0.1 * big, 1.1 * big, size=(n_discs, 2))
         base = rng.uniform(0.0, 1.0, size=(n_discs, 3))
