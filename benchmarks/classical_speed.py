@@ -30,8 +30,8 @@ def _one(mp: float, pipeline: str) -> dict:
     from deblurkit.classical.deconv import convolve_fft
     from deblurkit.classical.kernels import random_shake_kernel
 
-    w = int(round((mp * 1e6 * 4 / 3) ** 0.5))
-    h = int(round(w * 3 / 4))
+    w = round((mp * 1e6 * 4 / 3) ** 0.5)
+    h = round(w * 3 / 4)
     img = cv2.resize(data.astronaut(), (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255.0
     k = random_shake_kernel(21, 16.0, np.random.default_rng(0))
     blur = linear_to_srgb_np(convolve_fft(srgb_to_linear_np(img), k))
@@ -67,7 +67,8 @@ def main() -> int:
     print(f"{args.pipeline} pipeline (kernel_size 31), OMP/torch threads as set by the environment; "
           f"CPU cores visible: {os.cpu_count()}")
     for mp in args.mp:
-        out = subprocess.run([sys.executable, __file__, "--child", str(mp), "--pipeline", args.pipeline], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, __file__, "--child", str(mp), "--pipeline", args.pipeline],
+                             capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
             return out.returncode

@@ -126,7 +126,7 @@ def fetch_package(pkg: str, out_root: Path) -> tuple[Path, str] | None:
     if not existing:
         with tempfile.TemporaryDirectory(dir=debs) as tmp:
             os.chmod(tmp, 0o777)  # apt's sandbox user must be able to write here
-            r = subprocess.run(["apt-get", "download", pkg], cwd=tmp, capture_output=True, text=True)
+            r = subprocess.run(["apt-get", "download", pkg], cwd=tmp, capture_output=True, text=True, check=False)
             if r.returncode != 0:
                 print(f"  skip {pkg}: apt-get download failed: {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
                 return None
@@ -136,7 +136,7 @@ def fetch_package(pkg: str, out_root: Path) -> tuple[Path, str] | None:
         if not existing:
             return None
     deb = existing[-1]
-    version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True, check=False).stdout.strip()
     if not dest.is_dir():
         subprocess.run(["dpkg", "-x", str(deb), str(dest)], check=True)
     return dest, version

@@ -34,12 +34,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 SETS: dict[str, dict] = {
-    "uniform": dict(spatially_varying_prob=0.0, noise_model="none"),
-    "varying": dict(spatially_varying_prob=1.0, noise_model="none"),
-    "night": dict(spatially_varying_prob=0.0, noise_model="none", saturation_prob=1.0),
-    "noise-low": dict(spatially_varying_prob=0.0, noise_model="rsblur-realblur"),
-    "noise-high": dict(spatially_varying_prob=0.0, noise_model="unprocessing"),
-    "sharp": dict(spatially_varying_prob=0.0, noise_model="rsblur-realblur", blur_length_px=(0.0, 0.0)),
+    "uniform": {"spatially_varying_prob": 0.0, "noise_model": "none"},
+    "varying": {"spatially_varying_prob": 1.0, "noise_model": "none"},
+    "night": {"spatially_varying_prob": 0.0, "noise_model": "none", "saturation_prob": 1.0},
+    "noise-low": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur"},
+    "noise-high": {"spatially_varying_prob": 0.0, "noise_model": "unprocessing"},
+    "sharp": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur", "blur_length_px": (0.0, 0.0)},
 }
 DARKEN = {"night": 0.35}
 

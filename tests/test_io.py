@@ -24,10 +24,9 @@ def test_grayscale_and_rgba_become_rgb(tmp_path):
 
 def test_atomic_write_leaves_nothing_on_error(tmp_path):
     target = tmp_path / "out.bin"
-    with pytest.raises(RuntimeError):
-        with atomic_write(target) as fh:
-            fh.write(b"partial")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_write(target) as fh:
+        fh.write(b"partial")
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -82,8 +82,19 @@ def test_safetensors_round_trip_identical_outputs(tmp_path, name):
 
 
 def test_registry_name_gives_random_init():
-    model, meta = load_model("nafnet-w16")
+    model, meta = load_model("nafnet-gopro-w32")  # no weights bundled for this name
     assert isinstance(model, NAFNet) and meta["weights"] == "random-init"
+
+
+def test_registry_name_uses_bundled_weights():
+    """``nafnet-w16`` ships trained weights (the training-data study's `realistic` run)."""
+    from deblurkit.models.checkpoint import bundled_weights_dir
+
+    model, meta = load_model("nafnet-w16")
+    assert isinstance(model, NAFNet) and meta["weights"] != "random-init"
+    ref, _ = load_model(str(bundled_weights_dir() / "nafnet-w16.safetensors"))
+    for (k, a), (_, b) in zip(model.state_dict().items(), ref.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
 
 
 def test_unknown_name():

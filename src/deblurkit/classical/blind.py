@@ -164,7 +164,7 @@ def _ramp_weights(n: int, lo_pad: int, hi_pad: int) -> np.ndarray:
 def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
     if tiles is None:
         h, w = shape
-        auto = lambda n: min(3, max(1, int(round(n / (1.5 * est_crop)))))
+        auto = lambda n: min(3, max(1, round(n / (1.5 * est_crop))))
         return auto(h), auto(w)
     if isinstance(tiles, int):
         if tiles < 1:

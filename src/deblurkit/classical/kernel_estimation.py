@@ -183,8 +183,8 @@ def center_kernel(kernel: np.ndarray) -> np.ndarray:
         return k
     yy, xx = np.mgrid[: k.shape[0], : k.shape[1]]
     cy, cx = (k * yy).sum() / total, (k * xx).sum() / total
-    sy = int(round(k.shape[0] // 2 - cy))
-    sx = int(round(k.shape[1] // 2 - cx))
+    sy = round(k.shape[0] // 2 - cy)
+    sx = round(k.shape[1] // 2 - cx)
     if sy == 0 and sx == 0:
         return k
     out = ndimage.shift(k, (sy, sx), order=0, mode="constant", cval=0.0)
@@ -275,7 +275,7 @@ def estimate_kernel(
     k[1, 0:2] = 0.5
     for level, ks in enumerate(sizes):
         scale = ks / kernel_size
-        shape = (max(int(round(gray.shape[0] * scale)), 2 * ks), max(int(round(gray.shape[1] * scale)), 2 * ks))
+        shape = (max(round(gray.shape[0] * scale), 2 * ks), max(round(gray.shape[1] * scale), 2 * ks))
         y = gray if level == len(sizes) - 1 else _resize(gray, shape)
         k = _resize_kernel(k, ks)
         for _ in range(iterations):
