@@ -122,9 +122,7 @@ def estimate_kernels(
 
     Reuses :mod:`deblurkit.classical.blind` (crop selection, coarse-to-fine L0 estimation,
     consistency check, "no blur" detection, texture-poor tiles borrowing the global kernel), so
-    both pipelines see the same kernels. Uses ``blind.estimate_tile_kernels`` when the classical
-    module provides it, else :func:`~deblurkit.classical.blind.deblur_image_with_kernel` (which
-    also deconvolves; its image is discarded).
+    both pipelines see the same kernels: :func:`~deblurkit.classical.blind.estimate_tile_kernels`.
 
     Args:
         image: float32 ``(H, W, 3)`` in [0, 1], encoded as ``input_space``.
@@ -144,12 +142,8 @@ def estimate_kernels(
 
     overrides = {k: v for k, v in (("no_blur_support", no_blur_support), ("consistency", consistency)) if v is not None}
     bp = dataclasses.replace(blind.BlindParams(), **overrides)
-    fn = getattr(blind, "estimate_tile_kernels", None)
-    if fn is not None:
-        res = fn(image, kernel_size=kernel_size, tiles=tiles, progress=progress, input_space=input_space, params=bp)
-    else:
-        res = blind.deblur_image_with_kernel(image, kernel_size=kernel_size, tiles=tiles, progress=progress,
-                                             input_space=input_space, params=bp)
+    res = blind.estimate_tile_kernels(image, kernel_size=kernel_size, tiles=tiles, progress=progress,
+                                      input_space=input_space, params=bp)
     return np.asarray(res.kernels, np.float32), np.asarray(res.blurred, bool)
 
 

@@ -291,6 +291,12 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
     return kernels, blurred, sigma
 
 
+def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: str) -> dict:
+    """The settings actually used, for reports."""
+    return {**p.__dict__, "kernel_size": prep.kernel_size, "tiles": [len(prep.ys), len(prep.xs)],
+            "input_space": input_space}
+
+
 def _counter(progress: Progress | None, total: int) -> Callable[[], None]:
     done = 0
 
@@ -322,8 +328,7 @@ def estimate_tile_kernels(
     p = params or BlindParams()
     prep = _prepare(image, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
     kernels, blurred, sigma = _estimate(prep, p, _counter(progress, _n_estimates(prep)))
-    resolved = {**p.__dict__, "kernel_size": prep.kernel_size, "tiles": [len(prep.ys), len(prep.xs)],
-                "input_space": input_space}
+    resolved = _resolved_settings(p, prep, input_space)
     return TileKernels(kernels, blurred, sigma, prep.scale, prep.ys, prep.xs, resolved)
 
 
@@ -361,7 +366,7 @@ def deblur_image_with_kernel(
     tick = _counter(progress, total)
     kernels, blurred, sigma = _estimate(prep, p, tick)
 
-    resolved = {**p.__dict__, "kernel_size": kernel_size, "tiles": [len(ys), len(xs)], "input_space": input_space}
+    resolved = _resolved_settings(p, prep, input_space)
     if not blurred.any():
         if progress is not None:
             progress(total, total)
