@@ -9,8 +9,9 @@ Usage:
     python benchmarks/infer_speed.py --models mimo-unet --sizes 720p,12mp --backends torch,onnx
     python benchmarks/infer_speed.py                            # the full table (hours on 2 cores)
 
-Columns: seconds for one image (after one warm-up run for sizes up to 720p), peak RSS of the
-process in MB, number of tiles. ``default`` = what ``load_restorer(name)`` does (backend auto,
+Columns: seconds for one image (after one warm-up run for sizes up to 720p; the median of
+``--repeat`` timed runs), peak RSS of the process in MB, number of tiles. At the end, the speed-up
+of ``default`` over ``torch`` (eager PyTorch, same weights and tiling) per model and size. ``default`` = what ``load_restorer(name)`` does (backend auto,
 automatic tiling); ``torch``/``onnx`` force a backend with the same tiling.
 """
 
@@ -28,7 +29,7 @@ ALL_MODELS = ["mimo-unet", "mimo-unet-plus", "mimo-unet-narrow", "nafnet-gopro-w
 QUICK_MODELS = ["mimo-unet-narrow", "nafnet-w16"]
 
 
-def run_case(model: str, size: str, backend: str, threads: int, tile: int | None) -> dict:
+def run_case(model: str, size: str, backend: str, threads: int, tile: int | None, repeat: int = 1) -> dict:
     import resource
 
     import numpy as np
@@ -45,13 +46,16 @@ def run_case(model: str, size: str, backend: str, threads: int, tile: int | None
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if h * w <= 1280 * 720:
         r(img[: min(h, 256), : min(w, 256)])  # warm-up (allocators, kernels) on a small crop
-    t0 = time.perf_counter()
-    r(img)
-    seconds = time.perf_counter() - t0
+    times = []
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        r(img)
+        times.append(time.perf_counter() - t0)
+    seconds = float(np.median(times))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tiles = count_tiles(h, w, multiple=r.size_multiple, tile=r._tile_for(h, w), overlap=r.overlap)
     return {"model": model, "size": size, "backend": backend, "resolved": r.backend, "threads": threads,
-            "seconds": round(seconds, 2), "peak_rss_mb": round(peak), "rss_before_mb": round(rss_before),
+            "seconds": round(seconds, 2), "runs": [round(t, 2) for t in times], "peak_rss_mb": round(peak), "rss_before_mb": round(rss_before),
             "tiles": tiles}
 
 
@@ -96,6 +100,7 @@ def main() -> int:
     p.add_argument("--backends", default="torch,onnx,default")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tile", type=int, default=None, help="tile size (default: automatic)")
+    p.add_argument("--repeat", type=int, default=1, help="timed runs per case (the median is reported)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--case", nargs=3, metavar=("MODEL", "SIZE", "BACKEND"), help=argparse.SUPPRESS)
     p.add_argument("--accuracy", action="store_true",
@@ -105,7 +110,7 @@ def main() -> int:
         accuracy(args.models.split(",") if args.models else QUICK_MODELS, args.threads)
         return 0
     if args.case:
-        print(json.dumps(run_case(*args.case, args.threads, args.tile)))
+        print(json.dumps(run_case(*args.case, args.threads, args.tile, args.repeat)))
         return 0
     models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else ALL_MODELS)
     sizes = args.sizes.split(",") if args.sizes else (["720p"] if args.quick else ["720p", "12mp"])
@@ -122,7 +127,8 @@ def main() -> int:
             OnnxBackend(load_model(model)[0])  # export + cache outside the timed subprocesses
         for size in sizes:
             for backend in backends:
-                cmd = [sys.executable, __file__, "--case", model, size, backend, "--threads", str(args.threads)]
+                cmd = [sys.executable, __file__, "--case", model, size, backend, "--threads", str(args.threads),
+                       "--repeat", str(args.repeat)]
                 if args.tile is not None:
                     cmd += ["--tile", str(args.tile)]
                 res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -133,6 +139,11 @@ def main() -> int:
                 rows.append(row)
                 print(f"{model:<18} {size:<5} {backend:<8} {row['resolved']:<8} {row['seconds']:>8.2f} "
                       f"{row['peak_rss_mb']:>8} {row['tiles']:>5}", flush=True)
+    seconds = {(r["model"], r["size"], r["backend"]): r["seconds"] for r in rows}
+    for (model, size, backend), sec in seconds.items():
+        eager = seconds.get((model, size, "torch"))
+        if backend == "default" and eager:
+            print(f"speed-up default vs torch eager: {model} {size}: {eager / sec:.2f}x")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -7,6 +7,7 @@ import pytest
 from scipy.ndimage import convolve
 
 from deblurkit.classical.blind import (
+    BlindParams,
     deblur_image,
     deblur_image_with_kernel,
     estimate_noise_sigma,
@@ -103,3 +104,15 @@ def test_estimate_tile_kernels_matches_the_full_pipeline(blurred):
         np.testing.assert_array_equal(tk.kernels[full.blurred], full.kernels[full.blurred])
     assert calls[-1] == (3, 3)  # one global estimate + two tiles
     assert [b - a for a, b in tk.xs] == [128, 128] and tk.scale > 0
+
+
+def test_kernel_estimates_do_not_depend_on_the_thread_count(blurred):
+    """Tiles are estimated in parallel threads; the kernels and flags must be identical to one thread."""
+    blur, _ = blurred
+    one = estimate_tile_kernels(blur, kernel_size=25, tiles=(1, 2), params=BlindParams(workers=1))
+    calls = []
+    many = estimate_tile_kernels(blur, kernel_size=25, tiles=(1, 2), params=BlindParams(workers=3),
+                                 progress=lambda d, t: calls.append((d, t)))
+    np.testing.assert_array_equal(one.kernels, many.kernels)
+    np.testing.assert_array_equal(one.blurred, many.blurred)
+    assert [d for d, _ in calls] == [1, 2, 3] and {t for _, t in calls} == {3}

@@ -22,6 +22,7 @@ If no tile is blurred, the input is returned unchanged (bit-exact copy).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +74,8 @@ class BlindParams:
     """Linear values at or above this (any channel) count as clipped."""
     min_texture: float = 0.25
     """A tile whose gradient energy is below this fraction of the image median borrows the global kernel."""
+    workers: int = 0
+    """Threads for the kernel estimates (0: one per CPU core). The result does not depend on it."""
 
 
 @dataclass
@@ -256,39 +259,76 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
     ii = np.zeros((h + 1, w + 1), dtype=np.float64)
     ii[1:, 1:] = energy.cumsum(0).cumsum(1)
 
-    def est(y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, float]:
+    def est(region: tuple[int, int, int, int], pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, float]:
         """Kernel of the best crop in the region, and its consistency score (0..1)."""
-        cy0, cy1, cx0, cx1 = _best_crop(ii, y0, y1, x0, x1, p.est_crop)
+        cy0, cy1, cx0, cx1 = _best_crop(ii, *region, p.est_crop)
         crop = gray[cy0:cy1, cx0:cx1]
         k = estimate_kernel(crop, kernel_size=kernel_size)
         if p.consistency <= 0 or kernel_effective_support(k) < p.no_blur_support:
             return k, 1.0
         big = kernel_size + 10
-        scores = [kernel_similarity(k, estimate_kernel(crop, kernel_size=kernel_size, lam=4e-3))]
+        # Two more estimates (weaker prior; larger support) must agree with the main one.
+        checks: list[dict] = [{"kernel_size": kernel_size, "lam": 4e-3}]
         if min(crop.shape) >= 2 * big:
-            scores.append(kernel_similarity(k, estimate_kernel(crop, kernel_size=big)))
-        return k, float(min(scores))
+            checks.append({"kernel_size": big})
+        if pool is None:
+            others = [estimate_kernel(crop, **kw) for kw in checks]
+        else:
+            others = [f.result() for f in [pool.submit(estimate_kernel, crop, **kw) for kw in checks]]
+        return k, float(min(kernel_similarity(k, o) for o in others))
 
-    global_k, global_ok = None, True
-    if ny * nx > 1:
-        global_k, score = est(0, h, 0, w)
-        global_ok = score >= p.consistency
-        tick()
     tile_energy = np.array([[energy[a:b, c:d].mean() for c, d in xs] for a, b in ys])
     ref_energy = float(np.median(tile_energy)) if tile_energy.size else 0.0
-    kernels = np.zeros((ny, nx, kernel_size, kernel_size), dtype=np.float32)
-    blurred = np.zeros((ny, nx), dtype=bool)
+    # Regions to estimate: the whole image (when tiled), then every textured tile.
+    regions: list[tuple[int, int, int, int]] = [(0, h, 0, w)] if ny * nx > 1 else []
+    tile_region: dict[tuple[int, int], int] = {}
     for i, (a, b) in enumerate(ys):
         for j, (c, d) in enumerate(xs):
-            if global_k is not None and tile_energy[i, j] < p.min_texture * ref_energy:
-                k, ok = global_k, global_ok
+            if not (ny * nx > 1 and tile_energy[i, j] < p.min_texture * ref_energy):
+                tile_region[(i, j)] = len(regions)
+                regions.append((a, b, c, d))
+    workers = _workers(p.workers, len(regions) if len(regions) > 1 else 3)
+    results: list[tuple[np.ndarray, float]]
+    if workers <= 1:
+        results = []
+        for r in regions:
+            results.append(est(r, None))
+            tick()
+    else:
+        # The FFTs and array arithmetic release the GIL, so threads use several cores.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            if len(regions) == 1:
+                results = [est(regions[0], pool)]
+                tick()
             else:
-                k, score = est(a, b, c, d)
+                futures = [pool.submit(est, r, None) for r in regions]
+                results = []
+                for f in futures:
+                    results.append(f.result())
+                    tick()
+    global_k, global_ok = (results[0][0], results[0][1] >= p.consistency) if ny * nx > 1 else (None, True)
+    kernels = np.zeros((ny, nx, kernel_size, kernel_size), dtype=np.float32)
+    blurred = np.zeros((ny, nx), dtype=bool)
+    for i in range(ny):
+        for j in range(nx):
+            if (i, j) in tile_region:
+                k, score = results[tile_region[(i, j)]]
                 ok = score >= p.consistency
+            else:
+                k, ok = global_k, global_ok
+                tick()  # a borrowed kernel counts as one step of progress too
             kernels[i, j] = k
             blurred[i, j] = ok and kernel_effective_support(k) >= p.no_blur_support
-            tick()
     return kernels, blurred, sigma
+
+
+def _workers(requested: int, jobs: int) -> int:
+    """Threads for the kernel estimates: ``requested`` (0 = one per CPU core), at most ``jobs``."""
+    import os
+
+    n = requested if requested > 0 else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                          else (os.cpu_count() or 1))
+    return max(1, min(n, jobs))
 
 
 def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: str) -> dict:

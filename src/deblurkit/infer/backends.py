@@ -85,7 +85,8 @@ class _FinalOutput:
 def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_OPSET) -> bytes:
     """Export ``model`` (float32, CPU) to an ONNX graph with dynamic batch, height and width.
 
-    Uses the TorchScript-based exporter (``dynamo=False``). The example input is
+    The graph is that of :func:`deblurkit.infer.fusion.fuse_for_inference` (exact rewrites that
+    ONNX Runtime runs faster). Uses the TorchScript-based exporter (``dynamo=False``). The example input is
     ``example_size x example_size`` (a multiple of the model's size multiple), so no internal
     padding/cropping gets traced: the graph requires H and W to be multiples of the size multiple,
     which the runtime guarantees.
@@ -97,11 +98,18 @@ def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_O
 
     import torch
 
+    from deblurkit.infer.fusion import fuse_for_inference
+
     if getattr(model, "tlc", None):
         raise DeblurkitError("ONNX export of a TLC-converted NAFNet is not supported; use backend 'torch' or tlc=False")
     multiple = int(getattr(model, "size_multiple", 1))
     size = max(example_size, multiple) // multiple * multiple
-    wrapped = _FinalOutput.wrap(model).to("cpu", torch.float32).eval()
+    was_training = model.training
+    try:
+        fused = fuse_for_inference(model.eval())
+    finally:
+        model.train(was_training)
+    wrapped = _FinalOutput.wrap(fused).to("cpu", torch.float32).eval()
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -125,9 +133,11 @@ def model_fingerprint(model: Any) -> str:
     """SHA-256 over the architecture, hyper-parameters, torch version and every weight."""
     import torch
 
+    from deblurkit.infer.fusion import FUSION_VERSION
+
     h = hashlib.sha256()
     h.update(f"{type(model).__module__}.{type(model).__qualname__}|{getattr(model, 'hparams', {})}|"
-             f"{torch.__version__}|opset{ONNX_OPSET}".encode())
+             f"{torch.__version__}|opset{ONNX_OPSET}|fusion{FUSION_VERSION}".encode())
     for k, v in model.state_dict().items():
         h.update(k.encode())
         h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())

@@ -1,0 +1,213 @@
+"""Exact graph rewrites applied before ONNX export, so ONNX Runtime runs a cheaper graph.
+
+The model classes in :mod:`deblurkit.models` stay faithful to the papers' forward passes (and
+their state-dict keys); this module builds an *inference copy* whose outputs are equal up to
+float32 rounding (about 1e-6) but whose graph suits ONNX Runtime's CPU kernels better.
+
+NAFNet (:class:`deblurkit.models.nafnet.NAFBlock`), per block:
+
+- the layer norms' affine ``weight``/``bias`` are folded into the 1x1 convolution that follows
+  (``conv1``, ``conv4``), and the residual scales ``beta``/``gamma`` into ``conv3``/``conv5``;
+- the parameter-free normalisation runs as ``LayerNormalization`` over the last axis of an NHWC
+  view (one fused kernel) instead of reductions over the channel axis of NCHW;
+- each SimpleGate's two halves come from two half-width convolutions instead of one convolution
+  followed by a channel split, which removes the channel ``Slice`` copies.
+
+MIMO-UNet / MIMO-UNet+ (:class:`deblurkit.models.mimo_unet.MIMOUNet`): every 1x1 convolution
+over a channel concatenation (the two AFF modules and the two decoder ``Convs``) becomes a sum of
+1x1 convolutions over the parts, and for parts that the official forward upsamples (nearest
+neighbour) first, the 1x1 convolution runs *before* the upsampling, at the lower resolution
+(pointwise maps commute with nearest-neighbour upsampling). No concatenation and far fewer
+upsampled channels remain.
+
+Measured at 1280x720, 2 threads (docs/models.md): ONNX Runtime runs the rewritten NAFNet-w32 graph
+about 12 % faster than the direct export. Other architectures are returned unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deblurkit.models.mimo_unet import BasicConv, MIMOUNet
+from deblurkit.models.nafnet import LayerNorm2d, NAFBlock
+
+#: bump when a rewrite changes, so cached ONNX graphs of the old rewrite are not reused
+FUSION_VERSION = "1"
+
+
+class ChannelNormNHWC(nn.Module):
+    """Parameter-free layer norm over the channels of an NCHW tensor, computed on an NHWC view."""
+
+    def __init__(self, channels: int, eps: float) -> None:
+        super().__init__()
+        self.channels = int(channels)
+        self.eps = float(eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # A constant normalized_shape keeps the exported graph free of shape arithmetic.
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (self.channels,), eps=self.eps)
+        return y.permute(0, 3, 1, 2)
+
+
+def _rows(conv: nn.Conv2d, rows: slice) -> nn.Conv2d:
+    """A convolution computing only output channels ``rows`` of ``conv`` (depthwise stays depthwise)."""
+    out = rows.stop - rows.start
+    depthwise = conv.groups == conv.in_channels and conv.groups > 1
+    new = nn.Conv2d(out if depthwise else conv.in_channels, out, conv.kernel_size, stride=conv.stride,
+                    padding=conv.padding, groups=out if depthwise else 1, bias=conv.bias is not None)
+    with torch.no_grad():
+        new.weight.copy_(conv.weight[rows])
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias[rows])
+    return new
+
+
+def _fold_norm_into_conv(norm: LayerNorm2d, conv: nn.Conv2d) -> None:
+    """conv(w * n + b) == conv'(n) with W' = W diag(w), bias' = bias + W b (1x1 conv, in place)."""
+    with torch.no_grad():
+        w = conv.weight[:, :, 0, 0]
+        conv.bias.add_(w @ norm.bias)
+        conv.weight.mul_(norm.weight.view(1, -1, 1, 1))
+
+
+def _fold_scale_into_conv(conv: nn.Conv2d, scale: torch.Tensor) -> None:
+    """conv(x) * s == conv'(x) for a per-output-channel scale ``s`` of shape (1, C, 1, 1) (in place)."""
+    with torch.no_grad():
+        s = scale.reshape(-1)
+        conv.weight.mul_(s.view(-1, 1, 1, 1))
+        conv.bias.mul_(s)
+
+
+class FusedNAFBlock(nn.Module):
+    """A :class:`NAFBlock` with folded affine parameters and split gates (same function)."""
+
+    def __init__(self, block: NAFBlock) -> None:
+        super().__init__()
+        block = copy.deepcopy(block)
+        c = block.conv1.in_channels
+        _fold_norm_into_conv(block.norm1, block.conv1)
+        _fold_norm_into_conv(block.norm2, block.conv4)
+        _fold_scale_into_conv(block.conv3, block.beta)
+        _fold_scale_into_conv(block.conv5, block.gamma)
+        self.norm1 = ChannelNormNHWC(c, block.norm1.eps)
+        self.norm2 = ChannelNormNHWC(c, block.norm2.eps)
+        half = block.conv1.out_channels // 2
+        first, second = slice(0, half), slice(half, 2 * half)
+        self.conv1_a, self.conv1_b = _rows(block.conv1, first), _rows(block.conv1, second)
+        self.conv2_a, self.conv2_b = _rows(block.conv2, first), _rows(block.conv2, second)
+        self.sca = block.sca
+        self.conv3 = block.conv3
+        half = block.conv4.out_channels // 2
+        self.conv4_a = _rows(block.conv4, slice(0, half))
+        self.conv4_b = _rows(block.conv4, slice(half, 2 * half))
+        self.conv5 = block.conv5
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(inp)
+        x = self.conv2_a(self.conv1_a(x)) * self.conv2_b(self.conv1_b(x))
+        y = inp + self.conv3(x * self.sca(x))
+        z = self.norm2(y)
+        return y + self.conv5(self.conv4_a(z) * self.conv4_b(z))
+
+
+class SplitPointwise(nn.Module):
+    """``relu?(conv1x1(cat(parts)))`` as ``relu?(sum_i conv1x1_i(part_i))``; part ``i`` has ``splits[i]`` channels.
+
+    Calling with ``upsample=(1, 2, 4)`` applies each part's 1x1 convolution and then nearest-neighbour
+    upsampling by that factor, which equals convolving the upsampled part.
+    """
+
+    def __init__(self, conv: BasicConv, splits: tuple[int, ...]) -> None:
+        super().__init__()
+        layer = conv.main[0]
+        if not isinstance(layer, nn.Conv2d) or layer.kernel_size != (1, 1) or sum(splits) != layer.in_channels:
+            raise ValueError("SplitPointwise needs a 1x1 Conv2d over the concatenated channels")
+        self.relu = len(conv.main) > 1
+        self.parts = nn.ModuleList()
+        start = 0
+        for i, n in enumerate(splits):
+            part = nn.Conv2d(n, layer.out_channels, 1, bias=i == 0 and layer.bias is not None)
+            with torch.no_grad():
+                part.weight.copy_(layer.weight[:, start:start + n])
+                if part.bias is not None:
+                    part.bias.copy_(layer.bias)
+            self.parts.append(part)
+            start += n
+
+    def forward(self, *xs: torch.Tensor, upsample: tuple[int, ...] | None = None) -> torch.Tensor:
+        total = None
+        for i, (part, x) in enumerate(zip(self.parts, xs)):
+            y = part(x)
+            if upsample is not None and upsample[i] > 1:
+                y = F.interpolate(y, scale_factor=float(upsample[i]))
+            total = y if total is None else total + y
+        return F.relu(total) if self.relu else total
+
+
+class FusedMIMOUNet(nn.Module):
+    """A :class:`MIMOUNet` (or MIMO-UNet+, in eval mode) without concatenations (same function)."""
+
+    def __init__(self, model: MIMOUNet) -> None:
+        super().__init__()
+        self.net = copy.deepcopy(model)
+        self.size_multiple = model.size_multiple
+        self.hparams = dict(model.hparams)
+        c = model.hparams["base_channel"]
+        # AFF1 at full resolution: (res1, up2(res2), up4(z)); AFF2 at half: (down2(res1), res2, up2(z))
+        self.aff1 = SplitPointwise(model.AFFs[0].conv[0], (c, 2 * c, 4 * c))
+        self.aff2 = SplitPointwise(model.AFFs[1].conv[0], (c, 2 * c, 4 * c))
+        self.convs1 = SplitPointwise(model.Convs[0], (2 * c, 2 * c))
+        self.convs2 = SplitPointwise(model.Convs[1], (c, c))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        n = self.net
+        x_2 = F.interpolate(x, scale_factor=0.5)
+        x_4 = F.interpolate(x_2, scale_factor=0.5)
+        z2 = n.SCM2(x_2)
+        z4 = n.SCM1(x_4)
+        res1 = n.Encoder[0](n.feat_extract[0](x))
+        z = n.FAM2(n.feat_extract[1](res1), z2)
+        res2 = n.Encoder[1](z)
+        z = n.FAM1(n.feat_extract[2](res2), z4)
+        z = n.Encoder[2](z)
+        aff2 = n.AFFs[1].conv[1](self.aff2(F.interpolate(res1, scale_factor=0.5), res2, z, upsample=(1, 1, 2)))
+        aff1 = n.AFFs[0].conv[1](self.aff1(res1, res2, z, upsample=(1, 2, 4)))
+        outputs: list[torch.Tensor] = []
+        z = n.Decoder[0](z)
+        outputs.append(n.ConvsOut[0](z) + x_4)
+        z = n.Decoder[1](self.convs1(n.feat_extract[3](z), aff2))
+        outputs.append(n.ConvsOut[1](z) + x_2)
+        z = n.Decoder[2](self.convs2(n.feat_extract[4](z), aff1))
+        outputs.append(n.feat_extract[5](z) + x)
+        return outputs
+
+
+def fuse_for_inference(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` with the rewrites above; ``model`` itself is not modified.
+
+    Args:
+        model: any network of :mod:`deblurkit.models`.
+
+    Returns:
+        A new module with the same inputs, outputs and attributes (``size_multiple``, ``hparams``),
+        equal outputs up to float32 rounding. Networks without a rewrite come back as a deep copy.
+    """
+    if isinstance(model, MIMOUNet):
+        if model.training and model.dropout_rate:
+            raise ValueError("fuse_for_inference: put MIMO-UNet+ in eval mode first (its dropout is dropped)")
+        return FusedMIMOUNet(model)
+    fused = copy.deepcopy(model)
+
+    def replace(parent: nn.Module) -> None:
+        for name, child in parent.named_children():
+            if isinstance(child, NAFBlock):
+                setattr(parent, name, FusedNAFBlock(child))
+            else:
+                replace(child)
+
+    replace(fused)
+    return fused
