@@ -16,7 +16,8 @@ Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
 * ``kernel-refine-true`` design (c) given the TRUE kernel (upper bound of the network part);
 * ``wiener-true``       Wiener (NSR 1e-2) with the TRUE kernel, no network;
 * ``rl-true``           Richardson-Lucy (30 iterations) with the TRUE kernel;
-* ``e2e``               design (a), an end-to-end network checkpoint given with ``--e2e``.
+* ``e2e``               design (a), an end-to-end network checkpoint given with ``--e2e``;
+* ``refine+e2e``        with ``--chain``: the (a) network applied to the (c) output (a combination).
 
 True-kernel rows exist only for sets with a uniform PSF. Also reports seconds per megapixel of
 (b) and (c) on this machine, the training cost of the shipped (c) weights, and the per-image
@@ -35,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "kernel-refine-true", "wiener-true", "rl-true"]
+ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "kernel-refine-true", "wiener-true", "rl-true"]
+DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e"]
 
 
 def _metrics(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N pairs per set")
     ap.add_argument("--weights", default=None, help="kernel-refine weights (default: shipped)")
     ap.add_argument("--e2e", default=None, help="end-to-end network checkpoint for design (a)")
+    ap.add_argument("--chain", action="store_true", help="also run the --e2e network on the (c) output")
     ap.add_argument("--skip-classical", action="store_true", help="leave out design (b) (it is slow)")
     ap.add_argument("--only-classical", action="store_true",
                     help="compute (and cache) only the design (b) rows; a later full run reuses them")
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         e2e = load_restorer(args.e2e, threads=args.threads)
     t_start = time.time()
     rows, per_image = [], []
-    secs = {"kernel-deconv": 0.0, "kernel-refine": 0.0, "e2e": 0.0}
+    secs = {"kernel-deconv": 0.0, "kernel-refine": 0.0, "e2e": 0.0, "refine+e2e": 0.0}
     # With cached kernels, the (c) time per test image excludes kernel estimation.
     refine_key = "kernel-refine" if (args.skip_classical or own_estimates) else "kernel-refine (after estimation)"
     mpix = 0.0
@@ -145,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.time()
                 res["e2e"] = _metrics(e2e(blur), gt)
                 secs["e2e"] += time.time() - t0
+                if args.chain:
+                    t0 = time.time()
+                    res["refine+e2e"] = _metrics(e2e(rr.image), gt)
+                    secs["refine+e2e"] += time.time() - t0  # (on top of the (c) time)
             if it.get("kernel") and set_name != "sharp":
                 k = np.load(root / it["kernel"]).astype(np.float32)
                 lin = srgb_to_linear_np(blur)
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             arr = np.array(vals)
             row[key] = [round(float(arr[:, 0].mean()), 2), round(float(arr[:, 1].mean()), 4)]
         mine = [p for p in per_image if p["set"] == set_name]
-        for key in ("kernel-deconv", "kernel-refine", "e2e"):
+        for key in DESIGNS:
             if key in row:
                 row[f"{key}_worst_gain_db"] = round(min(p[key][0] - p["identity"][0] for p in mine), 2)
         rows.append(row)
@@ -209,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         gain = f"{r['kernel-refine'][0] - r['identity'][0]:+.2f} / {r['kernel-refine_worst_gain_db']:+.2f}"
         vs_rl = f"{r['kernel-refine'][0] - r['rl-true'][0]:+.2f}" if "rl-true" in r else "–"
         lines.append(f"| {r['set']} | {r['n']} | " + " | ".join(cells) + f" | {gain} | {vs_rl} |")
+    lines += ["", "PSNR gain over the blurry input, mean / worst image (dB):", "",
+              "| set | " + " | ".join(k for k in DESIGNS if any(k in r for r in rows)) + " |",
+              "|---|" + "---|" * sum(any(k in r for r in rows) for k in DESIGNS)]
+    for r in rows:
+        lines.append(f"| {r['set']} | " + " | ".join(
+            f"{r[k][0] - r['identity'][0]:+.2f} / {r[f'{k}_worst_gain_db']:+.2f}" if k in r else "–"
+            for k in DESIGNS if any(k in q for q in rows)) + " |")
     lines += ["", "Seconds per megapixel on the test crops (" + f"{args.threads} torch thread(s), shared 2-core machine): "
               + ", ".join(f"{k} {v}" for k, v in summary["seconds_per_megapixel"].items()),
               f"kernel-refine on one {args.speed_side} x {args.speed_side} image: {speed}",
