@@ -38,9 +38,8 @@ def run_case(model: str, size: str, backend: str, threads: int, tile: int | None
     from deblurkit.infer.tiling import count_tiles
 
     h, w = SIZES[size]
+    # Library defaults (NAFNet GoPro models: TLC on, on both backends).
     kwargs = {"threads": threads, "tile": tile}
-    if model.startswith("nafnet"):
-        kwargs["tlc"] = False  # same graph for both backends
     r = load_restorer(model, backend="auto" if backend == "default" else backend, **kwargs)
     img = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -116,15 +115,14 @@ def main() -> int:
     sizes = args.sizes.split(",") if args.sizes else (["720p"] if args.quick else ["720p", "12mp"])
     backends = args.backends.split(",")
 
-    from deblurkit.infer.backends import OnnxBackend
-    from deblurkit.models.checkpoint import load_model
+    from deblurkit.infer import load_restorer
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     rows = []
     print(f"{'model':<18} {'size':<5} {'backend':<8} {'resolved':<8} {'seconds':>8} {'peak MB':>8} {'tiles':>5}")
     for model in models:
         if any(b in ("onnx", "default") for b in backends):
-            OnnxBackend(load_model(model)[0])  # export + cache outside the timed subprocesses
+            load_restorer(model, backend="onnx")  # export + cache (same settings) outside the timed subprocesses
         for size in sizes:
             for backend in backends:
                 cmd = [sys.executable, __file__, "--case", model, size, backend, "--threads", str(args.threads),

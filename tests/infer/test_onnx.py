@@ -6,7 +6,13 @@ import torch
 
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer import export_cli
-from deblurkit.infer.backends import OnnxBackend, TorchBackend, export_onnx_bytes, onnx_cache_dir
+from deblurkit.infer.backends import (
+    OnnxBackend,
+    TorchBackend,
+    export_onnx_bytes,
+    model_fingerprint,
+    onnx_cache_dir,
+)
 from deblurkit.models.checkpoint import save_safetensors
 from deblurkit.models.nafnet import convert_to_tlc
 from deblurkit.models.registry import create_model
@@ -46,9 +52,19 @@ def test_onnx_cache_reused():
     assert [f.stat().st_mtime_ns for f in onnx_cache_dir().glob("*.onnx")] == [mtime]
 
 
-def test_tlc_not_exportable():
-    with pytest.raises(DeblurkitError, match="TLC"):
-        export_onnx_bytes(convert_to_tlc(create_model("nafnet-w16")))
+def test_tlc_model_runs_on_onnx_runtime_and_small_inputs_fall_back_to_torch():
+    model = convert_to_tlc(_randomised("nafnet-w16"), train_size=64)  # 96-px window
+    onnx_run = OnnxBackend(model, threads=1)
+    torch_run = TorchBackend(model)
+    assert onnx_run.min_side == 96
+    rng = np.random.default_rng(1)
+    # 112 x 160: local windows inside the exported graph; 64 x 160: the window is clamped (torch)
+    for h, w in ((112, 160), (64, 160), (96, 96)):
+        x = rng.random((1, 3, h, w), dtype=np.float32)
+        assert np.abs(onnx_run(x) - torch_run(x)).max() < 1e-4, (h, w)
+    assert onnx_run._fallback is not None  # the small input did not go through the graph
+    # TLC is part of the cache key: the plain model's graph is a different file
+    assert model_fingerprint(model) != model_fingerprint(_randomised("nafnet-w16"))
 
 
 def test_export_command(tmp_path, capsys):

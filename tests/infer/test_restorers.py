@@ -133,13 +133,13 @@ def test_unknown_and_bad_options(zero_mimo):
 
 def test_backend_auto_choice(zero_mimo):
     assert load_restorer(zero_mimo).backend == "onnx"  # onnxruntime is installed in the test env
-    nafnet = load_restorer("nafnet-gopro-w32", tile=0)  # TLC by default -> torch
-    assert nafnet.backend == "torch" and nafnet.meta["tlc"]
+    nafnet = load_restorer("nafnet-gopro-w32", tile=0)  # TLC by default, on ONNX Runtime too
+    assert nafnet.backend == "onnx" and nafnet.meta["tlc"]
     from deblurkit.infer.restorers import _resolve_backend
 
-    assert _resolve_backend("auto", "cpu", False, "float32") == "onnx"
-    assert _resolve_backend("auto", "cpu", False, "bfloat16") == "torch"
-    assert _resolve_backend("auto", "cuda", False, "float32") == "torch"
+    assert _resolve_backend("auto", "cpu", "float32") == "onnx"
+    assert _resolve_backend("auto", "cpu", "bfloat16") == "torch"
+    assert _resolve_backend("auto", "cuda", "float32") == "torch"
 
 
 def test_bfloat16_within_stated_tolerance(tmp_path):

@@ -82,17 +82,29 @@ class _FinalOutput:
         return FinalOutput(model)
 
 
+def tlc_min_side(model: Any) -> int:
+    """Smallest input side for which a TLC-converted NAFNet's exported graph is exact (0: no TLC).
+
+    TLC averages over a window of ``train_size * window_scale`` input pixels (scaled per level);
+    the exported graph hard-codes that window, which is exact whenever both sides of the input
+    are at least the window. Smaller inputs (where the official code clamps the window) must run
+    on torch: :class:`OnnxBackend` does that by itself.
+    """
+    tlc = getattr(model, "tlc", None)
+    if not tlc:
+        return 0
+    return int(tlc["train_size"] * tlc["window_scale"])
+
+
 def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_OPSET) -> bytes:
     """Export ``model`` (float32, CPU) to an ONNX graph with dynamic batch, height and width.
 
     The graph is that of :func:`deblurkit.infer.fusion.fuse_for_inference` (exact rewrites that
-    ONNX Runtime runs faster). Uses the TorchScript-based exporter (``dynamo=False``). The example input is
-    ``example_size x example_size`` (a multiple of the model's size multiple), so no internal
-    padding/cropping gets traced: the graph requires H and W to be multiples of the size multiple,
-    which the runtime guarantees.
-
-    Raises:
-        DeblurkitError: the model cannot be exported (e.g. a TLC-converted NAFNet).
+    ONNX Runtime runs faster). Uses the TorchScript-based exporter (``dynamo=False``). The example
+    input is ``example_size x example_size`` (a multiple of the model's size multiple; for a
+    TLC-converted NAFNet, larger than its window), so no internal padding/cropping gets traced: the
+    graph requires H and W to be multiples of the size multiple, which the runtime guarantees,
+    and for TLC both sides of at least :func:`tlc_min_side`.
     """
     import warnings
 
@@ -100,10 +112,9 @@ def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_O
 
     from deblurkit.infer.fusion import fuse_for_inference
 
-    if getattr(model, "tlc", None):
-        raise DeblurkitError("ONNX export of a TLC-converted NAFNet is not supported; use backend 'torch' or tlc=False")
     multiple = int(getattr(model, "size_multiple", 1))
-    size = max(example_size, multiple) // multiple * multiple
+    size = max(example_size, multiple, tlc_min_side(model) + 1)
+    size = -(-size // multiple) * multiple
     was_training = model.training
     try:
         fused = fuse_for_inference(model.eval())
@@ -111,7 +122,7 @@ def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_O
         model.train(was_training)
     wrapped = _FinalOutput.wrap(fused).to("cpu", torch.float32).eval()
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch.no_grad():  # no autograd graph: tracing keeps less in memory
         warnings.simplefilter("ignore")
         torch.onnx.export(
             wrapped, (torch.rand(1, 3, size, size),), buf, dynamo=False, opset_version=opset,
@@ -137,7 +148,7 @@ def model_fingerprint(model: Any) -> str:
 
     h = hashlib.sha256()
     h.update(f"{type(model).__module__}.{type(model).__qualname__}|{getattr(model, 'hparams', {})}|"
-             f"{torch.__version__}|opset{ONNX_OPSET}|fusion{FUSION_VERSION}".encode())
+             f"{torch.__version__}|opset{ONNX_OPSET}|fusion{FUSION_VERSION}|tlc{getattr(model, 'tlc', None)}".encode())
     for k, v in model.state_dict().items():
         h.update(k.encode())
         h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
@@ -163,7 +174,11 @@ def cached_onnx_bytes(model: Any, *, use_cache: bool = True) -> bytes:
 
 
 class OnnxBackend:
-    """ONNX Runtime (CPU execution provider) with an explicit thread count."""
+    """ONNX Runtime (CPU execution provider) with an explicit thread count.
+
+    For a TLC-converted NAFNet, inputs with a side below :func:`tlc_min_side` run on eager torch
+    (same function; the exported window is only exact for larger inputs).
+    """
 
     name = "onnx"
 
@@ -172,6 +187,10 @@ class OnnxBackend:
             import onnxruntime as ort
         except ImportError:
             raise DeblurkitError("backend 'onnx' needs onnxruntime: pip install 'deblurkit[onnx]'") from None
+        is_model = not isinstance(model_or_bytes, (bytes, bytearray))
+        self.min_side = tlc_min_side(model_or_bytes) if is_model else 0
+        self._model = model_or_bytes if self.min_side else None
+        self._fallback: TorchBackend | None = None
         data = model_or_bytes if isinstance(model_or_bytes, (bytes, bytearray)) else cached_onnx_bytes(
             model_or_bytes, use_cache=use_cache)
         opts = ort.SessionOptions()
@@ -183,4 +202,8 @@ class OnnxBackend:
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.min_side and min(x.shape[-2:]) < self.min_side:
+            if self._fallback is None:
+                self._fallback = TorchBackend(self._model)
+            return self._fallback(x)
         return self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]

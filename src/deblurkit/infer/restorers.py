@@ -187,21 +187,19 @@ class NetworkRestorer(Restorer):
         return acc.transpose(1, 2, 0)
 
 
-def _resolve_backend(backend: str, device: str, tlc: bool, dtype: str) -> str:
+def _resolve_backend(backend: str, device: str, dtype: str) -> str:
     from deblurkit.infer.backends import VALID_BACKENDS, onnxruntime_available
 
     if backend not in VALID_BACKENDS:
         raise UnknownNameError("backend", backend, list(VALID_BACKENDS))
     if backend == "auto":
-        ok = device == "cpu" and not tlc and dtype == "float32" and onnxruntime_available()
+        ok = device == "cpu" and dtype == "float32" and onnxruntime_available()
         return "onnx" if ok else "torch"
     if backend == "onnx":
         if device != "cpu":
             raise DeblurkitError(f"backend 'onnx' runs on cpu only (got device {device!r}); use backend 'torch'")
         if dtype != "float32":
             raise DeblurkitError("backend 'onnx' supports dtype float32 only")
-        if tlc:
-            raise DeblurkitError("backend 'onnx' does not support NAFNet TLC; pass tlc=False or backend 'torch'")
     return backend
 
 
@@ -274,7 +272,7 @@ def _load_network(text: str, *, backend: str, device: str, threads: int | None, 
         tlc = bool(MODELS[meta["name"]].tlc) if meta["name"] in MODELS else False
     if tlc and meta["arch"] != "nafnet":
         raise DeblurkitError(f"tlc applies to NAFNet models only, not {meta['arch']}")
-    chosen = _resolve_backend(backend, device, tlc, dtype)
+    chosen = _resolve_backend(backend, device, dtype)
     if tlc:
         from deblurkit.models.nafnet import convert_to_tlc
 
