@@ -159,15 +159,40 @@ def test_kernel_deconv_with_the_real_classical_pipeline():
     assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
 
 
-def test_default_is_the_shipped_kernel_refine_network_by_name_and_file():
+def test_default_is_the_shipped_end_to_end_network_and_kernel_refine_stays_available():
     from deblurkit.infer import DEFAULT_RESTORER
     from deblurkit.kernel_refine import WEIGHTS_PATH
 
-    assert DEFAULT_RESTORER == "kernel-refine"
-    by_default = load_restorer("default")
-    assert by_default.name == "kernel-refine"
+    assert DEFAULT_RESTORER == "nafnet-w16"
+    by_default = load_restorer("default", threads=1)
+    assert by_default.name == "nafnet-w16" and by_default.meta["weights"] != "random-init"
+    blurry = np.random.default_rng(0).random((64, 80, 3), dtype=np.float32)
+    out = by_default(blurry)
+    assert out.shape == blurry.shape and not np.allclose(out, blurry, atol=1e-3)  # a trained net acts
     by_file = load_restorer(str(WEIGHTS_PATH))
     assert by_file.name == "kernel-refine"
     assert "kernel-refine" in {i.name for i in list_restorers()}
     img = np.full((40, 40, 3), 0.5, np.float32)  # too small for a kernel: returned unchanged
     np.testing.assert_allclose(by_file(img), img, atol=1e-6)
+
+
+def test_default_model_card_matches_its_weights_and_measured_results():
+    """The card states the shipped training run and the held-out numbers from the results file."""
+    import json
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    from deblurkit.models.checkpoint import bundled_weights_dir
+
+    card = (bundled_weights_dir() / "nafnet-w16.md").read_text()
+    with safe_open(str(bundled_weights_dir() / "nafnet-w16.safetensors"), "pt") as fh:
+        cfg = json.loads(fh.metadata()["extra"])["train_config"]
+    assert f"{cfg['max_steps']:,} steps of batch {cfg['batch_size']} on {cfg['crop_size']}-px crops" in card
+    assert cfg["preset"] == "realistic" and "`realistic` preset" in card
+    results = Path(__file__).resolve().parents[2] / "studies" / "results" / "designs_long.json"
+    if not results.is_file():
+        pytest.skip("studies/results/designs_long.json not present")
+    for row in json.loads(results.read_text())["rows"]:
+        assert f"{row['e2e'][0]:.2f}" in card, row["set"]
+        assert f"{row['e2e'][0] - row['identity'][0]:+.2f}" in card, row["set"]
