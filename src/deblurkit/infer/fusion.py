@@ -220,15 +220,7 @@ class FusedMIMOUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         n = self.net
-        x_2 = F.interpolate(x, scale_factor=0.5)
-        x_4 = F.interpolate(x_2, scale_factor=0.5)
-        z2 = n.SCM2(x_2)
-        z4 = n.SCM1(x_4)
-        res1 = n.Encoder[0](n.feat_extract[0](x))
-        z = n.FAM2(n.feat_extract[1](res1), z2)
-        res2 = n.Encoder[1](z)
-        z = n.FAM1(n.feat_extract[2](res2), z4)
-        z = n.Encoder[2](z)
+        x_2, x_4, res1, res2, z = n.encode(x)
         aff2 = n.AFFs[1].conv[1](self.aff2(F.interpolate(res1, scale_factor=0.5), res2, z, upsample=(1, 1, 2)))
         aff1 = n.AFFs[0].conv[1](self.aff1(res1, res2, z, upsample=(1, 2, 4)))
         outputs: list[torch.Tensor] = []

@@ -157,8 +157,9 @@ class MIMOUNet(nn.Module):
             self.drop1 = nn.Dropout2d(self.dropout_rate)
             self.drop2 = nn.Dropout2d(self.dropout_rate)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Deblur ``x`` ``(B, 3, H, W)`` (H, W multiples of 4); returns outputs at 1/4, 1/2 and 1."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The encoder half: ``(x_2, x_4, res1, res2, z)`` = input pyramid, the two skip features and
+        the bottleneck (shared with the inference rewrite in ``deblurkit.infer.fusion``)."""
         x_2 = F.interpolate(x, scale_factor=0.5)  # nearest, as in the official code
         x_4 = F.interpolate(x_2, scale_factor=0.5)
         z2 = self.SCM2(x_2)
@@ -168,8 +169,11 @@ class MIMOUNet(nn.Module):
         z = self.FAM2(self.feat_extract[1](res1), z2)
         res2 = self.Encoder[1](z)
         z = self.FAM1(self.feat_extract[2](res2), z4)
-        z = self.Encoder[2](z)
+        return x_2, x_4, res1, res2, self.Encoder[2](z)
 
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Deblur ``x`` ``(B, 3, H, W)`` (H, W multiples of 4); returns outputs at 1/4, 1/2 and 1."""
+        x_2, x_4, res1, res2, z = self.encode(x)
         z12 = F.interpolate(res1, scale_factor=0.5)
         z21 = F.interpolate(res2, scale_factor=2.0)
         z42 = F.interpolate(z, scale_factor=2.0)
