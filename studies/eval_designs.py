@@ -36,22 +36,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "studies"))  # also when imported from elsewhere
+from heldout import add_testset_arguments, load_pair, metrics, set_items
+
 ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "kernel-refine-true", "wiener-true", "rl-true"]
 DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e"]
 
 
-def _metrics(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
-    from deblurkit.eval.metrics import psnr, ssim
-
-    out = np.clip(out, 0.0, 1.0).astype(np.float32)
-    return float(psnr(out, gt, data_range=1.0)), float(ssim(out, gt, data_range=1.0))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--testsets", default=str(ROOT / "data/testsets"))
-    ap.add_argument("--sets", nargs="*", default=["uniform", "varying", "night", "noise-low", "noise-high", "sharp"])
-    ap.add_argument("--limit", type=int, default=None, help="first N pairs per set")
+    add_testset_arguments(ap)
     ap.add_argument("--weights", default=None, help="kernel-refine weights (default: shipped)")
     ap.add_argument("--e2e", default=None, help="end-to-end network checkpoint for design (a)")
     ap.add_argument("--chain", action="store_true", help="also run the --e2e network on the (c) output")
@@ -103,26 +97,23 @@ def main(argv: list[str] | None = None) -> int:
     refine_key = "kernel-refine" if (args.skip_classical or own_estimates) else "kernel-refine (after estimation)"
     mpix = 0.0
     for set_name in args.sets:
-        root = Path(args.testsets) / set_name
-        if not (root / "meta.json").is_file():
-            print(f"skip {set_name}: no {root}/meta.json (run studies/make_testsets.py)", file=sys.stderr)
+        found = set_items(args.testsets, set_name, args.limit)
+        if found is None:
             continue
-        items = json.loads((root / "meta.json").read_text())["items"]
-        items = items[: args.limit] if args.limit else items
+        root, items = found
         acc: dict[str, list[tuple[float, float]]] = {}
         for it in items:
             i = it["index"]
-            blur = load_image_rgb(root / "blur" / f"{i:03d}.png")
-            gt = load_image_rgb(root / "sharp" / f"{i:03d}.png")
+            blur, gt = load_pair(root, i)
             mpix += blur.shape[0] * blur.shape[1] / 1e6
-            res = {"identity": _metrics(blur, gt)}
+            res = {"identity": metrics(blur, gt)}
             if not args.skip_classical:
                 key = f"{set_name}/{i:03d}"
                 kfile = cache_path.parent / "kernels" / f"{set_name}-{i:03d}.npz"
                 if key not in cache or not kfile.is_file():
                     t0 = time.time()
                     r = deblur_image_with_kernel(blur)
-                    cache[key] = {"metrics": _metrics(r.image, gt), "seconds": time.time() - t0}
+                    cache[key] = {"metrics": metrics(r.image, gt), "seconds": time.time() - t0}
                     kfile.parent.mkdir(parents=True, exist_ok=True)
                     with atomic_write(kfile) as fh:
                         np.savez(fh, kernels=r.kernels, blurred=r.blurred)
@@ -143,21 +134,21 @@ def main(argv: list[str] | None = None) -> int:
                 kz = np.load(kfile)
                 rr = refine_image_with_kernel(blur, model, kernels=kz["kernels"], blurred=kz["blurred"])
             secs["kernel-refine"] += time.time() - t0
-            res["kernel-refine"] = _metrics(rr.image, gt)
+            res["kernel-refine"] = metrics(rr.image, gt)
             if e2e is not None:
                 t0 = time.time()
-                res["e2e"] = _metrics(e2e(blur), gt)
+                res["e2e"] = metrics(e2e(blur), gt)
                 secs["e2e"] += time.time() - t0
                 if args.chain:
                     t0 = time.time()
-                    res["refine+e2e"] = _metrics(e2e(rr.image), gt)
+                    res["refine+e2e"] = metrics(e2e(rr.image), gt)
                     secs["refine+e2e"] += time.time() - t0  # (on top of the (c) time)
             if it.get("kernel") and set_name != "sharp":
                 k = np.load(root / it["kernel"]).astype(np.float32)
                 lin = srgb_to_linear_np(blur)
-                res["kernel-refine-true"] = _metrics(refine_image_with_kernel(blur, model, kernels=k).image, gt)
-                res["wiener-true"] = _metrics(linear_to_srgb_np(wiener_deconv(lin, k, nsr=1e-2) * 1.01), gt)
-                res["rl-true"] = _metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
+                res["kernel-refine-true"] = metrics(refine_image_with_kernel(blur, model, kernels=k).image, gt)
+                res["wiener-true"] = metrics(linear_to_srgb_np(wiener_deconv(lin, k, nsr=1e-2) * 1.01), gt)
+                res["rl-true"] = metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
             for key, v in res.items():
                 acc.setdefault(key, []).append(v)
             per_image.append({"set": set_name, "index": i, "photo": it["photo"],

@@ -28,20 +28,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _metrics(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
-    from deblurkit.eval.metrics import psnr, ssim
-
-    out = np.clip(out, 0.0, 1.0).astype(np.float32)
-    return float(psnr(out, gt, data_range=1.0)), float(ssim(out, gt, data_range=1.0))
+sys.path.insert(0, str(ROOT / "studies"))  # also when imported from elsewhere
+from heldout import add_testset_arguments, load_pair, metrics, set_items
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--testsets", default=str(ROOT / "data/testsets"))
-    ap.add_argument("--sets", nargs="*", default=["uniform", "varying", "night", "noise-low", "noise-high", "sharp"])
-    ap.add_argument("--limit", type=int, default=None, help="first N pairs per set")
+    add_testset_arguments(ap)
     ap.add_argument("--kernel-size", type=int, default=31)
     ap.add_argument("--tiles", default=None, help="blind tiles: int, 'ny,nx' or omitted (automatic)")
     ap.add_argument("--out", default=str(ROOT / "studies/results/kernel_aware"))
@@ -55,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         srgb_to_linear_np,
     )
     from deblurkit.classical.deconv import hyper_laplacian_deconv, richardson_lucy_deconv
-    from deblurkit.io import atomic_write, load_image_rgb
+    from deblurkit.io import atomic_write
 
     tiles = None
     if args.tiles:
@@ -66,24 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     rows, per_image = [], []
     blind_time, blind_mp = 0.0, 0.0
     for set_name in args.sets:
-        root = Path(args.testsets) / set_name
-        if not (root / "meta.json").is_file():
-            print(f"skip {set_name}: no {root}/meta.json (run studies/make_testsets.py)", file=sys.stderr)
+        found = set_items(args.testsets, set_name, args.limit)
+        if found is None:
             continue
-        meta = json.loads((root / "meta.json").read_text())
-        items = meta["items"][: args.limit] if args.limit else meta["items"]
+        root, items = found
         acc: dict[str, list[tuple[float, float]]] = {}
         for it in items:
             i = it["index"]
-            blur = load_image_rgb(root / "blur" / f"{i:03d}.png")
-            gt = load_image_rgb(root / "sharp" / f"{i:03d}.png")
-            res = {"identity": _metrics(blur, gt)}
+            blur, gt = load_pair(root, i)
+            res = {"identity": metrics(blur, gt)}
             t0 = time.time()
             r = deblur_image_with_kernel(blur, kernel_size=args.kernel_size, tiles=tiles, params=params)
             dt = time.time() - t0
             blind_time += dt
             blind_mp += blur.shape[0] * blur.shape[1] / 1e6
-            res["blind"] = _metrics(r.image, gt)
+            res["blind"] = metrics(r.image, gt)
             if it.get("kernel"):
                 k = np.load(root / it["kernel"]).astype(np.float64)
                 lin = srgb_to_linear_np(blur)
@@ -91,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                 scale = float(max(np.percentile(lum, 99.5), 0.05))  # same brightness normalisation as blind
                 sigma = estimate_noise_sigma(lum / scale)
                 w = params.weight + params.noise_weight * sigma * sigma
-                res["rl-true"] = _metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
+                res["rl-true"] = metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
                 hl = hyper_laplacian_deconv(lin / scale, k, weight=w, alpha=params.alpha) * scale
-                res["hl-true"] = _metrics(linear_to_srgb_np(hl), gt)
+                res["hl-true"] = metrics(linear_to_srgb_np(hl), gt)
             for key, v in res.items():
                 acc.setdefault(key, []).append(v)
             per_image.append({"set": set_name, "index": i, "photo": it["photo"], "seconds_blind": round(dt, 3),

@@ -1,0 +1,49 @@
+"""Shared by the study scripts that score restorers on the held-out sets of ``make_testsets.py``.
+
+Metric settings (explicit, never guessed): PSNR and SSIM in sRGB, data range 1, outputs clipped
+to [0, 1], no border crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = ["uniform", "varying", "night", "noise-low", "noise-high", "sharp"]
+
+
+def add_testset_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--testsets DIR``, ``--sets NAME ...`` and ``--limit N``."""
+    ap.add_argument("--testsets", default=str(ROOT / "data/testsets"))
+    ap.add_argument("--sets", nargs="*", default=list(SETS))
+    ap.add_argument("--limit", type=int, default=None, help="first N pairs per set")
+
+
+def metrics(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    """(PSNR dB, SSIM) of ``out`` against ``gt``, both ``(H, W, 3)`` sRGB in [0, 1]."""
+    from deblurkit.eval.metrics import psnr, ssim
+
+    out = np.clip(out, 0.0, 1.0).astype(np.float32)
+    return float(psnr(out, gt, data_range=1.0)), float(ssim(out, gt, data_range=1.0))
+
+
+def set_items(testsets: str | Path, set_name: str, limit: int | None) -> tuple[Path, list[dict]] | None:
+    """The set's folder and its first ``limit`` items from ``meta.json``; None (with a note) if absent."""
+    root = Path(testsets) / set_name
+    if not (root / "meta.json").is_file():
+        print(f"skip {set_name}: no {root}/meta.json (run studies/make_testsets.py)", file=sys.stderr)
+        return None
+    items = json.loads((root / "meta.json").read_text())["items"]
+    return root, (items[:limit] if limit else items)
+
+
+def load_pair(root: Path, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(blurry, sharp) images of pair ``index`` of a set folder."""
+    from deblurkit.io import load_image_rgb
+
+    return load_image_rgb(root / "blur" / f"{index:03d}.png"), load_image_rgb(root / "sharp" / f"{index:03d}.png")
