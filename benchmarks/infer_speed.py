@@ -12,7 +12,9 @@ Usage:
 Columns: seconds for one image (after one warm-up run for sizes up to 720p; the median of
 ``--repeat`` timed runs), peak RSS of the process in MB, number of tiles. At the end, the speed-up
 of ``default`` over ``torch`` (eager PyTorch, same weights and tiling) per model and size. ``default`` = what ``load_restorer(name)`` does (backend auto,
-automatic tiling); ``torch``/``onnx`` force a backend with the same tiling.
+automatic tiling); ``torch``/``onnx`` force a backend with the same tiling. One forward pass per
+tile unless ``--ensemble auto`` (each model's recommended self-ensemble: the default pipeline, 4 passes
+for ``nafnet-w16``) or ``--ensemble on``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ ALL_MODELS = ["mimo-unet", "mimo-unet-plus", "mimo-unet-narrow", "nafnet-gopro-w
 QUICK_MODELS = ["mimo-unet-narrow", "nafnet-w16"]
 
 
-def run_case(model: str, size: str, backend: str, threads: int, tile: int | None, repeat: int = 1) -> dict:
+ENSEMBLE = {"off": False, "on": True, "auto": None}
+
+
+def run_case(model: str, size: str, backend: str, threads: int, tile: int | None, repeat: int = 1,
+             ensemble: str = "off") -> dict:
     import resource
 
     import numpy as np
@@ -39,7 +45,7 @@ def run_case(model: str, size: str, backend: str, threads: int, tile: int | None
 
     h, w = SIZES[size]
     # Library defaults (NAFNet GoPro models: TLC on, on both backends).
-    kwargs = {"threads": threads, "tile": tile}
+    kwargs = {"threads": threads, "tile": tile, "self_ensemble": ENSEMBLE[ensemble]}
     r = load_restorer(model, backend="auto" if backend == "default" else backend, **kwargs)
     img = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -55,7 +61,7 @@ def run_case(model: str, size: str, backend: str, threads: int, tile: int | None
     tiles = count_tiles(h, w, multiple=r.size_multiple, tile=r._tile_for(h, w), overlap=r.overlap)
     return {"model": model, "size": size, "backend": backend, "resolved": r.backend, "threads": threads,
             "seconds": round(seconds, 2), "runs": [round(t, 2) for t in times], "peak_rss_mb": round(peak), "rss_before_mb": round(rss_before),
-            "tiles": tiles}
+            "tiles": tiles, "self_ensemble": r.self_ensemble}
 
 
 def accuracy(models: list[str], threads: int) -> None:
@@ -100,6 +106,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tile", type=int, default=None, help="tile size (default: automatic)")
     p.add_argument("--repeat", type=int, default=1, help="timed runs per case (the median is reported)")
+    p.add_argument("--ensemble", choices=list(ENSEMBLE), default="off",
+                   help="self-ensemble: off (one pass, the runtime comparison), on, or auto (library default)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--case", nargs=3, metavar=("MODEL", "SIZE", "BACKEND"), help=argparse.SUPPRESS)
     p.add_argument("--accuracy", action="store_true",
@@ -109,7 +117,7 @@ def main() -> int:
         accuracy(args.models.split(",") if args.models else QUICK_MODELS, args.threads)
         return 0
     if args.case:
-        print(json.dumps(run_case(*args.case, args.threads, args.tile, args.repeat)))
+        print(json.dumps(run_case(*args.case, args.threads, args.tile, args.repeat, args.ensemble)))
         return 0
     models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else ALL_MODELS)
     sizes = args.sizes.split(",") if args.sizes else (["720p"] if args.quick else ["720p", "12mp"])
@@ -126,7 +134,7 @@ def main() -> int:
         for size in sizes:
             for backend in backends:
                 cmd = [sys.executable, __file__, "--case", model, size, backend, "--threads", str(args.threads),
-                       "--repeat", str(args.repeat)]
+                       "--repeat", str(args.repeat), "--ensemble", args.ensemble]
                 if args.tile is not None:
                     cmd += ["--tile", str(args.tile)]
                 res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)

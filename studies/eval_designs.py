@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     add_testset_arguments(ap)
     ap.add_argument("--weights", default=None, help="kernel-refine weights (default: shipped)")
     ap.add_argument("--e2e", default=None, help="end-to-end network checkpoint for design (a)")
+    ap.add_argument("--e2e-ensemble", choices=("auto", "on", "off"), default="auto",
+                    help="self-ensemble for the --e2e network: auto = the library default for it")
     ap.add_argument("--chain", action="store_true", help="also run the --e2e network on the (c) output")
     ap.add_argument("--skip-classical", action="store_true", help="leave out design (b) (it is slow)")
     ap.add_argument("--only-classical", action="store_true",
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.e2e:
         from deblurkit.infer import load_restorer
 
-        e2e = load_restorer(args.e2e, threads=args.threads)
+        e2e = load_restorer(args.e2e, threads=args.threads,
+                            self_ensemble={"auto": None, "on": True, "off": False}[args.e2e_ensemble])
     t_start = time.time()
     rows, per_image = [], []
     secs = {"kernel-deconv": 0.0, "kernel-refine": 0.0, "e2e": 0.0, "refine+e2e": 0.0}
@@ -195,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "kernel_refine_large_image": speed,
         "refine_params": {"no_blur_support": args.refine_support, "consistency": args.refine_consistency},
         "threads": args.threads, "weights": meta.get("weights"),
+        "e2e": e2e.description if e2e is not None else None,
         "training": {k: extra.get(k) for k in ("steps", "wall_seconds", "hardware", "training_pairs")},
         "wall_seconds": round(total, 1),
         "command": "python studies/eval_designs.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -222,3 +222,22 @@ def test_output_folder_inside_input_folder_is_not_reprocessed(tmp_path, fake_loa
     # a second run with --force sees only the original input, not its own earlier output
     assert _run([str(tmp_path / "shots"), "-o", str(out), "-m", "fake-sharpen", "--quiet", "--force"], fake_loader) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.png"]
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], None), (["--ensemble"], True), (["--no-ensemble"], False)])
+def test_ensemble_flag_reaches_the_loader(tmp_path, monkeypatch, flag, expected):
+    from deblurkit.app import restore
+
+    seen = {}
+
+    def fake_make_loader(**kw):
+        seen.update(kw)
+        return lambda name: SharpenRestorer()
+
+    monkeypatch.setattr(restore, "make_loader", fake_make_loader)
+    src = tmp_path / "a.png"
+    _write_png(src)
+    parser = argparse.ArgumentParser(prog="deblurkit deblur")
+    deblur_cli.add_arguments(parser)
+    assert deblur_cli.run(parser.parse_args([str(src), "--quiet", *flag])) == 0
+    assert seen["self_ensemble"] is expected

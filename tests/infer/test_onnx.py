@@ -84,3 +84,18 @@ def test_export_command(tmp_path, capsys):
     assert dims == ["batch", 3, "height", "width"]
     with pytest.raises(DeblurkitError, match=".onnx"):
         export_cli.run(parser.parse_args([str(ckpt), "-o", str(tmp_path / "m.bin")]))
+
+
+def test_concurrent_onnx_tiles_match_the_sequential_restorer_and_keep_one_session():
+    from deblurkit.infer.restorers import NetworkRestorer
+
+    model = _randomised("nafnet-w16")
+    backend = OnnxBackend(export_onnx_bytes(model, example_size=64), threads=2)
+    kw = {"name": "n", "description": "", "size_multiple": 16, "tile": 64, "overlap": 16, "backend": "onnx"}
+    img = np.random.default_rng(2).random((100, 130, 3), dtype=np.float32)
+    one = NetworkRestorer(backend, **kw)(img)
+    two = NetworkRestorer(backend, tile_workers=2, **kw)(img)
+    assert np.abs(one - two).max() < 1e-5  # the 1-thread session may round differently, within float noise
+    assert backend._live[0] == 1  # the two-thread session was released for the one-thread pair
+    backend(np.zeros((1, 3, 32, 32), dtype=np.float32))
+    assert backend._live[0] == 2

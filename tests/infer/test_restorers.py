@@ -196,3 +196,25 @@ def test_default_model_card_matches_its_weights_and_measured_results():
     for row in json.loads(results.read_text())["rows"]:
         assert f"{row['e2e'][0]:.2f}" in card, row["set"]
         assert f"{row['e2e'][0] - row['identity'][0]:+.2f}" in card, row["set"]
+
+
+def test_self_ensemble_follows_the_registry_unless_given(zero_mimo):
+    """The default network averages over rotations (measured to help it); others do not unless asked."""
+    assert load_restorer("default", threads=1).meta["self_ensemble"] is True
+    assert load_restorer("nafnet-w16", threads=1, self_ensemble=False).meta["self_ensemble"] is False
+    assert load_restorer(zero_mimo, threads=1).meta["self_ensemble"] is False
+    assert load_restorer(zero_mimo, threads=1, self_ensemble=True).meta["self_ensemble"] is True
+
+
+def test_concurrent_tiles_only_for_small_networks_on_onnx(monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from deblurkit.infer import restorers
+
+    assert load_restorer("nafnet-w16", backend="onnx", threads=2).meta["tile_workers"] == 2
+    monkeypatch.setattr(restorers, "CONCURRENT_TILES_MAX_PARAMS", 1000)  # as if it were a wide network
+    assert load_restorer("nafnet-w16", backend="onnx", threads=2).meta["tile_workers"] == 1
+    monkeypatch.undo()
+    assert load_restorer("nafnet-w16", backend="onnx", threads=1).meta["tile_workers"] == 1
+    assert load_restorer("nafnet-w16", backend="torch", threads=2).meta["tile_workers"] == 1
+    with pytest.raises(DeblurkitError, match="tile_workers"):
+        load_restorer("nafnet-w16", tile_workers=0)

@@ -122,3 +122,24 @@ def test_registry_model_trains_and_its_weights_evaluate(tmp_path, pairs_dir):
     assert weights.is_file() and result.history[-1]["val_count"] == 1
     report = evaluate(["identity", str(weights)], folder_pairs(pairs_dir), limit=2)
     assert report.summary["results"][str(weights)]["scored"] == 2
+
+
+def test_init_weights_fine_tunes_from_a_file_and_refuses_another_architecture(tmp_path, pairs_dir):
+    from deblurkit.models.checkpoint import load_model
+
+    first = _cfg(tmp_path / "a", pairs_dir, model="mimo-unet-narrow", batch_size=1, max_steps=2)
+    train(first)
+    start = tmp_path / "a" / "model.safetensors"
+    # lr=0: a fine-tuning run that cannot move must give back exactly the weights it started from
+    tuned = _cfg(tmp_path / "b", pairs_dir, model="mimo-unet-narrow", batch_size=1, max_steps=2,
+                 lr=0, scheduler="constant", init_weights=str(start))
+    train(tuned)
+    a, _ = load_model(start)
+    b, meta = load_model(tmp_path / "b" / "model.safetensors")
+    for (key, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), key
+    assert meta["extra"]["trained_steps_total"] == 4 and meta["extra"]["init_weights"] == str(start)
+    wrong = _cfg(tmp_path / "c", pairs_dir, model="nafnet-w16", batch_size=1, max_steps=1, init_weights=str(start))
+    with pytest.raises(DeblurkitError, match="does not match the model being trained"):
+        train(wrong)
+    assert not (tmp_path / "c" / "checkpoints").exists()

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", help="runtime backend: auto, torch or onnx")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
+    parser.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
+                        help="average a network's output over the four 90-degree rotations (4x the time); "
+                             "default: on where measured to help (the default model), off elsewhere")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WEBP quality 1..100 (default 95)")
     parser.add_argument("--compare", action="store_true", help="also write a side-by-side before/after image")
     parser.add_argument("--suffix", default=DEFAULT_SUFFIX, help=f"name suffix for outputs (default {DEFAULT_SUFFIX})")
@@ -332,7 +335,8 @@ def run(args: argparse.Namespace, *, loader=None) -> int:
         raise DeblurkitError(f"--threads must be >= 1, got {args.threads}")
     if args.tile is not None and args.tile < 16:
         raise DeblurkitError(f"--tile must be >= 16, got {args.tile}")
-    loader = loader or make_loader(backend=args.backend, device=args.device, threads=args.threads, tile=args.tile)
+    loader = loader or make_loader(backend=args.backend, device=args.device, threads=args.threads, tile=args.tile,
+                                   self_ensemble=args.ensemble)
     return deblur_files(args.inputs, args.output, model=args.model, loader=loader, force=args.force,
                         quality=args.quality, compare=args.compare, suffix=args.suffix,
                         max_pixels=args.max_pixels, quiet=args.quiet, input_space=args.input_space)

@@ -39,13 +39,15 @@ def default_restorer_name() -> str:
 
 
 def make_loader(*, backend: str = "auto", device: str = "cpu", threads: int | None = None,
-                tile: int | None = None) -> RestorerLoader:
-    """A loader that calls :func:`deblurkit.infer.load_restorer` with these runtime options."""
+                tile: int | None = None, self_ensemble: bool | None = None) -> RestorerLoader:
+    """A loader that calls :func:`deblurkit.infer.load_restorer` with these runtime options
+    (``self_ensemble=None``: each network's recommendation)."""
 
     def load(spec: str) -> Restorer:
         from deblurkit.infer import load_restorer
 
-        return load_restorer(spec, backend=backend, device=device, threads=threads, tile=tile)
+        return load_restorer(spec, backend=backend, device=device, threads=threads, tile=tile,
+                             self_ensemble=self_ensemble)
 
     return load
 

@@ -24,6 +24,13 @@ ProgressFn = Callable[[int, int], None]
 AUTO_TILE = 512
 AUTO_TILE_AREA = 1_000_000
 DEFAULT_OVERLAP = 64
+#: Tiles run at once on ONNX Runtime when tiling (each with its share of the threads): on a 2-core
+#: CPU two tiles with one thread each beat one tile with two (docs/models.md); more would multiply
+#: the activation memory.
+MAX_TILE_WORKERS = 2
+#: ... for networks up to this many parameters: the wide NAFNet-w64 (68 M) gained nothing from it
+#: and its 12-MP peak grew from 2.75 to 3.9 GB.
+CONCURRENT_TILES_MAX_PARAMS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,10 @@ class NetworkRestorer(Restorer):
 
     def __init__(self, run: Callable[[np.ndarray], np.ndarray], *, name: str, description: str,
                  size_multiple: int, tile: int | None, overlap: int = DEFAULT_OVERLAP,
-                 self_ensemble: bool = False, backend: str = "torch", meta: dict[str, Any] | None = None) -> None:
+                 self_ensemble: bool = False, backend: str = "torch", meta: dict[str, Any] | None = None,
+                 tile_workers: int = 1) -> None:
         self.run = run
+        self.tile_workers = max(1, int(tile_workers))
         self.name = name
         self.description = description
         self.size_multiple = int(size_multiple)
@@ -173,15 +182,18 @@ class NetworkRestorer(Restorer):
             if progress:
                 progress(done, total)
 
+        parallel = {"workers": self.tile_workers}
+        if self.tile_workers > 1 and hasattr(self.run, "concurrent"):
+            parallel["concurrent_run"] = self.run.concurrent(self.tile_workers)
         if not self.self_ensemble:  # no accumulator: one full-size buffer less
             out = run_tiled(chw, self.run, multiple=self.size_multiple, tile=self._tile_for(*chw.shape[1:]),
-                            overlap=self.overlap, progress=step)
+                            overlap=self.overlap, progress=step, **parallel)
             return out.transpose(1, 2, 0)
         acc = np.zeros_like(chw)
         for k in rotations:
             rot = np.ascontiguousarray(np.rot90(chw, k, axes=(1, 2)))
             out = run_tiled(rot, self.run, multiple=self.size_multiple, tile=self._tile_for(*rot.shape[1:]),
-                            overlap=self.overlap, progress=step)
+                            overlap=self.overlap, progress=step, **parallel)
             acc += np.rot90(out, -k, axes=(1, 2))
         acc /= len(rotations)
         return acc.transpose(1, 2, 0)
@@ -212,8 +224,9 @@ def load_restorer(
     tile: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
     dtype: str = "float32",
-    self_ensemble: bool = False,
+    self_ensemble: bool | None = None,
     tlc: bool | None = None,
+    tile_workers: int | None = None,
 ) -> Restorer:
     """Build a :class:`Restorer` by name or checkpoint path.
 
@@ -232,8 +245,13 @@ def load_restorer(
         overlap: minimum overlap between tiles in pixels.
         dtype: ``"float32"`` or ``"bfloat16"`` (torch backend only; see docs/models.md for the
             measured deviation).
-        self_ensemble: average the outputs over the four 90-degree rotations (MIMO-UNet "++").
+        self_ensemble: average the outputs over the four 90-degree rotations (MIMO-UNet "++");
+            None = the registry's recommendation for that model (on for ``nafnet-w16``, the default).
         tlc: NAFNet test-time local statistics; None = the registry's recommendation for that model.
+        tile_workers: tiles processed at once when tiling (the threads are shared among them);
+            None = :data:`MAX_TILE_WORKERS` on ONNX Runtime when at least that many threads are
+            available and the network has at most :data:`CONCURRENT_TILES_MAX_PARAMS` parameters,
+            else 1. The output does not depend on it (beyond float rounding).
 
     Raises:
         DeblurkitError: unknown name, bad file, or an unsupported backend/device/dtype combination.
@@ -254,11 +272,12 @@ def load_restorer(
             raise DeblurkitError(f"threads must be >= 1, got {threads}")
         return KernelRefineRestorer(None if text == "kernel-refine" else text, threads=threads)
     return _load_network(text, backend=backend, device=device, threads=threads, tile=tile, overlap=overlap,
-                         dtype=dtype, self_ensemble=self_ensemble, tlc=tlc)
+                         dtype=dtype, self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
 
 
 def _load_network(text: str, *, backend: str, device: str, threads: int | None, tile: int | None,
-                  overlap: int, dtype: str, self_ensemble: bool, tlc: bool | None) -> NetworkRestorer:
+                  overlap: int, dtype: str, self_ensemble: bool | None, tlc: bool | None,
+                  tile_workers: int | None = None) -> NetworkRestorer:
     from deblurkit.models.checkpoint import load_model
     from deblurkit.models.registry import MODELS
 
@@ -267,9 +286,13 @@ def _load_network(text: str, *, backend: str, device: str, threads: int | None, 
         raise UnknownNameError("restorer", text, valid)
     if threads is not None and threads < 1:
         raise DeblurkitError(f"threads must be >= 1, got {threads}")
+    if tile_workers is not None and tile_workers < 1:
+        raise DeblurkitError(f"tile_workers must be >= 1, got {tile_workers}")
     model, meta = load_model(text)
     if tlc is None:
         tlc = bool(MODELS[meta["name"]].tlc) if meta["name"] in MODELS else False
+    if self_ensemble is None:
+        self_ensemble = bool(MODELS[meta["name"]].self_ensemble) if meta["name"] in MODELS else False
     if tlc and meta["arch"] != "nafnet":
         raise DeblurkitError(f"tlc applies to NAFNet models only, not {meta['arch']}")
     chosen = _resolve_backend(backend, device, dtype)
@@ -291,9 +314,17 @@ def _load_network(text: str, *, backend: str, device: str, threads: int | None, 
         run = TorchBackend(model, device=device, dtype=dtype)
     desc = f"{meta['name']} ({meta['arch']}, weights: {meta['weights']}, backend {chosen}"
     desc += ", self-ensemble x4)" if self_ensemble else ")"
-    meta.update(backend=chosen, tlc=tlc, dtype=dtype, device=device)
+    if tile_workers is None:
+        from deblurkit.models.registry import count_params
+
+        available = threads or os.cpu_count() or 1
+        small = count_params(model) <= CONCURRENT_TILES_MAX_PARAMS
+        tile_workers = MAX_TILE_WORKERS if chosen == "onnx" and available >= MAX_TILE_WORKERS and small else 1
+    meta.update(backend=chosen, tlc=tlc, self_ensemble=self_ensemble, dtype=dtype, device=device,
+                tile_workers=tile_workers)
     return NetworkRestorer(run, name=meta["name"], description=desc, size_multiple=meta["size_multiple"],
-                           tile=tile, overlap=overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta)
+                           tile=tile, overlap=overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta,
+                           tile_workers=tile_workers)
 
 
 def _is_kernel_refine_file(text: str) -> bool:

@@ -12,6 +12,7 @@ Memory is bounded by one tile plus the full-size output and weight accumulators.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -80,6 +81,8 @@ def run_tiled(
     tile: int | None,
     overlap: int,
     progress: Callable[[], None] | None = None,
+    workers: int = 1,
+    concurrent_run: RunFn | None = None,
 ) -> np.ndarray:
     """Apply ``run`` to ``chw`` ``(C, H, W)`` float32, whole or in blended tiles; returns ``(C, H, W)``.
 
@@ -90,6 +93,10 @@ def run_tiled(
         tile: tile size in pixels (rounded up to ``multiple``), or None for the whole image.
         overlap: minimum overlap between neighbouring tiles (rounded up to ``multiple``; at most tile/3).
         progress: called once after each tile.
+        workers: tiles run at once (threads); results are blended in plan order, so the output does
+            not depend on it. At most ``workers`` tile outputs are held besides the accumulators.
+        concurrent_run: the function used when ``workers > 1`` and there are several tiles
+            (default ``run``); it must be safe to call from several threads.
     """
     c, h, w = chw.shape
     padded = pad_to_multiple(chw, multiple)
@@ -107,16 +114,37 @@ def run_tiled(
     th, tw = plan[0][2], plan[0][3]
     acc = np.zeros((c, hp, wp), dtype=np.float32)
     wsum = np.zeros((hp, wp), dtype=np.float32)
-    for y0, x0, _, _ in plan:
+
+    def blend(y0: int, x0: int, out: np.ndarray) -> None:
         iy, ix = ys.index(y0), xs.index(x0)
         wy = _axis_weights(y0, th, ys[iy - 1] + th if iy > 0 else None, ys[iy + 1] if iy + 1 < len(ys) else None)
         wx = _axis_weights(x0, tw, xs[ix - 1] + tw if ix > 0 else None, xs[ix + 1] if ix + 1 < len(xs) else None)
         weight = wy[:, None] * wx[None, :]
-        out = run(np.ascontiguousarray(padded[None, :, y0:y0 + th, x0:x0 + tw]))[0]
         acc[:, y0:y0 + th, x0:x0 + tw] += out * weight
         wsum[y0:y0 + th, x0:x0 + tw] += weight
         if progress:
             progress()
+
+    def crop(y0: int, x0: int) -> np.ndarray:
+        return np.ascontiguousarray(padded[None, :, y0:y0 + th, x0:x0 + tw])
+
+    if workers <= 1:
+        for y0, x0, _, _ in plan:
+            blend(y0, x0, run(crop(y0, x0))[0])
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        each = concurrent_run or run
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deblurkit-tile") as pool:
+            pending: deque = deque()
+            for y0, x0, _, _ in plan:
+                pending.append((y0, x0, pool.submit(each, crop(y0, x0))))
+                if len(pending) >= workers:  # keep at most `workers` tiles in flight
+                    y, x, fut = pending.popleft()
+                    blend(y, x, fut.result()[0])
+            while pending:
+                y, x, fut = pending.popleft()
+                blend(y, x, fut.result()[0])
     np.maximum(wsum, 1e-12, out=wsum)
     acc /= wsum
     return acc[:, :h, :w]

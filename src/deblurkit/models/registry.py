@@ -40,6 +40,9 @@ class ModelSpec:
     """Paper / repository, and the official checkpoint it is compatible with."""
     tlc: bool = False
     """Whether the runtime applies NAFNet's TLC conversion (local statistics) at inference."""
+    self_ensemble: bool = False
+    """Whether the runtime averages over the four 90-degree rotations by default (4x the time; on
+    where it was measured to pay off on the held-out sets, docs/default-pipeline.md)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ MODELS: dict[str, ModelSpec] = {
         {"img_channel": 3, "width": 16, "middle_blk_num": 1, "enc_blk_nums": (1, 1, 1, 4),
          "dec_blk_nums": (1, 1, 1, 1)}, 16,
         "small NAFNet for CPU training (width 16, 1/1/1/4 encoder blocks)",
-        "deblurkit (NAFNet layout, no official weights)"),
+        "deblurkit (NAFNet layout, no official weights)", self_ensemble=True),
 }
 
 

@@ -42,6 +42,10 @@ class TrainConfig:
     """``cpu``, ``cuda`` or ``cuda:N`` (under torchrun each process uses ``cuda:LOCAL_RANK``)."""
     amp: str = "none"
     """Mixed precision: ``none`` or ``bf16`` (autocast on CPU and CUDA; losses are computed in float32)."""
+    init_weights: str = ""
+    """Start from these weights (a ``.safetensors``/``.pth`` file or a registry name with bundled
+    weights) instead of a random initialisation: fine-tuning. The optimizer and schedule start fresh;
+    the architecture must match ``model``. Empty: random initialisation."""
 
     # --- data ---
     data: str = "synth"

@@ -271,6 +271,8 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
         from deblurkit.models.registry import create_model
 
         model = create_model(cfg.model)
+    if cfg.init_weights and not resume:  # on resume the checkpoint holds the weights
+        _load_init_weights(model, cfg.init_weights)
     model = model.to(device)
     size_multiple = _model_size_multiple(cfg, model)
     train_ds, val_ds, data_info = build_datasets(cfg)
@@ -417,6 +419,22 @@ def _reraise_worker_errors(loader):
         yield batch
 
 
+def _load_init_weights(model: nn.Module, source: str) -> dict[str, Any]:
+    """Copy the weights of ``source`` (file or bundled name) into ``model``; returns the source's metadata."""
+    from deblurkit.models.checkpoint import load_model
+
+    loaded, meta = load_model(source)
+    if meta.get("weights") == "random-init":
+        raise DeblurkitError(f"init_weights={source}: no trained weights bundled for this name")
+    mine, theirs = model.state_dict(), loaded.state_dict()
+    if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise DeblurkitError(f"init_weights={source}: holds a {meta.get('name', '?')} "
+                             f"({meta.get('arch', '?')}, {meta.get('hparams', {})}), which does not match "
+                             f"the model being trained ({type(model).__name__})")
+    model.load_state_dict(theirs)
+    return meta
+
+
 def _export_weights(cfg: TrainConfig, model: nn.Module, out_dir: Path, step: int) -> None:
     """Write model.safetensors (for ``deblurkit deblur --model PATH`` / ``load_restorer``)."""
     try:
@@ -428,6 +446,13 @@ def _export_weights(cfg: TrainConfig, model: nn.Module, out_dir: Path, step: int
     else:
         training_data = f"{cfg.data}: {cfg.data_root}" + (f" ({cfg.datalist})" if cfg.datalist else "")
     meta = {"training_data": training_data, "trained_steps": step, "train_config": dataclasses.asdict(cfg)}
+    if cfg.init_weights:  # fine-tuned: record where it started and the steps behind it in total
+        from deblurkit.models.checkpoint import load_model
+
+        extra = load_model(cfg.init_weights)[1].get("extra")
+        extra = extra if isinstance(extra, dict) else {}
+        before = int(extra.get("trained_steps_total", extra.get("trained_steps", 0)) or 0)
+        meta.update(init_weights=cfg.init_weights, trained_steps_total=before + step)
     try:
         save_safetensors(model, out_dir / "model.safetensors", name=cfg.model, meta=meta)
     except DeblurkitError:
