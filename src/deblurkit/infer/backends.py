@@ -186,7 +186,7 @@ class OnnxBackend:
 
     def __init__(self, model_or_bytes: Any, *, threads: int | None = None, use_cache: bool = True) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401 (checked here for a clear message)
         except ImportError:
             raise DeblurkitError("backend 'onnx' needs onnxruntime: pip install 'deblurkit[onnx]'") from None
         is_model = not isinstance(model_or_bytes, (bytes, bytearray))
