@@ -141,3 +141,20 @@ def test_a_failing_tile_raises_from_concurrent_tiling():
     img[:, 100:, 100:] = 1.0
     with pytest.raises(RuntimeError, match="tile failed"):
         run_tiled(img, run, multiple=4, tile=48, overlap=8, workers=2)
+
+
+def test_balanced_windows_cover_with_no_more_tiles_and_fewer_pixels():
+    from deblurkit.infer.tiling import window_size
+
+    for raw in range(200, 4200, 37):
+        for tile, overlap, m in ((512, 64, 16), (768, 64, 16), (128, 32, 4)):
+            length = -(-raw // m) * m  # padded to the model's multiple, as run_tiled does
+            size = window_size(length, tile, overlap, m)
+            assert size <= max(tile, length) and size % m == 0 or size == length
+            starts = window_starts(length, size, overlap, m)
+            fixed = window_starts(length, min(tile, length), overlap, m)
+            assert len(starts) <= len(fixed)
+            assert starts[0] == 0 and starts[-1] + size == max(length, size)  # covers to the end
+            assert all(b - a <= size - overlap for a, b in itertools.pairwise(starts)), (length, tile)
+    plan = tile_plan(3008, 4000, 1024, 64, 16)
+    assert len(plan) == 20 and sum(h * w for _, _, h, w in plan) < 0.75 * 20 * 1024 * 1024

@@ -65,9 +65,24 @@ def _axis_weights(start: int, size: int, prev_end: int | None, next_start: int |
     return w.astype(np.float32)
 
 
+def window_size(length: int, tile: int, overlap: int, multiple: int) -> int:
+    """The smallest window (a multiple of ``multiple``, at most ``tile``) that covers ``length`` with
+    as few windows as ``tile``-sized ones would, overlapping by at least ``overlap``.
+
+    Balancing matters for large tiles: 4000 px in 1024-px windows needs 5 of them, and 864-px
+    windows do the same job with 16 % fewer pixels to process.
+    """
+    if length <= tile:
+        return length
+    n = 1 + math.ceil((length - tile) / (tile - overlap))
+    # one `multiple` of slack per seam: window_starts rounds the offsets to multiples
+    size = round_up(math.ceil((length + (n - 1) * (overlap + multiple)) / n), multiple)
+    return min(size, tile)
+
+
 def tile_plan(height: int, width: int, tile: int, overlap: int, multiple: int) -> list[tuple[int, int, int, int]]:
-    """Windows ``(top, left, h, w)`` for a padded ``height x width`` image."""
-    th, tw = min(tile, height), min(tile, width)
+    """Windows ``(top, left, h, w)`` for a padded ``height x width`` image (balanced window sizes)."""
+    th, tw = window_size(height, tile, overlap, multiple), window_size(width, tile, overlap, multiple)
     ys = window_starts(height, th, overlap, multiple)
     xs = window_starts(width, tw, overlap, multiple)
     return [(y, x, th, tw) for y in ys for x in xs]
