@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     refine_key = "kernel-refine" if (args.skip_classical or own_estimates) else "kernel-refine (after estimation)"
     mpix = 0.0
     for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit)
+        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
         if found is None:
             continue
         root, items = found

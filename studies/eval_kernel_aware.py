@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, per_image = [], []
     blind_time, blind_mp = 0.0, 0.0
     for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit)
+        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
         if found is None:
             continue
         root, items = found

@@ -17,11 +17,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SETS = ["uniform", "varying", "night", "noise-low", "noise-high", "sharp"]
 
 
+MANIFEST = ROOT / "studies/photos_manifest.json"
+
+
 def add_testset_arguments(ap: argparse.ArgumentParser) -> None:
-    """``--testsets DIR``, ``--sets NAME ...`` and ``--limit N``."""
+    """``--testsets DIR``, ``--sets NAME ...``, ``--limit N`` and ``--all-photos``."""
     ap.add_argument("--testsets", default=str(ROOT / "data/testsets"))
     ap.add_argument("--sets", nargs="*", default=list(SETS))
     ap.add_argument("--limit", type=int, default=None, help="first N pairs per set")
+    ap.add_argument("--all-photos", action="store_true",
+                    help="also score pairs of photos the manifest excludes from scoring (unsharp references)")
+
+
+def excluded_photos(manifest: str | Path = MANIFEST) -> dict[str, str]:
+    """Test photos the manifest marks ``exclude_from_scoring``: name -> reason."""
+    path = Path(manifest)
+    if not path.is_file():
+        return {}
+    photos = json.loads(path.read_text()).get("photos", [])
+    return {e["name"]: e["exclude_from_scoring"] for e in photos if e.get("exclude_from_scoring")}
 
 
 def metrics(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
@@ -32,13 +46,21 @@ def metrics(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     return float(psnr(out, gt, data_range=1.0)), float(ssim(out, gt, data_range=1.0))
 
 
-def set_items(testsets: str | Path, set_name: str, limit: int | None) -> tuple[Path, list[dict]] | None:
-    """The set's folder and its first ``limit`` items from ``meta.json``; None (with a note) if absent."""
+def set_items(testsets: str | Path, set_name: str, limit: int | None,
+              all_photos: bool = False) -> tuple[Path, list[dict]] | None:
+    """The set's folder and its first ``limit`` scored items from ``meta.json``; None (with a note)
+    if absent. Pairs of photos in :func:`excluded_photos` are left out unless ``all_photos``."""
     root = Path(testsets) / set_name
     if not (root / "meta.json").is_file():
         print(f"skip {set_name}: no {root}/meta.json (run studies/make_testsets.py)", file=sys.stderr)
         return None
     items = json.loads((root / "meta.json").read_text())["items"]
+    if not all_photos:
+        skip = excluded_photos()
+        left_out = [it["photo"] for it in items if it["photo"] in skip]
+        if left_out:
+            print(f"{set_name}: not scored (manifest exclude_from_scoring): {', '.join(left_out)}", file=sys.stderr)
+        items = [it for it in items if it["photo"] not in skip]
     return root, (items[:limit] if limit else items)
 
 

@@ -190,9 +190,9 @@ def test_default_model_card_matches_its_weights_and_measured_results():
         cfg = json.loads(fh.metadata()["extra"])["train_config"]
     assert f"{cfg['max_steps']:,} steps of batch {cfg['batch_size']} on {cfg['crop_size']}-px crops" in card
     assert cfg["preset"] == "realistic" and "`realistic` preset" in card
-    results = Path(__file__).resolve().parents[2] / "studies" / "results" / "designs_long.json"
+    results = Path(__file__).resolve().parents[2] / "studies" / "results" / "designs_default.json"
     if not results.is_file():
-        pytest.skip("studies/results/designs_long.json not present")
+        pytest.skip("studies/results/designs_default.json not present")
     for row in json.loads(results.read_text())["rows"]:
         assert f"{row['e2e'][0]:.2f}" in card, row["set"]
         assert f"{row['e2e'][0] - row['identity'][0]:+.2f}" in card, row["set"]
