@@ -419,8 +419,8 @@ def _reraise_worker_errors(loader):
         yield batch
 
 
-def _load_init_weights(model: nn.Module, source: str) -> dict[str, Any]:
-    """Copy the weights of ``source`` (file or bundled name) into ``model``; returns the source's metadata."""
+def _load_init_weights(model: nn.Module, source: str) -> None:
+    """Copy the weights of ``source`` (file or bundled name) into ``model`` (shapes must match)."""
     from deblurkit.models.checkpoint import load_model
 
     loaded, meta = load_model(source)
@@ -432,7 +432,6 @@ def _load_init_weights(model: nn.Module, source: str) -> dict[str, Any]:
                              f"({meta.get('arch', '?')}, {meta.get('hparams', {})}), which does not match "
                              f"the model being trained ({type(model).__name__})")
     model.load_state_dict(theirs)
-    return meta
 
 
 def _export_weights(cfg: TrainConfig, model: nn.Module, out_dir: Path, step: int) -> None:
