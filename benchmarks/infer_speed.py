@@ -10,7 +10,10 @@ Usage:
     python benchmarks/infer_speed.py                            # the full table (hours on 2 cores)
 
 Columns: seconds for one image (after one warm-up run for sizes up to 720p; the median of
-``--repeat`` timed runs), peak RSS of the process in MB, number of tiles. At the end, the speed-up
+``--repeat`` timed runs), peak RSS of the process in MB, number of tiles, and the network's
+convolution multiply-accumulates over all tiles divided by the seconds (GMAC/s; with ``--peak``
+also as a share of this CPU's measured float32 matrix-multiply throughput, the ceiling for a
+convolution-bound network on any backend). At the end, the speed-up
 of ``default`` over ``torch`` (eager PyTorch, same weights and tiling) per model and size. ``default`` = what ``load_restorer(name)`` does (backend auto,
 automatic tiling); ``torch``/``onnx`` force a backend with the same tiling. One forward pass per
 tile unless ``--ensemble auto`` (each model's recommended self-ensemble: the default pipeline, 4 passes
@@ -41,7 +44,7 @@ def run_case(model: str, size: str, backend: str, threads: int, tile: int | None
     import numpy as np
 
     from deblurkit.infer import load_restorer
-    from deblurkit.infer.tiling import count_tiles
+    from deblurkit.infer.tiling import tile_windows
 
     h, w = SIZES[size]
     # Library defaults (NAFNet GoPro models: TLC on, on both backends).
@@ -58,10 +61,37 @@ def run_case(model: str, size: str, backend: str, threads: int, tile: int | None
         times.append(time.perf_counter() - t0)
     seconds = float(np.median(times))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tiles = count_tiles(h, w, multiple=r.size_multiple, tile=r._tile_for(h, w), overlap=r.overlap)
+    windows = tile_windows(h, w, multiple=r.size_multiple, tile=r._tile_for(h, w), overlap=r.overlap)
+    passes = 4 if r.self_ensemble else 1  # (the rotated passes tile the same area)
+    gmacs = conv_gmacs_per_mpixel(model) * passes * sum(th * tw for _, _, th, tw in windows) / 1e6
     return {"model": model, "size": size, "backend": backend, "resolved": r.backend, "threads": threads,
             "seconds": round(seconds, 2), "runs": [round(t, 2) for t in times], "peak_rss_mb": round(peak), "rss_before_mb": round(rss_before),
-            "tiles": tiles, "self_ensemble": r.self_ensemble}
+            "tiles": len(windows), "self_ensemble": r.self_ensemble, "conv_gmacs": round(gmacs, 1),
+            "gmacs_per_s": round(gmacs / seconds, 1)}
+
+
+def conv_gmacs_per_mpixel(model: str) -> float:
+    """Convolution multiply-accumulates per megapixel of network input (the network's own layers:
+    the same count for every backend; graph rewrites and TLC's box filters are not counted)."""
+    from deblurkit.models.registry import count_conv_macs, create_model
+
+    return count_conv_macs(create_model(model), 256, 256) / 1e9 * (1e6 / (256 * 256))
+
+
+def gemm_peak(threads: int, n: int = 2048, repeat: int = 10) -> float:
+    """Measured float32 matrix-multiply throughput of this CPU (GMAC/s, best of ``repeat``): the
+    ceiling for convolution-bound networks on any backend."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return n ** 3 / best / 1e9
 
 
 def accuracy(models: list[str], threads: int) -> None:
@@ -110,6 +140,8 @@ def main() -> int:
                    help="self-ensemble: off (one pass, the runtime comparison), on, or auto (library default)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--case", nargs=3, metavar=("MODEL", "SIZE", "BACKEND"), help=argparse.SUPPRESS)
+    p.add_argument("--peak", action="store_true",
+                   help="also measure float32 matrix-multiply throughput (GMAC/s) and print each row's share of it")
     p.add_argument("--accuracy", action="store_true",
                    help="instead of timing: ONNX/bf16 deviations and tiled-vs-whole PSNR at 384x512")
     args = p.parse_args()
@@ -127,7 +159,12 @@ def main() -> int:
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     rows = []
-    print(f"{'model':<18} {'size':<5} {'backend':<8} {'resolved':<8} {'seconds':>8} {'peak MB':>8} {'tiles':>5}")
+    peak = None
+    if args.peak:
+        peak = gemm_peak(args.threads)
+        print(f"float32 matrix-multiply throughput, {args.threads} threads: {peak:.1f} GMAC/s")
+    print(f"{'model':<18} {'size':<5} {'backend':<8} {'resolved':<8} {'seconds':>8} {'peak MB':>8} {'tiles':>5} "
+          f"{'GMAC/s':>7}" + ("  of peak" if peak else ""))
     for model in models:
         if any(b in ("onnx", "default") for b in backends):
             load_restorer(model, backend="onnx")  # export + cache (same settings) outside the timed subprocesses
@@ -143,8 +180,9 @@ def main() -> int:
                     continue
                 row = json.loads(res.stdout.strip().splitlines()[-1])
                 rows.append(row)
+                share = f"  {row['gmacs_per_s'] / peak:7.0%}" if peak else ""
                 print(f"{model:<18} {size:<5} {backend:<8} {row['resolved']:<8} {row['seconds']:>8.2f} "
-                      f"{row['peak_rss_mb']:>8} {row['tiles']:>5}", flush=True)
+                      f"{row['peak_rss_mb']:>8} {row['tiles']:>5} {row['gmacs_per_s']:>7.1f}{share}", flush=True)
     seconds = {(r["model"], r["size"], r["backend"]): r["seconds"] for r in rows}
     for (model, size, backend), sec in seconds.items():
         eager = seconds.get((model, size, "torch"))
@@ -152,7 +190,7 @@ def main() -> int:
             print(f"speed-up default vs torch eager: {model} {size}: {eager / sec:.2f}x")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
+            json.dump({"gemm_peak_gmacs_per_s": peak, "rows": rows}, fh, indent=1)
     return 0
 
 

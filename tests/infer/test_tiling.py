@@ -14,6 +14,7 @@ from deblurkit.infer.tiling import (
     pad_to_multiple,
     run_tiled,
     tile_plan,
+    tile_windows,
     window_starts,
 )
 
@@ -158,3 +159,19 @@ def test_balanced_windows_cover_with_no_more_tiles_and_fewer_pixels():
             assert all(b - a <= size - overlap for a, b in itertools.pairwise(starts)), (length, tile)
     plan = tile_plan(3008, 4000, 1024, 64, 16)
     assert len(plan) == 20 and sum(h * w for _, _, h, w in plan) < 0.75 * 20 * 1024 * 1024
+
+
+def test_tile_windows_are_the_shapes_run_tiled_feeds_the_network():
+    seen = []
+
+    def run(x):
+        seen.append(x.shape[2:])
+        return x
+
+    img = np.zeros((3, 333, 517), dtype=np.float32)
+    for tile in (None, 128, 1024):
+        seen.clear()
+        run_tiled(img, run, multiple=4, tile=tile, overlap=64)
+        windows = tile_windows(333, 517, multiple=4, tile=tile, overlap=64)
+        assert seen == [(th, tw) for _, _, th, tw in windows]
+        assert len(windows) == count_tiles(333, 517, multiple=4, tile=tile, overlap=64)

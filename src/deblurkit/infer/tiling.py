@@ -121,8 +121,7 @@ def run_tiled(
         if progress:
             progress()
         return out[:, :h, :w]
-    tile = round_up(max(tile, multiple), multiple)
-    overlap = min(round_up(overlap, multiple), (tile // 3) // multiple * multiple)
+    tile, overlap = _effective_tile(tile, overlap, multiple)
     plan = tile_plan(hp, wp, tile, overlap, multiple)
     ys = sorted({p[0] for p in plan})
     xs = sorted({p[1] for p in plan})
@@ -165,11 +164,25 @@ def run_tiled(
     return acc[:, :h, :w]
 
 
-def count_tiles(height: int, width: int, *, multiple: int, tile: int | None, overlap: int) -> int:
-    """How many times :func:`run_tiled` calls ``run`` for an image of this size."""
+def _effective_tile(tile: int, overlap: int, multiple: int) -> tuple[int, int]:
+    """``tile`` rounded up to ``multiple``; ``overlap`` rounded up too and capped at a third of the tile."""
+    tile = round_up(max(tile, multiple), multiple)
+    return tile, min(round_up(overlap, multiple), (tile // 3) // multiple * multiple)
+
+
+def tile_windows(height: int, width: int, *, multiple: int, tile: int | None,
+                 overlap: int) -> list[tuple[int, int, int, int]]:
+    """The windows ``(top, left, h, w)`` that :func:`run_tiled` runs for an image of this size.
+
+    One window of the padded size when the image is not tiled.
+    """
     hp, wp = round_up(height, multiple), round_up(width, multiple)
     if tile is None or (hp <= tile and wp <= tile):
-        return 1
-    tile = round_up(max(tile, multiple), multiple)
-    overlap = min(round_up(overlap, multiple), (tile // 3) // multiple * multiple)
-    return len(tile_plan(hp, wp, tile, overlap, multiple))
+        return [(0, 0, hp, wp)]
+    tile, overlap = _effective_tile(tile, overlap, multiple)
+    return tile_plan(hp, wp, tile, overlap, multiple)
+
+
+def count_tiles(height: int, width: int, *, multiple: int, tile: int | None, overlap: int) -> int:
+    """How many times :func:`run_tiled` calls ``run`` for an image of this size."""
+    return len(tile_windows(height, width, multiple=multiple, tile=tile, overlap=overlap))
