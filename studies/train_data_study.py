@@ -6,6 +6,8 @@
     python studies/train_data_study.py --eval-only # evaluate the finished runs again
     python studies/train_data_study.py --seed 1    # a training-seed replicate (folders suffixed -seed1)
     python studies/train_data_study.py --combine-seeds 0,1   # replicates side by side -> seeds.md
+    python studies/train_data_study.py --source-only data/train-ms --photo-sides 1024,1536,2048
+                                                    # only the sharp folder, photos at three scales
 
 Run time on 2 shared CPU cores: ~29 min of training (5 x 200-570 s) + ~3 min of evaluation.
 
@@ -63,7 +65,8 @@ def build_source(cfg: dict) -> Path:
     done = out / "source.json"
     if done.exists():
         return out
-    info: dict = {"photos": [], "samples": list(SAMPLE_IMAGES), "dead_leaves": 0}
+    info: dict = {"photos": [], "photo_sides": cfg.get("photo_sides", [cfg["photo_side"]]),
+                  "samples": list(SAMPLE_IMAGES), "dead_leaves": 0}
     manifest_path = ROOT / "studies" / "photos_manifest.json"
     (out / "photos").mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(parents=True, exist_ok=True)
@@ -80,13 +83,18 @@ def build_source(cfg: dict) -> Path:
         for e in manifest["photos"]:
             if e["split"] != "train":  # held-out test photos are never trained on
                 continue
-            img = load_image_rgb(photo_root / e["path"])
-            h, w = img.shape[:2]
-            s = cfg["photo_side"] / max(h, w)
-            if s < 1:
-                img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+            full = load_image_rgb(photo_root / e["path"])
+            h, w = full.shape[:2]
             name = Path(e["path"]).stem.replace(" ", "_")
-            write(out / "photos" / f"{len(info['photos']):03d}_{name}.bmp", img)
+            index = len(info["photos"])
+            sides = cfg.get("photo_sides", [cfg["photo_side"]])
+            for side in sides:  # several sides: the same photo at several scales (more distinct content)
+                s = side / max(h, w)
+                if s > 1 and side != sides[0]:
+                    continue  # never upsample an extra scale
+                img = cv2.resize(full, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else full
+                suffix = "" if len(sides) == 1 else f"_{side}"
+                write(out / "photos" / f"{index:03d}_{name}{suffix}.bmp", img)
             info["photos"].append(e["path"])
     for name in SAMPLE_IMAGES:
         write(out / "samples" / f"{name}.bmp", SampleImageSource.load(name))
@@ -452,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="train/evaluate a replicate with this seed (own runs/results folders, suffix -seedN)")
     ap.add_argument("--combine-seeds", default=None, metavar="S0,S1,...",
                     help="tabulate finished replicates' summaries side by side and exit")
+    ap.add_argument("--source-only", metavar="DIR", default=None,
+                    help="only write the sharp source folder to DIR (e.g. for the default model's training) and exit")
+    ap.add_argument("--photo-sides", default=None, metavar="S0,S1,...",
+                    help="with --source-only: write each train photo at these long sides (default: photo_side)")
     args = ap.parse_args(argv)
 
     import torch
@@ -464,6 +476,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.seed is not None:
         cfg = with_seed(cfg, args.seed)
+    if args.source_only:
+        cfg = {**cfg, "source_dir": args.source_only}
+        if args.photo_sides:
+            cfg["photo_sides"] = [int(v) for v in args.photo_sides.split(",")]
+        print(build_source(cfg))
+        return 0
+    if args.photo_sides:
+        ap.error("--photo-sides needs --source-only")
     source = build_source(cfg)
     if args.trial:
         trial(cfg, source)
