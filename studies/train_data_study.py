@@ -65,8 +65,8 @@ def build_source(cfg: dict) -> Path:
     done = out / "source.json"
     if done.exists():
         return out
-    info: dict = {"photos": [], "photo_sides": cfg.get("photo_sides", [cfg["photo_side"]]),
-                  "samples": list(SAMPLE_IMAGES), "dead_leaves": 0}
+    sides = cfg.get("photo_sides", [cfg["photo_side"]])  # several: each photo at several scales
+    info: dict = {"photos": [], "photo_sides": sides, "samples": list(SAMPLE_IMAGES), "dead_leaves": 0}
     manifest_path = ROOT / "studies" / "photos_manifest.json"
     (out / "photos").mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(parents=True, exist_ok=True)
@@ -87,8 +87,7 @@ def build_source(cfg: dict) -> Path:
             h, w = full.shape[:2]
             name = Path(e["path"]).stem.replace(" ", "_")
             index = len(info["photos"])
-            sides = cfg.get("photo_sides", [cfg["photo_side"]])
-            for side in sides:  # several sides: the same photo at several scales (more distinct content)
+            for side in sides:
                 s = side / max(h, w)
                 if s > 1 and side != sides[0]:
                     continue  # never upsample an extra scale
@@ -465,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photo-sides", default=None, metavar="S0,S1,...",
                     help="with --source-only: write each train photo at these long sides (default: photo_side)")
     args = ap.parse_args(argv)
+    if args.photo_sides and not args.source_only:
+        ap.error("--photo-sides needs --source-only")
 
     import torch
 
@@ -482,8 +483,6 @@ def main(argv: list[str] | None = None) -> int:
             cfg["photo_sides"] = [int(v) for v in args.photo_sides.split(",")]
         print(build_source(cfg))
         return 0
-    if args.photo_sides:
-        ap.error("--photo-sides needs --source-only")
     source = build_source(cfg)
     if args.trial:
         trial(cfg, source)
