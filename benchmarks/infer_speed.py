@@ -61,9 +61,14 @@ def run_case(model: str, size: str, backend: str, threads: int, tile: int | None
         times.append(time.perf_counter() - t0)
     seconds = float(np.median(times))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    windows = tile_windows(h, w, multiple=r.size_multiple, tile=r._tile_for(h, w), overlap=r.overlap)
-    passes = 4 if r.self_ensemble else 1  # (the rotated passes tile the same area)
-    gmacs = conv_gmacs_per_mpixel(model) * passes * sum(th * tw for _, _, th, tw in windows) / 1e6
+    def windows_for(hh: int, ww: int) -> list[tuple[int, int, int, int]]:
+        return tile_windows(hh, ww, multiple=r.size_multiple, tile=r._tile_for(hh, ww), overlap=r.overlap)
+
+    windows = windows_for(h, w)
+    # the self-ensemble's passes at 90 and 270 degrees tile the transposed image
+    passes = [(h, w), (w, h), (h, w), (w, h)] if r.self_ensemble else [(h, w)]
+    pixels = sum(th * tw for hh, ww in passes for _, _, th, tw in windows_for(hh, ww))
+    gmacs = conv_gmacs_per_mpixel(model) * pixels / 1e6
     return {"model": model, "size": size, "backend": backend, "resolved": r.backend, "threads": threads,
             "seconds": round(seconds, 2), "runs": [round(t, 2) for t in times], "peak_rss_mb": round(peak), "rss_before_mb": round(rss_before),
             "tiles": len(windows), "self_ensemble": r.self_ensemble, "conv_gmacs": round(gmacs, 1),
