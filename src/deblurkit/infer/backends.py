@@ -98,7 +98,8 @@ def tlc_min_side(model: Any) -> int:
     return int(tlc["train_size"] * tlc["window_scale"])
 
 
-def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_OPSET) -> bytes:
+def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_OPSET,
+                      annotate_shapes: bool | None = None, pointwise_norm_max_channels: int | None = None) -> bytes:
     """Export ``model`` (float32, CPU) to an ONNX graph with dynamic batch, height and width.
 
     The graph is that of :func:`deblurkit.infer.fusion.fuse_for_inference` (exact rewrites that
@@ -107,19 +108,27 @@ def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_O
     TLC-converted NAFNet, larger than its window), so no internal padding/cropping gets traced: the
     graph requires H and W to be multiples of the size multiple, which the runtime guarantees,
     and for TLC both sides of at least :func:`tlc_min_side`.
+
+    ``annotate_shapes`` adds symbolic tensor shapes (:func:`_annotate_shapes`); None = only for
+    graphs with pointwise layer norms, the one case where they pay (on MIMO-UNet they changed
+    nothing, and NAFNet-w64 with TLC peaked at 3.1 instead of 2.5 GB on a 12-MP photo).
+    ``pointwise_norm_max_channels`` overrides the fusion's default. Both are for comparisons in
+    ``benchmarks/onnx_rewrites.py``; the cached graphs use the defaults.
     """
     import warnings
 
     import torch
 
-    from deblurkit.infer.fusion import fuse_for_inference
+    from deblurkit.infer.fusion import ChannelNormPointwise, fuse_for_inference
 
     multiple = int(getattr(model, "size_multiple", 1))
     size = max(example_size, multiple, tlc_min_side(model) + 1)
     size = -(-size // multiple) * multiple
     was_training = model.training
     try:
-        fused = fuse_for_inference(model.eval())
+        options = {} if pointwise_norm_max_channels is None else {
+            "pointwise_norm_max_channels": pointwise_norm_max_channels}
+        fused = fuse_for_inference(model.eval(), **options)
     finally:
         model.train(was_training)
     wrapped = _FinalOutput.wrap(fused).to("cpu", torch.float32).eval()
@@ -132,7 +141,27 @@ def export_onnx_bytes(model: Any, *, example_size: int = 64, opset: int = ONNX_O
             dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
                           "output": {0: "batch", 2: "height", 3: "width"}},
         )
-    return buf.getvalue()
+    if annotate_shapes is None:
+        annotate_shapes = any(isinstance(m, ChannelNormPointwise) for m in fused.modules())
+    return _annotate_shapes(buf.getvalue()) if annotate_shapes else buf.getvalue()
+
+
+def _annotate_shapes(data: bytes) -> bytes:
+    """The graph with a symbolic shape on every tensor (ONNX Runtime's symbolic shape inference).
+
+    ONNX Runtime keeps an elementwise ``Mul`` in its blocked NCHWc layout only when it can prove
+    that both inputs have the same shape. With a dynamic height and width, plain ONNX shape
+    inference loses the spatial sizes after the first convolution; these annotations keep them
+    (``height``, ``width``), which saves two layout reorders per ``Mul``. Returned unchanged when
+    ONNX Runtime is not installed (the graph is valid either way).
+    """
+    try:
+        import onnx
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    except ImportError:
+        return data
+    annotated = SymbolicShapeInference.infer_shapes(onnx.load_from_string(data), auto_merge=True)
+    return annotated.SerializeToString()
 
 
 def onnx_cache_dir() -> Path:
@@ -217,6 +246,10 @@ class OnnxBackend:
                     opts.intra_op_num_threads = int(threads)
                     opts.inter_op_num_threads = 1
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                # The memory pattern preallocates one block per input shape for all
+                # intermediates at once; without it, buffers are reused as they free up. Same
+                # speed, far lower peak (MIMO-UNet at 1280x720: 1.4 instead of 2.1 GB).
+                opts.enable_mem_pattern = False
                 self._live = (threads, ort.InferenceSession(self._data, sess_options=opts,
                                                             providers=["CPUExecutionProvider"]))
             return self._live[1]

@@ -8,8 +8,14 @@ NAFNet (:class:`deblurkit.models.nafnet.NAFBlock`), per block:
 
 - the layer norms' affine ``weight``/``bias`` are folded into the 1x1 convolution that follows
   (``conv1``, ``conv4``), and the residual scales ``beta``/``gamma`` into ``conv3``/``conv5``;
-- the parameter-free normalisation runs as ``LayerNormalization`` over the last axis of an NHWC
-  view (one fused kernel) instead of reductions over the channel axis of NCHW;
+- the parameter-free normalisation over the channels becomes 1x1 convolutions for narrow blocks
+  (at most :data:`POINTWISE_NORM_MAX_CHANNELS` channels): centring as one C->C convolution with
+  weights ``I - 1/C``, the mean of squares as a C->1 convolution, ``1/sqrt`` on that single channel
+  and a 1->C convolution to spread it back. Every large tensor then stays in ONNX Runtime's
+  blocked NCHWc layout (convolutions, ``Mul``), where a ``LayerNormalization`` needs two layout
+  reorders and two transposes around it. Wider blocks, where the C->C convolution costs more than
+  the reorders save, keep ``LayerNormalization`` over the last axis of an NHWC view (one fused
+  kernel) instead of reductions over the channel axis of NCHW;
 - each SimpleGate's two halves come from two half-width convolutions instead of one convolution
   followed by a channel split, which removes the channel ``Slice`` copies;
 - with TLC, the local window mean (an integral image in the model) becomes a chain of small
@@ -25,7 +31,9 @@ neighbour) first, the 1x1 convolution runs *before* the upsampling, at the lower
 upsampled channels remain.
 
 Measured at 1280x720, 2 threads (docs/models.md): ONNX Runtime runs the rewritten NAFNet-w32 graph
-in 3.8 s instead of 4.8 s, and MIMO-UNet's peak memory drops from 2.8 to 2.2 GB. Other
+in 3.8 s instead of 4.8 s (the pointwise norm, with the symbolic shapes that
+:func:`deblurkit.infer.backends.export_onnx_bytes` adds, later took ``nafnet-w16`` from 1.19 to
+0.79 s), and MIMO-UNet's peak memory drops from 2.8 to 2.2 GB. Other
 architectures are returned unchanged.
 """
 
@@ -41,7 +49,10 @@ from deblurkit.models.mimo_unet import BasicConv, MIMOUNet
 from deblurkit.models.nafnet import LayerNorm2d, LocalAvgPool2d, NAFBlock
 
 #: bump when a rewrite changes, so cached ONNX graphs of the old rewrite are not reused
-FUSION_VERSION = "1"
+FUSION_VERSION = "2"
+
+#: narrow NAFNet blocks use :class:`ChannelNormPointwise`; wider ones :class:`ChannelNormNHWC`
+POINTWISE_NORM_MAX_CHANNELS = 32
 
 
 class ChannelNormNHWC(nn.Module):
@@ -56,6 +67,31 @@ class ChannelNormNHWC(nn.Module):
         # A constant normalized_shape keeps the exported graph free of shape arithmetic.
         y = F.layer_norm(x.permute(0, 2, 3, 1), (self.channels,), eps=self.eps)
         return y.permute(0, 3, 1, 2)
+
+
+class ChannelNormPointwise(nn.Module):
+    """Parameter-free layer norm over the channels of an NCHW tensor, as 1x1 convolutions.
+
+    ``y = xc / sqrt(mean_c(xc^2) + eps)`` with ``xc = x - mean_c(x)``, where the centring, the mean
+    of squares and the broadcast back to C channels are 1x1 convolutions with constant weights.
+    Same function as :class:`deblurkit.models.nafnet.LayerNorm2d` without its affine part.
+    """
+
+    def __init__(self, channels: int, eps: float) -> None:
+        super().__init__()
+        c = int(channels)
+        self.center = nn.Conv2d(c, c, 1, bias=False)
+        self.mean_sq = nn.Conv2d(c, 1, 1, bias=True)
+        self.spread = nn.Conv2d(1, c, 1, bias=False)
+        with torch.no_grad():
+            self.center.weight.copy_((torch.eye(c) - 1.0 / c)[:, :, None, None])
+            self.mean_sq.weight.fill_(1.0 / c)
+            self.mean_sq.bias.fill_(float(eps))  # the eps rides in the bias: one op fewer
+            self.spread.weight.fill_(1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xc = self.center(x)
+        return xc * self.spread(torch.rsqrt(self.mean_sq(xc * xc)))
 
 
 def _rows(conv: nn.Conv2d, rows: slice) -> nn.Conv2d:
@@ -90,16 +126,18 @@ def _fold_scale_into_conv(conv: nn.Conv2d, scale: torch.Tensor) -> None:
 class FusedNAFBlock(nn.Module):
     """A :class:`NAFBlock` with folded affine parameters and split gates (same function)."""
 
-    def __init__(self, block: NAFBlock) -> None:
+    def __init__(self, block: NAFBlock, *, pointwise_norm_max_channels: int = POINTWISE_NORM_MAX_CHANNELS) -> None:
         super().__init__()
         block = copy.deepcopy(block)
         c = block.conv1.in_channels
+        pointwise = c <= pointwise_norm_max_channels
         _fold_norm_into_conv(block.norm1, block.conv1)
         _fold_norm_into_conv(block.norm2, block.conv4)
         _fold_scale_into_conv(block.conv3, block.beta)
         _fold_scale_into_conv(block.conv5, block.gamma)
-        self.norm1 = ChannelNormNHWC(c, block.norm1.eps)
-        self.norm2 = ChannelNormNHWC(c, block.norm2.eps)
+        norm = ChannelNormPointwise if pointwise else ChannelNormNHWC
+        self.norm1 = norm(c, block.norm1.eps)
+        self.norm2 = norm(c, block.norm2.eps)
         half = block.conv1.out_channels // 2
         first, second = slice(0, half), slice(half, 2 * half)
         self.conv1_a, self.conv1_b = _rows(block.conv1, first), _rows(block.conv1, second)
@@ -233,11 +271,15 @@ class FusedMIMOUNet(nn.Module):
         return outputs
 
 
-def fuse_for_inference(model: nn.Module) -> nn.Module:
+def fuse_for_inference(model: nn.Module, *,
+                       pointwise_norm_max_channels: int = POINTWISE_NORM_MAX_CHANNELS) -> nn.Module:
     """An inference copy of ``model`` with the rewrites above; ``model`` itself is not modified.
 
     Args:
         model: any network of :mod:`deblurkit.models`.
+        pointwise_norm_max_channels: NAFNet blocks with at most this many channels get
+            :class:`ChannelNormPointwise`, wider ones :class:`ChannelNormNHWC` (0: none pointwise;
+            ``benchmarks/onnx_rewrites.py`` compares the choices).
 
     Returns:
         A new module with the same inputs, outputs and attributes (``size_multiple``, ``hparams``),
@@ -252,7 +294,7 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     def replace(parent: nn.Module) -> None:
         for name, child in parent.named_children():
             if isinstance(child, NAFBlock):
-                setattr(parent, name, FusedNAFBlock(child))
+                setattr(parent, name, FusedNAFBlock(child, pointwise_norm_max_channels=pointwise_norm_max_channels))
             else:
                 replace(child)
 
