@@ -17,7 +17,10 @@ Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
 * ``wiener-true``       Wiener (NSR 1e-2) with the TRUE kernel, no network;
 * ``rl-true``           Richardson-Lucy (30 iterations) with the TRUE kernel;
 * ``e2e``               design (a), an end-to-end network checkpoint given with ``--e2e``;
-* ``refine+e2e``        with ``--chain``: the (a) network applied to the (c) output (a combination).
+* ``refine+e2e``        with ``--chain``: the (a) network applied to the (c) output (a combination);
+* ``deconv+e2e``        with ``--chain``: the (a) network applied to the (b) output;
+* ``refine-true+e2e``   with ``--chain``: the (a) network applied to (c) given the TRUE kernel
+  (what a perfect kernel estimate would give the (c)-then-(a) chain).
 
 True-kernel rows exist only for sets with a uniform PSF. Also reports seconds per megapixel of
 (b) and (c) on this machine, the training cost of the shipped (c) weights, and the per-image
@@ -39,8 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "studies"))  # also when imported from elsewhere
 from heldout import add_testset_arguments, load_pair, metrics, set_items
 
-ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "kernel-refine-true", "wiener-true", "rl-true"]
-DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e"]
+ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e", "kernel-refine-true",
+         "refine-true+e2e", "wiener-true", "rl-true"]
+DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,13 +117,15 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_classical:
                 key = f"{set_name}/{i:03d}"
                 kfile = cache_path.parent / "kernels" / f"{set_name}-{i:03d}.npz"
-                if key not in cache or not kfile.is_file():
+                want_image = args.chain and e2e is not None  # (a) runs on the (b) output too
+                if (key not in cache or not kfile.is_file()
+                        or (want_image and "image" not in np.load(kfile).files)):
                     t0 = time.time()
                     r = deblur_image_with_kernel(blur)
                     cache[key] = {"metrics": metrics(r.image, gt), "seconds": time.time() - t0}
                     kfile.parent.mkdir(parents=True, exist_ok=True)
                     with atomic_write(kfile) as fh:
-                        np.savez(fh, kernels=r.kernels, blurred=r.blurred)
+                        np.savez(fh, kernels=r.kernels, blurred=r.blurred, image=r.image.astype(np.float32))
                     cache_path.parent.mkdir(parents=True, exist_ok=True)
                     with atomic_write(cache_path, "w") as fh:
                         json.dump(cache, fh)
@@ -146,10 +152,15 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.time()
                     res["refine+e2e"] = metrics(e2e(rr.image), gt)
                     secs["refine+e2e"] += time.time() - t0  # (on top of the (c) time)
+                    if not args.skip_classical:
+                        res["deconv+e2e"] = metrics(e2e(np.load(kfile)["image"]), gt)
             if it.get("kernel") and set_name != "sharp":
                 k = np.load(root / it["kernel"]).astype(np.float32)
                 lin = srgb_to_linear_np(blur)
-                res["kernel-refine-true"] = metrics(refine_image_with_kernel(blur, model, kernels=k).image, gt)
+                refined_true = refine_image_with_kernel(blur, model, kernels=k).image
+                res["kernel-refine-true"] = metrics(refined_true, gt)
+                if e2e is not None and args.chain:
+                    res["refine-true+e2e"] = metrics(e2e(refined_true), gt)
                 res["wiener-true"] = metrics(linear_to_srgb_np(wiener_deconv(lin, k, nsr=1e-2) * 1.01), gt)
                 res["rl-true"] = metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
             for key, v in res.items():

@@ -218,3 +218,57 @@ def test_concurrent_tiles_only_for_small_networks_on_onnx(monkeypatch):
     assert load_restorer("nafnet-w16", backend="torch", threads=2).meta["tile_workers"] == 1
     with pytest.raises(DeblurkitError, match="tile_workers"):
         load_restorer("nafnet-w16", tile_workers=0)
+
+
+def _fake_blind(monkeypatch, calls):
+    def fake_deblur_image(image_srgb, *, kernel_size=31, tiles=None, progress=None):
+        calls.append(image_srgb.copy())
+        for i in range(3):
+            if progress:
+                progress(i + 1, 3)
+        return image_srgb * 0.5 + 0.6  # partly out of range: the next stage gets it clamped
+
+    fake = types.ModuleType("deblurkit.classical.blind")
+    fake.deblur_image = fake_deblur_image
+    monkeypatch.setitem(sys.modules, "deblurkit.classical.blind", fake)
+    import deblurkit.classical
+
+    monkeypatch.setattr(deblurkit.classical, "blind", fake, raising=False)
+
+
+def test_chain_runs_stages_left_to_right_with_combined_progress(monkeypatch, zero_mimo):
+    calls = []
+    _fake_blind(monkeypatch, calls)
+    chain = load_restorer(f"kernel-deconv+{zero_mimo}", backend="torch")
+    assert isinstance(chain, infer.restorers.ChainRestorer)
+    assert [s.name for s in chain.stages] == ["kernel-deconv", "zero-mimo"] and chain.kind == "network"
+    img = np.random.default_rng(0).random((20, 28, 3), dtype=np.float32)
+    ticks = []
+    out = chain(img, progress=lambda i, n: ticks.append((i, n)))
+    np.testing.assert_array_equal(calls[0], img)
+    # the zero network is the identity, so the output is the first stage's clamped output
+    np.testing.assert_allclose(out, np.clip(img * 0.5 + 0.6, 0, 1), atol=1e-6)
+    done = [i for i, _ in ticks]
+    assert done == sorted(done) and ticks[-1][0] == ticks[-1][1] and {n for _, n in ticks} == {ticks[-1][1]}
+    assert 0 < done[2] < ticks[-1][1]  # the first stage's end is part-way, not the end
+
+
+def test_shake_chain_is_listed_and_loads_the_shipped_parts():
+    from deblurkit.infer.restorers import SHAKE_CHAIN
+
+    assert SHAKE_CHAIN in {i.name for i in list_restorers()}
+    chain = load_restorer(SHAKE_CHAIN)
+    assert [s.name for s in chain.stages] == ["kernel-deconv", "nafnet-w16"]
+    assert chain.stages[1].self_ensemble  # the registry's recommendation for nafnet-w16 carries over
+
+
+@pytest.mark.parametrize("spec", ["nafnet-w16+", "+identity", "identity++identity"])
+def test_bad_chains_give_one_line_errors(spec):
+    with pytest.raises(DeblurkitError, match="bad restorer chain") as err:
+        load_restorer(spec)
+    assert "\n" not in str(err.value)
+
+
+def test_chain_with_an_unknown_part_names_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="valid: .*kernel-deconv"):
+        load_restorer("sharpen-9000+identity")
