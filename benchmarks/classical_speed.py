@@ -3,7 +3,8 @@
 
     python benchmarks/classical_speed.py                              # kernel-deconv, 1 MP and 12 MP
     python benchmarks/classical_speed.py --mp 1                       # quick
-    python benchmarks/classical_speed.py --pipeline kernel-refine     # the shipped default
+    python benchmarks/classical_speed.py --pipeline kernel-refine     # design (c)
+    python benchmarks/classical_speed.py --pipeline kernel-deconv+nafnet-w16   # the gated chain
 
 Each size runs in its own subprocess so the reported peak RSS belongs to that size alone.
 The test image is scikit-image's astronaut, resized to the target size and blurred with a
@@ -16,6 +17,8 @@ import argparse
 import json
 import subprocess
 import sys
+
+CHAIN = "kernel-deconv+nafnet-w16"
 
 
 def _one(mp: float, pipeline: str) -> dict:
@@ -44,19 +47,28 @@ def _one(mp: float, pipeline: str) -> dict:
         model, _ = load_kernel_refine_model()
         t0 = time.perf_counter()  # time the pipeline, not the one-off weight loading
         res = refine_image_with_kernel(blur, model, progress=lambda d, t: steps.append(d))
+    elif pipeline == CHAIN:
+        from deblurkit.infer import load_restorer
+
+        restorer = load_restorer(CHAIN)
+        t0 = time.perf_counter()
+        restorer(blur, progress=lambda d, t: steps.append(d))
+        res = None
     else:
         res = deblur_image_with_kernel(blur, kernel_size=31, progress=lambda d, t: steps.append(d))
     dt = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {"megapixels": round(w * h / 1e6, 2), "size": [w, h], "seconds": round(dt, 1),
-            "seconds_per_megapixel": round(dt / (w * h / 1e6), 2), "tiles": list(res.kernels.shape[:2]),
-            "deconvolved_tiles": int(res.blurred.sum()), "progress_steps": len(steps), "peak_rss_mb": round(peak_mb)}
+            "seconds_per_megapixel": round(dt / (w * h / 1e6), 2),
+            "tiles": list(res.kernels.shape[:2]) if res is not None else None,
+            "deconvolved_tiles": int(res.blurred.sum()) if res is not None else None,
+            "progress_steps": len(steps), "peak_rss_mb": round(peak_mb)}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mp", type=float, nargs="*", default=[1.0, 12.0])
-    ap.add_argument("--pipeline", choices=("kernel-deconv", "kernel-refine"), default="kernel-deconv")
+    ap.add_argument("--pipeline", choices=("kernel-deconv", "kernel-refine", CHAIN), default="kernel-deconv")
     ap.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
@@ -74,7 +86,8 @@ def main() -> int:
             return out.returncode
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['megapixels']:6.2f} MP {r['size'][0]}x{r['size'][1]}: {r['seconds']:7.1f} s "
-              f"= {r['seconds_per_megapixel']:.2f} s/MP, tiles {r['tiles']} ({r['deconvolved_tiles']} deconvolved), "
+              f"= {r['seconds_per_megapixel']:.2f} s/MP, kernel tiles {r['tiles'] or '-'} "
+              f"({r['deconvolved_tiles'] if r['deconvolved_tiles'] is not None else '-'} deconvolved), "
               f"peak RSS {r['peak_rss_mb']} MB")
     return 0
 

@@ -53,7 +53,8 @@ def set_config(name: str):
     return dataclasses.replace(base, name=f"testset-{name}", **SETS[name])
 
 
-def load_test_photos(manifest_path: Path, photo_root: Path, side: int) -> list[tuple[str, np.ndarray]]:
+def load_test_photos(manifest_path: Path, photo_root: Path, side: int,
+                     split: str = "test") -> list[tuple[str, np.ndarray]]:
     import cv2
 
     from deblurkit.io import load_image_rgb
@@ -61,7 +62,7 @@ def load_test_photos(manifest_path: Path, photo_root: Path, side: int) -> list[t
     manifest = json.loads(manifest_path.read_text())
     out = []
     for e in manifest["photos"]:
-        if e["split"] != "test":
+        if e["split"] != split:
             continue
         img = load_image_rgb(photo_root / e["path"])
         h, w = img.shape[:2]
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("--photo-side", type=int, default=1024)
     ap.add_argument("--sets", nargs="*", default=list(SETS))
+    ap.add_argument("--split", choices=("test", "train"), default="test",
+                    help="photos to use: 'train' builds validation sets for tuning a setting "
+                         "(e.g. --split train --out data/valsets) without touching the held-out photos")
     args = ap.parse_args(argv)
 
     import torch
@@ -108,16 +112,17 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     t0 = time.time()
-    photos = load_test_photos(Path(args.manifest), Path(args.photos), args.photo_side)
+    photos = load_test_photos(Path(args.manifest), Path(args.photos), args.photo_side, args.split)
     if not photos:
-        print("no test photos: run scripts/fetch_photos.py first", file=sys.stderr)
+        print(f"no {args.split} photos: run scripts/fetch_photos.py first", file=sys.stderr)
         return 2
     for set_name in args.sets:
         cfg = set_config(set_name)
         out = Path(args.out) / set_name
         items = []
         for i, (photo_name, img) in enumerate(photos):
-            seed = int(hashlib.sha256(f"{set_name}/{photo_name}".encode()).hexdigest()[:8], 16)
+            key = f"{set_name}/{photo_name}" if args.split == "test" else f"val/{set_name}/{photo_name}"
+            seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
             rng = np.random.default_rng(seed)
             crop = args.size + 2 * cfg.trim
             y0, x0 = _textured_crop(img, crop, rng)
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                     np.save(fh, pair.kernel[0, 0].numpy().astype(np.float32))
             items.append({"index": i, "photo": photo_name, "crop_yx": [y0, x0], "seed": seed,
                           "kernel": kernel_file, "params": pair.params[0]})
-        meta = {"set": set_name, "config": dataclasses.asdict(cfg), "size": args.size,
+        meta = {"set": set_name, "split": args.split, "config": dataclasses.asdict(cfg), "size": args.size,
                 "photo_side": args.photo_side, "darken_linear": DARKEN.get(set_name), "items": items}
         with atomic_write(out / "meta.json", "w") as fh:
             json.dump(meta, fh, indent=1, default=str)

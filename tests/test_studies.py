@@ -48,3 +48,36 @@ def test_build_source_writes_train_photos_at_each_scale_and_never_a_test_photo(t
     info = json.loads((out / "source.json").read_text())
     assert info["photos"] == ["train_a.png"] and info["photo_sides"] == [64, 32, 128]
     assert len(list((out / "dead-leaves").iterdir())) == 1
+
+
+def _fake_results(tmp_path: Path, name: str, images: list[tuple[str, float, float, float]]) -> tuple[Path, Path]:
+    """Results json + kernel cache for images ``(set, support px², gain of e2e, gain of the chain)``."""
+    kernel_dir = tmp_path / f"{name}-kernels"
+    kernel_dir.mkdir()
+    per_image = []
+    for i, (set_name, support, e2e, chain) in enumerate(images):
+        k = np.zeros((1, 1, 31, 31), np.float32)
+        k.reshape(-1)[: max(1, int(support))] = 1.0  # a box of N equal pixels has support N
+        np.savez(kernel_dir / f"{set_name}-{i:03d}.npz", kernels=k, blurred=np.array([[support > 0]]))
+        per_image.append({"set": set_name, "index": i, "identity": [20.0, 0.5],
+                          "e2e": [20.0 + e2e, 0.5], "deconv+e2e": [20.0 + chain, 0.5]})
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"per_image": per_image}))
+    return path, kernel_dir
+
+
+def test_chain_gate_picks_the_threshold_on_validation_only(tmp_path):
+    gate = _load("chain_gate")
+    # validation: a long kernel where the chain wins, a short wrong one where it loses badly
+    val, val_k = _fake_results(tmp_path, "val", [("uniform", 40, 0.1, 2.0), ("uniform", 10, 1.0, -1.0),
+                                                  ("uniform", 0, 0.5, 0.5), ("night", 25, 0.3, 0.2)])
+    # test: deliberately different, to check that it does not influence the choice
+    test, test_k = _fake_results(tmp_path, "test", [("uniform", 12, 0.0, 5.0), ("night", 50, 1.0, 0.0)])
+    out = tmp_path / "gate"
+    assert gate.main(["--val", str(val), "--val-kernels", str(val_k), "--test", str(test),
+                      "--test-kernels", str(test_k), "--out", str(out)]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    # T = 40: the chain acts on the long kernel only (night's 25 px² chain is 0.1 dB worse)
+    assert abs(result["threshold"] - 40.0) < 1e-6
+    assert abs(result["validation"]["uniform"][0] - 3.5 / 3) < 1e-9
+    assert result["test"] == {"uniform": [0.0, 0.0], "night": [0.0, 0.0]}  # scored with T, not tuned on it

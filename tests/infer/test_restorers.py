@@ -159,13 +159,16 @@ def test_kernel_deconv_with_the_real_classical_pipeline():
     assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
 
 
-def test_default_is_the_shipped_end_to_end_network_and_kernel_refine_stays_available():
+def test_default_is_the_gated_chain_with_the_shipped_network_and_kernel_refine_stays_available():
     from deblurkit.infer import DEFAULT_RESTORER
+    from deblurkit.infer.restorers import SHAKE_CHAIN
     from deblurkit.kernel_refine import WEIGHTS_PATH
 
-    assert DEFAULT_RESTORER == "nafnet-w16"
+    assert DEFAULT_RESTORER == SHAKE_CHAIN
     by_default = load_restorer("default", threads=1)
-    assert by_default.name == "nafnet-w16" and by_default.meta["weights"] != "random-init"
+    network = by_default.stages[-1]
+    assert network.name == "nafnet-w16" and network.meta["weights"] != "random-init"
+    assert by_default.stages[0].no_blur_support == infer.restorers.CHAIN_KERNEL_MIN_SUPPORT
     blurry = np.random.default_rng(0).random((64, 80, 3), dtype=np.float32)
     out = by_default(blurry)
     assert out.shape == blurry.shape and not np.allclose(out, blurry, atol=1e-3)  # a trained net acts
@@ -200,7 +203,7 @@ def test_default_model_card_matches_its_weights_and_measured_results():
 
 def test_self_ensemble_follows_the_registry_unless_given(zero_mimo):
     """The default network averages over rotations (measured to help it); others do not unless asked."""
-    assert load_restorer("default", threads=1).meta["self_ensemble"] is True
+    assert load_restorer("default", threads=1).stages[-1].meta["self_ensemble"] is True
     assert load_restorer("nafnet-w16", threads=1, self_ensemble=False).meta["self_ensemble"] is False
     assert load_restorer(zero_mimo, threads=1).meta["self_ensemble"] is False
     assert load_restorer(zero_mimo, threads=1, self_ensemble=True).meta["self_ensemble"] is True
@@ -221,8 +224,8 @@ def test_concurrent_tiles_only_for_small_networks_on_onnx(monkeypatch):
 
 
 def _fake_blind(monkeypatch, calls):
-    def fake_deblur_image(image_srgb, *, kernel_size=31, tiles=None, progress=None):
-        calls.append(image_srgb.copy())
+    def fake_deblur_image(image_srgb, *, kernel_size=31, tiles=None, progress=None, params=None):
+        calls.append((image_srgb.copy(), params))
         for i in range(3):
             if progress:
                 progress(i + 1, 3)
@@ -230,6 +233,7 @@ def _fake_blind(monkeypatch, calls):
 
     fake = types.ModuleType("deblurkit.classical.blind")
     fake.deblur_image = fake_deblur_image
+    fake.BlindParams = lambda **settings: settings
     monkeypatch.setitem(sys.modules, "deblurkit.classical.blind", fake)
     import deblurkit.classical
 
@@ -245,7 +249,12 @@ def test_chain_runs_stages_left_to_right_with_combined_progress(monkeypatch, zer
     img = np.random.default_rng(0).random((20, 28, 3), dtype=np.float32)
     ticks = []
     out = chain(img, progress=lambda i, n: ticks.append((i, n)))
-    np.testing.assert_array_equal(calls[0], img)
+    np.testing.assert_array_equal(calls[0][0], img)
+    # inside a chain, kernel-deconv leaves short kernels to the network after it
+    assert calls[0][1] == {"no_blur_support": infer.restorers.CHAIN_KERNEL_MIN_SUPPORT}
+    calls.clear()
+    load_restorer("kernel-deconv")(img)
+    assert calls[0][1] is None  # alone, the classical pipeline's own threshold
     # the zero network is the identity, so the output is the first stage's clamped output
     np.testing.assert_allclose(out, np.clip(img * 0.5 + 0.6, 0, 1), atol=1e-6)
     done = [i for i, _ in ticks]

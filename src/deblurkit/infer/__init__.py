@@ -13,10 +13,12 @@ Importing this package does not import torch.
 
 from __future__ import annotations
 
-#: The restorer ``load_restorer("default")`` builds: the shipped end-to-end NAFNet (design (a)),
-#: chosen by ``studies/eval_designs.py``: the best of the three designs on all six held-out sets
-#: (see docs/default-pipeline.md); the kernel-aware ``kernel-refine`` stays available by name.
-DEFAULT_RESTORER: str = "nafnet-w16"
+#: The restorer ``load_restorer("default")`` builds: classical blind deconvolution where it finds
+#: a long shake kernel, then the shipped end-to-end NAFNet (design (a)) on every photo. Chosen by
+#: ``studies/eval_designs.py`` and ``studies/chain_gate.py``: at least as good as ``nafnet-w16``
+#: alone on all six held-out sets, +0.64 dB on uniform shake (docs/default-pipeline.md);
+#: ``nafnet-w16`` (about 3x faster on a 12-MP photo) and the others stay available by name.
+DEFAULT_RESTORER: str = "kernel-deconv+nafnet-w16"
 
 from deblurkit.infer.restorers import (
     Restorer,

@@ -129,15 +129,22 @@ class KernelDeconvRestorer(Restorer):
     kind = "classical"
     description = "classical blind deblurring: kernel estimation + deconvolution in linear light, per tile"
 
-    def __init__(self, *, kernel_size: int = 31, tiles: int | None = None) -> None:
+    def __init__(self, *, kernel_size: int = 31, tiles: int | None = None,
+                 no_blur_support: float | None = None) -> None:
+        """``no_blur_support``: kernels with a smaller effective support (px²) count as no blur
+        (None: :class:`deblurkit.classical.blind.BlindParams`' default)."""
         self.kernel_size = kernel_size
         self.tiles = tiles
+        self.no_blur_support = no_blur_support
 
     def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
         from deblurkit.classical import blind  # lazy: owned by the classical module
 
-        return np.asarray(blind.deblur_image(rgb, kernel_size=self.kernel_size, tiles=self.tiles, progress=progress),
-                          dtype=np.float32)
+        options = {}
+        if self.no_blur_support is not None:
+            options["params"] = blind.BlindParams(no_blur_support=self.no_blur_support)
+        return np.asarray(blind.deblur_image(rgb, kernel_size=self.kernel_size, tiles=self.tiles, progress=progress,
+                                             **options), dtype=np.float32)
 
 
 class NetworkRestorer(Restorer):
@@ -202,6 +209,12 @@ class NetworkRestorer(Restorer):
 #: The measured best chain on strong uniform camera shake (docs/default-pipeline.md): classical
 #: blind deconvolution, then the default network on its output.
 SHAKE_CHAIN = "kernel-deconv+nafnet-w16"
+#: Inside a chain, ``kernel-deconv`` acts only on kernels with at least this effective support
+#: (px²) and leaves shorter blur to the stages after it: a wrongly estimated short kernel cost
+#: the chain up to 4.7 dB. Chosen on validation sets from the train photos by
+#: ``studies/chain_gate.py`` (any value in (16.86, 17.22] selects the same validation images; the
+#: classical pipeline alone uses 12).
+CHAIN_KERNEL_MIN_SUPPORT = 17.2
 
 
 class ChainRestorer(Restorer):
@@ -294,16 +307,20 @@ def load_restorer(
     from deblurkit.infer import DEFAULT_RESTORER
 
     text = os.fspath(spec)
+    if text == "default":
+        text = DEFAULT_RESTORER
     if "+" in text and not os.path.exists(text):
         parts = text.split("+")
         if not all(p.strip() for p in parts):
             raise DeblurkitError(f"bad restorer chain {text!r}: expected names joined by '+', e.g. {SHAKE_CHAIN!r}")
-        return ChainRestorer([
+        stages = [
             load_restorer(p.strip(), backend=backend, device=device, threads=threads, tile=tile, overlap=overlap,
                           dtype=dtype, self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
-            for p in parts])
-    if text == "default":
-        text = DEFAULT_RESTORER
+            for p in parts]
+        for stage in stages[:-1]:
+            if isinstance(stage, KernelDeconvRestorer):
+                stage.no_blur_support = CHAIN_KERNEL_MIN_SUPPORT
+        return ChainRestorer(stages)
     if text == "identity":
         return IdentityRestorer()
     if text == "kernel-deconv":
