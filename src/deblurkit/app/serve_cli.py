@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue", type=int, default=4, help="jobs that may wait; more get 503 + Retry-After")
     parser.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload (413 beyond)")
     parser.add_argument("--max-pixels", type=int, default=16_000_000, help="largest image in pixels (413 beyond)")
-    parser.add_argument("--timeout", type=float, default=300.0, help="per-request time limit in seconds (504)")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="per-request time limit in seconds, queueing included (504)")
     parser.add_argument("--tile", type=int, default=None, help="tile size for inference (bounds memory)")
     parser.add_argument("--backend", default="auto", help="runtime backend: auto, torch or onnx")
     parser.add_argument("--device", default="cpu")

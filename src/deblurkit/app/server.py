@@ -54,7 +54,7 @@ class ServerSettings:
     """Jobs deblurred at the same time (threads)."""
     queue_size: int = 4
     """Jobs allowed to wait for a worker; beyond ``workers + queue_size`` requests get 503."""
-    timeout_s: float = 300.0
+    timeout_s: float = 600.0
     """Per-request limit (queueing + deblurring); past it the request gets 504."""
     retry_after_s: int = 5
     """Value of the Retry-After header sent with 503."""
