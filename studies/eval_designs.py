@@ -14,6 +14,9 @@ Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
   the run time; ``--skip-classical`` makes (c) estimate its own. The speed of the whole (c)
   pipeline is timed separately on one ``--speed-side`` image;
 * ``kernel-refine-true`` design (c) given the TRUE kernel (upper bound of the network part);
+* ``deconv-true``       (b)'s hyper-Laplacian deconvolution (same brightness scale, noise-adapted
+  weight) with the TRUE kernel instead of the estimate (no clipped-highlight blending): how much
+  of (b)'s shortfall is kernel estimation; with ``--chain`` also ``deconv-true+e2e``;
 * ``wiener-true``       Wiener (NSR 1e-2) with the TRUE kernel, no network;
 * ``rl-true``           Richardson-Lucy (30 iterations) with the TRUE kernel;
 * ``e2e``               design (a), an end-to-end network checkpoint given with ``--e2e``;
@@ -43,8 +46,21 @@ sys.path.insert(0, str(ROOT / "studies"))  # also when imported from elsewhere
 from heldout import add_testset_arguments, load_pair, metrics, set_items
 
 ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e", "kernel-refine-true",
-         "refine-true+e2e", "wiener-true", "rl-true"]
+         "refine-true+e2e", "deconv-true", "deconv-true+e2e", "wiener-true", "rl-true"]
 DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e"]
+
+
+def _hyper_laplacian_like_b(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """(b)'s deconvolution step for a given kernel: same brightness scale and noise-adapted weight."""
+    from deblurkit.classical.blind import BlindParams, estimate_noise_sigma
+    from deblurkit.classical.deconv import hyper_laplacian_deconv
+
+    p = BlindParams()
+    gray = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    scale = float(max(np.percentile(gray, 99.5), 0.05))
+    sigma = estimate_noise_sigma(gray / scale)
+    weight = p.weight + p.noise_weight * sigma * sigma
+    return hyper_laplacian_deconv(lin / scale, kernel, weight=weight, alpha=p.alpha) * scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
                 res["kernel-refine-true"] = metrics(refined_true, gt)
                 if e2e is not None and args.chain:
                     res["refine-true+e2e"] = metrics(e2e(refined_true), gt)
+                deconv_true = linear_to_srgb_np(_hyper_laplacian_like_b(lin, k))
+                res["deconv-true"] = metrics(deconv_true, gt)
+                if e2e is not None and args.chain:
+                    res["deconv-true+e2e"] = metrics(e2e(deconv_true), gt)
                 res["wiener-true"] = metrics(linear_to_srgb_np(wiener_deconv(lin, k, nsr=1e-2) * 1.01), gt)
                 res["rl-true"] = metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
             for key, v in res.items():
