@@ -52,11 +52,11 @@ DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e"]
 
 def _hyper_laplacian_like_b(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """(b)'s deconvolution step for a given kernel: same brightness scale and noise-adapted weight."""
-    from deblurkit.classical.blind import BlindParams, estimate_noise_sigma
+    from deblurkit.classical.blind import BlindParams, _luminance, estimate_noise_sigma
     from deblurkit.classical.deconv import hyper_laplacian_deconv
 
     p = BlindParams()
-    gray = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    gray = _luminance(lin)  # the estimator's own luminance, as in blind._prepare
     scale = float(max(np.percentile(gray, 99.5), 0.05))
     sigma = estimate_noise_sigma(gray / scale)
     weight = p.weight + p.noise_weight * sigma * sigma
