@@ -50,7 +50,7 @@ ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "dec
 DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e"]
 
 
-def _hyper_laplacian_like_b(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def deconv_like_b(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """(b)'s deconvolution step for a given kernel: same brightness scale and noise-adapted weight."""
     from deblurkit.classical.blind import BlindParams, _luminance, estimate_noise_sigma
     from deblurkit.classical.deconv import hyper_laplacian_deconv
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["kernel-refine-true"] = metrics(refined_true, gt)
                 if e2e is not None and args.chain:
                     res["refine-true+e2e"] = metrics(e2e(refined_true), gt)
-                deconv_true = linear_to_srgb_np(_hyper_laplacian_like_b(lin, k))
+                deconv_true = linear_to_srgb_np(deconv_like_b(lin, k))
                 res["deconv-true"] = metrics(deconv_true, gt)
                 if e2e is not None and args.chain:
                     res["deconv-true+e2e"] = metrics(e2e(deconv_true), gt)

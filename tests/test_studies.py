@@ -81,3 +81,28 @@ def test_chain_gate_picks_the_threshold_on_validation_only(tmp_path):
     assert abs(result["threshold"] - 40.0) < 1e-6
     assert abs(result["validation"]["uniform"][0] - 3.5 / 3) < 1e-9
     assert result["test"] == {"uniform": [0.0, 0.0], "night": [0.0, 0.0]}  # scored with T, not tuned on it
+
+
+def test_kernel_study_sparsity_rises_with_blur_and_rules_pick_per_image():
+    study = _load("kernel_estimation_study")
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(0)
+    # Piecewise-flat image: sparse gradients; blurring spreads them, so |grad|_1 / |grad|_2 rises.
+    sharp = np.kron(rng.random((12, 12)), np.ones((10, 10)))[..., None].repeat(3, axis=2)
+    blurred = uniform_filter(sharp, size=(1, 9, 1))
+    assert study.normalised_sparsity(blurred) > 1.5 * study.normalised_sparsity(sharp)
+
+    names = list(study.SETTINGS) + ["delta", "true"]
+
+    def image(gains: dict[str, float], rule: str) -> dict:
+        rows = {n: {"similarity": 0.5, "support_ratio": 2.0, "gain": gains.get(n, -1.0), "sparsity": 1.0} for n in names}
+        return {"rows": rows, "consensus": rule, "sparsity": rule, "oracle": max(rows, key=lambda n: rows[n]["gain"])}
+
+    per_image = [image({"default": 2.0, "delta": 0.1, "true": 3.0}, "default"),
+                 image({"default": -4.0, "gamma 8": 1.0, "delta": 0.3, "true": 2.0}, "delta")]
+    summary = {s["row"]: s for s in study.summarise(per_image)}
+    assert summary["default"]["gain"] == -1.0 and summary["default"]["worst"] == -4.0
+    assert summary["default"]["oracle_gated"] == 1.0  # a gate that knew would drop the -4 dB image
+    assert summary["consensus"]["gain"] == (2.0 + 0.3) / 2
+    assert summary["true"]["gain"] == 2.5
