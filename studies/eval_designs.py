@@ -43,7 +43,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "studies"))  # also when imported from elsewhere
-from heldout import add_testset_arguments, load_pair, metrics, set_items
+from heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e", "kernel-refine-true",
          "refine-true+e2e", "deconv-true", "deconv-true+e2e", "wiener-true", "rl-true"]
@@ -253,13 +253,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{k} {v}" for k, v in summary["seconds_per_megapixel"].items()),
               f"kernel-refine on one {args.speed_side} x {args.speed_side} image: {speed}",
               f"kernel-refine training: {summary['training']}", f"Whole run {total:.0f} s: `{summary['command']}`"]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out.with_suffix(".json"), "w") as fh:
-        json.dump(summary, fh, indent=1)
-    with atomic_write(out.with_suffix(".md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, summary, lines)
     return 0
 
 

@@ -20,7 +20,6 @@ plus seconds per megapixel of the blind pipeline.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "studies"))  # also when imported from elsewhere
-from heldout import add_testset_arguments, load_pair, metrics, set_items
+from heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         srgb_to_linear_np,
     )
     from deblurkit.classical.deconv import hyper_laplacian_deconv, richardson_lucy_deconv
-    from deblurkit.io import atomic_write
 
     tiles = None
     if args.tiles:
@@ -114,12 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"| {f('rl-true')} | {f('hl-true')} | {vs_rl} |")
     lines.append("")
     lines.append(f"Blind pipeline: {summary['blind_seconds_per_megapixel']} s/MP on these crops; whole run {total:.0f} s.")
-    out = Path(args.out)
-    with atomic_write(out.with_suffix(".json"), "w") as fh:
-        json.dump(summary, fh, indent=1)
-    with atomic_write(out.with_suffix(".md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, summary, lines)
     return 0
 
 

@@ -69,3 +69,16 @@ def load_pair(root: Path, index: int) -> tuple[np.ndarray, np.ndarray]:
     from deblurkit.io import load_image_rgb
 
     return load_image_rgb(root / "blur" / f"{index:03d}.png"), load_image_rgb(root / "sharp" / f"{index:03d}.png")
+
+
+def write_results(out: str | Path, results: dict, lines: list[str]) -> None:
+    """Write ``out.json`` (``results``) and ``out.md`` (``lines``) atomically; echo the table."""
+    from deblurkit.io import atomic_write
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out.with_suffix(".json"), "w") as fh:
+        json.dump(results, fh, indent=1)
+    with atomic_write(out.with_suffix(".md"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))

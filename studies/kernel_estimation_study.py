@@ -34,7 +34,6 @@ Writes ``--out`` ``.json`` (per image) and ``.md``. Run time: about 40 s per ima
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -44,7 +43,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "studies"))
-from heldout import add_testset_arguments, load_pair, metrics, set_items
+from heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 SETTINGS: dict[str, dict] = {
     "default": {},
@@ -149,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="images estimated at once (one process each)")
     ap.add_argument("--out", default=str(ROOT / "studies/results/kernel_estimation_val"))
     args = ap.parse_args(argv)
-    from deblurkit.io import atomic_write
 
     t0 = time.time()
     results: dict = {"sets": {}, "settings": SETTINGS}
@@ -175,13 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     results["wall_seconds"] = round(time.time() - t0, 1)
     results["command"] = "python studies/kernel_estimation_study.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines.append(f"Whole run {results['wall_seconds']:.0f} s: `{results['command'].strip()}`")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out.with_suffix(".json"), "w") as fh:
-        json.dump(results, fh, indent=1)
-    with atomic_write(out.with_suffix(".md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, results, lines)
     return 0
 
 
