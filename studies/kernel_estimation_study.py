@@ -101,12 +101,13 @@ def study_image(job: tuple[str, int]) -> dict:
     kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
     delta = np.zeros((3, 3), np.float32)
     delta[1, 1] = 1.0
-    row: dict = {"index": index, "true_support": kernel_effective_support(true_k), "rows": {}}
+    true_support = kernel_effective_support(true_k)
+    row: dict = {"index": index, "true_support": true_support, "rows": {}}
     for name, k in {**kernels, "delta": delta, "true": true_k}.items():
         out = deconv_like_b(lin, k)
         row["rows"][name] = {
             "similarity": kernel_similarity(k, true_k),
-            "support_ratio": kernel_effective_support(k) / kernel_effective_support(true_k),
+            "support_ratio": kernel_effective_support(k) / true_support,
             "gain": metrics(linear_to_srgb_np(out), sharp)[0] - base,
             "sparsity": normalised_sparsity(out),
         }
