@@ -96,3 +96,94 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+class BodyCounter:
+    """ASGI wrapper that records, per request, how many body bytes the app pulled from the server."""
+
+    def __init__(self, app) -> None:
+        self.app, self.pulled = app, []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        record = {"path": scope["path"], "bytes": 0}
+        self.pulled.append(record)
+
+        async def counting_receive():
+            message = await receive()
+            record["bytes"] += len(message.get("body", b""))
+            return message
+
+        return await self.app(scope, counting_receive, send)
+
+
+def raw_chunked_upload(port: int, total: int, *, chunk: int = 64 * 1024, filename: str = "a.jpg",
+                       headers: dict[str, str] | None = None, stall_after: int | None = None,
+                       deadline_s: float = 30.0) -> tuple[int, dict, int]:
+    """POST ``total`` junk bytes as one multipart file with ``Transfer-Encoding: chunked`` on a raw socket.
+
+    Stops sending as soon as the server answers (or, with ``stall_after``, after that many bytes,
+    then waits). Returns ``(status, json_body, bytes_sent)``.
+    """
+    import json
+    import select
+    import socket
+    import time
+
+    boundary = "deblurkitboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    lines = [f"POST /api/deblur HTTP/1.1", f"Host: 127.0.0.1:{port}", "Transfer-Encoding: chunked",
+             f"Content-Type: multipart/form-data; boundary={boundary}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    sock = socket.create_connection(("127.0.0.1", port), timeout=deadline_s)
+    end = time.monotonic() + deadline_s
+    sent = 0
+    try:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sock.sendall(b"%x\r\n%s\r\n" % (len(head), head))
+        block = b"\xab" * chunk
+        answered = False
+        while sent < total and time.monotonic() < end:
+            if stall_after is not None and sent >= stall_after:
+                break
+            if select.select([sock], [], [], 0)[0]:
+                answered = True
+                break
+            n = min(chunk, total - sent)
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (n, block[:n]))
+            except OSError:  # the server answered and closed
+                answered = True
+                break
+            sent += n
+        if not answered and stall_after is None:
+            tail = f"\r\n--{boundary}--\r\n".encode()
+            try:
+                sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
+            except OSError:
+                pass
+        data = b""
+        while time.monotonic() < end:
+            try:
+                part = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not part:
+                break
+            data += part
+            header, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                length = [int(h.split(b":")[1]) for h in header.split(b"\r\n") if h.lower().startswith(b"content-length:")]
+                if length and len(body) >= length[0]:
+                    break
+    finally:
+        sock.close()
+    header, _, body = data.partition(b"\r\n\r\n")
+    status = int(header.split(b" ", 2)[1]) if header else 0
+    try:
+        parsed = json.loads(body) if body else {}
+    except ValueError:
+        parsed = {"raw": body[:200].decode("latin-1")}
+    return status, parsed, sent

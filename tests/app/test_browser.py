@@ -84,13 +84,15 @@ def test_upload_see_result_and_download(tmp_path):
             browser.close()
 
 
-def test_dropped_bad_file_shows_one_line_error(tmp_path):
+def test_dropped_bad_file_shows_one_line_error_and_clears_the_last_result(tmp_path):
     from playwright.sync_api import sync_playwright
 
     from deblurkit.app.server import ServerSettings, create_app
 
     bad = tmp_path / "notes.jpg"
     bad.write_text("this is not a photo\n")
+    good = tmp_path / "写真.jpg"
+    _blurry_photo(good)
     app = create_app(ServerSettings(default_model="fake-sharpen"), loader=lambda name: SharpenRestorer(name),
                      restorer_infos=[{"name": "fake-sharpen", "kind": "classical", "description": ""}])
     with LiveServer(app) as srv, sync_playwright() as pw:
@@ -99,7 +101,13 @@ def test_dropped_bad_file_shows_one_line_error(tmp_path):
             page = browser.new_page()
             page.goto(srv.url + "/")
             page.wait_for_selector("#model option", state="attached")
-            # drag-and-drop path: a drop event carrying the file
+            # first a good photo with a non-Latin name: shown, and offered under its own name
+            page.set_input_files("#file", str(good))
+            page.click("#run")
+            page.wait_for_selector("#download:not([hidden])", timeout=30_000)
+            assert page.get_attribute("#download", "download") == "写真-deblurred.jpg"
+            assert page.is_visible("#viewer")
+            # then a bad file by drag-and-drop: a drop event carrying the file
             dt = page.evaluate_handle(
                 "(text) => { const dt = new DataTransfer();"
                 " dt.items.add(new File([text], 'notes.jpg', {type: 'image/jpeg'})); return dt; }",
@@ -109,7 +117,10 @@ def test_dropped_bad_file_shows_one_line_error(tmp_path):
             page.click("#run")
             page.wait_for_selector("#error:not([hidden])", timeout=15_000)
             assert "not an image" in page.inner_text("#error")
-            assert page.is_hidden("#download")
+            page.wait_for_timeout(700)  # a late progress poll must not bring "Deblurring…" back
+            assert page.is_hidden("#download") and page.is_hidden("#viewer") and page.is_hidden("#progress")
+            assert "Deblurring" not in page.inner_text("body")
+            assert page.get_attribute("#after", "src") is None
         finally:
             browser.close()
 

@@ -134,7 +134,7 @@ def test_web_api_with_the_real_runtime():
     from deblurkit.app.server import create_app
     from deblurkit.infer import DEFAULT_RESTORER
 
-    with TestClient(create_app()) as c:
+    with TestClient(create_app(), base_url="http://127.0.0.1") as c:
         models = c.get("/api/models").json()
         names = [m["name"] for m in models["models"]]
         assert models["default"] == DEFAULT_RESTORER and DEFAULT_RESTORER in names and "identity" in names

@@ -20,7 +20,7 @@ INFOS = [{"name": "fake-sharpen", "kind": "classical", "description": "3x3 unsha
 
 def _client(fake_loader, **settings) -> TestClient:
     s = ServerSettings(default_model="fake-sharpen", **settings)
-    return TestClient(create_app(s, loader=fake_loader, restorer_infos=INFOS))
+    return TestClient(create_app(s, loader=fake_loader, restorer_infos=INFOS), base_url="http://127.0.0.1")
 
 
 def _png(h=32, w=40, seed=0) -> bytes:
@@ -175,7 +175,7 @@ def test_timeout_gives_504_and_frees_the_slot():
     slow = SharpenRestorer("fake-sharpen", delay=1.2)
     app = create_app(ServerSettings(default_model="fake-sharpen", timeout_s=0.3, workers=1, queue_size=0),
                      loader=lambda name: slow, restorer_infos=INFOS)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         r = _post(c, _png())
         assert r.status_code == 504 and "longer than 0.3 s" in r.json()["error"]
         deadline = time.monotonic() + 5  # cancelled at the restorer's next progress report

@@ -10,12 +10,18 @@ Endpoints:
 * ``GET /healthz`` — liveness plus queue occupancy.
 * ``GET /docs``, ``GET /openapi.json`` — the generated API docs.
 
-Limits that keep the server alive: request bodies above ``max_upload_bytes`` and images above
-``max_pixels`` get 413 (checked from the header before decoding), non-images 415, corrupt images
-400; at most ``workers + queue_size`` jobs are admitted at once and the rest get 503 with
-``Retry-After``; a job that runs past ``timeout_s`` gets 504 (and is cancelled at its next
-progress report). Uploads stay in memory (or in Starlette's spooled temp files); nothing else is
-written. Restorers are loaded once per name and shared by all requests.
+Limits that keep the server alive (docs/reliability.md): a job slot is taken before the upload
+is read, so at most ``workers + queue_size`` uploads are received at once and the rest get 503
+with ``Retry-After`` without their bodies being read; request bodies are counted as they arrive
+(chunked ones too) and refused with 413 once past ``max_upload_bytes`` (plus the multipart
+framing), so an upload costs at most the limit plus one chunk of memory or temporary disk;
+an upload slower than ``upload_timeout_s`` gets 408; images above ``max_pixels`` get 413
+(checked from the header before decoding), non-images 415, corrupt images 400; a job that runs
+past ``timeout_s`` gets 504 (and is cancelled at its next progress report). Every error body is
+``{"error": "<one line>"}``. Requests whose ``Host`` is not an allowed name get 400 (DNS
+rebinding), cross-origin POSTs (``Origin`` or ``Sec-Fetch-Site``) get 403 (CSRF). Uploads stay
+in memory (or in Starlette's spooled temp files); nothing else is written. Restorers are loaded
+once per name and shared by all requests.
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the endpoint annotations, whose
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
 from deblurkit.app.photo_io import FORMAT_INFO, PhotoError
 from deblurkit.app.restore import INPUT_SPACES, RestorerCache, RestorerLoader
@@ -40,6 +47,10 @@ from deblurkit.errors import DeblurkitError, UnknownNameError
 _STATUS_FOR_KIND = {"not-image": 415, "unsupported": 415, "corrupt": 400, "too-large": 413}
 _OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 _BROWSER_FORMATS = {"PNG", "JPEG", "WEBP"}
+_MULTIPART_SLACK = 64 * 1024
+"""Bytes of multipart framing (boundaries, part headers, small form fields) allowed above the upload limit."""
+_DEBLUR_PATH = "/api/deblur"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,10 @@ class ServerSettings:
     """Names a request may choose (None: everything ``deblurkit.infer.list_restorers()`` lists)."""
     jpeg_quality: int = 95
     """Quality of JPEG/WEBP outputs."""
+    upload_timeout_s: float = 120.0
+    """An upload must arrive within this many seconds of the request's start; slower ones get 408."""
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    """Names the ``Host`` header may carry (DNS-rebinding protection); ``("*",)`` allows any."""
 
 
 class JobCancelled(Exception):
@@ -99,6 +114,173 @@ class _Progress:
             return self._jobs.get(job_id)
 
 
+_SLOT_KEY = "deblurkit_slot"
+
+
+class _Slot:
+    """A job slot; released exactly once, by the middleware or (once handed off) by the job's end."""
+
+    def __init__(self, release) -> None:
+        self._release, self._lock, self._released = release, threading.Lock(), False
+        self.handed_off = False
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._release()
+
+
+class _UploadRefused(Exception):
+    """Raised from the guarded ``receive`` once an upload is over the limit or too slow."""
+
+
+class _GuardMiddleware:
+    """Pure ASGI middleware in front of the app: Host and Origin checks, job slot, streamed body limit.
+
+    For ``POST /api/deblur`` the job slot is taken before any of the body is read (503 otherwise),
+    and the body is counted as it arrives, whatever its framing (``Content-Length`` or chunked):
+    past ``max_upload_bytes`` plus the multipart framing, the app stops receiving and the client
+    gets 413, so an upload never costs more than the limit plus one chunk of memory or disk.
+    """
+
+    def __init__(self, app, *, settings: ServerSettings, take_slot, capacity: int) -> None:
+        self.app, self.settings, self.take_slot, self.capacity = app, settings, take_slot, capacity
+        self.max_body = settings.max_upload_bytes + _MULTIPART_SLACK
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        refusal = _host_refusal(headers.get("host"), self.settings.allowed_hosts)
+        if refusal is None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            refusal = _cross_origin_refusal(headers)
+        if refusal is None and scope["method"] == "POST":
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.max_body:
+                refusal = 413, (f"upload is {int(length):,} bytes; the limit is "
+                                f"{self.settings.max_upload_bytes:,}"), None
+        if refusal is not None:
+            await _send_error(send, *refusal)
+            return
+        if not (scope["method"] == "POST" and scope["path"] == _DEBLUR_PATH):
+            await self.app(scope, receive, send)
+            return
+        slot = self.take_slot()
+        if slot is None:
+            await _send_error(send, 503, f"server busy ({self.capacity} jobs in progress); retry in "
+                                         f"{self.settings.retry_after_s} s",
+                              {"Retry-After": str(self.settings.retry_after_s)})
+            return
+        scope.setdefault("state", {})[_SLOT_KEY] = slot
+        try:
+            await self._guarded(scope, receive, send)
+        finally:
+            if not slot.handed_off:
+                slot.release()
+
+    async def _guarded(self, scope, receive, send) -> None:
+        received, refused = 0, []
+        started = [False]
+        deadline = time.monotonic() + self.settings.upload_timeout_s
+
+        async def limited_receive():
+            nonlocal received
+            if refused:
+                raise _UploadRefused()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                refused.append((408, f"upload not received within {self.settings.upload_timeout_s:g} s"))
+                raise _UploadRefused() from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    refused.append((413, f"upload is larger than the limit of "
+                                         f"{self.settings.max_upload_bytes:,} bytes"))
+                    raise _UploadRefused()
+            return message
+
+        async def guarded_send(message) -> None:
+            if refused and not started[0]:
+                return  # the app's own reaction to the refusal is replaced by ours
+            if message["type"] == "http.response.start":
+                started[0] = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+        if refused and not started[0]:
+            await _send_error(send, *refused[0], {"Connection": "close"})
+
+
+async def _send_error(send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    import json
+
+    body = json.dumps({"error": message}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _host_refusal(host: str | None, allowed: tuple[str, ...]) -> tuple[int, str, None] | None:
+    """400 unless the ``Host`` header names an allowed host (any port); a missing header passes."""
+    if host is None or "*" in allowed:
+        return None
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:8000
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name in {a.lower().strip("[]") for a in allowed}:
+        return None
+    return 400, (f"Host {host[:100]!r} is not served here (allowed: {', '.join(allowed)}; "
+                 "`deblurkit serve --allowed-host NAME` adds one)"), None
+
+
+def _cross_origin_refusal(headers: dict[str, str]) -> tuple[int, str, None] | None:
+    """403 for a state-changing request from another site (CSRF); clients that send no Origin pass."""
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return 403, f"cross-site request refused (Sec-Fetch-Site: {site[:40]})", None
+    origin = headers.get("origin")
+    if origin is None:
+        return None
+    parts = urlsplit(origin)
+    if origin != "null" and parts.netloc and parts.netloc.lower() == headers.get("host", "").lower():
+        return None
+    return 403, f"cross-origin request refused (Origin {origin[:100]!r} is not this server)", None
+
+
+def _validation_message(errors) -> str:
+    """FastAPI's validation errors as one line: ``file: Field required; model: ...``."""
+    parts = []
+    for err in errors:
+        loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "header", "path")]
+        parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and, for other names, ``filename*`` (RFC 6266/5987).
+
+    >>> print(content_disposition("写真-deblurred.jpg"))
+    attachment; filename="image-deblurred.jpg"; filename*=UTF-8''%E5%86%99%E7%9C%9F-deblurred.jpg
+    """
+    if filename.isascii():
+        return f'attachment; filename="{filename}"'
+    fallback = filename.encode("ascii", "ignore").decode().strip()
+    if not fallback or fallback[0] in "-.":
+        fallback = "image" + fallback
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader | None = None,
                restorer_infos: list[dict[str, Any]] | None = None):
     """Build the FastAPI application.
@@ -116,8 +298,10 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
         shutdown).
     """
     from fastapi import FastAPI, File, Form, Header, Request, UploadFile
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from deblurkit.app.restore import default_restorer_name, list_restorer_infos, make_loader
 
@@ -150,16 +334,31 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
     app.state.settings = settings
     app.state.cache = cache
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        if request.method == "POST":
-            length = request.headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
-                return _error(413, f"upload is {int(length):,} bytes; the limit is {settings.max_upload_bytes:,}")
-        return await call_next(request)
-
     def _error(status: int, message: str, headers: dict[str, str] | None = None):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request, exc):
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request, exc):
+        return _error(422, _validation_message(exc.errors()))
+
+    def try_take_slot() -> _Slot | None:
+        if not slots.acquire(blocking=False):
+            return None
+        with active_lock:
+            active["n"] += 1
+
+        def release() -> None:
+            with active_lock:
+                active["n"] -= 1
+            slots.release()
+
+        return _Slot(release)
+
+    app.add_middleware(_GuardMiddleware, settings=settings, take_slot=try_take_slot, capacity=capacity)
 
     @app.get("/", include_in_schema=False)
     def index():
@@ -188,12 +387,15 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
             return {"state": "unknown", "done": 0, "total": 0}
         return {"state": st.state, "done": st.done, "total": st.total}
 
-    @app.post("/api/deblur", responses={
+    @app.post(_DEBLUR_PATH, responses={
         200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}, "description": "The deblurred image"},
-        400: {"description": "Corrupt image"}, 413: {"description": "Upload or image too large"},
+        400: {"description": "Corrupt image, unknown model or format, or a Host that is not allowed"},
+        403: {"description": "Cross-origin request"}, 408: {"description": "Upload too slow"},
+        413: {"description": "Upload or image too large"},
         415: {"description": "Not an image"}, 503: {"description": "Queue full; see Retry-After"},
         504: {"description": "Timed out"}})
-    async def deblur(file: Annotated[UploadFile, File(description="the blurry image")],
+    async def deblur(request: Request,
+                     file: Annotated[UploadFile, File(description="the blurry image")],
                      model: Annotated[str | None, Form(description="restorer name (default: the server's)")] = None,
                      format: Annotated[str, Form(description="same, png, jpeg or webp")] = "same",
                      input_space: Annotated[str, Form(description="srgb (default) or linear")] = "srgb",
@@ -210,27 +412,18 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
         data = await _read_limited(file, settings.max_upload_bytes)
         if data is None:
             return _error(413, f"upload is larger than the limit of {settings.max_upload_bytes:,} bytes")
-        if not slots.acquire(blocking=False):
-            return _error(503, f"server busy ({capacity} jobs in progress); retry in {settings.retry_after_s} s",
-                          {"Retry-After": str(settings.retry_after_s)})
+        slot: _Slot = request.scope["state"][_SLOT_KEY]  # taken by _GuardMiddleware before the body was read
         job_id = (x_job_id or uuid.uuid4().hex)[:64]
         state = progress_table.new(job_id)
-        with active_lock:
-            active["n"] += 1
-
-        def release(_fut=None) -> None:
-            with active_lock:
-                active["n"] -= 1
-            slots.release()
-
         filename = file.filename or "image"
         try:
             fut = executor.submit(_run_job, data, filename, name, fmt_key, cache, settings, state,
                                   input_space)
         except RuntimeError:  # executor shut down
-            release()
             return _error(503, "server is shutting down", {"Retry-After": str(settings.retry_after_s)})
-        fut.add_done_callback(release)  # the slot frees only when the work really stops
+        del data
+        slot.handed_off = True
+        fut.add_done_callback(lambda _fut: slot.release())  # the slot frees only when the work really stops
         try:
             body, media_type, out_name, seconds = await asyncio.wait_for(
                 asyncio.wrap_future(fut), timeout=settings.timeout_s)
@@ -252,7 +445,7 @@ def create_app(settings: ServerSettings | None = None, *, loader: RestorerLoader
             return _error(500, f"internal error while deblurring: {type(exc).__name__}: {exc}")
         state.state = "done"
         return Response(body, media_type=media_type, headers={
-            "Content-Disposition": f'attachment; filename="{out_name}"',
+            "Content-Disposition": content_disposition(out_name),
             "X-Deblur-Seconds": f"{seconds:.3f}", "X-Model": name, "X-Job-Id": job_id})
 
     return app

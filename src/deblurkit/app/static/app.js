@@ -9,6 +9,23 @@
   let chosen = null, beforeUrl = null, afterUrl = null, models = [], limits = {};
 
   function showError(msg) { errorEl.textContent = msg; errorEl.hidden = !msg; }
+  // After a failure nothing of the previous run may stay on screen: no "Deblurring…", no old result.
+  function clearResult() {
+    viewer.hidden = true; download.hidden = true; info.textContent = "";
+    after.removeAttribute("src"); download.removeAttribute("href");
+    if (afterUrl) { URL.revokeObjectURL(afterUrl); afterUrl = null; }
+  }
+  function failed(msg) {
+    progressBox.hidden = true; statusEl.textContent = ""; bar.value = 0;
+    clearResult(); showError(msg);
+  }
+  // RFC 6266: prefer filename* (UTF-8) over the ASCII fallback.
+  function downloadName(disp) {
+    const star = /filename\*=UTF-8''([^;]+)/i.exec(disp);
+    if (star) { try { return decodeURIComponent(star[1]); } catch (e) { /* fall back */ } }
+    const plain = /filename="([^"]+)"/.exec(disp);
+    return plain ? plain[1] : "deblurred.png";
+  }
   function setProgress(pct, text) {
     progressBox.hidden = false;
     if (pct === null) bar.removeAttribute("value"); else bar.value = pct;
@@ -43,7 +60,7 @@
     chosen = file;
     $("drop-text").textContent = `${file.name} (${(file.size / 1024).toFixed(0)} KB) — press Deblur`;
     runBtn.disabled = false;
-    download.hidden = true;
+    clearResult();
     if (beforeUrl) URL.revokeObjectURL(beforeUrl);
     beforeUrl = URL.createObjectURL(file);
   }
@@ -82,39 +99,39 @@
     xhr.responseType = "blob";
     xhr.setRequestHeader("X-Job-Id", jobId);
     const started = performance.now();
-    let poll = null;
+    let poll = null, finished = false;
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) setProgress(Math.round((100 * e.loaded) / e.total), `Uploading… ${Math.round((100 * e.loaded) / e.total)}%`);
     };
     xhr.upload.onload = () => {
+      if (finished) return;  // the answer (e.g. an error) came before the upload event
       setProgress(null, "Deblurring…");
       poll = setInterval(() => {
         fetch(`/api/progress/${jobId}`).then((r) => r.json()).then((p) => {
+          if (finished) return;
           const secs = ((performance.now() - started) / 1000).toFixed(0);
           if (p.total > 1) setProgress(Math.round((100 * p.done) / p.total), `Deblurring… ${p.done}/${p.total} tiles, ${secs} s`);
           else setProgress(null, `Deblurring… ${secs} s`);
         }).catch(() => {});
       }, 500);
     };
-    const finish = () => { if (poll) clearInterval(poll); runBtn.disabled = false; };
-    xhr.onerror = () => { finish(); progressBox.hidden = true; showError("Network error: the server could not be reached."); };
+    const finish = () => { finished = true; if (poll) clearInterval(poll); runBtn.disabled = false; };
+    xhr.onerror = () => { finish(); failed("Network error: the server could not be reached."); };
     xhr.onload = async () => {
       finish();
       if (xhr.status !== 200) {
-        progressBox.hidden = true;
         let msg = `Error ${xhr.status}`;
         try { msg = JSON.parse(await xhr.response.text()).error || msg; } catch (e) { /* not JSON */ }
         if (xhr.status === 503) msg += " (the server is busy; try again shortly)";
-        showError(msg);
+        failed(msg);
         return;
       }
       const secs = xhr.getResponseHeader("X-Deblur-Seconds");
       const disp = xhr.getResponseHeader("Content-Disposition") || "";
-      const m = /filename="([^"]+)"/.exec(disp);
       if (afterUrl) URL.revokeObjectURL(afterUrl);
       afterUrl = URL.createObjectURL(xhr.response);
       before.src = beforeUrl; after.src = afterUrl;
-      download.href = afterUrl; download.download = m ? m[1] : "deblurred.png"; download.hidden = false;
+      download.href = afterUrl; download.download = downloadName(disp); download.hidden = false;
       viewer.hidden = false; slider.value = 50; setSplit(50);
       setProgress(100, `Done in ${secs ? Number(secs).toFixed(2) : "?"} s`);
       after.onload = () => { info.textContent = `${after.naturalWidth}×${after.naturalHeight} · model ${xhr.getResponseHeader("X-Model")} · drag the slider to compare`; };
