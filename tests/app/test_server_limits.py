@@ -150,3 +150,22 @@ def test_every_error_body_is_one_error_line():
         assert "\n" not in r.json()["error"]
         r = c.get("/api/deblur")
         assert r.status_code == 405 and set(r.json()) == {"error"}
+
+
+def test_serve_options_for_hosts_and_upload_time():
+    import argparse
+
+    from deblurkit.app import serve_cli
+    from deblurkit.errors import DeblurkitError
+
+    parser = argparse.ArgumentParser()
+    serve_cli.add_arguments(parser)
+    st = serve_cli.settings_from_args(parser.parse_args([]))
+    assert st.allowed_hosts == ("localhost", "127.0.0.1", "::1") and st.upload_timeout_s == 120
+    st = serve_cli.settings_from_args(parser.parse_args(["--host", "192.168.1.5", "--allowed-host", "photos.lan",
+                                                         "--upload-timeout", "30"]))
+    assert st.allowed_hosts[-2:] == ("192.168.1.5", "photos.lan") and st.upload_timeout_s == 30
+    assert "0.0.0.0" not in serve_cli.settings_from_args(parser.parse_args(["--host", "0.0.0.0"])).allowed_hosts
+    for bad in (["--upload-timeout", "0"], ["--max-upload-mb", "nan"], ["--timeout", "-1"]):
+        with pytest.raises(DeblurkitError, match="must be positive"):
+            serve_cli.settings_from_args(parser.parse_args(bad))
