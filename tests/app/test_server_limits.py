@@ -6,6 +6,7 @@ the test client), since framing and header encoding are what the server itself d
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from urllib.parse import unquote
@@ -169,3 +170,14 @@ def test_serve_options_for_hosts_and_upload_time():
     for bad in (["--upload-timeout", "0"], ["--max-upload-mb", "nan"], ["--timeout", "-1"]):
         with pytest.raises(DeblurkitError, match="must be positive"):
             serve_cli.settings_from_args(parser.parse_args(bad))
+
+
+def test_exif_over_64_kb_gives_a_jpeg_not_a_500():
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    exif.get_ifd(0x8769)[0x927C] = b"M" * 70_000  # maker note: too long for a JPEG APP1 segment
+    png = pil_bytes(Image.fromarray((blurry_rgb(12, 16) * 255).astype(np.uint8)), "PNG", exif=exif.tobytes())
+    with TestClient(_app(), base_url="http://127.0.0.1") as c:
+        r = c.post("/api/deblur", files={"file": ("big-exif.png", png)}, data={"format": "jpeg"})
+        assert r.status_code == 200, r.text
+        assert Image.open(io.BytesIO(r.content)).getexif()[0x010F] == "TestCam"

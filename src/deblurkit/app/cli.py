@@ -218,7 +218,8 @@ def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None 
         DEFAULT_MAX_PIXELS,
         encode_photo,
         format_for_suffix,
-        read_photo,
+        read_photo_file,
+        read_photo_stream,
         side_by_side,
         writable_format,
     )
@@ -226,15 +227,11 @@ def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None 
     from deblurkit.io import atomic_write
 
     t0 = time.perf_counter()
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if job.source is None:
-        data = (stdin or sys.stdin.buffer).read()
+        photo = read_photo_stream(stdin or sys.stdin.buffer, name=job.source_label, max_pixels=limit)
     else:
-        try:
-            data = job.source.read_bytes()
-        except OSError as exc:
-            raise DeblurkitError(f"{job.source}: cannot read ({exc.strerror})") from None
-    photo = read_photo(data, name=job.source_label,
-                       max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+        photo = read_photo_file(job.source, name=job.source_label, max_pixels=limit)
     result = photo.with_pixels(restore_pixels(photo.pixels, restorer, progress=progress,
                                                       input_space=input_space))
     fmt = writable_format(photo.format) if job.output is None else format_for_suffix(job.output.suffix)

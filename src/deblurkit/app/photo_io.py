@@ -32,6 +32,12 @@ PhotoErrorKind = Literal["not-image", "corrupt", "too-large", "unsupported"]
 #: Pillow's own decompression-bomb limit (about 89.5 megapixels), our default pixel cap.
 DEFAULT_MAX_PIXELS = 89_478_485
 
+#: Bytes read first from a file or stream to recognise the format and check the size (header first).
+HEADER_BYTES = 64 * 1024
+
+#: Metadata allowance of :func:`max_input_bytes` on top of the pixel data.
+_INPUT_SLACK_BYTES = 64 * 1024 * 1024
+
 #: Output suffix -> container format written by :func:`encode_photo`.
 SUFFIX_FORMATS: dict[str, str] = {
     ".png": "PNG",
@@ -57,6 +63,12 @@ FORMAT_INFO: dict[str, tuple[str, str]] = {
 
 _EXIF_ORIENTATION = 0x0112
 _EXIF_PREFIX = b"Exif\x00\x00"
+_EXIF_IFD = 0x8769
+_EXIF_BULKY_TAGS = (0x927C, 0x9286)  # MakerNote, UserComment: the usual reasons a block is large
+_EXIF_MAX_VALUE = 1024  # bytes; longer single values are dropped when a block must be trimmed
+
+#: Largest EXIF block a JPEG APP1 segment holds (65,535 minus the 2-byte length field).
+JPEG_MAX_EXIF_BYTES = 65_533
 
 
 class PhotoError(DeblurkitError):
@@ -134,6 +146,8 @@ def read_photo(data: bytes, *, name: str = "image", max_pixels: int | None = DEF
     _register_heif()
     if not data:
         raise PhotoError(f"{name}: empty file (0 bytes)", "not-image")
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    _allow_pillow_pixels(limit)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -147,7 +161,6 @@ def read_photo(data: bytes, *, name: str = "image", max_pixels: int | None = DEF
         raise PhotoError(f"{name}: truncated or corrupt image header ({exc})", "corrupt") from None
 
     width, height = im.size
-    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if width * height > limit:
         raise PhotoError(f"{name}: image is {width}x{height} = {width * height:,} pixels, "
                          f"more than the limit of {limit:,}", "too-large")
@@ -186,6 +199,156 @@ def read_photo(data: bytes, *, name: str = "image", max_pixels: int | None = DEF
             exif_bytes = None
     return Photo(pixels=np.ascontiguousarray(pixels, dtype=np.float32), bits=bits, format=fmt,
                  exif=exif_bytes, icc_profile=icc, source_mode=source_mode)
+
+
+def max_input_bytes(max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+    """Largest file or stream :func:`read_photo_file` / :func:`read_photo_stream` accept.
+
+    8 bytes per allowed pixel (16-bit RGBA stored uncompressed) plus 64 MiB of metadata: no valid
+    image within the pixel limit is larger. About 780 MB at the default limit.
+    """
+    return 8 * (DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels) + _INPUT_SLACK_BYTES
+
+
+def check_photo_header(header: bytes, *, name: str = "image",
+                       max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse, from the first bytes of a file alone, what is not an image or has too many pixels.
+
+    Args:
+        header: the first :data:`HEADER_BYTES` (or fewer, for a short file) bytes.
+        name: used in error messages.
+        max_pixels: pixel limit (None: the default).
+
+    Raises:
+        PhotoError: empty, no known image signature (``not-image``), or a header that declares
+            more than ``max_pixels`` pixels (``too-large``). A header that cannot be parsed from
+            this prefix alone passes; :func:`read_photo` judges the whole file.
+    """
+    from PIL import Image
+
+    if not header:
+        raise PhotoError(f"{name}: empty file (0 bytes)", "not-image")
+    _register_heif()
+    Image.init()
+    prefix = header[:16]
+    known = False
+    unsigned = []  # formats without a signature test (TGA, ...): tried on the header itself
+    for fmt in Image.ID:
+        accept = Image.OPEN[fmt][1]
+        if accept is None:
+            unsigned.append(fmt)
+            continue
+        try:
+            known = bool(accept(prefix))
+        except Exception:  # noqa: BLE001 - a plugin's signature test failing means "not this format"
+            known = False
+        if known:
+            break
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    _allow_pillow_pixels(limit)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(header), formats=None if known else unsigned) as im:
+                width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(f"{name}: too many pixels, refused as a possible decompression bomb ({exc})",
+                         "too-large") from None
+    except Exception:  # noqa: BLE001 - the header alone is not enough; the full read decides
+        if not known:
+            raise PhotoError(f"{name}: not an image file (unrecognised format)", "not-image") from None
+        return
+    if width * height > limit:
+        raise PhotoError(f"{name}: image is {width}x{height} = {width * height:,} pixels, "
+                         f"more than the limit of {limit:,}", "too-large")
+
+
+def read_photo_file(path, *, name: str | None = None,
+                    max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Photo:
+    """:func:`read_photo` for a file, reading the header first and refusing oversize files unread.
+
+    Raises:
+        DeblurkitError: the file cannot be opened or read.
+        PhotoError: as :func:`read_photo`, and ``too-large`` for files over :func:`max_input_bytes`.
+    """
+    import os
+
+    label = str(path) if name is None else name
+    cap = max_input_bytes(max_pixels)
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(HEADER_BYTES)
+            check_photo_header(header, name=label, max_pixels=max_pixels)
+            size = os.fstat(fh.fileno()).st_size
+            if size > cap:
+                raise PhotoError(f"{label}: file is {size:,} bytes, more than any image within the pixel limit "
+                                 f"can be ({cap:,}; --max-pixels raises it)", "too-large")
+            data = header + fh.read(cap + 1 - len(header))
+    except IsADirectoryError:
+        raise DeblurkitError(f"{label}: is a folder, not an image file") from None
+    except OSError as exc:
+        raise DeblurkitError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > cap:
+        raise PhotoError(f"{label}: more than {cap:,} bytes (it grew while being read)", "too-large")
+    return read_photo(data, name=label, max_pixels=max_pixels)
+
+
+def read_photo_stream(stream, *, name: str = "<stdin>", max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                      max_bytes: int | None = None) -> Photo:
+    """:func:`read_photo` for a binary stream (standard input): header first, then at most ``max_bytes``.
+
+    Args:
+        stream: a binary file object (``sys.stdin.buffer``).
+        name: used in error messages.
+        max_pixels: pixel limit (None: the default).
+        max_bytes: refuse longer streams (default :func:`max_input_bytes` (``max_pixels``)).
+
+    Raises:
+        DeblurkitError: the stream cannot be read.
+        PhotoError: as :func:`read_photo`, after reading only the header when the stream is not an
+            image, and ``too-large`` past ``max_bytes`` (no more than that is ever held).
+    """
+    cap = max_input_bytes(max_pixels) if max_bytes is None else max_bytes
+    try:
+        header = _read_exactly(stream, min(HEADER_BYTES, cap + 1))
+        check_photo_header(header, name=name, max_pixels=max_pixels)
+        chunks, total = [header], len(header)
+        while total <= cap:
+            chunk = stream.read(min(1 << 20, cap + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise DeblurkitError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if total > cap:
+        raise PhotoError(f"{name}: more than {cap:,} bytes, more than any image within the pixel limit "
+                         "can be (--max-pixels raises it)", "too-large")
+    return read_photo(b"".join(chunks), name=name, max_pixels=max_pixels)
+
+
+def _read_exactly(stream, n: int) -> bytes:
+    """Up to ``n`` bytes (fewer only at the end of the stream; pipes may return short reads)."""
+    parts, got = [], 0
+    while got < n:
+        part = stream.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _allow_pillow_pixels(limit: int) -> None:
+    """Let Pillow open images up to ``limit`` pixels (our own check enforces the limit).
+
+    Pillow refuses more than twice its ``MAX_IMAGE_PIXELS`` (about 179 MP) by itself; a larger
+    ``--max-pixels`` raises Pillow's threshold to match, never lowers it.
+    """
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _register_heif() -> None:
@@ -417,7 +580,9 @@ def _encode_pillow(px: np.ndarray, fmt: str, quality: int, icc: bytes | None, ex
     if icc and fmt != "BMP":
         kwargs["icc_profile"] = icc
     if exif and fmt in ("JPEG", "WEBP", "TIFF", "PNG", "HEIF"):
-        kwargs["exif"] = exif
+        fitted = fit_exif(exif, JPEG_MAX_EXIF_BYTES) if fmt == "JPEG" else exif
+        if fitted:
+            kwargs["exif"] = fitted
     if fmt in ("JPEG", "WEBP", "HEIF"):
         kwargs["quality"] = quality
     if fmt == "JPEG":
@@ -425,8 +590,47 @@ def _encode_pillow(px: np.ndarray, fmt: str, quality: int, icc: bytes | None, ex
     if fmt == "TIFF":
         kwargs["compression"] = "tiff_deflate"
     buf = io.BytesIO()
-    im.save(buf, format=fmt, **kwargs)
+    try:
+        im.save(buf, format=fmt, **kwargs)
+    except (ValueError, OSError, RuntimeError, struct.error) as exc:
+        if "exif" not in kwargs:
+            raise PhotoError(f"{fmt} encoding failed ({exc})", "unsupported") from None
+        # the writer refused this EXIF block (too long, or a layout it cannot store): drop it
+        kwargs.pop("exif")
+        buf = io.BytesIO()
+        im.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
+
+
+def fit_exif(exif: bytes, max_bytes: int) -> bytes | None:
+    """An EXIF block no longer than ``max_bytes``: as is, trimmed, or None (dropped).
+
+    Trimming removes the maker note, the user comment and any single value longer than 1 KB,
+    keeping everything else (camera, exposure, dates, GPS, orientation).
+
+    Args:
+        exif: a block starting with ``b"Exif\\0\\0"``.
+        max_bytes: the container's limit (:data:`JPEG_MAX_EXIF_BYTES` for JPEG).
+    """
+    if len(exif) <= max_bytes:
+        return exif
+    from PIL import Image
+
+    try:
+        obj = Image.Exif()
+        obj.load(exif)
+        sub = obj.get_ifd(_EXIF_IFD)
+        for tag in _EXIF_BULKY_TAGS:
+            sub.pop(tag, None)
+        for ifd in (obj, sub):
+            for tag in list(ifd):
+                value = ifd[tag]
+                if isinstance(value, (bytes, str, tuple)) and len(value) > _EXIF_MAX_VALUE:
+                    del ifd[tag]
+        trimmed = obj.tobytes()
+    except Exception:  # noqa: BLE001 - an EXIF block Pillow cannot rewrite is dropped, not fatal
+        return None
+    return trimmed if len(trimmed) <= max_bytes else None
 
 
 def side_by_side(before: np.ndarray, after: np.ndarray, *, gap: int = 8) -> np.ndarray:
