@@ -8,8 +8,12 @@ cv2, fastapi) inside ``run`` so that ``deblurkit --help`` and ``--version`` stay
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from deblurkit import __version__
@@ -50,11 +54,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    previous = _terminate_like_interrupt()
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed or full stdout fails here, not in the interpreter's exit
+        return status
     except DeblurkitError as exc:
-        print(f"deblurkit: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except BrokenPipeError:
+        return _fail("<stdout>: cannot write (the reading end of the pipe was closed)")
+    except OSError as exc:  # full disk, permissions, ... met while writing: one line, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         print("deblurkit: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("deblurkit: terminated", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler, so that ``finally`` blocks run (temporary files are removed)."""
+
+
+def _raise_terminated(_signum, _frame) -> None:
+    raise _Terminated()
+
+
+def _terminate_like_interrupt():
+    """Make SIGTERM unwind like Ctrl-C; returns the previous handler (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _fail(message: str) -> int:
+    """Print ``deblurkit: error: <message>`` and return 2; a dead stdout is pointed at /dev/null."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(f"deblurkit: error: {message}", file=sys.stderr)
+    return 2

@@ -3,14 +3,19 @@
 Conventions: images in memory are float32 numpy arrays ``(H, W, C)`` in [0, 1], sRGB-encoded
 unless a function name says otherwise. Bit depth comes from the file's mode, never from pixels.
 Every write goes to a temporary name in the target folder and is renamed into place, so an
-interrupted run never leaves a half-written file.
+interrupted run never leaves a half-written file. A temporary name carries its writer's process id
+(``.<name>.<pid>-<random>.tmp``); one left by a killed process is removed by the next write into
+that folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -31,7 +36,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temp_files(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the file normal permissions
         with os.fdopen(fd, mode) as fh:
@@ -43,6 +49,101 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-[^./]+\.tmp$")
+_swept: set[tuple[int, str]] = set()
+_swept_lock = threading.Lock()
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files of :func:`atomic_write` left in ``folder`` by processes that are gone.
+
+    Runs once per folder and process (later calls return ``[]``). Files of live processes (a
+    concurrent writer) are kept.
+
+    Returns:
+        The files removed.
+    """
+    folder = Path(folder)
+    key = (os.getpid(), str(folder.resolve()))
+    with _swept_lock:
+        if key in _swept:
+            return []
+        _swept.add(key)
+    removed = []
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    for p in candidates:
+        m = _TEMP_NAME.match(p.name)
+        if m is None or _process_alive(int(m.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists but is someone else's (or not a valid pid): leave its files alone
+    return True
+
+
+def ensure_writable_folder(folder: str | os.PathLike[str], *, label: str = "output folder") -> Path:
+    """Create ``folder`` if needed and check that files can be written in it, before any work starts.
+
+    Args:
+        folder: the folder.
+        label: what it is, for the message (e.g. ``"--out"``, ``"out_dir"``).
+
+    Returns:
+        ``folder`` as a Path.
+
+    Raises:
+        DeblurkitError: (one line) it is a file, a parent of it is a file, it cannot be created,
+            or a file cannot be created in it (permissions, read-only or full file system).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DeblurkitError(f"{label} {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DeblurkitError(f"{label} {folder}: a parent of it is a file, not a folder") from None
+    except OSError as exc:
+        raise DeblurkitError(f"{label} {folder}: cannot create it ({describe_os_error(exc)})") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".deblurkit-probe.{os.getpid()}-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DeblurkitError(f"{label} {folder}: cannot write there ({describe_os_error(exc)})") from None
+    return folder
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short reason for an OSError: ``"No space left on device"``, ``"Permission denied"``, ..."""
+    if exc.strerror:
+        return exc.strerror
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+def write_error(path: str | os.PathLike[str], exc: OSError) -> DeblurkitError:
+    """The one-line error for a failed write of ``path`` (full disk, permissions, a folder in the way)."""
+    if exc.errno == errno.ENOSPC:
+        return DeblurkitError(f"{path}: cannot write, the disk is full (nothing was left behind)")
+    return DeblurkitError(f"{path}: cannot write ({describe_os_error(exc)})")
 
 
 def _current_umask() -> int:

@@ -8,8 +8,10 @@ Output naming (decided for every input before any work starts, so a conflict cos
   would land on an input gets the ``-deblurred`` suffix;
 * ``-o -``: stdout (one input).
 
-An output never replaces an input, and never replaces an existing file unless ``--force``.
-Every file is written atomically. ``--compare`` also writes ``<output stem>-compare.<ext>``
+An output never replaces an input, and never replaces an existing file unless ``--force``
+(nor a folder, even then). Every output folder is checked for writability before any image is
+processed. Every file is written atomically; a failed write (full disk, permissions) is one line
+and, in a batch, the other files go on. ``--compare`` also writes ``<output stem>-compare.<ext>``
 with the input and the result side by side.
 """
 
@@ -49,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", action="store_true", help="also write a side-by-side before/after image")
     parser.add_argument("--suffix", default=DEFAULT_SUFFIX, help=f"name suffix for outputs (default {DEFAULT_SUFFIX})")
     parser.add_argument("--max-pixels", type=int, default=None,
-                        help="refuse larger images (default: Pillow's decompression-bomb limit, ~89 MP)")
+                        help="refuse larger images (default: Pillow's decompression-bomb limit, ~89 MP; "
+                             "may be set higher); inputs over 8 bytes per pixel + 64 MiB are refused unread")
     parser.add_argument("--input-space", choices=("srgb", "linear"), default="srgb",
                         help="how the input pixels are encoded: srgb (camera JPEG/PNG, default) or linear "
                              "(raw-derived images; encoded to sRGB for the model, decoded after)")
@@ -119,6 +122,17 @@ def expand_inputs(inputs: list[str]) -> list[tuple[Path | None, Path | None]]:
     return unique
 
 
+def _looks_like_image_file(output: str) -> bool:
+    """``-o`` names a file (not a folder) with an image suffix some program writes (``.gif``, ``.jxl``...)."""
+    from PIL import Image
+
+    p = Path(output)
+    if output.endswith(("/", "\\")) or p.is_dir() or not p.suffix:
+        return False
+    ext = p.suffix.lower()
+    return ext in Image.registered_extensions() or ext in {".avif", ".jxl", ".heic", ".heif"}
+
+
 def _default_suffix(path: Path) -> str:
     from deblurkit.app.photo_io import SUFFIX_FORMATS, heif_available
 
@@ -140,6 +154,10 @@ def plan_jobs(inputs: list[str], output: str | None, *, force: bool = False, com
 
     if not suffix:
         raise DeblurkitError("--suffix must not be empty (outputs would overwrite inputs)")
+    if any(ch in suffix for ch in "/\\\0") or suffix in (".", ".."):
+        raise DeblurkitError(f"--suffix {suffix!r}: must be part of a file name (no '/', '\\' or '..')")
+    if output not in (None, "-") and _looks_like_image_file(output):
+        format_for_suffix(Path(output).suffix)  # e.g. -o out.gif: say it cannot be written, not make a folder
     sources = expand_inputs(inputs)
     to_stdout = output == "-" or (output is None and sources == [(None, None)])
     out_is_file = output not in (None, "-") and Path(output).suffix.lower() in SUFFIX_FORMATS \
@@ -193,6 +211,8 @@ def plan_jobs(inputs: list[str], output: str | None, *, force: bool = False, com
             if key in taken:
                 raise DeblurkitError(f"{path}: two inputs would write the same output "
                                      f"({taken[key].source_label} and {job.source_label})")
+            if path.is_dir():
+                raise DeblurkitError(f"{path}: is a folder; an image cannot replace it (not even with --force)")
             if path.exists() and not force:
                 raise DeblurkitError(f"{path}: already exists (use --force to overwrite)")
             taken[key] = job
@@ -224,7 +244,7 @@ def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None 
         writable_format,
     )
     from deblurkit.app.restore import restore_pixels
-    from deblurkit.io import atomic_write
+    from deblurkit.io import atomic_write, describe_os_error, write_error
 
     t0 = time.perf_counter()
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
@@ -242,14 +262,20 @@ def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None 
         compare_bytes = encode_photo(both, format_for_suffix(job.compare.suffix), quality=quality)
     if job.output is None:
         sink = stdout or sys.stdout.buffer
-        sink.write(encoded)
-        sink.flush()
+        try:
+            sink.write(encoded)
+            sink.flush()
+        except OSError as exc:  # a closed pipe (`| head`), a full disk (`> /dev/full`)
+            raise DeblurkitError(f"<stdout>: cannot write ({describe_os_error(exc)})") from None
     else:
-        with atomic_write(job.output) as fh:
-            fh.write(encoded)
-        if job.compare is not None and compare_bytes is not None:
-            with atomic_write(job.compare) as fh:
-                fh.write(compare_bytes)
+        for path, payload in ((job.output, encoded), (job.compare, compare_bytes)):
+            if path is None or payload is None:
+                continue
+            try:
+                with atomic_write(path) as fh:
+                    fh.write(payload)
+            except OSError as exc:
+                raise write_error(path, exc) from None
     return Result(job, photo.width, photo.height, photo.bits, time.perf_counter() - t0)
 
 
@@ -279,9 +305,16 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
 
     from deblurkit.app.restore import default_restorer_name, make_loader
 
+    from deblurkit.io import ensure_writable_folder
+
     if not 1 <= quality <= 100:
         raise DeblurkitError(f"--quality must be in 1..100, got {quality}")
+    if max_pixels is not None and max_pixels < 1:
+        raise DeblurkitError(f"--max-pixels must be >= 1, got {max_pixels}")
     jobs = plan_jobs(inputs, output, force=force, compare=compare, suffix=suffix)
+    # every output folder is writable before any image is processed
+    for folder in sorted({p.parent for job in jobs for p in (job.output, job.compare) if p is not None}):
+        ensure_writable_folder(folder)
     images_to_stdout = any(j.output is None for j in jobs)
     log = log or (sys.stderr if images_to_stdout else sys.stdout)
     restorer = (loader or make_loader())(model or default_restorer_name())
