@@ -118,7 +118,8 @@ def test_dropped_bad_file_shows_one_line_error_and_clears_the_last_result(tmp_pa
             page.wait_for_selector("#error:not([hidden])", timeout=15_000)
             assert "not an image" in page.inner_text("#error")
             page.wait_for_timeout(700)  # a late progress poll must not bring "Deblurring…" back
-            assert page.is_hidden("#download") and page.is_hidden("#viewer") and page.is_hidden("#progress")
+            assert page.is_hidden("#download") and page.is_hidden("#viewer"), page.inner_text("#status")
+            assert page.is_hidden("#progress"), page.inner_text("#status")
             assert "Deblurring" not in page.inner_text("body")
             assert page.get_attribute("#after", "src") is None
         finally:

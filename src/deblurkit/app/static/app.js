@@ -101,6 +101,7 @@
     const started = performance.now();
     let poll = null, finished = false;
     xhr.upload.onprogress = (e) => {
+      if (finished) return;
       if (e.lengthComputable) setProgress(Math.round((100 * e.loaded) / e.total), `Uploading… ${Math.round((100 * e.loaded) / e.total)}%`);
     };
     xhr.upload.onload = () => {
