@@ -50,7 +50,7 @@ def test_unknown_key_lists_valid_keys(tmp_path):
     ("override", "match"),
     [("batch_size=two", "batch_size"), ("lr=fast", "lr"), ("hflip=maybe", "hflip"), ("batch_size=1.5", "batch_size"),
      ("noequals", "key=value"), ("optimizer=sgd", "adamw"), ("loss=mse", "charbonnier"), ("amp=fp8", "bf16"),
-     ("batch_size=0", ">= 1"), ("ema_decay=1.0", "ema_decay"), ("data=paired", "data_root")],
+     ("batch_size=0", r"'batch_size' must be in \[1, inf\)"), ("ema_decay=1.0", "ema_decay"), ("data=paired", "data_root")],
 )
 def test_bad_values_are_reported(override, match):
     with pytest.raises(DeblurkitError, match=match):
@@ -85,3 +85,58 @@ def test_cli_resume_flag_does_not_swallow_an_override(tmp_path, capsys):
     assert main(["train", "--resume", "lr=1e-3", f"out_dir={tmp_path / 'none'}", "data=synth",
                  "source=dead-leaves", "crop_size=32", "progress=false"]) == 2
     assert "no checkpoint to resume from" in capsys.readouterr().err
+
+
+def test_every_numeric_key_has_a_valid_range():
+    import typing
+
+    from deblurkit.train.config import NUMERIC_RANGES
+
+    hints = typing.get_type_hints(TrainConfig)
+    numeric = {name for name in field_names() if hints[name] in (int, float)}
+    assert numeric == set(NUMERIC_RANGES)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("deblurkit.train.config", fromlist=["x"]).NUMERIC_RANGES))
+def test_out_of_range_values_are_one_line_with_the_range(name):
+    import math
+    import typing
+
+    from deblurkit.train.config import NUMERIC_RANGES
+
+    low, high, low_in, high_in = NUMERIC_RANGES[name]
+    is_float = typing.get_type_hints(TrainConfig)[name] is float
+    bad = [low - 1 if low_in else low]
+    if math.isfinite(high):
+        bad.append(high if not high_in else (high + 1 if not is_float else high * 2 + 1))
+    if is_float:
+        bad += [float("nan"), float("inf"), float("-inf")]
+    for value in bad:
+        text = repr(value) if not is_float else str(value)
+        with pytest.raises(DeblurkitError) as err:
+            resolve_config(overrides=[f"{name}={text}"])
+        msg = str(err.value)
+        assert name in msg and "must be in" in msg and "\n" not in msg, (name, value, msg)
+
+
+@pytest.mark.parametrize(("override", "match"), [
+    ("lr=-1", r"'lr' must be in \(0, 1\]"), ("lr=nan", "'lr'"), ("beta1=1.5", r"'beta1' must be in \[0, 1\)"),
+    ("weight_decay=-1", "'weight_decay'"), ("num_workers=-1", "'num_workers'"), ("val_crop=-8", "'val_crop'"),
+    ("val_crop=4", "0 \\(full images\\) or >= 8"), ("gamma=-2", "'gamma'"), ("fft_weight=-1", "'fft_weight'"),
+    ("val_count=-3", "'val_count'"), ("val_every=-1", "'val_every'"), ("min_lr=1", "min_lr"),
+    ("milestones=[5,3]", "increasing"), ("milestones=[0]", "milestones"), ("device=gpu", "device"),
+    ("preset=nope", "realistic"), ("out_dir=", "out_dir"),
+])
+def test_values_from_the_field_report(override, match):
+    with pytest.raises(DeblurkitError, match=match):
+        resolve_config(overrides=[override])
+
+
+def test_unwritable_out_dir_is_one_line_before_training(tmp_path, capsys):
+    from deblurkit.cli import main
+
+    (tmp_path / "file").write_text("x")
+    assert main(["train", f"out_dir={tmp_path / 'file' / 'run'}", "data=synth", "source=dead-leaves",
+                 "crop_size=32", "progress=false"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "out_dir" in err[0] and "a parent of it is a file" in err[0]

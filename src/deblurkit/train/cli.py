@@ -41,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
         return 0
 
+    from deblurkit.io import ensure_writable_folder
     from deblurkit.train.loop import train
 
+    ensure_writable_folder(cfg.out_dir, label="out_dir")  # before any data is read or model built
     result = train(cfg, resume=resume)
     if not result.history or "val_psnr" not in result.history[-1]:
         return 0

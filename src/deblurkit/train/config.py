@@ -9,7 +9,9 @@ ones, before any data is read or model built. The resolved config is written as
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -184,18 +186,77 @@ def _coerce(name: str, value: Any) -> Any:
     raise DeblurkitError(f"config key {name!r}: cannot use {value!r} as {getattr(hint, '__name__', hint)}")
 
 
+INF = float("inf")
+
+#: Valid range of every numeric key: ``(low, high, low included, high included)``.
+NUMERIC_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "seed": (0, 2**63 - 1, True, True),
+    "max_steps": (1, INF, True, False),
+    "synth_length": (1, INF, True, False),
+    "val_fraction": (0.0, 1.0, False, False),
+    "val_count": (1, INF, True, False),
+    "val_crop": (0, INF, True, False),  # and 0 or >= MIN_CROP, checked below
+    "crop_size": (8, INF, True, False),
+    "batch_size": (1, INF, True, False),
+    "num_workers": (0, 1024, True, True),
+    "fft_weight": (0.0, INF, True, False),
+    "charbonnier_eps": (0.0, INF, False, False),
+    "lr": (0.0, 1.0, False, True),
+    "weight_decay": (0.0, INF, True, False),
+    "beta1": (0.0, 1.0, True, False),
+    "beta2": (0.0, 1.0, True, False),
+    "gamma": (0.0, 1.0, False, True),
+    "min_lr": (0.0, INF, True, False),  # and <= lr, checked below
+    "grad_clip": (0.0, INF, True, False),
+    "ema_decay": (0.0, 1.0, True, False),
+    "checkpoint_every": (1, INF, True, False),
+    "val_every": (0, INF, True, False),
+    "log_every": (1, INF, True, False),
+}
+MIN_CROP = 8
+_DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
+
+
+def _interval(low: float, high: float, low_in: bool, high_in: bool) -> str:
+    def fmt(v: float) -> str:
+        return "inf" if v == INF else f"{v:g}" if isinstance(v, float) else str(v)
+
+    return f"{'[' if low_in else '('}{fmt(low)}, {fmt(high)}{']' if high_in else ')'}"
+
+
 def _check_choices(cfg: TrainConfig) -> None:
+    """Validate every key at the boundary, naming the valid values or range in the message."""
     for name, valid in (("data", DATA_KINDS), ("loss", LOSSES), ("optimizer", OPTIMIZERS),
                         ("scheduler", SCHEDULERS), ("amp", AMP_MODES)):
         if getattr(cfg, name) not in valid:
             raise UnknownNameError(f"{name} (config key)", getattr(cfg, name), valid)
-    for name in ("max_steps", "batch_size", "crop_size", "checkpoint_every", "log_every", "synth_length"):
-        if getattr(cfg, name) < 1:
-            raise DeblurkitError(f"config key {name!r} must be >= 1, got {getattr(cfg, name)}")
-    if not 0.0 <= cfg.ema_decay < 1.0:
-        raise DeblurkitError(f"config key 'ema_decay' must be in [0, 1), got {cfg.ema_decay}")
-    if not 0.0 < cfg.val_fraction < 1.0:
-        raise DeblurkitError(f"config key 'val_fraction' must be in (0, 1), got {cfg.val_fraction}")
+    for name, (low, high, low_in, high_in) in NUMERIC_RANGES.items():
+        value = getattr(cfg, name)
+        inside = (math.isfinite(value) and (value >= low if low_in else value > low)
+                  and (value <= high if high_in else value < high))
+        if not inside:
+            raise DeblurkitError(f"config key {name!r} must be in {_interval(low, high, low_in, high_in)}, "
+                                 f"got {value!r}")
+    if 0 < cfg.val_crop < MIN_CROP:
+        raise DeblurkitError(f"config key 'val_crop' must be 0 (full images) or >= {MIN_CROP}, got {cfg.val_crop}")
+    if cfg.min_lr > cfg.lr:
+        raise DeblurkitError(f"config key 'min_lr' must be in [0, lr={cfg.lr:g}], got {cfg.min_lr:g}")
+    steps = cfg.milestones
+    if any(not 1 <= m <= cfg.max_steps for m in steps) or any(a >= b for a, b in zip(steps, steps[1:])):
+        raise DeblurkitError(f"config key 'milestones' must be increasing steps in [1, max_steps={cfg.max_steps}], "
+                             f"got {steps}")
+    for name in ("out_dir", "model"):
+        if not str(getattr(cfg, name)).strip():
+            raise DeblurkitError(f"config key {name!r} must not be empty")
+    if not _DEVICE.match(cfg.device):
+        raise DeblurkitError(f"config key 'device' must be cpu, cuda, cuda:N, mps or xpu[:N], got {cfg.device!r}")
+    if cfg.data == "synth":
+        from deblurkit.synth.presets import PRESETS  # light: no torch
+
+        if cfg.preset not in PRESETS:
+            raise UnknownNameError("preset (config key)", cfg.preset, list(PRESETS))
+        if not cfg.source.strip():
+            raise DeblurkitError("config key 'source' must name a folder, 'samples' or 'dead-leaves'")
     if cfg.data in ("paired", "gopro", "realblur") and not cfg.data_root:
         raise DeblurkitError(f"data={cfg.data} needs data_root=PATH")
     if cfg.data == "realblur" and not cfg.datalist:
