@@ -161,3 +161,24 @@ def test_spatially_varying_pairs_are_skipped_by_nonblind_methods():
     from deblurkit.eval.evaluate import markdown_table
 
     assert f"on the {sum(kernels)} images all methods scored" in markdown_table(report.summary)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--size", "-10"], "--size must be >= 16, got -10"), (["--limit", "-1"], "--limit must be >= 1, got -1"),
+    (["--limit", "0"], "--limit must be >= 1"), (["--count", "0"], "--count must be >= 1"),
+    (["--seed", "-3"], "--seed must be >= 0"), (["--methods", ","], "no method"),
+])
+def test_cli_bad_numbers_are_one_line(tmp_path, capsys, args, words):
+    out = tmp_path / "o"
+    assert main(["eval", "--preset", "naive", "--source", "dead-leaves", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+    assert not out.exists()
+
+
+def test_cli_unwritable_out_is_one_line_before_scoring(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["eval", "--preset", "naive", "--source", "dead-leaves", "--count", "1", "--size", "32",
+                 "--out", str(tmp_path / "file" / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and "a parent of it is a file" in err[0], err

@@ -151,3 +151,16 @@ def test_truncated_files_are_skipped_and_counted(tmp_path, workers):
         for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
     }
     assert sources == {"good.png"}
+
+
+def test_unwritable_out_and_negative_seed_are_one_line(tmp_path, capsys):
+    from deblurkit.cli import main
+
+    (tmp_path / "file").write_text("x")
+    code = main(["synth", "--sharp", "dead-leaves", "--out", str(tmp_path / "file" / "pairs"), "--count", "1",
+                 "--size", "32", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--out" in err[0] and "a parent of it is a file" in err[0], err
+    code = main(["synth", "--sharp", "dead-leaves", "--out", str(tmp_path / "p"), "--seed", "-1", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["deblurkit: error: --seed must be >= 0, got -1"]

@@ -46,16 +46,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from deblurkit.errors import DeblurkitError
     from deblurkit.eval.evaluate import evaluate, folder_pairs, markdown_table, realblur_pairs, synth_pairs
+    from deblurkit.io import ensure_writable_folder
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise DeblurkitError("--methods names no method")
     if (args.data is None) == (args.preset is None):
         raise DeblurkitError("give exactly one dataset: --data ROOT or --preset NAME")
+    for flag, value, low in (("--size", args.size, 16), ("--count", args.count, 1), ("--limit", args.limit, 1),
+                             ("--tile", args.tile, 16), ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            raise DeblurkitError(f"{flag} must be >= {low}, got {value}")
     if args.preset is not None:
         pairs = synth_pairs(args.preset, seed=args.seed, count=args.count, size=args.size, source=args.source)
     elif args.datalist is not None:
         pairs = realblur_pairs(args.data, args.datalist)
     else:
         pairs = folder_pairs(args.data, args.split)
+    ensure_writable_folder(args.out, label="--out")  # before any pair is scored
     report = evaluate(methods, pairs, protocol=args.protocol, out_dir=args.out, limit=args.limit,
                       device=args.device, tile=args.tile, progress=not args.quiet, figure=not args.no_figure)
     print(markdown_table(report.summary), end="")

@@ -133,6 +133,8 @@ def write_pairs(
         raise DeblurkitError(f"--size must be an even number >= 16, got {size}")
     if workers < 1:
         raise DeblurkitError(f"--workers must be >= 1, got {workers}")
+    if seed < 0:
+        raise DeblurkitError(f"--seed must be >= 0, got {seed}")
     source = make_source(source_spec)
     # Fail early (one line) when no image can give a crop of this size.
     if isinstance(source, ImageFolderSource) and max(min(hw) for hw in source.sizes) < size + 2 * config.trim:
@@ -147,8 +149,9 @@ def write_pairs(
         source.random_crop(size + 2 * config.trim, np.random.default_rng(0))  # raises if impossible
     skipped = list(getattr(source, "skipped", []))
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from deblurkit.io import ensure_writable_folder
+
+    out = ensure_writable_folder(out_dir, label="--out")
     run_info = {"source": str(source_spec), "preset": preset, "size": size, "seed": seed, "format": 1}
     run_path = out / "run.json"
     if run_path.is_file():
