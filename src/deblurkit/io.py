@@ -183,7 +183,10 @@ def load_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 def _read_with_opencv(path: Path) -> np.ndarray | None:
     import cv2
 
-    raw = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        raw = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # empty or mangled: let Pillow report it in one line
+        return None
     if raw is None or raw.dtype not in (np.uint8, np.uint16):
         return None  # let Pillow try (and report) it
     scale = 255.0 if raw.dtype == np.uint8 else 65535.0

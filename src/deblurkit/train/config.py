@@ -9,6 +9,7 @@ ones, before any data is read or model built. The resolved config is written as
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -143,10 +144,14 @@ def field_names() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
 
 
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Convert ``value`` (from YAML or a ``key=value`` string) to the field's declared type."""
-    hints = typing.get_type_hints(TrainConfig)
-    hint = hints[name]
+    hint = _field_types()[name]
     origin = typing.get_origin(hint)
     try:
         if hint is bool:
@@ -173,7 +178,10 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, str):
                 import yaml
 
-                value = yaml.safe_load(value) if value.strip() else []
+                try:
+                    value = yaml.safe_load(value) if value.strip() else []
+                except yaml.YAMLError:
+                    raise ValueError from None
             if isinstance(value, int):
                 value = [value]
             if value is None:
