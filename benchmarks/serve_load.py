@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flood", type=int, default=20, help="simultaneous oversize chunked uploads (0: skip)")
     p.add_argument("--flood-factor", type=float, default=3.0, help="size of each flood upload, x the limit")
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="the server's upload limit")
-    p.add_argument("--upload-timeout", type=float, default=3.0, help="the server's upload time limit (slow client)")
+    p.add_argument("--upload-timeout", type=float, default=8.0, help="the server's upload time limit (slow client)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
     if not (1 <= args.requests <= 500 and 1 <= args.burst <= 500 and 0 <= args.flood <= 100):
