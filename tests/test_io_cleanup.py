@@ -68,3 +68,19 @@ def test_ensure_writable_folder_creates_and_checks(tmp_path):
     with pytest.raises(DeblurkitError, match="a parent of it is a file"):
         ensure_writable_folder(tmp_path / "file" / "sub", label="--out")
     assert [p.name for p in (tmp_path / "new" / "deep").iterdir()] == []  # the probe is gone
+
+
+def test_forked_workers_keep_the_default_sigterm(tmp_path):
+    """A worker forked by a command (a pool, a DataLoader) still dies quietly on SIGTERM."""
+    import multiprocessing as mp
+
+    previous = cli._terminate_like_interrupt()
+    try:
+        proc = mp.get_context("fork").Process(target=time.sleep, args=(30,))
+        proc.start()
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.join(10)
+        assert proc.exitcode == -signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -81,7 +81,15 @@ class _Terminated(BaseException):
     """Raised by the SIGTERM handler, so that ``finally`` blocks run (temporary files are removed)."""
 
 
-def _raise_terminated(_signum, _frame) -> None:
+_handler_pid: list[int] = []
+
+
+def _raise_terminated(signum, _frame) -> None:
+    if _handler_pid and os.getpid() != _handler_pid[0]:
+        # a forked worker (multiprocessing pool, DataLoader) inherited the handler: die as before
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise _Terminated()
 
 
@@ -89,6 +97,7 @@ def _terminate_like_interrupt():
     """Make SIGTERM unwind like Ctrl-C; returns the previous handler (None off the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return None
+    _handler_pid[:] = [os.getpid()]
     return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
