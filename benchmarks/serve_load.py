@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -125,7 +126,7 @@ class _Sampler:
             self.peak_temp = max(self.peak_temp, _open_temp_bytes(self.pid))
             time.sleep(0.01)
 
-    def __enter__(self) -> _Sampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -13,7 +13,8 @@ from deblurkit.io import atomic_write, ensure_writable_folder
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
     return int(proc.stdout)
 
 

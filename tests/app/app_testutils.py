@@ -134,7 +134,7 @@ def raw_chunked_upload(port: int, total: int, *, chunk: int = 64 * 1024, filenam
     boundary = "deblurkitboundary"
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
             "Content-Type: application/octet-stream\r\n\r\n").encode()
-    lines = [f"POST /api/deblur HTTP/1.1", f"Host: 127.0.0.1:{port}", "Transfer-Encoding: chunked",
+    lines = ["POST /api/deblur HTTP/1.1", f"Host: 127.0.0.1:{port}", "Transfer-Encoding: chunked",
              f"Content-Type: multipart/form-data; boundary={boundary}"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     sock = socket.create_connection(("127.0.0.1", port), timeout=deadline_s)

@@ -137,7 +137,7 @@ def test_full_stdout_in_a_real_process_is_one_line(tmp_path):
     _write_png(src)
     with open("/dev/full", "wb") as full:
         proc = subprocess.run([sys.executable, "-m", "deblurkit", "deblur", str(src), "-o", "-", "-m", "identity",
-                               "--quiet"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+                               "--quiet"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
                               env=dict(os.environ, PYTHONPATH=str(Path(cli.__file__).parents[1])))
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and lines == ["deblurkit: error: <stdout>: cannot write (No space left on device)"]

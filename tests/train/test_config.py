@@ -120,16 +120,20 @@ def test_out_of_range_values_are_one_line_with_the_range(name):
 
 
 @pytest.mark.parametrize(("override", "match"), [
-    ("lr=-1", r"'lr' must be in \(0, 1\]"), ("lr=nan", "'lr'"), ("beta1=1.5", r"'beta1' must be in \[0, 1\)"),
+    ("lr=-1", r"'lr' must be in \[0, 1\]"), ("lr=nan", "'lr'"), ("beta1=1.5", r"'beta1' must be in \[0, 1\)"),
     ("weight_decay=-1", "'weight_decay'"), ("num_workers=-1", "'num_workers'"), ("val_crop=-8", "'val_crop'"),
     ("val_crop=4", "0 \\(full images\\) or >= 8"), ("gamma=-2", "'gamma'"), ("fft_weight=-1", "'fft_weight'"),
-    ("val_count=-3", "'val_count'"), ("val_every=-1", "'val_every'"), ("min_lr=1", "min_lr"),
+    ("val_count=-3", "'val_count'"), ("val_every=-1", "'val_every'"), ("lr=1e-3", None), ("lr=0", None),
+    ("min_lr=1", None), ("scheduler=cosine min_lr=1", "min_lr"),
     ("milestones=[5,3]", "increasing"), ("milestones=[0]", "milestones"), ("device=gpu", "device"),
     ("preset=nope", "realistic"), ("out_dir=", "out_dir"),
 ])
 def test_values_from_the_field_report(override, match):
+    if match is None:  # valid
+        resolve_config(overrides=override.split())
+        return
     with pytest.raises(DeblurkitError, match=match):
-        resolve_config(overrides=[override])
+        resolve_config(overrides=override.split())
 
 
 def test_unwritable_out_dir_is_one_line_before_training(tmp_path, capsys):

@@ -304,7 +304,6 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
     from tqdm import tqdm
 
     from deblurkit.app.restore import default_restorer_name, make_loader
-
     from deblurkit.io import ensure_writable_folder
 
     if not 1 <= quality <= 100:

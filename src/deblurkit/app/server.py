@@ -198,8 +198,8 @@ class _GuardMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    refused.append((413, f"upload is larger than the limit of "
-                                         f"{self.settings.max_upload_bytes:,} bytes"))
+                    limit = self.settings.max_upload_bytes
+                    refused.append((413, f"upload is larger than the limit of {limit:,} bytes"))
                     raise _UploadRefused()
             return message
 
