@@ -153,12 +153,17 @@ def _chunked_upload(port: int, total: int, *, chunk: int = 64 * 1024, stall_afte
         try:
             sock.sendall(request + b"%x\r\n%s\r\n" % (len(head), head))
             block = b"\xab" * chunk
+            answered = False
             while sent < total and (stall_after is None or sent < stall_after):
                 if select.select([sock], [], [], 0)[0]:
-                    break  # answered early
+                    answered = True  # answered early
+                    break
                 n = min(chunk, total - sent)
                 sock.sendall(b"%x\r\n%s\r\n" % (n, block[:n]))
                 sent += n
+            if not answered and stall_after is None:  # all sent: close the part and the body
+                tail = f"\r\n--{boundary}--\r\n".encode()
+                sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
         except OSError:
             pass  # the server answered and closed the connection
         end = time.monotonic() + deadline_s
