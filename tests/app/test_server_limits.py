@@ -181,3 +181,10 @@ def test_exif_over_64_kb_gives_a_jpeg_not_a_500():
         r = c.post("/api/deblur", files={"file": ("big-exif.png", png)}, data={"format": "jpeg"})
         assert r.status_code == 200, r.text
         assert Image.open(io.BytesIO(r.content)).getexif()[0x010F] == "TestCam"
+
+
+def test_a_job_longer_than_the_upload_timeout_still_answers():
+    slow = SharpenRestorer("fake-sharpen", delay=1.0)
+    with LiveServer(_app(upload_timeout_s=0.3, restorer=slow)) as srv:
+        r = httpx.post(srv.url + "/api/deblur", files={"file": ("a.jpg", _jpeg())}, timeout=30)
+        assert r.status_code == 200  # the upload deadline covers the upload, not the deblurring

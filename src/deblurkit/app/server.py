@@ -182,20 +182,23 @@ class _GuardMiddleware:
                 slot.release()
 
     async def _guarded(self, scope, receive, send) -> None:
-        received, refused = 0, []
+        received, refused, body_done = 0, [], False
         started = [False]
         deadline = time.monotonic() + self.settings.upload_timeout_s
 
         async def limited_receive():
-            nonlocal received
+            nonlocal received, body_done
             if refused:
                 raise _UploadRefused()
+            if body_done:  # e.g. waiting for a disconnect while the job runs: no upload deadline
+                return await receive()
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 refused.append((408, f"upload not received within {self.settings.upload_timeout_s:g} s"))
                 raise _UploadRefused() from None
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > self.max_body:
                     limit = self.settings.max_upload_bytes
