@@ -304,7 +304,7 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
     from tqdm import tqdm
 
     from deblurkit.app.restore import default_restorer_name, make_loader
-    from deblurkit.io import ensure_writable_folder
+    from deblurkit.io import describe_os_error, ensure_writable_folder
 
     if not 1 <= quality <= 100:
         raise DeblurkitError(f"--quality must be in 1..100, got {quality}")
@@ -336,9 +336,11 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
         try:
             res = deblur_job(job, restorer, quality=quality, max_pixels=max_pixels, stdin=stdin,
                              stdout=stdout, progress=progress, input_space=input_space)
-        except DeblurkitError as exc:
+        except (DeblurkitError, OSError) as exc:
+            if isinstance(exc, OSError):  # anything the file system refused along the way: this file only
+                exc = DeblurkitError(f"{job.source_label}: {describe_os_error(exc)}")
             if len(jobs) == 1:
-                raise
+                raise exc from None
             failures += 1
             tqdm.write(f"deblurkit: error: {exc}", file=sys.stderr)
         else:
