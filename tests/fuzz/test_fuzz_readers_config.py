@@ -1,6 +1,6 @@
 """Property tests: whatever bytes or values come in, the answer is a result or one DeblurkitError line.
 
-Bounded (derandomized, 100 examples each) so the whole file runs in seconds;
+Bounded (derandomized, 60 examples each) so the whole file runs in seconds;
 ``DEBLURKIT_FUZZ=deep`` searches longer (tests/fuzz/conftest.py).
 """
 
