@@ -8,7 +8,6 @@ app / CLI (``app``, ``cli``, ``demo``, ``__main__`` and the ``cli`` module of ea
 from __future__ import annotations
 
 import ast
-import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -86,12 +85,12 @@ def test_every_module_imports_alone():
             "    try:\n        importlib.import_module(m)\n    except Exception as e:\n"
             "        bad.append(f'{m}: {type(e).__name__}: {e}')\nprint('\\n'.join(bad))\nsys.exit(1 if bad else 0)\n")
     mods = [m for m in MODULES if m != "deblurkit.__main__"]
-    run = subprocess.run([sys.executable, "-c", code, *mods], capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", code, *mods], capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_the_package_root_imports_nothing_heavy():
     code = "import sys, deblurkit, deblurkit.infer, deblurkit.color; print('torch' in sys.modules)"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert run.stdout.strip() == "False", run.stderr
-    importlib.import_module("deblurkit")
+
