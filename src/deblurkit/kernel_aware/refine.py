@@ -42,7 +42,7 @@ __all__ = [
     "estimate_kernels",
     "load_kernel_refine_model",
     "refine_image",
-    "refine_image_with_kernel",
+    "refine_image_and_kernels",
     "save_kernel_refine_weights",
     "wiener_stack",
 ]
@@ -74,7 +74,7 @@ class KernelRefineParams:
 
 @dataclass
 class KernelRefineResult:
-    """Output of :func:`refine_image_with_kernel`."""
+    """Output of :func:`refine_image_and_kernels`."""
 
     image: np.ndarray
     """Restored image, float32 ``(H, W, 3)`` in [0, 1], in the input's colour space."""
@@ -193,7 +193,7 @@ def _run_net(model: Any, stack_chw: np.ndarray, p: KernelRefineParams, progress:
                      progress=progress, out_channels=3)
 
 
-def refine_image_with_kernel(
+def refine_image_and_kernels(
     image: np.ndarray,
     model: Any,
     *,
@@ -331,7 +331,7 @@ def refine_image(
     Args:
         image: float32 ``(H, W, 3)`` in [0, 1], encoded as ``input_space``.
         model: the refiner; None loads the shipped weights.
-        kernels, tiles, input_space, params, progress: see :func:`refine_image_with_kernel`.
+        kernels, tiles, input_space, params, progress: see :func:`refine_image_and_kernels`.
 
     Returns:
         float32 ``(H, W, 3)`` in [0, 1]; a copy of the input when no blur is detected.
@@ -345,7 +345,7 @@ def refine_image(
     """
     if model is None:
         model, _ = load_kernel_refine_model()
-    return refine_image_with_kernel(image, model, kernels=kernels, tiles=tiles, input_space=input_space,
+    return refine_image_and_kernels(image, model, kernels=kernels, tiles=tiles, input_space=input_space,
                                     params=params, progress=progress).image
 
 
