@@ -81,7 +81,7 @@ def test_default_restorer_sharpens_a_blurred_photo(tmp_path):
 def test_deblur_demo_writes_before_after(tmp_path):
     import json
 
-    from deblurkit.app.demo import write_deblur_demo
+    from deblurkit.demo import write_deblur_demo
 
     write_deblur_demo(tmp_path, model="fake", loader=lambda name: SharpenRestorer(name), synthetic_size=96)
     names = {p.name for p in tmp_path.iterdir()}

@@ -219,11 +219,11 @@ def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None 
         encode_photo,
         format_for_suffix,
         read_photo,
-        side_by_side,
         writable_format,
     )
     from deblurkit.app.restore import restore_pixels
     from deblurkit.io import atomic_write
+    from deblurkit.viz import side_by_side
 
     t0 = time.perf_counter()
     if job.source is None:
