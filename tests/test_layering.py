@@ -26,7 +26,7 @@ LAYERS = {"errors": 0, "color": 0, "io": 0, "viz": 0, "photo_io": 0, "synth": 0,
 
 def _layer(module: str) -> int:
     parts = module.split(".")
-    if parts[-1] in ("cli", "export_cli", "serve_cli"):  # command-line front ends belong to the top
+    if parts[-1] in ("cli", "export_cli"):  # a package's command-line front end belongs to the top
         return 4
     return LAYERS[parts[1]] if len(parts) > 1 else 0
 
