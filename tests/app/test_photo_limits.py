@@ -12,7 +12,7 @@ import pytest
 from app_testutils import blurry_rgb, pil_bytes
 from PIL import Image
 
-from deblurkit.app.photo_io import (
+from deblurkit.photo_io import (
     HEADER_BYTES,
     JPEG_MAX_EXIF_BYTES,
     PhotoError,

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from deblurkit.app.photo_io import check_photo_header, read_photo, read_photo_stream
 from deblurkit.errors import DeblurkitError
+from deblurkit.photo_io import check_photo_header, read_photo, read_photo_stream
 
 FUZZ = settings()  # the profile from conftest.py: bounded and derandomized unless DEBLURKIT_FUZZ=deep
 
