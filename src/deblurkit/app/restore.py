@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from deblurkit.color import linear_to_srgb, srgb_to_linear
+from deblurkit.color import ColorSpace, linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn, Restorer
 
@@ -79,7 +79,7 @@ INPUT_SPACES = ("srgb", "linear")
 
 
 def restore_pixels(pixels: np.ndarray, restorer: Restorer, progress: ProgressFn | None = None,
-                   *, input_space: str = "srgb") -> np.ndarray:
+                   *, input_space: ColorSpace = "srgb") -> np.ndarray:
     """Deblur a photo's pixels, keeping its channel layout and colour encoding.
 
     Gray and alpha follow the :class:`Restorer` contract (gray restored as RGB and averaged
