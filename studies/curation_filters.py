@@ -206,6 +206,7 @@ def separation_report(recs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def face_report(labels_path: Path, thresholds: list[float]) -> dict[str, Any]:
     from deblurkit.curate.detectors import detect_faces_srgb
+    from deblurkit.curate.rules import CurationRules
     from deblurkit.io import load_image_rgb
 
     doc = json.loads(labels_path.read_text())
@@ -226,11 +227,13 @@ def face_report(labels_path: Path, thresholds: list[float]) -> dict[str, Any]:
             fn = sum(conf[n] < t and lab[n] for n in lab)
             row[target] = {"precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1), "tp": tp, "fp": fp, "fn": fn}
         rows.append(row)
-    missed = sorted(n for n, v in doc["labels"].items() if v["face"] and conf[n] < 0.7)
-    false_pos = sorted(n for n, v in doc["labels"].items() if not v["person"] and conf[n] >= 0.7)
+    t_default = CurationRules().min_face_confidence
+    missed = sorted(n for n, v in doc["labels"].items() if v["face"] and conf[n] < t_default)
+    false_pos = sorted(n for n, v in doc["labels"].items() if not v["person"] and conf[n] >= t_default)
     return {"folder": doc["folder"], "n": len(conf), "n_face": sum(v["face"] for v in doc["labels"].values()),
             "n_person": sum(v["person"] for v in doc["labels"].values()), "sweep": rows,
-            "seconds_per_image": seconds, "missed_faces_at_0.7": missed, "false_alarms_at_0.7": false_pos,
+            "seconds_per_image": seconds, "default_threshold": t_default, "missed_faces_at_default": missed,
+            "false_alarms_at_default": false_pos,
             "confidence": conf}
 
 
@@ -264,7 +267,26 @@ def classifier_report(tune: list[dict[str, Any]], test: list[dict[str, Any]], ru
     for kind in ("blur", "noise", "jpeg", "realistic"):
         m = [i for i, r in enumerate(xe) if r["kind"] == kind]
         by_kind[kind] = {"classifier": float(pred_bad[m].mean()), "rules": float(rules_bad[m].mean())}
+    # two non-linear models over the same features, for comparison only (not shipped)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from deblurkit.curate.classifier import feature_vector
+
+    ft = np.stack([feature_vector(r, clf.features) for r in xt])
+    fe = np.stack([feature_vector(r, clf.features) for r in xe])
+    mean = np.nanmean(ft, axis=0)
+    zt = (np.where(np.isnan(ft), mean, ft) - clf.mean) / clf.scale
+    ze = (np.where(np.isnan(fe), mean, fe) - clf.mean) / clf.scale
+    quad = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000).fit(np.hstack([zt, zt**2]), yt)
+    p_quad = quad.predict_proba(np.hstack([ze, ze**2]))[:, 1]
+    gbm = HistGradientBoostingClassifier(max_depth=3, max_iter=100, class_weight="balanced", random_state=0).fit(ft, yt)
+    p_gbm = gbm.predict_proba(fe)[:, 1]
+    others = {name: {**pr(pp < 0.5), "auc": auc(list(-pp[y == 0]), list(-pp[y == 1]))}
+              for name, pp in (("logistic, features and their squares (not shipped)", p_quad),
+                               ("gradient-boosted trees, depth 3 (not shipped)", p_gbm))}
     out = {"test_auc": auc(list(-p[y == 0]), list(-p[y == 1])), "classifier": pr(pred_bad), "rules": pr(rules_bad),
+           "other_models": others,
            "rejected_by_kind": by_kind, "coef": dict(zip(clf.features, clf.coef, strict=True))}
     if save is not None:
         from dataclasses import replace
@@ -350,10 +372,13 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {row['threshold']} | {fmt(row['face']['precision'])} | {fmt(row['face']['recall'])} | "
                          f"{fmt(row['person']['precision'])} | {fmt(row['person']['recall'])} |")
     c = res["classifier"]
-    lines += ["", "## Learned classifier (logistic regression, trained on TUNE, scored on TEST)", "",
-              f"ROC AUC {c['test_auc']:.3f}.", "", "| | precision (reject) | recall (reject) | accuracy |", "|---|---|---|---|"]
-    for k in ("classifier", "rules"):
-        lines.append(f"| {k} | {fmt(c[k]['precision_reject'])} | {fmt(c[k]['recall_reject'])} | {fmt(c[k]['accuracy'])} |")
+    lines += ["", "## Learned classifier (trained on TUNE, scored on TEST)", "",
+              "| model | ROC AUC | precision (reject) | recall (reject) | accuracy |", "|---|---|---|---|---|"]
+    rows = [("logistic regression (shipped: quality_classifier.json)", {**c["classifier"], "auc": c["test_auc"]}),
+            *c["other_models"].items(), ("the thresholds (CurationRules)", {**c["rules"], "auc": float("nan")})]
+    for k, r in rows:
+        lines.append(f"| {k} | {r['auc']:.3f} | {fmt(r['precision_reject'])} | {fmt(r['recall_reject'])} | "
+                     f"{fmt(r['accuracy'])} |")
     lines += ["", "Rejected share by degradation: " + ", ".join(
         f"{k} {v['classifier']:.2f} (rules {v['rules']:.2f})" for k, v in c["rejected_by_kind"].items())]
     write_results(args.out, res, lines)

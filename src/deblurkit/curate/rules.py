@@ -20,13 +20,14 @@ class CurationRules:
 
     min_side: int = 256
     """Smallest accepted shorter side in pixels (one training crop)."""
-    min_sharpness: float = 0.35
+    min_sharpness: float = 0.30
     """Smallest directional octave ratio (:func:`deblurkit.curate.scores.sharpness_tiles`)."""
     min_textured_fraction: float = 0.05
     """Smallest share of textured tiles (a blank or almost blank image teaches nothing)."""
-    max_noise_sigma: float = 0.008
-    """Largest luma noise standard deviation, sRGB 0-1 units (0.008 = 2 levels of 255)."""
-    max_blockiness: float = 1.25
+    max_noise_sigma: float = 0.014
+    """Largest luma noise standard deviation, sRGB 0-1 units (0.014 = 3.6 levels of 255; the
+    estimate includes fine texture, so clean textured photos reach 0.01-0.02)."""
+    max_blockiness: float = 1.10
     """Largest JPEG blockiness (1 = no 8x8 grid)."""
     max_clipped_high: float = 0.25
     """Largest share of pixels at the top code value."""
@@ -37,8 +38,9 @@ class CurationRules:
     than the dedicated measures, docs/curation.md)."""
     reject_faces: bool = True
     """Drop images with at least one detected face (privacy)."""
-    min_face_confidence: float = 0.7
-    """Detector confidence from which a face counts."""
+    min_face_confidence: float = 0.5
+    """Detector confidence from which a face counts (low: for privacy a missed face costs more
+    than a dropped photo)."""
     max_duplicate_distance: int = 6
     """Perceptual hashes at most this many bits apart (of 64) are near-duplicates; the later one
     is dropped."""
