@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 from scipy.ndimage import convolve
 
-from deblurkit.classical.blind import (
+from deblurkit.color import linear_to_srgb, srgb_to_linear
+from deblurkit.errors import DeblurkitError
+from deblurkit.kernel_aware.blind import (
     BlindParams,
     deblur_image,
-    deblur_image_with_kernel,
+    deblur_image_and_kernels,
     estimate_noise_sigma,
     estimate_tile_kernels,
     kernel_effective_support,
-    linear_to_srgb_np,
-    srgb_to_linear_np,
 )
-from deblurkit.classical.kernels import kernel_similarity, random_shake_kernel
-from deblurkit.errors import DeblurkitError
+from deblurkit.kernel_aware.kernels import kernel_similarity
+from deblurkit.synth.trajectory import random_shake_kernel
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -37,16 +37,16 @@ def sharp_srgb() -> np.ndarray:
 def blurred(sharp_srgb):
     rng = np.random.default_rng(1)  # a shake the estimator recovers reliably (similarity ~0.98)
     k = random_shake_kernel(21, 14.0, rng)
-    lin = srgb_to_linear_np(sharp_srgb)
+    lin = srgb_to_linear(sharp_srgb)
     b = np.stack([convolve(lin[..., c], k, mode="reflect") for c in range(3)], -1)
     b = b + rng.normal(0, 0.002, b.shape)
-    return linear_to_srgb_np(b), k
+    return linear_to_srgb(b), k
 
 
 def test_blind_pipeline_improves_uniform_shake(sharp_srgb, blurred) -> None:
     blur, k_true = blurred
     calls: list[tuple[int, int]] = []
-    res = deblur_image_with_kernel(blur, kernel_size=21, tiles=1, progress=lambda d, t: calls.append((d, t)))
+    res = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, progress=lambda d, t: calls.append((d, t)))
     assert res.image.shape == blur.shape and res.image.dtype == np.float32
     assert res.image.min() >= 0 and res.image.max() <= 1
     assert res.blurred.shape == (1, 1) and res.blurred[0, 0]
@@ -56,7 +56,7 @@ def test_blind_pipeline_improves_uniform_shake(sharp_srgb, blurred) -> None:
 
 
 def test_sharp_photo_returned_unchanged(sharp_srgb) -> None:
-    out = deblur_image_with_kernel(sharp_srgb, kernel_size=21, tiles=1)
+    out = deblur_image_and_kernels(sharp_srgb, kernel_size=21, tiles=1)
     assert not out.blurred.any()
     assert np.array_equal(out.image, sharp_srgb)
     assert kernel_effective_support(out.kernels[0, 0]) == pytest.approx(1.0)
@@ -64,7 +64,7 @@ def test_sharp_photo_returned_unchanged(sharp_srgb) -> None:
 
 def test_tiles_cover_the_image_and_blend(blurred) -> None:
     blur, _ = blurred
-    res = deblur_image_with_kernel(blur, kernel_size=21, tiles=(1, 2))
+    res = deblur_image_and_kernels(blur, kernel_size=21, tiles=(1, 2))
     assert res.kernels.shape == (1, 2, 21, 21)
     assert np.isfinite(res.image).all() and res.image.shape == blur.shape
 
@@ -78,7 +78,7 @@ def test_deblur_image_returns_array_and_keeps_grayscale_shape(blurred) -> None:
 
 def test_srgb_roundtrip_and_noise_estimate(rng) -> None:
     x = rng.random((32, 32, 3)).astype(np.float32)
-    assert np.allclose(linear_to_srgb_np(srgb_to_linear_np(x)), x, atol=1e-5)
+    assert np.allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-5)
     flat = np.full((128, 128), 0.5) + rng.normal(0, 0.02, (128, 128))
     assert estimate_noise_sigma(flat) == pytest.approx(0.02, rel=0.15)
 
@@ -97,7 +97,7 @@ def test_estimate_tile_kernels_matches_the_full_pipeline(blurred):
     blur, _ = blurred
     calls = []
     tk = estimate_tile_kernels(blur, kernel_size=25, tiles=(1, 2), progress=lambda d, t: calls.append((d, t)))
-    full = deblur_image_with_kernel(blur, kernel_size=25, tiles=(1, 2))
+    full = deblur_image_and_kernels(blur, kernel_size=25, tiles=(1, 2))
     assert tk.kernels.shape == (1, 2, 25, 25)
     np.testing.assert_array_equal(tk.blurred, full.blurred)
     if full.blurred.any():

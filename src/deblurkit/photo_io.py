@@ -427,12 +427,3 @@ def _encode_pillow(px: np.ndarray, fmt: str, quality: int, icc: bytes | None, ex
     buf = io.BytesIO()
     im.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
-
-
-def side_by_side(before: np.ndarray, after: np.ndarray, *, gap: int = 8) -> np.ndarray:
-    """Place two ``(H, W, C)`` images next to each other with a white gap: ``(H, 2W + gap, C)``."""
-    if before.shape != after.shape:
-        raise ValueError(f"shapes differ: {before.shape} vs {after.shape}")
-    h, _, c = before.shape
-    sep = np.ones((h, gap, c), dtype=np.float32)
-    return np.concatenate([before.astype(np.float32), sep, after.astype(np.float32)], axis=1)
