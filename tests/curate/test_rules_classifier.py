@@ -33,6 +33,8 @@ def test_missing_or_nan_scores_are_not_checked_and_options_switch_checks():
     assert decide({"width": 800, "height": 600}, CurationRules()) == []
     assert decide({**GOOD, "noise_sigma": float("nan")}, CurationRules()) == []
     assert decide({**GOOD, "sharpness": None}, CurationRules())[0].startswith("too flat")
+    blurred_out = decide({**GOOD, "sharpness": None, "textured_fraction": 0.0, "contrast": 0.2}, CurationRules())
+    assert blurred_out[0].startswith("blurred (no fine detail")
     assert decide({**GOOD, "face_confidence": 0.99}, CurationRules(reject_faces=False)) == []
     assert decide({**GOOD, "brisque": 80.0}, CurationRules(max_brisque=50.0))[0].startswith("low BRISQUE")
 

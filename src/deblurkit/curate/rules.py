@@ -24,6 +24,9 @@ class CurationRules:
     """Smallest directional octave ratio (:func:`deblurkit.curate.scores.sharpness_tiles`)."""
     min_textured_fraction: float = 0.05
     """Smallest share of textured tiles (a blank or almost blank image teaches nothing)."""
+    min_contrast: float = 0.05
+    """An image without textured tiles but with at least this luma standard deviation counts as
+    blurred rather than blank."""
     max_noise_sigma: float = 0.014
     """Largest luma noise standard deviation, sRGB 0-1 units (0.014 = 3.6 levels of 255; the
     estimate includes fine texture, so clean textured photos reach 0.01-0.02)."""
@@ -64,7 +67,11 @@ def decide(record: dict[str, Any], rules: CurationRules) -> list[str]:
     if "textured_fraction" in r and (
         r["textured_fraction"] < rules.min_textured_fraction or _bad(r.get("sharpness"))
     ):
-        reasons.append(f"too flat ({r['textured_fraction']:.2f} of tiles textured)")
+        if not _bad(r.get("contrast")) and r["contrast"] >= rules.min_contrast:
+            # contrast but no fine detail anywhere: blurred beyond measure, not blank
+            reasons.append(f"blurred (no fine detail; {r['textured_fraction']:.2f} of tiles textured)")
+        else:
+            reasons.append(f"too flat ({r['textured_fraction']:.2f} of tiles textured)")
     elif not _bad(r.get("sharpness")) and r["sharpness"] < rules.min_sharpness:
         reasons.append(f"blurred (sharpness {r['sharpness']:.3f} < {rules.min_sharpness})")
     if not _bad(r.get("noise_sigma")) and r["noise_sigma"] > rules.max_noise_sigma:

@@ -3,7 +3,7 @@
 The manifest is JSON Lines, one record per candidate in input order::
 
     {"path": "...", "status": "accepted" | "rejected" | "error", "reasons": [...],
-     "width": ..., "height": ..., "sharpness": ..., "textured_fraction": ..., "noise_sigma": ...,
+     "width": ..., "height": ..., "sharpness": ..., "textured_fraction": ..., "noise_sigma": ..., "contrast": ...,
      "blockiness": ..., "clipped_high": ..., "clipped_low": ..., "phash": "...",
      "brisque": ..., "faces": n, "face_confidence": ..., "duplicate_of": "..." | null,
      "p_good": ...}
@@ -59,6 +59,7 @@ def score_image_srgb(img_srgb: np.ndarray, *, privacy: bool = True, brisque: boo
         return rec
     sharp = scores.sharpness_srgb(img_srgb)
     rec.update({k: _round(v) for k, v in sharp.items()})
+    rec["contrast"] = _round(float(scores.luma_srgb(img_srgb).std()))
     rec["blockiness"] = _round(scores.blockiness_srgb(img_srgb))
     rec.update({k: _round(v) for k, v in scores.clipping_fractions_srgb(img_srgb).items()})
     rec["phash"] = scores.dct_phash_srgb(img_srgb)
