@@ -42,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "studies"))
 
-from heldout import write_results  # noqa: E402
+from heldout import write_results
 
 SHARED = ROOT.parent / "shared" / "data"
 STRENGTHS: dict[str, list[float]] = {
@@ -345,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     save = None if (args.no_save_model or args.limit is not None) else DEFAULT_MODEL
     res["classifier"] = classifier_report(tune, test, rules, save)
 
-    lines = ["# Curation filters", "", f"Command: `python studies/curation_filters.py` (TUNE {res['sets']['tune']}, "
-             f"TEST {res['sets']['test']})", "",
+    lines = ["# Curation filters", "", (f"Command: `python studies/curation_filters.py` (TUNE {res['sets']['tune']}, "
+              f"TEST {res['sets']['test']})"), "",
              "## Synthetic degradations (TEST set, shipped thresholds)", "",
              "| filter | score | threshold (tuned on TUNE) | precision | recall | false alarms on clean | detected by strength | fires on other kinds |",
              "|---|---|---|---|---|---|---|---|"]
@@ -356,8 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         cross = ", ".join(f"{k} {v:.2f}" for k, v in r["fires_on_other_kinds"].items())
         lines.append(f"| {kind} | {score} | {getattr(rules, field_name)} ({tuned[kind]['threshold']:.4g}) | "
                      f"{fmt(r['precision'])} | {fmt(r['recall'])} | {fmt(r['false_alarm_clean'])} | {det} | {cross} |")
-    lines += ["", f"All rules together reject {res['test_with_defaults']['all_rules_on_clean']:.2f} of the clean TEST "
-              f"photos and {res['test_with_defaults']['all_rules_on_realistic']:.2f} of their `realistic`-preset degradations.", "",
+    lines += ["", (f"All rules together reject {res['test_with_defaults']['all_rules_on_clean']:.2f} of the clean "
+                   f"TEST photos and {res['test_with_defaults']['all_rules_on_realistic']:.2f} of their "
+                   "`realistic`-preset degradations."), "",
               "## BRISQUE vs the dedicated measures (TEST, ROC AUC clean vs degraded)", "",
               "| degradation | BRISQUE | dedicated measure |", "|---|---|---|"]
     for kind, r in res["separation_test"].items():
@@ -365,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {kind} | {r['brisque_auc']:.2f} | {ded} |")
     if res.get("faces"):
         f = res["faces"]
-        lines += ["", f"## Face filter ({f['n']} labelled photos of {f['folder']}: {f['n_face']} with a visible face, "
-                  f"{f['n_person']} with a person; {f['seconds_per_image']:.2f} s per photo)", "",
+        lines += ["", (f"## Face filter ({f['n']} labelled photos of {f['folder']}: {f['n_face']} with a visible "
+                       f"face, {f['n_person']} with a person; {f['seconds_per_image']:.2f} s per photo)"), "",
                   "| confidence >= | face: precision | face: recall | person: precision | person: recall |", "|---|---|---|---|---|"]
         for row in f["sweep"]:
             lines.append(f"| {row['threshold']} | {fmt(row['face']['precision'])} | {fmt(row['face']['recall'])} | "

@@ -26,7 +26,6 @@ per variant on 2 free cores; results go to studies/results/moam_study.{json,md} 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -38,8 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "studies"))
 
-from curation_filters import degrade_srgb  # noqa: E402
-from heldout import write_results  # noqa: E402
+from curation_filters import degrade_srgb
+from heldout import write_results
 
 VARIANTS = ("moam-nafnet-w16", "moam-nafnet-w16-single", "moam-nafnet-w16-none")
 TRAIN_KINDS = ("blur", "noise", "jpeg", "realistic", "realesrgan")
@@ -212,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         routing: dict[str, list[list[float]]] = {}
         scores = {}
         for kind in TEST_KINDS:
-            def run(deg, kind=kind, model=model):
+            def run(deg, kind=kind, model=model, routing=routing):
                 x = to_tensor([deg])
                 with torch.no_grad():
                     out, r = model(x, reference_of(ref_model, x), return_routing=True)
@@ -225,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "router_mean_weights": {k: np.mean(v, axis=0).tolist() for k, v in routing.items()}}
 
     lines = ["# MoAM ablation", "", "Command: `python studies/moam_study.py " + " ".join(argv or sys.argv[1:]) + "`", "",
-             f"{args.steps} steps x batch {args.batch}, {args.crop}-px crops; test: {args.test_count} centre "
-             f"{args.test_crop}-px crops of {args.test} per set.", "",
+             (f"{args.steps} steps x batch {args.batch}, {args.crop}-px crops; test: {args.test_count} centre "
+              f"{args.test_crop}-px crops of {args.test} per set."), "",
              "| model | params | " + " | ".join(f"{k} PSNR / SSIM" for k in TEST_KINDS) + " |",
              "|---|---|" + "---|" * len(TEST_KINDS)]
     rows = [("input", None, res["input"]), ("reference nafnet-w16", None, res["reference nafnet-w16"])]

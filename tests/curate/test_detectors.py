@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("yuface")
 pytest.importorskip("brisque")
 
-from deblurkit.curate.detectors import brisque_srgb, detect_faces_srgb  # noqa: E402
+from deblurkit.curate.detectors import brisque_srgb, detect_faces_srgb
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ def _perturb_zero_init(model: torch.nn.Module) -> None:
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if (name.endswith("beta") or name.endswith("gamma") or ".experts." in name) and not p.any():
+            if (name.endswith(("beta", "gamma")) or ".experts." in name) and not p.any():
                 p.copy_(0.05 * torch.randn(p.shape, generator=g))
 
 

@@ -129,7 +129,7 @@ def detect_faces_srgb(img_srgb: np.ndarray, min_confidence: float = 0.5) -> list
     bgr = np.ascontiguousarray(_to_uint8(small)[..., ::-1])
     confs, boxes, _ = detect(bgr, conf=min_confidence)
     faces = [
-        Face(float(c) / 100.0, tuple(int(round(float(v) * scale)) for v in b))  # type: ignore[arg-type]
+        Face(float(c) / 100.0, tuple(round(float(v) * scale) for v in b))  # type: ignore[arg-type]
         for c, b in zip(confs, boxes, strict=True)
     ]
     return sorted(faces, key=lambda f: -f.confidence)

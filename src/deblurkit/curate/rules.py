@@ -84,7 +84,6 @@ def decide(record: dict[str, Any], rules: CurationRules) -> list[str]:
         reasons.append(f"crushed shadows ({r['clipped_low']:.2f} > {rules.max_clipped_low})")
     if rules.max_brisque is not None and not _bad(r.get("brisque")) and r["brisque"] > rules.max_brisque:
         reasons.append(f"low BRISQUE quality ({r['brisque']:.1f} > {rules.max_brisque})")
-    if rules.reject_faces and "face_confidence" in r:
-        if r["face_confidence"] >= rules.min_face_confidence:
-            reasons.append(f"face detected (confidence {r['face_confidence']:.2f})")
+    if rules.reject_faces and r.get("face_confidence", 0.0) >= rules.min_face_confidence:
+        reasons.append(f"face detected (confidence {r['face_confidence']:.2f})")
     return reasons

@@ -198,4 +198,4 @@ def hamming_hex(a: str, b: str) -> int:
     """Number of differing bits between two equal-length hex hashes."""
     if len(a) != len(b):
         raise ValueError(f"hashes of different lengths: {a!r}, {b!r}")
-    return int(bin(int(a, 16) ^ int(b, 16)).count("1"))
+    return (int(a, 16) ^ int(b, 16)).bit_count()
