@@ -165,7 +165,7 @@ def read_photo(data: bytes, *, name: str = "image", max_pixels: int | None = DEF
                 pixels = _decode_16bit_opencv(data, name)
             else:
                 im.load()
-                pixels, icc = _pil_to_pixels(im, icc, name)
+                pixels, icc = pil_to_pixels(im, icc, name)
         exif_obj = _get_exif(im)  # after decoding: Pillow may load the whole PNG to find eXIf
     except PhotoError:
         raise
@@ -246,7 +246,7 @@ def _decode_16bit_opencv(data: bytes, name: str) -> np.ndarray:
     return arr
 
 
-def _pil_to_pixels(im, icc: bytes | None, name: str) -> tuple[np.ndarray, bytes | None]:
+def pil_to_pixels(im, icc: bytes | None, name: str) -> tuple[np.ndarray, bytes | None]:
     """Pixels of a loaded Pillow image as float32 (H, W, C); returns the ICC profile that still applies."""
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):

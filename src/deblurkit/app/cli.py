@@ -21,9 +21,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from deblurkit.errors import DeblurkitError
+
+if TYPE_CHECKING:  # numpy stays unimported until a command runs
+    from deblurkit.color import ColorSpace
 
 DEFAULT_SUFFIX = "-deblurred"
 _GLOB_CHARS = set("*?[")
@@ -212,7 +215,7 @@ class Result:
 
 def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None = None,
                stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, progress=None,
-               input_space: str = "srgb") -> Result:
+               input_space: ColorSpace = "srgb") -> Result:
     """Read, deblur and write one job (atomically). ``stdin``/``stdout`` replace ``None`` paths."""
     from deblurkit.app.restore import restore_pixels
     from deblurkit.io import atomic_write
@@ -260,7 +263,7 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
                  loader=None, force: bool = False, quality: int = 95, compare: bool = False,
                  suffix: str = DEFAULT_SUFFIX, max_pixels: int | None = None, quiet: bool = False,
                  stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
-                 log=None, input_space: str = "srgb") -> int:
+                 log=None, input_space: ColorSpace = "srgb") -> int:
     """The whole ``deblurkit deblur`` command as a function.
 
     Args:

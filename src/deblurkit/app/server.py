@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from deblurkit.app.restore import INPUT_SPACES, RestorerCache, RestorerLoader
+from deblurkit.color import ColorSpace
 from deblurkit.errors import DeblurkitError, UnknownNameError
 from deblurkit.photo_io import FORMAT_INFO, PhotoError
 
@@ -273,7 +274,7 @@ async def _read_limited(file, limit: int) -> bytes | None:
 
 def _run_job(data: bytes, filename: str, model: str, fmt_key: str, cache: RestorerCache,
              settings: ServerSettings, state: _JobState,
-             input_space: str = "srgb") -> tuple[bytes, str, str, float]:
+             input_space: ColorSpace = "srgb") -> tuple[bytes, str, str, float]:
     """Decode, deblur and encode in a worker thread."""
     from deblurkit.app.restore import restore_pixels
     from deblurkit.photo_io import encode_photo, read_photo

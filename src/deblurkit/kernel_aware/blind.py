@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
+from deblurkit.color import ColorSpace, linear_to_srgb, luminance, srgb_to_linear, working_scale
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn
 from deblurkit.infer.tiling import blend_regions, split_evenly
@@ -177,7 +177,7 @@ class _Prepared:
     xs: list[tuple[int, int]]
 
 
-def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int] | None, input_space: str,
+def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int] | None, input_space: ColorSpace,
              p: BlindParams) -> _Prepared:
     """Validate the input; linearise, normalise the brightness and lay out the kernel tiles."""
     img = np.asarray(image)
@@ -299,7 +299,7 @@ def _workers(requested: int, jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
-def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: str) -> dict:
+def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: ColorSpace) -> dict:
     """The settings actually used, for reports."""
     return {**p.__dict__, "kernel_size": prep.kernel_size, "tiles": [len(prep.ys), len(prep.xs)],
             "input_space": input_space}
@@ -323,7 +323,7 @@ def estimate_tile_kernels(
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> TileKernels:
     """Step 2 of the pipeline alone: blind kernels per tile, without deconvolving.
@@ -346,7 +346,7 @@ def deblur_image_and_kernels(
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> DeblurResult:
     """Blind kernel-aware deblurring; returns the image together with the kernels found.
@@ -422,7 +422,7 @@ def deblur_image(
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> np.ndarray:
     """Blind kernel-aware deblurring of a photo (see the module docstring for the steps).

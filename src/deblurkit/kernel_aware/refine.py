@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from deblurkit.color import linear_to_srgb, srgb_to_linear
+from deblurkit.color import ColorSpace, linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn, Restorer
 from deblurkit.infer.tiling import blend_regions, split_evenly
@@ -91,7 +91,7 @@ class KernelRefineResult:
 def estimate_kernels(
     image: np.ndarray,
     *,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     tiles: int | tuple[int, int] | None = None,
     kernel_size: int = 31,
     progress: ProgressFn | None = None,
@@ -200,7 +200,7 @@ def refine_image_and_kernels(
     kernels: np.ndarray | None = None,
     blurred: np.ndarray | None = None,
     tiles: int | tuple[int, int] | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: KernelRefineParams | None = None,
     progress: ProgressFn | None = None,
 ) -> KernelRefineResult:
@@ -322,7 +322,7 @@ def refine_image(
     *,
     kernels: np.ndarray | None = None,
     tiles: int | tuple[int, int] | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: KernelRefineParams | None = None,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
