@@ -21,6 +21,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "mimo-unet-plus": ("deblurkit.models.mimo_unet", "MIMOUNetPlus"),
     "nafnet": ("deblurkit.models.nafnet", "NAFNet"),
     "kernel-deconv-net": ("deblurkit.models.kernel_deconv_net", "KernelDeconvNet"),
+    "moam-nafnet": ("deblurkit.models.moam_nafnet", "MoAMNAFNet"),
 }
 
 
@@ -62,6 +63,7 @@ class ModelInfo:
 
 _MIMO_SRC = "Cho et al. ICCV 2021, github chosj95/MIMO-UNet"
 _NAF_SRC = "Chen et al. ECCV 2022, github megvii-research/NAFNet"
+_MOAM_SRC = "MoAM: Ai et al., DreamClear, NeurIPS 2024 (arXiv 2410.18666)"
 _NAF_GOPRO = {"img_channel": 3, "middle_blk_num": 1, "enc_blk_nums": (1, 1, 1, 28), "dec_blk_nums": (1, 1, 1, 1)}
 
 MODELS: dict[str, ModelSpec] = {
@@ -88,6 +90,20 @@ MODELS: dict[str, ModelSpec] = {
          "dec_blk_nums": (1, 1, 1, 1)}, 16,
         "small NAFNet for CPU training (width 16, 1/1/1/4 encoder blocks)",
         "deblurkit (NAFNet layout, no official weights)", self_ensemble=True),
+    # MoAM ablation at equal parameters (within 1 %): the router + 3 experts, one modulator, none
+    "moam-nafnet-w16": ModelSpec(
+        "moam-nafnet-w16", "moam-nafnet", {"width": 16, "enc_blk_nums": (1, 1, 1, 4), "modulation": "moam"}, 32,
+        "nafnet-w16 backbone, every block modulated by MoAM (degradation map, router, 3 experts)",
+        f"{_MOAM_SRC}; deblurkit (no official weights)"),
+    "moam-nafnet-w16-single": ModelSpec(
+        "moam-nafnet-w16-single", "moam-nafnet",
+        {"width": 16, "enc_blk_nums": (1, 1, 1, 4), "modulation": "single", "expert_hidden": 48}, 32,
+        "ablation: one adaptive modulator per block instead of MoAM (same size)",
+        f"{_MOAM_SRC}; deblurkit (no official weights)"),
+    "moam-nafnet-w16-none": ModelSpec(
+        "moam-nafnet-w16-none", "moam-nafnet", {"width": 16, "enc_blk_nums": (1, 1, 2, 5), "modulation": "none"}, 16,
+        "ablation: the backbone without modulators, two more blocks for the same size",
+        f"{_MOAM_SRC}; deblurkit (no official weights)"),
 }
 
 

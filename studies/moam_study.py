@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""MoAM vs one modulator vs no modulator, at equal parameters and budget (DreamClear's Table 3, at CPU scale).
+
+    python studies/moam_study.py                                   # the full comparison (see below)
+    python studies/moam_study.py --steps 3 --batch 2 --crop 64 --test-count 2 --out /tmp/moam  # smoke
+
+The three registry variants ``moam-nafnet-w16`` (router + 3 expert modulators after every block),
+``moam-nafnet-w16-single`` (one modulator) and ``moam-nafnet-w16-none`` (no modulators, two more
+blocks; all 1.63-1.65 M parameters) are trained from the same initial seed with the same steps,
+batch, crop, learning rate and training samples. Each training sample is a crop of a TRAIN photo
+(studies/photos_manifest.json, data/photos) degraded by one of five kinds drawn uniformly: camera
+shake (3-24 px), sensor noise (shot gain 3e-4..1e-2), JPEG (quality 20-70), the ``realistic``
+preset and the ``realesrgan`` preset. The reference restoration fed to the degradation map is
+``nafnet-w16``'s output (shipped weights, no ensemble), computed on the fly.
+
+Test sets (held out: centre 256x256 crops of ../shared/data/sharp/kodak24, fixed seeds): blur-only
+(4-16 px shake), noise-only (shot 1e-3..1e-2), JPEG-only (quality 20-50) and mixed (the
+``realistic`` preset). Reported: PSNR/SSIM per set for every variant, the input and the reference;
+for ``moam``, the router's mean expert weights per set (which expert each degradation goes to).
+
+The full run (defaults: 3000 steps of batch 8, 128-px crops, per variant) has not been made. Five
+steps of it (``--steps 5 --variants moam-nafnet-w16 --test-count 1 --test-crop 128 --threads 1``)
+took 18.6 CPU-seconds including the set-up, so the comparison needs at most about 3 CPU-hours per
+variant, 9 for the three (plus the evaluation); results go to studies/results/moam_study.{json,md}
+and the weights to --ckpt-dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "studies"))
+
+from curation_filters import degrade_srgb
+from heldout import write_results
+
+VARIANTS = ("moam-nafnet-w16", "moam-nafnet-w16-single", "moam-nafnet-w16-none")
+TRAIN_KINDS = ("blur", "noise", "jpeg", "realistic", "realesrgan")
+TEST_KINDS = ("blur", "noise", "jpeg", "mixed")
+TRIM = 4  # the realistic preset trims 4 px per side; every kind is trimmed alike
+
+
+def sample_degradation(kind: str, rng: np.random.Generator) -> float:
+    """A random strength of a training degradation kind (0 for the presets)."""
+    if kind == "blur":
+        return float(rng.uniform(3, 24))
+    if kind == "noise":
+        return float(math.exp(rng.uniform(math.log(3e-4), math.log(1e-2))))
+    if kind == "jpeg":
+        return float(rng.integers(20, 71))
+    return 0.0
+
+
+def degraded_pair(crop: np.ndarray, kind: str, strength: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(degraded, sharp)`` float32 sRGB, both trimmed by :data:`TRIM` (the presets' own sharp targets)."""
+    if kind in ("realistic", "realesrgan", "mixed"):
+        import torch
+
+        from deblurkit.synth.pipeline import synthesize_pair
+        from deblurkit.synth.presets import get_preset
+
+        g = torch.Generator().manual_seed(seed)
+        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None]
+        pair = synthesize_pair(x, get_preset("realistic" if kind == "mixed" else kind), g)
+        deg, sharp = (t[0].permute(1, 2, 0).numpy() for t in (pair.blur, pair.sharp))
+        if deg.shape[0] == crop.shape[0]:  # presets without their own trim
+            deg, sharp = deg[TRIM:-TRIM, TRIM:-TRIM], sharp[TRIM:-TRIM, TRIM:-TRIM]
+        return np.ascontiguousarray(deg, np.float32), np.ascontiguousarray(sharp, np.float32)
+    deg = degrade_srgb(crop, kind, strength, seed)
+    t = slice(TRIM, -TRIM)
+    return np.ascontiguousarray(deg[t, t]), np.ascontiguousarray(crop[t, t])
+
+
+def train_photos(side: int) -> list[np.ndarray]:
+    from make_testsets import load_test_photos
+
+    return [img for _, img in load_test_photos(ROOT / "studies" / "photos_manifest.json", ROOT / "data" / "photos",
+                                               side, split="train")]
+
+
+def test_set(folder: Path, count: int, crop: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    from deblurkit.io import iter_image_files, load_image_rgb
+
+    rng = np.random.default_rng(2024)
+    out: dict[str, list] = {k: [] for k in TEST_KINDS}
+    for i, f in enumerate(iter_image_files(folder)[:count]):
+        img = load_image_rgb(f)
+        h, w = img.shape[:2]
+        c = crop + 2 * TRIM
+        img = np.ascontiguousarray(img[(h - c) // 2 : (h - c) // 2 + c, (w - c) // 2 : (w - c) // 2 + c])
+        strengths = {"blur": rng.uniform(4, 16), "noise": math.exp(rng.uniform(math.log(1e-3), math.log(1e-2))),
+                     "jpeg": int(rng.integers(20, 51)), "mixed": 0.0}
+        for j, kind in enumerate(TEST_KINDS):
+            out[kind].append(degraded_pair(img, kind, float(strengths[kind]), seed=10_000 + 10 * i + j))
+    return out
+
+
+def to_tensor(arrs: list[np.ndarray]):
+    import torch
+
+    return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
+
+
+def reference_of(ref_model, x):
+    import torch
+
+    with torch.no_grad():
+        return ref_model(x).clamp(0, 1)
+
+
+def train_variant(name: str, photos: list[np.ndarray], ref_model, args) -> Any:
+    import torch
+
+    from deblurkit.models.registry import create_model
+
+    torch.manual_seed(args.seed)
+    model = create_model(name)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(args.steps, 1), eta_min=args.lr * 0.05)
+    rng = np.random.default_rng(args.seed)  # the same samples for every variant
+    c = args.crop + 2 * TRIM
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(args.steps):
+        degs, sharps = [], []
+        for b in range(args.batch):
+            img = photos[int(rng.integers(len(photos)))]
+            top, left = int(rng.integers(img.shape[0] - c + 1)), int(rng.integers(img.shape[1] - c + 1))
+            kind = TRAIN_KINDS[int(rng.integers(len(TRAIN_KINDS)))]
+            d, s = degraded_pair(img[top : top + c, left : left + c], kind, sample_degradation(kind, rng),
+                                 seed=step * 1000 + b + args.seed)
+            degs.append(d)
+            sharps.append(s)
+        x, y = to_tensor(degs), to_tensor(sharps)
+        ref = reference_of(ref_model, x)
+        loss = (model(x, ref) - y).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if (step + 1) % max(1, args.steps // 10) == 0 or step == 0:
+            print(f"  {name}: step {step + 1}/{args.steps} L1 {loss.item():.4f} ({time.perf_counter() - t0:.0f} s)",
+                  flush=True)
+    return model.eval()
+
+
+def evaluate(fn, tests, psnr, ssim) -> dict[str, dict[str, float]]:
+    out = {}
+    for kind, pairs in tests.items():
+        ps, ss = [], []
+        for deg, sharp in pairs:
+            pred = fn(deg)
+            ps.append(psnr(pred, sharp, data_range=1.0))
+            ss.append(ssim(pred, sharp, data_range=1.0))
+        out[kind] = {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss))}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--photo-side", type=int, default=1024, help="train photos are resized to this long side")
+    ap.add_argument("--test", type=Path, default=ROOT.parent / "shared" / "data" / "sharp" / "kodak24")
+    ap.add_argument("--test-count", type=int, default=24)
+    ap.add_argument("--test-crop", type=int, default=256)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt-dir", type=Path, default=ROOT / "data" / "moam_study")
+    ap.add_argument("--out", type=Path, default=ROOT / "studies" / "results" / "moam_study")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from deblurkit.eval.metrics import psnr, ssim
+    from deblurkit.models.checkpoint import load_model, save_safetensors
+    from deblurkit.models.registry import count_params
+
+    torch.set_num_threads(args.threads)
+    photos = train_photos(args.photo_side)
+    if not photos or not args.test.is_dir():
+        print("moam_study: needs the train photos (data/photos, scripts/fetch_photos.py) and ../shared/data",
+              file=sys.stderr)
+        return 2
+    ref_model, _ = load_model("nafnet-w16")
+    tests = test_set(args.test, args.test_count, args.test_crop)
+
+    def run_ref(deg):
+        return reference_of(ref_model, to_tensor([deg]))[0].permute(1, 2, 0).numpy()
+
+    res: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                           "input": evaluate(lambda d: d, tests, psnr, ssim),
+                           "reference nafnet-w16": evaluate(run_ref, tests, psnr, ssim), "variants": {}}
+    for name in args.variants.split(","):
+        t0 = time.perf_counter()
+        model = train_variant(name, photos, ref_model, args)
+        seconds = time.perf_counter() - t0
+        args.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        save_safetensors(model, args.ckpt_dir / f"{name}.safetensors", name=name,
+                         meta={"training": f"studies/moam_study.py steps={args.steps} batch={args.batch} crop={args.crop}"})
+        routing: dict[str, list[list[float]]] = {}
+        scores = {}
+        for kind in TEST_KINDS:
+            def run(deg, kind=kind, model=model, routing=routing):
+                x = to_tensor([deg])
+                with torch.no_grad():
+                    out, r = model(x, reference_of(ref_model, x), return_routing=True)
+                if r:  # mean over the modulated blocks of each block's mean expert weights
+                    routing.setdefault(kind, []).append(torch.stack(r).mean(dim=0)[0].tolist())
+                return out.clamp(0, 1)[0].permute(1, 2, 0).numpy()
+
+            scores.update(evaluate(run, {kind: tests[kind]}, psnr, ssim))
+        res["variants"][name] = {"params": count_params(model), "train_seconds": seconds, "scores": scores,
+                                 "router_mean_weights": {k: np.mean(v, axis=0).tolist() for k, v in routing.items()}}
+
+    lines = ["# MoAM ablation", "", "Command: `python studies/moam_study.py " + " ".join(argv or sys.argv[1:]) + "`", "",
+             (f"{args.steps} steps x batch {args.batch}, {args.crop}-px crops; test: {args.test_count} centre "
+              f"{args.test_crop}-px crops of {args.test} per set."), "",
+             "| model | params | " + " | ".join(f"{k} PSNR / SSIM" for k in TEST_KINDS) + " |",
+             "|---|---|" + "---|" * len(TEST_KINDS)]
+    rows = [("input", None, res["input"]), ("reference nafnet-w16", None, res["reference nafnet-w16"])]
+    rows += [(n, v["params"], v["scores"]) for n, v in res["variants"].items()]
+    for name, params, sc in rows:
+        cells = " | ".join(f"{sc[k]['psnr']:.2f} / {sc[k]['ssim']:.3f}" for k in TEST_KINDS)
+        lines.append(f"| {name} | {params or '-'} | {cells} |")
+    moam = res["variants"].get("moam-nafnet-w16")
+    if moam and moam["router_mean_weights"]:
+        lines += ["", "Router: mean expert weights (over tokens and blocks) per test set", "",
+                  "| set | expert 1 | expert 2 | expert 3 |", "|---|---|---|---|"]
+        for kind, w in moam["router_mean_weights"].items():
+            lines.append(f"| {kind} | " + " | ".join(f"{x:.3f}" for x in w) + " |")
+    write_results(args.out, res, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
