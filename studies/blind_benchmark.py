@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Blind kernel estimators scored with the field's protocol (Levin et al. 2009) on the held-out sets.
+
+    python -m studies.blind_benchmark --sets uniform large --estimators shipped pipeline
+    python -m studies.blind_benchmark --estimators shipped new=deblurkit.kernel_aware.estimation:estimate_kernel
+
+Per image of a set of ``studies/make_testsets.py`` (blurry, sharp, true kernel), each estimator
+gets the normalised linear luminance (the luminance of the sRGB-decoded input divided by its
+99.5th percentile, as the blind pipeline prepares it) and returns a kernel, or None to decline
+(the input is then kept unchanged, as the pipeline does). Then ONE fixed non-blind step
+deconvolves the colour image in linear light with (a) the estimated and (b) the true kernel:
+the library's hyper-Laplacian deconvolution at the pipeline's brightness scale and
+noise-adapted weight (:class:`BlindParams` defaults). Reported per image and per estimator:
+
+* PSNR unaligned (whole image) and shift-aligned (:func:`deblurkit.eval.metrics.psnr_shift_aligned`:
+  best sub-pixel shift within half the true kernel's size, border crop of ``max(reach, --border)``
+  pixels, no intensity fit), sRGB in [0, 1], data range 1;
+* the error ratio ``MSE(a) / MSE(b)`` of the shift-aligned errors (Levin et al.'s success rate:
+  the share of images with a ratio of at most 2 and 3);
+* kernel similarity to the truth (:func:`kernel_similarity`, maximum over shifts);
+* seconds of the estimator per image.
+
+Estimators: ``shipped`` (the current :func:`estimate_kernel` alone, default settings),
+``pipeline`` (the blind pipeline's kernel with its consistency gate, one tile), or
+``NAME=module:function`` (any callable ``f(gray) -> kernel | None``; e.g. a new estimator).
+The true-kernel row (b) is the upper bound. A set without true kernels (``varying``) is scored
+with ``--reach`` pixels of shift and no ratio.
+
+Writes ``--out`` ``.json`` (per image) and ``.md`` atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from studies.heldout import add_testset_arguments, load_pair, set_items, write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+Estimator = Callable[[np.ndarray], "np.ndarray | None"]
+"""``f(gray)``: normalised linear luminance ``(H, W)`` float32 -> kernel ``(k, k)`` or None (declined)."""
+
+BUILTIN = ("shipped", "pipeline")
+SUCCESS_RATIOS = (2.0, 3.0)
+
+
+def luminance_linear(lin: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance of a linear RGB image ``(H, W, 3)`` (float32 ``(H, W)``)."""
+    return (0.2126 * lin[..., 0] + 0.7152 * lin[..., 1] + 0.0722 * lin[..., 2]).astype(np.float32)
+
+
+def shipped_estimator(gray: np.ndarray) -> np.ndarray:
+    """The current kernel estimator alone, default settings (31-px support, on the whole image)."""
+    from deblurkit.classical.kernel_estimation import estimate_kernel
+
+    return estimate_kernel(gray)
+
+
+def pipeline_estimator(gray: np.ndarray) -> np.ndarray | None:
+    """The blind pipeline's kernel (best crop, consistency gate), one tile; None where it declines."""
+    from deblurkit.classical.blind import estimate_tile_kernels
+
+    found = estimate_tile_kernels(gray, tiles=1, input_space="linear")
+    return found.kernels[0, 0] if bool(found.blurred[0, 0]) else None
+
+
+def resolve_estimator(spec: str) -> tuple[str, Estimator]:
+    """``shipped``, ``pipeline`` or ``NAME=module:function`` -> (name, callable)."""
+    if spec == "shipped":
+        return spec, shipped_estimator
+    if spec == "pipeline":
+        return spec, pipeline_estimator
+    name, _, target = spec.partition("=")
+    module, _, attr = target.partition(":")
+    if not (name and module and attr):
+        raise SystemExit(f"estimator {spec!r}: expected one of {', '.join(BUILTIN)} or NAME=module:function")
+    return name, getattr(importlib.import_module(module), attr)
+
+
+def deconvolve_linear(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The fixed non-blind step: hyper-Laplacian deconvolution at the pipeline's scale and weight."""
+    from deblurkit.classical.blind import BlindParams, estimate_noise_sigma
+    from deblurkit.classical.deconv import hyper_laplacian_deconv
+
+    p = BlindParams()
+    gray = luminance_linear(lin)
+    scale = float(max(np.percentile(gray, 99.5), 0.05))
+    sigma = estimate_noise_sigma(gray / scale)
+    weight = p.weight + p.noise_weight * sigma * sigma
+    return hyper_laplacian_deconv(lin / scale, kernel, weight=weight, alpha=p.alpha) * scale
+
+
+def scores(out_srgb: np.ndarray, sharp: np.ndarray, reach: float, border: int) -> dict:
+    """Unaligned PSNR, shift-aligned PSNR and MSE, and the shift, of an sRGB output."""
+    from deblurkit.eval.metrics import align_upto_shift, psnr
+
+    out = np.clip(out_srgb, 0.0, 1.0)
+    al = align_upto_shift(out, sharp, max_shift=reach, border=border)
+    return {
+        "psnr": psnr(out, sharp, data_range=1.0),
+        "psnr_aligned": 10.0 * math.log10(1.0 / al.mse) if al.mse > 0 else math.inf,
+        "mse_aligned": al.mse,
+        "shift_yx": list(al.shift_yx),
+    }
+
+
+def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
+                estimators: dict[str, Estimator], *, reach: float, border: int) -> dict:
+    """All rows for one image: the input, the true kernel (if known) and every estimator."""
+    from deblurkit.classical.blind import linear_to_srgb_np, srgb_to_linear_np
+    from deblurkit.classical.kernels import kernel_similarity
+
+    lin = srgb_to_linear_np(blur)
+    gray = luminance_linear(lin)
+    gray = gray / float(max(np.percentile(gray, 99.5), 0.05))
+    if true_k is not None:
+        reach = float(true_k.shape[0] // 2)
+    border = max(math.ceil(reach), border)
+    row: dict = {"reach": reach, "border": border, "blurry": scores(blur, sharp, reach, border)}
+    if true_k is not None:
+        row["true"] = scores(linear_to_srgb_np(deconvolve_linear(lin, true_k)), sharp, reach, border)
+    row["estimators"] = {}
+    for name, fn in estimators.items():
+        t0 = time.perf_counter()
+        k = fn(gray.astype(np.float32))
+        seconds = time.perf_counter() - t0
+        declined = k is None
+        out = blur if declined else linear_to_srgb_np(deconvolve_linear(lin, np.asarray(k, np.float64)))
+        r = {**scores(out, sharp, reach, border), "seconds": seconds, "declined": declined,
+             "kernel_size": None if declined else int(np.asarray(k).shape[0])}
+        if true_k is not None:
+            r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
+            r["similarity"] = None if declined else kernel_similarity(k, true_k)
+        row["estimators"][name] = r
+    return row
+
+
+def summarise(per_image: list[dict], names: list[str]) -> list[dict]:
+    """One row per estimator (and the true kernel): means over the images."""
+
+    def mean(v: list[float]) -> float | None:
+        v = [x for x in v if x is not None]
+        return float(np.mean(v)) if v else None
+
+    base = [r["blurry"] for r in per_image]
+    rows = []
+    candidates = [(n, [r["estimators"][n] for r in per_image]) for n in names]
+    if all("true" in r for r in per_image):
+        candidates.append(("true kernel", [r["true"] for r in per_image]))
+    for name, rs in candidates:
+        s = {
+            "row": name,
+            "psnr": mean([x["psnr"] for x in rs]),
+            "psnr_aligned": mean([x["psnr_aligned"] for x in rs]),
+            "gain": mean([x["psnr"] - b["psnr"] for x, b in zip(rs, base)]),
+            "gain_aligned": mean([x["psnr_aligned"] - b["psnr_aligned"] for x, b in zip(rs, base)]),
+            "worst_gain_aligned": float(min(x["psnr_aligned"] - b["psnr_aligned"] for x, b in zip(rs, base))),
+            "seconds": mean([x.get("seconds") for x in rs]),
+            "declined": int(sum(bool(x.get("declined")) for x in rs)),
+        }
+        if "ratio" in rs[0]:
+            ratios = np.array([x["ratio"] for x in rs])
+            s["ratio_median"] = float(np.median(ratios))
+            for t in SUCCESS_RATIOS:
+                s[f"success_{t:g}"] = float(np.mean(ratios <= t))
+            s["similarity"] = mean([x["similarity"] for x in rs])
+        rows.append(s)
+    return rows
+
+
+def run_set(root: Path, items: list[dict], estimators: dict[str, Estimator], *, reach: float,
+            border: int) -> list[dict]:
+    """Per-image rows of one set folder."""
+    per_image = []
+    for it in items:
+        i = int(it["index"])
+        blur, sharp = load_pair(root, i)
+        true_k = np.load(root / it["kernel"]).astype(np.float64) if it.get("kernel") else None
+        row = score_image(blur, sharp, true_k, estimators, reach=reach, border=border)
+        row.update(index=i, photo=it.get("photo"))
+        per_image.append(row)
+        print(f"  {root.name}/{i:03d}: " + ", ".join(
+            f"{n} {r['psnr_aligned']:.2f} dB" for n, r in row["estimators"].items()), file=sys.stderr)
+    return per_image
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def table(set_name: str, per_image: list[dict], summary: list[dict]) -> list[str]:
+    """Markdown: the summary, then one line per image and estimator."""
+    b = per_image[0]
+    lines = [f"### {set_name} ({len(per_image)} images; blurry input {np.mean([r['blurry']['psnr'] for r in per_image]):.2f} dB "
+             f"unaligned, {np.mean([r['blurry']['psnr_aligned'] for r in per_image]):.2f} dB aligned)", "",
+             "| row | PSNR | PSNR aligned | gain / aligned gain | worst aligned gain | error ratio (median) "
+             "| ratio ≤ 2 | ratio ≤ 3 | kernel similarity | s / image | declined |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        lines.append(
+            f"| {s['row']} | {s['psnr']:.2f} | {s['psnr_aligned']:.2f} | {s['gain']:+.2f} / {s['gain_aligned']:+.2f} "
+            f"| {s['worst_gain_aligned']:+.2f} | {_fmt(s.get('ratio_median'), '.2f')} "
+            f"| {_fmt(s.get('success_2'), '.0%')} | {_fmt(s.get('success_3'), '.0%')} "
+            f"| {_fmt(s.get('similarity'), '.3f')} | {_fmt(s['seconds'], '.1f')} | {s['declined']} |")
+    names = list(b["estimators"])
+    lines += ["", "Per image (aligned PSNR dB / error ratio / similarity):", "",
+              "| image | reach px | blurry | true kernel | " + " | ".join(names) + " |",
+              "|---|---|---|---|" + "---|" * len(names)]
+    for r in per_image:
+        cells = []
+        for n in names:
+            e = r["estimators"][n]
+            cell = f"{e['psnr_aligned']:.2f}"
+            if "ratio" in e:
+                cell += f" / {e['ratio']:.2f} / {_fmt(e['similarity'], '.2f')}"
+            cells.append(cell + (" (declined)" if e["declined"] else ""))
+        true = f"{r['true']['psnr_aligned']:.2f}" if "true" in r else "–"
+        lines.append(f"| {r['index']:03d} {r.get('photo') or ''} | {r['reach']:g} | {r['blurry']['psnr_aligned']:.2f} "
+                     f"| {true} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_testset_arguments(ap)
+    ap.set_defaults(sets=["uniform", "large"])
+    ap.add_argument("--estimators", nargs="+", default=["shipped", "pipeline"],
+                    help="shipped, pipeline, or NAME=module:function (f(gray) -> kernel | None)")
+    ap.add_argument("--reach", type=float, default=15.0,
+                    help="shift reach in px for sets without true kernels (else half the true kernel size)")
+    ap.add_argument("--border", type=int, default=15, help="least border crop in px for the aligned scores")
+    ap.add_argument("--out", default=str(ROOT / "studies/results/blind_benchmark"))
+    args = ap.parse_args(argv)
+
+    estimators = dict(resolve_estimator(s) for s in args.estimators)
+    t0 = time.time()
+    results: dict = {"sets": {}, "estimators": args.estimators, "protocol": {
+        "space": "sRGB in [0, 1], data range 1, outputs clipped",
+        "aligned": "best sub-pixel shift (0.25 px) within half the true kernel size; border crop max(reach, border)",
+        "border": args.border, "reach_without_kernel": args.reach,
+        "deconvolution": "hyper-Laplacian in linear light, BlindParams weight/alpha, brightness scale p99.5",
+        "success_ratios": list(SUCCESS_RATIOS)}}
+    lines = ["Blind kernel estimators, Levin et al. 2009 protocol (see studies/blind_benchmark.py). PSNR dB in sRGB; "
+             "'aligned' = after the best sub-pixel shift within half the true kernel size, border cropped; the error "
+             "ratio is MSE(estimated kernel) / MSE(true kernel), both aligned, same deconvolution.", ""]
+    for set_name in args.sets:
+        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
+        if found is None:
+            continue
+        root, items = found
+        per_image = run_set(root, items, estimators, reach=args.reach, border=args.border)
+        summary = summarise(per_image, list(estimators))
+        results["sets"][set_name] = {"summary": summary, "per_image": per_image}
+        lines += table(set_name, per_image, summary)
+    results["wall_seconds"] = round(time.time() - t0, 1)
+    results["command"] = "python -m studies.blind_benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
+    lines.append(f"Whole run {results['wall_seconds']:.0f} s: `{results['command'].strip()}`")
+    write_results(args.out, results, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
