@@ -98,6 +98,21 @@ def deconvolve_linear(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return hyper_laplacian_deconv(lin / scale, kernel, weight=weight, alpha=p.alpha) * scale
 
 
+NONBLIND = ("richardson-lucy", "rl-saturated")
+"""Extra non-blind methods that ``--true-rows`` adds with the true kernel (beside the fixed one)."""
+
+
+def deconvolve_other_linear(method: str, lin: np.ndarray, kernel: np.ndarray, iterations: int) -> np.ndarray:
+    """A non-blind method of :data:`NONBLIND` on the linear image (clipping level 1.0)."""
+    from deblurkit.classical.deconv import richardson_lucy_deconv, richardson_lucy_saturated_linear
+
+    if method == "richardson-lucy":
+        return richardson_lucy_deconv(lin, kernel, iterations=iterations)
+    if method == "rl-saturated":
+        return richardson_lucy_saturated_linear(lin, kernel, iterations=iterations, clip_level=1.0)
+    raise ValueError(f"unknown non-blind method {method!r}; valid: {', '.join(NONBLIND)}")
+
+
 def scores(out_srgb: np.ndarray, sharp: np.ndarray, reach: float, border: int) -> dict:
     """Unaligned PSNR, shift-aligned PSNR and MSE, and the shift, of an sRGB output."""
     from deblurkit.eval.metrics import align_upto_shift, psnr
@@ -113,8 +128,12 @@ def scores(out_srgb: np.ndarray, sharp: np.ndarray, reach: float, border: int) -
 
 
 def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
-                estimators: dict[str, Estimator], *, reach: float, border: int) -> dict:
-    """All rows for one image: the input, the true kernel (if known) and every estimator."""
+                estimators: dict[str, Estimator], *, reach: float, border: int,
+                true_rows: tuple[str, ...] = (), rl_iterations: int = 50) -> dict:
+    """All rows for one image: the input, the true kernel (if known) and every estimator.
+
+    ``true_rows``: methods of :data:`NONBLIND` also run with the true kernel (``row["true_other"]``).
+    """
     from deblurkit.classical.blind import linear_to_srgb_np, srgb_to_linear_np
     from deblurkit.classical.kernels import kernel_similarity
 
@@ -127,6 +146,12 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     row: dict = {"reach": reach, "border": border, "blurry": scores(blur, sharp, reach, border)}
     if true_k is not None:
         row["true"] = scores(linear_to_srgb_np(deconvolve_linear(lin, true_k)), sharp, reach, border)
+        row["true_other"] = {}
+        for method in true_rows:
+            out = deconvolve_other_linear(method, lin, true_k, rl_iterations)
+            r = scores(linear_to_srgb_np(out), sharp, reach, border)
+            r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
+            row["true_other"][method] = r
     row["estimators"] = {}
     for name, fn in estimators.items():
         t0 = time.perf_counter()
@@ -155,6 +180,8 @@ def summarise(per_image: list[dict], names: list[str]) -> list[dict]:
     candidates = [(n, [r["estimators"][n] for r in per_image]) for n in names]
     if all("true" in r for r in per_image):
         candidates.append(("true kernel", [r["true"] for r in per_image]))
+        for method in per_image[0].get("true_other", {}):
+            candidates.append((f"true kernel, {method}", [r["true_other"][method] for r in per_image]))
     for name, rs in candidates:
         s = {
             "row": name,
@@ -171,20 +198,21 @@ def summarise(per_image: list[dict], names: list[str]) -> list[dict]:
             s["ratio_median"] = float(np.median(ratios))
             for t in SUCCESS_RATIOS:
                 s[f"success_{t:g}"] = float(np.mean(ratios <= t))
-            s["similarity"] = mean([x["similarity"] for x in rs])
+            s["similarity"] = mean([x.get("similarity") for x in rs])
         rows.append(s)
     return rows
 
 
 def run_set(root: Path, items: list[dict], estimators: dict[str, Estimator], *, reach: float,
-            border: int) -> list[dict]:
+            border: int, true_rows: tuple[str, ...] = (), rl_iterations: int = 50) -> list[dict]:
     """Per-image rows of one set folder."""
     per_image = []
     for it in items:
         i = int(it["index"])
         blur, sharp = load_pair(root, i)
         true_k = np.load(root / it["kernel"]).astype(np.float64) if it.get("kernel") else None
-        row = score_image(blur, sharp, true_k, estimators, reach=reach, border=border)
+        row = score_image(blur, sharp, true_k, estimators, reach=reach, border=border, true_rows=true_rows,
+                          rl_iterations=rl_iterations)
         row.update(index=i, photo=it.get("photo"))
         per_image.append(row)
         print(f"  {root.name}/{i:03d}: " + ", ".join(
@@ -199,7 +227,7 @@ def _fmt(v: float | None, spec: str) -> str:
 def table(set_name: str, per_image: list[dict], summary: list[dict]) -> list[str]:
     """Markdown: the summary, then one line per image and estimator."""
     b = per_image[0]
-    lines = [f"### {set_name} ({len(per_image)} images; blurry input {np.mean([r['blurry']['psnr'] for r in per_image]):.2f} dB "
+    lines: list[str] = [f"### {set_name} ({len(per_image)} images; blurry input {np.mean([r['blurry']['psnr'] for r in per_image]):.2f} dB "
              f"unaligned, {np.mean([r['blurry']['psnr_aligned'] for r in per_image]):.2f} dB aligned)", "",
              "| row | PSNR | PSNR aligned | gain / aligned gain | worst aligned gain | error ratio (median) "
              "| ratio ≤ 2 | ratio ≤ 3 | kernel similarity | s / image | declined |",
@@ -211,17 +239,20 @@ def table(set_name: str, per_image: list[dict], summary: list[dict]) -> list[str
             f"| {_fmt(s.get('success_2'), '.0%')} | {_fmt(s.get('success_3'), '.0%')} "
             f"| {_fmt(s.get('similarity'), '.3f')} | {_fmt(s['seconds'], '.1f')} | {s['declined']} |")
     names = list(b["estimators"])
+    others = list(b.get("true_other", {}))
+    if others:
+        names = names + [f"true kernel, {m}" for m in others]
     lines += ["", "Per image (aligned PSNR dB / error ratio / similarity):", "",
               "| image | reach px | blurry | true kernel | " + " | ".join(names) + " |",
               "|---|---|---|---|" + "---|" * len(names)]
     for r in per_image:
         cells = []
         for n in names:
-            e = r["estimators"][n]
+            e = r["estimators"][n] if n in r["estimators"] else r["true_other"][n.split(", ", 1)[1]]
             cell = f"{e['psnr_aligned']:.2f}"
             if "ratio" in e:
-                cell += f" / {e['ratio']:.2f} / {_fmt(e['similarity'], '.2f')}"
-            cells.append(cell + (" (declined)" if e["declined"] else ""))
+                cell += f" / {e['ratio']:.2f} / {_fmt(e.get('similarity'), '.2f')}"
+            cells.append(cell + (" (declined)" if e.get("declined") else ""))
         true = f"{r['true']['psnr_aligned']:.2f}" if "true" in r else "–"
         lines.append(f"| {r['index']:03d} {r.get('photo') or ''} | {r['reach']:g} | {r['blurry']['psnr_aligned']:.2f} "
                      f"| {true} | " + " | ".join(cells) + " |")
@@ -232,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_testset_arguments(ap)
     ap.set_defaults(sets=["uniform", "large"])
-    ap.add_argument("--estimators", nargs="+", default=["shipped", "pipeline"],
+    ap.add_argument("--true-rows", nargs="*", default=[], choices=NONBLIND,
+                    help="also deconvolve with the true kernel by these methods (rows 'true kernel, METHOD')")
+    ap.add_argument("--rl-iterations", type=int, default=50, help="iterations of the --true-rows RL methods")
+    ap.add_argument("--estimators", nargs="*", default=["shipped", "pipeline"],
                     help="shipped, pipeline, or NAME=module:function (f(gray) -> kernel | None)")
     ap.add_argument("--reach", type=float, default=15.0,
                     help="shift reach in px for sets without true kernels (else half the true kernel size)")
@@ -247,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         "aligned": "best sub-pixel shift (0.25 px) within half the true kernel size; border crop max(reach, border)",
         "border": args.border, "reach_without_kernel": args.reach,
         "deconvolution": "hyper-Laplacian in linear light, BlindParams weight/alpha, brightness scale p99.5",
-        "success_ratios": list(SUCCESS_RATIOS)}}
+        "success_ratios": list(SUCCESS_RATIOS), "true_rows": args.true_rows,
+        "rl_iterations": args.rl_iterations}}
     lines = ["Blind kernel estimators, Levin et al. 2009 protocol (see studies/blind_benchmark.py). PSNR dB in sRGB; "
              "'aligned' = after the best sub-pixel shift within half the true kernel size, border cropped; the error "
              "ratio is MSE(estimated kernel) / MSE(true kernel), both aligned, same deconvolution.", ""]
@@ -256,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         if found is None:
             continue
         root, items = found
-        per_image = run_set(root, items, estimators, reach=args.reach, border=args.border)
+        per_image = run_set(root, items, estimators, reach=args.reach, border=args.border,
+                            true_rows=tuple(args.true_rows), rl_iterations=args.rl_iterations)
         summary = summarise(per_image, list(estimators))
         results["sets"][set_name] = {"summary": summary, "per_image": per_image}
         lines += table(set_name, per_image, summary)

@@ -44,7 +44,8 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
 
     assert blind_benchmark.main(["--testsets", str(tmp_path / "sets"), "--sets", "tiny", "--border", "6",
                                  "--estimators", "oracle=fake_estimators:truth", "none=fake_estimators:never",
-                                 "box=fake_estimators:box", "--out", str(out)]) == 0
+                                 "box=fake_estimators:box", "--true-rows", "rl-saturated", "--rl-iterations", "5",
+                                 "--out", str(out)]) == 0
 
     res = json.loads(out.with_suffix(".json").read_text())["sets"]["tiny"]
     rows = {s["row"]: s for s in res["summary"]}
@@ -54,6 +55,7 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
     assert rows["none"]["declined"] == 2 and rows["none"]["gain"] == pytest.approx(0.0, abs=1e-9)
     assert rows["none"]["ratio_median"] > 2.0 and rows["none"]["success_2"] == 0.0
     assert 1.0 < rows["box"]["ratio_median"] and rows["box"]["similarity"] < 0.9
+    assert rows["true kernel"]["gain_aligned"] > 3.0 and rows["true kernel, rl-saturated"]["ratio_median"] > 0
     image = res["per_image"][0]
     assert image["reach"] == 4 and image["border"] == 6
     assert image["estimators"]["oracle"]["psnr_aligned"] >= image["estimators"]["oracle"]["psnr"] - 1e-9
