@@ -13,6 +13,9 @@ Sets (each: one crop per test photo, ``--size`` px, fixed seeds; synthesised wit
 * ``noise-low`` uniform shake + RSBlur (RealBlur-calibrated) sensor noise
 * ``noise-high`` uniform shake + "Unprocessing" sensor noise (log-uniform, up to strong)
 * ``sharp``     no blur, low sensor noise (the "never make a sharp photo worse" check)
+* ``saturated`` uniform shake with clipped highlights (RSBlur saturation model, always on) on the
+                photos as they are: the photo's own highlights (>= 0.98 linear) are boosted and
+                clip after the blur (in ``night`` the darkening comes first, so nothing clips there)
 * ``large``     large uniform camera shake, no noise, on 1000 px crops of photos resized to
                 1920 px (about 1 MP): path length 40-90 px with a calmer hand (anxiety
                 0.005-0.03), so the kernels span about 25-80 px (median 45 px over 300 draws)
@@ -43,6 +46,7 @@ SETS: dict[str, dict] = {
     "noise-low": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur"},
     "noise-high": {"spatially_varying_prob": 0.0, "noise_model": "unprocessing"},
     "sharp": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur", "blur_length_px": (0.0, 0.0)},
+    "saturated": {"spatially_varying_prob": 0.0, "noise_model": "none", "saturation_prob": 1.0},
     "large": {"spatially_varying_prob": 0.0, "noise_model": "none", "blur_length_px": (40.0, 90.0),
               "anxiety": (0.005, 0.03)},
 }
