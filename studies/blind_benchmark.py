@@ -18,7 +18,9 @@ noise-adapted weight (:class:`BlindParams` defaults). Reported per image and per
 * the error ratio ``MSE(a) / MSE(b)`` of the shift-aligned errors (Levin et al.'s success rate:
   the share of images with a ratio of at most 2 and 3);
 * kernel similarity to the truth (:func:`kernel_similarity`, maximum over shifts);
-* seconds of the estimator per image.
+* seconds of the estimator per image;
+* where the blurry image clips (any channel >= 0.999), the unaligned PSNR gain over the pixels
+  within a kernel size of a clipped one ("near clipped"; mean over the images that clip).
 
 Estimators: ``shipped`` (the current :func:`estimate_kernel` alone, default settings),
 ``pipeline`` (the blind pipeline's kernel with its consistency gate, one tile), or
@@ -98,7 +100,7 @@ def deconvolve_linear(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return hyper_laplacian_deconv(lin / scale, kernel, weight=weight, alpha=p.alpha) * scale
 
 
-NONBLIND = ("richardson-lucy", "rl-saturated")
+NONBLIND = ("richardson-lucy", "rl-saturated", "hl+rl-saturated")
 """Extra non-blind methods that ``--true-rows`` adds with the true kernel (beside the fixed one)."""
 
 
@@ -110,21 +112,51 @@ def deconvolve_other_linear(method: str, lin: np.ndarray, kernel: np.ndarray, it
         return richardson_lucy_deconv(lin, kernel, iterations=iterations)
     if method == "rl-saturated":
         return richardson_lucy_saturated_linear(lin, kernel, iterations=iterations, clip_level=1.0)
+    if method == "hl+rl-saturated":
+        # The fixed step, with the saturation-aware RL result blended in around clipped pixels
+        # (the blind pipeline's blend mask: clipped pixels dilated by the kernel size, then smoothed).
+        import cv2
+
+        base = deconvolve_linear(lin, kernel)
+        clipped = (lin >= 0.98).any(axis=2)
+        if not clipped.any():
+            return base
+        ks = kernel.shape[0]
+        m = cv2.dilate(clipped.astype(np.uint8), np.ones((ks, ks), np.uint8)).astype(np.float32)
+        m = cv2.GaussianBlur(m, (0, 0), ks / 4.0)[..., None]
+        sat = richardson_lucy_saturated_linear(lin, kernel, iterations=iterations, clip_level=1.0)
+        return m * sat + (1.0 - m) * base
     raise ValueError(f"unknown non-blind method {method!r}; valid: {', '.join(NONBLIND)}")
 
 
-def scores(out_srgb: np.ndarray, sharp: np.ndarray, reach: float, border: int) -> dict:
-    """Unaligned PSNR, shift-aligned PSNR and MSE, and the shift, of an sRGB output."""
+def near_clipped_mask(blur_srgb: np.ndarray, kernel_size: int) -> np.ndarray | None:
+    """Pixels within ``kernel_size`` px of a clipped blurry pixel (any channel >= 0.999); None if none clip."""
+    import cv2
+
+    clipped = (blur_srgb >= 0.999).any(axis=2)
+    if not clipped.any():
+        return None
+    k = max(3, int(kernel_size) | 1)
+    return cv2.dilate(clipped.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+
+
+def scores(out_srgb: np.ndarray, sharp: np.ndarray, reach: float, border: int,
+           near_clipped: np.ndarray | None = None) -> dict:
+    """Unaligned PSNR, shift-aligned PSNR and MSE, and the shift, of an sRGB output; with a mask,
+    also the (unaligned) PSNR over the pixels near clipped highlights."""
     from deblurkit.eval.metrics import align_upto_shift, psnr
 
     out = np.clip(out_srgb, 0.0, 1.0)
     al = align_upto_shift(out, sharp, max_shift=reach, border=border)
-    return {
+    res = {
         "psnr": psnr(out, sharp, data_range=1.0),
         "psnr_aligned": 10.0 * math.log10(1.0 / al.mse) if al.mse > 0 else math.inf,
         "mse_aligned": al.mse,
         "shift_yx": list(al.shift_yx),
     }
+    if near_clipped is not None:
+        res["psnr_near_clipped"] = psnr(out[near_clipped], sharp[near_clipped], data_range=1.0)
+    return res
 
 
 def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
@@ -143,13 +175,15 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     if true_k is not None:
         reach = float(true_k.shape[0] // 2)
     border = max(math.ceil(reach), border)
-    row: dict = {"reach": reach, "border": border, "blurry": scores(blur, sharp, reach, border)}
+    near = near_clipped_mask(blur, true_k.shape[0] if true_k is not None else 2 * int(reach) + 1)
+    row: dict = {"reach": reach, "border": border, "blurry": scores(blur, sharp, reach, border, near),
+                 "near_clipped_fraction": 0.0 if near is None else float(near.mean())}
     if true_k is not None:
-        row["true"] = scores(linear_to_srgb_np(deconvolve_linear(lin, true_k)), sharp, reach, border)
+        row["true"] = scores(linear_to_srgb_np(deconvolve_linear(lin, true_k)), sharp, reach, border, near)
         row["true_other"] = {}
         for method in true_rows:
             out = deconvolve_other_linear(method, lin, true_k, rl_iterations)
-            r = scores(linear_to_srgb_np(out), sharp, reach, border)
+            r = scores(linear_to_srgb_np(out), sharp, reach, border, near)
             r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
             row["true_other"][method] = r
     row["estimators"] = {}
@@ -159,7 +193,7 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
         seconds = time.perf_counter() - t0
         declined = k is None
         out = blur if declined else linear_to_srgb_np(deconvolve_linear(lin, np.asarray(k, np.float64)))
-        r = {**scores(out, sharp, reach, border), "seconds": seconds, "declined": declined,
+        r = {**scores(out, sharp, reach, border, near), "seconds": seconds, "declined": declined,
              "kernel_size": None if declined else int(np.asarray(k).shape[0])}
         if true_k is not None:
             r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
@@ -190,6 +224,9 @@ def summarise(per_image: list[dict], names: list[str]) -> list[dict]:
             "gain": mean([x["psnr"] - b["psnr"] for x, b in zip(rs, base)]),
             "gain_aligned": mean([x["psnr_aligned"] - b["psnr_aligned"] for x, b in zip(rs, base)]),
             "worst_gain_aligned": float(min(x["psnr_aligned"] - b["psnr_aligned"] for x, b in zip(rs, base))),
+            "psnr_near_clipped": mean([x.get("psnr_near_clipped") for x in rs]),
+            "gain_near_clipped": mean([x["psnr_near_clipped"] - b["psnr_near_clipped"] for x, b in zip(rs, base)
+                                       if "psnr_near_clipped" in x]),
             "seconds": mean([x.get("seconds") for x in rs]),
             "declined": int(sum(bool(x.get("declined")) for x in rs)),
         }
@@ -230,14 +267,15 @@ def table(set_name: str, per_image: list[dict], summary: list[dict]) -> list[str
     lines: list[str] = [f"### {set_name} ({len(per_image)} images; blurry input {np.mean([r['blurry']['psnr'] for r in per_image]):.2f} dB "
              f"unaligned, {np.mean([r['blurry']['psnr_aligned'] for r in per_image]):.2f} dB aligned)", "",
              "| row | PSNR | PSNR aligned | gain / aligned gain | worst aligned gain | error ratio (median) "
-             "| ratio ≤ 2 | ratio ≤ 3 | kernel similarity | s / image | declined |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| ratio ≤ 2 | ratio ≤ 3 | kernel similarity | s / image | declined | gain near clipped |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         lines.append(
             f"| {s['row']} | {s['psnr']:.2f} | {s['psnr_aligned']:.2f} | {s['gain']:+.2f} / {s['gain_aligned']:+.2f} "
             f"| {s['worst_gain_aligned']:+.2f} | {_fmt(s.get('ratio_median'), '.2f')} "
             f"| {_fmt(s.get('success_2'), '.0%')} | {_fmt(s.get('success_3'), '.0%')} "
-            f"| {_fmt(s.get('similarity'), '.3f')} | {_fmt(s['seconds'], '.1f')} | {s['declined']} |")
+            f"| {_fmt(s.get('similarity'), '.3f')} | {_fmt(s['seconds'], '.1f')} | {s['declined']} "
+            f"| {_fmt(s['gain_near_clipped'], '+.2f')} |")
     names = list(b["estimators"])
     others = list(b.get("true_other", {}))
     if others:
