@@ -54,21 +54,24 @@ BUILTIN = ("shipped", "pipeline")
 SUCCESS_RATIOS = (2.0, 3.0)
 
 
-def luminance_linear(lin: np.ndarray) -> np.ndarray:
-    """Rec. 709 luminance of a linear RGB image ``(H, W, 3)`` (float32 ``(H, W)``)."""
-    return (0.2126 * lin[..., 0] + 0.7152 * lin[..., 1] + 0.0722 * lin[..., 2]).astype(np.float32)
+def working_luminance(blur_srgb: np.ndarray) -> np.ndarray:
+    """What an estimator gets: the linear luminance of an sRGB image divided by its working scale."""
+    from deblurkit.color import luminance, srgb_to_linear, working_scale
+
+    gray = luminance(srgb_to_linear(blur_srgb))
+    return (gray / working_scale(gray)).astype(np.float32)
 
 
 def shipped_estimator(gray: np.ndarray) -> np.ndarray:
     """The current kernel estimator alone, default settings (31-px support, on the whole image)."""
-    from deblurkit.classical.kernel_estimation import estimate_kernel
+    from deblurkit.kernel_aware.estimation import estimate_kernel
 
     return estimate_kernel(gray)
 
 
 def pipeline_estimator(gray: np.ndarray) -> np.ndarray | None:
     """The blind pipeline's kernel (best crop, consistency gate), one tile; None where it declines."""
-    from deblurkit.classical.blind import estimate_tile_kernels
+    from deblurkit.kernel_aware.blind import estimate_tile_kernels
 
     found = estimate_tile_kernels(gray, tiles=1, input_space="linear")
     return found.kernels[0, 0] if bool(found.blurred[0, 0]) else None
@@ -89,12 +92,13 @@ def resolve_estimator(spec: str) -> tuple[str, Estimator]:
 
 def deconvolve_linear(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """The fixed non-blind step: hyper-Laplacian deconvolution at the pipeline's scale and weight."""
-    from deblurkit.classical.blind import BlindParams, estimate_noise_sigma
-    from deblurkit.classical.deconv import hyper_laplacian_deconv
+    from deblurkit.color import luminance, working_scale
+    from deblurkit.kernel_aware.blind import BlindParams, estimate_noise_sigma
+    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
 
     p = BlindParams()
-    gray = luminance_linear(lin)
-    scale = float(max(np.percentile(gray, 99.5), 0.05))
+    gray = luminance(lin)
+    scale = working_scale(gray)
     sigma = estimate_noise_sigma(gray / scale)
     weight = p.weight + p.noise_weight * sigma * sigma
     return hyper_laplacian_deconv(lin / scale, kernel, weight=weight, alpha=p.alpha) * scale
@@ -106,7 +110,7 @@ NONBLIND = ("richardson-lucy", "rl-saturated", "hl+rl-saturated")
 
 def deconvolve_other_linear(method: str, lin: np.ndarray, kernel: np.ndarray, iterations: int) -> np.ndarray:
     """A non-blind method of :data:`NONBLIND` on the linear image (clipping level 1.0)."""
-    from deblurkit.classical.deconv import richardson_lucy_deconv, richardson_lucy_saturated_linear
+    from deblurkit.kernel_aware.deconv import richardson_lucy_deconv, richardson_lucy_saturated_linear
 
     if method == "richardson-lucy":
         return richardson_lucy_deconv(lin, kernel, iterations=iterations)
@@ -166,12 +170,11 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
 
     ``true_rows``: methods of :data:`NONBLIND` also run with the true kernel (``row["true_other"]``).
     """
-    from deblurkit.classical.blind import linear_to_srgb_np, srgb_to_linear_np
-    from deblurkit.classical.kernels import kernel_similarity
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.kernel_aware.kernels import kernel_similarity
 
-    lin = srgb_to_linear_np(blur)
-    gray = luminance_linear(lin)
-    gray = gray / float(max(np.percentile(gray, 99.5), 0.05))
+    lin = srgb_to_linear(blur)
+    gray = working_luminance(blur)
     if true_k is not None:
         reach = float(true_k.shape[0] // 2)
     border = max(math.ceil(reach), border)
@@ -179,20 +182,20 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     row: dict = {"reach": reach, "border": border, "blurry": scores(blur, sharp, reach, border, near),
                  "near_clipped_fraction": 0.0 if near is None else float(near.mean())}
     if true_k is not None:
-        row["true"] = scores(linear_to_srgb_np(deconvolve_linear(lin, true_k)), sharp, reach, border, near)
+        row["true"] = scores(linear_to_srgb(deconvolve_linear(lin, true_k)), sharp, reach, border, near)
         row["true_other"] = {}
         for method in true_rows:
             out = deconvolve_other_linear(method, lin, true_k, rl_iterations)
-            r = scores(linear_to_srgb_np(out), sharp, reach, border, near)
+            r = scores(linear_to_srgb(out), sharp, reach, border, near)
             r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
             row["true_other"][method] = r
     row["estimators"] = {}
     for name, fn in estimators.items():
         t0 = time.perf_counter()
-        k = fn(gray.astype(np.float32))
+        k = fn(gray)
         seconds = time.perf_counter() - t0
         declined = k is None
-        out = blur if declined else linear_to_srgb_np(deconvolve_linear(lin, np.asarray(k, np.float64)))
+        out = blur if declined else linear_to_srgb(deconvolve_linear(lin, np.asarray(k, np.float64)))
         r = {**scores(out, sharp, reach, border, near), "seconds": seconds, "declined": declined,
              "kernel_size": None if declined else int(np.asarray(k).shape[0])}
         if true_k is not None:

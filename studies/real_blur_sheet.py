@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.blind_benchmark import luminance_linear, resolve_estimator
+from studies.blind_benchmark import resolve_estimator, working_luminance
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real-blur"
@@ -127,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from deblurkit.infer import load_restorer
-    from deblurkit.classical.blind import srgb_to_linear_np
     from deblurkit.io import atomic_write, load_image_rgb, save_png
 
     data = Path(args.data)
@@ -144,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         kernel = None
         if estimator is not None:
-            gray = luminance_linear(srgb_to_linear_np(img))
-            kernel = estimator((gray / float(max(np.percentile(gray, 99.5), 0.05))).astype(np.float32))
+            kernel = estimator(working_luminance(img))
         rows.append(sheet_row(img, out, kernel, Path(rel).parent.name + "/" + Path(rel).stem, width=args.width,
                               crop=args.crop, kernel_side=args.kernel_side, seconds=seconds))
         info.append({"image": rel, "seconds": round(seconds, 1),

@@ -9,12 +9,11 @@ import types
 import numpy as np
 import pytest
 
-from deblurkit.classical.blind import linear_to_srgb_np, srgb_to_linear_np
-from deblurkit.classical.deconv import convolve_fft
-from deblurkit.classical.kernels import random_shake_kernel
+from deblurkit.color import linear_to_srgb, srgb_to_linear
 from deblurkit.io import save_png
-
-blind_benchmark = pytest.importorskip("studies.blind_benchmark")
+from deblurkit.kernel_aware.deconv import convolve_fft
+from deblurkit.synth.trajectory import random_shake_kernel
+from studies import blind_benchmark
 
 
 def _tiny_set(root, rng, kernel: np.ndarray, n: int = 2) -> None:
@@ -23,7 +22,7 @@ def _tiny_set(root, rng, kernel: np.ndarray, n: int = 2) -> None:
     items = []
     for i in range(n):
         sharp = np.clip(cv2.GaussianBlur(rng.random((96, 96, 3)).astype(np.float32), (0, 0), 1.5) * 1.6 - 0.3, 0, 1)
-        blur = linear_to_srgb_np(convolve_fft(srgb_to_linear_np(sharp), kernel))
+        blur = linear_to_srgb(convolve_fft(srgb_to_linear(sharp), kernel))
         save_png(root / "blur" / f"{i:03d}.png", blur)
         save_png(root / "sharp" / f"{i:03d}.png", sharp)
         (root / "kernels").mkdir(parents=True, exist_ok=True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deblurkit.classical.deconv import (
+from deblurkit.kernel_aware.deconv import (
     convolve_fft,
     hyper_laplacian_deconv,
     richardson_lucy_deconv,
     richardson_lucy_saturated_linear,
 )
-from deblurkit.classical.kernels import random_shake_kernel
 from deblurkit.errors import DeblurkitError
+from deblurkit.synth.trajectory import random_shake_kernel
 
 
 def _scene(rng: np.random.Generator, light: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
