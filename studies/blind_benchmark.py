@@ -16,9 +16,10 @@ noise-adapted weight (:class:`BlindParams` defaults). Reported per image and per
   best sub-pixel shift within half the true kernel's size, border crop of ``max(reach, --border)``
   pixels, no intensity fit), sRGB in [0, 1], data range 1;
 * the error ratio ``MSE(a) / MSE(b)`` of the shift-aligned errors (Levin et al.'s success rate:
-  the share of images with a ratio of at most 2 and 3);
+  the share of images with a ratio of at most 2 and 3; for a declined image (a) is the input
+  itself, so a decline where the true kernel gains little counts as a success);
 * kernel similarity to the truth (:func:`kernel_similarity`, maximum over shifts);
-* seconds of the estimator per image;
+* wall-clock seconds of the estimator per image (on a shared machine, only a rough guide);
 * where the blurry image clips (any channel >= 0.999), the unaligned PSNR gain over the pixels
   within a kernel size of a clipped one ("near clipped"; mean over the images that clip).
 
