@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from deblurkit.errors import DeblurkitError
 from deblurkit.kernel_aware.deconv import (
     convolve_fft,
     hyper_laplacian_deconv,
     richardson_lucy_deconv,
     richardson_lucy_saturated_linear,
 )
-from deblurkit.errors import DeblurkitError
 from deblurkit.synth.trajectory import random_shake_kernel
 
 
@@ -48,7 +48,7 @@ def test_clipped_light_rings_less_than_plain_rl_and_hyper_laplacian(rng):
 
 
 def test_without_clipping_it_is_plain_rl(rng):
-    sharp, kernel, blur = _scene(rng, light=0.8)
+    _, kernel, blur = _scene(rng, light=0.8)
     assert blur.max() < 0.85
     ours = richardson_lucy_saturated_linear(blur, kernel, iterations=20)
     assert np.abs(ours - richardson_lucy_deconv(blur, kernel, iterations=20)).max() < 2e-3
