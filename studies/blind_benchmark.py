@@ -166,7 +166,7 @@ def scores(out_srgb: np.ndarray, sharp: np.ndarray, reach: float, border: int,
 
 def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
                 estimators: dict[str, Estimator], *, reach: float, border: int,
-                true_rows: tuple[str, ...] = (), rl_iterations: int = 50) -> dict:
+                true_rows: tuple[str, ...] = (), rl_iterations: int = 30) -> dict:
     """All rows for one image: the input, the true kernel (if known) and every estimator.
 
     ``true_rows``: methods of :data:`NONBLIND` also run with the true kernel (``row["true_other"]``).
@@ -245,7 +245,7 @@ def summarise(per_image: list[dict], names: list[str]) -> list[dict]:
 
 
 def run_set(root: Path, items: list[dict], estimators: dict[str, Estimator], *, reach: float,
-            border: int, true_rows: tuple[str, ...] = (), rl_iterations: int = 50) -> list[dict]:
+            border: int, true_rows: tuple[str, ...] = (), rl_iterations: int = 30) -> list[dict]:
     """Per-image rows of one set folder."""
     per_image = []
     for it in items:
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.set_defaults(sets=["uniform", "large"])
     ap.add_argument("--true-rows", nargs="*", default=[], choices=NONBLIND,
                     help="also deconvolve with the true kernel by these methods (rows 'true kernel, METHOD')")
-    ap.add_argument("--rl-iterations", type=int, default=50, help="iterations of the --true-rows RL methods")
+    ap.add_argument("--rl-iterations", type=int, default=30, help="iterations of the --true-rows RL methods")
     ap.add_argument("--estimators", nargs="*", default=["shipped", "pipeline"],
                     help="shipped, pipeline, or NAME=module:function (f(gray) -> kernel | None)")
     ap.add_argument("--reach", type=float, default=15.0,

