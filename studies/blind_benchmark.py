@@ -9,8 +9,8 @@ gets the normalised linear luminance (the luminance of the sRGB-decoded input di
 99.5th percentile, as the blind pipeline prepares it) and returns a kernel, or None to decline
 (the input is then kept unchanged, as the pipeline does). Then ONE fixed non-blind step
 deconvolves the colour image in linear light with (a) the estimated and (b) the true kernel:
-the library's hyper-Laplacian deconvolution at the pipeline's brightness scale and
-noise-adapted weight (:class:`BlindParams` defaults). Reported per image and per estimator:
+the pipeline's :func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel` (hyper-Laplacian at
+the working brightness scale, noise-adapted weight, :class:`BlindParams` defaults). Reported per image and per estimator:
 
 * PSNR unaligned (whole image) and shift-aligned (:func:`deblurkit.eval.metrics.psnr_shift_aligned`:
   best sub-pixel shift within half the true kernel's size, border crop of ``max(reach, --border)``
@@ -91,26 +91,13 @@ def resolve_estimator(spec: str) -> tuple[str, Estimator]:
     return name, getattr(importlib.import_module(module), attr)
 
 
-def deconvolve_linear(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """The fixed non-blind step: hyper-Laplacian deconvolution at the pipeline's scale and weight."""
-    from deblurkit.color import luminance, working_scale
-    from deblurkit.kernel_aware.blind import BlindParams, estimate_noise_sigma
-    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
-
-    p = BlindParams()
-    gray = luminance(lin)
-    scale = working_scale(gray)
-    sigma = estimate_noise_sigma(gray / scale)
-    weight = p.weight + p.noise_weight * sigma * sigma
-    return hyper_laplacian_deconv(lin / scale, kernel, weight=weight, alpha=p.alpha) * scale
-
-
 NONBLIND = ("richardson-lucy", "rl-saturated", "hl+rl-saturated")
 """Extra non-blind methods that ``--true-rows`` adds with the true kernel (beside the fixed one)."""
 
 
 def deconvolve_other_linear(method: str, lin: np.ndarray, kernel: np.ndarray, iterations: int) -> np.ndarray:
     """A non-blind method of :data:`NONBLIND` on the linear image (clipping level 1.0)."""
+    from deblurkit.kernel_aware.blind import deconvolve_with_kernel
     from deblurkit.kernel_aware.deconv import richardson_lucy_deconv, richardson_lucy_saturated_linear
 
     if method == "richardson-lucy":
@@ -122,7 +109,7 @@ def deconvolve_other_linear(method: str, lin: np.ndarray, kernel: np.ndarray, it
         # (the blind pipeline's blend mask: clipped pixels dilated by the kernel size, then smoothed).
         import cv2
 
-        base = deconvolve_linear(lin, kernel)
+        base = deconvolve_with_kernel(lin, kernel)
         clipped = (lin >= 0.98).any(axis=2)
         if not clipped.any():
             return base
@@ -172,6 +159,7 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     ``true_rows``: methods of :data:`NONBLIND` also run with the true kernel (``row["true_other"]``).
     """
     from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.kernel_aware.blind import deconvolve_with_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
 
     lin = srgb_to_linear(blur)
@@ -183,7 +171,7 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     row: dict = {"reach": reach, "border": border, "blurry": scores(blur, sharp, reach, border, near),
                  "near_clipped_fraction": 0.0 if near is None else float(near.mean())}
     if true_k is not None:
-        row["true"] = scores(linear_to_srgb(deconvolve_linear(lin, true_k)), sharp, reach, border, near)
+        row["true"] = scores(linear_to_srgb(deconvolve_with_kernel(lin, true_k)), sharp, reach, border, near)
         row["true_other"] = {}
         for method in true_rows:
             out = deconvolve_other_linear(method, lin, true_k, rl_iterations)
@@ -196,7 +184,7 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
         k = fn(gray)
         seconds = time.perf_counter() - t0
         declined = k is None
-        out = blur if declined else linear_to_srgb(deconvolve_linear(lin, np.asarray(k, np.float64)))
+        out = blur if declined else linear_to_srgb(deconvolve_with_kernel(lin, np.asarray(k, np.float64)))
         r = {**scores(out, sharp, reach, border, near), "seconds": seconds, "declined": declined,
              "kernel_size": None if declined else int(np.asarray(k).shape[0])}
         if true_k is not None:
