@@ -120,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="estimator whose kernel is shown: pipeline, shipped, NAME=module:function, or none")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="folder holding the real-blur subfolders")
     ap.add_argument("--images", nargs="+", default=DEFAULT_IMAGES, help="paths relative to --data")
-    ap.add_argument("--width", type=int, default=240, help="width of the downscaled whole photos")
-    ap.add_argument("--crop", type=int, default=160, help="side of the 1:1 crops")
-    ap.add_argument("--kernel-side", type=int, default=120, help="side of the magnified kernel panel")
+    ap.add_argument("--width", type=int, default=200, help="width of the downscaled whole photos")
+    ap.add_argument("--crop", type=int, default=144, help="side of the 1:1 crops")
+    ap.add_argument("--kernel-side", type=int, default=96, help="side of the magnified kernel panel")
     ap.add_argument("--out", default=str(ROOT / "docs/images/real-blur/default.png"))
     args = ap.parse_args(argv)
 
