@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_png(out_path, np.concatenate(parts[:-1], axis=0))
     with atomic_write(out_path.with_suffix(".json"), "w") as fh:
-        json.dump({"restorer": args.restorer, "kernels": args.kernels, "data": str(data), "images": info,
+        json.dump({"restorer": args.restorer, "kernels": args.kernels, "data": os.path.relpath(data, ROOT), "images": info,
                    "command": "python -m studies.real_blur_sheet " + " ".join(sys.argv[1:] if argv is None else argv)},
                   fh, indent=1)
     print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
