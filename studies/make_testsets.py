@@ -13,6 +13,12 @@ Sets (each: one crop per test photo, ``--size`` px, fixed seeds; synthesised wit
 * ``noise-low`` uniform shake + RSBlur (RealBlur-calibrated) sensor noise
 * ``noise-high`` uniform shake + "Unprocessing" sensor noise (log-uniform, up to strong)
 * ``sharp``     no blur, low sensor noise (the "never make a sharp photo worse" check)
+* ``saturated`` uniform shake with clipped highlights (RSBlur saturation model, always on) on the
+                photos as they are: the photo's own highlights (>= 0.98 linear) are boosted and
+                clip after the blur (in ``night`` the darkening comes first, so nothing clips there)
+* ``large``     large uniform camera shake, no noise, on 1000 px crops of photos resized to
+                1920 px (about 1 MP): path length 40-90 px with a calmer hand (anxiety
+                0.005-0.03), so the kernels span about 25-80 px (median 45 px over 300 draws)
 
 Each crop is the most textured of 8 random candidates (mean gradient magnitude). Photos are first resized to ``--photo-side`` px on their long side (a typical phone-photo
 scale at which 30 px of shake is realistic), then cropped. ``data/`` is git-ignored; the
@@ -40,8 +46,13 @@ SETS: dict[str, dict] = {
     "noise-low": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur"},
     "noise-high": {"spatially_varying_prob": 0.0, "noise_model": "unprocessing"},
     "sharp": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur", "blur_length_px": (0.0, 0.0)},
+    "saturated": {"spatially_varying_prob": 0.0, "noise_model": "none", "saturation_prob": 1.0},
+    "large": {"spatially_varying_prob": 0.0, "noise_model": "none", "blur_length_px": (40.0, 90.0),
+              "anxiety": (0.005, 0.03)},
 }
 DARKEN = {"night": 0.35}
+GEOMETRY = {"large": {"size": 1000, "photo_side": 1920}}
+"""Sets with their own crop size and photo side (the others use ``--size`` and ``--photo-side``)."""
 
 
 def set_config(name: str):
@@ -112,11 +123,16 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     t0 = time.time()
-    photos = load_test_photos(Path(args.manifest), Path(args.photos), args.photo_side, args.split)
-    if not photos:
-        print(f"no {args.split} photos: run scripts/fetch_photos.py first", file=sys.stderr)
-        return 2
+    loaded: dict[int, list[tuple[str, np.ndarray]]] = {}
     for set_name in args.sets:
+        geometry = GEOMETRY.get(set_name, {"size": args.size, "photo_side": args.photo_side})
+        size, photo_side = geometry["size"], geometry["photo_side"]
+        if photo_side not in loaded:
+            loaded[photo_side] = load_test_photos(Path(args.manifest), Path(args.photos), photo_side, args.split)
+        photos = loaded[photo_side]
+        if not photos:
+            print(f"no {args.split} photos: run scripts/fetch_photos.py first", file=sys.stderr)
+            return 2
         cfg = set_config(set_name)
         out = Path(args.out) / set_name
         items = []
@@ -124,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             key = f"{set_name}/{photo_name}" if args.split == "test" else f"val/{set_name}/{photo_name}"
             seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
             rng = np.random.default_rng(seed)
-            crop = args.size + 2 * cfg.trim
+            crop = size + 2 * cfg.trim
             y0, x0 = _textured_crop(img, crop, rng)
             sharp = img[y0:y0 + crop, x0:x0 + crop]
             if set_name in DARKEN:
@@ -143,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                     np.save(fh, pair.kernel[0, 0].numpy().astype(np.float32))
             items.append({"index": i, "photo": photo_name, "crop_yx": [y0, x0], "seed": seed,
                           "kernel": kernel_file, "params": pair.params[0]})
-        meta = {"set": set_name, "split": args.split, "config": dataclasses.asdict(cfg), "size": args.size,
-                "photo_side": args.photo_side, "darken_linear": DARKEN.get(set_name), "items": items}
+        meta = {"set": set_name, "split": args.split, "config": dataclasses.asdict(cfg), "size": size,
+                "photo_side": photo_side, "darken_linear": DARKEN.get(set_name), "items": items}
         with atomic_write(out / "meta.json", "w") as fh:
             json.dump(meta, fh, indent=1, default=str)
         print(f"{set_name}: {len(items)} pairs -> {out}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Kernel-aware deblurring: estimate the blur kernel, then deconvolve (and optionally refine).
 
 * :mod:`deblurkit.kernel_aware.deconv` — ``wiener_deconv``, ``richardson_lucy_deconv``,
-  ``hyper_laplacian_deconv`` on linear-light ``(H, W, C)`` float32 arrays (border-safe).
+  ``hyper_laplacian_deconv`` on linear-light ``(H, W, C)`` float32 arrays (border-safe), and
+  ``richardson_lucy_saturated_linear`` for photos with clipped highlights.
 * :mod:`deblurkit.kernel_aware.estimation` — ``estimate_kernel`` (coarse-to-fine, L0
   gradient prior, gradient-domain least squares).
 * :mod:`deblurkit.kernel_aware.blind` — ``deblur_image`` / ``deblur_image_and_kernels``: the

@@ -1,0 +1,61 @@
+"""The blind benchmark harness on a tiny synthetic set: a perfect estimator scores ratio 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from deblurkit.color import linear_to_srgb, srgb_to_linear
+from deblurkit.io import save_png
+from deblurkit.kernel_aware.deconv import convolve_fft
+from deblurkit.synth.trajectory import random_shake_kernel
+from studies import blind_benchmark
+
+
+def _tiny_set(root, rng, kernel: np.ndarray, n: int = 2) -> None:
+    import cv2
+
+    items = []
+    for i in range(n):
+        sharp = np.clip(cv2.GaussianBlur(rng.random((96, 96, 3)).astype(np.float32), (0, 0), 1.5) * 1.6 - 0.3, 0, 1)
+        blur = linear_to_srgb(convolve_fft(srgb_to_linear(sharp), kernel))
+        save_png(root / "blur" / f"{i:03d}.png", blur)
+        save_png(root / "sharp" / f"{i:03d}.png", sharp)
+        (root / "kernels").mkdir(parents=True, exist_ok=True)
+        np.save(root / "kernels" / f"{i:03d}.npy", kernel.astype(np.float32))
+        items.append({"index": i, "photo": f"p{i}", "kernel": f"kernels/{i:03d}.npy"})
+    (root / "meta.json").write_text(json.dumps({"items": items}))
+
+
+def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monkeypatch):
+    kernel = random_shake_kernel(9, 7.0, rng)
+    _tiny_set(tmp_path / "sets" / "tiny", rng, kernel)
+    fake = types.ModuleType("fake_estimators")
+    fake.truth = lambda gray: kernel
+    fake.never = lambda gray: None
+    fake.box = lambda gray: np.full((3, 3), 1 / 9)
+    monkeypatch.setitem(sys.modules, "fake_estimators", fake)
+    out = tmp_path / "res" / "bench"
+
+    assert blind_benchmark.main(["--testsets", str(tmp_path / "sets"), "--sets", "tiny", "--border", "6",
+                                 "--estimators", "oracle=fake_estimators:truth", "none=fake_estimators:never",
+                                 "box=fake_estimators:box", "--true-rows", "rl-saturated", "--rl-iterations", "5",
+                                 "--out", str(out)]) == 0
+
+    res = json.loads(out.with_suffix(".json").read_text())["sets"]["tiny"]
+    rows = {s["row"]: s for s in res["summary"]}
+    assert rows["oracle"]["ratio_median"] == pytest.approx(1.0, abs=1e-6)
+    assert rows["oracle"]["success_2"] == 1.0 and rows["oracle"]["similarity"] == pytest.approx(1.0, abs=1e-6)
+    assert rows["oracle"]["gain_aligned"] > 3.0
+    assert rows["none"]["declined"] == 2 and rows["none"]["gain"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["none"]["ratio_median"] > 2.0 and rows["none"]["success_2"] == 0.0
+    assert 1.0 < rows["box"]["ratio_median"] and rows["box"]["similarity"] < 0.9
+    assert rows["true kernel"]["gain_aligned"] > 3.0 and rows["true kernel, rl-saturated"]["ratio_median"] > 0
+    image = res["per_image"][0]
+    assert image["reach"] == 4 and image["border"] == 6
+    assert image["estimators"]["oracle"]["psnr_aligned"] >= image["estimators"]["oracle"]["psnr"] - 1e-9
+    assert "| oracle |" in out.with_suffix(".md").read_text()
