@@ -6,11 +6,9 @@ Three sub-commands, all resumable and writing atomically:
     # 1. a cache of synthesized training pairs (shards of N pairs; run several in parallel with --seed)
     python -m studies.train_kernel_refine cache --out data/kernel_refine/cache --shards 12 --seed 0
     # 2. training through deblurkit.train (checkpoints, resume, EMA, validation, config.yaml in --out)
-    python -m studies.train_kernel_refine train --cache data/kernel_refine/cache --out runs/kernel_refine \
-        [max_steps=4000 ...] [--resume]
-    # 3. export the weights shipped in the package
-    python -m studies.train_kernel_refine export --run runs/kernel_refine \
-        --out src/deblurkit/weights/kernel-refine.safetensors
+    python -m studies.train_kernel_refine train --out runs/kernel_refine [max_steps=4000 ...] [--resume]
+    # 3. export the weights shipped in the package (src/deblurkit/weights/kernel-refine.safetensors)
+    python -m studies.train_kernel_refine export --run runs/kernel_refine
 
 Data recipe (cache): sharp crops from the TRAIN photos of ``studies/photos_manifest.json`` (never
 the test ones; resized to a random long side of 768-1280 px, the scale of the test sets),
@@ -33,6 +31,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -110,11 +109,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
                 x = int(rng.integers(0, img.shape[1] - size + 1))
                 crop, src = img[y:y + size, x:x + size], "photo"
             elif u < 0.9:
-                crop, _ = dead.random_crop(size, rng)
-                src = "dead-leaves"
+                (crop, _), src = dead.random_crop(size, rng), "dead-leaves"
             else:
-                crop, _ = samples.random_crop(size, rng)
-                src = "samples"
+                (crop, _), src = samples.random_crop(size, rng), "samples"
             crop = np.clip(crop, 0, 1).astype(np.float32)
             night = rng.random() < 0.1
             if night:
@@ -130,11 +127,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
             pair = synthesize_pair(xt, cfg, torch.Generator().manual_seed(int(rng.integers(2**62))))
             blur_a[i] = np.round(pair.blur[0].numpy().clip(0, 1) * 255).astype(np.uint8)
             sharp_a[i] = np.round(pair.sharp[0].numpy().clip(0, 1) * 255).astype(np.uint8)
-            if pair.kernel is None:
-                k = np.zeros((1, 1), np.float32) + 1
-            else:
-                k = pair.kernel[0, 0].numpy()
-            kern_a[i] = _pad_kernel(k)
+            kern_a[i] = _pad_kernel(np.ones((1, 1), np.float32) if pair.kernel is None else pair.kernel[0, 0].numpy())
             info.append({"source": src, "night": night, "noise": noise, "sharp": sharp_pair,
                          "blur_length_px": pair.params[0].get("blur_length_px")})
         with atomic_write(path) as fh:
@@ -212,11 +205,11 @@ class ShardPairs:
                 "kernel": torch.from_numpy(self.kernel[i])}
 
 
+@dataclass
 class KernelRefineTask:
     """The training task of ``kernel-refine``: cached pairs, input = blurry image + its Wiener stack."""
 
-    def __init__(self, cache: Path) -> None:
-        self.cache = cache
+    cache: Path
 
     def build_datasets(self, cfg):
         from torch.utils.data import Subset
@@ -256,18 +249,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from deblurkit.kernel_aware import refine
+    import csv
 
-    model, meta = refine.load_kernel_refine_model(Path(args.run) / "model.safetensors")
-    extra = meta.get("extra", {})
-    out = {
+    from deblurkit.kernel_aware import refine
+    from deblurkit.models.kernel_deconv_net import KernelDeconvNet
+    from deblurkit.train.checkpoint import load_checkpoint
+
+    run = Path(args.run)
+    ck = load_checkpoint(run / "checkpoints" / "last.pt")
+    model = KernelDeconvNet(**HPARAMS)
+    model.load_state_dict(ck["ema"] if ck["ema"] is not None else ck["model"])
+    with open(run / "metrics.csv", newline="") as fh:
+        elapsed = [float(r["elapsed_s"]) for r in csv.DictReader(fh)]
+    meta = {
         "design": "(c) blind kernel estimation (deblurkit.kernel_aware) + multi-NSR Wiener in linear light + "
                   "KernelDeconvNet residual refinement",
-        "nsrs": list(refine.DEFAULT_NSRS), "steps": extra.get("trained_steps"), "train_config": extra.get("train_config"),
-        "hardware": args.hardware, "training_data": meta.get("training_data"),
+        "nsrs": list(refine.DEFAULT_NSRS), "steps": int(ck["step"]), "train_config": ck["config"],
+        # elapsed_s restarts at each resume: the logged training time is the sum of each segment's last value
+        "wall_seconds": round(sum(x for x, nxt in zip(elapsed, [*elapsed[1:], 0.0]) if nxt < x), 1),
+        "hardware": args.hardware, "training_pairs": ck["data"]["train_pairs"], "training_data": TRAINING_DATA,
         "command": "python -m studies.train_kernel_refine " + " ".join(sys.argv[1:]),
     }
-    refine.save_kernel_refine_weights(model, args.out, meta=out)
+    refine.save_kernel_refine_weights(model, args.out, meta=meta)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -13,8 +13,7 @@ Outputs in ``config.out_dir``::
     model.safetensors    the final weights (EMA when enabled), loadable by deblurkit.infer
     tb/                  TensorBoard events, when the tensorboard package is installed
 
-A network whose input is more than the blurry image (e.g. the blurry image plus deconvolutions made
-with its kernel) is trained through the same loop by passing a :class:`TrainTask`.
+A network whose input is more than the blurry image is trained by passing a :class:`TrainTask`.
 """
 
 from __future__ import annotations
@@ -47,25 +46,21 @@ CSV_FIELDS = ("step", "loss", "lr", "val_psnr", "val_ssim", "val_input_psnr", "e
 
 
 class TrainTask(Protocol):
-    """What the loop trains on and what the network sees: the hook of :func:`train`."""
+    """The hook of :func:`train`: the datasets, and the network's input made from a batch.
 
-    def build_datasets(self, cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
-        """Training items (full images, cropped by the loop), validation items (used as they are) and a
-        description (its ``training_data`` string, if any, goes into model.safetensors).
+    ``build_datasets`` returns training items (full images; the loop crops them, see
+    :class:`~deblurkit.train.data.PatchDataset`), validation items (used as they are) and a description
+    (its ``training_data``, if any, goes into model.safetensors). ``model_input`` returns ``(B, C, H, W)``
+    from a batch of items; its random draws come from torch's global RNG, which the checkpoints keep.
+    """
 
-        Items are dicts of ``blur``/``sharp`` float ``(3, H, W)`` tensors in [0, 1], optionally a
-        ``kernel`` ``(K, K)`` (the PSF of the pair, flipped with the images by the loop's crops).
-        """
-        ...
+    def build_datasets(self, cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]: ...
 
-    def model_input(self, batch: dict[str, torch.Tensor], *, training: bool) -> torch.Tensor:
-        """The network's input ``(B, C, H, W)`` for a batch of items; random draws must come from
-        torch's global RNG, whose state the checkpoints keep."""
-        ...
+    def model_input(self, batch: dict[str, torch.Tensor], *, training: bool) -> torch.Tensor: ...
 
 
 class ImageTask:
-    """The default task: the datasets of ``config.data``, and the blurry image as the network's input."""
+    """The default task: the datasets of ``config.data``; the network sees the blurry image."""
 
     def build_datasets(self, cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
         return build_datasets(cfg)
