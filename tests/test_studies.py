@@ -72,26 +72,23 @@ def test_chain_gate_picks_the_threshold_on_validation_only(tmp_path):
     assert result["test"] == {"uniform": [0.0, 0.0], "night": [0.0, 0.0]}  # scored with T, not tuned on it
 
 
-def test_kernel_study_sparsity_rises_with_blur_and_rules_pick_per_image():
-    study = _load("kernel_estimation_study")
-    from scipy.ndimage import uniform_filter
-
+def test_blind_estimator_check_aligns_shifts_and_scores_the_gate():
+    study = _load("blind_estimator_check")
     rng = np.random.default_rng(0)
-    # Piecewise-flat image: sparse gradients; blurring spreads them, so |grad|_1 / |grad|_2 rises.
-    sharp = np.kron(rng.random((12, 12)), np.ones((10, 10)))[..., None].repeat(3, axis=2)
-    blurred = uniform_filter(sharp, size=(1, 9, 1))
-    assert study.normalised_sparsity(blurred) > 1.5 * study.normalised_sparsity(sharp)
+    gt = rng.random((64, 64, 3)).astype(np.float32)
+    shifted = np.roll(gt, (2, -3), axis=(0, 1))
+    # a 2 px / 3 px shift is undone by the alignment (not by the plain PSNR)
+    assert study.aligned_psnr(shifted, gt) > 100 > study.aligned_psnr(shifted, gt, reach=1)
 
-    names = list(study.SETTINGS) + ["delta", "true"]
+    def row(i: int, sim: float, agree: float, est: float) -> dict:
+        return {"index": i, "true_size": 15, "blurry": 25.0, "seconds": 1.0, "agreement": agree,
+                "default": {"similarity": sim, "size": 15, "psnr": est},
+                "no-isd": {"similarity": sim, "size": 15, "psnr": est},
+                "true": {"psnr": 30.0}, "aligned": {"estimate": est, "true": 30.0, "blurry": 25.0},
+                "error_ratio": 10 ** ((30.0 - est) / 10)}
 
-    def image(gains: dict[str, float], rule: str) -> dict:
-        rows = {n: {"similarity": 0.5, "support_ratio": 2.0, "gain": gains.get(n, -1.0), "sparsity": 1.0} for n in names}
-        return {"rows": rows, "consensus": rule, "sparsity": rule, "oracle": max(rows, key=lambda n: rows[n]["gain"])}
-
-    per_image = [image({"default": 2.0, "delta": 0.1, "true": 3.0}, "default"),
-                 image({"default": -4.0, "gamma 8": 1.0, "delta": 0.3, "true": 2.0}, "delta")]
-    summary = {s["row"]: s for s in study.summarise(per_image)}
-    assert summary["default"]["gain"] == -1.0 and summary["default"]["worst"] == -4.0
-    assert summary["default"]["oracle_gated"] == 1.0  # a gate that knew would drop the -4 dB image
-    assert summary["consensus"]["gain"] == (2.0 + 0.3) / 2
-    assert summary["true"]["gain"] == 2.5
+    lines = study.summarise("uniform", [row(0, 0.9, 0.95, 29.0), row(1, 0.3, 0.4, 20.0)])
+    text = "\n".join(lines)
+    assert "Error ratio <= 2: 50%" in text
+    # a gate at 0.5 keeps the good image (+4 dB) and declines the bad one (0 instead of -5 dB)
+    assert "| 0.50 | 1/2 | +2.00 |" in text and "| 0.00 | 2/2 | -0.50 |" in text

@@ -5,12 +5,13 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
 1. sRGB -> linear; luminance, normalised by its 99.5th percentile (the priors' weights are
    absolute, so dark photos are brightened for the computation and scaled back); noise
    level (MAD of the finest diagonal Haar band).
-2. Kernel estimation (:func:`deblurkit.kernel_aware.estimation.estimate_kernel`) on the
-   most informative crop (largest gradient energy, away from clipped highlights) of each
-   kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur that varies across
-   the photo. A tile whose kernel is close to a delta (small effective support) is
-   declared "not blurred" and left untouched; a tile without enough texture borrows the
-   global kernel.
+2. Kernel estimation (:func:`deblurkit.kernel_aware.estimation.estimate_kernel_candidates`,
+   kernel size found per crop up to ``kernel_size``) on the most informative crop (largest
+   gradient energy, away from clipped highlights) of each kernel tile: one tile for uniform
+   blur, a grid ``(ny, nx)`` for blur that varies across the photo. A tile whose candidates
+   disagree (similarity below ``consistency``) or whose kernel is close to a delta (small
+   effective support) is left untouched; a tile without enough texture borrows the global
+   kernel.
 3. Hyper-Laplacian deconvolution at full resolution in blocks of at most ``block`` pixels,
    blended with linear ramps over the overlaps; the prior weight grows with the noise.
 4. Around clipped highlights (where the linear blur model does not hold) the result is
@@ -31,7 +32,7 @@ from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_s
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn
 from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
-from deblurkit.kernel_aware.estimation import estimate_kernel
+from deblurkit.kernel_aware.estimation import CANDIDATES, EstimatorParams, estimate_kernel_candidates
 from deblurkit.kernel_aware.kernels import kernel_similarity
 
 __all__ = [
@@ -55,8 +56,9 @@ class BlindParams:
     """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta
     (short blurs gain little, while a spurious small kernel over-sharpens a sharp photo)."""
     consistency: float = 0.88
-    """Two extra estimates (larger support; weaker L0 prior) must match the main one with a
-    kernel similarity of at least this, else the tile is left untouched (estimate unreliable)."""
+    """The estimator's candidates (:data:`~deblurkit.kernel_aware.estimation.CANDIDATES`) must
+    match the main one with a kernel similarity of at least this, else the tile is left
+    untouched (estimate unreliable)."""
     weight: float = 2e-3
     """Hyper-Laplacian prior weight for a noise-free image."""
     noise_weight: float = 20.0
@@ -240,23 +242,23 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
     ii = np.zeros((h + 1, w + 1), dtype=np.float64)
     ii[1:, 1:] = energy.cumsum(0).cumsum(1)
 
+    est_params = EstimatorParams(max_kernel_size=kernel_size)
+
     def est(region: tuple[int, int, int, int], pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, float]:
-        """Kernel of the best crop in the region, and its consistency score (0..1)."""
+        """Kernel of the best crop in the region (size found per crop, padded to ``kernel_size``)
+        and the agreement of the estimator's candidates (0..1)."""
         cy0, cy1, cx0, cx1 = _best_crop(ii, *region, p.est_crop)
         crop = gray[cy0:cy1, cx0:cx1]
-        k = estimate_kernel(crop, kernel_size=kernel_size)
-        if p.consistency <= 0 or kernel_effective_support(k) < p.no_blur_support:
-            return k, 1.0
-        big = kernel_size + 10
-        # Two more estimates (weaker prior; larger support) must agree with the main one.
-        checks: list[dict] = [{"kernel_size": kernel_size, "lam": 4e-3}]
-        if min(crop.shape) >= 2 * big:
-            checks.append({"kernel_size": big})
         if pool is None:
-            others = [estimate_kernel(crop, **kw) for kw in checks]
+            cands = estimate_kernel_candidates(crop, params=est_params)
         else:
-            others = [f.result() for f in [pool.submit(estimate_kernel, crop, **kw) for kw in checks]]
-        return k, float(min(kernel_similarity(k, o) for o in others))
+            futures = [pool.submit(estimate_kernel_candidates, crop, params=est_params, settings={name: kw})
+                       for name, kw in CANDIDATES.items()]
+            cands = [f.result()[0] for f in futures]
+        k = _pad_kernel(cands[0].kernel, kernel_size)
+        if p.consistency <= 0 or len(cands) < 2:
+            return k, 1.0
+        return k, float(min(kernel_similarity(cands[0].kernel, c.kernel) for c in cands[1:]))
 
     tile_energy = np.array([[energy[a:b, c:d].mean() for c, d in xs] for a, b in ys])
     ref_energy = float(np.median(tile_energy)) if tile_energy.size else 0.0
@@ -268,7 +270,7 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
             if not (ny * nx > 1 and tile_energy[i, j] < p.min_texture * ref_energy):
                 tile_region[(i, j)] = len(regions)
                 regions.append((a, b, c, d))
-    workers = _workers(p.workers, len(regions) if len(regions) > 1 else 3)
+    workers = _workers(p.workers, len(regions) if len(regions) > 1 else len(CANDIDATES))
     results: list[tuple[np.ndarray, float]]
     if workers <= 1:
         results = []
@@ -301,6 +303,16 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
             kernels[i, j] = k
             blurred[i, j] = ok and kernel_effective_support(k) >= p.no_blur_support
     return kernels, blurred, sigma
+
+
+def _pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
+    """``kernel`` (odd side <= ``size``) zero-padded to ``(size, size)``, centre kept."""
+    k = np.zeros((size, size), np.float32)
+    n = min(kernel.shape[0], size)
+    c, h = size // 2, n // 2
+    kc = kernel.shape[0] // 2
+    k[c - h:c + h + 1, c - h:c + h + 1] = kernel[kc - h:kc + h + 1, kc - h:kc + h + 1]
+    return k / k.sum()
 
 
 def _workers(requested: int, jobs: int) -> int:
