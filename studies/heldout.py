@@ -64,6 +64,12 @@ def set_items(testsets: str | Path, set_name: str, limit: int | None,
     return root, (items[:limit] if limit else items)
 
 
+def available_sets(testsets: str | Path) -> list[str]:
+    """The set folders under ``testsets`` (those with a ``meta.json``): :data:`SETS` first, in order."""
+    have = sorted(p.name for p in Path(testsets).iterdir() if (p / "meta.json").is_file())
+    return [s for s in SETS if s in have] + [s for s in have if s not in SETS]
+
+
 def load_pair(root: Path, index: int) -> tuple[np.ndarray, np.ndarray]:
     """(blurry, sharp) images of pair ``index`` of a set folder."""
     from deblurkit.io import load_image_rgb
