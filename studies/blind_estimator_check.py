@@ -8,7 +8,7 @@ Per image of each set (``--sets``, default ``uniform``): the estimator's candida
 (:func:`deblurkit.kernel_aware.estimation.estimate_kernel_candidates`, kernel size found per
 image) run on the normalised linear luminance exactly as the blind pipeline prepares it; each
 kernel, and the true one, is then used by the pipeline's deconvolution step (same brightness
-scale, noise-adapted hyper-Laplacian weight; ``eval_designs.deconv_like_b``). Columns:
+scale, noise-adapted hyper-Laplacian weight; ``blind.deconvolve_with_kernel``). Columns:
 
 * kernel similarity to the truth (max normalised cross-correlation over shifts) per candidate,
   and the agreement of the two candidates (the pipeline's gate);
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deblurkit.kernel_aware.estimation import EstimatorParams
 from studies.heldout import ROOT, load_pair, metrics, set_items, write_results
 
 GATE_THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -49,29 +50,57 @@ def aligned_psnr(out: np.ndarray, gt: np.ndarray, *, reach: int = 4, border: int
     return best
 
 
-def check_image(root: Path, item: dict) -> dict:
-    """All numbers for one pair of a set folder."""
+def large_shake_pair(photo: Path, rng: np.random.Generator, *, side: int = 1024,
+                     length: tuple[float, float] = (30.0, 75.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(blurry, sharp, kernel): a centred ``side`` crop of ``photo`` blurred in linear light by a
+    random shake of ``length`` px (no noise, no camera pipeline), both sRGB in [0, 1]."""
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.io import load_image_rgb
+    from deblurkit.kernel_aware.deconv import convolve_fft
+    from deblurkit.synth.trajectory import random_shake_kernel
+
+    img = load_image_rgb(photo)
+    h, w = img.shape[:2]
+    s = min(side, h, w)
+    sharp = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    ln = float(rng.uniform(*length))
+    size = int(ln) + 5 | 1
+    k = random_shake_kernel(size, ln, rng).astype(np.float32)
+    blurred = linear_to_srgb(convolve_fft(srgb_to_linear(sharp), k))
+    # the border band depends on wrapped pixels: score the interior only
+    m = size
+    return blurred[m:-m, m:-m], sharp[m:-m, m:-m], k
+
+
+def check_image(root: Path | None, item: dict) -> dict:
+    """All numbers for one pair of a set folder (``root``), or a large-shake pair (``item``
+    holding ``blur``, ``sharp`` and ``kernel_array``)."""
     from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
     from deblurkit.kernel_aware.estimation import estimate_kernel_candidates
     from deblurkit.kernel_aware.kernels import kernel_similarity
-    from studies.eval_designs import deconv_like_b
+    from deblurkit.kernel_aware.blind import deconvolve_with_kernel
 
-    blur, sharp = load_pair(root, item["index"])
-    k_true = np.load(root / item["kernel"])
+    if root is None:
+        blur, sharp, k_true = item.pop("blur"), item.pop("sharp"), item.pop("kernel_array")
+    else:
+        blur, sharp = load_pair(root, item["index"])
+        k_true = np.load(root / item["kernel"])
     lin = srgb_to_linear(blur)
     gray = luminance(lin)
     t0 = time.perf_counter()
-    cands = estimate_kernel_candidates(gray / working_scale(gray))
+    kernel_size = item.get("kernel_size")
+    cands = estimate_kernel_candidates(gray / working_scale(gray), kernel_size=None,
+                                       params=None if kernel_size is None else EstimatorParams(max_kernel_size=kernel_size))
     seconds = time.perf_counter() - t0
     p_blur = metrics(blur, sharp)[0]
     row: dict = {"index": item["index"], "true_size": int(k_true.shape[0]), "blurry": p_blur, "seconds": seconds}
     outs = {}
     for c in cands:
-        out = np.clip(linear_to_srgb(deconv_like_b(lin, c.kernel)), 0.0, 1.0)
+        out = np.clip(linear_to_srgb(deconvolve_with_kernel(lin, c.kernel)), 0.0, 1.0)
         outs[c.setting] = out
         row[c.setting] = {"similarity": kernel_similarity(c.kernel, k_true), "size": int(c.kernel.shape[0]),
                           "psnr": metrics(out, sharp)[0]}
-    out_true = np.clip(linear_to_srgb(deconv_like_b(lin, k_true)), 0.0, 1.0)
+    out_true = np.clip(linear_to_srgb(deconvolve_with_kernel(lin, k_true)), 0.0, 1.0)
     row["true"] = {"psnr": metrics(out_true, sharp)[0]}
     main = cands[0].setting
     row["agreement"] = kernel_similarity(cands[0].kernel, cands[1].kernel) if len(cands) > 1 else 1.0
@@ -116,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--testsets", default=str(ROOT / "data/testsets"))
     ap.add_argument("--sets", nargs="*", default=["uniform"])
     ap.add_argument("--limit", type=int, default=None, help="first N pairs per set")
+    ap.add_argument("--large", type=int, default=0,
+                    help="also N large-shake pairs (30-75 px on 1024-px crops of data/photos, seed 0; kernel_size 81)")
     ap.add_argument("--out", default=str(ROOT / "studies/results/blind_estimator_test"))
     args = ap.parse_args(argv)
     results: dict = {}
@@ -134,6 +165,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['agreement']:.3f} error ratio {r['error_ratio']:.2f}", flush=True)
         results[set_name] = rows
         lines += summarise(set_name, rows)
+    if args.large:
+        photos = sorted((ROOT / "data/photos").rglob("*.jpg"))
+        rng = np.random.default_rng(0)
+        rows = []
+        for i, j in enumerate(rng.choice(len(photos), size=args.large, replace=False)):
+            blur, sharp, k = large_shake_pair(photos[int(j)], rng)
+            rows.append(check_image(None, {"index": i, "blur": blur, "sharp": sharp, "kernel_array": k,
+                                           "kernel_size": 81}))
+            print(f"large/{i:03d} ({photos[int(j)].name}, {k.shape[0]} px): similarity "
+                  f"{rows[-1]['default']['similarity']:.3f} error ratio {rows[-1]['error_ratio']:.2f}", flush=True)
+        results["large"] = rows
+        lines += summarise("large shake (30-75 px, 1024-px crops, clean)", rows)
     cmd = "python -m studies.blind_estimator_check " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     lines.append(f"Whole run {time.perf_counter() - t0:.0f} s: `{cmd}`")
     write_results(args.out, results, lines)
