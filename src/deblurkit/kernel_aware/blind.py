@@ -60,7 +60,9 @@ class BlindParams:
     consistency: float = 0.88
     """The estimator's candidates (:data:`~deblurkit.kernel_aware.estimation.CANDIDATES`) must
     match the main one with a kernel similarity of at least this, else the tile is left
-    untouched (estimate unreliable)."""
+    untouched (estimate unreliable). The previous gate's value, kept: the thresholds scored by
+    ``studies/blind_estimator_check.py`` (0.5 to 0.9) do not separate good kernels from bad
+    ones cleanly."""
     weight: float = 2e-3
     """Hyper-Laplacian prior weight for a noise-free image."""
     noise_weight: float = 20.0
