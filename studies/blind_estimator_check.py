@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from deblurkit.kernel_aware.estimation import EstimatorParams
-from studies.heldout import ROOT, load_pair, metrics, set_items, write_results
+from studies.heldout import ROOT, add_testset_arguments, load_pair, metrics, requested_sets, write_results
 
 GATE_THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 """Agreement thresholds scored for the pipeline's gate."""
@@ -142,9 +142,8 @@ def summarise(set_name: str, rows: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--testsets", default=str(ROOT / "data/testsets"))
-    ap.add_argument("--sets", nargs="*", default=["uniform"])
-    ap.add_argument("--limit", type=int, default=None, help="first N pairs per set")
+    add_testset_arguments(ap)
+    ap.set_defaults(sets=["uniform"])
     ap.add_argument("--large", type=int, default=0,
                     help="also N large-shake pairs (30-75 px on 1024-px crops of data/photos, seed 0; kernel_size 81)")
     ap.add_argument("--out", default=str(ROOT / "studies/results/blind_estimator_test"))
@@ -152,11 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     lines = [f"Blind kernel estimator vs the true kernels (`{Path(args.testsets).name}`).", ""]
     t0 = time.perf_counter()
-    for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit)
-        if found is None:
-            continue
-        root, items = found
+    for set_name, root, items in requested_sets(args):
         rows = []
         for it in items:
             rows.append(check_image(root, it))
