@@ -93,9 +93,10 @@ class StepFeatures:
     has_reference: bool
 
     def vector(self) -> np.ndarray:
-        """``(5,)`` float64: newly well exposed, log2 ratio, age / 30, confidence, clipped fraction."""
-        return np.array([self.newly_well_exposed, self.log2_ratio, self.age / 30.0, self.confidence,
-                         self.clipped_fraction])
+        """``(5,)`` float64 of order-1 features: 20 x newly well exposed, log2 ratio, age / 10,
+        confidence, 20 x clipped fraction."""
+        return np.array([20.0 * self.newly_well_exposed, self.log2_ratio, self.age / 10.0, self.confidence,
+                         20.0 * self.clipped_fraction])
 
 
 @dataclass(frozen=True)
