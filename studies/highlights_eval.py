@@ -5,9 +5,9 @@ oscillating auto-exposure, restores every frame online, and scores PSNR inside t
 regions (8-bit code >= 250 in any channel) in linear and mu-law (mu = 5000) space, peak 64x the
 clipping level. Frames without clipped pixels are skipped; the table gives the mean over frames.
 
-    python studies/highlights_eval.py                      # baselines + rules (true alignment)
-    python studies/highlights_eval.py --align homography   # estimated alignment
-    python studies/highlights_eval.py --checkpoint runs/highlights/net.safetensors  # + network rows
+    python -m studies.highlights_eval                      # baselines + rules (true alignment)
+    python -m studies.highlights_eval --align homography   # estimated alignment
+    python -m studies.highlights_eval --checkpoint runs/highlights/highlight-net.safetensors  # + network rows
 """
 
 from __future__ import annotations
@@ -19,22 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "studies"))
-
-from heldout import write_results  # noqa: E402
-
-from deblurkit.highlights.align import clipped_mask_srgb8  # noqa: E402
-from deblurkit.highlights.metrics import HDR_PEAK, psnr_linear_masked, psnr_mulaw_masked  # noqa: E402
-from deblurkit.highlights.online import restore_copy, restore_none, rule_policy, run_online  # noqa: E402
-from deblurkit.highlights.video import (  # noqa: E402
+from deblurkit.highlights.align import clipped_mask_srgb8
+from deblurkit.highlights.metrics import HDR_PEAK, psnr_linear_masked, psnr_mulaw_masked
+from deblurkit.highlights.online import restore_copy, restore_none, rule_policy, run_online
+from deblurkit.highlights.video import (
     TEST_PANORAMAS,
     VideoConfig,
     generate_video,
     load_panorama_linear,
     with_auto_exposure,
 )
+from studies.heldout import write_results
 
+ROOT = Path(__file__).resolve().parents[1]
 BASE_METHODS = ["none", "copy-previous", "copy-first", "copy-interval", "copy-oracle"]
 
 
@@ -105,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{pano_name} {preset} clip {c} done", flush=True)
     results = {"settings": {k: v for k, v in vars(args).items()}, "peak": HDR_PEAK, "table": {}}
     lines = [f"# Clipped-highlight recovery, held-out panoramas {', '.join(args.panoramas)}",
-             "", f"`python studies/highlights_eval.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             "", f"`python -m studies.highlights_eval {' '.join(argv if argv is not None else sys.argv[1:])}`",
              f"({args.clips} clips x {args.frames} frames per panorama and exposure preset, 256x144, "
              f"alignment `{args.align}`; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)", "",
              "| method | " + " | ".join(f"{p} mu-law | {p} linear" for p in args.presets) + " | frames |",

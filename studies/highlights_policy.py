@@ -1,11 +1,11 @@
 """Train the learned reference policy (REINFORCE, logistic over 5 features) on training panoramas.
 
-    python studies/highlights_policy.py --out runs/highlights/policy.json
-    python studies/highlights_policy.py --clips 1 --frames 8 --iterations 1 --out /tmp/p.json  # smoke test
+    python -m studies.highlights_policy --out runs/highlights/policy.json
+    python -m studies.highlights_policy --clips 1 --frames 8 --iterations 1 --out /tmp/p.json  # smoke test
 
 Clips use the oscillating and randomly drawn auto-exposure controllers (``TRAIN_PANORAMAS``);
 the restorer during training is the copy fill (``--checkpoint`` uses the network instead).
-Then: ``python studies/highlights_eval.py --policy runs/highlights/policy.json``.
+Then: ``python -m studies.highlights_eval --policy runs/highlights/policy.json``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Train the highlight network on clips of the training panoramas (``TRAIN_PANORAMAS``).
 
-    python studies/highlights_train.py --steps 2000 --clips 24 --out runs/highlights   # the study run
-    python studies/highlights_train.py --steps 20 --clips 2 --frames 12 --out /tmp/hl  # smoke test
+    python -m studies.highlights_train --steps 2000 --clips 24 --out runs/highlights   # the study run
+    python -m studies.highlights_train --steps 20 --clips 2 --frames 12 --out /tmp/hl  # smoke test
 
-Then: ``python studies/highlights_eval.py --checkpoint runs/highlights/highlight-net.safetensors``.
+Then: ``python -m studies.highlights_eval --checkpoint runs/highlights/highlight-net.safetensors``.
 """
 
 from __future__ import annotations

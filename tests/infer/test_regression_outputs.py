@@ -35,7 +35,7 @@ def _line_kernel(length: int, angle: float) -> np.ndarray:
     k = np.zeros((size, size))
     c = size // 2
     for t in np.linspace(-(length - 1) / 2, (length - 1) / 2, 8 * length):
-        k[int(round(c + t * np.sin(angle))), int(round(c + t * np.cos(angle)))] += 1.0
+        k[int(np.rint(c + t * np.sin(angle))), int(np.rint(c + t * np.cos(angle)))] += 1.0
     return k / k.sum()
 
 

@@ -140,10 +140,10 @@ def exposure_ratio_linear(cur_linear: np.ndarray, ref_linear: np.ndarray, usable
     both = usable & well_exposed_linear(cur_linear) & well_exposed_linear(ref_linear)
     if int(both.sum()) < min_pixels:
         return None
-    from deblurkit.highlights.video import LUMA_WEIGHTS
+    from deblurkit.color import luminance
 
-    yc = cur_linear[both] @ LUMA_WEIGHTS
-    yr = ref_linear[both] @ LUMA_WEIGHTS
+    yc = luminance(cur_linear[both])
+    yr = luminance(ref_linear[both])
     return float(np.exp(np.median(np.log(yc) - np.log(yr))))
 
 

@@ -19,8 +19,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from deblurkit.color import srgb_to_linear as srgb_to_linear_np
 from deblurkit.synth import isp
-from deblurkit.synth.color import apply_color_matrix, linear_to_srgb, rgb_to_cam_matrix, smoothstep, srgb_to_linear
+from deblurkit.synth.color import apply_color_matrix, linear_to_srgb, rgb_to_cam_matrix, smoothstep
 from deblurkit.synth.trajectory import uniform
 
 ToneCurve = Literal["srgb", "srgb-smoothstep"]
@@ -148,5 +149,4 @@ def linearize_srgb8(frame: np.ndarray, tone_curve: ToneCurve = "srgb") -> np.nda
         lut = 0.5 - np.sin(np.arcsin(np.clip(1.0 - 2.0 * lut, -1.0, 1.0)) / 3.0)
     elif tone_curve != "srgb":
         raise ValueError(f"unknown tone curve {tone_curve!r}; valid: srgb, srgb-smoothstep")
-    lin = srgb_to_linear(torch.from_numpy(lut)).numpy().astype(np.float32)
-    return lin[frame]
+    return srgb_to_linear_np(lut)[frame]

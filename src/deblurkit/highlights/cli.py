@@ -72,11 +72,9 @@ def _write_frame(path: Path, linear, fmt: str, peak: float) -> None:
     from deblurkit.io import atomic_write, save_png
 
     if fmt == "png":
-        import torch
+        from deblurkit.color import linear_to_srgb
 
-        from deblurkit.synth.color import linear_to_srgb
-
-        enc = linear_to_srgb(torch.from_numpy(np.clip(linear / peak, 0.0, 1.0))).numpy()
+        enc = linear_to_srgb(linear / np.float32(peak))
         save_png(path, enc, bits=16)
         return
     import io

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deblurkit.color import luminance
 from deblurkit.errors import DeblurkitError
 from deblurkit.highlights.camera import CameraConfig, capture_srgb8, sample_camera
 from deblurkit.synth.trajectory import rotation_matrices
@@ -36,10 +37,6 @@ from deblurkit.synth.trajectory import rotation_matrices
 #: Panoramas of ``../shared/data/hdr`` used for training / held out for testing (fixed lists).
 TRAIN_PANORAMAS: tuple[str, ...] = ("city", "dawn", "park", "studio", "sunset", "warehouse")
 TEST_PANORAMAS: tuple[str, ...] = ("lobby", "night")
-
-#: Rec. 709 luminance weights of linear sRGB.
-LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-
 
 def load_panorama_linear(path: str | Path) -> np.ndarray:
     """Read an equirectangular Radiance ``.hdr`` (or any float image OpenCV reads) as linear RGB.
@@ -250,15 +247,14 @@ class AutoExposureState:
 
 def meter_linear(exposed_linear: np.ndarray) -> float:
     """Mean clipped luminance of an exposed linear frame ``(H, W, 3)`` (what the camera meters)."""
-    y = np.clip(exposed_linear, 0.0, 1.0) @ LUMA_WEIGHTS
-    return float(y.mean())
+    return float(luminance(np.clip(exposed_linear, 0.0, 1.0)).mean())
 
 
 def init_auto_exposure(
     radiance_linear: np.ndarray, config: AutoExposureConfig, rng: np.random.Generator
 ) -> AutoExposureState:
     """First state: the exposure that meters the first view at the target, off by a random error."""
-    y = max(float((radiance_linear @ LUMA_WEIGHTS).mean()), 1e-8)
+    y = max(float(luminance(radiance_linear).mean()), 1e-8)
     ev = math.log2(config.target_mean / y) + rng.uniform(-config.initial_error_ev, config.initial_error_ev)
     return AutoExposureState(float(np.clip(ev, config.min_ev, config.max_ev)),
                              hunt_phase=rng.uniform(0, 2 * math.pi))
