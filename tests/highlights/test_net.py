@@ -90,3 +90,28 @@ def test_checkpoint_round_trip_and_restorer(tmp_path):
     assert single.shape == inputs.current.shape
     with pytest.raises(DeblurkitError):
         load_highlight_restorer(tmp_path / "missing.safetensors")
+
+
+def test_training_end_to_end_on_a_tiny_panorama(tmp_path):
+    import cv2
+
+    from deblurkit.highlights import video as hv
+    from deblurkit.highlights.camera import CameraConfig
+    from deblurkit.highlights.train import HighlightTrainConfig, train_highlight_net
+    from deblurkit.models.checkpoint import load_model
+
+    rng = np.random.default_rng(0)
+    pano = rng.uniform(0.02, 0.6, (128, 256, 3)).astype(np.float32)
+    pano[50:70, ::16] = 20.0
+    assert cv2.imwrite(str(tmp_path / "tiny.hdr"), pano[..., ::-1])
+    cfg = HighlightTrainConfig(
+        hdr_dir=str(tmp_path), panoramas=("tiny",), out_dir=str(tmp_path / "run"), width=8, enc_blk_nums=(1,),
+        middle_blk_num=1, dec_blk_nums=(1,), steps=2, batch=2, crop=16, clips=1, frames_per_clip=4,
+        video=hv.VideoConfig(height=32, width=48, hfov_deg=70.0, motion_blur=False,
+                             camera=CameraConfig(noise_model="none")),
+        log_every=1)
+    summary = train_highlight_net(cfg)
+    assert summary["samples"] > 0 and np.isfinite(summary["final_loss"])
+    model, meta = load_model(tmp_path / "run" / "highlight-net.safetensors")
+    assert isinstance(model, HighlightNet) and "tiny" in meta["training_data"]
+    assert (tmp_path / "run" / "config.json").is_file()

@@ -106,8 +106,10 @@ class HighlightTrainConfig:
 
 
 def _random_crop(planes: np.ndarray, truth: np.ndarray, clipped: np.ndarray, crop: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     h, w = clipped.shape
+    if crop > min(h, w):
+        raise ValueError(f"crop {crop} larger than the {w}x{h} frames")
     ys, xs = np.nonzero(clipped)
     if len(ys) and rng.uniform() < 0.85:
         i = int(rng.integers(len(ys)))
@@ -142,7 +144,7 @@ def build_sample_pool(cfg: HighlightTrainConfig, rng: np.random.Generator) -> tu
                                            k=fr.k, index=fr.index)
                 planes = encode_inputs_linear(inputs, use_reference=rng.uniform() >= cfg.ref_drop)[0].numpy()
                 truth = fr.truth_linear.transpose(2, 0, 1)
-                p, t = _random_crop(planes, truth, inputs.clipped, cfg.crop, rng)  # type: ignore[misc]
+                p, t = _random_crop(planes, truth, inputs.clipped, cfg.crop, rng)
                 planes_all.append(p)
                 truth_all.append(t)
     if not planes_all:

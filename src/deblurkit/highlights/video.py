@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from deblurkit.color import luminance
-from deblurkit.errors import DeblurkitError
+from deblurkit.errors import DeblurkitError, UnknownNameError
 from deblurkit.highlights.camera import CameraConfig, capture_srgb8, sample_camera
 from deblurkit.synth.trajectory import rotation_matrices
 
@@ -392,7 +392,5 @@ def generate_video(pano: np.ndarray, config: VideoConfig, rng: np.random.Generat
 def with_auto_exposure(config: VideoConfig, preset: str) -> VideoConfig:
     """``config`` with a named controller of :data:`AUTO_EXPOSURE_PRESETS`."""
     if preset not in AUTO_EXPOSURE_PRESETS:
-        from deblurkit.errors import UnknownNameError
-
         raise UnknownNameError("auto-exposure preset", preset, list(AUTO_EXPOSURE_PRESETS))
     return replace(config, auto_exposure=AUTO_EXPOSURE_PRESETS[preset])
