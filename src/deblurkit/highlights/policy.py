@@ -108,7 +108,7 @@ def train_reference_policy(
     *,
     iterations: int = 20,
     rollouts: int = 4,
-    lr: float = 0.05,
+    lr: float = 0.5,
     gamma: float = 0.8,
     rng: np.random.Generator,
     align: AlignMethod = "true",
