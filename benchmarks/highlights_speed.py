@@ -43,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from deblurkit.highlights.online import restore_copy, rule_policy, run_online
-    from deblurkit.highlights.video import AUTO_EXPOSURE_PRESETS, VideoConfig, generate_video, load_panorama_linear
+    from deblurkit.highlights.video import (
+        AUTO_EXPOSURE_PRESETS,
+        VideoConfig,
+        generate_video,
+        load_panorama_linear,
+    )
 
     torch.set_num_threads(args.threads)
     cfg = VideoConfig(height=360, width=640, frames=8, auto_exposure=AUTO_EXPOSURE_PRESETS["oscillating"])

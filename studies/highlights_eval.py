@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"settings": {k: v for k, v in vars(args).items()}, "peak": HDR_PEAK, "table": {}}
     lines = [f"# Clipped-highlight recovery, held-out panoramas {', '.join(args.panoramas)}",
              "", f"`python -m studies.highlights_eval {' '.join(argv if argv is not None else sys.argv[1:])}`",
-             f"({args.clips} clips x {args.frames} frames per panorama and exposure preset, 256x144, "
-             f"alignment `{args.align}`; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)", "",
+             (f"({args.clips} clips x {args.frames} frames per panorama and exposure preset, 256x144, "
+             f"alignment `{args.align}`; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)"), "",
              "| method | " + " | ".join(f"{p} mu-law | {p} linear" for p in args.presets) + " | frames |",
              "|---|" + "---|---|" * len(args.presets) + "---|"]
     for m in methods:

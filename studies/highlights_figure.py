@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", grid[..., ::-1])
+    if not ok:
+        raise SystemExit("PNG encoding failed")
     from deblurkit.io import atomic_write
 
     with atomic_write(out) as fh:

@@ -76,7 +76,7 @@ def test_checkpoint_round_trip_and_restorer(tmp_path):
         torch.nn.init.normal_(p, std=0.05)
     path = tmp_path / "hl.safetensors"
     save_safetensors(model, path, name="highlight-net", meta={"training_data": "test"})
-    loaded, meta = load_model(path)
+    loaded, _ = load_model(path)
     assert isinstance(loaded, HighlightNet) and loaded.hparams == model.hparams
     x = encode_inputs_linear(_inputs())
     with torch.no_grad():

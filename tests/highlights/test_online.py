@@ -65,7 +65,7 @@ def test_estimated_homography_close_to_truth_under_exposure_change():
     k = hv.intrinsics(144, 192, 70.0)
     r_ref = hv.rotation_from_angles(1.0, 0.0, 0.0)
     r_cur = hv.rotation_from_angles(1.05, 0.02, 0.0)
-    enc = lambda x: (np.clip(x, 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)  # noqa: E731
+    enc = lambda x: (np.clip(x, 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
     ref8 = enc(hv.render_view_linear(pano, r_ref, k, (144, 192)) * 0.7)
     cur8 = enc(hv.render_view_linear(pano, r_cur, k, (144, 192)) * 1.4)
     hom = ha.estimate_homography_srgb8(ref8, cur8)

@@ -19,7 +19,8 @@ def _dot_panorama(lon_deg: float, lat_deg: float, h: int = 256, w: int = 512) ->
     d = np.array([math.cos(math.radians(lat_deg)) * math.sin(math.radians(lon_deg)), -math.sin(math.radians(lat_deg)),
                   math.cos(math.radians(lat_deg)) * math.cos(math.radians(lon_deg))])
     u, v = hv.direction_to_equirect(d, h, w)
-    pano[int(round(float(v))) - 1:int(round(float(v))) + 2, int(round(float(u))) - 1:int(round(float(u))) + 2] = 100.0
+    r, c = round(float(v)), round(float(u))
+    pano[r - 1:r + 2, c - 1:c + 2] = 100.0
     return pano
 
 

@@ -111,12 +111,12 @@ def warp_reference(
     if (homography is None) == (flow is None):
         raise ValueError("give exactly one of homography and flow")
     if homography is not None:
-        warp = lambda img, interp: cv2.warpPerspective(img, homography, (w, h), flags=interp,  # noqa: E731
+        warp = lambda img, interp: cv2.warpPerspective(img, homography, (w, h), flags=interp,
                                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     else:
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         mx, my = xs + flow[..., 0], ys + flow[..., 1]
-        warp = lambda img, interp: cv2.remap(img, mx, my, interp,  # noqa: E731
+        warp = lambda img, interp: cv2.remap(img, mx, my, interp,
                                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     lin = warp(np.ascontiguousarray(ref_linear, np.float32), cv2.INTER_LINEAR)
     valid = warp(ones, cv2.INTER_NEAREST) > 0

@@ -65,7 +65,8 @@ def load_policy(path: str | os.PathLike[str]) -> LogisticPolicy:
     from deblurkit.errors import DeblurkitError
 
     try:
-        data = json.loads(open(path).read())
+        with open(path) as fh:
+            data = json.load(fh)
         if data.get("kind") != "logistic-reference-policy" or len(data["weights"]) != len(FEATURES):
             raise ValueError("not a reference policy")
         return LogisticPolicy(tuple(float(w) for w in data["weights"]), float(data["bias"]))

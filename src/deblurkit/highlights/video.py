@@ -106,8 +106,8 @@ def prepare_panorama_linear(pano: np.ndarray, k: np.ndarray) -> np.ndarray:
     ratio = (w / (2 * math.pi)) / float(k[0, 0])  # panorama px per camera px
     if ratio <= 1.25:
         return pano
-    nw = max(8, int(round(w / ratio)))
-    nh = max(4, int(round(h * nw / w)))
+    nw = max(8, round(w / ratio))
+    nh = max(4, round(h * nw / w))
     return cv2.resize(pano, (nw, nh), interpolation=cv2.INTER_AREA)
 
 
