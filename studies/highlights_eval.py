@@ -73,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default=None, help="trained highlight network (adds net-* rows)")
     ap.add_argument("--policy", default=None, help="learned reference policy (adds *-learned rows)")
     ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the network rows")
     ap.add_argument("--out", default=str(ROOT / "studies/results/highlights_eval"))
     args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     names = args.methods or (BASE_METHODS + (["net-single", "net-previous", "net-interval", "net-oracle"]
                                               if args.checkpoint else [])
                              + (["copy-learned"] + (["net-learned"] if args.checkpoint else [])
