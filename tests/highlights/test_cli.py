@@ -58,5 +58,6 @@ def test_bad_inputs_give_one_line(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("x")
     assert main(["highlights", str(tmp_path / "notes.txt"), "-o", str(tmp_path / "o")]) == 2
     assert main(["highlights", str(tmp_path / "missing"), "-o", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()  # nothing written for bad input
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("deblurkit: error:") for line in err)

@@ -109,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         policy = load_policy(args.policy)
     if args.peak <= 0:
         raise DeblurkitError(f"--peak must be positive, got {args.peak}")
+    src = Path(args.input)
+    if not src.is_dir() and not (src.is_file() and src.suffix.lower() in VIDEO_SUFFIXES):
+        raise DeblurkitError(f"{src}: not a folder of frames or a video ({', '.join(sorted(VIDEO_SUFFIXES))})")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
 
