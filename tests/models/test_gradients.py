@@ -13,6 +13,7 @@ SMALL: dict[str, tuple[dict, int]] = {
     "mimo-unet-plus": ({"num_res": 1, "base_channel": 8}, 3),
     "nafnet": ({"width": 8, "enc_blk_nums": [1, 1], "middle_blk_num": 1, "dec_blk_nums": [1, 1]}, 3),
     "kernel-deconv-net": ({"width": 8, "enc_blk_nums": [1], "middle_blk_num": 1, "dec_blk_nums": [1]}, 12),
+    "highlight-net": ({"width": 8, "enc_blk_nums": [1], "middle_blk_num": 1, "dec_blk_nums": [1]}, 9),
 }
 
 
