@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("deblurkit.train.cli", "Train a model (resumable; torchrun for DDP)."),
     "curate": ("deblurkit.curate.cli", "Score and filter candidate sharp training images (manifest, privacy filter)."),
     "eval": ("deblurkit.eval.cli", "Evaluate models and baselines on paired or synthesized data."),
+    "highlights": ("deblurkit.highlights.cli", "Recover clipped highlights in a video from past frames, online."),
     "demo": ("deblurkit.demo", "The README's main job: synthesize examples and deblur sample photos."),
 }
 

@@ -15,6 +15,7 @@ SMALL: dict[str, tuple[dict, int]] = {
     "kernel-deconv-net": ({"width": 8, "enc_blk_nums": [1], "middle_blk_num": 1, "dec_blk_nums": [1]}, 12),
     "moam-nafnet": ({"width": 8, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1], "map_dim": 8, "expert_hidden": 8,
                      "router_hidden": 8, "window": 4}, 3),
+    "highlight-net": ({"width": 8, "enc_blk_nums": [1], "middle_blk_num": 1, "dec_blk_nums": [1]}, 9),
 }
 
 

@@ -22,6 +22,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "nafnet": ("deblurkit.models.nafnet", "NAFNet"),
     "kernel-deconv-net": ("deblurkit.models.kernel_deconv_net", "KernelDeconvNet"),
     "moam-nafnet": ("deblurkit.models.moam_nafnet", "MoAMNAFNet"),
+    "highlight-net": ("deblurkit.models.highlight_net", "HighlightNet"),
 }
 
 

@@ -1,0 +1,150 @@
+"""``deblurkit highlights INPUT -o OUTPUT``: restore clipped highlights in a video, online.
+
+INPUT is a folder of frames (sorted by name) or a video file (read frame by frame through
+imageio's ffmpeg plugin, ``pip install imageio-ffmpeg``). Frames are processed one at a time
+with one kept reference frame, so memory does not grow with the clip. OUTPUT is a folder of
+``frame_NNNNNN.tif`` (float32 TIFF: linear HDR, 1 = the input's clipping level) or ``.png``
+(16-bit: linear divided by ``--peak``, sRGB-encoded), written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="folder of frames or a video file")
+    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.add_argument("--model", default="copy",
+                        help="'copy' (paste the aligned reference), 'none', or a HighlightNet .safetensors file")
+    parser.add_argument("--policy", default="interval",
+                        help="reference rule: previous, first, interval, or a learned policy .json")
+    parser.add_argument("--interval", type=int, default=8, help="frames between reference updates (interval rule)")
+    parser.add_argument("--align", choices=["homography", "flow"], default="homography")
+    parser.add_argument("--tone-curve", choices=["srgb", "srgb-smoothstep"], default="srgb")
+    parser.add_argument("--format", choices=["tif", "png"], default="png",
+                        help="png: 16-bit, linear / --peak, sRGB-encoded; tif: float32 linear HDR")
+    parser.add_argument("--peak", type=float, default=16.0, help="PNG only: linear value written as white")
+    parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def iter_frames_srgb8(path: str | Path) -> Iterator:
+    """8-bit RGB frames ``(H, W, 3)`` of a folder or a video file, one at a time."""
+    import numpy as np
+
+    from deblurkit.errors import DeblurkitError
+
+    p = Path(path)
+    if p.is_dir():
+        from deblurkit.io import iter_image_files, load_image_rgb
+
+        files = iter_image_files(p)
+        if not files:
+            raise DeblurkitError(f"{p}: no image files")
+        for f in files:
+            yield (load_image_rgb(f) * 255.0 + 0.5).astype(np.uint8)
+        return
+    if not p.is_file():
+        raise DeblurkitError(f"{p}: no such file or folder")
+    if p.suffix.lower() not in VIDEO_SUFFIXES:
+        raise DeblurkitError(f"{p}: not a folder or a video ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    try:
+        import imageio.v3 as iio
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        raise DeblurkitError("reading video needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
+    try:
+        for frame in iio.imiter(p, plugin="FFMPEG"):
+            yield np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
+    except (OSError, RuntimeError) as exc:
+        raise DeblurkitError(f"{p}: cannot decode video ({str(exc).splitlines()[0][:120]})") from None
+
+
+def _write_frame(path: Path, linear, fmt: str, peak: float) -> None:
+    import numpy as np
+
+    from deblurkit.io import atomic_write, save_png
+
+    if fmt == "png":
+        from deblurkit.color import linear_to_srgb
+
+        enc = linear_to_srgb(linear / np.float32(peak))
+        save_png(path, enc, bits=16)
+        return
+    import io
+
+    import tifffile
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.ascontiguousarray(linear, np.float32), photometric="rgb")
+    with atomic_write(path) as fh:
+        fh.write(buf.getvalue())
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from deblurkit.errors import DeblurkitError
+    from deblurkit.highlights.online import restore_copy, restore_none, rule_policy, run_online
+
+    if args.model == "copy":
+        restorer = restore_copy
+    elif args.model == "none":
+        restorer = restore_none
+    else:
+        from deblurkit.highlights.net import load_highlight_restorer
+
+        restorer = load_highlight_restorer(args.model)
+    if args.policy in ("previous", "first", "interval"):
+        policy = rule_policy(args.policy, interval=max(1, args.interval))
+    else:
+        from deblurkit.highlights.policy import load_policy
+
+        policy = load_policy(args.policy)
+    if args.peak <= 0:
+        raise DeblurkitError(f"--peak must be positive, got {args.peak}")
+    src = Path(args.input)
+    if not src.is_dir() and not (src.is_file() and src.suffix.lower() in VIDEO_SUFFIXES):
+        raise DeblurkitError(f"{src}: not a folder of frames or a video ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+
+    class _Frame:
+        __slots__ = ("srgb8",)
+
+        def __init__(self, srgb8) -> None:
+            self.srgb8 = srgb8
+
+    shape = None
+
+    def frames() -> Iterator[_Frame]:
+        nonlocal shape
+        for i, f in enumerate(iter_frames_srgb8(args.input)):
+            if args.max_frames is not None and i >= args.max_frames:
+                return
+            if shape is None:
+                shape = f.shape
+            elif f.shape != shape:
+                raise DeblurkitError(f"frame {i} is {f.shape[1]}x{f.shape[0]}, the first was {shape[1]}x{shape[0]}")
+            yield _Frame(f)
+
+    t0 = time.perf_counter()
+    n = 0
+    for res in run_online(frames(), restorer, policy, align=args.align, tone_curve=args.tone_curve):
+        _write_frame(out / f"frame_{res.index:06d}.{args.format}", res.output, args.format, args.peak)
+        n += 1
+        if not args.quiet:
+            fps = n / max(1e-9, time.perf_counter() - t0)
+            ref = "-" if res.reference_index is None else res.reference_index
+            print(f"\rframe {res.index + 1}  reference {ref}  clipped {100 * res.features.clipped_fraction:.1f}%  "
+                  f"{fps:.1f} fps", end="", file=sys.stderr, flush=True)
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(f"{n} frames -> {out}")
+    return 0
