@@ -50,7 +50,11 @@ def test_unknown_key_lists_valid_keys(tmp_path):
     ("override", "match"),
     [("batch_size=two", "batch_size"), ("lr=fast", "lr"), ("hflip=maybe", "hflip"), ("batch_size=1.5", "batch_size"),
      ("noequals", "key=value"), ("optimizer=sgd", "adamw"), ("loss=mse", "charbonnier"), ("amp=fp8", "bf16"),
-     ("batch_size=0", ">= 1"), ("ema_decay=1.0", "ema_decay"), ("data=paired", "data_root")],
+     ("batch_size=0", ">= 1"), ("ema_decay=1.0", "ema_decay"), ("data=paired", "data_root"),
+     ("scale_min=0", r"0 < scale_min <= scale_max <= 1"), ("scale_max=1.5", r"scale_min <= scale_max <= 1"),
+     ("crop_sizes=[64,127]", "even and >= 16"), ("crop_sizes=[64,128]", r"equal the last of crop_sizes \(128\)"),
+     ("batch_sizes=[4]", "need 'crop_sizes'"), ("threads=-1", ">= 0"), ("checkpoint_minutes=-1", ">= 0"),
+     ("prefetch_factor=0", ">= 1")],
 )
 def test_bad_values_are_reported(override, match):
     with pytest.raises(DeblurkitError, match=match):
@@ -85,3 +89,14 @@ def test_cli_resume_flag_does_not_swallow_an_override(tmp_path, capsys):
     assert main(["train", "--resume", "lr=1e-3", f"out_dir={tmp_path / 'none'}", "data=synth",
                  "source=dead-leaves", "crop_size=32", "progress=false"]) == 2
     assert "no checkpoint to resume from" in capsys.readouterr().err
+
+
+def test_crop_schedule_keys_are_checked_against_each_other():
+    ok = resolve_config(overrides=["crop_sizes=[64,96,128]", "crop_size=128", "batch_sizes=[8,4,2]",
+                                   "crop_milestones=[100,200]", "max_steps=300"])
+    assert ok.crop_sizes == [64, 96, 128] and ok.batch_sizes == [8, 4, 2]
+    for bad, match in ((["crop_milestones=[200,100]"], r"2 increasing steps in \[1, max_steps=300\)"),
+                       (["crop_milestones=[100,300]"], "increasing steps"),
+                       (["batch_sizes=[8,4]"], "3 values >= 1")):
+        with pytest.raises(DeblurkitError, match=match):
+            resolve_config(overrides=["crop_sizes=[64,96,128]", "crop_size=128", "max_steps=300", *bad])
