@@ -73,24 +73,29 @@ def measure(args: argparse.Namespace) -> dict:
                 patches[(1 + b * batch + j, 99 + j, crop)]
         synth_s = (time.perf_counter() - t) / args.batches_timed
 
+        compute_by_threads = {}
+        for n_threads in sorted({args.threads, *[int(v) for v in args.compare_threads.split(",") if v]}):
+            torch.set_num_threads(n_threads)
+            model = create_model(args.model)
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            x = torch.rand(batch, 3, crop, crop)
+            times = []
+            for k in range(args.compute_steps + 1):
+                t = time.perf_counter()
+                loss = compute_loss("psnr", [model(x)], x)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if k:  # the first step is a warm-up
+                    times.append(time.perf_counter() - t)
+            compute_by_threads[n_threads] = round(sorted(times)[len(times) // 2], 4)
+        compute_s = compute_by_threads[args.threads]
         torch.set_num_threads(args.threads)
-        model = create_model(args.model)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        x = torch.rand(batch, 3, crop, crop)
-        times = []
-        for k in range(args.compute_steps + 1):
-            t = time.perf_counter()
-            loss = compute_loss("psnr", [model(x)], x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if k:  # the first step is a warm-up
-                times.append(time.perf_counter() - t)
-        compute_s = sorted(times)[len(times) // 2]
 
         row = {"crop": crop, "batch": batch, "synth_s": round(synth_s, 4), "compute_s": round(compute_s, 4),
+               "compute_s_by_threads": compute_by_threads,
                "synth_share_no_workers": round(synth_s / (synth_s + compute_s), 3), "workers": {}}
-        for w in [int(v) for v in args.workers.split(",")]:
+        for w in [int(v) for v in args.workers.split(",") if v]:
             tmp = tempfile.mkdtemp(prefix="data-loading-")
             try:
                 cfg = resolve_config(recipe="nafnet", overrides=_overrides(args, tmp, crop, batch, args.steps, w))
@@ -114,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batches", default="8,4,2")
     ap.add_argument("--scale-min", type=float, default=0.35)
     ap.add_argument("--threads", type=int, default=2, help="threads of the training step")
+    ap.add_argument("--compare-threads", default="", metavar="N,M",
+                    help="also time the training step with these thread counts (e.g. 1,2)")
     ap.add_argument("--workers", default="0,1", help="DataLoader worker counts to run")
     ap.add_argument("--steps", type=int, default=8,
                     help="steps of each real training run; the second half is measured (the first holds the start-up)")
