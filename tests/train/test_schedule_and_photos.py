@@ -88,7 +88,7 @@ def test_schedule_run_resumes_exactly_and_logs_the_data_wait(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(tmp_path / "b", manifest), model_factory=factory, on_step=stop_at_4)
-    resumed = train(_cfg(tmp_path / "b", manifest, num_workers=1), model_factory=factory, resume=True)
+    resumed = train(_cfg(tmp_path / "b", manifest), model_factory=factory, resume=True)
     for name, ref in full.model.state_dict().items():
         assert torch.equal(ref, resumed.model.state_dict()[name]), name
     with open(tmp_path / "a" / "metrics.csv", newline="") as fh:
