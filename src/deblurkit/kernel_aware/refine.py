@@ -1,13 +1,13 @@
 """The ``kernel-refine`` pipeline: blind kernel estimation + multi-NSR Wiener + a learned refiner.
 
-Design (c) of issue 6. Steps, all with the colour space stated by the caller:
+Steps, all with the colour space stated by the caller:
 
 1. sRGB -> linear light (unless ``input_space="linear"``).
 2. Blur kernel(s) from the classical kernel-aware pipeline (:func:`estimate_kernels`, which
-   reuses :mod:`deblurkit.classical.blind`): one tile for uniform blur, a grid for blur that
+   reuses :mod:`deblurkit.kernel_aware.blind`): one tile for uniform blur, a grid for blur that
    varies across the photo. A tile where no blur is found is left as it is; when no tile is
    blurred the input is returned unchanged (so sharp photos are never made worse).
-3. Wiener deconvolution (:func:`deblurkit.classical.deconv.wiener_deconv`, border-safe) at the
+3. Wiener deconvolution (:func:`deblurkit.kernel_aware.deconv.wiener_deconv`, border-safe) at the
    noise-to-signal ratios :data:`DEFAULT_NSRS`, scaled by ``1 + nsr`` so flat areas keep their
    brightness, per tile and blended over the tile overlaps; clipped and re-encoded to sRGB.
 4. :class:`deblurkit.models.kernel_deconv_net.KernelDeconvNet` refines: it sees the blurry image
@@ -20,17 +20,17 @@ The shipped weights live in ``deblurkit/weights/kernel-refine.safetensors`` (mod
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deblurkit.color import linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
-from deblurkit.infer.restorers import ProgressFn, Restorer
+from deblurkit.infer.base import ProgressFn, Restorer
+from deblurkit.models.checkpoint import bundled_weights_dir
 
 __all__ = [
     "DEFAULT_NSRS",
@@ -49,8 +49,7 @@ __all__ = [
 #: Noise-to-signal ratios of the Wiener copies fed to the network (weakest regularisation first).
 DEFAULT_NSRS: tuple[float, ...] = (2e-3, 1e-2, 5e-2)
 #: The weights shipped with the package.
-WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "kernel-refine.safetensors"
-FORMAT = "deblurkit-kernel-refine-1"
+WEIGHTS_PATH = bundled_weights_dir() / "kernel-refine.safetensors"
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class KernelRefineParams:
     """Largest blur to model, in pixels (odd)."""
     no_blur_support: float | None = None
     """Override of the classical "no blur" threshold on the kernel's effective support
-    (:class:`deblurkit.classical.blind.BlindParams`); None keeps the classical default."""
+    (:class:`deblurkit.kernel_aware.blind.BlindParams`); None keeps the classical default."""
     consistency: float | None = None
     """Override of the classical kernel-consistency threshold; None keeps the classical default."""
     overlap: int = 48
@@ -85,21 +84,6 @@ class KernelRefineResult:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-# ----------------------------------------------------------------------------- colour helpers
-
-
-def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    from deblurkit.classical.blind import srgb_to_linear_np
-
-    return srgb_to_linear_np(x)
-
-
-def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    from deblurkit.classical.blind import linear_to_srgb_np
-
-    return linear_to_srgb_np(x)
-
-
 # ----------------------------------------------------------------------------- kernels
 
 
@@ -120,9 +104,9 @@ def estimate_kernels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blind blur kernels per tile, from the classical kernel-aware pipeline.
 
-    Reuses :mod:`deblurkit.classical.blind` (crop selection, coarse-to-fine L0 estimation,
+    Reuses :mod:`deblurkit.kernel_aware.blind` (crop selection, coarse-to-fine L0 estimation,
     consistency check, "no blur" detection, texture-poor tiles borrowing the global kernel), so
-    both pipelines see the same kernels: :func:`~deblurkit.classical.blind.estimate_tile_kernels`.
+    both pipelines see the same kernels: :func:`~deblurkit.kernel_aware.blind.estimate_tile_kernels`.
 
     Args:
         image: float32 ``(H, W, 3)`` in [0, 1], encoded as ``input_space``.
@@ -138,7 +122,7 @@ def estimate_kernels(
     """
     import dataclasses
 
-    from deblurkit.classical import blind
+    from deblurkit.kernel_aware import blind
 
     overrides = {k: v for k, v in (("no_blur_support", no_blur_support), ("consistency", consistency)) if v is not None}
     bp = dataclasses.replace(blind.BlindParams(), **overrides)
@@ -153,7 +137,7 @@ def estimate_kernels(
 def wiener_stack(lin: np.ndarray, kernel: np.ndarray, nsrs: tuple[float, ...] = DEFAULT_NSRS) -> np.ndarray:
     """Wiener deconvolutions of a linear image at several NSRs, clipped and encoded to sRGB.
 
-    Uses :func:`deblurkit.classical.deconv.wiener_deconv` and multiplies by ``1 + nsr`` so the
+    Uses :func:`deblurkit.kernel_aware.deconv.wiener_deconv` and multiplies by ``1 + nsr`` so the
     image mean is kept (a delta kernel gives back the input exactly).
 
     Args:
@@ -164,9 +148,9 @@ def wiener_stack(lin: np.ndarray, kernel: np.ndarray, nsrs: tuple[float, ...] = 
     Returns:
         float32 ``(H, W, 3 * len(nsrs))`` sRGB in [0, 1].
     """
-    from deblurkit.classical.deconv import wiener_deconv
+    from deblurkit.kernel_aware.deconv import wiener_deconv
 
-    outs = [_linear_to_srgb(np.clip(wiener_deconv(lin, kernel, nsr=n) * (1.0 + n), 0.0, 1.0)) for n in nsrs]
+    outs = [linear_to_srgb(np.clip(wiener_deconv(lin, kernel, nsr=n) * (1.0 + n), 0.0, 1.0)) for n in nsrs]
     return np.concatenate(outs, axis=2).astype(np.float32)
 
 
@@ -184,55 +168,25 @@ def _ramp(n: int, lo: int, hi: int) -> np.ndarray:
 
 def save_kernel_refine_weights(model: Any, path: str | os.PathLike[str], *, meta: dict[str, Any]) -> None:
     """Write a :class:`KernelDeconvNet` and its training record to ``.safetensors`` (atomically)."""
-    from safetensors.torch import save
+    from deblurkit.models.checkpoint import save_safetensors
 
-    from deblurkit.io import atomic_write
-
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    header = {"format": FORMAT, "name": "kernel-refine", "architecture": "kernel-deconv-net",
-              "hyperparameters": json.dumps(model.hparams, sort_keys=True),
-              "training_data": str(meta.get("training_data", "unspecified")),
-              "extra": json.dumps(meta, sort_keys=True, default=str)}
-    data = save(tensors, metadata=header)
-    with atomic_write(path) as fh:
-        fh.write(data)
+    save_safetensors(model, path, name="kernel-refine", meta=meta)
 
 
 def load_kernel_refine_model(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Load the refiner network (default: the shipped weights).
+    """Load the refiner network (default: the shipped weights) through :mod:`deblurkit.models.checkpoint`.
 
     Returns:
-        ``(model, meta)``: a :class:`KernelDeconvNet` in eval mode on CPU, and the metadata
-        (``name``, ``architecture``, ``hyperparameters``, ``training_data``, ``extra``).
+        ``(model, meta)``: a :class:`KernelDeconvNet` in eval mode on CPU, and the metadata of
+        :func:`deblurkit.models.checkpoint.load_model` (``name``, ``arch``, ``hparams``,
+        ``training_data``, ``extra``, ``weights``).
 
     Raises:
         DeblurkitError: missing, unreadable or foreign file.
     """
-    from safetensors import SafetensorError, safe_open
+    from deblurkit.models.checkpoint import load_safetensors
 
-    from deblurkit.models.kernel_deconv_net import KernelDeconvNet
-
-    path = Path(path) if path is not None else WEIGHTS_PATH
-    if not path.is_file():
-        raise DeblurkitError(f"{path}: no such weights file")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            header = dict(fh.metadata() or {})
-            sd = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise DeblurkitError(f"{path}: truncated or not a safetensors file ({str(exc).splitlines()[0][:120]})") from None
-    if header.get("format") != FORMAT:
-        raise DeblurkitError(f"{path}: not a kernel-refine weights file (format {header.get('format')!r})")
-    hp = json.loads(header["hyperparameters"])
-    model = KernelDeconvNet(**hp)
-    try:
-        model.load_state_dict(sd)
-    except RuntimeError as exc:
-        raise DeblurkitError(f"{path}: weights do not match the architecture ({str(exc).splitlines()[0][:160]})") from None
-    meta = {"name": header.get("name"), "architecture": header.get("architecture"), "hyperparameters": hp,
-            "training_data": header.get("training_data"), "extra": json.loads(header.get("extra", "{}")),
-            "weights": str(path)}
-    return model.eval(), meta
+    return load_safetensors(WEIGHTS_PATH if path is None else path, architecture="kernel-deconv-net")
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -294,8 +248,8 @@ def refine_image_with_kernel(
     if min(h, w) < 2 * p.kernel_size + 2:
         raise DeblurkitError(f"image {w}x{h} is too small (needs >= {2 * p.kernel_size + 2} px per side)")
     img = np.clip(img.astype(np.float32), 0.0, 1.0)
-    lin = _srgb_to_linear(img) if input_space == "srgb" else img
-    srgb = img if input_space == "srgb" else _linear_to_srgb(img)
+    lin = srgb_to_linear(img) if input_space == "srgb" else img
+    srgb = img if input_space == "srgb" else linear_to_srgb(img)
     nsrs = DEFAULT_NSRS
     if model.num_wiener != len(nsrs):
         raise DeblurkitError(f"model expects {model.num_wiener} Wiener inputs, the pipeline makes {len(nsrs)}")
@@ -378,7 +332,7 @@ def refine_image_with_kernel(
         out = _run_net(model, np.ascontiguousarray(net_in), p, tick).transpose(1, 2, 0)
     out = np.clip(bmask * out + (1.0 - bmask) * srgb, 0.0, 1.0)
     if input_space == "linear":
-        out = _srgb_to_linear(out)
+        out = srgb_to_linear(out)
     return KernelRefineResult(out.astype(np.float32), kernels, blurred, resolved)
 
 
@@ -404,7 +358,7 @@ def refine_image(
 
     Example:
         >>> import numpy as np
-        >>> from deblurkit.kernel_refine import refine_image
+        >>> from deblurkit.kernel_aware.refine import refine_image
         >>> img = np.random.default_rng(0).random((96, 96, 3), dtype=np.float32)
         >>> refine_image(img, kernels=np.ones((1, 1))).shape  # a delta kernel: returned unchanged
         (96, 96, 3)
@@ -424,8 +378,11 @@ class KernelRefineRestorer(Restorer):
                    "in linear light, refined by a small shipped network")
 
     def __init__(self, weights: str | os.PathLike[str] | None = None, *, tiles: int | None = None,
-                 threads: int | None = None, params: KernelRefineParams | None = None) -> None:
-        self.model, self.meta = load_kernel_refine_model(weights)
+                 threads: int | None = None, params: KernelRefineParams | None = None,
+                 loaded: tuple[Any, dict[str, Any]] | None = None) -> None:
+        """``weights``: a weights file (None: the shipped one); ``loaded``: an already loaded
+        ``(model, meta)`` pair from :func:`load_kernel_refine_model` instead."""
+        self.model, self.meta = loaded if loaded is not None else load_kernel_refine_model(weights)
         self.tiles = tiles
         self.threads = threads
         self.params = params or KernelRefineParams()

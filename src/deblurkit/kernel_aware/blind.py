@@ -5,7 +5,7 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
 1. sRGB -> linear; luminance, normalised by its 99.5th percentile (the priors' weights are
    absolute, so dark photos are brightened for the computation and scaled back); noise
    level (MAD of the finest diagonal Haar band).
-2. Kernel estimation (:func:`deblurkit.classical.kernel_estimation.estimate_kernel`) on the
+2. Kernel estimation (:func:`deblurkit.kernel_aware.estimation.estimate_kernel`) on the
    most informative crop (largest gradient energy, away from clipped highlights) of each
    kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur that varies across
    the photo. A tile whose kernel is close to a delta (small effective support) is
@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deblurkit.classical.deconv import hyper_laplacian_deconv
-from deblurkit.classical.kernel_estimation import estimate_kernel
-from deblurkit.classical.kernels import kernel_similarity
+from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
 from deblurkit.errors import DeblurkitError
+from deblurkit.infer.base import ProgressFn
+from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
+from deblurkit.kernel_aware.estimation import estimate_kernel
+from deblurkit.kernel_aware.kernels import kernel_similarity
 
 __all__ = [
     "BlindParams",
@@ -41,12 +43,7 @@ __all__ = [
     "estimate_noise_sigma",
     "estimate_tile_kernels",
     "kernel_effective_support",
-    "linear_to_srgb_np",
-    "srgb_to_linear_np",
 ]
-
-Progress = Callable[[int, int], None]
-
 
 @dataclass(frozen=True)
 class BlindParams:
@@ -95,18 +92,6 @@ class DeblurResult:
     """Resolved settings, for reports."""
 
 
-def srgb_to_linear_np(x: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB decoding of a float array in [0, 1] (float32 out)."""
-    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb_np(x: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB encoding of linear values (clipped to [0, 1] first, float32 out)."""
-    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
-
-
 def estimate_noise_sigma(gray: np.ndarray) -> float:
     """Noise standard deviation from the median absolute finest diagonal Haar coefficient."""
     g = np.asarray(gray, dtype=np.float64)
@@ -121,10 +106,6 @@ def kernel_effective_support(kernel: np.ndarray) -> float:
     k = np.asarray(kernel, dtype=np.float64)
     k = k / k.sum()
     return float(1.0 / (k * k).sum())
-
-
-def _luminance(lin: np.ndarray) -> np.ndarray:
-    return (0.2126 * lin[..., 0] + 0.7152 * lin[..., 1] + 0.0722 * lin[..., 2]).astype(np.float32)
 
 
 def _splits(n: int, parts: int) -> list[tuple[int, int]]:
@@ -226,11 +207,11 @@ def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int
     h, w = img.shape[:2]
     if min(h, w) < 2 * kernel_size + 2:
         raise DeblurkitError(f"image {w}x{h} is too small for kernel_size {kernel_size} (needs >= {2 * kernel_size + 2} px)")
-    lin = srgb_to_linear_np(img) if input_space == "srgb" else np.clip(img, 0.0, None)
-    gray = _luminance(lin) if lin.shape[2] == 3 else lin[..., 0]
+    lin = srgb_to_linear(img) if input_space == "srgb" else np.clip(img, 0.0, None)
+    gray = luminance(lin) if lin.shape[2] == 3 else lin[..., 0]
     # The L0 and hyper-Laplacian weights are absolute, so work at a fixed brightness scale:
     # a dark (night) photo is scaled up before estimation and deconvolution, and back after.
-    scale = float(max(np.percentile(gray, 99.5), 0.05))
+    scale = working_scale(gray)
     ny, nx = _parse_tiles(tiles, (h, w), p.est_crop)
     min_tile = 2 * kernel_size + 2
     ny, nx = max(1, min(ny, h // min_tile)), max(1, min(nx, w // min_tile))
@@ -337,7 +318,7 @@ def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: str) -> dic
             "input_space": input_space}
 
 
-def _counter(progress: Progress | None, total: int) -> Callable[[], None]:
+def _counter(progress: ProgressFn | None, total: int) -> Callable[[], None]:
     done = 0
 
     def tick() -> None:
@@ -354,7 +335,7 @@ def estimate_tile_kernels(
     *,
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     input_space: str = "srgb",
     params: BlindParams | None = None,
 ) -> TileKernels:
@@ -377,7 +358,7 @@ def deblur_image_with_kernel(
     *,
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     input_space: str = "srgb",
     params: BlindParams | None = None,
 ) -> DeblurResult:
@@ -450,7 +431,7 @@ def deblur_image_with_kernel(
         m = cv2.dilate(sat.astype(np.uint8), np.ones((ks, ks), np.uint8)).astype(np.float32)
         m = cv2.GaussianBlur(m, (0, 0), ks / 4.0)[..., None]
         out_lin = m * lin + (1.0 - m) * out_lin
-    out = linear_to_srgb_np(out_lin) if input_space == "srgb" else np.clip(out_lin, 0.0, 1.0)
+    out = linear_to_srgb(out_lin) if input_space == "srgb" else np.clip(out_lin, 0.0, 1.0)
     if np.asarray(image_srgb).ndim == 2:
         out = out[..., 0]
     return DeblurResult(out.astype(np.float32), kernels, blurred, sigma, resolved)
@@ -461,7 +442,7 @@ def deblur_image(
     *,
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     input_space: str = "srgb",
     params: BlindParams | None = None,
 ) -> np.ndarray:
