@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The data-scaling study: does a deblurring network improve with more distinct photos?
 
-    python studies/data_scaling.py                     # train every variant, then evaluate (hours: see docs)
-    python studies/data_scaling.py --eval-only         # evaluate the finished runs again
-    python studies/data_scaling.py --max-steps 4 --variants photos-22,procedural --runs-dir /tmp/ds \\
+    python -m studies.data_scaling                     # train every variant, then evaluate (hours: see docs)
+    python -m studies.data_scaling --eval-only         # evaluate the finished runs again
+    python -m studies.data_scaling --max-steps 4 --variants photos-22,procedural --runs-dir /tmp/ds \\
         --out /tmp/ds/results --figure /tmp/ds/scaling.png   # a smoke run
 
 Same network (``nafnet-w16``, random initialisation), same step budget, same seed, same
@@ -24,8 +24,9 @@ folder holds ``config.yaml``, ``metrics.csv``, checkpoints, ``model.safetensors`
 variant is skipped, an interrupted one resumed).
 
 Evaluation: every network (one pass, no self-ensemble) and ``identity`` on every held-out set of
-``data/testsets`` (the Debian TEST photos; ``studies/make_testsets.py``): PSNR, and
-shift-aligned PSNR when ``deblurkit.eval.metrics`` provides ``psnr_shift_aligned``. Writes
+``data/testsets`` (the Debian TEST photos; ``python -m studies.make_testsets``; photos the manifest
+excludes from scoring are left out, as in every held-out table): PSNR, and shift-aligned PSNR when
+``deblurkit.eval.metrics`` provides ``psnr_shift_aligned``. Writes
 ``results.md``, ``summary.json`` and ``per_image.csv`` to ``--out`` and a figure to ``--figure``.
 """
 
@@ -42,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SET_ORDER = ["uniform", "varying", "night", "noise-low", "noise-high", "sharp"]
+from studies.heldout import add_testset_arguments, load_pair, set_items  # noqa: E402
 #: the photo pools: name -> number of photos (0: procedural only; -1: every training photo)
 VARIANTS: dict[str, int] = {"photos-22": 22, "photos-100": 100, "photos-300": 300, "photos-all": -1,
                             "procedural": 0}
@@ -134,31 +135,32 @@ def evaluate(args: argparse.Namespace, variants: list[str]) -> tuple[list[dict],
 
     from deblurkit.eval import metrics
     from deblurkit.infer import load_restorer
-    from deblurkit.io import load_image_rgb
 
     torch.set_num_threads(args.threads)
     aligned = getattr(metrics, "psnr_shift_aligned", None)
-    troot = Path(args.testsets)
-    if not troot.is_dir():
-        raise SystemExit(f"{troot} missing: run studies/make_testsets.py first")
-    have = [p.name for p in sorted(troot.iterdir()) if (p / "blur").is_dir() and (p / "sharp").is_dir()]
-    sets = [s for s in SET_ORDER if s in have] + [s for s in have if s not in SET_ORDER]
     restorers = {"identity": None}
     for v in variants:
         restorers[v] = load_restorer(Path(args.runs_dir) / v / "model.safetensors", backend="torch",
                                      threads=args.threads, tile=0, self_ensemble=False)
-    rows = []
-    for s in sets:
-        for f in sorted((troot / s / "blur").glob("*.png")):
-            blur = load_image_rgb(f)
-            sharp = load_image_rgb(troot / s / "sharp" / f.name)
+    rows, sets = [], []
+    for set_name in args.sets:
+        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
+        if found is None:
+            continue
+        root, items = found
+        sets.append(set_name)
+        for it in items:
+            blur, sharp = load_pair(root, it["index"])
             for m, r in restorers.items():
                 out = blur if r is None else np.clip(r(blur), 0, 1)
-                row = {"set": s, "image": f.name, "method": m, "psnr": metrics.psnr(out, sharp, data_range=1.0)}
+                row = {"set": set_name, "image": it["photo"], "method": m,
+                       "psnr": metrics.psnr(out, sharp, data_range=1.0)}
                 if aligned is not None:
                     row["psnr_aligned"] = float(aligned(out, sharp, data_range=1.0))
                 rows.append(row)
-        print(f"evaluated {s}", flush=True)
+        print(f"evaluated {set_name}: {len(items)} images", flush=True)
+    if not rows:
+        raise SystemExit(f"no held-out set found in {args.testsets}: run python -m studies.make_testsets first")
     return rows, sets, ("psnr_shift_aligned" if aligned is not None else None)
 
 
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", default=str(ROOT / "studies" / "train_photos_many.yaml"))
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
     ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "data-scaling"))
-    ap.add_argument("--testsets", default=str(ROOT / "data" / "testsets"))
+    add_testset_arguments(ap)
     ap.add_argument("--out", default=str(ROOT / "studies" / "results" / "data_scaling"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "training-data" / "data_scaling.png"))
     ap.add_argument("--max-steps", type=int, default=0, help="override the step budget (smoke runs)")
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, sets, aligned = evaluate(args, variants)
     summary = summarise(rows, sets, variants, walls, photos, aligned)
     summary.update(eval_s=round(time.time() - t_eval, 1), invocation_s=round(time.time() - t0, 1),
-                   command="python studies/data_scaling.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+                   command="python -m studies.data_scaling " + " ".join(argv if argv is not None else sys.argv[1:]))
     md = markdown(summary, sets)
 
     from deblurkit.io import atomic_write

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Progress of a long, resumed training run: steps, wall time, speed and the validation curve.
 
-    python studies/long_run_progress.py /work/runs/nafnet-w16-many-photos
-    python studies/long_run_progress.py RUN_DIR --baseline      # also validate the init weights (step 0)
-    python studies/long_run_progress.py RUN_DIR --out studies/results/long_run
+    python -m studies.long_run_progress /work/runs/nafnet-w16-many-photos
+    python -m studies.long_run_progress RUN_DIR --baseline      # also validate the init weights (step 0)
+    python -m studies.long_run_progress RUN_DIR --out studies/results/long_run
 
 Reads ``RUN_DIR/metrics.csv`` and ``RUN_DIR/config.yaml`` (written by ``deblurkit train``). A run
 resumed several times restarts its ``elapsed_s`` clock at each start; the wall time is summed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -10,14 +10,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-STUDY = Path(__file__).resolve().parents[1] / "studies" / "data_scaling.py"
-
 
 def _load():
-    spec = importlib.util.spec_from_file_location("data_scaling_study", STUDY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("studies.data_scaling")
 
 
 def _photos(root: Path, n: int, size: int, seed: int) -> None:
@@ -67,12 +62,13 @@ def test_tiny_end_to_end_run_writes_table_and_figure(tmp_path, monkeypatch):
     sharp = rng.random((32, 32, 3))
     for name, img in (("blur", 0.5 * sharp + 0.25), ("sharp", sharp)):
         Image.fromarray(np.round(img * 255).astype(np.uint8)).save(sets / name / "000.png")
+    (sets / "meta.json").write_text(json.dumps({"items": [{"index": 0, "photo": "a.jpg"}]}))
     monkeypatch.setitem(study.VARIANTS, "photos-22", 2)
     monkeypatch.setattr(study, "TRAIN", {**study.TRAIN, "crop_size": 32, "batch_size": 1, "num_workers": 0,
                                          "val_crop": 32, "val_count": 1, "preset": "naive"})
     out = tmp_path / "res"
     argv = ["--manifest", str(manifest), "--variants", "photos-22,procedural", "--runs-dir", str(tmp_path / "runs"),
-            "--testsets", str(tmp_path / "testsets"), "--out", str(out), "--figure", str(tmp_path / "fig.png"),
+            "--testsets", str(tmp_path / "testsets"), "--sets", "uniform", "night", "--out", str(out), "--figure", str(tmp_path / "fig.png"),
             "--max-steps", "1"]
     assert study.main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
