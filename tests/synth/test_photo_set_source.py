@@ -120,3 +120,29 @@ def test_bad_manifests_are_one_line_errors(tmp_path, manifest):
     with pytest.raises(DeblurkitError, match="no photos in split 'validation'"):
         PhotoSetSource(only_leaves, split="validation")
     assert isinstance(make_source(str(manifest), split="test"), PhotoSetSource)
+
+
+def test_exif_rotated_and_draft_decoded_jpegs_crop_the_right_region(tmp_path):
+    from PIL import Image
+
+    # a 200x120 (w x h) file stored sideways: EXIF orientation 6 shows it as 120x200
+    img = np.zeros((120, 200, 3), np.uint8)
+    img[:, :100] = (255, 0, 0)
+    img[:, 100:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (tmp_path / "f").mkdir()
+    Image.fromarray(img).save(tmp_path / "f" / "r.jpg", quality=95, exif=exif)
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump({"validation_percent": 0, "test_percent": 0,
+                                                     "sources": [{"name": "f", "folder": "f"}]}))
+    src = PhotoSetSource(tmp_path / "m.yaml", scale=(0.25, 0.25))
+    photo = src.sources[0].photos[0]
+    assert (photo.height, photo.width) == (200, 120)  # the displayed orientation
+    # scale 0.25 asks for a 120-px region (clamped to the short side), decoded at half size by the DCT
+    crop, info = src.random_crop(32, np.random.default_rng(0))
+    assert info["region"] == 120 and crop.shape == (32, 32, 3)
+    # rotated 90 degrees clockwise for display: the red (left) half is on top, rows 0-99
+    rows = info["top"] + (np.arange(32) + 0.5) * 120 / 32  # displayed row at each crop row's centre
+    red = crop[:, :, 0].mean(1) > 0.5
+    away = np.abs(rows - 100) > 6  # rows away from the red/blue edge (JPEG and resampling blur it)
+    assert away.sum() > 20 and (red == (rows < 100))[away].all()

@@ -554,11 +554,11 @@ class PhotoSetSource:
             return crop, {**info, "source": f"{src.name}/dead-leaves"}
         photo = photos[int(rng.integers(len(photos)))]
         u = rng.random()
-        crop, info = crop_at_scale_rgb(photo, size, u, self.scale, rng, self._cache)
+        crop, info = _crop_at_scale_rgb(photo, size, u, self.scale, rng, self._cache)
         return crop, info
 
 
-def crop_at_scale_rgb(photo: PhotoEntry, size: int, u: float, scale: tuple[float, float],
+def _crop_at_scale_rgb(photo: PhotoEntry, size: int, u: float, scale: tuple[float, float],
                       rng: np.random.Generator, cache: _CachedImages) -> tuple[np.ndarray, dict[str, Any]]:
     """A ``size`` crop of ``photo`` at the scale log-uniform quantile ``u`` of ``scale`` (see :class:`PhotoSetSource`).
 
