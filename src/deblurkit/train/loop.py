@@ -389,7 +389,7 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
                 now = time.monotonic()
                 row = {"step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
                        "elapsed_s": round(now - t0, 3), "crop": int(blur.shape[-1]), "batch": int(blur.shape[0]),
-                       "step_s": round((now - span_start) / span_steps, 4),
+                       "step_s": round((now - span_start) / max(span_steps, 1), 4),
                        "data_wait": round(wait_s / max(now - span_start, 1e-9), 4)}
                 wait_s, span_start, span_steps = 0.0, now, 0
             if di.is_main and ((cfg.val_every and step % cfg.val_every == 0) or step == cfg.max_steps):
@@ -397,7 +397,7 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
                                    size_multiple=size_multiple, cfg=cfg)
                 row = {**row, "step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
                        "elapsed_s": round(time.monotonic() - t0, 3), **metrics}
-                span_start = time.monotonic()  # validation time is not step time
+                wait_s, span_start, span_steps = 0.0, time.monotonic(), 0  # validation time is not step time
                 pbar.write(f"step {step}: val PSNR {metrics['val_psnr']:.2f} dB (input {metrics['val_input_psnr']:.2f}), "
                            f"SSIM {metrics['val_ssim']:.4f}")
             if row and log is not None:
