@@ -103,8 +103,9 @@ def summarise(run_dir: Path, base: dict) -> dict:
 def markdown(s: dict) -> str:
     lines = [f"Run `{s['run_dir']}`: {s['steps_done']:,} of {s['max_steps']:,} steps in {len(s['sessions'])} "
              f"session(s), {s['wall_s'] / 3600:.2f} h wall time; median {s['median_step_s']} s/step, "
-             f"{s['steps_per_hour_training']} steps/hour while training ({s['steps_per_hour_overall']} overall, with "
-             f"validation and start-ups); median data-wait share {s['median_data_wait']}.", "",
+             f"i.e. {s['steps_per_hour_training']} steps/hour at the median step time, {s['steps_per_hour_overall']} "
+             f"steps/hour overall (all wall time: slow periods, validation, start-ups); median share of time "
+             f"waiting for data {s['median_data_wait']}.", "",
              "| step | val PSNR (dB) | blurry input (dB) | gain (dB) | SSIM |", "|---:|---:|---:|---:|---:|"]
     b = s["baseline"]
     if b:
