@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import numpy as np
 
 from deblurkit.errors import DeblurkitError, UnknownNameError
-from deblurkit.infer.base import ProgressFn, Restorer, RestorerInfo
+from deblurkit.infer.base import ProgressFn, Restorer, RestorerInfo, RestorerKind
+
+Backend = Literal["auto", "torch", "onnx"]
+Device = Literal["cpu", "cuda", "mps"]
+Dtype = Literal["float32", "bfloat16"]
 
 #: Tile size used when ``tile=None`` and the image is larger than :data:`AUTO_TILE_AREA` pixels.
 AUTO_TILE = 512
@@ -181,15 +186,73 @@ def _resolve_backend(backend: str, device: str, dtype: str) -> str:
     return backend
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """The arguments of :func:`load_restorer` that factories may use (see its docstring)."""
+
+    backend: Backend = "auto"
+    device: Device = "cpu"
+    threads: int | None = None
+    tile: int | None = None
+    overlap: int = DEFAULT_OVERLAP
+    dtype: Dtype = "float32"
+    self_ensemble: bool | None = None
+    tlc: bool | None = None
+    tile_workers: int | None = None
+    before_last: bool = False
+    """True for a chain stage that another stage follows."""
+
+
+def _kernel_deconv(o: LoadOptions) -> Restorer:
+    return KernelDeconvRestorer(no_blur_support=CHAIN_KERNEL_MIN_SUPPORT if o.before_last else None)
+
+
+def _kernel_refine(o: LoadOptions) -> Restorer:
+    from deblurkit.kernel_aware.refine import KernelRefineRestorer
+
+    return KernelRefineRestorer(threads=o.threads)
+
+
+@dataclass(frozen=True)
+class RestorerEntry:
+    """One named restorer of :data:`RESTORERS`."""
+
+    kind: RestorerKind
+    build: Callable[[LoadOptions], Restorer]
+    describe: Callable[[], str]
+
+
+def _kernel_refine_description() -> str:
+    from deblurkit.kernel_aware.refine import KernelRefineRestorer
+
+    return KernelRefineRestorer.description + " [trained weights bundled]"
+
+
+#: Every restorer name besides the model registry's (:data:`deblurkit.models.registry.MODELS`,
+#: each built as a :class:`NetworkRestorer`), chains joined by ``+`` and checkpoint files.
+RESTORERS: dict[str, RestorerEntry] = {
+    "identity": RestorerEntry("identity", lambda o: IdentityRestorer(), lambda: IdentityRestorer.description),
+    "kernel-deconv": RestorerEntry("classical", _kernel_deconv, lambda: KernelDeconvRestorer.description),
+    "kernel-refine": RestorerEntry("network", _kernel_refine, _kernel_refine_description),
+}
+
+
+def restorer_names() -> list[str]:
+    """Every name :func:`load_restorer` accepts: ``"default"``, :data:`RESTORERS` and the model registry."""
+    from deblurkit.models.registry import MODELS
+
+    return ["default", *RESTORERS, *MODELS]
+
+
 def load_restorer(
     spec: str | os.PathLike[str] = "default",
     *,
-    backend: str = "auto",
-    device: str = "cpu",
+    backend: Backend = "auto",
+    device: Device = "cpu",
     threads: int | None = None,
     tile: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
-    dtype: str = "float32",
+    dtype: Dtype = "float32",
     self_ensemble: bool | None = None,
     tlc: bool | None = None,
     tile_workers: int | None = None,
@@ -226,48 +289,35 @@ def load_restorer(
     """
     from deblurkit.infer import DEFAULT_RESTORER
 
-    text = os.fspath(spec)
-    if text == "default":
-        text = DEFAULT_RESTORER
-    if "+" in text and not os.path.exists(text):
-        parts = text.split("+")
-        if not all(p.strip() for p in parts):
-            raise DeblurkitError(f"bad restorer chain {text!r}: expected names joined by '+', e.g. {SHAKE_CHAIN!r}")
-        stages = [
-            load_restorer(p.strip(), backend=backend, device=device, threads=threads, tile=tile, overlap=overlap,
-                          dtype=dtype, self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
-            for p in parts]
-        for stage in stages[:-1]:
-            if isinstance(stage, KernelDeconvRestorer):
-                stage.no_blur_support = CHAIN_KERNEL_MIN_SUPPORT
-        return ChainRestorer(stages)
-    if text == "identity":
-        return IdentityRestorer()
-    if text == "kernel-deconv":
-        return KernelDeconvRestorer()
-    if text == "kernel-refine":
-        from deblurkit.kernel_aware.refine import KernelRefineRestorer
-
-        if threads is not None and threads < 1:
-            raise DeblurkitError(f"threads must be >= 1, got {threads}")
-        return KernelRefineRestorer(threads=threads)
-    return _load_network(text, backend=backend, device=device, threads=threads, tile=tile, overlap=overlap,
-                         dtype=dtype, self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
-
-
-def _load_network(text: str, *, backend: str, device: str, threads: int | None, tile: int | None,
-                  overlap: int, dtype: str, self_ensemble: bool | None, tlc: bool | None,
-                  tile_workers: int | None = None) -> Restorer:
-    from deblurkit.models.checkpoint import load_model
-    from deblurkit.models.registry import MODELS
-
-    if text not in MODELS and not os.path.exists(text) and os.sep not in text and "." not in text:
-        valid = ["default", "identity", "kernel-deconv", "kernel-refine", *MODELS]
-        raise UnknownNameError("restorer", text, valid)
     if threads is not None and threads < 1:
         raise DeblurkitError(f"threads must be >= 1, got {threads}")
     if tile_workers is not None and tile_workers < 1:
         raise DeblurkitError(f"tile_workers must be >= 1, got {tile_workers}")
+    text = os.fspath(spec)
+    options = LoadOptions(backend=backend, device=device, threads=threads, tile=tile, overlap=overlap, dtype=dtype,
+                          self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
+    return _build(DEFAULT_RESTORER if text == "default" else text, options)
+
+
+def _build(text: str, options: LoadOptions) -> Restorer:
+    if "+" in text and not os.path.exists(text):
+        parts = [p.strip() for p in text.split("+")]
+        if not all(parts):
+            raise DeblurkitError(f"bad restorer chain {text!r}: expected names joined by '+', e.g. {SHAKE_CHAIN!r}")
+        return ChainRestorer([_build(p, replace(options, before_last=k < len(parts) - 1)) for k, p in enumerate(parts)])
+    if text in RESTORERS:
+        return RESTORERS[text].build(options)
+    return _load_network(text, options)
+
+
+def _load_network(text: str, o: LoadOptions) -> Restorer:
+    from deblurkit.models.checkpoint import load_model
+    from deblurkit.models.registry import MODELS
+
+    if text not in MODELS and not os.path.exists(text) and os.sep not in text and "." not in text:
+        raise UnknownNameError("restorer", text, restorer_names())
+    threads, tile_workers, tlc, self_ensemble = o.threads, o.tile_workers, o.tlc, o.self_ensemble
+    backend, device, dtype = o.backend, o.device, o.dtype
     model, meta = load_model(text)
     if meta["arch"] == "kernel-deconv-net":  # a kernel-refine weights file: the whole pipeline
         from deblurkit.kernel_aware.refine import KernelRefineRestorer
@@ -307,14 +357,8 @@ def _load_network(text: str, *, backend: str, device: str, threads: int | None, 
     meta.update(backend=chosen, tlc=tlc, self_ensemble=self_ensemble, dtype=dtype, device=device,
                 tile_workers=tile_workers)
     return NetworkRestorer(run, name=meta["name"], description=desc, size_multiple=meta["size_multiple"],
-                           tile=tile, overlap=overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta,
+                           tile=o.tile, overlap=o.overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta,
                            tile_workers=tile_workers)
-
-
-def _kernel_refine_description() -> str:
-    from deblurkit.kernel_aware.refine import KernelRefineRestorer
-
-    return KernelRefineRestorer.description + " [trained weights bundled]"
 
 
 def list_restorers() -> list[RestorerInfo]:
@@ -322,10 +366,8 @@ def list_restorers() -> list[RestorerInfo]:
     from deblurkit.models.checkpoint import bundled_weights_dir
     from deblurkit.models.registry import MODELS
 
-    out = [
-        RestorerInfo("identity", "identity", IdentityRestorer.description),
-        RestorerInfo("kernel-deconv", "classical", KernelDeconvRestorer.description),
-        RestorerInfo("kernel-refine", "network", _kernel_refine_description()),
+    out = [RestorerInfo(name, entry.kind, entry.describe()) for name, entry in RESTORERS.items()]
+    out += [
         RestorerInfo(SHAKE_CHAIN, "network",
                      "the default: kernel-deconv where it finds a long shake kernel, then nafnet-w16; "
                      "the best measured on the held-out sets, 3-9x slower than nafnet-w16 alone"),

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
+from deblurkit.color import ColorSpace, linear_to_srgb, luminance, srgb_to_linear, working_scale
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn
+from deblurkit.infer.tiling import blend_regions, split_evenly
 from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
 from deblurkit.kernel_aware.estimation import estimate_kernel
 from deblurkit.kernel_aware.kernels import kernel_similarity
@@ -39,7 +40,8 @@ __all__ = [
     "DeblurResult",
     "TileKernels",
     "deblur_image",
-    "deblur_image_with_kernel",
+    "deblur_image_and_kernels",
+    "deconvolve_with_kernel",
     "estimate_noise_sigma",
     "estimate_tile_kernels",
     "kernel_effective_support",
@@ -77,7 +79,7 @@ class BlindParams:
 
 @dataclass
 class DeblurResult:
-    """Output of :func:`deblur_image_with_kernel`."""
+    """Output of :func:`deblur_image_and_kernels`."""
 
     image: np.ndarray
     """Restored image, float32 sRGB ``(H, W, 3)`` in [0, 1]."""
@@ -108,11 +110,6 @@ def kernel_effective_support(kernel: np.ndarray) -> float:
     return float(1.0 / (k * k).sum())
 
 
-def _splits(n: int, parts: int) -> list[tuple[int, int]]:
-    edges = np.linspace(0, n, parts + 1).round().astype(int)
-    return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
-
-
 def _texture_map(gray: np.ndarray) -> np.ndarray:
     gx = np.zeros_like(gray)
     gy = np.zeros_like(gray)
@@ -133,16 +130,6 @@ def _best_crop(energy_ii: np.ndarray, y0: int, y1: int, x0: int, x1: int, size: 
             if s > best:
                 best, arg = s, (int(yy), int(xx))
     return arg[0], arg[0] + ch, arg[1], arg[1] + cw
-
-
-def _ramp_weights(n: int, lo_pad: int, hi_pad: int) -> np.ndarray:
-    """Weights over a block of length ``n`` that ramp linearly across the overlap bands."""
-    w = np.ones(n, dtype=np.float32)
-    if lo_pad > 0:
-        w[: 2 * lo_pad] = np.linspace(0.0, 1.0, 2 * lo_pad + 2, dtype=np.float32)[1:-1][: min(2 * lo_pad, n)]
-    if hi_pad > 0:
-        w[n - 2 * hi_pad:] = np.minimum(w[n - 2 * hi_pad:], np.linspace(1.0, 0.0, 2 * hi_pad + 2, dtype=np.float32)[1:-1])
-    return w
 
 
 def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
@@ -190,7 +177,7 @@ class _Prepared:
     xs: list[tuple[int, int]]
 
 
-def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int] | None, input_space: str,
+def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int] | None, input_space: ColorSpace,
              p: BlindParams) -> _Prepared:
     """Validate the input; linearise, normalise the brightness and lay out the kernel tiles."""
     img = np.asarray(image)
@@ -216,7 +203,7 @@ def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int
     min_tile = 2 * kernel_size + 2
     ny, nx = max(1, min(ny, h // min_tile)), max(1, min(nx, w // min_tile))
     sat = (lin >= p.saturation).any(axis=2)
-    return _Prepared(lin, gray / scale, sat, scale, kernel_size, _splits(h, ny), _splits(w, nx))
+    return _Prepared(lin, gray / scale, sat, scale, kernel_size, split_evenly(h, ny), split_evenly(w, nx))
 
 
 def _n_estimates(prep: _Prepared) -> int:
@@ -312,7 +299,7 @@ def _workers(requested: int, jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
-def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: str) -> dict:
+def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: ColorSpace) -> dict:
     """The settings actually used, for reports."""
     return {**p.__dict__, "kernel_size": prep.kernel_size, "tiles": [len(prep.ys), len(prep.xs)],
             "input_space": input_space}
@@ -336,15 +323,15 @@ def estimate_tile_kernels(
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> TileKernels:
     """Step 2 of the pipeline alone: blind kernels per tile, without deconvolving.
 
-    Args: as :func:`deblur_image_with_kernel`.
+    Args: as :func:`deblur_image_and_kernels`.
 
     Returns:
-        :class:`TileKernels` (the same kernels and flags :func:`deblur_image_with_kernel` uses).
+        :class:`TileKernels` (the same kernels and flags :func:`deblur_image_and_kernels` uses).
     """
     p = params or BlindParams()
     prep = _prepare(image, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
@@ -353,13 +340,13 @@ def estimate_tile_kernels(
     return TileKernels(kernels, blurred, sigma, prep.scale, prep.ys, prep.xs, resolved)
 
 
-def deblur_image_with_kernel(
+def deblur_image_and_kernels(
     image_srgb: np.ndarray,
     *,
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> DeblurResult:
     """Blind kernel-aware deblurring; returns the image together with the kernels found.
@@ -398,32 +385,24 @@ def deblur_image_with_kernel(
         return DeblurResult(out, kernels, blurred, sigma, resolved)
 
     weight = p.weight + p.noise_weight * sigma * sigma
-    margin = 3 * kernel_size + p.overlap
-    acc = np.zeros_like(lin)
-    wsum = np.zeros((h, w, 1), dtype=np.float32)
+    cells, tile_of = [], []  # deconvolution blocks of at most p.block pixels, tile by tile
     for i, (a, b) in enumerate(ys):
         for j, (c, d) in enumerate(xs):
-            for (ba, bb) in _splits(b - a, n_blocks_y[i]):
-                for (bc, bd) in _splits(d - c, n_blocks_x[j]):
-                    y0, y1, x0, x1 = a + ba, a + bb, c + bc, c + bd
-                    # Extended region for the deconvolution, then an overlap band for blending.
-                    oy0, oy1 = max(0, y0 - p.overlap), min(h, y1 + p.overlap)
-                    ox0, ox1 = max(0, x0 - p.overlap), min(w, x1 + p.overlap)
-                    ey0, ey1 = max(0, oy0 - margin), min(h, oy1 + margin)
-                    ex0, ex1 = max(0, ox0 - margin), min(w, ox1 + margin)
-                    region = lin[ey0:ey1, ex0:ex1]
-                    if blurred[i, j]:
-                        res = hyper_laplacian_deconv(region / scale, kernels[i, j], weight=weight, alpha=p.alpha) * scale
-                    else:
-                        res = region
-                    res = res[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]
-                    wy = _ramp_weights(oy1 - oy0, y0 - oy0, oy1 - y1)
-                    wx = _ramp_weights(ox1 - ox0, x0 - ox0, ox1 - x1)
-                    wgt = (wy[:, None] * wx[None, :])[..., None]
-                    acc[oy0:oy1, ox0:ox1] += res * wgt
-                    wsum[oy0:oy1, ox0:ox1] += wgt
-                    tick()
-    out_lin = acc / np.maximum(wsum, 1e-8)
+            for (ba, bb) in split_evenly(b - a, n_blocks_y[i]):
+                for (bc, bd) in split_evenly(d - c, n_blocks_x[j]):
+                    cells.append((a + ba, a + bb, c + bc, c + bd))
+                    tile_of.append((i, j))
+
+    def deconvolve(index: int, region: tuple[int, int, int, int]) -> np.ndarray:
+        ey0, ey1, ex0, ex1 = region
+        patch = lin[ey0:ey1, ex0:ex1]
+        i, j = tile_of[index]
+        if not blurred[i, j]:
+            return patch
+        return hyper_laplacian_deconv(patch / scale, kernels[i, j], weight=weight, alpha=p.alpha) * scale
+
+    out_lin = blend_regions(h, w, lin.shape[2], cells, deconvolve, overlap=p.overlap,
+                            margin=3 * kernel_size + p.overlap, progress=tick)
     if sat.any():
         import cv2
 
@@ -443,7 +422,7 @@ def deblur_image(
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> np.ndarray:
     """Blind kernel-aware deblurring of a photo (see the module docstring for the steps).
@@ -460,7 +439,30 @@ def deblur_image(
         float32 array of the input's shape in [0, 1]; the input itself (copied) when no blur
         is detected.
     """
-    return deblur_image_with_kernel(
+    return deblur_image_and_kernels(
         image_srgb, kernel_size=kernel_size, tiles=tiles, progress=progress,
         input_space=input_space, params=params,
     ).image
+
+
+def deconvolve_with_kernel(linear: np.ndarray, kernel: np.ndarray, params: BlindParams | None = None) -> np.ndarray:
+    """The pipeline's deconvolution for a known kernel, on a whole linear-light image.
+
+    Hyper-Laplacian deconvolution at the working brightness scale
+    (:func:`deblurkit.color.working_scale` of the luminance), with the prior weight raised for
+    the noise measured on the image, as :func:`deblur_image_and_kernels` does per tile.
+
+    Args:
+        linear: float32 ``(H, W, 3)`` linear light.
+        kernel: ``(k, k)`` blur kernel summing to 1.
+        params: tuning (:class:`BlindParams`; ``weight``, ``noise_weight`` and ``alpha`` are used).
+
+    Returns:
+        The deconvolved linear image, same shape (not clipped).
+    """
+    p = params or BlindParams()
+    gray = luminance(linear)
+    scale = working_scale(gray)
+    sigma = estimate_noise_sigma(gray / scale)
+    weight = p.weight + p.noise_weight * sigma * sigma
+    return hyper_laplacian_deconv(linear / scale, kernel, weight=weight, alpha=p.alpha) * scale

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from deblurkit.color import linear_to_srgb, srgb_to_linear
+from deblurkit.color import ColorSpace, linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn, Restorer
+from deblurkit.infer.tiling import blend_regions, split_evenly
 from deblurkit.models.checkpoint import bundled_weights_dir
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
     "estimate_kernels",
     "load_kernel_refine_model",
     "refine_image",
-    "refine_image_with_kernel",
+    "refine_image_and_kernels",
     "save_kernel_refine_weights",
     "wiener_stack",
 ]
@@ -73,7 +74,7 @@ class KernelRefineParams:
 
 @dataclass
 class KernelRefineResult:
-    """Output of :func:`refine_image_with_kernel`."""
+    """Output of :func:`refine_image_and_kernels`."""
 
     image: np.ndarray
     """Restored image, float32 ``(H, W, 3)`` in [0, 1], in the input's colour space."""
@@ -87,15 +88,10 @@ class KernelRefineResult:
 # ----------------------------------------------------------------------------- kernels
 
 
-def _splits(n: int, parts: int) -> list[tuple[int, int]]:
-    edges = np.linspace(0, n, parts + 1).round().astype(int)
-    return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
-
-
 def estimate_kernels(
     image: np.ndarray,
     *,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     tiles: int | tuple[int, int] | None = None,
     kernel_size: int = 31,
     progress: ProgressFn | None = None,
@@ -154,15 +150,6 @@ def wiener_stack(lin: np.ndarray, kernel: np.ndarray, nsrs: tuple[float, ...] = 
     return np.concatenate(outs, axis=2).astype(np.float32)
 
 
-def _ramp(n: int, lo: int, hi: int) -> np.ndarray:
-    w = np.ones(n, np.float32)
-    if lo > 0:
-        w[:lo] = np.linspace(0.0, 1.0, lo + 2, dtype=np.float32)[1:-1]
-    if hi > 0:
-        w[n - hi:] = np.minimum(w[n - hi:], np.linspace(1.0, 0.0, hi + 2, dtype=np.float32)[1:-1])
-    return w
-
-
 # ----------------------------------------------------------------------------- weights
 
 
@@ -199,23 +186,21 @@ def _run_net(model: Any, stack_chw: np.ndarray, p: KernelRefineParams, progress:
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            y = model(torch.from_numpy(x)).numpy()
-        # run_tiled blends arrays with as many channels as its input: pad, then keep the first 3.
-        return np.concatenate([y, np.zeros((y.shape[0], x.shape[1] - 3, *y.shape[2:]), y.dtype)], axis=1)
+            return model(torch.from_numpy(x)).numpy()
 
     tile = p.net_tile if p.net_tile > 0 else None
     return run_tiled(stack_chw, run, multiple=model.size_multiple, tile=tile, overlap=p.net_overlap,
-                     progress=progress)[:3]
+                     progress=progress, out_channels=3)
 
 
-def refine_image_with_kernel(
+def refine_image_and_kernels(
     image: np.ndarray,
     model: Any,
     *,
     kernels: np.ndarray | None = None,
     blurred: np.ndarray | None = None,
     tiles: int | tuple[int, int] | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: KernelRefineParams | None = None,
     progress: ProgressFn | None = None,
 ) -> KernelRefineResult:
@@ -303,30 +288,25 @@ def refine_image_with_kernel(
             progress(est_total + rest, est_total + rest)
         return KernelRefineResult(np.asarray(image, np.float32).copy(), kernels, blurred, resolved)
 
-    # Wiener copies per kernel tile, blended over the overlaps; weight map of blurred tiles.
+    # Wiener copies per kernel tile, blended over the overlaps; the last channel is 1 where the
+    # tile was blurred (after blending: the share of blurred tiles at each pixel).
     n = len(nsrs)
-    stack = np.zeros((h, w, 3 * n), np.float32)
-    wsum = np.zeros((h, w, 1), np.float32)
-    bmask = np.zeros((h, w, 1), np.float32)
-    margin = 3 * kernels.shape[-1]
-    ov = p.overlap // 2
-    for i, (a, b) in enumerate(_splits(h, ny)):
-        for j, (c, d) in enumerate(_splits(w, nx)):
-            oy0, oy1, ox0, ox1 = max(0, a - ov), min(h, b + ov), max(0, c - ov), min(w, d + ov)
-            if blurred[i, j]:
-                ey0, ey1, ex0, ex1 = max(0, oy0 - margin), min(h, oy1 + margin), max(0, ox0 - margin), min(w, ox1 + margin)
-                res = wiener_stack(lin[ey0:ey1, ex0:ex1], kernels[i, j], nsrs)[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]
-            else:
-                res = np.tile(srgb[oy0:oy1, ox0:ox1], (1, 1, n))
-            wgt = (_ramp(oy1 - oy0, 2 * (a - oy0), 2 * (oy1 - b)) [:, None]
-                   * _ramp(ox1 - ox0, 2 * (c - ox0), 2 * (ox1 - d))[None, :])[..., None]
-            stack[oy0:oy1, ox0:ox1] += res * wgt
-            wsum[oy0:oy1, ox0:ox1] += wgt
-            if blurred[i, j]:
-                bmask[oy0:oy1, ox0:ox1] += wgt
-            tick()
-    stack /= np.maximum(wsum, 1e-8)
-    bmask /= np.maximum(wsum, 1e-8)
+    ys, xs = split_evenly(h, ny), split_evenly(w, nx)
+    cells = [(a, b, c, d) for (a, b) in ys for (c, d) in xs]
+
+    def wiener_copies(index: int, region: tuple[int, int, int, int]) -> np.ndarray:
+        ey0, ey1, ex0, ex1 = region
+        i, j = divmod(index, nx)
+        if not blurred[i, j]:
+            copies = np.tile(srgb[ey0:ey1, ex0:ex1], (1, 1, n))
+        else:
+            copies = wiener_stack(lin[ey0:ey1, ex0:ex1], kernels[i, j], nsrs)
+        flag = np.full((ey1 - ey0, ex1 - ex0, 1), 1.0 if blurred[i, j] else 0.0, np.float32)
+        return np.concatenate([copies, flag], axis=2)
+
+    blended = blend_regions(h, w, 3 * n + 1, cells, wiener_copies, overlap=p.overlap // 2,
+                            margin=3 * kernels.shape[-1], progress=tick)
+    stack, bmask = blended[..., :3 * n], blended[..., 3 * n:]
     net_in = np.concatenate([srgb, stack], axis=2).transpose(2, 0, 1)
     with torch.no_grad():
         out = _run_net(model, np.ascontiguousarray(net_in), p, tick).transpose(1, 2, 0)
@@ -342,7 +322,7 @@ def refine_image(
     *,
     kernels: np.ndarray | None = None,
     tiles: int | tuple[int, int] | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: KernelRefineParams | None = None,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
@@ -351,7 +331,7 @@ def refine_image(
     Args:
         image: float32 ``(H, W, 3)`` in [0, 1], encoded as ``input_space``.
         model: the refiner; None loads the shipped weights.
-        kernels, tiles, input_space, params, progress: see :func:`refine_image_with_kernel`.
+        kernels, tiles, input_space, params, progress: see :func:`refine_image_and_kernels`.
 
     Returns:
         float32 ``(H, W, 3)`` in [0, 1]; a copy of the input when no blur is detected.
@@ -365,7 +345,7 @@ def refine_image(
     """
     if model is None:
         model, _ = load_kernel_refine_model()
-    return refine_image_with_kernel(image, model, kernels=kernels, tiles=tiles, input_space=input_space,
+    return refine_image_and_kernels(image, model, kernels=kernels, tiles=tiles, input_space=input_space,
                                     params=params, progress=progress).image
 
 
