@@ -476,7 +476,9 @@ def _decode_reduced_rgb8(path: Path, reduce: int) -> np.ndarray:
     """A JPEG (or any image) decoded at about ``1/reduce`` of its size, EXIF-rotated, uint8 RGB ``(H, W, 3)``.
 
     JPEGs are decoded at the reduced size by the DCT (``Image.draft``), far faster than decoding in
-    full and resizing; the result is at least ``1/reduce`` of the full size.
+    full and resizing; the result is at least ``1/reduce`` of the full size. This is the training
+    crops' decoder (8-bit sRGB photos, kept as uint8 in the per-process cache, only the crop's region
+    converted to float); photos a user restores go through :func:`deblurkit.photo_io.read_photo`.
     """
     from PIL import Image, ImageOps
 
