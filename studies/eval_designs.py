@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
+from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,11 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     # With cached kernels, the (c) time per test image excludes kernel estimation.
     refine_key = "kernel-refine" if (args.skip_classical or own_estimates) else "kernel-refine (after estimation)"
     mpix = 0.0
-    for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
-        if found is None:
-            continue
-        root, items = found
+    for set_name, root, items in requested_sets(args):
         acc: dict[str, list[tuple[float, float]]] = {}
         for it in items:
             i = it["index"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
+from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     rows, per_image = [], []
     blind_time, blind_mp = 0.0, 0.0
-    for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
-        if found is None:
-            continue
-        root, items = found
+    for set_name, root, items in requested_sets(args):
         acc: dict[str, list[tuple[float, float]]] = {}
         for it in items:
             i = it["index"]

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
+from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,11 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"sets": {}, "settings": SETTINGS}
     lines = [(f"Blind kernel estimates vs the truth (`{Path(args.testsets).name}`). Gains are (b)'s deconvolution "
               "step alone, PSNR dB over the blurry input."), ""]
-    for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
-        if found is None:
-            continue
-        root, items = found
+    for set_name, root, items in requested_sets(args):
         with ProcessPoolExecutor(max(1, args.workers)) as pool:
             per_image = list(pool.map(study_image, [(str(root), int(it["index"])) for it in items]))
         summary = summarise(per_image)
