@@ -50,11 +50,15 @@ def test_unknown_key_lists_valid_keys(tmp_path):
     ("override", "match"),
     [("batch_size=two", "batch_size"), ("lr=fast", "lr"), ("hflip=maybe", "hflip"), ("batch_size=1.5", "batch_size"),
      ("noequals", "key=value"), ("optimizer=sgd", "adamw"), ("loss=mse", "charbonnier"), ("amp=fp8", "bf16"),
-     ("batch_size=0", r"'batch_size' must be in \[1, inf\)"), ("ema_decay=1.0", "ema_decay"), ("data=paired", "data_root")],
+     ("batch_size=0", r"'batch_size' must be in \[1, inf\)"), ("ema_decay=1.0", "ema_decay"), ("data=paired", "data_root"),
+     ("scale_min=0", r"'scale_min' must be in \(0, 1\]"), ("scale_max=1.5", r"'scale_max' must be in"), ("scale_min=0.8 scale_max=0.5", "scale_min <= scale_max"),
+     ("crop_sizes=[64,127]", "even and >= 16"), ("crop_sizes=[64,128]", r"equal the last of crop_sizes \(128\)"),
+     ("batch_sizes=[4]", "need 'crop_sizes'"), ("threads=-1", r"'threads' must be in \[0, 1024\]"), ("checkpoint_minutes=-1", r"'checkpoint_minutes' must be in \[0"),
+     ("prefetch_factor=0", r"'prefetch_factor' must be in \[1, inf\)")],
 )
 def test_bad_values_are_reported(override, match):
     with pytest.raises(DeblurkitError, match=match):
-        resolve_config(overrides=[override])
+        resolve_config(overrides=override.split())
 
 
 def test_written_config_round_trips(tmp_path):
@@ -144,3 +148,12 @@ def test_unwritable_out_dir_is_one_line_before_training(tmp_path, capsys):
                  "crop_size=32", "progress=false"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "out_dir" in err[0] and "a parent of it is a file" in err[0]
+def test_crop_schedule_keys_are_checked_against_each_other():
+    ok = resolve_config(overrides=["crop_sizes=[64,96,128]", "crop_size=128", "batch_sizes=[8,4,2]",
+                                   "crop_milestones=[100,200]", "max_steps=300"])
+    assert ok.crop_sizes == [64, 96, 128] and ok.batch_sizes == [8, 4, 2]
+    for bad, match in ((["crop_milestones=[200,100]"], r"2 increasing steps in \[1, max_steps=300\)"),
+                       (["crop_milestones=[100,300]"], "increasing steps"),
+                       (["batch_sizes=[8,4]"], "3 values >= 1")):
+        with pytest.raises(DeblurkitError, match=match):
+            resolve_config(overrides=["crop_sizes=[64,96,128]", "crop_size=128", "max_steps=300", *bad])

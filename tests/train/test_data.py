@@ -15,9 +15,9 @@ def test_sampler_is_a_pure_function_of_step():
     tail = list(StepBatchSampler(10, 3, seed=5, start_step=5, max_steps=8))
     assert tail == full[5:]
     # each epoch is a permutation: the first 30 positions (10 steps x 3) cover every index 3 times
-    flat = [i for batch in list(StepBatchSampler(10, 3, seed=5, start_step=0, max_steps=10)) for i, _ in batch]
+    flat = [i for batch in list(StepBatchSampler(10, 3, seed=5, start_step=0, max_steps=10)) for i, *_ in batch]
     assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
-    assert len({s for batch in full for _, s in batch}) == 24  # distinct crop/flip seeds
+    assert len({s for batch in full for _, s, _ in batch}) == 24  # distinct crop/flip seeds
 
 
 def test_sampler_ranks_split_the_global_batch():
@@ -25,7 +25,7 @@ def test_sampler_ranks_split_the_global_batch():
     r0 = list(StepBatchSampler(7, 2, seed=1, start_step=0, max_steps=5, rank=0, world_size=2))
     r1 = list(StepBatchSampler(7, 2, seed=1, start_step=0, max_steps=5, rank=1, world_size=2))
     for s in range(5):
-        assert [i for i, _ in r0[s] + r1[s]] == [i for i, _ in single[s]]
+        assert [i for i, *_ in r0[s] + r1[s]] == [i for i, *_ in single[s]]
 
 
 def test_holdout_is_fixed_and_disjoint():

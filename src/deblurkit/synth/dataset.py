@@ -72,13 +72,24 @@ class SynthPairDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def sample(self, index: int) -> SynthPair:
-        """The full pair for ``index`` (batch of one), with kernel and params (incl. the crop)."""
+    def sample(self, index: int, size: int | None = None) -> SynthPair:
+        """The full pair for ``index`` (batch of one), with kernel and params (incl. the crop).
+
+        ``size`` renders the same item at another crop size (default: the dataset's ``size``).
+        """
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for length {self.length}")
-        pair, info = synthesize_item(self.source, self.config, self.size, self.seed, index)
+        size = self.size if size is None else int(size)
+        if size < 16 or (self.config.camera_pipeline and size % 2):
+            raise ValueError(f"size must be at least 16 (and even for preset {self.config.name!r}), got {size}")
+        pair, info = synthesize_item(self.source, self.config, size, self.seed, index)
         pair.params[0]["crop"] = info
         return pair
+
+    def render(self, index: int, size: int) -> dict[str, Tensor | int]:
+        """Item ``index`` at crop size ``size`` (as ``ds[index]``; training with a crop-size schedule)."""
+        pair = self.sample(int(index), size)
+        return {"blur": pair.blur[0], "sharp": pair.sharp[0], "index": int(index)}
 
     def __getitem__(self, index: int) -> dict[str, Tensor | int]:
         pair = self.sample(int(index))

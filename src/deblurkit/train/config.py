@@ -78,13 +78,33 @@ class TrainConfig:
     val_crop: int = 256
     """Validation on the central crop of this size (0: full images)."""
     crop_size: int = 256
-    """Training patch size (random crop; synthesis renders pairs of this size directly)."""
+    """Training patch size (random crop; synthesis renders pairs of this size directly). With
+    ``crop_sizes`` set it must equal the last (largest) of them."""
+    crop_sizes: list[int] = dataclasses.field(default_factory=list)
+    """Crop-size schedule: the sizes used in turn, e.g. ``[128, 192, 256]`` (each even, >= 16);
+    empty: ``crop_size`` throughout."""
+    crop_milestones: list[int] = dataclasses.field(default_factory=list)
+    """Steps at which the next of ``crop_sizes`` starts (one fewer than the sizes, increasing);
+    empty: evenly spaced over ``max_steps``."""
+    batch_sizes: list[int] = dataclasses.field(default_factory=list)
+    """Batch size for each of ``crop_sizes`` (e.g. ``[8, 4, 2]`` keeps the pixels per step about
+    constant); empty: ``batch_size`` throughout."""
+    scale_min: float = 1.0
+    """Photo-manifest sources: smallest per-crop random scale (crops show up to 1/scale_min times
+    more of the photo, downsampled); in (0, scale_max]."""
+    scale_max: float = 1.0
+    """Photo-manifest sources: largest per-crop random scale, in [scale_min, 1] (1: full resolution
+    after the source's ``max_side``)."""
     hflip: bool = True
     """Random horizontal flips of training pairs (MIMO-UNet recipe)."""
     batch_size: int = 4
     """Pairs per optimizer step per process."""
     num_workers: int = 0
     """DataLoader worker processes (results do not depend on it)."""
+    prefetch_factor: int = 2
+    """Batches each worker prepares ahead (with ``num_workers`` > 0; results do not depend on it)."""
+    threads: int = 0
+    """Threads of the training process (``torch.set_num_threads``; 0: PyTorch's default)."""
 
     # --- loss ---
     loss: str = "mimo"
@@ -114,6 +134,8 @@ class TrainConfig:
     # --- bookkeeping ---
     checkpoint_every: int = 500
     """Write checkpoints/last.pt (atomically) every this many steps, and at the end."""
+    checkpoint_minutes: float = 0.0
+    """Also write it when this many minutes have passed since the last one (0: off)."""
     val_every: int = 500
     """Validate every this many steps (0: only at the end)."""
     log_every: int = 10
@@ -125,8 +147,10 @@ class TrainConfig:
 
 
 #: fields that may differ between a run and its resumption (they do not change the result)
-RESUMABLE_CHANGES = frozenset({"checkpoint_every", "val_every", "log_every", "progress",
-                               "tensorboard", "num_workers", "out_dir", "device"})
+#: (``device`` and ``amp`` continue the same run, e.g. on a GPU and back, but not bit-identically)
+RESUMABLE_CHANGES = frozenset({"checkpoint_every", "checkpoint_minutes", "val_every", "log_every", "progress",
+                               "tensorboard", "num_workers", "prefetch_factor", "threads", "out_dir", "device",
+                               "amp"})
 
 #: published recipes, as field overrides (steps replace the papers' epochs)
 RECIPES: dict[str, dict[str, Any]] = {
@@ -221,6 +245,11 @@ NUMERIC_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "checkpoint_every": (1, INF, True, False),
     "val_every": (0, INF, True, False),
     "log_every": (1, INF, True, False),
+    "prefetch_factor": (1, INF, True, False),
+    "threads": (0, 1024, True, True),  # 0: PyTorch's default
+    "checkpoint_minutes": (0.0, INF, True, False),  # 0: off
+    "scale_min": (0.0, 1.0, False, True),  # and <= scale_max, checked below
+    "scale_max": (0.0, 1.0, False, True),
 }
 MIN_CROP = 8
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
@@ -267,8 +296,33 @@ def _check_choices(cfg: TrainConfig) -> None:
             raise DeblurkitError("config key 'source' must name a folder, 'samples' or 'dead-leaves'")
     if cfg.data in ("paired", "gopro", "realblur") and not cfg.data_root:
         raise DeblurkitError(f"data={cfg.data} needs data_root=PATH")
+    if cfg.scale_min > cfg.scale_max:
+        raise DeblurkitError(f"config keys 'scale_min', 'scale_max' must satisfy 0 < scale_min <= scale_max <= 1, "
+                             f"got {cfg.scale_min}, {cfg.scale_max}")
+    _check_crop_schedule(cfg)
     if cfg.data == "realblur" and not cfg.datalist:
         raise DeblurkitError("data=realblur needs datalist=FILE (lines 'gt_path blur_path')")
+
+
+def _check_crop_schedule(cfg: TrainConfig) -> None:
+    sizes, miles, batches = cfg.crop_sizes, cfg.crop_milestones, cfg.batch_sizes
+    if not sizes:
+        if miles or batches:
+            raise DeblurkitError("config keys 'crop_milestones' and 'batch_sizes' need 'crop_sizes' (the schedule's sizes)")
+        return
+    bad = [v for v in sizes if v < 16 or v % 2]
+    if bad:
+        raise DeblurkitError(f"config key 'crop_sizes': every size must be even and >= 16, got {sizes}")
+    if cfg.crop_size != sizes[-1]:
+        raise DeblurkitError(f"config key 'crop_size' must equal the last of crop_sizes ({sizes[-1]}) when crop_sizes "
+                             f"is set, got {cfg.crop_size}")
+    if miles and (len(miles) != len(sizes) - 1 or any(b <= a for a, b in zip(miles, miles[1:]))
+                  or miles[0] < 1 or miles[-1] >= cfg.max_steps):
+        raise DeblurkitError(f"config key 'crop_milestones' must hold {len(sizes) - 1} increasing steps in "
+                             f"[1, max_steps={cfg.max_steps}), got {miles}")
+    if batches and (len(batches) != len(sizes) or min(batches) < 1):
+        raise DeblurkitError(f"config key 'batch_sizes' must hold {len(sizes)} values >= 1 (one per crop size), "
+                             f"got {batches}")
 
 
 def apply_overrides(cfg: TrainConfig, values: Mapping[str, Any], *, origin: str) -> TrainConfig:

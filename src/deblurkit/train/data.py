@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +38,72 @@ def _mix(*values: int) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
-class StepBatchSampler(Sampler[list[tuple[int, int]]]):
-    """Yields, for each step in ``[start_step, max_steps)``, this rank's batch as ``(index, sample_seed)`` pairs.
+@dataclass(frozen=True)
+class CropSchedule:
+    """Crop size and batch size per step: stage *k* runs from ``starts[k]`` to the next start.
 
-    The global batch of step ``s`` is positions ``s·B·W .. (s+1)·B·W - 1`` of an endless stream
-    of per-epoch permutations of ``range(length)``; rank ``r`` takes positions ``r·B .. r·B+B-1``.
+    Built from the config by :meth:`from_config` (``crop_sizes``, ``crop_milestones``,
+    ``batch_sizes``; without ``crop_sizes``, one stage of ``crop_size`` and ``batch_size``).
+    """
+
+    sizes: tuple[int, ...]
+    batches: tuple[int, ...]
+    starts: tuple[int, ...]
+
+    @classmethod
+    def constant(cls, crop_size: int, batch_size: int) -> CropSchedule:
+        return cls((crop_size,), (batch_size,), (0,))
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> CropSchedule:
+        if not cfg.crop_sizes:
+            return cls.constant(cfg.crop_size, cfg.batch_size)
+        n = len(cfg.crop_sizes)
+        miles = cfg.crop_milestones or [round(cfg.max_steps * k / n) for k in range(1, n)]
+        batches = cfg.batch_sizes or [cfg.batch_size] * n
+        return cls(tuple(cfg.crop_sizes), tuple(batches), (0, *miles))
+
+    def stage(self, step: int) -> int:
+        """The stage of 0-based ``step``."""
+        k = 0
+        while k + 1 < len(self.starts) and step >= self.starts[k + 1]:
+            k += 1
+        return k
+
+    def crop(self, step: int) -> int:
+        return self.sizes[self.stage(step)]
+
+    def batch(self, step: int) -> int:
+        return self.batches[self.stage(step)]
+
+    def samples_before(self, step: int) -> int:
+        """Samples per process drawn by steps ``0 .. step-1``."""
+        total = 0
+        for k, start in enumerate(self.starts):
+            if step <= start:
+                break
+            end = self.starts[k + 1] if k + 1 < len(self.starts) else step
+            total += (min(step, end) - start) * self.batches[k]
+        return total
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
+    """Yields, for each step in ``[start_step, max_steps)``, this rank's batch as ``(index, sample_seed, crop)``.
+
+    The global batch of step ``s`` (``B`` = the step's batch size, ``W`` = world size) is the next
+    ``B·W`` positions of an endless stream of per-epoch permutations of ``range(length)``,
+    starting after the positions of all earlier steps; rank ``r`` takes positions ``r·B .. r·B+B-1``
+    of it. ``crop`` is the step's crop size (``schedule``; default: constant ``batch_size``, crop 0
+    = the dataset's own size).
     """
 
     def __init__(self, length: int, batch_size: int, *, seed: int, start_step: int, max_steps: int,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, schedule: CropSchedule | None = None) -> None:
         if length < 1:
             raise DeblurkitError("the training dataset is empty")
         self.length, self.batch_size, self.seed = length, batch_size, seed
         self.start_step, self.max_steps, self.rank, self.world_size = start_step, max_steps, rank, world_size
+        self.schedule = schedule or CropSchedule.constant(0, batch_size)
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
     def _index(self, position: int) -> int:
@@ -62,18 +116,21 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
     def __len__(self) -> int:
         return max(0, self.max_steps - self.start_step)
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        b, w = self.batch_size, self.world_size
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        w, sched = self.world_size, self.schedule
         for step in range(self.start_step, self.max_steps):
-            base = step * b * w + self.rank * b
-            yield [(self._index(base + j), _mix(self.seed, step, self.rank * b + j, 29)) for j in range(b)]
+            b, crop = sched.batch(step), sched.crop(step)
+            base = sched.samples_before(step) * w + self.rank * b
+            yield [(self._index(base + j), _mix(self.seed, step, self.rank * b + j, 29), crop) for j in range(b)]
 
 
 class PatchDataset(Dataset):
     """Random ``crop_size`` patches (plus optional horizontal flips) of a paired dataset.
 
-    ``ds[(index, sample_seed)]`` returns ``{"blur", "sharp"}`` float32 ``(3, crop, crop)`` tensors;
-    the crop position and flip come from ``torch.Generator().manual_seed(sample_seed)``. An item's
+    ``ds[(index, sample_seed, crop)]`` returns ``{"blur", "sharp"}`` float32 ``(3, crop, crop)``
+    tensors (``crop`` 0 or absent: ``crop_size``); the crop position and flip come from
+    ``torch.Generator().manual_seed(sample_seed)``. A base that renders items at any size
+    (``base.render(index, size)``, e.g. synthesis) is asked for the crop size directly. An item's
     ``kernel`` (its PSF, ``(K, K)``) is passed on, flipped with the images so blur = kernel * sharp holds.
     """
 
@@ -83,15 +140,15 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
-        index, sample_seed = key
-        item = self.base[index]
+    def __getitem__(self, key: tuple[int, ...]) -> dict[str, torch.Tensor]:
+        index, sample_seed = key[0], key[1]
+        c = (key[2] if len(key) > 2 else 0) or self.crop_size
+        item = self.base.render(index, c) if hasattr(self.base, "render") else self.base[index]
         blur, sharp = item["blur"], item["sharp"]
         name = item.get("name", f"#{index}")
         if blur.shape != sharp.shape:
             raise DeblurkitError(f"{name}: blur {tuple(blur.shape)} and sharp {tuple(sharp.shape)} differ in size")
         g = torch.Generator().manual_seed(sample_seed)
-        c = self.crop_size
         h, w = blur.shape[-2:]
         if h < c or w < c:
             raise DeblurkitError(f"{name}: image {h}x{w} is smaller than crop_size={c}")
@@ -148,14 +205,26 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, dict[str, Any]]:
     info: dict[str, Any] = {"data": cfg.data}
     if cfg.data == "synth":
         from deblurkit.synth.dataset import SynthPairDataset
-        from deblurkit.synth.sources import make_source
+        from deblurkit.synth.sources import PhotoSetSource, is_photo_manifest, make_source
 
-        source = make_source(cfg.source)
+        scale = (cfg.scale_min, cfg.scale_max)
+        if scale != (1.0, 1.0) and not is_photo_manifest(cfg.source):
+            raise DeblurkitError(f"scale_min/scale_max apply to a photo manifest source (source=FILE.yaml), "
+                                 f"not to source={cfg.source}")
+        source = make_source(cfg.source, split="train", scale=scale)
+        val_source, val_from = source, "the training source"
+        if isinstance(source, PhotoSetSource):
+            info["train_photos"] = source.counts()
+            try:
+                val_source = PhotoSetSource(cfg.source, split="validation", scale=scale)
+                val_from = f"the {len(val_source)} validation photos {val_source.counts()}"
+            except DeblurkitError:  # a manifest without validation photos: held-out seed on the training photos
+                val_from = "the training photos (the manifest has no validation photos)"
         train = SynthPairDataset(source, cfg.preset, size=cfg.crop_size, length=cfg.synth_length, seed=cfg.seed)
         val_size = cfg.val_crop or cfg.crop_size
-        val = SynthPairDataset(source, cfg.preset, size=val_size, length=max(1, cfg.val_count), seed=SYNTH_VAL_SEED)
+        val = SynthPairDataset(val_source, cfg.preset, size=val_size, length=max(1, cfg.val_count), seed=SYNTH_VAL_SEED)
         info.update(source=cfg.source, preset=cfg.preset, train_pairs=cfg.synth_length,
-                    val=f"{len(val)} pairs synthesized with held-out seed {SYNTH_VAL_SEED}")
+                    val=f"{len(val)} pairs synthesized from {val_from} with held-out seed {SYNTH_VAL_SEED}")
         return train, CenterCropDataset(val, cfg.val_crop), info
 
     from deblurkit.data.paired import PairedFolderDataset, RealBlurListDataset

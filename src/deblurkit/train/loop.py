@@ -9,7 +9,8 @@ Outputs in ``config.out_dir``::
 
     config.yaml          the resolved config
     checkpoints/last.pt  model, optimizer, scheduler, EMA, step, RNG states (atomic)
-    metrics.csv          step, loss, lr, val_psnr, val_ssim, val_input_psnr, elapsed_s
+    metrics.csv          step, loss, lr, val_psnr, val_ssim, val_input_psnr, elapsed_s, crop, batch,
+                         step_s (wall seconds per step), data_wait (share of that spent waiting for data)
     model.safetensors    the final weights (EMA when enabled), loadable by deblurkit.infer
     tb/                  TensorBoard events, when the tensorboard package is installed
 
@@ -38,11 +39,12 @@ from torch import nn
 from deblurkit.errors import DeblurkitError
 from deblurkit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from deblurkit.train.config import RESUMABLE_CHANGES, TrainConfig, config_to_dict, write_config
-from deblurkit.train.data import PatchDataset, StepBatchSampler, build_datasets
+from deblurkit.train.data import CropSchedule, PatchDataset, StepBatchSampler, build_datasets
 from deblurkit.train.losses import compute_loss
 from deblurkit.train.optim import EMA, build_optimizer, build_scheduler
 
-CSV_FIELDS = ("step", "loss", "lr", "val_psnr", "val_ssim", "val_input_psnr", "elapsed_s")
+CSV_FIELDS = ("step", "loss", "lr", "val_psnr", "val_ssim", "val_input_psnr", "elapsed_s", "crop", "batch",
+              "step_s", "data_wait")
 
 
 class TrainTask(Protocol):
@@ -268,6 +270,8 @@ def train(
     Raises:
         DeblurkitError: bad data, unknown model, unusable checkpoint, or a non-finite loss.
     """
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
     dist_info = setup_distributed(config.device)
     try:
         if config.amp == "bf16" and dist_info.device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -327,6 +331,10 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step, ta
             ema.load_state_dict(ckpt["ema"])
         start_step = int(ckpt["step"])
         set_rng_state(ckpt["rng"])
+        saved_photos = (ckpt.get("data") or {}).get("train_photos")
+        if saved_photos is not None and saved_photos != data_info.get("train_photos") and di.is_main:
+            print(f"deblurkit: warning: the training photos per source changed since {path} was written "
+                  f"({saved_photos} -> {data_info.get('train_photos')}); continuing with the current ones")
         saved_world = int(ckpt.get("world_size", 1))
         if saved_world != di.world_size and di.is_main:
             print(f"deblurkit: warning: {path} was written by {saved_world} process(es), resuming with "
@@ -355,22 +363,29 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step, ta
             "config": config_to_dict(cfg), "data": data_info, "world_size": di.world_size,
         })
 
+    schedule = CropSchedule.from_config(cfg)
     sampler = StepBatchSampler(len(train_ds), cfg.batch_size, seed=cfg.seed, start_step=start_step,
-                               max_steps=cfg.max_steps, rank=di.rank, world_size=di.world_size)
+                               max_steps=cfg.max_steps, rank=di.rank, world_size=di.world_size, schedule=schedule)
     loader = torch.utils.data.DataLoader(
         PatchDataset(train_ds, cfg.crop_size, hflip=cfg.hflip), batch_sampler=sampler,
         num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+        prefetch_factor=cfg.prefetch_factor if cfg.num_workers > 0 else None,
         # its own generator: creating the iterator must not draw from the global RNG (dropout uses it)
         generator=torch.Generator().manual_seed(cfg.seed),
     )
     history: list[dict[str, float]] = []
     t0 = time.monotonic()
+    last_ckpt = t0
+    # data-loading share: time waiting for the next batch vs. wall time, since the last logged row
+    wait_s, span_start, span_steps = 0.0, t0, 0
     model.train()
     step = start_step
     pbar = tqdm(total=cfg.max_steps, initial=start_step, disable=not (cfg.progress and di.is_main),
                 desc="train", unit="step", dynamic_ncols=True)
     try:
+        t_ready = time.monotonic()
         for batch in _reraise_worker_errors(loader):
+            wait_s += time.monotonic() - t_ready
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             x = task.model_input(batch, training=True)
             with _autocast(cfg, device):
@@ -399,24 +414,40 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step, ta
                                      f"(last good checkpoint: {ckpt_path})")
             pbar.update(1)
             pbar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            span_steps += 1
             row: dict[str, Any] = {}
             if step % cfg.log_every == 0 or step == cfg.max_steps:
+                now = time.monotonic()
                 row = {"step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
-                       "elapsed_s": round(time.monotonic() - t0, 3)}
+                       "elapsed_s": round(now - t0, 3), "crop": int(batch["sharp"].shape[-1]),
+                       "batch": int(batch["sharp"].shape[0]),
+                       "step_s": round((now - span_start) / max(span_steps, 1), 4),
+                       "data_wait": round(wait_s / max(now - span_start, 1e-9), 4)}
+                wait_s, span_start, span_steps = 0.0, now, 0
             if di.is_main and ((cfg.val_every and step % cfg.val_every == 0) or step == cfg.max_steps):
                 metrics = validate(ema.module if ema is not None else model, val_ds, device=device,
                                    size_multiple=size_multiple, cfg=cfg, task=task)
-                row = {"step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
+                row = {**row, "step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
                        "elapsed_s": round(time.monotonic() - t0, 3), **metrics}
+                wait_s, span_start, span_steps = 0.0, time.monotonic(), 0  # validation time is not step time
                 pbar.write(f"step {step}: val PSNR {metrics['val_psnr']:.2f} dB (input {metrics['val_input_psnr']:.2f}), "
                            f"SSIM {metrics['val_ssim']:.4f}")
             if row and log is not None:
                 log.write(row)
                 history.append(row)
-            if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            due = cfg.checkpoint_minutes > 0 and time.monotonic() - last_ckpt >= 60 * cfg.checkpoint_minutes
+            if di.distributed and cfg.checkpoint_minutes > 0:  # every rank agrees (only rank 0 writes)
+                import torch.distributed as dist
+
+                flag = torch.tensor([1.0 if due else 0.0], device=device)
+                dist.broadcast(flag, 0)
+                due = bool(flag.item())
+            if step % cfg.checkpoint_every == 0 or step == cfg.max_steps or due:
                 save(step)
+                last_ckpt = time.monotonic()
             if on_step is not None:
                 on_step(step, {"loss": loss_value})
+            t_ready = time.monotonic()
     finally:
         pbar.close()
         if log is not None:

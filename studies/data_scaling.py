@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""The data-scaling study: does a deblurring network improve with more distinct photos?
+
+    python -m studies.data_scaling                     # train every variant, then evaluate (hours: see docs)
+    python -m studies.data_scaling --eval-only         # evaluate the finished runs again
+    python -m studies.data_scaling --max-steps 4 --variants photos-22,procedural --runs-dir /tmp/ds \\
+        --out /tmp/ds/results --figure /tmp/ds/scaling.png   # a smoke run
+
+Same network (``nafnet-w16``, random initialisation), same step budget, same seed, same
+synthesis (the ``realistic`` preset, a random scale per crop) for every variant; only the pool of
+sharp photos differs:
+
+- ``photos-22``: the 22 training photos of ``studies/photos_manifest.json`` (the Debian photos the
+  shipped network was trained on);
+- ``photos-100`` / ``photos-300`` / ``photos-all``: those 22 plus the first 78 / 278 / all of the
+  other TRAINING photos of ``studies/train_photos_many.yaml`` (../shared/data/sharp) in a fixed
+  shuffled order, so each pool contains the smaller ones;
+- ``procedural``: dead-leaves images only, no photo.
+
+Crops are drawn uniformly over the photos of a pool (each photo reduced to at most 2,048 px on
+its long side, then a random scale in [scale_min, 1] per crop). Validation and test photos of
+the manifest are never in a pool. Each run goes through :func:`deblurkit.train.train` (its
+folder holds ``config.yaml``, ``metrics.csv``, checkpoints, ``model.safetensors``; a finished
+variant is skipped, an interrupted one resumed).
+
+Evaluation: every network (one pass, no self-ensemble) and ``identity`` on every held-out set of
+``data/testsets`` (the Debian TEST photos; ``python -m studies.make_testsets``; photos the manifest
+excludes from scoring are left out, as in every held-out table): PSNR, and shift-aligned PSNR when
+``deblurkit.eval.metrics`` provides ``psnr_shift_aligned``. Writes
+``results.md``, ``summary.json`` and ``per_image.csv`` to ``--out`` and a figure to ``--figure``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+from studies.heldout import add_testset_arguments, load_pair, set_items  # noqa: E402
+#: the photo pools: name -> number of photos (0: procedural only; -1: every training photo)
+VARIANTS: dict[str, int] = {"photos-22": 22, "photos-100": 100, "photos-300": 300, "photos-all": -1,
+                            "procedural": 0}
+#: training settings shared by every variant (deblurkit TrainConfig keys, recipe nafnet)
+TRAIN = {
+    "model": "nafnet-w16", "preset": "realistic", "scale_min": 0.35, "scale_max": 1.0, "crop_size": 128,
+    "batch_size": 8, "max_steps": 3000, "synth_length": 10_000_000, "seed": 0, "ema_decay": 0.999,
+    "num_workers": 1, "threads": 1, "val_every": 0, "val_count": 2, "val_crop": 64, "checkpoint_every": 250,
+    "checkpoint_minutes": 10, "log_every": 50, "progress": False, "tensorboard": False,
+}
+
+
+def training_pool(manifest: Path) -> tuple[list, list]:
+    """``(debian_train, other_train)`` photo entries of the manifest's training split (fixed order)."""
+    from deblurkit.synth.sources import PhotoSetSource
+
+    src = PhotoSetSource(manifest, split="train")
+    debian = sorted((p for s in src.sources for p in s.photos if s.name == "debian"), key=lambda p: p.name)
+    others = sorted((p for s in src.sources for p in s.photos if s.name != "debian"), key=lambda p: p.name)
+    order = np.random.default_rng(0).permutation(len(others))
+    return debian, [others[i] for i in order]
+
+
+def write_variant_manifest(variant: str, count: int, pool: tuple[list, list], folder: Path) -> Path:
+    """A photo manifest for one variant (a fetch-style photo list, every photo in the train split)."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "photos.yaml"
+    if count == 0:
+        spec = {"sources": [{"name": "procedural", "procedural": "dead-leaves"}]}
+    else:
+        debian, others = pool
+        n_more = len(others) if count < 0 else max(0, count - len(debian))
+        if count > 0 and n_more > len(others):
+            raise SystemExit(f"{variant}: needs {count} photos, the manifest has {len(debian) + len(others)}")
+        chosen = debian[:count] if 0 < count < len(debian) else debian + others[:n_more]
+        photos = [{"path": str(p.path), "package": p.source, "name": p.name.split("/", 1)[1], "split": "train"}
+                  for p in chosen]
+        (folder / "photos.json").write_text(json.dumps({"root": "/", "photos": photos}, indent=1))
+        spec = {"sources": [{"name": "pool", "photos_manifest": "photos.json", "max_side": 2048}]}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def train_variants(args: argparse.Namespace, variants: list[str]) -> dict[str, float]:
+    from deblurkit.train import resolve_config, train
+
+    pool = training_pool(Path(args.manifest))
+    walls = {}
+    for v in variants:
+        out = Path(args.runs_dir) / v
+        if (out / "model.safetensors").exists():
+            print(f"[{v}] finished already, skipped", flush=True)
+        else:
+            source = write_variant_manifest(v, VARIANTS[v], pool, out / "data")
+            overrides = {**TRAIN, "source": str(source), "out_dir": str(out)}
+            if args.max_steps:
+                overrides.update(max_steps=args.max_steps, checkpoint_every=args.max_steps)
+            cfg = resolve_config(recipe="nafnet", overrides=overrides)
+            resume = (out / "checkpoints" / "last.pt").exists()
+            print(f"[{v}] {'resuming' if resume else 'training'} -> {out}", flush=True)
+            t0 = time.time()
+            train(cfg, resume=resume)
+            print(f"[{v}] done in {time.time() - t0:.0f} s", flush=True)
+        walls[v] = wall_seconds(out)
+    return walls
+
+
+def wall_seconds(run_dir: Path) -> float:
+    """Training wall time summed over sessions (``elapsed_s`` restarts at each resume)."""
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return math.nan
+    total, prev = 0.0, None
+    for r in csv.DictReader(path.open()):
+        if not r.get("elapsed_s"):
+            continue
+        el = float(r["elapsed_s"])
+        if prev is not None and el < prev:
+            total += prev
+        prev = el
+    return total + (prev or 0.0)
+
+
+def evaluate(args: argparse.Namespace, variants: list[str]) -> tuple[list[dict], list[str], str | None]:
+    """Score every network and ``identity`` on every held-out set; returns rows, sets, the aligned metric."""
+    import torch
+
+    from deblurkit.eval import metrics
+    from deblurkit.infer import load_restorer
+
+    torch.set_num_threads(args.threads)
+    aligned = getattr(metrics, "psnr_shift_aligned", None)
+    restorers = {"identity": None}
+    for v in variants:
+        restorers[v] = load_restorer(Path(args.runs_dir) / v / "model.safetensors", backend="torch",
+                                     threads=args.threads, tile=0, self_ensemble=False)
+    rows, sets = [], []
+    for set_name in args.sets:
+        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
+        if found is None:
+            continue
+        root, items = found
+        sets.append(set_name)
+        for it in items:
+            blur, sharp = load_pair(root, it["index"])
+            for m, r in restorers.items():
+                out = blur if r is None else np.clip(r(blur), 0, 1)
+                row = {"set": set_name, "image": it["photo"], "method": m,
+                       "psnr": metrics.psnr(out, sharp, data_range=1.0)}
+                if aligned is not None:
+                    row["psnr_aligned"] = float(aligned(out, sharp, data_range=1.0))
+                rows.append(row)
+        print(f"evaluated {set_name}: {len(items)} images", flush=True)
+    if not rows:
+        raise SystemExit(f"no held-out set found in {args.testsets}: run python -m studies.make_testsets first")
+    return rows, sets, ("psnr_shift_aligned" if aligned is not None else None)
+
+
+def summarise(rows: list[dict], sets: list[str], variants: list[str], walls: dict, photos: dict,
+              aligned: str | None) -> dict:
+    groups = {s: [s] for s in sets}
+    groups["blurred"] = [s for s in sets if s != "sharp"]
+    keys = ["psnr"] + (["psnr_aligned"] if aligned else [])
+    table: dict = {}
+    for g, members in groups.items():
+        table[g] = {}
+        for m in ["identity", *variants]:
+            e = {}
+            for k in keys:
+                vals = np.array([r[k] for r in rows if r["method"] == m and r["set"] in members])
+                ident = np.array([r[k] for r in rows if r["method"] == "identity" and r["set"] in members])
+                e[k] = float(vals.mean())
+                e[f"{k}_gain"] = float((vals - ident).mean())
+                e[f"{k}_gain_se"] = float((vals - ident).std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else 0.0
+            e["n"] = int(sum(1 for r in rows if r["method"] == m and r["set"] in members))
+            table[g][m] = e
+    return {"variants": variants, "photos": photos, "train": TRAIN, "train_wall_s": walls, "groups": groups,
+            "aligned_metric": aligned, "table": table}
+
+
+def markdown(summary: dict, sets: list[str]) -> str:
+    t, groups = summary["table"], list(summary["groups"])
+    lines = []
+    metrics_md = [("psnr", "PSNR")] + ([("psnr_aligned", "shift-aligned PSNR")] if summary["aligned_metric"] else [])
+    for key, label in metrics_md:
+        lines += [f"{label} gain over the blurry input (dB), mean ± standard error over images:", "",
+                  "| training photos | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
+        for v in summary["variants"]:
+            n = summary["photos"][v]
+            name = f"{v} ({n} photos)" if n else f"{v} (dead leaves)"
+            lines.append(f"| {name} | " + " | ".join(
+                f"{t[g][v][key + '_gain']:+.2f} ± {t[g][v][key + '_gain_se']:.2f}" for g in groups) + " |")
+        lines.append("| input " + label + " | " + " | ".join(f"{t[g]['identity'][key]:.2f}" for g in groups) + " |")
+        lines.append("")
+    if not summary["aligned_metric"]:
+        lines += ["(shift-aligned PSNR: `deblurkit.eval.metrics.psnr_shift_aligned` is not available in this version.)", ""]
+    walls = summary["train_wall_s"]
+    lines += ["Training wall time per variant (s): " + ", ".join(f"{v} {walls.get(v, math.nan):.0f}"
+                                                                 for v in summary["variants"]), ""]
+    return "\n".join(lines)
+
+
+def figure(summary: dict, sets: list[str], path: Path) -> None:
+    """PSNR gain vs. number of training photos (log axis), one line per held-out set; procedural at the left."""
+    from PIL import Image, ImageDraw
+
+    t = summary["table"]
+    photo_vs = [v for v in summary["variants"] if summary["photos"][v] > 0]
+    proc = [v for v in summary["variants"] if summary["photos"][v] == 0]
+    groups = [*sets, "blurred"]
+    vals = [t[g][v]["psnr_gain"] for g in groups for v in summary["variants"]]
+    lo, hi = min(0.0, min(vals)), max(0.0, max(vals))
+    pad = 0.1 * ((hi - lo) or 1.0)
+    lo, hi = lo - pad, hi + pad
+    W, H, left, right, top, bottom = 760, 420, 60, 170, 36, 50
+    img = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(img)
+    counts = [summary["photos"][v] for v in photo_vs]
+    xmin, xmax = math.log(min(counts) / 1.6) if counts else 0.0, math.log(max(counts) * 1.3) if counts else 1.0
+
+    def x(n: float) -> float:
+        return left + 40 + (math.log(n) - xmin) / ((xmax - xmin) or 1.0) * (W - left - right - 40)
+
+    def y(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * (H - top - bottom)
+
+    d.line([(left, y(0)), (W - right, y(0))], fill="black")
+    step = 0.5 if hi - lo < 5 else 1.0
+    tick = math.ceil(lo / step) * step
+    while tick <= hi:
+        d.line([(left, y(tick)), (W - right, y(tick))], fill=(225, 225, 225))
+        d.text((8, y(tick) - 6), f"{tick:+.1f}", fill="black")
+        tick += step
+    for n in counts:
+        d.text((x(n) - 10, H - bottom + 6), str(n), fill="black")
+    if proc:
+        d.text((left - 4, H - bottom + 6), "proc.", fill="black")
+    d.text((left + 60, H - 22), "training photos (log scale); 'proc.' = procedural images only", fill="black")
+    d.text((left, 8), "PSNR gain over the blurry input (dB), nafnet-w16, same step budget", fill="black")
+    colours = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (204, 121, 167), (0, 114, 178), (213, 94, 0),
+               (0, 0, 0)]
+    for gi, g in enumerate(groups):
+        c = colours[gi % len(colours)]
+        pts = [(x(summary["photos"][v]), y(t[g][v]["psnr_gain"])) for v in photo_vs]
+        if len(pts) > 1:
+            d.line(pts, fill=c, width=3 if g == "blurred" else 2)
+        for px, py in pts:
+            d.ellipse([px - 3, py - 3, px + 3, py + 3], fill=c)
+        for v in proc:
+            py = y(t[g][v]["psnr_gain"])
+            d.rectangle([left + 8, py - 3, left + 14, py + 3], fill=c)
+        d.line([(W - right + 12, top + 14 + 18 * gi), (W - right + 32, top + 14 + 18 * gi)], fill=c, width=3)
+        d.text((W - right + 38, top + 8 + 18 * gi), g, fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, optimize=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--manifest", default=str(ROOT / "studies" / "train_photos_many.yaml"))
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
+    ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "data-scaling"))
+    add_testset_arguments(ap)
+    ap.add_argument("--out", default=str(ROOT / "studies" / "results" / "data_scaling"))
+    ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "training-data" / "data_scaling.png"))
+    ap.add_argument("--max-steps", type=int, default=0, help="override the step budget (smoke runs)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-only", action="store_true")
+    args = ap.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variants {unknown}; valid: {', '.join(VARIANTS)}")
+    t0 = time.time()
+    walls = ({v: wall_seconds(Path(args.runs_dir) / v) for v in variants} if args.eval_only
+             else train_variants(args, variants))
+    missing = [v for v in variants if not (Path(args.runs_dir) / v / "model.safetensors").exists()]
+    if missing:
+        print(f"not finished: {missing}", file=sys.stderr)
+        return 1
+    debian, others = training_pool(Path(args.manifest))
+    photos = {v: (len(debian) + len(others) if n < 0 else n) for v, n in VARIANTS.items() if v in variants}
+    t_eval = time.time()
+    rows, sets, aligned = evaluate(args, variants)
+    summary = summarise(rows, sets, variants, walls, photos, aligned)
+    summary.update(eval_s=round(time.time() - t_eval, 1), invocation_s=round(time.time() - t0, 1),
+                   command="python -m studies.data_scaling " + " ".join(argv if argv is not None else sys.argv[1:]))
+    md = markdown(summary, sets)
+
+    from deblurkit.io import atomic_write
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "per_image.csv", "w") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with atomic_write(out / "summary.json", "w") as fh:
+        json.dump(summary, fh, indent=1)
+    with atomic_write(out / "results.md", "w") as fh:
+        fh.write(md)
+    figure(summary, sets, Path(args.figure))
+    print(md)
+    print(f"training {sum(v for v in walls.values() if not math.isnan(v)):.0f} s, evaluation "
+          f"{summary['eval_s']:.0f} s, this invocation {summary['invocation_s']:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""studies/data_scaling.py: nested photo pools from the training split only, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+
+def _load():
+    return importlib.import_module("studies.data_scaling")
+
+
+def _photos(root: Path, n: int, size: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        small = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((size, size), Image.BILINEAR).save(root / f"{i:02d}.jpg", quality=95)
+
+
+def _manifest(tmp_path: Path) -> Path:
+    _photos(tmp_path / "deb" / "pkg", 3, 80, 0)
+    _photos(tmp_path / "other", 40, 64, 1)
+    (tmp_path / "photos.json").write_text(json.dumps({"root": "deb", "photos": [
+        {"path": f"pkg/{i:02d}.jpg", "package": "pkg", "name": f"{i:02d}.jpg", "split": "test" if i == 2 else "train"}
+        for i in range(3)]}))
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({"sources": [{"name": "debian", "photos_manifest": "photos.json"},
+                                                {"name": "other", "folder": "other"}]}))
+    return path
+
+
+def test_pools_are_nested_and_hold_training_photos_only(tmp_path):
+    study = _load()
+    manifest = _manifest(tmp_path)
+    pool = study.training_pool(manifest)
+    debian, others = pool
+    assert [p.name for p in debian] == ["debian/pkg/00.jpg", "debian/pkg/01.jpg"]  # the test photo is left out
+    assert all(p.split == "train" for p in others) and 20 < len(others) < 40  # 10 % validation + 10 % test held out
+    names = {}
+    for variant, count in (("a", 10), ("b", 20), ("c", -1)):
+        study.write_variant_manifest(variant, count, pool, tmp_path / variant)
+        names[variant] = [p["path"] for p in json.loads((tmp_path / variant / "photos.json").read_text())["photos"]]
+    assert len(names["a"]) == 10 and names["b"][:10] == names["a"] and names["c"][:20] == names["b"]
+    assert len(names["c"]) == 2 + len(others) and names["a"][:2] == [str(p.path) for p in debian]
+    spec = yaml.safe_load(study.write_variant_manifest("p", 0, pool, tmp_path / "p").read_text())
+    assert spec == {"sources": [{"name": "procedural", "procedural": "dead-leaves"}]}
+
+
+def test_tiny_end_to_end_run_writes_table_and_figure(tmp_path, monkeypatch):
+    study = _load()
+    manifest = _manifest(tmp_path)
+    sets = tmp_path / "testsets" / "uniform"
+    rng = np.random.default_rng(3)
+    for sub in ("blur", "sharp"):
+        (sets / sub).mkdir(parents=True)
+    sharp = rng.random((32, 32, 3))
+    for name, img in (("blur", 0.5 * sharp + 0.25), ("sharp", sharp)):
+        Image.fromarray(np.round(img * 255).astype(np.uint8)).save(sets / name / "000.png")
+    (sets / "meta.json").write_text(json.dumps({"items": [{"index": 0, "photo": "a.jpg"}]}))
+    monkeypatch.setitem(study.VARIANTS, "photos-22", 2)
+    monkeypatch.setattr(study, "TRAIN", {**study.TRAIN, "crop_size": 32, "batch_size": 1, "num_workers": 0,
+                                         "val_crop": 32, "val_count": 1, "preset": "naive"})
+    out = tmp_path / "res"
+    argv = ["--manifest", str(manifest), "--variants", "photos-22,procedural", "--runs-dir", str(tmp_path / "runs"),
+            "--testsets", str(tmp_path / "testsets"), "--sets", "uniform", "night", "--out", str(out), "--figure", str(tmp_path / "fig.png"),
+            "--max-steps", "1"]
+    assert study.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["photos"] == {"photos-22": 2, "procedural": 0}
+    row = summary["table"]["uniform"]["identity"]
+    assert abs(row["psnr_gain"]) < 1e-9 and summary["table"]["uniform"]["procedural"]["n"] == 1
+    assert "photos-22 (2 photos)" in (out / "results.md").read_text()
+    assert Image.open(tmp_path / "fig.png").size == (760, 420)
