@@ -5,9 +5,13 @@ As in GenIR (DreamClear, Ai et al. 2024), the classifier learns "good" from shar
 :mod:`deblurkit.synth`); ``studies/curation_filters.py`` trains and evaluates it and writes the
 shipped model :data:`DEFAULT_MODEL`. Prediction is NumPy only; training needs scikit-learn.
 
+Sharpness enters as its logarithm, so sharpness e is one unit above a mean of 0:
+
 >>> clf = QualityClassifier(("sharpness",), [0.0], [1.0], [4.0], 0.0)
->>> round(clf.probability({"sharpness": 1.0}), 3)
+>>> round(clf.probability({"sharpness": 2.718281828}), 3)
 0.982
+>>> round(clf.probability({"sharpness": 1.0}), 3)
+0.5
 """
 
 from __future__ import annotations
