@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Precision and recall of the curation filters on labelled cases, and the learned classifier.
 
-    python studies/curation_filters.py                  # full run (~15 min on 2 busy cores)
-    python studies/curation_filters.py --limit 2 --out /tmp/cf   # smoke test
+    python -m studies.curation_filters                  # full run (~15 min on 2 busy cores)
+    python -m studies.curation_filters --limit 2 --out /tmp/cf   # smoke test
 
 1. Synthetic degradations of known strength, made by deblurkit.synth on sharp photos:
    camera shake of path length 2/4/8/16 px (random-walk trajectory, blurred in linear light),
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     save = None if (args.no_save_model or args.limit is not None) else DEFAULT_MODEL
     res["classifier"] = classifier_report(tune, test, rules, save)
 
-    lines = ["# Curation filters", "", (f"Command: `python studies/curation_filters.py` (TUNE {res['sets']['tune']}, "
+    lines = ["# Curation filters", "", (f"Command: `python -m studies.curation_filters` (TUNE {res['sets']['tune']}, "
               f"TEST {res['sets']['test']})"), "",
              "## Synthetic degradations (TEST set, shipped thresholds)", "",
              "| filter | score | threshold (tuned on TUNE) | precision | recall | false alarms on clean | detected by strength | fires on other kinds |",

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """MoAM vs one modulator vs no modulator, at equal parameters and budget (DreamClear's Table 3, at CPU scale).
 
-    python studies/moam_study.py                                   # the full comparison (see below)
-    python studies/moam_study.py --steps 3 --batch 2 --crop 64 --test-count 2 --out /tmp/moam  # smoke
+    python -m studies.moam_study                                   # the full comparison (see below)
+    python -m studies.moam_study --steps 3 --batch 2 --crop 64 --test-count 2 --out /tmp/moam  # smoke
 
 The three registry variants ``moam-nafnet-w16`` (router + 3 expert modulators after every block),
 ``moam-nafnet-w16-single`` (one modulator) and ``moam-nafnet-w16-none`` (no modulators, two more
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         res["variants"][name] = {"params": count_params(model), "train_seconds": seconds, "scores": scores,
                                  "router_mean_weights": {k: np.mean(v, axis=0).tolist() for k, v in routing.items()}}
 
-    lines = ["# MoAM ablation", "", "Command: `python studies/moam_study.py " + " ".join(argv or sys.argv[1:]) + "`", "",
+    lines = ["# MoAM ablation", "", "Command: `python -m studies.moam_study " + " ".join(argv or sys.argv[1:]) + "`", "",
              (f"{args.steps} steps x batch {args.batch}, {args.crop}-px crops; test: {args.test_count} centre "
               f"{args.test_crop}-px crops of {args.test} per set."), "",
              "| model | params | " + " | ".join(f"{k} PSNR / SSIM" for k in TEST_KINDS) + " |",

@@ -1,7 +1,7 @@
 """Accept/reject thresholds over the curation scores, and the reasons an image is rejected.
 
 The defaults were chosen on labelled synthetic degradations and labelled photos by
-``python studies/curation_filters.py`` (docs/curation.md gives the precision and recall).
+``python -m studies.curation_filters`` (docs/curation.md gives the precision and recall).
 
 >>> decide({"width": 100, "height": 80}, CurationRules(min_side=256))
 ['too small (80 px < 256)']
