@@ -40,9 +40,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "studies"))
-
-from heldout import write_results
+from studies.heldout import write_results
 
 SHARED = ROOT.parent / "shared" / "data"
 STRENGTHS: dict[str, list[float]] = {

@@ -37,10 +37,8 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "studies"))
-
-from curation_filters import degrade_srgb
-from heldout import write_results
+from studies.curation_filters import degrade_srgb
+from studies.heldout import write_results
 
 VARIANTS = ("moam-nafnet-w16", "moam-nafnet-w16-single", "moam-nafnet-w16-none")
 TRAIN_KINDS = ("blur", "noise", "jpeg", "realistic", "realesrgan")

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+import importlib
 
 import numpy as np
 import pytest
 
-STUDIES = Path(__file__).resolve().parents[2] / "studies"
-
 
 @pytest.fixture(scope="module")
 def cf():
-    sys.path.insert(0, str(STUDIES))
-    try:
-        spec = importlib.util.spec_from_file_location("curation_filters", STUDIES / "curation_filters.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(STUDIES))
+    return importlib.import_module("studies.curation_filters")
 
 
 def test_tune_threshold_separates_clean_from_positives_only(cf):
