@@ -14,8 +14,8 @@ Pipeline, for a batch of ``B`` cameras that share intrinsics:
    T_i + T_end * background`` with ``T_i = prod_{j<i} (1 - alpha_j)``; a pixel stops at the first
    Gaussian that would take its transmittance below 1e-4 (that Gaussian is not added), as in 3DGS.
 
-All tiles of all cameras are evaluated at once: the Mahalanobis term of every (tile, Gaussian,
-pixel) triple is one batched matrix product of per-Gaussian quadratic coefficients with fixed
+All tiles of all cameras are evaluated at once: the Mahalanobis term of every (tile, pixel,
+Gaussian) triple is one batched matrix product of per-Gaussian quadratic coefficients with fixed
 per-pixel monomials in tile-local coordinates, and compositing is a cumulative product along
 the depth-sorted list. There are no Python loops over Gaussians, tiles or pixels, so autograd
 gives the backward pass. Because the alpha cut is the 3-sigma ellipse itself, the image does
@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from deblurkit.scene.gaussians import Gaussians, colors_linear, quat_to_rotmat
@@ -176,7 +177,8 @@ def _tile_lists(proj: Projected, tiles_y: int, tiles_x: int, tile: int, k: int) 
     """Depth-sorted Gaussian indices per tile.
 
     Returns:
-        ``idx (B, T, K)`` long indices into G, ``valid (B, T, K)`` bool, ``counts (B, T)``.
+        ``idx (B, T, K)`` long indices into G, ``valid (B, T, K)`` bool, ``counts (B, T)``; ``K`` is
+        the cap or the longest list, whichever is shorter.
     """
     b, g = proj.depths.shape
     with torch.no_grad():
@@ -191,12 +193,12 @@ def _tile_lists(proj: Projected, tiles_y: int, tiles_x: int, tile: int, k: int) 
         rank = torch.empty(b, g, dtype=torch.long, device=lo.device)
         rank.scatter_(1, proj.depths.detach().argsort(dim=1), torch.arange(g, device=lo.device).expand(b, g))
         key = torch.where(overlap, rank[:, None, :], torch.full_like(rank[:, None, :], g))
-        kk = min(k, g)
+        counts = overlap.sum(-1)
+        kk = max(1, min(k, g, int(counts.max()) if counts.numel() else 1))  # no longer than the longest list
         sorted_rank, _ = torch.topk(key, kk, dim=-1, largest=False, sorted=True)
         valid = sorted_rank < g
         order = proj.depths.detach().argsort(dim=1)  # rank -> Gaussian index
         idx = torch.gather(order[:, None, :].expand(-1, sorted_rank.shape[1], -1), 2, sorted_rank.clamp_max(g - 1))
-        counts = overlap.sum(-1)
     return idx, valid, counts
 
 
@@ -265,25 +267,30 @@ def render(
         dim=-1,
     )  # (B, T, K, 6)
     mono = _tile_monomials(tile, dtype, device)  # (6, P)
-    power = coef @ mono  # (B, T, K, P)
+    # (B, T, P, K): the depth-sorted list runs along the last, contiguous axis
+    power = mono.T @ coef.transpose(-1, -2)
 
     opacity = torch.sigmoid(gaussians.opacity_logits)[idx]  # (B, T, K)
-    raw = opacity[..., None] * torch.exp(power)
-    keep = valid[..., None] & (power >= -0.5 * SIGMA_CUT**2) & (raw >= ALPHA_MIN)
-    alpha = torch.where(keep, raw.clamp(max=ALPHA_MAX), torch.zeros_like(raw))
-    with torch.no_grad():  # early termination: drop the Gaussian that takes T below T_MIN, and all after it
-        alive = torch.cumprod(1.0 - alpha, dim=2) >= T_MIN
-    alpha = alpha * alive
-    trans_incl = torch.cumprod(1.0 - alpha, dim=2)
-    trans = torch.cat([torch.ones_like(trans_incl[:, :, :1]), trans_incl[:, :, :-1]], dim=2)
-    weights = alpha * trans  # (B, T, K, P)
+    # outside the 3-sigma ellipse (or past the end of a tile's list) the exponent is -inf: exp
+    # then costs nothing (no denormals) and passes no gradient
+    inside = valid[:, :, None, :] & (power >= -0.5 * SIGMA_CUT**2)
+    raw = opacity[:, :, None, :] * torch.exp(torch.where(inside, power, -torch.inf))
+    alpha = torch.where(raw >= ALPHA_MIN, raw.clamp(max=ALPHA_MAX), 0.0)
+    keep = 1.0 - alpha
+    trans = torch.cumprod(F.pad(keep[..., :-1], (1, 0), value=1.0), dim=-1)  # T_i before Gaussian i
+    # early termination: the Gaussian that would take T below T_MIN, and all after it, are not
+    # added (a prefix of each list stays alive since T only decreases)
+    with torch.no_grad():
+        alive = trans * keep >= T_MIN
+    weights = torch.where(alive, alpha * trans, 0.0)
 
     cols = colors_linear(gaussians, camera_centers(viewmats))  # (B, G, 3)
-    feats = torch.cat([cols, proj.depths[..., None]], dim=-1).reshape(b * g, 4)[flat].reshape(b, nt, k, 4)
-    out = weights.transpose(-1, -2) @ feats  # (B, T, P, 4)
-    t_end = trans_incl[:, :, -1, :]  # (B, T, P)
+    ones = torch.ones_like(proj.depths)[..., None]
+    feats = torch.cat([cols, proj.depths[..., None], ones], dim=-1).reshape(b * g, 5)[flat].reshape(b, nt, k, 5)
+    out = weights @ feats  # (B, T, P, 5): colour, depth, accumulated alpha
+    t_end = 1.0 - out[..., 4]  # sum_i alpha_i T_i telescopes to 1 - T_end
     rgb = out[..., :3] + t_end[..., None] * bg
-    chans = torch.cat([rgb, (1.0 - t_end)[..., None], out[..., 3:4]], dim=-1)  # (B, T, P, 5)
+    chans = torch.cat([rgb, out[..., 4:5], out[..., 3:4]], dim=-1)  # (B, T, P, 5)
     img = chans.reshape(b, tiles_y, tiles_x, tile, tile, 5).permute(0, 5, 1, 3, 2, 4)
     img = img.reshape(b, 5, tiles_y * tile, tiles_x * tile)[:, :, :h, :w]
     return RenderOutput(
