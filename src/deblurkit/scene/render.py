@@ -209,7 +209,7 @@ def render(
     *,
     background: Tensor | tuple[float, float, float] = (0.0, 0.0, 0.0),
     tile: int = 16,
-    max_per_tile: int = 256,
+    max_per_tile: int = 1024,
     near: float = 0.01,
 ) -> RenderOutput:
     """Render Gaussians from a batch of cameras (differentiable in Gaussians and poses).
