@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-onnx": ("deblurkit.infer.export_cli", "Export a model to ONNX with dynamic height/width."),
     "train": ("deblurkit.train.cli", "Train a model (resumable; torchrun for DDP)."),
     "eval": ("deblurkit.eval.cli", "Evaluate models and baselines on paired or synthesized data."),
+    "scene": ("deblurkit.scene.cli", "Fit a sharp 3-D scene to several blurry posed photos; render it."),
     "demo": ("deblurkit.demo", "The README's main job: synthesize examples and deblur sample photos."),
 }
 

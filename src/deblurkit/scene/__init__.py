@@ -5,6 +5,7 @@
 - :mod:`~deblurkit.scene.trajectory`: se(3) maps, per-view Bézier exposure trajectories, blur synthesis.
 - :mod:`~deblurkit.scene.data`: synthetic scenes, shaken views, NeRF/COLMAP pose readers.
 - :mod:`~deblurkit.scene.fit`: joint optimisation of Gaussians and trajectories, densification, checkpoints.
+- :mod:`~deblurkit.scene.cli`: ``deblurkit scene fit | views | render``.
 
 This package file imports nothing heavy.
 """

@@ -181,43 +181,53 @@ def init_gaussians_from_views(views: ViewSet, num: int, gen: torch.Generator, *,
     return random_gaussians(pts, colors.clamp(0.02, 0.98), scale=scale, opacity=0.1, sh_degree=sh_degree)
 
 
-class _GaussianAdam:
-    """Adam over the Gaussian tensors whose moments follow densification and pruning."""
+class _Adam:
+    """Adam over named tensors (Kingma & Ba 2015, torch's defaults), whose moments can follow
+    densification and pruning. Plain tensor code: constructing ``torch.optim.Adam`` imports
+    torch's compiler stack, seconds on a busy machine."""
 
-    def __init__(self, gaussians: Gaussians, lrs: dict[str, float]) -> None:
+    def __init__(self, params: dict[str, Tensor], lrs: dict[str, float], *, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-15) -> None:
+        self.params = dict(params)
         self.lrs = dict(lrs)
-        self.opt = torch.optim.Adam(
-            [{"params": [t], "lr": lrs[n], "name": n} for n, t in gaussians.parameters().items()], eps=1e-15
-        )
+        self.betas, self.eps = betas, eps
+        self.state: dict[str, dict[str, Any]] = {
+            n: {"m": torch.zeros_like(t), "v": torch.zeros_like(t), "step": 0} for n, t in self.params.items()
+        }
 
-    def set_lr(self, name: str, lr: float) -> None:
-        for g in self.opt.param_groups:
-            if g["name"] == name:
-                g["lr"] = lr
-
+    @torch.no_grad()
     def step(self) -> None:
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
+        b1, b2 = self.betas
+        for n, t in self.params.items():
+            if t.grad is None:
+                continue
+            st = self.state[n]
+            st["step"] += 1
+            st["m"].mul_(b1).add_(t.grad, alpha=1 - b1)
+            st["v"].mul_(b2).addcmul_(t.grad, t.grad, value=1 - b2)
+            denom = (st["v"] / (1 - b2 ** st["step"])).sqrt_().add_(self.eps)
+            t.addcdiv_(st["m"], denom, value=-self.lrs[n] / (1 - b1 ** st["step"]))
+            t.grad = None
 
     def rebuild(self, new: Gaussians, keep: Tensor, appended: int) -> None:
         """Swap in ``new`` = ``old[keep]`` followed by ``appended`` fresh Gaussians (zero moments)."""
-        params = new.parameters()
-        for g in self.opt.param_groups:
-            old = g["params"][0]
-            t = params[g["name"]]
-            state = self.opt.state.pop(old, None)
-            g["params"][0] = t
-            if state:
-                for key in ("exp_avg", "exp_avg_sq"):
-                    s = state[key][keep]
-                    state[key] = torch.cat([s, torch.zeros((appended, *s.shape[1:]), dtype=s.dtype)])
-                self.opt.state[t] = state
+        self.params = new.parameters()
+        for n, st in self.state.items():
+            for key in ("m", "v"):
+                s = st[key][keep]
+                st[key] = torch.cat([s, torch.zeros((appended, *s.shape[1:]), dtype=s.dtype)])
+
+    def reset(self, name: str) -> None:
+        st = self.state[name]
+        st["m"].zero_()
+        st["v"].zero_()
 
     def state_dict(self) -> dict[str, Any]:
-        return self.opt.state_dict()
+        return {"lrs": dict(self.lrs), "state": {n: dict(st) for n, st in self.state.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.opt.load_state_dict(state)
+        self.lrs = dict(state["lrs"])
+        self.state = {n: dict(st) for n, st in state["state"].items()}
 
 
 def _threshold(config: FitConfig, it: int) -> float:
@@ -227,7 +237,7 @@ def _threshold(config: FitConfig, it: int) -> float:
     return config.grad_threshold_start * (config.grad_threshold_end / config.grad_threshold_start) ** f
 
 
-def _densify_and_prune(gs: Gaussians, opt: _GaussianAdam, grad_sum: Tensor, count: Tensor, threshold: float,
+def _densify_and_prune(gs: Gaussians, opt: _Adam, grad_sum: Tensor, count: Tensor, threshold: float,
                        extent: float, config: FitConfig, gen: torch.Generator) -> tuple[Gaussians, dict[str, int]]:
     grads = grad_sum / count.clamp_min(1)
     big_grad = (grads >= threshold) & (count > 0)
@@ -338,6 +348,9 @@ def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 def load_run(run_dir: str | Path) -> tuple[FitConfig, Gaussians, ExposureTrajectories | None, dict[str, Any]]:
     """The config, Gaussians, trajectories and raw checkpoint of a run folder.
 
+    The checkpoint also holds the input views' given poses (``w2c``), ``intrinsics`` (a dict of
+    :class:`~deblurkit.scene.render.Intrinsics` fields), ``names``, ``iteration`` and ``history``.
+
     Raises:
         DeblurkitError: no readable checkpoint there.
     """
@@ -353,6 +366,17 @@ def load_run(run_dir: str | Path) -> tuple[FitConfig, Gaussians, ExposureTraject
         traj = ExposureTrajectories(ck["num_views"], order=config.bezier_order, num_subframes=config.num_subframes)
         traj.load_state_dict(ck["trajectories"])
     return config, gs, traj, ck
+
+
+def sharp_view_poses(w2c: Tensor, trajectories: ExposureTrajectories | None) -> Tensor:
+    """``(V, 4, 4)`` poses at which to render sharp versions of the input views: mid-exposure when
+    trajectories were fitted, else the given poses."""
+    if trajectories is None:
+        return w2c
+    with torch.no_grad():
+        v = trajectories.num_views
+        mid = torch.full((v, 1), 0.5, dtype=trajectories.control.dtype)
+        return trajectories.world_to_camera(w2c, None, mid)[:, 0].to(w2c.dtype)
 
 
 def fit_scene(
@@ -396,13 +420,12 @@ def fit_scene(
     gs.requires_grad_(True)
     lrs = {n: getattr(config, _GAUSSIAN_LR_KEYS[n]) for n in gs.names()}
     lrs["means"] *= extent
-    opt = _GaussianAdam(gs, lrs)
+    opt = _Adam(gs.parameters(), lrs)
     traj_opt = None
     if traj is not None:
-        traj_opt = torch.optim.Adam([
-            {"params": [traj.control, traj.alignment], "lr": config.lr_control, "name": "curve"},
-            {"params": [traj.inner_times], "lr": config.lr_times, "name": "times"},
-        ])
+        traj_params = {"control": traj.control, "alignment": traj.alignment, "inner_times": traj.inner_times}
+        traj_lrs = {"control": config.lr_control, "alignment": config.lr_control, "inner_times": config.lr_times}
+        traj_opt = _Adam(traj_params, traj_lrs, eps=1e-8)
     start, history = 0, []
     grad_sum = torch.zeros(len(gs))
     count = torch.zeros(len(gs))
@@ -413,7 +436,7 @@ def fit_scene(
         if saved_config.to_dict() != config.to_dict():
             raise DeblurkitError(f"{run} holds a run with different settings; use another folder")
         gs = gs_saved.requires_grad_(True)
-        opt = _GaussianAdam(gs, lrs)
+        opt = _Adam(gs.parameters(), lrs)
         opt.load_state_dict(ck["optimizer"])
         if traj is not None and traj_saved is not None:
             traj.load_state_dict(traj_saved.state_dict())
@@ -432,6 +455,7 @@ def fit_scene(
             return
         _save_checkpoint(ck_path, {
             "config": config.to_dict(), "iteration": it, "num_views": v,
+            "w2c": views.w2c, "intrinsics": asdict(intr), "names": views.names,
             "gaussians": gs.state_dict(), "optimizer": opt.state_dict(),
             "trajectories": None if traj is None else traj.state_dict(),
             "trajectory_optimizer": None if traj_opt is None else traj_opt.state_dict(),
@@ -443,12 +467,12 @@ def fit_scene(
     t0 = time.perf_counter()
     for it in range(start, config.iterations):
         frac = it / max(1, config.iterations - 1)
-        opt.set_lr("means", lrs["means"] * 0.01**frac)
+        opt.lrs["means"] = lrs["means"] * 0.01**frac
         joint = config.mode == "joint" and it >= config.plain_iterations
         if traj_opt is not None:
             half = 0.5 ** (max(0, it - config.plain_iterations) / config.lr_curve_half)
-            traj_opt.param_groups[0]["lr"] = config.lr_control * half
-            traj_opt.param_groups[1]["lr"] = config.lr_times * half
+            traj_opt.lrs.update(control=config.lr_control * half, alignment=config.lr_control * half,
+                                inner_times=config.lr_times * half)
         if not order:
             order = torch.randperm(v, generator=gen).tolist()
         view = order.pop()
@@ -466,7 +490,6 @@ def fit_scene(
             smooth.backward()
             loss += float(smooth.detach())
             traj_opt.step()
-            traj_opt.zero_grad(set_to_none=True)
         opt.step()
         with torch.no_grad():
             grad_sum += torch.where(seen, grad2d.norm(dim=-1), 0.0)
@@ -480,9 +503,7 @@ def fit_scene(
             with torch.no_grad():
                 cap = math.log(0.01 / 0.99)
                 gs.opacity_logits.clamp_(max=cap)
-            for g in opt.opt.param_groups:
-                if g["name"] == "opacity_logits":
-                    opt.opt.state.pop(g["params"][0], None)
+            opt.reset("opacity_logits")
         if done % log_every == 0 or done == config.iterations:
             rec = {"iteration": done, "loss": loss, "l1": l1, "gaussians": len(gs),
                    "seconds": time.perf_counter() - t0}
