@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from deblurkit.scene.gaussians import Gaussians
@@ -82,7 +83,7 @@ def test_trajectory_times_sorted_with_fixed_ends_and_start_at_given_pose() -> No
     assert poses.shape == (3, 6, 4, 4)
     torch.testing.assert_close(poses[:, 0], given)  # c_0 = 0 and no alignment yet
     assert not torch.allclose(poses[:, -1], given)
-    assert float(traj.smoothness()) > 0
+    assert float(traj.smoothness().detach()) > 0
 
 
 def test_identity_trajectory_reproduces_the_sharp_render() -> None:
@@ -109,3 +110,22 @@ def test_identity_trajectory_reproduces_the_sharp_render() -> None:
     assert (moved - sharp).abs().mean() > 1e-3
     moved.square().mean().backward()
     assert traj.control.grad.abs().sum() > 0 and traj.inner_times.grad.abs().sum() > 0
+
+
+def test_trajectory_error_is_zero_for_the_truth_and_its_reversal() -> None:
+    from deblurkit.scene.trajectory import trajectory_error
+
+    gen = torch.Generator().manual_seed(3)
+    base = se3_exp(torch.randn(6, generator=gen, dtype=torch.float64))
+    t = torch.linspace(-1, 1, 9, dtype=torch.float64)[:, None]
+    xi = t * torch.tensor([0.01, 0.0, 0.02, 0.0, 0.03, 0.01], dtype=torch.float64)
+    true = se3_exp(xi) @ base
+    assert trajectory_error(true, true) == pytest.approx((0.0, 0.0), abs=1e-6)
+    assert trajectory_error(true.flip(0), true) == pytest.approx((0.0, 0.0), abs=1e-6)
+    # a static estimate is off by the motion itself; a shifted estimate by its own mid pose
+    still = base[None].expand(9, 4, 4)
+    rot, _ = trajectory_error(still, true)
+    expected = float(torch.rad2deg(xi[:, 3:].norm(dim=-1)).mean())
+    assert rot == pytest.approx(expected, rel=1e-6)
+    shifted = true @ se3_exp(torch.tensor([0.3, 0, 0, 0, 0.2, 0], dtype=torch.float64))
+    assert trajectory_error(shifted, true)[0] < 1e-6

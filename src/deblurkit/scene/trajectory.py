@@ -212,3 +212,42 @@ class ExposureTrajectories(nn.Module):
         """Mean squared twist difference between neighbouring sub-frames (a scalar)."""
         xi = self.subframe_twists(views)
         return (xi[:, 1:] - xi[:, :-1]).square().sum(-1).mean()
+
+
+def trajectory_error(est_w2c: Tensor, true_w2c: Tensor, *, samples: int = 9) -> tuple[float, float]:
+    """Mean rotation (degrees) and camera-position error between two exposure trajectories.
+
+    Both are compared as motions relative to their own mid-exposure pose, sampled at ``samples``
+    evenly spaced indices, because an average of sub-frames does not tell the start from the end:
+    the smaller error of the two time directions is returned.
+
+    Args:
+        est_w2c: ``(N, 4, 4)`` estimated sub-frame poses, in time order.
+        true_w2c: ``(M, 4, 4)`` true sub-frame poses, in time order.
+        samples: poses compared along each trajectory.
+
+    Returns:
+        ``(mean rotation error in degrees, mean camera-centre error in world units)``.
+    """
+    def resample(w2c: Tensor) -> Tensor:
+        idx = torch.linspace(0, w2c.shape[0] - 1, samples).round().long()
+        mats = w2c[idx].double()
+        mid = w2c[(w2c.shape[0] - 1) // 2 : (w2c.shape[0] - 1) // 2 + 1].double() if w2c.shape[0] % 2 else None
+        if mid is None:  # even count: average the two middle twists
+            a, b = w2c[w2c.shape[0] // 2 - 1].double(), w2c[w2c.shape[0] // 2].double()
+            mid = (se3_exp(0.5 * se3_log(b @ rigid_inverse(a))) @ a)[None]
+        return mats @ rigid_inverse(mid)  # motion relative to the mid pose
+
+    est, true = resample(est_w2c), resample(true_w2c)
+    best = None
+    for cand in (est, est.flip(0)):
+        rel = cand @ rigid_inverse(true)
+        rot = torch.rad2deg(so3_log(rel[:, :3, :3]).norm(dim=-1)).mean()
+        # camera centres of the relative motions: -R^T t
+        c_est = -(cand[:, :3, :3].transpose(1, 2) @ cand[:, :3, 3:])[..., 0]
+        c_true = -(true[:, :3, :3].transpose(1, 2) @ true[:, :3, 3:])[..., 0]
+        pos = (c_est - c_true).norm(dim=-1).mean()
+        if best is None or float(rot) < best[0]:
+            best = (float(rot), float(pos))
+    assert best is not None
+    return best
