@@ -29,20 +29,21 @@ def _one(mp: float, pipeline: str) -> dict:
     import numpy as np
     from skimage import data
 
-    from deblurkit.classical.blind import deblur_image_with_kernel, linear_to_srgb_np, srgb_to_linear_np
-    from deblurkit.classical.deconv import convolve_fft
-    from deblurkit.classical.kernels import random_shake_kernel
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.kernel_aware.blind import deblur_image_with_kernel
+    from deblurkit.kernel_aware.deconv import convolve_fft
+    from deblurkit.synth.trajectory import random_shake_kernel
 
     w = round((mp * 1e6 * 4 / 3) ** 0.5)
     h = round(w * 3 / 4)
     img = cv2.resize(data.astronaut(), (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255.0
     k = random_shake_kernel(21, 16.0, np.random.default_rng(0))
-    blur = linear_to_srgb_np(convolve_fft(srgb_to_linear_np(img), k))
+    blur = linear_to_srgb(convolve_fft(srgb_to_linear(img), k))
     del img
     steps = []
     t0 = time.perf_counter()
     if pipeline == "kernel-refine":
-        from deblurkit.kernel_refine import load_kernel_refine_model, refine_image_with_kernel
+        from deblurkit.kernel_aware.refine import load_kernel_refine_model, refine_image_with_kernel
 
         model, _ = load_kernel_refine_model()
         t0 = time.perf_counter()  # time the pipeline, not the one-off weight loading

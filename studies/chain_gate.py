@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Choose, on validation sets, which kernels the (b)-then-(a) chain should act on; score it held out.
 
-    python studies/make_testsets.py --split train --out data/valsets
-    python studies/eval_designs.py --testsets data/valsets --cache data/eval_cache_val/kernel_deconv.json \\
+    python -m studies.make_testsets --split train --out data/valsets
+    python -m studies.eval_designs --testsets data/valsets --cache data/eval_cache_val/kernel_deconv.json \\
         --e2e src/deblurkit/weights/nafnet-w16.safetensors --chain --speed-side 0 --threads 2 \\
         --out studies/results/designs_chains_val
-    python studies/eval_designs.py --e2e src/deblurkit/weights/nafnet-w16.safetensors --chain \\
+    python -m studies.eval_designs --e2e src/deblurkit/weights/nafnet-w16.safetensors --chain \\
         --speed-side 0 --threads 2 --out studies/results/designs_chains
-    python studies/chain_gate.py
+    python -m studies.chain_gate
 
 The chain ``kernel-deconv+nafnet-w16`` gains most on long camera shake, where the network alone
 fails, but a short kernel estimated wrongly costs up to several dB (docs/default-pipeline.md,
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def supports(results: dict, kernel_dir: Path) -> list[float]:
     """Per image of ``results['per_image']``: the largest effective support of a kernel that (b)
     applied (0 where it found no blur)."""
-    from deblurkit.classical.blind import kernel_effective_support
+    from deblurkit.kernel_aware.blind import kernel_effective_support
 
     out = []
     for r in results["per_image"]:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     val, test = (json.loads(Path(p).read_text()) for p in (args.val, args.test))
     for name, res in (("validation", val), ("test", test)):
         if not res["per_image"] or "deconv+e2e" not in res["per_image"][0]:
-            print(f"{name} results lack the chain rows: run eval_designs.py with --chain and --e2e", file=sys.stderr)
+            print(f"{name} results lack the chain rows: run python -m studies.eval_designs with --chain and --e2e", file=sys.stderr)
             return 2
     s_val, s_test = supports(val, Path(args.val_kernels)), supports(test, Path(args.test_kernels))
     candidates = sorted({0.0, *[s for s in s_val if s > 0]}) + [float("inf")]
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".json").write_text(json.dumps({
         "threshold": t, "chosen": best, "scan": scan,
         "validation": summary(gated_gains(val, s_val, t)), "test": summary(gated_gains(test, s_test, t)),
-        "command": "python studies/chain_gate.py " + " ".join(argv if argv is not None else sys.argv[1:])},
+        "command": "python -m studies.chain_gate " + " ".join(argv if argv is not None else sys.argv[1:])},
         indent=1, default=float))
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

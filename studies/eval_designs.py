@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Compare the deblurring designs of issue 6 on the held-out test sets.
+"""Compare the deblurring designs of docs/default-pipeline.md on the held-out test sets.
 
-    python studies/make_testsets.py            # once: data/testsets/<set>/...
-    python studies/eval_designs.py [--sets uniform varying sharp] [--limit N] [--e2e CKPT]
+    python -m studies.make_testsets            # once: data/testsets/<set>/...
+    python -m studies.eval_designs [--sets uniform varying sharp] [--limit N] [--e2e CKPT]
 
 Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
 
 * ``identity``          the blurry input;
-* ``kernel-deconv``     design (b): :func:`deblurkit.classical.blind.deblur_image_with_kernel`;
-* ``kernel-refine``     design (c): :func:`deblurkit.kernel_refine.refine_image_with_kernel` with the
+* ``kernel-deconv``     design (b): :func:`deblurkit.kernel_aware.blind.deblur_image_with_kernel`;
+* ``kernel-refine``     design (c): :func:`deblurkit.kernel_aware.refine.refine_image_with_kernel` with the
   shipped weights and blind kernel estimates. The pipeline's estimator *is* the classical one
   (deterministic), so the kernels found by the (b) run are cached and passed in, saving half
   the run time; ``--skip-classical`` makes (c) estimate its own. The speed of the whole (c)
@@ -42,8 +42,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "studies"))  # also when imported from elsewhere
-from heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
+from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e", "kernel-refine-true",
          "refine-true+e2e", "deconv-true", "deconv-true+e2e", "wiener-true", "rl-true"]
@@ -52,12 +51,13 @@ DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e"]
 
 def deconv_like_b(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """(b)'s deconvolution step for a given kernel: same brightness scale and noise-adapted weight."""
-    from deblurkit.classical.blind import BlindParams, _luminance, estimate_noise_sigma
-    from deblurkit.classical.deconv import hyper_laplacian_deconv
+    from deblurkit.color import luminance, working_scale
+    from deblurkit.kernel_aware.blind import BlindParams, estimate_noise_sigma
+    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
 
     p = BlindParams()
-    gray = _luminance(lin)  # the estimator's own luminance, as in blind._prepare
-    scale = float(max(np.percentile(gray, 99.5), 0.05))
+    gray = luminance(lin)  # the luminance and brightness scale of the blind pipeline
+    scale = working_scale(gray)
     sigma = estimate_noise_sigma(gray / scale)
     weight = p.weight + p.noise_weight * sigma * sigma
     return hyper_laplacian_deconv(lin / scale, kernel, weight=weight, alpha=p.alpha) * scale
@@ -88,21 +88,22 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from deblurkit.classical.blind import deblur_image_with_kernel, linear_to_srgb_np, srgb_to_linear_np
-    from deblurkit.classical.deconv import richardson_lucy_deconv, wiener_deconv
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.io import atomic_write, load_image_rgb
-    from deblurkit.kernel_refine import load_kernel_refine_model, refine_image_with_kernel
+    from deblurkit.kernel_aware.blind import deblur_image_with_kernel
+    from deblurkit.kernel_aware.deconv import richardson_lucy_deconv, wiener_deconv
+    from deblurkit.kernel_aware.refine import load_kernel_refine_model, refine_image_with_kernel
 
     torch.set_num_threads(args.threads)
-    from deblurkit.kernel_refine import KernelRefineParams
+    from deblurkit.kernel_aware.refine import KernelRefineParams
 
     rparams = KernelRefineParams(no_blur_support=args.refine_support, consistency=args.refine_consistency)
     own_estimates = args.refine_support is not None or args.refine_consistency is not None
     cache_path = Path(args.cache)
     import hashlib
 
-    code = hashlib.sha256(b"".join((ROOT / "src/deblurkit/classical" / f).read_bytes()
-                                   for f in ("blind.py", "kernel_estimation.py", "deconv.py"))).hexdigest()[:16]
+    code = hashlib.sha256(b"".join((ROOT / "src/deblurkit/kernel_aware" / f).read_bytes()
+                                   for f in ("blind.py", "estimation.py", "deconv.py"))).hexdigest()[:16]
     cache: dict = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     if cache.get("_code") != code:  # the classical code changed: recompute
         cache = {"_code": code}
@@ -172,17 +173,17 @@ def main(argv: list[str] | None = None) -> int:
                         res["deconv+e2e"] = metrics(e2e(np.load(kfile)["image"]), gt)
             if it.get("kernel") and set_name != "sharp":
                 k = np.load(root / it["kernel"]).astype(np.float32)
-                lin = srgb_to_linear_np(blur)
+                lin = srgb_to_linear(blur)
                 refined_true = refine_image_with_kernel(blur, model, kernels=k).image
                 res["kernel-refine-true"] = metrics(refined_true, gt)
                 if e2e is not None and args.chain:
                     res["refine-true+e2e"] = metrics(e2e(refined_true), gt)
-                deconv_true = linear_to_srgb_np(deconv_like_b(lin, k))
+                deconv_true = linear_to_srgb(deconv_like_b(lin, k))
                 res["deconv-true"] = metrics(deconv_true, gt)
                 if e2e is not None and args.chain:
                     res["deconv-true+e2e"] = metrics(e2e(deconv_true), gt)
-                res["wiener-true"] = metrics(linear_to_srgb_np(wiener_deconv(lin, k, nsr=1e-2) * 1.01), gt)
-                res["rl-true"] = metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
+                res["wiener-true"] = metrics(linear_to_srgb(wiener_deconv(lin, k, nsr=1e-2) * 1.01), gt)
+                res["rl-true"] = metrics(linear_to_srgb(richardson_lucy_deconv(lin, k, iterations=30)), gt)
             for key, v in res.items():
                 acc.setdefault(key, []).append(v)
             per_image.append({"set": set_name, "index": i, "photo": it["photo"],
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "e2e": e2e.description if e2e is not None else None,
         "training": {k: extra.get(k) for k in ("steps", "wall_seconds", "hardware", "training_pairs")},
         "wall_seconds": round(total, 1),
-        "command": "python studies/eval_designs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m studies.eval_designs " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     present = [k for k in ORDER if any(k in r for r in rows)]
     lines = ["| set | n | " + " | ".join(present) + " | (c) − input mean / worst dB | (c) − RL-true dB |",

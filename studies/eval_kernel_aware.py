@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Evaluate the kernel-aware pipeline on the held-out test sets (issue 6, design (b)).
+"""Evaluate the kernel-aware pipeline (design (b)) on the held-out test sets.
 
-    python studies/make_testsets.py && python studies/eval_kernel_aware.py
+    python -m studies.make_testsets && python -m studies.eval_kernel_aware
 
 For every set in ``data/testsets/`` and every pair, reports PSNR/SSIM (sRGB, data_range 1,
 no border crop) of:
 
 * ``identity``   the blurry input itself;
-* ``blind``      :func:`deblurkit.classical.blind.deblur_image` (no knowledge of the kernel);
+* ``blind``      :func:`deblurkit.kernel_aware.blind.deblur_image` (no knowledge of the kernel);
 * ``rl-true``    Richardson-Lucy (30 iterations) with the TRUE kernel, in linear light;
 * ``hl-true``    hyper-Laplacian deconvolution with the TRUE kernel (same weight and brightness
                  normalisation as blind).
@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "studies"))  # also when imported from elsewhere
-from heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
+from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,14 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "studies/results/kernel_aware"))
     args = ap.parse_args(argv)
 
-    from deblurkit.classical.blind import (
-        BlindParams,
-        deblur_image_with_kernel,
-        estimate_noise_sigma,
-        linear_to_srgb_np,
-        srgb_to_linear_np,
-    )
-    from deblurkit.classical.deconv import hyper_laplacian_deconv, richardson_lucy_deconv
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.kernel_aware.blind import BlindParams, deblur_image_with_kernel, estimate_noise_sigma
+    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv, richardson_lucy_deconv
 
     tiles = None
     if args.tiles:
@@ -74,14 +68,14 @@ def main(argv: list[str] | None = None) -> int:
             res["blind"] = metrics(r.image, gt)
             if it.get("kernel"):
                 k = np.load(root / it["kernel"]).astype(np.float64)
-                lin = srgb_to_linear_np(blur)
+                lin = srgb_to_linear(blur)
                 lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
                 scale = float(max(np.percentile(lum, 99.5), 0.05))  # same brightness normalisation as blind
                 sigma = estimate_noise_sigma(lum / scale)
                 w = params.weight + params.noise_weight * sigma * sigma
-                res["rl-true"] = metrics(linear_to_srgb_np(richardson_lucy_deconv(lin, k, iterations=30)), gt)
+                res["rl-true"] = metrics(linear_to_srgb(richardson_lucy_deconv(lin, k, iterations=30)), gt)
                 hl = hyper_laplacian_deconv(lin / scale, k, weight=w, alpha=params.alpha) * scale
-                res["hl-true"] = metrics(linear_to_srgb_np(hl), gt)
+                res["hl-true"] = metrics(linear_to_srgb(hl), gt)
             for key, v in res.items():
                 acc.setdefault(key, []).append(v)
             per_image.append({"set": set_name, "index": i, "photo": it["photo"], "seconds_blind": round(dt, 3),
@@ -99,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.time() - t_start
     summary = {"rows": rows, "per_image": per_image, "blind_seconds_per_megapixel": round(blind_time / max(blind_mp, 1e-9), 2),
                "kernel_size": args.kernel_size, "tiles": args.tiles, "params": params.__dict__,
-               "wall_seconds": round(total, 1), "command": "python studies/eval_kernel_aware.py " + " ".join(argv or sys.argv[1:])}
+               "wall_seconds": round(total, 1), "command": "python -m studies.eval_kernel_aware " + " ".join(argv or sys.argv[1:])}
     lines = ["| set | n | identity PSNR/SSIM | blind | blind − input (mean / worst) dB | RL true k | HL true k | blind − RL true dB |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -52,7 +52,7 @@ def set_items(testsets: str | Path, set_name: str, limit: int | None,
     if absent. Pairs of photos in :func:`excluded_photos` are left out unless ``all_photos``."""
     root = Path(testsets) / set_name
     if not (root / "meta.json").is_file():
-        print(f"skip {set_name}: no {root}/meta.json (run studies/make_testsets.py)", file=sys.stderr)
+        print(f"skip {set_name}: no {root}/meta.json (run python -m studies.make_testsets)", file=sys.stderr)
         return None
     items = json.loads((root / "meta.json").read_text())["items"]
     if not all_photos:

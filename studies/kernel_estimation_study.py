@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """How far are the blind kernel estimates from the truth, and can a setting or a rule fix that?
 
-    python studies/make_testsets.py --split train --out data/valsets     # once (16 s)
-    python studies/kernel_estimation_study.py                            # validation, ~7.5 min
-    python studies/kernel_estimation_study.py --testsets data/testsets --out studies/results/kernel_estimation_test
+    python -m studies.make_testsets --split train --out data/valsets     # once (16 s)
+    python -m studies.kernel_estimation_study                            # validation, ~7.5 min
+    python -m studies.kernel_estimation_study --testsets data/testsets --out studies/results/kernel_estimation_test
 
 The default chain reaches +3.43 dB on uniform shake with the true kernel but +2.44 dB with its
 blind estimates (docs/default-pipeline.md), so this study looks at the estimator alone. Per image
-(the set's true kernel is known), :func:`deblurkit.classical.kernel_estimation.estimate_kernel`
+(the set's true kernel is known), :func:`deblurkit.kernel_aware.estimation.estimate_kernel`
 runs on the normalised linear luminance exactly as the blind pipeline prepares it, with each of
 ``SETTINGS``; every kernel is then used by (b)'s deconvolution step (same brightness scale,
 noise-adapted weight; ``eval_designs.deconv_like_b``). Rows:
@@ -42,8 +42,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "studies"))
-from heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
+from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 SETTINGS: dict[str, dict] = {
     "default": {},
@@ -64,9 +63,9 @@ SETTINGS: dict[str, dict] = {
 
 def normalised_sparsity(lin: np.ndarray) -> float:
     """``|grad|_1 / |grad|_2`` of the luminance (x plus y), ignoring a 20-px border."""
-    from deblurkit.classical.blind import _luminance
+    from deblurkit.color import luminance
 
-    g = _luminance(np.clip(lin, 0.0, None))[20:-20, 20:-20].astype(np.float64)
+    g = luminance(np.clip(lin, 0.0, None))[20:-20, 20:-20].astype(np.float64)
     total = 0.0
     for d in (np.diff(g, axis=1), np.diff(g, axis=0)):
         total += np.abs(d).sum() / max(np.sqrt((d * d).sum()), 1e-12)
@@ -75,29 +74,25 @@ def normalised_sparsity(lin: np.ndarray) -> float:
 
 def study_image(job: tuple[str, int]) -> dict:
     """All rows for one image of a set folder."""
-    from eval_designs import deconv_like_b
     from scipy.signal import fftconvolve
 
-    from deblurkit.classical.blind import (
-        _luminance,
-        kernel_effective_support,
-        linear_to_srgb_np,
-        srgb_to_linear_np,
-    )
-    from deblurkit.classical.kernel_estimation import estimate_kernel
-    from deblurkit.classical.kernels import kernel_similarity
+    from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
+    from deblurkit.kernel_aware.blind import kernel_effective_support
+    from deblurkit.kernel_aware.estimation import estimate_kernel
+    from deblurkit.kernel_aware.kernels import kernel_similarity
+    from studies.eval_designs import deconv_like_b
 
     root, index = Path(job[0]), job[1]
     blur, sharp = load_pair(root, index)
     true_k = np.load(root / "kernels" / f"{index:03d}.npy")
-    lin = srgb_to_linear_np(blur)
+    lin = srgb_to_linear(blur)
     base = metrics(blur, sharp)[0]
 
     def normalised(gray: np.ndarray) -> np.ndarray:
-        # As blind._prepare: the L0 weights are absolute, so work at a fixed brightness scale.
-        return (gray / max(float(np.percentile(gray, 99.5)), 0.05)).astype(np.float32)
+        # As the blind pipeline: the L0 weights are absolute, so work at a fixed brightness scale.
+        return (gray / working_scale(gray)).astype(np.float32)
 
-    gray = normalised(_luminance(lin))
+    gray = normalised(luminance(lin))
     kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
     delta = np.zeros((3, 3), np.float32)
     delta[1, 1] = 1.0
@@ -108,7 +103,7 @@ def study_image(job: tuple[str, int]) -> dict:
         row["rows"][name] = {
             "similarity": kernel_similarity(k, true_k),
             "support_ratio": kernel_effective_support(k) / true_support,
-            "gain": metrics(linear_to_srgb_np(out), sharp)[0] - base,
+            "gain": metrics(linear_to_srgb(out), sharp)[0] - base,
             "sparsity": normalised_sparsity(out),
         }
     names = list(SETTINGS)
@@ -118,7 +113,7 @@ def study_image(job: tuple[str, int]) -> dict:
     row["sparsity"] = min(candidates, key=lambda n: row["rows"][n]["sparsity"])
     row["oracle"] = max(candidates, key=lambda n: row["rows"][n]["gain"])
     pad = 3 * true_k.shape[0]
-    sharp_gray = np.pad(_luminance(srgb_to_linear_np(sharp)), pad, mode="reflect")
+    sharp_gray = np.pad(luminance(srgb_to_linear(sharp)), pad, mode="reflect")
     clean = fftconvolve(sharp_gray, true_k, mode="same")[pad:-pad, pad:-pad]
     row["clean_similarity"] = kernel_similarity(estimate_kernel(normalised(clean)), true_k)
     return row
@@ -172,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{s['gain']:+.2f} / {s['worst']:+.2f} | {s['oracle_gated']:+.2f} |")
         lines += ["", f"Default setting on a clean re-blur (no camera pipeline, no noise): similarity {clean:.3f}.", ""]
     results["wall_seconds"] = round(time.time() - t0, 1)
-    results["command"] = "python studies/kernel_estimation_study.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    results["command"] = "python -m studies.kernel_estimation_study " + " ".join(sys.argv[1:] if argv is None else argv)
     lines.append(f"Whole run {results['wall_seconds']:.0f} s: `{results['command'].strip()}`")
     write_results(args.out, results, lines)
     return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the held-out test sets from the TEST photos of ``studies/photos_manifest.json``.
 
-    python studies/make_testsets.py            # -> data/testsets/<set>/{blur,sharp}/NNN.png, kernels, meta.json
+    python -m studies.make_testsets            # -> data/testsets/<set>/{blur,sharp}/NNN.png, kernels, meta.json
 
 Sets (each: one crop per test photo, ``--size`` px, fixed seeds; synthesised with
 :mod:`deblurkit.synth`, realistic camera pipeline, no JPEG):
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from deblurkit.classical.blind import linear_to_srgb_np, srgb_to_linear_np
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.io import atomic_write, save_png
     from deblurkit.synth.pipeline import synthesize_pair
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             y0, x0 = _textured_crop(img, crop, rng)
             sharp = img[y0:y0 + crop, x0:x0 + crop]
             if set_name in DARKEN:
-                sharp = linear_to_srgb_np(srgb_to_linear_np(sharp) * DARKEN[set_name])
+                sharp = linear_to_srgb(srgb_to_linear(sharp) * DARKEN[set_name])
             x = torch.from_numpy(np.ascontiguousarray(sharp.transpose(2, 0, 1)))[None]
             pair = synthesize_pair(x, cfg, torch.Generator().manual_seed(seed))
             blur = pair.blur[0].permute(1, 2, 0).numpy()

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The training-data study: which synthesis preset gives the best deblurring network?
 
-    python studies/train_data_study.py --trial     # 20-step trial: steps/s, to set max_steps
-    python studies/train_data_study.py             # train every variant, then evaluate
-    python studies/train_data_study.py --eval-only # evaluate the finished runs again
-    python studies/train_data_study.py --seed 1    # a training-seed replicate (folders suffixed -seed1)
-    python studies/train_data_study.py --combine-seeds 0,1   # replicates side by side -> seeds.md
-    python studies/train_data_study.py --source-only data/train-ms --photo-sides 1024,1536,2048
+    python -m studies.train_data_study --trial     # 20-step trial: steps/s, to set max_steps
+    python -m studies.train_data_study             # train every variant, then evaluate
+    python -m studies.train_data_study --eval-only # evaluate the finished runs again
+    python -m studies.train_data_study --seed 1    # a training-seed replicate (folders suffixed -seed1)
+    python -m studies.train_data_study --combine-seeds 0,1   # replicates side by side -> seeds.md
+    python -m studies.train_data_study --source-only data/train-ms --photo-sides 1024,1536,2048
                                                     # only the sharp folder, photos at three scales
 
 Run time on 2 shared CPU cores: ~29 min of training (5 x 200-570 s) + ~3 min of evaluation.
@@ -189,7 +189,7 @@ def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
     torch.set_num_threads(1)
     troot = ROOT / cfg["testsets_dir"]
     if not troot.is_dir():
-        raise SystemExit(f"{troot} missing: run studies/make_testsets.py first")
+        raise SystemExit(f"{troot} missing: run python -m studies.make_testsets first")
     sets = list_testsets(troot)
     methods = ["identity"] + list(cfg["variants"])
     restorers = {"identity": None}
@@ -246,7 +246,7 @@ def summarise(cfg: dict, rows: list[dict], sets: list[str], methods: list[str], 
     tcfg = dict(cfg["train"])
     return {
         "groups": groups,
-        "command": "python studies/train_data_study.py",
+        "command": "python -m studies.train_data_study",
         "train": tcfg,
         "variants": cfg["variants"],
         "testsets": {s: len({r["image"] for r in rows if r["set"] == s}) for s in sets},

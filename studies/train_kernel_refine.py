@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Train the ``kernel-refine`` network (issue 6, design (c)) on CPU.
+"""Train the ``kernel-refine`` network (design (c) of docs/default-pipeline.md) on CPU.
 
 Two sub-commands, both resumable and writing atomically:
 
     # 1. a cache of synthesized training pairs (shards of N pairs; run several in parallel with --seed)
-    python studies/train_kernel_refine.py cache --out data/kernel_refine/cache --shards 12 --seed 0
+    python -m studies.train_kernel_refine cache --out data/kernel_refine/cache --shards 12 --seed 0
     # 2. training (reads every shard present, re-scans as new ones appear)
-    python studies/train_kernel_refine.py train --cache data/kernel_refine/cache --out runs/kernel_refine \
+    python -m studies.train_kernel_refine train --cache data/kernel_refine/cache --out runs/kernel_refine \
         --steps 4000 [--resume]
     # 3. export the weights shipped in the package
-    python studies/train_kernel_refine.py export --ckpt runs/kernel_refine/last.pt \
+    python -m studies.train_kernel_refine export --ckpt runs/kernel_refine/last.pt \
         --out src/deblurkit/weights/kernel-refine.safetensors
 
 Data recipe (cache): sharp crops from the TRAIN photos of ``studies/photos_manifest.json`` (never
@@ -22,7 +22,7 @@ crops and 8 % sharp pairs (no blur). Each pair keeps its true PSF.
 Training: each step re-perturbs the true PSF (shift, scale 0.85-1.15, rotation +-12 deg,
 additive noise, Gaussian blur; 15 % unperturbed) to mimic kernel-estimation errors, computes
 Wiener deconvolutions at the pipeline's NSRs in linear light (reflect-padded FFT, the same
-DC-preserving formula as :func:`deblurkit.kernel_refine.wiener_stack`), and trains the network
+DC-preserving formula as :func:`deblurkit.kernel_aware.refine.wiener_stack`), and trains the network
 with L1 loss, AdamW and a cosine schedule. Random flips/rotations are applied to images and
 kernel together.
 """
@@ -70,7 +70,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     import cv2
     import torch
 
-    from deblurkit.classical.blind import linear_to_srgb_np, srgb_to_linear_np
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.io import atomic_write, load_image_rgb
     from deblurkit.synth.pipeline import synthesize_pair
     from deblurkit.synth.presets import get_preset
@@ -119,7 +119,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
             crop = np.clip(crop, 0, 1).astype(np.float32)
             night = rng.random() < 0.1
             if night:
-                crop = linear_to_srgb_np(srgb_to_linear_np(crop) * rng.uniform(0.25, 0.5))
+                crop = linear_to_srgb(srgb_to_linear(crop) * rng.uniform(0.25, 0.5))
             sharp_pair = rng.random() < 0.08
             noise = ["none", "rsblur-realblur", "unprocessing"][int(rng.choice(3, p=[0.3, 0.3, 0.4]))]
             cfg = dataclasses.replace(
@@ -181,7 +181,7 @@ def perturb_kernels(k, gen):
 def wiener_stack_torch(blur_srgb, kernels, nsrs, pad: int = 24):
     """Wiener deconvolutions in linear light, re-encoded to sRGB: ``(B,3,H,W)`` -> ``(B,3*len(nsrs),H,W)``.
 
-    Reflect padding stands in for the edge taper of :func:`deblurkit.classical.deconv.wiener_deconv`;
+    Reflect padding stands in for the edge taper of :func:`deblurkit.kernel_aware.deconv.wiener_deconv`;
     the formula (``conj(K) Y / (|K|^2 + nsr) * (1 + nsr)``) is the same.
     """
     import torch
@@ -250,7 +250,7 @@ class ShardData:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from deblurkit.kernel_refine import DEFAULT_NSRS
+    from deblurkit.kernel_aware.refine import DEFAULT_NSRS
     from deblurkit.models.kernel_deconv_net import KernelDeconvNet
     from deblurkit.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -322,7 +322,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from deblurkit.kernel_refine import save_kernel_refine_weights
+    from deblurkit.kernel_aware.refine import save_kernel_refine_weights
     from deblurkit.models.kernel_deconv_net import KernelDeconvNet
     from deblurkit.train.checkpoint import load_checkpoint
 
@@ -332,7 +332,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     model.load_state_dict(ck["model"])
     train_args = json.loads(ck["args"])
     meta = {
-        "design": "(c) blind kernel estimation (deblurkit.classical) + multi-NSR Wiener in linear light + "
+        "design": "(c) blind kernel estimation (deblurkit.kernel_aware) + multi-NSR Wiener in linear light + "
                   "KernelDeconvNet residual refinement",
         "nsrs": json.loads(ck["nsrs"]),
         "steps": int(ck["step"]), "batch": train_args["batch"], "crop": train_args["crop"], "lr": train_args["lr"],
@@ -343,7 +343,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                          "noise none/rsblur-realblur/unprocessing, 30% saturation, 15% JPEG, 10% night, 8% sharp) "
                          "on train photos of studies/photos_manifest.json + dead leaves + skimage samples; "
                          "perturbed true kernels (shift, scale 0.85-1.15, rotation 12 deg, noise, blur)",
-        "command": "python studies/train_kernel_refine.py " + " ".join(sys.argv[1:]),
+        "command": "python -m studies.train_kernel_refine " + " ".join(sys.argv[1:]),
     }
     save_kernel_refine_weights(model, args.out, meta=meta)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -1,28 +1,17 @@
-"""The study scripts' data plumbing (studies/ is not a package: imported by path)."""
+"""The study scripts' data plumbing (the ``studies`` package; pytest puts the project root on the path)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-STUDIES = Path(__file__).resolve().parents[1] / "studies"
-
 
 def _load(name: str):
-    import sys
-
-    sys.path.insert(0, str(STUDIES))
-    try:
-        spec = importlib.util.spec_from_file_location(name, STUDIES / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(STUDIES))
+    return importlib.import_module(f"studies.{name}")
 
 
 def test_build_source_writes_train_photos_at_each_scale_and_never_a_test_photo(tmp_path, monkeypatch):

@@ -47,13 +47,13 @@ def test_entry_point_identity_round_trip_and_exit_codes(tmp_path):
 
 def _blind_available() -> bool:
     try:
-        from deblurkit.classical import blind  # noqa: F401
+        from deblurkit.kernel_aware import blind  # noqa: F401
     except ImportError:
         return False
     return True
 
 
-@pytest.mark.skipif(not _blind_available(), reason="deblurkit.classical.blind (the default restorer) not written yet")
+@pytest.mark.skipif(not _blind_available(), reason="deblurkit.kernel_aware.blind (the default restorer) not written yet")
 def test_default_restorer_sharpens_a_blurred_photo(tmp_path):
     """load_restorer('default') through the CLI core on a small motion-blurred photo."""
     import cv2
@@ -125,7 +125,7 @@ def test_command_modules_import_light_and_serve_options_validate():
         serve_cli.settings_from_args(parser.parse_args(["--workers", "0"]))
 
 
-@pytest.mark.skipif(not _blind_available(), reason="deblurkit.classical.blind (the default restorer) not written yet")
+@pytest.mark.skipif(not _blind_available(), reason="deblurkit.kernel_aware.blind (the default restorer) not written yet")
 def test_web_api_with_the_real_runtime():
     import io
 

@@ -37,7 +37,7 @@ def _known_kernel_pairs(blur_space: str) -> PairSet:
     """Photo crops blurred (true convolution, reflect border) in linear light by a known motion kernel."""
     import cv2
 
-    from deblurkit.eval.baselines import _to_linear, _to_srgb
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
 
     kernel = np.zeros((9, 9))
     kernel[4, :] = 1.0
@@ -47,7 +47,7 @@ def _known_kernel_pairs(blur_space: str) -> PairSet:
 
     def get(i: int) -> EvalPair:
         sharp = np.ascontiguousarray(skdata.astronaut()[100 + 40 * i:196 + 40 * i, 150:246].astype(np.float32) / 255)
-        blur = _to_srgb(cv2.filter2D(_to_linear(sharp), -1, flipped, borderType=cv2.BORDER_REFLECT))
+        blur = linear_to_srgb(cv2.filter2D(srgb_to_linear(sharp), -1, flipped, borderType=cv2.BORDER_REFLECT))
         return EvalPair(f"a{i}", blur.astype(np.float32), sharp, kernel)
 
     return PairSet(2, get, {"kind": "known-kernel"}, has_kernels=True, blur_space=blur_space)

@@ -97,12 +97,12 @@ def test_default_and_kernel_deconv_wrapper(monkeypatch):
             progress(1, 1)
         return image_srgb * 0.5 + 0.6  # out of range on purpose: the restorer clamps
 
-    fake = types.ModuleType("deblurkit.classical.blind")
+    fake = types.ModuleType("deblurkit.kernel_aware.blind")
     fake.deblur_image = fake_deblur_image
-    monkeypatch.setitem(sys.modules, "deblurkit.classical.blind", fake)
-    import deblurkit.classical
+    monkeypatch.setitem(sys.modules, "deblurkit.kernel_aware.blind", fake)
+    import deblurkit.kernel_aware
 
-    monkeypatch.setattr(deblurkit.classical, "blind", fake, raising=False)
+    monkeypatch.setattr(deblurkit.kernel_aware, "blind", fake, raising=False)
     monkeypatch.setattr(infer, "DEFAULT_RESTORER", "kernel-deconv")
     r = load_restorer("default")
     assert r.name == "kernel-deconv" and r.kind == "classical"
@@ -153,7 +153,7 @@ def test_bfloat16_within_stated_tolerance(tmp_path):
 
 
 def test_kernel_deconv_with_the_real_classical_pipeline():
-    pytest.importorskip("deblurkit.classical.blind")
+    pytest.importorskip("deblurkit.kernel_aware.blind")
     img = np.random.default_rng(0).random((72, 80, 3), dtype=np.float32)
     out = load_restorer("kernel-deconv")(img)
     assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
@@ -162,7 +162,7 @@ def test_kernel_deconv_with_the_real_classical_pipeline():
 def test_default_is_the_gated_chain_with_the_shipped_network_and_kernel_refine_stays_available():
     from deblurkit.infer import DEFAULT_RESTORER
     from deblurkit.infer.restorers import SHAKE_CHAIN
-    from deblurkit.kernel_refine import WEIGHTS_PATH
+    from deblurkit.kernel_aware.refine import WEIGHTS_PATH
 
     assert DEFAULT_RESTORER == SHAKE_CHAIN
     by_default = load_restorer("default", threads=1)
@@ -231,13 +231,13 @@ def _fake_blind(monkeypatch, calls):
                 progress(i + 1, 3)
         return image_srgb * 0.5 + 0.6  # partly out of range: the next stage gets it clamped
 
-    fake = types.ModuleType("deblurkit.classical.blind")
+    fake = types.ModuleType("deblurkit.kernel_aware.blind")
     fake.deblur_image = fake_deblur_image
     fake.BlindParams = lambda **settings: settings
-    monkeypatch.setitem(sys.modules, "deblurkit.classical.blind", fake)
-    import deblurkit.classical
+    monkeypatch.setitem(sys.modules, "deblurkit.kernel_aware.blind", fake)
+    import deblurkit.kernel_aware
 
-    monkeypatch.setattr(deblurkit.classical, "blind", fake, raising=False)
+    monkeypatch.setattr(deblurkit.kernel_aware, "blind", fake, raising=False)
 
 
 def test_chain_runs_stages_left_to_right_with_combined_progress(monkeypatch, zero_mimo):

@@ -175,3 +175,33 @@ def test_tile_windows_are_the_shapes_run_tiled_feeds_the_network():
         windows = tile_windows(333, 517, multiple=4, tile=tile, overlap=64)
         assert seen == [(th, tw) for _, _, th, tw in windows]
         assert len(windows) == count_tiles(333, 517, multiple=4, tile=tile, overlap=64)
+
+
+def test_blend_regions_returns_identical_cells_unchanged_and_leaves_no_seam():
+    from deblurkit.infer.tiling import blend_regions, split_evenly
+
+    h, w = 64, 90
+    img = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+    cells = [(a, b, c, d) for (a, b) in split_evenly(h, 2) for (c, d) in split_evenly(w, 3)]
+    seen = []
+
+    def crop(index, region):
+        seen.append(index)
+        y0, y1, x0, x1 = region
+        return img[y0:y1, x0:x1]
+
+    same = blend_regions(h, w, 3, cells, crop, overlap=8, margin=5)
+    assert seen == list(range(6))
+    np.testing.assert_allclose(same, img, atol=1e-6)  # identical cells blend back to the image
+    # Cells of different constants: the blend changes gradually across every seam (a hard seam
+    # would jump by the full 0.6 between vertically neighbouring cells).
+    levels = np.linspace(0.0, 1.0, len(cells), dtype=np.float32)
+
+    def constant(index, region):
+        y0, y1, x0, x1 = region
+        return np.full((y1 - y0, x1 - x0, 1), levels[index], np.float32)
+
+    mixed = blend_regions(h, w, 1, cells, constant, overlap=8, margin=5)[..., 0]
+    assert np.abs(np.diff(mixed, axis=0)).max() < 0.06
+    assert np.abs(np.diff(mixed, axis=1)).max() < 0.03
+    assert mixed[0, 0] == levels[0] and mixed[-1, -1] == levels[-1]  # cell interiors keep their value

@@ -1,8 +1,7 @@
 """Glue between photos and restorers, shared by the CLI, the web server and the demo.
 
-A *restorer* is any callable ``restorer(image, progress=None) -> image`` on float32 ``(H, W, 3)``
-sRGB arrays in [0, 1] (the :func:`deblurkit.infer.load_restorer` contract) with ``.name`` and
-``.description`` attributes. A *loader* maps a name (or checkpoint path) to a restorer; the CLI and
+A *restorer* follows :class:`deblurkit.infer.base.Restorer` (the app uses only its call,
+``.name`` and ``.description``). A *loader* maps a name (or checkpoint path) to a restorer; the CLI and
 the server take the loader as an argument so tests can inject a fast fake one.
 """
 
@@ -10,23 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from deblurkit.color import linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
-
-ProgressFn = Callable[[int, int], None]
-
-
-class Restorer(Protocol):
-    """What the app needs from a restorer (see :func:`deblurkit.infer.load_restorer`)."""
-
-    name: str
-    description: str
-
-    def __call__(self, image: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray: ...
-
+from deblurkit.infer.base import ProgressFn, Restorer
 
 RestorerLoader = Callable[[str], Restorer]
 
@@ -114,27 +103,16 @@ def restore_pixels(pixels: np.ndarray, restorer: Restorer, progress: ProgressFn 
     color = pixels[..., :3] if c >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
     alpha = pixels[..., c - 1:] if c in (2, 4) else None
     if input_space == "linear":
-        color = _convert_encoding(color, to_srgb=True)
+        color = linear_to_srgb(color)
     out = np.asarray(restorer(np.ascontiguousarray(color, dtype=np.float32), progress=progress))
     if out.shape != color.shape:
         raise RuntimeError(f"restorer {getattr(restorer, 'name', '?')} returned shape {out.shape} "
                            f"for input {color.shape}")
     out = np.clip(np.nan_to_num(out.astype(np.float32), nan=0.0), 0.0, 1.0)
     if input_space == "linear":
-        out = _convert_encoding(out, to_srgb=False)
+        out = srgb_to_linear(out)
     if c in (1, 2):
         out = out.mean(axis=2, keepdims=True)
     if alpha is not None:
         out = np.concatenate([out, alpha.astype(np.float32)], axis=2)
     return out
-
-
-def _convert_encoding(rgb: np.ndarray, *, to_srgb: bool) -> np.ndarray:
-    """linear <-> sRGB for an ``(H, W, 3)`` float array, via :mod:`deblurkit.synth.color`."""
-    import torch
-
-    from deblurkit.synth.color import linear_to_srgb, srgb_to_linear
-
-    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-    t = linear_to_srgb(t) if to_srgb else srgb_to_linear(t)
-    return t[0].permute(1, 2, 0).numpy().astype(np.float32)

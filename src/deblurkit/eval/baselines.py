@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from deblurkit.color import linear_to_srgb, srgb_to_linear
+
 #: baseline name -> (needs the true kernel, settings recorded in reports)
 BASELINES: dict[str, tuple[bool, dict[str, Any]]] = {
     "identity": (False, {"description": "the blurry input itself"}),
@@ -42,24 +44,6 @@ def unsharp_mask_srgb(image: np.ndarray, *, sigma: float = 2.0, amount: float = 
     return np.clip(x + amount * (x - low), 0.0, 1.0).astype(np.float32)
 
 
-def _to_linear(x: np.ndarray) -> np.ndarray:
-    import torch
-
-    from deblurkit.synth.color import srgb_to_linear
-
-    t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-    return srgb_to_linear(t)[0].permute(1, 2, 0).numpy()
-
-
-def _to_srgb(x: np.ndarray) -> np.ndarray:
-    import torch
-
-    from deblurkit.synth.color import linear_to_srgb
-
-    t = torch.from_numpy(np.ascontiguousarray(np.clip(x, 0.0, 1.0).transpose(2, 0, 1)))[None]
-    return linear_to_srgb(t)[0].permute(1, 2, 0).numpy()
-
-
 @dataclass(frozen=True)
 class NonBlindDeconv:
     """Deconvolve with the true kernel, in linear light (``blur_space="linear"``) or on sRGB values."""
@@ -69,13 +53,13 @@ class NonBlindDeconv:
     iterations: int = 30
 
     def __call__(self, blur_srgb: np.ndarray, kernel: np.ndarray, *, blur_space: str = "linear") -> np.ndarray:
-        from deblurkit.classical.deconv import richardson_lucy_deconv, wiener_deconv
+        from deblurkit.kernel_aware.deconv import richardson_lucy_deconv, wiener_deconv
 
         x = np.asarray(blur_srgb, dtype=np.float32)
-        lin = _to_linear(x) if blur_space == "linear" else x
+        lin = srgb_to_linear(x) if blur_space == "linear" else x
         if self.method == "wiener":
             out = wiener_deconv(lin, kernel, nsr=self.nsr)
         else:
             out = richardson_lucy_deconv(lin, kernel, iterations=self.iterations)
-        out = _to_srgb(out) if blur_space == "linear" else out
+        out = linear_to_srgb(out) if blur_space == "linear" else out
         return np.clip(out, 0.0, 1.0).astype(np.float32)

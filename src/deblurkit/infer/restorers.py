@@ -1,24 +1,20 @@
-"""Restorers: one call contract for every deblurring method (networks, classical, identity).
+"""Restorers by name: identity, the classical kernel-aware pipeline, networks and chains of them.
 
-``restorer(image)`` takes an sRGB image in [0, 1], either a NumPy ``(H, W, C)`` float array
-(C = 1, 3 or 4; also ``(H, W)``) or a PIL image, and returns the same type and shape. Grayscale is
-replicated to RGB for the method and averaged back; an alpha channel is passed through
-untouched; the output is clamped to [0, 1]. Values are never rescaled by guessing the range:
-integer arrays are refused.
+The call contract is :class:`deblurkit.infer.base.Restorer`; :func:`load_restorer` builds any
+of them from a name or a checkpoint path.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from deblurkit.errors import DeblurkitError, UnknownNameError
-
-ProgressFn = Callable[[int, int], None]
+from deblurkit.infer.base import ProgressFn, Restorer, RestorerInfo, RestorerKind
 
 #: Tile size used when ``tile=None`` and the image is larger than :data:`AUTO_TILE_AREA` pixels.
 AUTO_TILE = 512
@@ -31,82 +27,6 @@ MAX_TILE_WORKERS = 2
 #: ... for networks up to this many parameters: the wide NAFNet-w64 (68 M) gained nothing from it
 #: and its 12-MP peak grew from 2.75 to 3.9 GB.
 CONCURRENT_TILES_MAX_PARAMS = 20_000_000
-
-
-@dataclass(frozen=True)
-class RestorerInfo:
-    """One entry of :func:`list_restorers`."""
-
-    name: str
-    kind: Literal["network", "classical", "identity"]
-    description: str
-
-
-class Restorer:
-    """Base class: handles the image contract; subclasses implement :meth:`restore_rgb`."""
-
-    name: str = "restorer"
-    description: str = ""
-    kind: str = "identity"
-
-    def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
-        """Deblur ``(H, W, 3)`` float32 sRGB in [0, 1]; returns the same shape (not yet clamped)."""
-        raise NotImplementedError
-
-    def __call__(self, image: Any, progress: ProgressFn | None = None) -> Any:
-        """Deblur ``image`` (NumPy ``(H, W[, C])`` float in [0, 1], or PIL); returns the same type/shape."""
-        if _is_pil(image):
-            return _call_pil(self, image, progress)
-        arr = np.asarray(image)
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise DeblurkitError(
-                f"expected a float image in [0, 1], got dtype {arr.dtype}; convert first (e.g. img / 255.0 for 8-bit)"
-            )
-        squeeze = arr.ndim == 2
-        if squeeze:
-            arr = arr[..., None]
-        if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise DeblurkitError(f"expected an image of shape (H, W) or (H, W, C) with C in 1..4, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise DeblurkitError("image contains NaN or infinite values")
-        c = arr.shape[2]
-        color = arr[..., :1] if c in (1, 2) else arr[..., :3]
-        alpha = arr[..., c - 1:] if c in (2, 4) else None
-        rgb = np.ascontiguousarray(np.repeat(color, 3, axis=2) if color.shape[2] == 1 else color, dtype=np.float32)
-        out = np.clip(np.asarray(self.restore_rgb(np.clip(rgb, 0.0, 1.0), progress), dtype=np.float32), 0.0, 1.0)
-        if out.shape != rgb.shape:
-            raise RuntimeError(f"{self.name}: returned shape {out.shape}, expected {rgb.shape}")
-        if color.shape[2] == 1:
-            out = out.mean(axis=2, keepdims=True)
-        if alpha is not None:
-            out = np.concatenate([out, alpha.astype(np.float32)], axis=2)
-        if squeeze:
-            out = out[..., 0]
-        return out.astype(arr.dtype, copy=False)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r}>"
-
-
-def _is_pil(obj: Any) -> bool:
-    return type(obj).__module__.startswith("PIL.")
-
-
-def _call_pil(restorer: Restorer, im: Any, progress: ProgressFn | None) -> Any:
-    from PIL import Image
-
-    mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float32) / 65535.0
-        out = restorer(np.clip(arr, 0, 1), progress)
-        return Image.fromarray((np.clip(out, 0, 1) * 65535.0 + 0.5).astype(np.uint16))
-    target = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}.get(mode)
-    if target is None:
-        target = "RGBA" if ("A" in mode or "transparency" in im.info) else "RGB"
-        im = im.convert(target)
-    arr = np.asarray(im, dtype=np.float32) / 255.0
-    out = restorer(arr, progress)
-    return Image.fromarray((np.clip(out, 0, 1) * 255.0 + 0.5).astype(np.uint8), mode=target)
 
 
 class IdentityRestorer(Restorer):
@@ -123,7 +43,7 @@ class IdentityRestorer(Restorer):
 
 
 class KernelDeconvRestorer(Restorer):
-    """The classical kernel-aware pipeline (:func:`deblurkit.classical.blind.deblur_image`)."""
+    """The classical kernel-aware pipeline (:func:`deblurkit.kernel_aware.blind.deblur_image`)."""
 
     name = "kernel-deconv"
     kind = "classical"
@@ -132,13 +52,13 @@ class KernelDeconvRestorer(Restorer):
     def __init__(self, *, kernel_size: int = 31, tiles: int | None = None,
                  no_blur_support: float | None = None) -> None:
         """``no_blur_support``: kernels with a smaller effective support (px²) count as no blur
-        (None: :class:`deblurkit.classical.blind.BlindParams`' default)."""
+        (None: :class:`deblurkit.kernel_aware.blind.BlindParams`' default)."""
         self.kernel_size = kernel_size
         self.tiles = tiles
         self.no_blur_support = no_blur_support
 
     def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
-        from deblurkit.classical import blind  # lazy: owned by the classical module
+        from deblurkit.kernel_aware import blind  # lazy: owned by the classical module
 
         options = {}
         if self.no_blur_support is not None:
@@ -262,6 +182,64 @@ def _resolve_backend(backend: str, device: str, dtype: str) -> str:
     return backend
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """The arguments of :func:`load_restorer` that factories may use (see its docstring)."""
+
+    backend: str = "auto"
+    device: str = "cpu"
+    threads: int | None = None
+    tile: int | None = None
+    overlap: int = DEFAULT_OVERLAP
+    dtype: str = "float32"
+    self_ensemble: bool | None = None
+    tlc: bool | None = None
+    tile_workers: int | None = None
+    before_last: bool = False
+    """True for a chain stage that another stage follows."""
+
+
+def _kernel_deconv(o: LoadOptions) -> Restorer:
+    return KernelDeconvRestorer(no_blur_support=CHAIN_KERNEL_MIN_SUPPORT if o.before_last else None)
+
+
+def _kernel_refine(o: LoadOptions) -> Restorer:
+    from deblurkit.kernel_aware.refine import KernelRefineRestorer
+
+    return KernelRefineRestorer(threads=o.threads)
+
+
+@dataclass(frozen=True)
+class RestorerEntry:
+    """One named restorer of :data:`RESTORERS`."""
+
+    kind: RestorerKind
+    build: Callable[[LoadOptions], Restorer]
+    describe: Callable[[], str]
+
+
+def _kernel_refine_description() -> str:
+    from deblurkit.kernel_aware.refine import KernelRefineRestorer
+
+    return KernelRefineRestorer.description + " [trained weights bundled]"
+
+
+#: Every restorer name besides the model registry's (:data:`deblurkit.models.registry.MODELS`,
+#: each built as a :class:`NetworkRestorer`), chains joined by ``+`` and checkpoint files.
+RESTORERS: dict[str, RestorerEntry] = {
+    "identity": RestorerEntry("identity", lambda o: IdentityRestorer(), lambda: IdentityRestorer.description),
+    "kernel-deconv": RestorerEntry("classical", _kernel_deconv, lambda: KernelDeconvRestorer.description),
+    "kernel-refine": RestorerEntry("network", _kernel_refine, _kernel_refine_description),
+}
+
+
+def restorer_names() -> list[str]:
+    """Every name :func:`load_restorer` accepts: ``"default"``, :data:`RESTORERS` and the model registry."""
+    from deblurkit.models.registry import MODELS
+
+    return ["default", *RESTORERS, *MODELS]
+
+
 def load_restorer(
     spec: str | os.PathLike[str] = "default",
     *,
@@ -307,49 +285,40 @@ def load_restorer(
     """
     from deblurkit.infer import DEFAULT_RESTORER
 
-    text = os.fspath(spec)
-    if text == "default":
-        text = DEFAULT_RESTORER
-    if "+" in text and not os.path.exists(text):
-        parts = text.split("+")
-        if not all(p.strip() for p in parts):
-            raise DeblurkitError(f"bad restorer chain {text!r}: expected names joined by '+', e.g. {SHAKE_CHAIN!r}")
-        stages = [
-            load_restorer(p.strip(), backend=backend, device=device, threads=threads, tile=tile, overlap=overlap,
-                          dtype=dtype, self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
-            for p in parts]
-        for stage in stages[:-1]:
-            if isinstance(stage, KernelDeconvRestorer):
-                stage.no_blur_support = CHAIN_KERNEL_MIN_SUPPORT
-        return ChainRestorer(stages)
-    if text == "identity":
-        return IdentityRestorer()
-    if text == "kernel-deconv":
-        return KernelDeconvRestorer()
-    if text == "kernel-refine" or _is_kernel_refine_file(text):
-        from deblurkit.kernel_refine import KernelRefineRestorer
-
-        if threads is not None and threads < 1:
-            raise DeblurkitError(f"threads must be >= 1, got {threads}")
-        return KernelRefineRestorer(None if text == "kernel-refine" else text, threads=threads)
-    return _load_network(text, backend=backend, device=device, threads=threads, tile=tile, overlap=overlap,
-                         dtype=dtype, self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
-
-
-def _load_network(text: str, *, backend: str, device: str, threads: int | None, tile: int | None,
-                  overlap: int, dtype: str, self_ensemble: bool | None, tlc: bool | None,
-                  tile_workers: int | None = None) -> NetworkRestorer:
-    from deblurkit.models.checkpoint import load_model
-    from deblurkit.models.registry import MODELS
-
-    if text not in MODELS and not os.path.exists(text) and os.sep not in text and "." not in text:
-        valid = ["default", "identity", "kernel-deconv", "kernel-refine", *MODELS]
-        raise UnknownNameError("restorer", text, valid)
     if threads is not None and threads < 1:
         raise DeblurkitError(f"threads must be >= 1, got {threads}")
     if tile_workers is not None and tile_workers < 1:
         raise DeblurkitError(f"tile_workers must be >= 1, got {tile_workers}")
+    text = os.fspath(spec)
+    options = LoadOptions(backend=backend, device=device, threads=threads, tile=tile, overlap=overlap, dtype=dtype,
+                          self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
+    return _build(DEFAULT_RESTORER if text == "default" else text, options)
+
+
+def _build(text: str, options: LoadOptions) -> Restorer:
+    if "+" in text and not os.path.exists(text):
+        parts = [p.strip() for p in text.split("+")]
+        if not all(parts):
+            raise DeblurkitError(f"bad restorer chain {text!r}: expected names joined by '+', e.g. {SHAKE_CHAIN!r}")
+        return ChainRestorer([_build(p, replace(options, before_last=k < len(parts) - 1)) for k, p in enumerate(parts)])
+    if text in RESTORERS:
+        return RESTORERS[text].build(options)
+    return _load_network(text, options)
+
+
+def _load_network(text: str, o: LoadOptions) -> Restorer:
+    from deblurkit.models.checkpoint import load_model
+    from deblurkit.models.registry import MODELS
+
+    if text not in MODELS and not os.path.exists(text) and os.sep not in text and "." not in text:
+        raise UnknownNameError("restorer", text, restorer_names())
+    threads, tile_workers, tlc, self_ensemble = o.threads, o.tile_workers, o.tlc, o.self_ensemble
+    backend, device, dtype = o.backend, o.device, o.dtype
     model, meta = load_model(text)
+    if meta["arch"] == "kernel-deconv-net":  # a kernel-refine weights file: the whole pipeline
+        from deblurkit.kernel_aware.refine import KernelRefineRestorer
+
+        return KernelRefineRestorer(threads=threads, loaded=(model, meta))
     if tlc is None:
         tlc = bool(MODELS[meta["name"]].tlc) if meta["name"] in MODELS else False
     if self_ensemble is None:
@@ -384,29 +353,8 @@ def _load_network(text: str, *, backend: str, device: str, threads: int | None, 
     meta.update(backend=chosen, tlc=tlc, self_ensemble=self_ensemble, dtype=dtype, device=device,
                 tile_workers=tile_workers)
     return NetworkRestorer(run, name=meta["name"], description=desc, size_multiple=meta["size_multiple"],
-                           tile=tile, overlap=overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta,
+                           tile=o.tile, overlap=o.overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta,
                            tile_workers=tile_workers)
-
-
-def _is_kernel_refine_file(text: str) -> bool:
-    """True for a ``.safetensors`` file written by :func:`deblurkit.kernel_refine.save_kernel_refine_weights`."""
-    if not text.endswith(".safetensors") or not os.path.isfile(text):
-        return False
-    from safetensors import SafetensorError, safe_open
-
-    from deblurkit.kernel_refine import FORMAT
-
-    try:
-        with safe_open(text, framework="pt", device="cpu") as fh:
-            return (fh.metadata() or {}).get("format") == FORMAT
-    except (SafetensorError, OSError, ValueError, RuntimeError):
-        return False  # the generic loader reports what is wrong with the file
-
-
-def _kernel_refine_description() -> str:
-    from deblurkit.kernel_refine import KernelRefineRestorer
-
-    return KernelRefineRestorer.description + " [trained weights bundled]"
 
 
 def list_restorers() -> list[RestorerInfo]:
@@ -414,10 +362,8 @@ def list_restorers() -> list[RestorerInfo]:
     from deblurkit.models.checkpoint import bundled_weights_dir
     from deblurkit.models.registry import MODELS
 
-    out = [
-        RestorerInfo("identity", "identity", IdentityRestorer.description),
-        RestorerInfo("kernel-deconv", "classical", KernelDeconvRestorer.description),
-        RestorerInfo("kernel-refine", "network", _kernel_refine_description()),
+    out = [RestorerInfo(name, entry.kind, entry.describe()) for name, entry in RESTORERS.items()]
+    out += [
         RestorerInfo(SHAKE_CHAIN, "network",
                      "the default: kernel-deconv where it finds a long shake kernel, then nafnet-w16; "
                      "the best measured on the held-out sets, 3-9x slower than nafnet-w16 alone"),

@@ -1,24 +1,104 @@
-"""Padding and tiled processing of ``(C, H, W)`` float32 arrays (NumPy only, no torch).
+"""Tiled processing: every split of an image into overlapping parts and their seamless blending.
 
-Tiles are placed on the image padded to the model's multiple, at offsets that are multiples of
+NumPy only, no torch. Two blends, for two kinds of work:
+
+* :func:`run_tiled` runs a network on ``(C, H, W)`` tiles. on the image padded to the model's multiple, at offsets that are multiples of
 it, so every tile sees exactly the pixels (and the same input pyramid alignment) that
 whole-image inference sees. Neighbouring tiles overlap by at least ``overlap`` pixels; in each
 overlap, the outer quarter next to a tile edge is discarded and the middle half is blended with a
 raised-cosine ramp (weights normalised by their sum). So for a model whose receptive-field radius
 is at most ``overlap // 4`` the tiled result equals whole-image inference up to float rounding.
 Memory is bounded by one tile plus the full-size output and weight accumulators.
+
+* :func:`blend_regions` runs a per-region computation (deconvolution with that region's blur
+  kernel) on ``(H, W, C)`` cells extended by a margin, and blends the cells with linear ramps
+  across twice their overlap, so neighbouring kernels fade into each other.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 RunFn = Callable[[np.ndarray], np.ndarray]
-"""Maps a ``(1, C, h, w)`` float32 array (h, w multiples of the model's multiple) to the same shape."""
+"""Maps a ``(1, C, h, w)`` float32 array (h, w multiples of the model's multiple) to ``(1, C_out, h, w)``."""
+Region = tuple[int, int, int, int]
+"""``(top, bottom, left, right)`` pixel bounds, end-exclusive."""
+
+
+def split_evenly(length: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` consecutive ``(start, end)`` ranges covering ``[0, length)``, as equal as rounding allows.
+
+    >>> split_evenly(10, 3)
+    [(0, 3), (3, 7), (7, 10)]
+    """
+    edges = np.linspace(0, length, parts + 1).round().astype(int)
+    return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
+
+
+def linear_ramp(n: int, rise: int, fall: int) -> np.ndarray:
+    """Weights ``(n,)`` float32: rising linearly over the first ``rise`` samples, falling over the last ``fall``.
+
+    1 elsewhere; never exactly 0, so every sample keeps some weight.
+
+    >>> linear_ramp(6, 2, 0).tolist()
+    [0.3333333432674408, 0.6666666865348816, 1.0, 1.0, 1.0, 1.0]
+    """
+    w = np.ones(n, dtype=np.float32)
+    if rise > 0:
+        w[:rise] = np.linspace(0.0, 1.0, rise + 2, dtype=np.float32)[1:-1][:n]
+    if fall > 0:
+        w[n - fall:] = np.minimum(w[n - fall:], np.linspace(1.0, 0.0, fall + 2, dtype=np.float32)[1:-1])
+    return w
+
+
+def blend_regions(
+    height: int,
+    width: int,
+    channels: int,
+    cells: Iterable[Region],
+    compute: Callable[[int, Region], np.ndarray],
+    *,
+    overlap: int,
+    margin: int,
+    progress: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """Compute each cell on an extended region and blend the cells into one ``(H, W, C)`` image.
+
+    Each cell ``(y0, y1, x0, x1)`` grows by ``overlap`` pixels on each side (clipped to the image)
+    into the part that is blended, and by ``margin`` more into the region handed to ``compute``
+    (so border effects of the computation fall outside the kept part). Blend weights ramp
+    linearly over twice the overlap on each inner side.
+
+    Args:
+        height, width, channels: output shape.
+        cells: the cells, in the order they are added (the order fixes the float rounding).
+        compute: ``compute(index, region)`` returns ``(h, w, channels)`` values for ``region``
+            ``(top, bottom, left, right)``, the cell with its overlap and margin.
+        overlap: blend band per side, in pixels.
+        margin: extra context per side for ``compute``.
+        progress: called once after each cell.
+
+    Returns:
+        float32 ``(height, width, channels)``: the weighted mean of the cells at every pixel.
+    """
+    acc = np.zeros((height, width, channels), dtype=np.float32)
+    wsum = np.zeros((height, width, 1), dtype=np.float32)
+    for index, (y0, y1, x0, x1) in enumerate(cells):
+        oy0, oy1, ox0, ox1 = max(0, y0 - overlap), min(height, y1 + overlap), max(0, x0 - overlap), min(width, x1 + overlap)
+        ey0, ey1, ex0, ex1 = max(0, oy0 - margin), min(height, oy1 + margin), max(0, ox0 - margin), min(width, ox1 + margin)
+        res = compute(index, (ey0, ey1, ex0, ex1))[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]
+        wy = linear_ramp(oy1 - oy0, 2 * (y0 - oy0), 2 * (oy1 - y1))
+        wx = linear_ramp(ox1 - ox0, 2 * (x0 - ox0), 2 * (ox1 - x1))
+        wgt = (wy[:, None] * wx[None, :])[..., None]
+        acc[oy0:oy1, ox0:ox1] += res * wgt
+        wsum[oy0:oy1, ox0:ox1] += wgt
+        if progress:
+            progress()
+    return acc / np.maximum(wsum, 1e-8)
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -98,8 +178,9 @@ def run_tiled(
     progress: Callable[[], None] | None = None,
     workers: int = 1,
     concurrent_run: RunFn | None = None,
+    out_channels: int | None = None,
 ) -> np.ndarray:
-    """Apply ``run`` to ``chw`` ``(C, H, W)`` float32, whole or in blended tiles; returns ``(C, H, W)``.
+    """Apply ``run`` to ``chw`` ``(C, H, W)`` float32, whole or in blended tiles; returns ``(C_out, H, W)``.
 
     Args:
         chw: the image.
@@ -112,6 +193,7 @@ def run_tiled(
             not depend on it. At most ``workers`` tile outputs are held besides the accumulators.
         concurrent_run: the function used when ``workers > 1`` and there are several tiles
             (default ``run``); it must be safe to call from several threads.
+        out_channels: channels ``run`` returns (default: as many as it is given).
     """
     c, h, w = chw.shape
     padded = pad_to_multiple(chw, multiple)
@@ -126,7 +208,7 @@ def run_tiled(
     ys = sorted({p[0] for p in plan})
     xs = sorted({p[1] for p in plan})
     th, tw = plan[0][2], plan[0][3]
-    acc = np.zeros((c, hp, wp), dtype=np.float32)
+    acc = np.zeros((out_channels or c, hp, wp), dtype=np.float32)
     wsum = np.zeros((hp, wp), dtype=np.float32)
 
     def blend(y0: int, x0: int, out: np.ndarray) -> None:

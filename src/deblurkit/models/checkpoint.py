@@ -10,7 +10,8 @@ Accepted inputs for :func:`load_model`:
   Files are read with ``torch.load(..., weights_only=True)``: a pickle that needs arbitrary code
   is refused;
 - our own ``.safetensors`` files written by :func:`save_safetensors`, whose metadata records the
-  architecture, hyper-parameters (JSON) and a description of the training data.
+  architecture, hyper-parameters (JSON) and a description of the training data (this includes
+  the kernel-refine network, architecture ``kernel-deconv-net``).
 
 Every user mistake (missing/truncated file, unknown architecture, mismatched shapes) raises a
 one-line :class:`~deblurkit.errors.DeblurkitError` saying what was expected.
@@ -57,7 +58,7 @@ def load_model(path_or_name: str | os.PathLike[str]) -> tuple[Any, dict[str, Any
     if text in MODELS:
         bundled = bundled_weights_dir() / f"{text}.safetensors"
         if bundled.is_file():
-            return _load_safetensors(bundled)
+            return load_safetensors(bundled)
         spec = model_spec(text)
         model = build_architecture(spec.arch, dict(spec.hparams)).eval()
         return model, _meta(model, name=text, weights="random-init",
@@ -70,7 +71,7 @@ def load_model(path_or_name: str | os.PathLike[str]) -> tuple[Any, dict[str, Any
     if path.is_dir():
         raise DeblurkitError(f"{path}: is a folder, expected a checkpoint file")
     if path.suffix.lower() == ".safetensors":
-        return _load_safetensors(path)
+        return load_safetensors(path)
     return _load_pickle_checkpoint(path)
 
 
@@ -193,6 +194,8 @@ def model_from_state_dict(sd: dict[str, Any], *, source: str = "checkpoint",
         model = build_architecture(arch, hparams)
     except (TypeError, ValueError) as exc:
         raise DeblurkitError(f"{source}: invalid {arch} hyper-parameters {hparams} ({exc})") from None
+    if hasattr(model, "remap_state_dict"):  # key names of files written by earlier layouts
+        sd = model.remap_state_dict(sd)
     expected = model.state_dict()
     missing = [k for k in expected if k not in sd]
     unexpected = [k for k in sd if k not in expected]
@@ -216,8 +219,25 @@ def model_from_state_dict(sd: dict[str, Any], *, source: str = "checkpoint",
     return model, _meta(model, name=name or _registry_name(arch, hparams), weights=source)
 
 
-def _load_safetensors(path: Path) -> tuple[Any, dict[str, Any]]:
+def load_safetensors(path: str | os.PathLike[str], *, architecture: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Load a ``.safetensors`` file written by :func:`save_safetensors` (or a bare state dict).
+
+    Args:
+        path: the file.
+        architecture: if given, the :data:`~deblurkit.models.registry.ARCHITECTURES` key the file
+            must record (e.g. ``"kernel-deconv-net"``).
+
+    Returns:
+        ``(model, meta)`` as :func:`load_model`.
+
+    Raises:
+        DeblurkitError: missing, truncated or foreign file, or another architecture than asked.
+    """
     from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise DeblurkitError(f"{path}: no such weights file")
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
@@ -226,6 +246,8 @@ def _load_safetensors(path: Path) -> tuple[Any, dict[str, Any]]:
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise DeblurkitError(f"{path}: truncated or not a safetensors file ({str(exc).splitlines()[0][:120]})") from None
     arch = header.get("architecture")
+    if architecture is not None and arch != architecture:
+        raise DeblurkitError(f"{path}: not a {architecture} weights file (architecture {arch!r})")
     hparams = None
     if arch is not None:
         try:

@@ -1,4 +1,5 @@
-"""``deblurkit models``: list the model variants with parameters, MACs at 256x256 and sources."""
+"""``deblurkit models``: list the model variants with parameters, MACs at 256x256 and sources,
+then the other restorer names ``deblurkit deblur --model`` accepts."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(i) for i in infos], indent=2))
         return 0
+    from deblurkit.infer.restorers import RESTORERS
+
     print(f"{'name':<18} {'params':>12} {'GMACs@256':>10} {'mult':>4}  source")
     for i in infos:
         print(f"{i.name:<18} {i.params:>12,} {i.macs_256 / 1e9:>10.2f} {i.size_multiple:>4}  {i.source}")
+    print(f"\nother restorers: default, {', '.join(RESTORERS)} (and chains joined by '+')")
     return 0

@@ -1,7 +1,7 @@
 """KernelDeconvNet: a small NAFNet-style U-Net that refines multi-strength Wiener deconvolutions.
 
 The network is the learned half of the ``kernel-refine`` pipeline
-(:mod:`deblurkit.kernel_refine`). It never sees the blur kernel directly: the kernel enters
+(:mod:`deblurkit.kernel_aware.refine`). It never sees the blur kernel directly: the kernel enters
 through ``num_wiener`` Wiener deconvolutions of the blurry image at increasing regularisation
 (noise-to-signal ratios), computed in linear light and re-encoded to sRGB. Weakly regularised
 copies are sharp but ring and amplify noise; strongly regularised ones are smooth. The network
@@ -10,8 +10,9 @@ sees the blurry image plus all copies and predicts a residual on the copy at ind
 errors. This is the "deep Wiener deconvolution" idea (Dong, Roth & Schiele, NeurIPS 2020) in a
 simpler form: Wiener in image space instead of feature space.
 
-Blocks follow NAFNet (Chen et al., ECCV 2022): LayerNorm, point-wise and depth-wise
-convolutions, SimpleGate (split channels and multiply) and simplified channel attention.
+Blocks are :class:`deblurkit.models.nafnet.NAFBlock` (Chen et al., ECCV 2022). Weights saved
+before the blocks were shared name the channel-attention convolution ``sca.weight`` instead of
+``sca.1.weight``; :meth:`KernelDeconvNet.remap_state_dict` renames them on load.
 
 Shape:
     input ``(B, 3 * (1 + num_wiener), H, W)`` float32 sRGB in [0, 1]: channels are the blurry
@@ -21,58 +22,14 @@ Shape:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
+from deblurkit.models.nafnet import NAFBlock
+
 __all__ = ["KernelDeconvNet"]
-
-
-class _LayerNorm2d(nn.Module):
-    """Layer normalisation over the channel axis of ``(B, C, H, W)``."""
-
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        mu = x.mean(1, keepdim=True)
-        var = (x - mu).pow(2).mean(1, keepdim=True)
-        y = (x - mu) / torch.sqrt(var + self.eps)
-        return y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
-
-
-class _Block(nn.Module):
-    """NAFNet block: gated depth-wise conv branch and gated feed-forward branch, both residual."""
-
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        dw = 2 * c
-        self.norm1 = _LayerNorm2d(c)
-        self.conv1 = nn.Conv2d(c, dw, 1)
-        self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw)
-        self.sca = nn.Conv2d(dw // 2, dw // 2, 1)
-        self.conv3 = nn.Conv2d(dw // 2, c, 1)
-        self.norm2 = _LayerNorm2d(c)
-        self.conv4 = nn.Conv2d(c, 2 * c, 1)
-        self.conv5 = nn.Conv2d(c, c, 1)
-        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
-        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
-
-    @staticmethod
-    def _gate(x: Tensor) -> Tensor:
-        a, b = x.chunk(2, dim=1)
-        return a * b
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self._gate(self.conv2(self.conv1(self.norm1(x))))
-        y = y * self.sca(y.mean(dim=(2, 3), keepdim=True))
-        x = x + self.conv3(y) * self.beta
-        y = self.conv5(self._gate(self.conv4(self.norm2(x))))
-        return x + y * self.gamma
 
 
 class KernelDeconvNet(nn.Module):
@@ -119,14 +76,19 @@ class KernelDeconvNet(nn.Module):
         self.decoders = nn.ModuleList()
         c = width
         for n in enc_blk_nums:
-            self.encoders.append(nn.Sequential(*[_Block(c) for _ in range(n)]))
+            self.encoders.append(nn.Sequential(*[NAFBlock(c) for _ in range(n)]))
             self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
             c *= 2
-        self.middle = nn.Sequential(*[_Block(c) for _ in range(middle_blk_num)])
+        self.middle = nn.Sequential(*[NAFBlock(c) for _ in range(middle_blk_num)])
         for n in dec_blk_nums:
             self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
             c //= 2
-            self.decoders.append(nn.Sequential(*[_Block(c) for _ in range(n)]))
+            self.decoders.append(nn.Sequential(*[NAFBlock(c) for _ in range(n)]))
+
+    @staticmethod
+    def remap_state_dict(sd: dict[str, Any]) -> dict[str, Any]:
+        """Rename the keys of files written before the blocks were NAFNet's (``….sca.weight`` -> ``….sca.1.weight``)."""
+        return {re.sub(r"\.sca\.(weight|bias)$", r".sca.1.\1", k): v for k, v in sd.items()}
 
     def forward(self, x: Tensor) -> Tensor:
         """Refine: ``(B, 3 * (1 + num_wiener), H, W)`` -> ``(B, 3, H, W)``."""

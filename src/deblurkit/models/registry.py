@@ -20,6 +20,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "mimo-unet": ("deblurkit.models.mimo_unet", "MIMOUNet"),
     "mimo-unet-plus": ("deblurkit.models.mimo_unet", "MIMOUNetPlus"),
     "nafnet": ("deblurkit.models.nafnet", "NAFNet"),
+    "kernel-deconv-net": ("deblurkit.models.kernel_deconv_net", "KernelDeconvNet"),
 }
 
 

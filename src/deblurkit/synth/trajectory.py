@@ -194,3 +194,38 @@ def homography_path_length(homographies: Tensor, image_size: tuple[int, int]) ->
     proj = torch.einsum("tij,pj->tpi", homographies, pts)
     xy = proj[..., :2] / proj[..., 2:3]
     return float((xy[1:] - xy[:-1]).norm(dim=-1).sum(dim=0).max()) if homographies.shape[0] > 1 else 0.0
+
+
+def random_shake_kernel(size: int, length: float, rng: np.random.Generator, *, steps: int = 256,
+                        turn: float = 0.3) -> np.ndarray:
+    """A random smooth camera-shake trajectory rasterised into a ``(size, size)`` kernel.
+
+    Args:
+        size: kernel support (odd).
+        length: largest extent of the trajectory in pixels (<= size - 2).
+        rng: random generator (the only source of randomness).
+        steps: number of trajectory samples.
+        turn: standard deviation of the direction change per step (larger = more curved).
+
+    Returns:
+        float64 kernel summing to 1, trajectory centred on the mean position.
+    """
+    pos = np.zeros((steps, 2))
+    vel = rng.normal(size=2)
+    vel /= np.linalg.norm(vel)
+    for i in range(1, steps):
+        vel = vel + rng.normal(scale=turn, size=2)
+        vel /= np.linalg.norm(vel)
+        pos[i] = pos[i - 1] + vel
+    pos -= pos.mean(axis=0)
+    extent = np.abs(pos).max()
+    pos *= (min(length, size - 2) / 2.0) / max(extent, 1e-9)
+    k = np.zeros((size, size))
+    c = size // 2
+    for y, x in pos + c:
+        iy, ix = int(np.floor(y)), int(np.floor(x))
+        fy, fx = y - iy, x - ix
+        for dy, dx, w in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 1, fy * fx)):
+            if 0 <= iy + dy < size and 0 <= ix + dx < size:
+                k[iy + dy, ix + dx] += w
+    return k / k.sum()

@@ -30,8 +30,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from deblurkit.classical.deconv import pad_for_deconv, psf2otf
 from deblurkit.errors import DeblurkitError
+from deblurkit.kernel_aware.deconv import pad_for_deconv, psf2otf
 
 __all__ = ["center_kernel", "clean_kernel", "estimate_kernel", "kernel_pyramid_sizes", "l0_latent"]
 

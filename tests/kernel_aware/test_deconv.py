@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy.ndimage import convolve
 
-from deblurkit.classical.deconv import (
+from deblurkit.errors import DeblurkitError
+from deblurkit.kernel_aware.deconv import (
     convolve_fft,
     hyper_laplacian_deconv,
     richardson_lucy_deconv,
     wiener_deconv,
 )
-from deblurkit.errors import DeblurkitError
 
 FUNCS = [wiener_deconv, richardson_lucy_deconv, hyper_laplacian_deconv]
 

@@ -5,7 +5,7 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
 1. sRGB -> linear; luminance, normalised by its 99.5th percentile (the priors' weights are
    absolute, so dark photos are brightened for the computation and scaled back); noise
    level (MAD of the finest diagonal Haar band).
-2. Kernel estimation (:func:`deblurkit.classical.kernel_estimation.estimate_kernel`) on the
+2. Kernel estimation (:func:`deblurkit.kernel_aware.estimation.estimate_kernel`) on the
    most informative crop (largest gradient energy, away from clipped highlights) of each
    kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur that varies across
    the photo. A tile whose kernel is close to a delta (small effective support) is
@@ -27,10 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deblurkit.classical.deconv import hyper_laplacian_deconv
-from deblurkit.classical.kernel_estimation import estimate_kernel
-from deblurkit.classical.kernels import kernel_similarity
+from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
 from deblurkit.errors import DeblurkitError
+from deblurkit.infer.base import ProgressFn
+from deblurkit.infer.tiling import blend_regions, split_evenly
+from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
+from deblurkit.kernel_aware.estimation import estimate_kernel
+from deblurkit.kernel_aware.kernels import kernel_similarity
 
 __all__ = [
     "BlindParams",
@@ -41,12 +44,7 @@ __all__ = [
     "estimate_noise_sigma",
     "estimate_tile_kernels",
     "kernel_effective_support",
-    "linear_to_srgb_np",
-    "srgb_to_linear_np",
 ]
-
-Progress = Callable[[int, int], None]
-
 
 @dataclass(frozen=True)
 class BlindParams:
@@ -95,18 +93,6 @@ class DeblurResult:
     """Resolved settings, for reports."""
 
 
-def srgb_to_linear_np(x: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB decoding of a float array in [0, 1] (float32 out)."""
-    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb_np(x: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB encoding of linear values (clipped to [0, 1] first, float32 out)."""
-    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
-
-
 def estimate_noise_sigma(gray: np.ndarray) -> float:
     """Noise standard deviation from the median absolute finest diagonal Haar coefficient."""
     g = np.asarray(gray, dtype=np.float64)
@@ -121,15 +107,6 @@ def kernel_effective_support(kernel: np.ndarray) -> float:
     k = np.asarray(kernel, dtype=np.float64)
     k = k / k.sum()
     return float(1.0 / (k * k).sum())
-
-
-def _luminance(lin: np.ndarray) -> np.ndarray:
-    return (0.2126 * lin[..., 0] + 0.7152 * lin[..., 1] + 0.0722 * lin[..., 2]).astype(np.float32)
-
-
-def _splits(n: int, parts: int) -> list[tuple[int, int]]:
-    edges = np.linspace(0, n, parts + 1).round().astype(int)
-    return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
 
 
 def _texture_map(gray: np.ndarray) -> np.ndarray:
@@ -152,16 +129,6 @@ def _best_crop(energy_ii: np.ndarray, y0: int, y1: int, x0: int, x1: int, size: 
             if s > best:
                 best, arg = s, (int(yy), int(xx))
     return arg[0], arg[0] + ch, arg[1], arg[1] + cw
-
-
-def _ramp_weights(n: int, lo_pad: int, hi_pad: int) -> np.ndarray:
-    """Weights over a block of length ``n`` that ramp linearly across the overlap bands."""
-    w = np.ones(n, dtype=np.float32)
-    if lo_pad > 0:
-        w[: 2 * lo_pad] = np.linspace(0.0, 1.0, 2 * lo_pad + 2, dtype=np.float32)[1:-1][: min(2 * lo_pad, n)]
-    if hi_pad > 0:
-        w[n - 2 * hi_pad:] = np.minimum(w[n - 2 * hi_pad:], np.linspace(1.0, 0.0, 2 * hi_pad + 2, dtype=np.float32)[1:-1])
-    return w
 
 
 def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
@@ -226,16 +193,16 @@ def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int
     h, w = img.shape[:2]
     if min(h, w) < 2 * kernel_size + 2:
         raise DeblurkitError(f"image {w}x{h} is too small for kernel_size {kernel_size} (needs >= {2 * kernel_size + 2} px)")
-    lin = srgb_to_linear_np(img) if input_space == "srgb" else np.clip(img, 0.0, None)
-    gray = _luminance(lin) if lin.shape[2] == 3 else lin[..., 0]
+    lin = srgb_to_linear(img) if input_space == "srgb" else np.clip(img, 0.0, None)
+    gray = luminance(lin) if lin.shape[2] == 3 else lin[..., 0]
     # The L0 and hyper-Laplacian weights are absolute, so work at a fixed brightness scale:
     # a dark (night) photo is scaled up before estimation and deconvolution, and back after.
-    scale = float(max(np.percentile(gray, 99.5), 0.05))
+    scale = working_scale(gray)
     ny, nx = _parse_tiles(tiles, (h, w), p.est_crop)
     min_tile = 2 * kernel_size + 2
     ny, nx = max(1, min(ny, h // min_tile)), max(1, min(nx, w // min_tile))
     sat = (lin >= p.saturation).any(axis=2)
-    return _Prepared(lin, gray / scale, sat, scale, kernel_size, _splits(h, ny), _splits(w, nx))
+    return _Prepared(lin, gray / scale, sat, scale, kernel_size, split_evenly(h, ny), split_evenly(w, nx))
 
 
 def _n_estimates(prep: _Prepared) -> int:
@@ -337,7 +304,7 @@ def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: str) -> dic
             "input_space": input_space}
 
 
-def _counter(progress: Progress | None, total: int) -> Callable[[], None]:
+def _counter(progress: ProgressFn | None, total: int) -> Callable[[], None]:
     done = 0
 
     def tick() -> None:
@@ -354,7 +321,7 @@ def estimate_tile_kernels(
     *,
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     input_space: str = "srgb",
     params: BlindParams | None = None,
 ) -> TileKernels:
@@ -377,7 +344,7 @@ def deblur_image_with_kernel(
     *,
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     input_space: str = "srgb",
     params: BlindParams | None = None,
 ) -> DeblurResult:
@@ -417,32 +384,24 @@ def deblur_image_with_kernel(
         return DeblurResult(out, kernels, blurred, sigma, resolved)
 
     weight = p.weight + p.noise_weight * sigma * sigma
-    margin = 3 * kernel_size + p.overlap
-    acc = np.zeros_like(lin)
-    wsum = np.zeros((h, w, 1), dtype=np.float32)
+    cells, tile_of = [], []  # deconvolution blocks of at most p.block pixels, tile by tile
     for i, (a, b) in enumerate(ys):
         for j, (c, d) in enumerate(xs):
-            for (ba, bb) in _splits(b - a, n_blocks_y[i]):
-                for (bc, bd) in _splits(d - c, n_blocks_x[j]):
-                    y0, y1, x0, x1 = a + ba, a + bb, c + bc, c + bd
-                    # Extended region for the deconvolution, then an overlap band for blending.
-                    oy0, oy1 = max(0, y0 - p.overlap), min(h, y1 + p.overlap)
-                    ox0, ox1 = max(0, x0 - p.overlap), min(w, x1 + p.overlap)
-                    ey0, ey1 = max(0, oy0 - margin), min(h, oy1 + margin)
-                    ex0, ex1 = max(0, ox0 - margin), min(w, ox1 + margin)
-                    region = lin[ey0:ey1, ex0:ex1]
-                    if blurred[i, j]:
-                        res = hyper_laplacian_deconv(region / scale, kernels[i, j], weight=weight, alpha=p.alpha) * scale
-                    else:
-                        res = region
-                    res = res[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]
-                    wy = _ramp_weights(oy1 - oy0, y0 - oy0, oy1 - y1)
-                    wx = _ramp_weights(ox1 - ox0, x0 - ox0, ox1 - x1)
-                    wgt = (wy[:, None] * wx[None, :])[..., None]
-                    acc[oy0:oy1, ox0:ox1] += res * wgt
-                    wsum[oy0:oy1, ox0:ox1] += wgt
-                    tick()
-    out_lin = acc / np.maximum(wsum, 1e-8)
+            for (ba, bb) in split_evenly(b - a, n_blocks_y[i]):
+                for (bc, bd) in split_evenly(d - c, n_blocks_x[j]):
+                    cells.append((a + ba, a + bb, c + bc, c + bd))
+                    tile_of.append((i, j))
+
+    def deconvolve(index: int, region: tuple[int, int, int, int]) -> np.ndarray:
+        ey0, ey1, ex0, ex1 = region
+        patch = lin[ey0:ey1, ex0:ex1]
+        i, j = tile_of[index]
+        if not blurred[i, j]:
+            return patch
+        return hyper_laplacian_deconv(patch / scale, kernels[i, j], weight=weight, alpha=p.alpha) * scale
+
+    out_lin = blend_regions(h, w, lin.shape[2], cells, deconvolve, overlap=p.overlap,
+                            margin=3 * kernel_size + p.overlap, progress=tick)
     if sat.any():
         import cv2
 
@@ -450,7 +409,7 @@ def deblur_image_with_kernel(
         m = cv2.dilate(sat.astype(np.uint8), np.ones((ks, ks), np.uint8)).astype(np.float32)
         m = cv2.GaussianBlur(m, (0, 0), ks / 4.0)[..., None]
         out_lin = m * lin + (1.0 - m) * out_lin
-    out = linear_to_srgb_np(out_lin) if input_space == "srgb" else np.clip(out_lin, 0.0, 1.0)
+    out = linear_to_srgb(out_lin) if input_space == "srgb" else np.clip(out_lin, 0.0, 1.0)
     if np.asarray(image_srgb).ndim == 2:
         out = out[..., 0]
     return DeblurResult(out.astype(np.float32), kernels, blurred, sigma, resolved)
@@ -461,7 +420,7 @@ def deblur_image(
     *,
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     input_space: str = "srgb",
     params: BlindParams | None = None,
 ) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests of the kernel-refine pipeline (issue 6, design (c)) and its shipped model."""
+"""Tests of the kernel-refine pipeline and its shipped model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from deblurkit.errors import DeblurkitError
-from deblurkit.kernel_refine import (
+from deblurkit.kernel_aware.refine import (
     DEFAULT_NSRS,
     WEIGHTS_PATH,
     KernelRefineRestorer,
@@ -95,13 +95,13 @@ def test_network_is_residual_on_the_base_wiener_copy():
 
 
 def test_wiener_stack_with_delta_kernel_returns_the_input(rng):
-    from deblurkit.classical.blind import linear_to_srgb_np, srgb_to_linear_np
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
 
     srgb = rng.random((40, 48, 3), dtype=np.float32)
-    out = wiener_stack(srgb_to_linear_np(srgb), np.ones((1, 1)))
+    out = wiener_stack(srgb_to_linear(srgb), np.ones((1, 1)))
     assert out.shape == (40, 48, 3 * len(DEFAULT_NSRS))
     for i in range(len(DEFAULT_NSRS)):
-        np.testing.assert_allclose(out[..., 3 * i:3 * i + 3], linear_to_srgb_np(srgb_to_linear_np(srgb)), atol=2e-4)
+        np.testing.assert_allclose(out[..., 3 * i:3 * i + 3], linear_to_srgb(srgb_to_linear(srgb)), atol=2e-4)
 
 
 def test_delta_kernel_leaves_the_image_unchanged(rng, shipped):
@@ -118,7 +118,7 @@ def test_shipped_weights_and_model_card(shipped):
     model, meta = shipped
     assert WEIGHTS_PATH.stat().st_size <= 30 * 2**20
     assert isinstance(model, KernelDeconvNet) and not model.training
-    assert meta["name"] == "kernel-refine" and meta["architecture"] == "kernel-deconv-net"
+    assert meta["name"] == "kernel-refine" and meta["arch"] == "kernel-deconv-net"
     extra = meta["extra"]
     for key in ("design", "nsrs", "steps", "wall_seconds", "hardware", "training_pairs", "command"):
         assert key in extra, key
@@ -129,19 +129,19 @@ def test_shipped_weights_and_model_card(shipped):
     for heading in ("Design", "Data", "Training", "Held-out results", "Limitations"):
         assert re.search(rf"^#+ .*{heading}", card, flags=re.MULTILINE | re.IGNORECASE), heading
     assert f"{extra['steps']}" in card  # the card states the step count of the shipped weights
-    assert "studies/eval_designs.py" in card
+    assert "studies.eval_designs" in card
 
 
 def test_true_kernel_refinement_beats_input_wiener_and_wrong_kernel(noisy_pair, shipped):
     """Kernel conditioning works: with the true kernel the network beats the blurry input, the
     Wiener copy it refines (whose noise it suppresses), and itself given a wrong (rotated) kernel."""
-    from deblurkit.classical.blind import srgb_to_linear_np
+    from deblurkit.color import srgb_to_linear
 
     blur, sharp, kernel = noisy_pair
     out = refine_image(blur, shipped[0], kernels=kernel)
     wrong = refine_image(blur, shipped[0], kernels=np.ascontiguousarray(np.rot90(kernel)))
     mid = DEFAULT_NSRS.index(1e-2)
-    wien = wiener_stack(srgb_to_linear_np(blur), kernel)[..., 3 * mid:3 * mid + 3]
+    wien = wiener_stack(srgb_to_linear(blur), kernel)[..., 3 * mid:3 * mid + 3]
     p_in, p_w, p_out, p_wrong = _psnr(blur, sharp), _psnr(wien, sharp), _psnr(out, sharp), _psnr(wrong, sharp)
     assert p_out > p_in + 0.5, (p_in, p_out)
     assert p_out > p_w + 1.0, (p_w, p_out)
@@ -149,7 +149,7 @@ def test_true_kernel_refinement_beats_input_wiener_and_wrong_kernel(noisy_pair, 
 
 
 def test_network_tiling_matches_whole_image(shipped, rng):
-    from deblurkit.kernel_refine import KernelRefineParams
+    from deblurkit.kernel_aware.refine import KernelRefineParams
 
     img = rng.random((150, 330, 3), dtype=np.float32)
     k = np.zeros((9, 9), np.float32)
@@ -191,7 +191,7 @@ def test_weights_round_trip_and_errors(tmp_path):
     path = tmp_path / "w.safetensors"
     save_kernel_refine_weights(net, path, meta={"training_data": "none", "steps": 1})
     back, meta = load_kernel_refine_model(path)
-    assert meta["hyperparameters"] == net.hparams and meta["extra"]["steps"] == 1
+    assert meta["hparams"] == net.hparams and meta["extra"]["steps"] == 1
     for a, b in zip(net.state_dict().values(), back.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(DeblurkitError, match="no such weights file"):
@@ -204,7 +204,7 @@ def test_weights_round_trip_and_errors(tmp_path):
 
     other = tmp_path / "other.safetensors"
     save_file({"x": torch.zeros(1)}, str(other), metadata={"format": "something-else"})
-    with pytest.raises(DeblurkitError, match="not a kernel-refine weights file"):
+    with pytest.raises(DeblurkitError, match="not a kernel-deconv-net weights file"):
         load_kernel_refine_model(other)
 
 
@@ -224,7 +224,7 @@ def test_card_metrics_match_results_file():
     """Numbers in the card's results table come from studies/results/designs.json."""
     from pathlib import Path
 
-    results = Path(__file__).resolve().parents[1] / "studies" / "results" / "designs.json"
+    results = Path(__file__).resolve().parents[2] / "studies" / "results" / "designs.json"
     if not results.is_file():
         pytest.skip("studies/results/designs.json not present")
     rows = json.loads(results.read_text())["rows"]

@@ -1,13 +1,13 @@
 """The ``kernel-refine`` pipeline: blind kernel estimation + multi-NSR Wiener + a learned refiner.
 
-Design (c) of issue 6. Steps, all with the colour space stated by the caller:
+Steps, all with the colour space stated by the caller:
 
 1. sRGB -> linear light (unless ``input_space="linear"``).
 2. Blur kernel(s) from the classical kernel-aware pipeline (:func:`estimate_kernels`, which
-   reuses :mod:`deblurkit.classical.blind`): one tile for uniform blur, a grid for blur that
+   reuses :mod:`deblurkit.kernel_aware.blind`): one tile for uniform blur, a grid for blur that
    varies across the photo. A tile where no blur is found is left as it is; when no tile is
    blurred the input is returned unchanged (so sharp photos are never made worse).
-3. Wiener deconvolution (:func:`deblurkit.classical.deconv.wiener_deconv`, border-safe) at the
+3. Wiener deconvolution (:func:`deblurkit.kernel_aware.deconv.wiener_deconv`, border-safe) at the
    noise-to-signal ratios :data:`DEFAULT_NSRS`, scaled by ``1 + nsr`` so flat areas keep their
    brightness, per tile and blended over the tile overlaps; clipped and re-encoded to sRGB.
 4. :class:`deblurkit.models.kernel_deconv_net.KernelDeconvNet` refines: it sees the blurry image
@@ -20,17 +20,18 @@ The shipped weights live in ``deblurkit/weights/kernel-refine.safetensors`` (mod
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deblurkit.color import linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
-from deblurkit.infer.restorers import ProgressFn, Restorer
+from deblurkit.infer.base import ProgressFn, Restorer
+from deblurkit.infer.tiling import blend_regions, split_evenly
+from deblurkit.models.checkpoint import bundled_weights_dir
 
 __all__ = [
     "DEFAULT_NSRS",
@@ -49,8 +50,7 @@ __all__ = [
 #: Noise-to-signal ratios of the Wiener copies fed to the network (weakest regularisation first).
 DEFAULT_NSRS: tuple[float, ...] = (2e-3, 1e-2, 5e-2)
 #: The weights shipped with the package.
-WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "kernel-refine.safetensors"
-FORMAT = "deblurkit-kernel-refine-1"
+WEIGHTS_PATH = bundled_weights_dir() / "kernel-refine.safetensors"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class KernelRefineParams:
     """Largest blur to model, in pixels (odd)."""
     no_blur_support: float | None = None
     """Override of the classical "no blur" threshold on the kernel's effective support
-    (:class:`deblurkit.classical.blind.BlindParams`); None keeps the classical default."""
+    (:class:`deblurkit.kernel_aware.blind.BlindParams`); None keeps the classical default."""
     consistency: float | None = None
     """Override of the classical kernel-consistency threshold; None keeps the classical default."""
     overlap: int = 48
@@ -85,27 +85,7 @@ class KernelRefineResult:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-# ----------------------------------------------------------------------------- colour helpers
-
-
-def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    from deblurkit.classical.blind import srgb_to_linear_np
-
-    return srgb_to_linear_np(x)
-
-
-def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    from deblurkit.classical.blind import linear_to_srgb_np
-
-    return linear_to_srgb_np(x)
-
-
 # ----------------------------------------------------------------------------- kernels
-
-
-def _splits(n: int, parts: int) -> list[tuple[int, int]]:
-    edges = np.linspace(0, n, parts + 1).round().astype(int)
-    return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
 
 
 def estimate_kernels(
@@ -120,9 +100,9 @@ def estimate_kernels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blind blur kernels per tile, from the classical kernel-aware pipeline.
 
-    Reuses :mod:`deblurkit.classical.blind` (crop selection, coarse-to-fine L0 estimation,
+    Reuses :mod:`deblurkit.kernel_aware.blind` (crop selection, coarse-to-fine L0 estimation,
     consistency check, "no blur" detection, texture-poor tiles borrowing the global kernel), so
-    both pipelines see the same kernels: :func:`~deblurkit.classical.blind.estimate_tile_kernels`.
+    both pipelines see the same kernels: :func:`~deblurkit.kernel_aware.blind.estimate_tile_kernels`.
 
     Args:
         image: float32 ``(H, W, 3)`` in [0, 1], encoded as ``input_space``.
@@ -138,7 +118,7 @@ def estimate_kernels(
     """
     import dataclasses
 
-    from deblurkit.classical import blind
+    from deblurkit.kernel_aware import blind
 
     overrides = {k: v for k, v in (("no_blur_support", no_blur_support), ("consistency", consistency)) if v is not None}
     bp = dataclasses.replace(blind.BlindParams(), **overrides)
@@ -153,7 +133,7 @@ def estimate_kernels(
 def wiener_stack(lin: np.ndarray, kernel: np.ndarray, nsrs: tuple[float, ...] = DEFAULT_NSRS) -> np.ndarray:
     """Wiener deconvolutions of a linear image at several NSRs, clipped and encoded to sRGB.
 
-    Uses :func:`deblurkit.classical.deconv.wiener_deconv` and multiplies by ``1 + nsr`` so the
+    Uses :func:`deblurkit.kernel_aware.deconv.wiener_deconv` and multiplies by ``1 + nsr`` so the
     image mean is kept (a delta kernel gives back the input exactly).
 
     Args:
@@ -164,19 +144,10 @@ def wiener_stack(lin: np.ndarray, kernel: np.ndarray, nsrs: tuple[float, ...] = 
     Returns:
         float32 ``(H, W, 3 * len(nsrs))`` sRGB in [0, 1].
     """
-    from deblurkit.classical.deconv import wiener_deconv
+    from deblurkit.kernel_aware.deconv import wiener_deconv
 
-    outs = [_linear_to_srgb(np.clip(wiener_deconv(lin, kernel, nsr=n) * (1.0 + n), 0.0, 1.0)) for n in nsrs]
+    outs = [linear_to_srgb(np.clip(wiener_deconv(lin, kernel, nsr=n) * (1.0 + n), 0.0, 1.0)) for n in nsrs]
     return np.concatenate(outs, axis=2).astype(np.float32)
-
-
-def _ramp(n: int, lo: int, hi: int) -> np.ndarray:
-    w = np.ones(n, np.float32)
-    if lo > 0:
-        w[:lo] = np.linspace(0.0, 1.0, lo + 2, dtype=np.float32)[1:-1]
-    if hi > 0:
-        w[n - hi:] = np.minimum(w[n - hi:], np.linspace(1.0, 0.0, hi + 2, dtype=np.float32)[1:-1])
-    return w
 
 
 # ----------------------------------------------------------------------------- weights
@@ -184,55 +155,25 @@ def _ramp(n: int, lo: int, hi: int) -> np.ndarray:
 
 def save_kernel_refine_weights(model: Any, path: str | os.PathLike[str], *, meta: dict[str, Any]) -> None:
     """Write a :class:`KernelDeconvNet` and its training record to ``.safetensors`` (atomically)."""
-    from safetensors.torch import save
+    from deblurkit.models.checkpoint import save_safetensors
 
-    from deblurkit.io import atomic_write
-
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    header = {"format": FORMAT, "name": "kernel-refine", "architecture": "kernel-deconv-net",
-              "hyperparameters": json.dumps(model.hparams, sort_keys=True),
-              "training_data": str(meta.get("training_data", "unspecified")),
-              "extra": json.dumps(meta, sort_keys=True, default=str)}
-    data = save(tensors, metadata=header)
-    with atomic_write(path) as fh:
-        fh.write(data)
+    save_safetensors(model, path, name="kernel-refine", meta=meta)
 
 
 def load_kernel_refine_model(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Load the refiner network (default: the shipped weights).
+    """Load the refiner network (default: the shipped weights) through :mod:`deblurkit.models.checkpoint`.
 
     Returns:
-        ``(model, meta)``: a :class:`KernelDeconvNet` in eval mode on CPU, and the metadata
-        (``name``, ``architecture``, ``hyperparameters``, ``training_data``, ``extra``).
+        ``(model, meta)``: a :class:`KernelDeconvNet` in eval mode on CPU, and the metadata of
+        :func:`deblurkit.models.checkpoint.load_model` (``name``, ``arch``, ``hparams``,
+        ``training_data``, ``extra``, ``weights``).
 
     Raises:
         DeblurkitError: missing, unreadable or foreign file.
     """
-    from safetensors import SafetensorError, safe_open
+    from deblurkit.models.checkpoint import load_safetensors
 
-    from deblurkit.models.kernel_deconv_net import KernelDeconvNet
-
-    path = Path(path) if path is not None else WEIGHTS_PATH
-    if not path.is_file():
-        raise DeblurkitError(f"{path}: no such weights file")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            header = dict(fh.metadata() or {})
-            sd = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise DeblurkitError(f"{path}: truncated or not a safetensors file ({str(exc).splitlines()[0][:120]})") from None
-    if header.get("format") != FORMAT:
-        raise DeblurkitError(f"{path}: not a kernel-refine weights file (format {header.get('format')!r})")
-    hp = json.loads(header["hyperparameters"])
-    model = KernelDeconvNet(**hp)
-    try:
-        model.load_state_dict(sd)
-    except RuntimeError as exc:
-        raise DeblurkitError(f"{path}: weights do not match the architecture ({str(exc).splitlines()[0][:160]})") from None
-    meta = {"name": header.get("name"), "architecture": header.get("architecture"), "hyperparameters": hp,
-            "training_data": header.get("training_data"), "extra": json.loads(header.get("extra", "{}")),
-            "weights": str(path)}
-    return model.eval(), meta
+    return load_safetensors(WEIGHTS_PATH if path is None else path, architecture="kernel-deconv-net")
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -245,13 +186,11 @@ def _run_net(model: Any, stack_chw: np.ndarray, p: KernelRefineParams, progress:
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            y = model(torch.from_numpy(x)).numpy()
-        # run_tiled blends arrays with as many channels as its input: pad, then keep the first 3.
-        return np.concatenate([y, np.zeros((y.shape[0], x.shape[1] - 3, *y.shape[2:]), y.dtype)], axis=1)
+            return model(torch.from_numpy(x)).numpy()
 
     tile = p.net_tile if p.net_tile > 0 else None
     return run_tiled(stack_chw, run, multiple=model.size_multiple, tile=tile, overlap=p.net_overlap,
-                     progress=progress)[:3]
+                     progress=progress, out_channels=3)
 
 
 def refine_image_with_kernel(
@@ -294,8 +233,8 @@ def refine_image_with_kernel(
     if min(h, w) < 2 * p.kernel_size + 2:
         raise DeblurkitError(f"image {w}x{h} is too small (needs >= {2 * p.kernel_size + 2} px per side)")
     img = np.clip(img.astype(np.float32), 0.0, 1.0)
-    lin = _srgb_to_linear(img) if input_space == "srgb" else img
-    srgb = img if input_space == "srgb" else _linear_to_srgb(img)
+    lin = srgb_to_linear(img) if input_space == "srgb" else img
+    srgb = img if input_space == "srgb" else linear_to_srgb(img)
     nsrs = DEFAULT_NSRS
     if model.num_wiener != len(nsrs):
         raise DeblurkitError(f"model expects {model.num_wiener} Wiener inputs, the pipeline makes {len(nsrs)}")
@@ -349,36 +288,31 @@ def refine_image_with_kernel(
             progress(est_total + rest, est_total + rest)
         return KernelRefineResult(np.asarray(image, np.float32).copy(), kernels, blurred, resolved)
 
-    # Wiener copies per kernel tile, blended over the overlaps; weight map of blurred tiles.
+    # Wiener copies per kernel tile, blended over the overlaps; the last channel is 1 where the
+    # tile was blurred (after blending: the share of blurred tiles at each pixel).
     n = len(nsrs)
-    stack = np.zeros((h, w, 3 * n), np.float32)
-    wsum = np.zeros((h, w, 1), np.float32)
-    bmask = np.zeros((h, w, 1), np.float32)
-    margin = 3 * kernels.shape[-1]
-    ov = p.overlap // 2
-    for i, (a, b) in enumerate(_splits(h, ny)):
-        for j, (c, d) in enumerate(_splits(w, nx)):
-            oy0, oy1, ox0, ox1 = max(0, a - ov), min(h, b + ov), max(0, c - ov), min(w, d + ov)
-            if blurred[i, j]:
-                ey0, ey1, ex0, ex1 = max(0, oy0 - margin), min(h, oy1 + margin), max(0, ox0 - margin), min(w, ox1 + margin)
-                res = wiener_stack(lin[ey0:ey1, ex0:ex1], kernels[i, j], nsrs)[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]
-            else:
-                res = np.tile(srgb[oy0:oy1, ox0:ox1], (1, 1, n))
-            wgt = (_ramp(oy1 - oy0, 2 * (a - oy0), 2 * (oy1 - b)) [:, None]
-                   * _ramp(ox1 - ox0, 2 * (c - ox0), 2 * (ox1 - d))[None, :])[..., None]
-            stack[oy0:oy1, ox0:ox1] += res * wgt
-            wsum[oy0:oy1, ox0:ox1] += wgt
-            if blurred[i, j]:
-                bmask[oy0:oy1, ox0:ox1] += wgt
-            tick()
-    stack /= np.maximum(wsum, 1e-8)
-    bmask /= np.maximum(wsum, 1e-8)
+    ys, xs = split_evenly(h, ny), split_evenly(w, nx)
+    cells = [(a, b, c, d) for (a, b) in ys for (c, d) in xs]
+
+    def wiener_copies(index: int, region: tuple[int, int, int, int]) -> np.ndarray:
+        ey0, ey1, ex0, ex1 = region
+        i, j = divmod(index, nx)
+        if not blurred[i, j]:
+            copies = np.tile(srgb[ey0:ey1, ex0:ex1], (1, 1, n))
+        else:
+            copies = wiener_stack(lin[ey0:ey1, ex0:ex1], kernels[i, j], nsrs)
+        flag = np.full((ey1 - ey0, ex1 - ex0, 1), 1.0 if blurred[i, j] else 0.0, np.float32)
+        return np.concatenate([copies, flag], axis=2)
+
+    blended = blend_regions(h, w, 3 * n + 1, cells, wiener_copies, overlap=p.overlap // 2,
+                            margin=3 * kernels.shape[-1], progress=tick)
+    stack, bmask = blended[..., :3 * n], blended[..., 3 * n:]
     net_in = np.concatenate([srgb, stack], axis=2).transpose(2, 0, 1)
     with torch.no_grad():
         out = _run_net(model, np.ascontiguousarray(net_in), p, tick).transpose(1, 2, 0)
     out = np.clip(bmask * out + (1.0 - bmask) * srgb, 0.0, 1.0)
     if input_space == "linear":
-        out = _srgb_to_linear(out)
+        out = srgb_to_linear(out)
     return KernelRefineResult(out.astype(np.float32), kernels, blurred, resolved)
 
 
@@ -404,7 +338,7 @@ def refine_image(
 
     Example:
         >>> import numpy as np
-        >>> from deblurkit.kernel_refine import refine_image
+        >>> from deblurkit.kernel_aware.refine import refine_image
         >>> img = np.random.default_rng(0).random((96, 96, 3), dtype=np.float32)
         >>> refine_image(img, kernels=np.ones((1, 1))).shape  # a delta kernel: returned unchanged
         (96, 96, 3)
@@ -424,8 +358,11 @@ class KernelRefineRestorer(Restorer):
                    "in linear light, refined by a small shipped network")
 
     def __init__(self, weights: str | os.PathLike[str] | None = None, *, tiles: int | None = None,
-                 threads: int | None = None, params: KernelRefineParams | None = None) -> None:
-        self.model, self.meta = load_kernel_refine_model(weights)
+                 threads: int | None = None, params: KernelRefineParams | None = None,
+                 loaded: tuple[Any, dict[str, Any]] | None = None) -> None:
+        """``weights``: a weights file (None: the shipped one); ``loaded``: an already loaded
+        ``(model, meta)`` pair from :func:`load_kernel_refine_model` instead."""
+        self.model, self.meta = loaded if loaded is not None else load_kernel_refine_model(weights)
         self.tiles = tiles
         self.threads = threads
         self.params = params or KernelRefineParams()

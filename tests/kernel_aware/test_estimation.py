@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 from scipy.ndimage import convolve
 
-from deblurkit.classical.deconv import hyper_laplacian_deconv
-from deblurkit.classical.kernel_estimation import (
+from deblurkit.errors import DeblurkitError
+from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
+from deblurkit.kernel_aware.estimation import (
     center_kernel,
     clean_kernel,
     estimate_kernel,
     kernel_pyramid_sizes,
 )
-from deblurkit.classical.kernels import kernel_similarity, random_shake_kernel
-from deblurkit.errors import DeblurkitError
+from deblurkit.kernel_aware.kernels import kernel_similarity
+from deblurkit.synth.trajectory import random_shake_kernel
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
