@@ -56,19 +56,19 @@ def test_finished_run_folder_reloads_and_refuses_other_settings(tiny_views, tmp_
 
 
 def test_resume_from_a_middle_checkpoint_matches_an_uninterrupted_run(tiny_views, tmp_path: Path) -> None:
-    cfg = _config(iterations=20, plain_iterations=6, checkpoint_every=10)
+    cfg = _config(iterations=12, plain_iterations=4, checkpoint_every=6, densify_from=4, densify_every=4)
     whole = fit_scene(tiny_views, cfg)
 
     class Stop(Exception):
         pass
 
-    def stop_at_15(rec: dict) -> None:
-        if rec["iteration"] == 15:
+    def stop_at_9(rec: dict) -> None:
+        if rec["iteration"] == 9:
             raise Stop
 
     with pytest.raises(Stop):
-        fit_scene(tiny_views, cfg, run_dir=tmp_path, progress=stop_at_15, log_every=5)
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["iteration"] == 10
+        fit_scene(tiny_views, cfg, run_dir=tmp_path, progress=stop_at_9, log_every=3)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["iteration"] == 6
     resumed = fit_scene(tiny_views, cfg, run_dir=tmp_path)
     torch.testing.assert_close(resumed.gaussians.means, whole.gaussians.means)
     torch.testing.assert_close(resumed.trajectories.control, whole.trajectories.control)
