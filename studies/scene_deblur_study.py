@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Scene deblurring on a synthetic scene: plain splatting vs the joint method vs the true-trajectory bound.
+"""Scene deblurring from blurry views: plain splatting vs the joint method vs the true-trajectory bound.
 
     python -m studies.scene_deblur_study            # or: python studies/scene_deblur_study.py
+    python -m studies.scene_deblur_study --scene lego --size 64 --views 24
 
-A textured wall with boxes (``make_synthetic_scene``) is seen by cameras on a small disc;
+``--scene synthetic`` (default): a textured wall with boxes (``make_synthetic_scene``) is seen by cameras on a small disc;
 two thirds of them become blurry training photos (random 6-DoF shake, linear-light averaging,
 optional sensor noise), the rest are sharp test views at new poses. Three fits run on the same
 photos with the same settings:
@@ -17,7 +18,9 @@ the training views (their sharp mid-exposure renders; joint renders at its own m
 pose), the number of Gaussians, the wall time, and for ``joint`` the error of the recovered
 trajectories (:func:`deblurkit.scene.trajectory.trajectory_error`) next to that of assuming no
 motion. The blurry training photos vs their sharp
-versions are reported too. Writes ``--out`` ``.json`` and ``.md`` and a picture row per test
+versions are reported too. ``--scene lego``: the first ``--views`` NeRF-synthetic lego views
+(``../shared/data/scenes/lego``, RGBA on white, resized to ``--size``), training views blurred by
+camera rotation (exact homographies), test views the sharp photos. Writes ``--out`` ``.json`` and ``.md`` and a picture row per test
 view (blurry nearest training photo is not meaningful for new poses, so the row is: truth,
 plain, joint, oracle).
 
@@ -36,6 +39,10 @@ from pathlib import Path
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scene", default="synthetic", choices=("synthetic", "lego"),
+                    help="synthetic Gaussians, or the NeRF lego views blurred by camera rotation")
+    ap.add_argument("--lego", default="../shared/data/scenes/lego/transforms_train.json",
+                    help="NeRF transforms file of the lego views (--scene lego)")
     ap.add_argument("--size", type=int, default=48, help="image side in pixels")
     ap.add_argument("--views", type=int, default=12, help="cameras; every third is a sharp test view")
     ap.add_argument("--spacing", type=float, default=0.15, help="splat spacing of the true scene")
@@ -68,27 +75,40 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(args.seed)
-    truth = make_synthetic_scene(gen, spacing=args.spacing)
-    intr = Intrinsics.from_fov(math.radians(50), args.size, args.size)
-    cams = forward_facing_cameras(args.views)
     test_idx = list(range(0, args.views, 3))
     train_idx = [i for i in range(args.views) if i not in test_idx]
-    train = make_blurry_views(truth, cams[train_idx], intr, gen, num_samples=32, noise=args.noise,
-                              rotation_deg=tuple(args.rotation), translation=tuple(args.translation))
 
     def srgb(lin: torch.Tensor) -> np.ndarray:
         return linear_to_srgb(lin.clamp(0, 1)).permute(0, 2, 3, 1).numpy().astype(np.float64)
+
+    if args.scene == "synthetic":
+        truth = make_synthetic_scene(gen, spacing=args.spacing)
+        intr = Intrinsics.from_fov(math.radians(50), args.size, args.size)
+        cams = forward_facing_cameras(args.views)
+        train = make_blurry_views(truth, cams[train_idx], intr, gen, num_samples=32, noise=args.noise,
+                                  rotation_deg=tuple(args.rotation), translation=tuple(args.translation))
+        test_true = srgb(render_views_linear(truth, cams[test_idx], intr))
+        train_true = srgb(render_views_linear(truth, cams[train_idx], intr))
+        background, init_depth, n_true = (0.0, 0.0, 0.0), (2.0, 7.0), len(truth)
+    else:  # sharp photos of a real model; blur by rotation only, so the truth stays exact
+        from deblurkit.scene.data import read_nerf_transforms, rotation_blur_views
+
+        probe = read_nerf_transforms(args.lego, limit=1)
+        views = read_nerf_transforms(args.lego, scale=args.size / probe.intr.width, limit=args.views)
+        intr, cams = views.intr, views.w2c
+        train = rotation_blur_views(views.subset(train_idx), gen, rotation_deg=tuple(args.rotation))
+        test_true = views.images[test_idx].permute(0, 2, 3, 1).numpy().astype(np.float64)
+        train_true = views.images[train_idx].permute(0, 2, 3, 1).numpy().astype(np.float64)
+        background, init_depth, n_true = (1.0, 1.0, 1.0), None, 0
 
     def scores(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
         return {"psnr": float(np.mean([psnr(p, r, data_range=1.0) for p, r in zip(pred, ref)])),
                 "ssim": float(np.mean([ssim(p, r, data_range=1.0) for p, r in zip(pred, ref)]))}
 
-    test_true = srgb(render_views_linear(truth, cams[test_idx], intr))
-    train_true = srgb(render_views_linear(truth, cams[train_idx], intr))
     blurry = train.images.permute(0, 2, 3, 1).numpy().astype(np.float64)
     results: dict = {
         "settings": vars(args),
-        "scene": {"gaussians": len(truth), "train_views": len(train_idx), "test_views": len(test_idx)},
+        "scene": {"kind": args.scene, "gaussians": n_true, "train_views": len(train_idx), "test_views": len(test_idx)},
         "blurry_inputs": scores(blurry, train_true),
         "fits": {},
     }
@@ -99,15 +119,16 @@ def main() -> None:
     for mode in args.modes.split(","):
         config = FitConfig(mode=mode, iterations=args.iterations, plain_iterations=args.plain_iterations,
                            num_subframes=args.subframes, bezier_order=args.order, subframe_chunk=args.subframes,
-                           init_points=args.init_points, init_depth=(2.0, 7.0), lr_sh0=2e-2, lr_means=5e-3,
+                           init_points=args.init_points, init_depth=init_depth, background=background, lr_sh0=2e-2, lr_means=5e-3,
                            lr_scales=1e-2, lr_control=args.lr_control, lr_times=args.lr_times,
                            densify_every=50, checkpoint_every=10**9, seed=args.seed)
         t0 = time.perf_counter()
         res = fit_scene(train, config, log_every=max(1, args.iterations // 6),
                         progress=lambda r, m=mode: print(m, r, flush=True))
         seconds = time.perf_counter() - t0
-        test_pred = srgb(render_views_linear(res.gaussians, cams[test_idx], intr))
-        train_pred = srgb(render_views_linear(res.gaussians, sharp_view_poses(train.w2c, res.trajectories), intr))
+        test_pred = srgb(render_views_linear(res.gaussians, cams[test_idx], intr, background=background))
+        train_pred = srgb(render_views_linear(res.gaussians, sharp_view_poses(train.w2c, res.trajectories), intr,
+                                              background=background))
         results["fits"][mode] = {
             "test": scores(test_pred, test_true),
             "train_sharp": scores(train_pred, train_true),
@@ -129,8 +150,9 @@ def main() -> None:
     with atomic_write(out.with_suffix(".json"), "w") as fh:
         json.dump(results, fh, indent=2)
     lines = [
-        f"Synthetic scene, {args.size}x{args.size}, {len(train_idx)} blurry training views, {len(test_idx)} test views, "
-        f"shake {args.rotation[0]}-{args.rotation[1]} deg / {args.translation[0]}-{args.translation[1]} units, "
+        f"Scene {args.scene}, {args.size}x{args.size}, {len(train_idx)} blurry training views, {len(test_idx)} test views, "
+        f"shake {args.rotation[0]}-{args.rotation[1]} deg / "
+        f"{'rotation only' if args.scene == 'lego' else f'{args.translation[0]}-{args.translation[1]} units'}, "
         f"noise {args.noise}, {args.iterations} iterations ({args.plain_iterations} plain first), "
         f"{args.subframes} sub-frames, Bézier order {args.order}.",
         "",
