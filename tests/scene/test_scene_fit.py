@@ -94,3 +94,21 @@ def test_bad_settings_are_one_line_errors(tiny_views) -> None:
         fit_scene(replace(tiny_views, true_w2c=None), _config(mode="oracle", iterations=2))
     with pytest.raises(DeblurkitError, match="unknown fit settings"):
         FitConfig.from_dict({"iterations": 3, "colour": 1})
+
+
+def test_row_sparse_adam_moves_only_the_given_rows_like_a_dense_adam_would() -> None:
+    from deblurkit.scene.fit import _Adam
+
+    x = torch.zeros(3, 2, requires_grad=True)
+    ref = torch.zeros(1, 2, requires_grad=True)
+    opt = _Adam({"x": x}, {"x": 0.1}, eps=1e-8)
+    dense = _Adam({"x": ref}, {"x": 0.1}, eps=1e-8)
+    for step in range(3):
+        g = torch.tensor([[1.0, -2.0]]) * (step + 1)
+        x.grad = torch.zeros(3, 2)
+        x.grad[1] = g[0]
+        opt.step(rows=torch.tensor([1]))
+        ref.grad = g.clone()
+        dense.step()
+    assert torch.equal(x.detach()[0], torch.zeros(2)) and torch.equal(x.detach()[2], torch.zeros(2))
+    torch.testing.assert_close(x.detach()[1], ref.detach()[0])

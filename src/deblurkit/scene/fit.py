@@ -196,17 +196,34 @@ class _Adam:
         }
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, rows: Tensor | None = None) -> None:
+        """One Adam step; with ``rows``, only those rows (first axis) of every tensor are updated.
+
+        Row-sparse steps keep a step count per row, so that a per-view parameter (a trajectory)
+        moves only when its view was rendered: a dense Adam would keep moving every view's rows
+        on stale momentum at every iteration, about 30x the intended step per visit.
+        """
         b1, b2 = self.betas
         for n, t in self.params.items():
             if t.grad is None:
                 continue
             st = self.state[n]
-            st["step"] += 1
-            st["m"].mul_(b1).add_(t.grad, alpha=1 - b1)
-            st["v"].mul_(b2).addcmul_(t.grad, t.grad, value=1 - b2)
-            denom = (st["v"] / (1 - b2 ** st["step"])).sqrt_().add_(self.eps)
-            t.addcdiv_(st["m"], denom, value=-self.lrs[n] / (1 - b1 ** st["step"]))
+            if rows is None:
+                st["step"] += 1
+                st["m"].mul_(b1).add_(t.grad, alpha=1 - b1)
+                st["v"].mul_(b2).addcmul_(t.grad, t.grad, value=1 - b2)
+                denom = (st["v"] / (1 - b2 ** st["step"])).sqrt_().add_(self.eps)
+                t.addcdiv_(st["m"], denom, value=-self.lrs[n] / (1 - b1 ** st["step"]))
+            else:
+                if not torch.is_tensor(st["step"]):
+                    st["step"] = torch.full((t.shape[0],), float(st["step"]))
+                st["step"][rows] += 1
+                k = st["step"][rows].reshape(-1, *([1] * (t.ndim - 1)))
+                g = t.grad[rows]
+                st["m"][rows] = b1 * st["m"][rows] + (1 - b1) * g
+                st["v"][rows] = b2 * st["v"][rows] + (1 - b2) * g * g
+                denom = (st["v"][rows] / (1 - b2**k)).sqrt() + self.eps
+                t[rows] -= self.lrs[n] / (1 - b1**k) * st["m"][rows] / denom
             t.grad = None
 
     def rebuild(self, new: Gaussians, keep: Tensor, appended: int) -> None:
@@ -489,7 +506,7 @@ def fit_scene(
             smooth = w * traj.smoothness(torch.tensor([view]))
             smooth.backward()
             loss += float(smooth.detach())
-            traj_opt.step()
+            traj_opt.step(rows=torch.tensor([view]))
         opt.step()
         with torch.no_grad():
             grad_sum += torch.where(seen, grad2d.norm(dim=-1), 0.0)
