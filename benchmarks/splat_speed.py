@@ -8,7 +8,7 @@ target, so the backward pass is the one fitting runs.
 Times are CPU time of this process (``time.process_time``) with one thread, which is what one
 core delivers even on a shared machine; wall time and the load average are printed beside it.
 
-Usage: python benchmarks/splat_speed.py [--gaussians 4096] [--size 128] [--tile 16] [--cap 256] [--repeats 5]
+Usage: python benchmarks/splat_speed.py [--gaussians 4096] [--size 128] [--tile 16] [--cap 1024] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--gaussians", type=int, default=4096)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--tile", type=int, default=16)
-    parser.add_argument("--cap", type=int, default=256, help="max Gaussians per tile")
+    parser.add_argument("--cap", type=int, default=1024, help="max Gaussians per tile")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
