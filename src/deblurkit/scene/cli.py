@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--subframes", type=int, default=21, help="renders per exposure (default 21)")
     fit.add_argument("--order", type=int, default=9, help="Bézier order of each trajectory (default 9)")
     fit.add_argument("--background", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("R", "G", "B"),
-                     help="sRGB colour behind transparent pixels of RGBA photos (default white)")
+                     help="sRGB colour behind transparent pixels of RGBA photos, also rendered behind the "
+                          "scene (default white)")
     fit.add_argument("--device", default="cpu", help="torch device (default cpu)")
     fit.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     fit.add_argument("--seed", type=int, default=0)
@@ -55,8 +56,12 @@ def _run_fit(args: argparse.Namespace) -> int:
     poses = Path(args.poses)
     images = Path(args.images) if args.images else (poses.parent if poses.is_file() else poses)
     views = load_views(images, poses, scale=args.scale, background=tuple(args.background))
+    from deblurkit.synth.color import srgb_to_linear
+
+    # transparent pixels were composited on this colour, so the scene is rendered over it too
+    background = tuple(float(c) for c in srgb_to_linear(torch.tensor(args.background, dtype=torch.float32)))
     config = FitConfig(mode=args.mode, iterations=args.iterations, num_subframes=args.subframes,
-                       bezier_order=args.order, seed=args.seed, background=(0.0, 0.0, 0.0))
+                       bezier_order=args.order, seed=args.seed, background=background)
 
     def report(rec: dict) -> None:
         print(f"iteration {rec['iteration']}/{config.iterations}: L1 {rec['l1']:.4f}, "
