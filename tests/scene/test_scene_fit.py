@@ -112,3 +112,9 @@ def test_row_sparse_adam_moves_only_the_given_rows_like_a_dense_adam_would() -> 
         dense.step()
     assert torch.equal(x.detach()[0], torch.zeros(2)) and torch.equal(x.detach()[2], torch.zeros(2))
     torch.testing.assert_close(x.detach()[1], ref.detach()[0])
+
+
+def test_a_corrupt_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DeblurkitError, match="cannot read the run checkpoint"):
+        load_run(tmp_path)

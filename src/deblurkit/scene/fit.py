@@ -374,14 +374,16 @@ def load_run(run_dir: str | Path) -> tuple[FitConfig, Gaussians, ExposureTraject
     path = Path(run_dir) / "checkpoint.pt"
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
+        config = FitConfig.from_dict(ck["config"])
+        gs = Gaussians.from_state_dict(ck["gaussians"])
+        traj = None
+        if ck.get("trajectories") is not None:
+            traj = ExposureTrajectories(ck["num_views"], order=config.bezier_order, num_subframes=config.num_subframes)
+            traj.load_state_dict(ck["trajectories"])
+    except DeblurkitError:
+        raise
+    except Exception as exc:  # unreadable, truncated or foreign file: one line, no traceback
         raise DeblurkitError(f"cannot read the run checkpoint {path}: {exc}") from exc
-    config = FitConfig.from_dict(ck["config"])
-    gs = Gaussians.from_state_dict(ck["gaussians"])
-    traj = None
-    if ck.get("trajectories") is not None:
-        traj = ExposureTrajectories(ck["num_views"], order=config.bezier_order, num_subframes=config.num_subframes)
-        traj.load_state_dict(ck["trajectories"])
     return config, gs, traj, ck
 
 
