@@ -30,7 +30,7 @@ def _one(mp: float, pipeline: str) -> dict:
     from skimage import data
 
     from deblurkit.color import linear_to_srgb, srgb_to_linear
-    from deblurkit.kernel_aware.blind import deblur_image_with_kernel
+    from deblurkit.kernel_aware.blind import deblur_image_and_kernels
     from deblurkit.kernel_aware.deconv import convolve_fft
     from deblurkit.synth.trajectory import random_shake_kernel
 
@@ -43,11 +43,11 @@ def _one(mp: float, pipeline: str) -> dict:
     steps = []
     t0 = time.perf_counter()
     if pipeline == "kernel-refine":
-        from deblurkit.kernel_aware.refine import load_kernel_refine_model, refine_image_with_kernel
+        from deblurkit.kernel_aware.refine import load_kernel_refine_model, refine_image_and_kernels
 
         model, _ = load_kernel_refine_model()
         t0 = time.perf_counter()  # time the pipeline, not the one-off weight loading
-        res = refine_image_with_kernel(blur, model, progress=lambda d, t: steps.append(d))
+        res = refine_image_and_kernels(blur, model, progress=lambda d, t: steps.append(d))
     elif pipeline == CHAIN:
         from deblurkit.infer import load_restorer
 
@@ -56,7 +56,7 @@ def _one(mp: float, pipeline: str) -> dict:
         restorer(blur, progress=lambda d, t: steps.append(d))
         res = None
     else:
-        res = deblur_image_with_kernel(blur, kernel_size=31, progress=lambda d, t: steps.append(d))
+        res = deblur_image_and_kernels(blur, kernel_size=31, progress=lambda d, t: steps.append(d))
     dt = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {"megapixels": round(w * h / 1e6, 2), "size": [w, h], "seconds": round(dt, 1),

@@ -7,8 +7,8 @@
 Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
 
 * ``identity``          the blurry input;
-* ``kernel-deconv``     design (b): :func:`deblurkit.kernel_aware.blind.deblur_image_with_kernel`;
-* ``kernel-refine``     design (c): :func:`deblurkit.kernel_aware.refine.refine_image_with_kernel` with the
+* ``kernel-deconv``     design (b): :func:`deblurkit.kernel_aware.blind.deblur_image_and_kernels`;
+* ``kernel-refine``     design (c): :func:`deblurkit.kernel_aware.refine.refine_image_and_kernels` with the
   shipped weights and blind kernel estimates. The pipeline's estimator *is* the classical one
   (deterministic), so the kernels found by the (b) run are cached and passed in, saving half
   the run time; ``--skip-classical`` makes (c) estimate its own. The speed of the whole (c)
@@ -41,26 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
+from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e", "kernel-refine-true",
          "refine-true+e2e", "deconv-true", "deconv-true+e2e", "wiener-true", "rl-true"]
 DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e"]
-
-
-def deconv_like_b(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """(b)'s deconvolution step for a given kernel: same brightness scale and noise-adapted weight."""
-    from deblurkit.color import luminance, working_scale
-    from deblurkit.kernel_aware.blind import BlindParams, estimate_noise_sigma
-    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
-
-    p = BlindParams()
-    gray = luminance(lin)  # the luminance and brightness scale of the blind pipeline
-    scale = working_scale(gray)
-    sigma = estimate_noise_sigma(gray / scale)
-    weight = p.weight + p.noise_weight * sigma * sigma
-    return hyper_laplacian_deconv(lin / scale, kernel, weight=weight, alpha=p.alpha) * scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.io import atomic_write, load_image_rgb
-    from deblurkit.kernel_aware.blind import deblur_image_with_kernel
+    from deblurkit.kernel_aware.blind import deblur_image_and_kernels, deconvolve_with_kernel
     from deblurkit.kernel_aware.deconv import richardson_lucy_deconv, wiener_deconv
-    from deblurkit.kernel_aware.refine import load_kernel_refine_model, refine_image_with_kernel
+    from deblurkit.kernel_aware.refine import load_kernel_refine_model, refine_image_and_kernels
 
     torch.set_num_threads(args.threads)
     from deblurkit.kernel_aware.refine import KernelRefineParams
@@ -120,11 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     # With cached kernels, the (c) time per test image excludes kernel estimation.
     refine_key = "kernel-refine" if (args.skip_classical or own_estimates) else "kernel-refine (after estimation)"
     mpix = 0.0
-    for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
-        if found is None:
-            continue
-        root, items = found
+    for set_name, root, items in requested_sets(args):
         acc: dict[str, list[tuple[float, float]]] = {}
         for it in items:
             i = it["index"]
@@ -138,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 if (key not in cache or not kfile.is_file()
                         or (want_image and "image" not in np.load(kfile).files)):
                     t0 = time.time()
-                    r = deblur_image_with_kernel(blur)
+                    r = deblur_image_and_kernels(blur)
                     cache[key] = {"metrics": metrics(r.image, gt), "seconds": time.time() - t0}
                     kfile.parent.mkdir(parents=True, exist_ok=True)
                     with atomic_write(kfile) as fh:
@@ -153,12 +136,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.time()
             if args.skip_classical or own_estimates:
-                rr = refine_image_with_kernel(blur, model, params=rparams)
+                rr = refine_image_and_kernels(blur, model, params=rparams)
             else:
                 # Same kernels as the classical run (the pipeline calls the same deterministic
                 # estimator), so they are computed once; speed is measured by --speed-side.
                 kz = np.load(kfile)
-                rr = refine_image_with_kernel(blur, model, kernels=kz["kernels"], blurred=kz["blurred"])
+                rr = refine_image_and_kernels(blur, model, kernels=kz["kernels"], blurred=kz["blurred"])
             secs["kernel-refine"] += time.time() - t0
             res["kernel-refine"] = metrics(rr.image, gt)
             if e2e is not None:
@@ -174,11 +157,11 @@ def main(argv: list[str] | None = None) -> int:
             if it.get("kernel") and set_name != "sharp":
                 k = np.load(root / it["kernel"]).astype(np.float32)
                 lin = srgb_to_linear(blur)
-                refined_true = refine_image_with_kernel(blur, model, kernels=k).image
+                refined_true = refine_image_and_kernels(blur, model, kernels=k).image
                 res["kernel-refine-true"] = metrics(refined_true, gt)
                 if e2e is not None and args.chain:
                     res["refine-true+e2e"] = metrics(e2e(refined_true), gt)
-                deconv_true = linear_to_srgb(deconv_like_b(lin, k))
+                deconv_true = linear_to_srgb(deconvolve_with_kernel(lin, k))
                 res["deconv-true"] = metrics(deconv_true, gt)
                 if e2e is not None and args.chain:
                     res["deconv-true+e2e"] = metrics(e2e(deconv_true), gt)
@@ -212,14 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         big = np.ascontiguousarray(big)
         mp = big.shape[0] * big.shape[1] / 1e6
         t0 = time.time()
-        rr = refine_image_with_kernel(big, model, params=rparams)
+        rr = refine_image_and_kernels(big, model, params=rparams)
         dt = time.time() - t0
         speed = {"side": args.speed_side, "image": f"{first['set']}/{first['index']:03d} reflect-padded",
                  "blurred_tiles": int(rr.blurred.sum()), "tiles": list(rr.blurred.shape),
                  "kernel-refine_seconds_per_megapixel": round(dt / mp, 1)}
         if not args.skip_classical:
             t0 = time.time()
-            deblur_image_with_kernel(big)
+            deblur_image_and_kernels(big)
             speed["kernel-deconv_seconds_per_megapixel"] = round((time.time() - t0) / mp, 1)
     total = time.time() - t_start
     extra = meta.get("extra", {})

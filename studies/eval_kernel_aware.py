@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from deblurkit.color import linear_to_srgb, srgb_to_linear
-    from deblurkit.kernel_aware.blind import BlindParams, deblur_image_with_kernel, estimate_noise_sigma
-    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv, richardson_lucy_deconv
+    from deblurkit.kernel_aware.blind import BlindParams, deblur_image_and_kernels, deconvolve_with_kernel
+    from deblurkit.kernel_aware.deconv import richardson_lucy_deconv
 
     tiles = None
     if args.tiles:
@@ -50,18 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     rows, per_image = [], []
     blind_time, blind_mp = 0.0, 0.0
-    for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
-        if found is None:
-            continue
-        root, items = found
+    for set_name, root, items in requested_sets(args):
         acc: dict[str, list[tuple[float, float]]] = {}
         for it in items:
             i = it["index"]
             blur, gt = load_pair(root, i)
             res = {"identity": metrics(blur, gt)}
             t0 = time.time()
-            r = deblur_image_with_kernel(blur, kernel_size=args.kernel_size, tiles=tiles, params=params)
+            r = deblur_image_and_kernels(blur, kernel_size=args.kernel_size, tiles=tiles, params=params)
             dt = time.time() - t0
             blind_time += dt
             blind_mp += blur.shape[0] * blur.shape[1] / 1e6
@@ -69,13 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             if it.get("kernel"):
                 k = np.load(root / it["kernel"]).astype(np.float64)
                 lin = srgb_to_linear(blur)
-                lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-                scale = float(max(np.percentile(lum, 99.5), 0.05))  # same brightness normalisation as blind
-                sigma = estimate_noise_sigma(lum / scale)
-                w = params.weight + params.noise_weight * sigma * sigma
                 res["rl-true"] = metrics(linear_to_srgb(richardson_lucy_deconv(lin, k, iterations=30)), gt)
-                hl = hyper_laplacian_deconv(lin / scale, k, weight=w, alpha=params.alpha) * scale
-                res["hl-true"] = metrics(linear_to_srgb(hl), gt)
+                res["hl-true"] = metrics(linear_to_srgb(deconvolve_with_kernel(lin, k, params)), gt)
             for key, v in res.items():
                 acc.setdefault(key, []).append(v)
             per_image.append({"set": set_name, "index": i, "photo": it["photo"], "seconds_blind": round(dt, 3),

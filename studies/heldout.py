@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,21 @@ def set_items(testsets: str | Path, set_name: str, limit: int | None,
             print(f"{set_name}: not scored (manifest exclude_from_scoring): {', '.join(left_out)}", file=sys.stderr)
         items = [it for it in items if it["photo"] not in skip]
     return root, (items[:limit] if limit else items)
+
+
+def requested_sets(args: argparse.Namespace) -> Iterator[tuple[str, Path, list[dict]]]:
+    """``(set name, folder, items)`` of each set of ``--sets`` that exists (:func:`set_items` with the
+    arguments of :func:`add_testset_arguments`)."""
+    for set_name in args.sets:
+        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
+        if found is not None:
+            yield set_name, *found
+
+
+def available_sets(testsets: str | Path) -> list[str]:
+    """The set folders under ``testsets`` (those with a ``meta.json``): :data:`SETS` first, in order."""
+    have = sorted(p.name for p in Path(testsets).iterdir() if (p / "meta.json").is_file())
+    return [s for s in SETS if s in have] + [s for s in have if s not in SETS]
 
 
 def load_pair(root: Path, index: int) -> tuple[np.ndarray, np.ndarray]:

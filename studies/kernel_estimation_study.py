@@ -10,7 +10,7 @@ blind estimates (docs/default-pipeline.md), so this study looks at the estimator
 (the set's true kernel is known), :func:`deblurkit.kernel_aware.estimation.estimate_kernel`
 runs on the normalised linear luminance exactly as the blind pipeline prepares it, with each of
 ``SETTINGS``; every kernel is then used by (b)'s deconvolution step (same brightness scale,
-noise-adapted weight; ``eval_designs.deconv_like_b``). Rows:
+noise-adapted weight; ``deblurkit.kernel_aware.blind.deconvolve_with_kernel``). Rows:
 
 * one per setting: kernel similarity to the truth (max normalised cross-correlation), estimated
   over true effective support ``1 / sum(k^2)`` (median), PSNR gain of the deconvolution over the
@@ -41,8 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-from studies.heldout import add_testset_arguments, load_pair, metrics, set_items, write_results
 
 SETTINGS: dict[str, dict] = {
     "default": {},
@@ -77,10 +78,9 @@ def study_image(job: tuple[str, int]) -> dict:
     from scipy.signal import fftconvolve
 
     from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
-    from deblurkit.kernel_aware.blind import kernel_effective_support
+    from deblurkit.kernel_aware.blind import deconvolve_with_kernel, kernel_effective_support
     from deblurkit.kernel_aware.estimation import estimate_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
-    from studies.eval_designs import deconv_like_b
 
     root, index = Path(job[0]), job[1]
     blur, sharp = load_pair(root, index)
@@ -99,7 +99,7 @@ def study_image(job: tuple[str, int]) -> dict:
     true_support = kernel_effective_support(true_k)
     row: dict = {"index": index, "true_support": true_support, "rows": {}}
     for name, k in {**kernels, "delta": delta, "true": true_k}.items():
-        out = deconv_like_b(lin, k)
+        out = deconvolve_with_kernel(lin, k)
         row["rows"][name] = {
             "similarity": kernel_similarity(k, true_k),
             "support_ratio": kernel_effective_support(k) / true_support,
@@ -149,11 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"sets": {}, "settings": SETTINGS}
     lines = [(f"Blind kernel estimates vs the truth (`{Path(args.testsets).name}`). Gains are (b)'s deconvolution "
               "step alone, PSNR dB over the blurry input."), ""]
-    for set_name in args.sets:
-        found = set_items(args.testsets, set_name, args.limit, args.all_photos)
-        if found is None:
-            continue
-        root, items = found
+    for set_name, root, items in requested_sets(args):
         with ProcessPoolExecutor(max(1, args.workers)) as pool:
             per_image = list(pool.map(study_image, [(str(root), int(it["index"])) for it in items]))
         summary = summarise(per_image)

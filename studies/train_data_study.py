@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from studies.heldout import available_sets, load_pair, metrics, set_items
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "studies" / "data_study_config.yaml"
 
@@ -173,24 +175,16 @@ def trial(cfg: dict, source: Path, steps: int = 20) -> None:
 # --------------------------------------------------------------------------- evaluation
 
 
-def list_testsets(root: Path) -> list[str]:
-    order = ["uniform", "varying", "night", "noise-low", "noise-high", "sharp"]
-    have = [p.name for p in sorted(root.iterdir()) if (p / "blur").is_dir() and (p / "sharp").is_dir()]
-    return [s for s in order if s in have] + [s for s in have if s not in order]
-
-
 def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
     import torch
 
-    from deblurkit.eval.metrics import psnr, ssim
     from deblurkit.infer import load_restorer
-    from deblurkit.io import load_image_rgb
 
     torch.set_num_threads(1)
     troot = ROOT / cfg["testsets_dir"]
     if not troot.is_dir():
         raise SystemExit(f"{troot} missing: run python -m studies.make_testsets first")
-    sets = list_testsets(troot)
+    sets = available_sets(troot)
     methods = ["identity"] + list(cfg["variants"])
     restorers = {"identity": None}
     for v in cfg["variants"]:
@@ -199,20 +193,21 @@ def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
     rows: list[dict] = []
     outputs: dict[tuple[str, str, str], np.ndarray] = {}
     for s in sets:
-        files = sorted((troot / s / "blur").glob("*.png"))
-        for f in files:
-            blur = load_image_rgb(f)
-            sharp = load_image_rgb(troot / s / "sharp" / f.name)
+        root, items = set_items(troot, s, None, all_photos=True)
+        for n, it in enumerate(items):
+            name = f"{it['index']:03d}.png"
+            blur, sharp = load_pair(root, it["index"])
             for m in methods:
                 t0 = time.time()
                 out = blur if restorers[m] is None else np.clip(restorers[m](blur), 0, 1)
                 sec = time.time() - t0
-                rows.append({"set": s, "image": f.name, "method": m, "psnr": psnr(out, sharp, data_range=1.0),
-                             "ssim": ssim(out, sharp, data_range=1.0), "seconds": sec})
-                if f.name == files[0].name:  # keep the first image of each set for the crop figure
-                    outputs[(s, f.name, m)] = out
-            outputs[(s, files[0].name, "sharp")] = load_image_rgb(troot / s / "sharp" / files[0].name)
-        print(f"evaluated {s}: {len(files)} images x {len(methods)} methods", flush=True)
+                p, q = metrics(out, sharp)
+                rows.append({"set": s, "image": name, "method": m, "psnr": p, "ssim": q, "seconds": sec})
+                if n == 0:  # keep the first image of each set for the crop figure
+                    outputs[(s, name, m)] = out
+            if n == 0:
+                outputs[(s, name, "sharp")] = sharp
+        print(f"evaluated {s}: {len(items)} images x {len(methods)} methods", flush=True)
     summary = summarise(cfg, rows, sets, methods, walls)
     return {"rows": rows, "summary": summary, "outputs": outputs, "sets": sets, "methods": methods}
 

@@ -33,7 +33,7 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path):
 def test_unreadable_image_is_one_line_error(tmp_path):
     bad = tmp_path / "x.jpg"
     bad.write_text("not an image")
-    with pytest.raises(DeblurkitError, match="cannot read image"):
+    with pytest.raises(DeblurkitError, match="not an image"):
         load_image_rgb(bad)
 
 

@@ -2,7 +2,8 @@
 
 Subpackages (import what you need; nothing heavy is imported here):
 
-- :mod:`deblurkit.synth`     realistic blur synthesis (training data) and dataset readers
+- :mod:`deblurkit.synth`     realistic blur synthesis (training data)
+- :mod:`deblurkit.data`      readers of real paired datasets (GoPro folders, RealBlur lists)
 - :mod:`deblurkit.models`    deblurring architectures (MIMO-UNet, NAFNet) and checkpoint loading
 - :mod:`deblurkit.infer`     the runtime: padding, tiling, ONNX Runtime backend, restorers by name
 - :mod:`deblurkit.kernel_aware` blind kernel estimation, deconvolution and the kernel-refine pipeline

@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deblur": ("deblurkit.app.cli", "Deblur photos (files, folders, globs, or '-' for stdin)."),
     "serve": ("deblurkit.app.serve_cli", "Run the web app (FastAPI + uvicorn) on 127.0.0.1."),
     "synth": ("deblurkit.synth.cli", "Synthesize realistic blurry/sharp training pairs."),
-    "models": ("deblurkit.models.cli", "List the model variants with parameters, MACs and sources."),
+    "models": ("deblurkit.app.models_cli", "List the model variants with parameters, MACs and sources."),
     "export-onnx": ("deblurkit.infer.export_cli", "Export a model to ONNX with dynamic height/width."),
     "train": ("deblurkit.train.cli", "Train a model (resumable; torchrun for DDP)."),
     "eval": ("deblurkit.eval.cli", "Evaluate models and baselines on paired or synthesized data."),

@@ -12,9 +12,14 @@ IEC 61966-2-1; these ones clip to [0, 1] and return float32.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
-__all__ = ["linear_to_srgb", "luminance", "srgb_to_linear", "working_scale"]
+__all__ = ["ColorSpace", "linear_to_srgb", "luminance", "srgb_to_linear", "working_scale"]
+
+#: How an image's values are encoded: sRGB (what cameras and image files hold) or linear light.
+ColorSpace = Literal["srgb", "linear"]
 
 #: Rec. 709 / sRGB luminance weights of linear R, G, B.
 LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)

@@ -54,54 +54,21 @@ def _current_umask() -> int:
 def load_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as float32 sRGB ``(H, W, 3)`` in [0, 1].
 
-    EXIF orientation is applied; grayscale is replicated to 3 channels; alpha is dropped
-    (composited on nothing); 16-bit files keep their precision (scaled by 65535).
+    Decoded by :func:`deblurkit.photo_io.read_photo` (bit depth from the file header, EXIF
+    orientation applied, palette and CMYK converted); grayscale is replicated to 3 channels and
+    alpha is dropped.
 
     Raises:
         DeblurkitError: the file is missing, not an image, or truncated.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from deblurkit.photo_io import read_photo
 
     path = Path(path)
     if not path.is_file():
         raise DeblurkitError(f"{path}: no such file")
-    if path.suffix.lower() in (".png", ".tif", ".tiff"):
-        # Pillow reads 48-bit RGB as 8-bit; OpenCV keeps 16 bits (these formats rarely carry EXIF rotation).
-        arr = _read_with_opencv(path)
-        if arr is not None:
-            return arr
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DeblurkitError(f"{path}: cannot read image ({exc})") from None
-    return pil_to_float_rgb(im)
-
-
-def _read_with_opencv(path: Path) -> np.ndarray | None:
-    import cv2
-
-    raw = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.dtype not in (np.uint8, np.uint16):
-        return None  # let Pillow try (and report) it
-    scale = 255.0 if raw.dtype == np.uint8 else 65535.0
-    arr = raw.astype(np.float32) / scale
-    if arr.ndim == 2:
-        return np.repeat(arr[..., None], 3, axis=2)
-    if arr.shape[2] == 1:
-        return np.repeat(arr, 3, axis=2)
-    return np.ascontiguousarray(arr[..., 2::-1])  # BGR(A) -> RGB, alpha dropped
-
-
-def pil_to_float_rgb(im) -> np.ndarray:
-    """Convert a PIL image of any mode to float32 sRGB ``(H, W, 3)`` in [0, 1] (range from the mode)."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float32) / 65535.0
-        return np.repeat(np.clip(arr, 0, 1)[..., None], 3, axis=2)
-    if im.mode != "RGB":
-        im = im.convert("RGB")
-    return np.asarray(im, dtype=np.float32) / 255.0
+    pixels = read_photo(path.read_bytes(), name=str(path)).pixels
+    rgb = np.repeat(pixels[..., :1], 3, axis=2) if pixels.shape[2] < 3 else pixels[..., :3]
+    return np.ascontiguousarray(rgb, dtype=np.float32)
 
 
 def float_to_uint(img: np.ndarray, bits: int = 8) -> np.ndarray:

@@ -8,9 +8,13 @@ from typing import Self
 
 import numpy as np
 
+from deblurkit.infer.base import Restorer
 
-class SharpenRestorer:
+
+class SharpenRestorer(Restorer):
     """A real (if crude) deblurring filter: I + a * (I - box3(I)), clipped. Reports row-block progress."""
+
+    kind = "classical"
 
     def __init__(self, name: str = "fake-sharpen", amount: float = 1.0, delay: float = 0.0,
                  gate: threading.Event | None = None) -> None:
@@ -18,7 +22,7 @@ class SharpenRestorer:
         self.amount, self.delay, self.gate = amount, delay, gate
         self.calls = 0
 
-    def __call__(self, image: np.ndarray, progress=None) -> np.ndarray:
+    def restore_rgb(self, image: np.ndarray, progress=None) -> np.ndarray:
         assert image.dtype == np.float32 and image.ndim == 3 and image.shape[2] == 3
         self.calls += 1
         if self.gate is not None:

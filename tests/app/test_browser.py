@@ -114,15 +114,6 @@ def test_dropped_bad_file_shows_one_line_error(tmp_path):
             browser.close()
 
 
-def _blind_available() -> bool:
-    try:
-        from deblurkit.kernel_aware import blind  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _blind_available(), reason="deblurkit.kernel_aware.blind (the default restorer) not written yet")
 def test_real_app_deblurs_the_clock_photo(tmp_path):
     """The real runtime (default restorer) on scikit-image's real motion-blurred photo."""
     from playwright.sync_api import sync_playwright

@@ -45,15 +45,6 @@ def test_entry_point_identity_round_trip_and_exit_codes(tmp_path):
     assert proc.returncode == 2 and "unknown restorer" in proc.stderr.decode()
 
 
-def _blind_available() -> bool:
-    try:
-        from deblurkit.kernel_aware import blind  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _blind_available(), reason="deblurkit.kernel_aware.blind (the default restorer) not written yet")
 def test_default_restorer_sharpens_a_blurred_photo(tmp_path):
     """load_restorer('default') through the CLI core on a small motion-blurred photo."""
     import cv2
@@ -90,7 +81,7 @@ def test_default_restorer_sharpens_a_blurred_photo(tmp_path):
 def test_deblur_demo_writes_before_after(tmp_path):
     import json
 
-    from deblurkit.app.demo import write_deblur_demo
+    from deblurkit.demo import write_deblur_demo
 
     write_deblur_demo(tmp_path, model="fake", loader=lambda name: SharpenRestorer(name), synthetic_size=96)
     names = {p.name for p in tmp_path.iterdir()}
@@ -125,7 +116,6 @@ def test_command_modules_import_light_and_serve_options_validate():
         serve_cli.settings_from_args(parser.parse_args(["--workers", "0"]))
 
 
-@pytest.mark.skipif(not _blind_available(), reason="deblurkit.kernel_aware.blind (the default restorer) not written yet")
 def test_web_api_with_the_real_runtime():
     import io
 

@@ -11,7 +11,8 @@ import pytest
 from app_testutils import blurry_rgb, pil_bytes, png_bytes
 from PIL import Image, ImageCms
 
-from deblurkit.app.photo_io import PhotoError, apply_exif_orientation, encode_photo, read_photo, side_by_side
+from deblurkit.photo_io import PhotoError, apply_exif_orientation, encode_photo, read_photo
+from deblurkit.viz import side_by_side
 
 
 def _png_header_only(width: int, height: int) -> bytes:

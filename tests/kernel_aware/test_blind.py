@@ -11,7 +11,7 @@ from deblurkit.errors import DeblurkitError
 from deblurkit.kernel_aware.blind import (
     BlindParams,
     deblur_image,
-    deblur_image_with_kernel,
+    deblur_image_and_kernels,
     estimate_noise_sigma,
     estimate_tile_kernels,
     kernel_effective_support,
@@ -46,7 +46,7 @@ def blurred(sharp_srgb):
 def test_blind_pipeline_improves_uniform_shake(sharp_srgb, blurred) -> None:
     blur, k_true = blurred
     calls: list[tuple[int, int]] = []
-    res = deblur_image_with_kernel(blur, kernel_size=21, tiles=1, progress=lambda d, t: calls.append((d, t)))
+    res = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, progress=lambda d, t: calls.append((d, t)))
     assert res.image.shape == blur.shape and res.image.dtype == np.float32
     assert res.image.min() >= 0 and res.image.max() <= 1
     assert res.blurred.shape == (1, 1) and res.blurred[0, 0]
@@ -56,7 +56,7 @@ def test_blind_pipeline_improves_uniform_shake(sharp_srgb, blurred) -> None:
 
 
 def test_sharp_photo_returned_unchanged(sharp_srgb) -> None:
-    out = deblur_image_with_kernel(sharp_srgb, kernel_size=21, tiles=1)
+    out = deblur_image_and_kernels(sharp_srgb, kernel_size=21, tiles=1)
     assert not out.blurred.any()
     assert np.array_equal(out.image, sharp_srgb)
     assert kernel_effective_support(out.kernels[0, 0]) == pytest.approx(1.0)
@@ -64,7 +64,7 @@ def test_sharp_photo_returned_unchanged(sharp_srgb) -> None:
 
 def test_tiles_cover_the_image_and_blend(blurred) -> None:
     blur, _ = blurred
-    res = deblur_image_with_kernel(blur, kernel_size=21, tiles=(1, 2))
+    res = deblur_image_and_kernels(blur, kernel_size=21, tiles=(1, 2))
     assert res.kernels.shape == (1, 2, 21, 21)
     assert np.isfinite(res.image).all() and res.image.shape == blur.shape
 
@@ -97,7 +97,7 @@ def test_estimate_tile_kernels_matches_the_full_pipeline(blurred):
     blur, _ = blurred
     calls = []
     tk = estimate_tile_kernels(blur, kernel_size=25, tiles=(1, 2), progress=lambda d, t: calls.append((d, t)))
-    full = deblur_image_with_kernel(blur, kernel_size=25, tiles=(1, 2))
+    full = deblur_image_and_kernels(blur, kernel_size=25, tiles=(1, 2))
     assert tk.kernels.shape == (1, 2, 25, 25)
     np.testing.assert_array_equal(tk.blurred, full.blurred)
     if full.blurred.any():

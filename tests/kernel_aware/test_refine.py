@@ -16,7 +16,7 @@ from deblurkit.kernel_aware.refine import (
     KernelRefineRestorer,
     load_kernel_refine_model,
     refine_image,
-    refine_image_with_kernel,
+    refine_image_and_kernels,
     save_kernel_refine_weights,
     wiener_stack,
 )
@@ -106,7 +106,7 @@ def test_wiener_stack_with_delta_kernel_returns_the_input(rng):
 
 def test_delta_kernel_leaves_the_image_unchanged(rng, shipped):
     img = rng.random((96, 96, 3), dtype=np.float32)
-    res = refine_image_with_kernel(img, shipped[0], kernels=np.ones((1, 1)))
+    res = refine_image_and_kernels(img, shipped[0], kernels=np.ones((1, 1)))
     assert not res.blurred.any()
     np.testing.assert_array_equal(res.image, img)
 
@@ -154,9 +154,9 @@ def test_network_tiling_matches_whole_image(shipped, rng):
     img = rng.random((150, 330, 3), dtype=np.float32)
     k = np.zeros((9, 9), np.float32)
     k[4, :] = 1 / 9
-    whole = refine_image_with_kernel(img, shipped[0], kernels=k, params=KernelRefineParams(net_tile=0)).image
+    whole = refine_image_and_kernels(img, shipped[0], kernels=k, params=KernelRefineParams(net_tile=0)).image
     calls: list[tuple[int, int]] = []
-    tiled = refine_image_with_kernel(img, shipped[0], kernels=k, params=KernelRefineParams(net_tile=128, net_overlap=64),
+    tiled = refine_image_and_kernels(img, shipped[0], kernels=k, params=KernelRefineParams(net_tile=128, net_overlap=64),
                                      progress=lambda d, t: calls.append((d, t))).image
     np.testing.assert_allclose(tiled, whole, atol=2e-3)
     assert len(calls) > 3 and calls[-1][0] == calls[-1][1]
@@ -165,7 +165,7 @@ def test_network_tiling_matches_whole_image(shipped, rng):
 def test_blind_pipeline_on_a_small_image(blurred_pair, shipped):
     blur = blurred_pair[0]
     calls: list[tuple[int, int]] = []
-    res = refine_image_with_kernel(blur, shipped[0], progress=lambda d, t: calls.append((d, t)))
+    res = refine_image_and_kernels(blur, shipped[0], progress=lambda d, t: calls.append((d, t)))
     assert res.image.shape == blur.shape and res.image.dtype == np.float32
     assert 0.0 <= res.image.min() and res.image.max() <= 1.0
     assert calls and calls[-1][0] == calls[-1][1]

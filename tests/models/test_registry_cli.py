@@ -2,8 +2,8 @@ import argparse
 
 import pytest
 
+from deblurkit.app import models_cli as cli
 from deblurkit.errors import UnknownNameError
-from deblurkit.models import cli
 from deblurkit.models.registry import MODELS, list_models, model_spec
 
 REQUIRED = {"mimo-unet", "mimo-unet-plus", "mimo-unet-narrow", "nafnet-gopro-w32", "nafnet-gopro-w64", "nafnet-w16"}

@@ -125,8 +125,8 @@ def test_bad_input_is_reported_in_one_line(tmp_path, capsys):
 
 
 def test_write_synth_demo_writes_pairs_and_a_contact_sheet(tmp_path):
+    from deblurkit.demo import write_synth_demo
     from deblurkit.io import load_image_rgb
-    from deblurkit.synth.demo import write_synth_demo
 
     write_synth_demo(tmp_path, count=2, seed=0)
     assert (tmp_path / "pairs" / "blur" / "000001.png").is_file()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from deblurkit.data.paired import PairedFolderDataset, RealBlurListDataset
 from deblurkit.errors import DeblurkitError
 from deblurkit.io import save_png
 from deblurkit.synth.dataset import SynthPairDataset
-from deblurkit.synth.paired import PairedFolderDataset, RealBlurListDataset
 from deblurkit.synth.sources import DeadLeavesSource, ImageFolderSource, SampleImageSource, make_source
 
 

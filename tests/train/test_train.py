@@ -21,14 +21,6 @@ def _cfg(out: Path, data_root: Path, **kw):
     return resolve_config(overrides={k: str(v) for k, v in base.items()})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_tiny_model_overfits_one_pair(tmp_path):
     data = write_pairs(tmp_path / "one", 2, size=32)  # one pair trains, the other is held out
     cfg = _cfg(tmp_path / "run", data, loss="l1", lr=2e-3, scheduler="constant", batch_size=1, hflip=False,

@@ -21,9 +21,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from deblurkit.errors import DeblurkitError
+
+if TYPE_CHECKING:  # numpy stays unimported until a command runs
+    from deblurkit.color import ColorSpace
 
 DEFAULT_SUFFIX = "-deblurred"
 _GLOB_CHARS = set("*?[")
@@ -120,7 +123,7 @@ def expand_inputs(inputs: list[str]) -> list[tuple[Path | None, Path | None]]:
 
 
 def _default_suffix(path: Path) -> str:
-    from deblurkit.app.photo_io import SUFFIX_FORMATS, heif_available
+    from deblurkit.photo_io import SUFFIX_FORMATS, heif_available
 
     ext = path.suffix.lower()
     if ext not in SUFFIX_FORMATS or (SUFFIX_FORMATS[ext] == "HEIF" and not heif_available()):
@@ -136,7 +139,7 @@ def plan_jobs(inputs: list[str], output: str | None, *, force: bool = False, com
         DeblurkitError: an output would overwrite an input, an existing file (without ``force``),
             or another output; or ``-o`` does not fit the inputs.
     """
-    from deblurkit.app.photo_io import SUFFIX_FORMATS, format_for_suffix
+    from deblurkit.photo_io import SUFFIX_FORMATS, format_for_suffix
 
     if not suffix:
         raise DeblurkitError("--suffix must not be empty (outputs would overwrite inputs)")
@@ -212,18 +215,18 @@ class Result:
 
 def deblur_job(job: Job, restorer, *, quality: int = 95, max_pixels: int | None = None,
                stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, progress=None,
-               input_space: str = "srgb") -> Result:
+               input_space: ColorSpace = "srgb") -> Result:
     """Read, deblur and write one job (atomically). ``stdin``/``stdout`` replace ``None`` paths."""
-    from deblurkit.app.photo_io import (
+    from deblurkit.app.restore import restore_pixels
+    from deblurkit.io import atomic_write
+    from deblurkit.photo_io import (
         DEFAULT_MAX_PIXELS,
         encode_photo,
         format_for_suffix,
         read_photo,
-        side_by_side,
         writable_format,
     )
-    from deblurkit.app.restore import restore_pixels
-    from deblurkit.io import atomic_write
+    from deblurkit.viz import side_by_side
 
     t0 = time.perf_counter()
     if job.source is None:
@@ -260,7 +263,7 @@ def deblur_files(inputs: list[str], output: str | None = None, *, model: str | N
                  loader=None, force: bool = False, quality: int = 95, compare: bool = False,
                  suffix: str = DEFAULT_SUFFIX, max_pixels: int | None = None, quiet: bool = False,
                  stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
-                 log=None, input_space: str = "srgb") -> int:
+                 log=None, input_space: ColorSpace = "srgb") -> int:
     """The whole ``deblurkit deblur`` command as a function.
 
     Args:

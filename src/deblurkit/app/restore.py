@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from deblurkit.color import linear_to_srgb, srgb_to_linear
+from deblurkit.color import ColorSpace, linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn, Restorer
 
@@ -79,12 +79,12 @@ INPUT_SPACES = ("srgb", "linear")
 
 
 def restore_pixels(pixels: np.ndarray, restorer: Restorer, progress: ProgressFn | None = None,
-                   *, input_space: str = "srgb") -> np.ndarray:
+                   *, input_space: ColorSpace = "srgb") -> np.ndarray:
     """Deblur a photo's pixels, keeping its channel layout and colour encoding.
 
-    Gray is replicated to RGB for the restorer and averaged back; alpha is split off and passed
-    through unchanged. Restorers expect sRGB-encoded values (what cameras write): linear-light
-    input (e.g. raw-derived images) is sRGB-encoded before and decoded after restoration.
+    Gray and alpha follow the :class:`Restorer` contract (gray restored as RGB and averaged
+    back, alpha passed through). Restorers expect sRGB-encoded values (what cameras write):
+    linear-light input (e.g. raw-derived images) is sRGB-encoded before and decoded after.
 
     Args:
         pixels: float32 ``(H, W, C)`` in [0, 1], C in 1..4 (gray, gray+alpha, RGB, RGBA).
@@ -99,20 +99,15 @@ def restore_pixels(pixels: np.ndarray, restorer: Restorer, progress: ProgressFn 
         raise DeblurkitError(f"expected an (H, W, 1..4) image, got shape {pixels.shape}")
     if input_space not in INPUT_SPACES:
         raise DeblurkitError(f"unknown input space {input_space!r}; valid: {', '.join(INPUT_SPACES)}")
-    c = pixels.shape[2]
-    color = pixels[..., :3] if c >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
-    alpha = pixels[..., c - 1:] if c in (2, 4) else None
+    n = 3 if pixels.shape[2] >= 3 else 1  # colour channels; a last one beyond them is alpha
+    work = np.array(pixels, dtype=np.float32)
     if input_space == "linear":
-        color = linear_to_srgb(color)
-    out = np.asarray(restorer(np.ascontiguousarray(color, dtype=np.float32), progress=progress))
-    if out.shape != color.shape:
+        work[..., :n] = linear_to_srgb(work[..., :n])
+    out = np.asarray(restorer(work, progress=progress))
+    if out.shape != work.shape:
         raise RuntimeError(f"restorer {getattr(restorer, 'name', '?')} returned shape {out.shape} "
-                           f"for input {color.shape}")
+                           f"for input {work.shape}")
     out = np.clip(np.nan_to_num(out.astype(np.float32), nan=0.0), 0.0, 1.0)
     if input_space == "linear":
-        out = srgb_to_linear(out)
-    if c in (1, 2):
-        out = out.mean(axis=2, keepdims=True)
-    if alpha is not None:
-        out = np.concatenate([out, alpha.astype(np.float32)], axis=2)
+        out[..., :n] = srgb_to_linear(out[..., :n])
     return out

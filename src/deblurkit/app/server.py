@@ -33,9 +33,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from deblurkit.app.photo_io import FORMAT_INFO, PhotoError
 from deblurkit.app.restore import INPUT_SPACES, RestorerCache, RestorerLoader
+from deblurkit.color import ColorSpace
 from deblurkit.errors import DeblurkitError, UnknownNameError
+from deblurkit.photo_io import FORMAT_INFO, PhotoError
 
 _STATUS_FOR_KIND = {"not-image": 415, "unsupported": 415, "corrupt": 400, "too-large": 413}
 _OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
@@ -273,10 +274,10 @@ async def _read_limited(file, limit: int) -> bytes | None:
 
 def _run_job(data: bytes, filename: str, model: str, fmt_key: str, cache: RestorerCache,
              settings: ServerSettings, state: _JobState,
-             input_space: str = "srgb") -> tuple[bytes, str, str, float]:
+             input_space: ColorSpace = "srgb") -> tuple[bytes, str, str, float]:
     """Decode, deblur and encode in a worker thread."""
-    from deblurkit.app.photo_io import encode_photo, read_photo
     from deblurkit.app.restore import restore_pixels
+    from deblurkit.photo_io import encode_photo, read_photo
 
     if state.cancel.is_set():
         raise JobCancelled()

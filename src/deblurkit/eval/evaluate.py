@@ -80,7 +80,7 @@ def _torch_pairs(ds, description: dict[str, Any]) -> PairSet:
 
 def folder_pairs(root: str | os.PathLike[str], split: str | None = None) -> PairSet:
     """Pairs from ``root/[split/]blur`` + ``sharp`` (GoPro layout, or a folder from ``deblurkit synth``)."""
-    from deblurkit.synth.paired import PairedFolderDataset
+    from deblurkit.data.paired import PairedFolderDataset
 
     ds = PairedFolderDataset(root, split=split)
     return _torch_pairs(ds, {"kind": "gopro" if split else "paired-folder", "root": str(root), "split": split})
@@ -88,7 +88,7 @@ def folder_pairs(root: str | os.PathLike[str], split: str | None = None) -> Pair
 
 def realblur_pairs(root: str | os.PathLike[str], datalist: str | os.PathLike[str]) -> PairSet:
     """Pairs from a RealBlur datalist (lines ``gt_path blur_path`` relative to ``root``)."""
-    from deblurkit.synth.paired import RealBlurListDataset
+    from deblurkit.data.paired import RealBlurListDataset
 
     ds = RealBlurListDataset(root, datalist)
     return _torch_pairs(ds, {"kind": "realblur-datalist", "root": str(root), "datalist": str(datalist)})

@@ -1,9 +1,12 @@
 """Inference runtime: one call contract for every deblurring method.
 
->>> from deblurkit.infer import load_restorer          # doctest: +SKIP
->>> restorer = load_restorer("mimo-unet", tile=512)    # doctest: +SKIP
->>> sharp = restorer(blurry)  # (H, W, C) float32 sRGB in [0, 1] -> same  # doctest: +SKIP
+>>> import numpy as np
+>>> from deblurkit.infer import load_restorer
+>>> restorer = load_restorer("identity")  # or "default", "nafnet-w16", a checkpoint path, ...
+>>> restorer(np.zeros((48, 64, 3), np.float32)).shape  # (H, W, C) float32 sRGB in [0, 1] -> same
+(48, 64, 3)
 
+- the :class:`Restorer` contract (``base.py``);
 - :func:`load_restorer` / :func:`list_restorers` / :data:`DEFAULT_RESTORER` (``restorers.py``);
 - padding and blended tiling (``tiling.py``);
 - torch / ONNX Runtime backends and ONNX export (``backends.py``).
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 #: The restorer ``load_restorer("default")`` builds: classical blind deconvolution where it finds
 #: a long shake kernel, then the shipped end-to-end NAFNet (design (a)) on every photo. Chosen by
-#: ``studies/eval_designs.py`` and ``studies/chain_gate.py``: at least as good as ``nafnet-w16``
+#: ``python -m studies.eval_designs`` and ``python -m studies.chain_gate``: at least as good as ``nafnet-w16``
 #: alone on all six held-out sets, +0.64 dB on uniform shake (docs/default-pipeline.md);
 #: ``nafnet-w16`` (about 3x faster on a 12-MP photo) and the others stay available by name.
 DEFAULT_RESTORER: str = "kernel-deconv+nafnet-w16"

@@ -86,17 +86,16 @@ def _is_pil(obj: Any) -> bool:
 
 
 def _call_pil(restorer: Restorer, im: Any, progress: ProgressFn | None) -> Any:
+    """A PIL image through ``restorer``, decoded by :func:`deblurkit.photo_io.pil_to_pixels`; same mode family back."""
     from PIL import Image
 
-    mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float32) / 65535.0
-        out = restorer(np.clip(arr, 0, 1), progress)
-        return Image.fromarray((np.clip(out, 0, 1) * 65535.0 + 0.5).astype(np.uint16))
-    target = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}.get(mode)
-    if target is None:
-        target = "RGBA" if ("A" in mode or "transparency" in im.info) else "RGB"
-        im = im.convert(target)
-    arr = np.asarray(im, dtype=np.float32) / 255.0
-    out = restorer(arr, progress)
-    return Image.fromarray((np.clip(out, 0, 1) * 255.0 + 0.5).astype(np.uint8), mode=target)
+    from deblurkit.photo_io import pil_to_pixels
+
+    sixteen = im.mode in ("I;16", "I;16B", "I;16L", "I")
+    pixels, _ = pil_to_pixels(im, None, "image")
+    out = np.clip(restorer(pixels, progress), 0, 1)
+    if sixteen:
+        return Image.fromarray((out[..., 0] * 65535.0 + 0.5).astype(np.uint16))
+    arr = (out * 255.0 + 0.5).astype(np.uint8)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
+    return Image.fromarray(arr[..., 0] if mode == "L" else arr, mode=mode)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from deblurkit.errors import DeblurkitError, UnknownNameError
 from deblurkit.infer.base import ProgressFn, Restorer, RestorerInfo, RestorerKind
+
+Backend = Literal["auto", "torch", "onnx"]
+Device = Literal["cpu", "cuda", "mps"]
+Dtype = Literal["float32", "bfloat16"]
 
 #: Tile size used when ``tile=None`` and the image is larger than :data:`AUTO_TILE_AREA` pixels.
 AUTO_TILE = 512
@@ -186,12 +190,12 @@ def _resolve_backend(backend: str, device: str, dtype: str) -> str:
 class LoadOptions:
     """The arguments of :func:`load_restorer` that factories may use (see its docstring)."""
 
-    backend: str = "auto"
-    device: str = "cpu"
+    backend: Backend = "auto"
+    device: Device = "cpu"
     threads: int | None = None
     tile: int | None = None
     overlap: int = DEFAULT_OVERLAP
-    dtype: str = "float32"
+    dtype: Dtype = "float32"
     self_ensemble: bool | None = None
     tlc: bool | None = None
     tile_workers: int | None = None
@@ -243,12 +247,12 @@ def restorer_names() -> list[str]:
 def load_restorer(
     spec: str | os.PathLike[str] = "default",
     *,
-    backend: str = "auto",
-    device: str = "cpu",
+    backend: Backend = "auto",
+    device: Device = "cpu",
     threads: int | None = None,
     tile: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
-    dtype: str = "float32",
+    dtype: Dtype = "float32",
     self_ensemble: bool | None = None,
     tlc: bool | None = None,
     tile_workers: int | None = None,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
+from deblurkit.color import ColorSpace, linear_to_srgb, luminance, srgb_to_linear, working_scale
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn
 from deblurkit.infer.tiling import blend_regions, split_evenly
@@ -40,7 +40,8 @@ __all__ = [
     "DeblurResult",
     "TileKernels",
     "deblur_image",
-    "deblur_image_with_kernel",
+    "deblur_image_and_kernels",
+    "deconvolve_with_kernel",
     "estimate_noise_sigma",
     "estimate_tile_kernels",
     "kernel_effective_support",
@@ -78,7 +79,7 @@ class BlindParams:
 
 @dataclass
 class DeblurResult:
-    """Output of :func:`deblur_image_with_kernel`."""
+    """Output of :func:`deblur_image_and_kernels`."""
 
     image: np.ndarray
     """Restored image, float32 sRGB ``(H, W, 3)`` in [0, 1]."""
@@ -176,7 +177,7 @@ class _Prepared:
     xs: list[tuple[int, int]]
 
 
-def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int] | None, input_space: str,
+def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int] | None, input_space: ColorSpace,
              p: BlindParams) -> _Prepared:
     """Validate the input; linearise, normalise the brightness and lay out the kernel tiles."""
     img = np.asarray(image)
@@ -298,7 +299,7 @@ def _workers(requested: int, jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
-def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: str) -> dict:
+def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: ColorSpace) -> dict:
     """The settings actually used, for reports."""
     return {**p.__dict__, "kernel_size": prep.kernel_size, "tiles": [len(prep.ys), len(prep.xs)],
             "input_space": input_space}
@@ -322,15 +323,15 @@ def estimate_tile_kernels(
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> TileKernels:
     """Step 2 of the pipeline alone: blind kernels per tile, without deconvolving.
 
-    Args: as :func:`deblur_image_with_kernel`.
+    Args: as :func:`deblur_image_and_kernels`.
 
     Returns:
-        :class:`TileKernels` (the same kernels and flags :func:`deblur_image_with_kernel` uses).
+        :class:`TileKernels` (the same kernels and flags :func:`deblur_image_and_kernels` uses).
     """
     p = params or BlindParams()
     prep = _prepare(image, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
@@ -339,13 +340,13 @@ def estimate_tile_kernels(
     return TileKernels(kernels, blurred, sigma, prep.scale, prep.ys, prep.xs, resolved)
 
 
-def deblur_image_with_kernel(
+def deblur_image_and_kernels(
     image_srgb: np.ndarray,
     *,
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> DeblurResult:
     """Blind kernel-aware deblurring; returns the image together with the kernels found.
@@ -421,7 +422,7 @@ def deblur_image(
     kernel_size: int = 31,
     tiles: int | tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
 ) -> np.ndarray:
     """Blind kernel-aware deblurring of a photo (see the module docstring for the steps).
@@ -438,7 +439,30 @@ def deblur_image(
         float32 array of the input's shape in [0, 1]; the input itself (copied) when no blur
         is detected.
     """
-    return deblur_image_with_kernel(
+    return deblur_image_and_kernels(
         image_srgb, kernel_size=kernel_size, tiles=tiles, progress=progress,
         input_space=input_space, params=params,
     ).image
+
+
+def deconvolve_with_kernel(linear: np.ndarray, kernel: np.ndarray, params: BlindParams | None = None) -> np.ndarray:
+    """The pipeline's deconvolution for a known kernel, on a whole linear-light image.
+
+    Hyper-Laplacian deconvolution at the working brightness scale
+    (:func:`deblurkit.color.working_scale` of the luminance), with the prior weight raised for
+    the noise measured on the image, as :func:`deblur_image_and_kernels` does per tile.
+
+    Args:
+        linear: float32 ``(H, W, 3)`` linear light.
+        kernel: ``(k, k)`` blur kernel summing to 1.
+        params: tuning (:class:`BlindParams`; ``weight``, ``noise_weight`` and ``alpha`` are used).
+
+    Returns:
+        The deconvolved linear image, same shape (not clipped).
+    """
+    p = params or BlindParams()
+    gray = luminance(linear)
+    scale = working_scale(gray)
+    sigma = estimate_noise_sigma(gray / scale)
+    weight = p.weight + p.noise_weight * sigma * sigma
+    return hyper_laplacian_deconv(linear / scale, kernel, weight=weight, alpha=p.alpha) * scale

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from deblurkit.color import linear_to_srgb, srgb_to_linear
+from deblurkit.color import ColorSpace, linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn, Restorer
 from deblurkit.infer.tiling import blend_regions, split_evenly
@@ -42,7 +42,7 @@ __all__ = [
     "estimate_kernels",
     "load_kernel_refine_model",
     "refine_image",
-    "refine_image_with_kernel",
+    "refine_image_and_kernels",
     "save_kernel_refine_weights",
     "wiener_stack",
 ]
@@ -74,7 +74,7 @@ class KernelRefineParams:
 
 @dataclass
 class KernelRefineResult:
-    """Output of :func:`refine_image_with_kernel`."""
+    """Output of :func:`refine_image_and_kernels`."""
 
     image: np.ndarray
     """Restored image, float32 ``(H, W, 3)`` in [0, 1], in the input's colour space."""
@@ -91,7 +91,7 @@ class KernelRefineResult:
 def estimate_kernels(
     image: np.ndarray,
     *,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     tiles: int | tuple[int, int] | None = None,
     kernel_size: int = 31,
     progress: ProgressFn | None = None,
@@ -193,14 +193,14 @@ def _run_net(model: Any, stack_chw: np.ndarray, p: KernelRefineParams, progress:
                      progress=progress, out_channels=3)
 
 
-def refine_image_with_kernel(
+def refine_image_and_kernels(
     image: np.ndarray,
     model: Any,
     *,
     kernels: np.ndarray | None = None,
     blurred: np.ndarray | None = None,
     tiles: int | tuple[int, int] | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: KernelRefineParams | None = None,
     progress: ProgressFn | None = None,
 ) -> KernelRefineResult:
@@ -322,7 +322,7 @@ def refine_image(
     *,
     kernels: np.ndarray | None = None,
     tiles: int | tuple[int, int] | None = None,
-    input_space: str = "srgb",
+    input_space: ColorSpace = "srgb",
     params: KernelRefineParams | None = None,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
@@ -331,7 +331,7 @@ def refine_image(
     Args:
         image: float32 ``(H, W, 3)`` in [0, 1], encoded as ``input_space``.
         model: the refiner; None loads the shipped weights.
-        kernels, tiles, input_space, params, progress: see :func:`refine_image_with_kernel`.
+        kernels, tiles, input_space, params, progress: see :func:`refine_image_and_kernels`.
 
     Returns:
         float32 ``(H, W, 3)`` in [0, 1]; a copy of the input when no blur is detected.
@@ -345,7 +345,7 @@ def refine_image(
     """
     if model is None:
         model, _ = load_kernel_refine_model()
-    return refine_image_with_kernel(image, model, kernels=kernels, tiles=tiles, input_space=input_space,
+    return refine_image_and_kernels(image, model, kernels=kernels, tiles=tiles, input_space=input_space,
                                     params=params, progress=progress).image
 
 

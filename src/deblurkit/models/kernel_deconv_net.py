@@ -10,9 +10,10 @@ sees the blurry image plus all copies and predicts a residual on the copy at ind
 errors. This is the "deep Wiener deconvolution" idea (Dong, Roth & Schiele, NeurIPS 2020) in a
 simpler form: Wiener in image space instead of feature space.
 
-Blocks are :class:`deblurkit.models.nafnet.NAFBlock` (Chen et al., ECCV 2022). Weights saved
-before the blocks were shared name the channel-attention convolution ``sca.weight`` instead of
-``sca.1.weight``; :meth:`KernelDeconvNet.remap_state_dict` renames them on load.
+The network is a :class:`deblurkit.models.nafnet.NAFNet` (Chen et al., ECCV 2022) with a wider
+input and the residual on one Wiener copy. Weights saved by the earlier standalone layout name
+the middle blocks ``middle.*`` and the channel-attention convolution ``sca.weight``;
+:meth:`KernelDeconvNet.remap_state_dict` renames them on load.
 
 Shape:
     input ``(B, 3 * (1 + num_wiener), H, W)`` float32 sRGB in [0, 1]: channels are the blurry
@@ -27,13 +28,13 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from deblurkit.models.nafnet import NAFBlock
+from deblurkit.models.nafnet import NAFNet
 
 __all__ = ["KernelDeconvNet"]
 
 
-class KernelDeconvNet(nn.Module):
-    """U-Net refining Wiener deconvolutions (see the module docstring).
+class KernelDeconvNet(NAFNet):
+    """NAFNet refining Wiener deconvolutions (see the module docstring).
 
     Args:
         num_wiener: number of Wiener copies in the input (regularisation strengths).
@@ -54,11 +55,11 @@ class KernelDeconvNet(nn.Module):
         middle_blk_num: int = 2,
         dec_blk_nums: tuple[int, ...] | list[int] = (1, 1, 1),
     ) -> None:
-        super().__init__()
         if not 0 <= base_index < num_wiener:
             raise ValueError(f"base_index must be in [0, {num_wiener}), got {base_index}")
-        if len(enc_blk_nums) != len(dec_blk_nums):
-            raise ValueError("enc_blk_nums and dec_blk_nums must have the same length")
+        super().__init__(img_channel=3, width=width, middle_blk_num=middle_blk_num, enc_blk_nums=enc_blk_nums,
+                         dec_blk_nums=dec_blk_nums)
+        self.intro = nn.Conv2d(3 * (1 + num_wiener), width, 3, padding=1)
         self.hparams: dict[str, Any] = {
             "num_wiener": num_wiener, "base_index": base_index, "width": width,
             "enc_blk_nums": list(enc_blk_nums), "middle_blk_num": middle_blk_num,
@@ -66,29 +67,12 @@ class KernelDeconvNet(nn.Module):
         }
         self.num_wiener = num_wiener
         self.base_index = base_index
-        self.size_multiple = 2 ** len(enc_blk_nums)
-        in_ch = 3 * (1 + num_wiener)
-        self.intro = nn.Conv2d(in_ch, width, 3, padding=1)
-        self.ending = nn.Conv2d(width, 3, 3, padding=1)
-        self.encoders = nn.ModuleList()
-        self.downs = nn.ModuleList()
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
-        c = width
-        for n in enc_blk_nums:
-            self.encoders.append(nn.Sequential(*[NAFBlock(c) for _ in range(n)]))
-            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
-            c *= 2
-        self.middle = nn.Sequential(*[NAFBlock(c) for _ in range(middle_blk_num)])
-        for n in dec_blk_nums:
-            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
-            c //= 2
-            self.decoders.append(nn.Sequential(*[NAFBlock(c) for _ in range(n)]))
 
     @staticmethod
     def remap_state_dict(sd: dict[str, Any]) -> dict[str, Any]:
-        """Rename the keys of files written before the blocks were NAFNet's (``….sca.weight`` -> ``….sca.1.weight``)."""
-        return {re.sub(r"\.sca\.(weight|bias)$", r".sca.1.\1", k): v for k, v in sd.items()}
+        """Rename keys of the earlier layout: ``middle.*`` -> ``middle_blks.*``, ``….sca.weight`` -> ``….sca.1.weight``."""
+        renamed = {re.sub(r"^middle\.", "middle_blks.", k): v for k, v in sd.items()}
+        return {re.sub(r"\.sca\.(weight|bias)$", r".sca.1.\1", k): v for k, v in renamed.items()}
 
     def forward(self, x: Tensor) -> Tensor:
         """Refine: ``(B, 3 * (1 + num_wiener), H, W)`` -> ``(B, 3, H, W)``."""
@@ -98,14 +82,4 @@ class KernelDeconvNet(nn.Module):
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"H and W must be multiples of {self.size_multiple}, got {h}x{w}")
         start = 3 * (1 + self.base_index)
-        base = x[:, start:start + 3]
-        y = self.intro(x)
-        skips = []
-        for enc, down in zip(self.encoders, self.downs):
-            y = enc(y)
-            skips.append(y)
-            y = down(y)
-        y = self.middle(y)
-        for dec, up, skip in zip(self.decoders, self.ups, reversed(skips)):
-            y = dec(up(y) + skip)
-        return base + self.ending(y)
+        return x[:, start:start + 3] + self.ending(self.features(x))

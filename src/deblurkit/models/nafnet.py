@@ -163,6 +163,12 @@ class NAFNet(nn.Module):
         aligned = h % m == 0 and w % m == 0  # then no pad/crop ops (keeps exported graphs size-agnostic)
         if not aligned:
             inp = F.pad(inp, (0, (m - w % m) % m, 0, (m - h % m) % m))
+        x = self.ending(self.features(inp)) + inp
+        return x if aligned else x[:, :, :h, :w]
+
+    def features(self, inp: torch.Tensor) -> torch.Tensor:
+        """The U-Net from ``intro`` to the last decoder: ``(B, C_in, H, W)`` -> ``(B, width, H, W)``;
+        H and W multiples of :attr:`size_multiple`."""
         x = self.intro(inp)
         skips = []
         for encoder, down in zip(self.encoders, self.downs):
@@ -172,8 +178,7 @@ class NAFNet(nn.Module):
         x = self.middle_blks(x)
         for decoder, up, skip in zip(self.decoders, self.ups, skips[::-1]):
             x = decoder(up(x) + skip)
-        x = self.ending(x) + inp
-        return x if aligned else x[:, :, :h, :w]
+        return x
 
 
 def convert_to_tlc(model: NAFNet, *, train_size: int = 256, window_scale: float = 1.5) -> NAFNet:

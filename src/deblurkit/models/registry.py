@@ -133,11 +133,6 @@ def architecture_of(model: Any) -> str:
     raise ValueError(f"not a registered architecture: {type(model).__name__}")
 
 
-def size_multiple_of(model: Any) -> int:
-    """Padding multiple a model needs (4 for MIMO-UNet, 2**levels for NAFNet, 1 otherwise)."""
-    return int(getattr(model, "size_multiple", 1))
-
-
 def count_params(model: Any) -> int:
     """Number of learnable parameters."""
     return sum(p.numel() for p in model.parameters())

@@ -124,6 +124,17 @@ def _resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
 
 
+def _random_resize(img: Tensor, generator: torch.Generator, probs: tuple[float, float, float],
+                   up: tuple[float, float], down: tuple[float, float], size: tuple[int, int],
+                   info: dict[str, Any]) -> Tensor:
+    """Resize ``img`` up, down or not (``probs``) by a random factor of ``size``, with a random mode."""
+    kind = _choice(generator, ("up", "down", "keep"), probs)
+    scale = uniform(generator, *up) if kind == "up" else uniform(generator, *down) if kind == "down" else 1.0
+    mode = _choice(generator, RESIZE_MODES)
+    info.update(resize=scale, resize_mode=mode)
+    return _resize(img, (max(1, int(size[0] * scale)), max(1, int(size[1] * scale))), mode)
+
+
 def _noise(
     x: Tensor,
     generator: torch.Generator,
@@ -165,17 +176,7 @@ def degrade_realesrgan_srgb(x: Tensor, generator: torch.Generator) -> tuple[Tens
         # Stage 1.
         s1: dict[str, Any] = {}
         img = _filter(img, _random_blur_kernel(generator, (0.2, 3.0), 0.1, s1))
-        kind = _choice(generator, ("up", "down", "keep"), (0.2, 0.7, 0.1))
-        scale = (
-            uniform(generator, 1.0, 1.5)
-            if kind == "up"
-            else uniform(generator, 0.15, 1.0)
-            if kind == "down"
-            else 1.0
-        )
-        mode = _choice(generator, RESIZE_MODES)
-        img = _resize(img, (max(1, int(h * scale)), max(1, int(w * scale))), mode)
-        s1.update(resize=scale, resize_mode=mode)
+        img = _random_resize(img, generator, (0.2, 0.7, 0.1), (1.0, 1.5), (0.15, 1.0), (h, w), s1)
         img = _noise(img, generator, 0.5, (1.0, 30.0), (0.05, 3.0), 0.4, s1)
         q1 = round(uniform(generator, 30, 95))
         img = jpeg_roundtrip_srgb(img.clamp(0, 1), q1)
@@ -184,17 +185,7 @@ def degrade_realesrgan_srgb(x: Tensor, generator: torch.Generator) -> tuple[Tens
         s2: dict[str, Any] = {}
         if _coin(generator, 0.8):
             img = _filter(img, _random_blur_kernel(generator, (0.2, 1.5), 0.1, s2))
-        kind = _choice(generator, ("up", "down", "keep"), (0.3, 0.4, 0.3))
-        scale = (
-            uniform(generator, 1.0, 1.2)
-            if kind == "up"
-            else uniform(generator, 0.3, 1.0)
-            if kind == "down"
-            else 1.0
-        )
-        mode = _choice(generator, RESIZE_MODES)
-        img = _resize(img, (max(1, int(h * scale)), max(1, int(w * scale))), mode)
-        s2.update(resize=scale, resize_mode=mode)
+        img = _random_resize(img, generator, (0.3, 0.4, 0.3), (1.0, 1.2), (0.3, 1.0), (h, w), s2)
         img = _noise(img, generator, 0.5, (1.0, 25.0), (0.05, 2.5), 0.4, s2)
         final: dict[str, Any] = {}
         sinc = None

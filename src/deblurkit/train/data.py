@@ -153,7 +153,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, dict[str, Any]]:
                     val=f"{len(val)} pairs synthesized with held-out seed {SYNTH_VAL_SEED}")
         return train, CenterCropDataset(val, cfg.val_crop), info
 
-    from deblurkit.synth.paired import PairedFolderDataset, RealBlurListDataset
+    from deblurkit.data.paired import PairedFolderDataset, RealBlurListDataset
 
     if cfg.data == "realblur":
         full = RealBlurListDataset(cfg.data_root, cfg.datalist)

@@ -165,7 +165,7 @@ def read_photo(data: bytes, *, name: str = "image", max_pixels: int | None = DEF
                 pixels = _decode_16bit_opencv(data, name)
             else:
                 im.load()
-                pixels, icc = _pil_to_pixels(im, icc, name)
+                pixels, icc = pil_to_pixels(im, icc, name)
         exif_obj = _get_exif(im)  # after decoding: Pillow may load the whole PNG to find eXIf
     except PhotoError:
         raise
@@ -246,7 +246,7 @@ def _decode_16bit_opencv(data: bytes, name: str) -> np.ndarray:
     return arr
 
 
-def _pil_to_pixels(im, icc: bytes | None, name: str) -> tuple[np.ndarray, bytes | None]:
+def pil_to_pixels(im, icc: bytes | None, name: str) -> tuple[np.ndarray, bytes | None]:
     """Pixels of a loaded Pillow image as float32 (H, W, C); returns the ICC profile that still applies."""
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -427,12 +427,3 @@ def _encode_pillow(px: np.ndarray, fmt: str, quality: int, icc: bytes | None, ex
     buf = io.BytesIO()
     im.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
-
-
-def side_by_side(before: np.ndarray, after: np.ndarray, *, gap: int = 8) -> np.ndarray:
-    """Place two ``(H, W, C)`` images next to each other with a white gap: ``(H, 2W + gap, C)``."""
-    if before.shape != after.shape:
-        raise ValueError(f"shapes differ: {before.shape} vs {after.shape}")
-    h, _, c = before.shape
-    sep = np.ones((h, gap, c), dtype=np.float32)
-    return np.concatenate([before.astype(np.float32), sep, after.astype(np.float32)], axis=1)
