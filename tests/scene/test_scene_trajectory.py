@@ -129,3 +129,16 @@ def test_trajectory_error_is_zero_for_the_truth_and_its_reversal() -> None:
     assert rot == pytest.approx(expected, rel=1e-6)
     shifted = true @ se3_exp(torch.tensor([0.3, 0, 0, 0, 0.2, 0], dtype=torch.float64))
     assert trajectory_error(shifted, true)[0] < 1e-6
+
+
+def test_trajectory_set_error_ignores_order_and_speed_but_not_the_path() -> None:
+    from deblurkit.scene.trajectory import trajectory_set_error
+
+    t = torch.linspace(-1, 1, 33, dtype=torch.float64)[:, None]
+    step = torch.tensor([0.01, 0.0, 0.02, 0.0, 0.03, 0.01], dtype=torch.float64)
+    true = se3_exp(t * step)
+    faster = se3_exp(torch.sign(t) * t.abs() ** 0.5 * step)  # same path, other speed profile
+    assert trajectory_set_error(true.flip(0), true)[0] == pytest.approx(0.0, abs=1e-6)
+    rot_speed, _ = trajectory_set_error(faster, true)
+    rot_still, _ = trajectory_set_error(torch.eye(4, dtype=torch.float64)[None].expand(5, 4, 4), true)
+    assert rot_speed < 0.1 * rot_still

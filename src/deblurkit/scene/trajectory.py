@@ -251,3 +251,31 @@ def trajectory_error(est_w2c: Tensor, true_w2c: Tensor, *, samples: int = 9) -> 
             best = (float(rot), float(pos))
     assert best is not None
     return best
+
+
+def trajectory_set_error(est_w2c: Tensor, true_w2c: Tensor) -> tuple[float, float]:
+    """Symmetric nearest-pose (Chamfer) distance between two exposure trajectories, as pose sets.
+
+    A blurry photo is the *average* over the exposure, so it constrains which poses the camera
+    passed through but neither their order nor the speed along the path; this measure compares
+    just that. Poses are compared in the world frame (both trajectories must share it).
+
+    Args:
+        est_w2c: ``(N, 4, 4)`` estimated sub-frame poses.
+        true_w2c: ``(M, 4, 4)`` true sub-frame poses.
+
+    Returns:
+        ``(rotation distance in degrees, camera-centre distance in world units)``, each the mean
+        of the two directed nearest-neighbour averages.
+    """
+    a, b = est_w2c.double(), true_w2c.double()
+    rel = a[:, None] @ rigid_inverse(b)[None]  # (N, M, 4, 4)
+    rot = torch.rad2deg(so3_log(rel[..., :3, :3]).norm(dim=-1))
+    ca = -(a[:, :3, :3].transpose(1, 2) @ a[:, :3, 3:])[..., 0]
+    cb = -(b[:, :3, :3].transpose(1, 2) @ b[:, :3, 3:])[..., 0]
+    pos = (ca[:, None] - cb[None]).norm(dim=-1)
+
+    def chamfer(d: Tensor) -> float:
+        return float(0.5 * (d.amin(1).mean() + d.amin(0).mean()))
+
+    return chamfer(rot), chamfer(pos)
