@@ -63,10 +63,14 @@ def test_sharp_photo_returned_unchanged(sharp_srgb) -> None:
 
 
 def test_tiles_cover_the_image_and_blend(blurred) -> None:
+    """Per-tile decisions hold away from the border; the blend itself is tested seam-free in test_tiling."""
     blur, _ = blurred
     res = deblur_image_and_kernels(blur, kernel_size=21, tiles=(1, 2))
     assert res.kernels.shape == (1, 2, 21, 21)
     assert np.isfinite(res.image).all() and res.image.shape == blur.shape
+    assert res.blurred.tolist() == [[True, False]]  # the right half's estimate is declined: left as it is
+    change = np.abs(res.image - blur).mean(axis=(0, 2))  # per column
+    assert change[:80].mean() > 5e-3 and change[176:].max() < 1e-4
 
 
 def test_deblur_image_returns_array_and_keeps_grayscale_shape(blurred) -> None:
