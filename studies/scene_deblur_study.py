@@ -60,6 +60,9 @@ def main() -> None:
     ap.add_argument("--lr-times", type=float, default=1e-2)
     ap.add_argument("--no-anneal", action="store_true",
                     help="ablation: densification threshold fixed at its final value (2e-4) instead of 4e-4 -> 2e-4")
+    ap.add_argument("--densify-from", type=int, default=100)
+    ap.add_argument("--densify-every", type=int, default=50)
+    ap.add_argument("--anneal-fraction", type=float, default=1 / 6, help="share of the iterations the threshold decays over")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="studies/results/scene_deblur")
@@ -127,7 +130,8 @@ def main() -> None:
                            num_subframes=args.subframes, bezier_order=args.order, subframe_chunk=args.subframes,
                            init_points=args.init_points, init_depth=init_depth, background=background, lr_sh0=2e-2, lr_means=5e-3,
                            lr_scales=1e-2, lr_control=args.lr_control, lr_times=args.lr_times,
-                           densify_every=50, checkpoint_every=10**9, seed=args.seed,
+                           densify_every=args.densify_every, densify_from=args.densify_from,
+                           anneal_fraction=args.anneal_fraction, checkpoint_every=10**9, seed=args.seed,
                            grad_threshold_start=2e-4 if args.no_anneal else 4e-4)
         t0 = time.perf_counter()
         res = fit_scene(train, config, log_every=max(1, args.iterations // 6),
