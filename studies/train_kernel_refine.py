@@ -1,16 +1,14 @@
 #!/usr/bin/env python3
 """Train the ``kernel-refine`` network (design (c) of docs/default-pipeline.md) on CPU.
 
-Two sub-commands, both resumable and writing atomically:
+Three sub-commands, all resumable and writing atomically:
 
     # 1. a cache of synthesized training pairs (shards of N pairs; run several in parallel with --seed)
     python -m studies.train_kernel_refine cache --out data/kernel_refine/cache --shards 12 --seed 0
-    # 2. training (reads every shard present, re-scans as new ones appear)
-    python -m studies.train_kernel_refine train --cache data/kernel_refine/cache --out runs/kernel_refine \
-        --steps 4000 [--resume]
-    # 3. export the weights shipped in the package
-    python -m studies.train_kernel_refine export --ckpt runs/kernel_refine/last.pt \
-        --out src/deblurkit/weights/kernel-refine.safetensors
+    # 2. training through deblurkit.train (checkpoints, resume, EMA, validation, config.yaml in --out)
+    python -m studies.train_kernel_refine train --out runs/kernel_refine [max_steps=4000 ...] [--resume]
+    # 3. export the weights shipped in the package (src/deblurkit/weights/kernel-refine.safetensors)
+    python -m studies.train_kernel_refine export --run runs/kernel_refine
 
 Data recipe (cache): sharp crops from the TRAIN photos of ``studies/photos_manifest.json`` (never
 the test ones; resized to a random long side of 768-1280 px, the scale of the test sets),
@@ -19,12 +17,11 @@ dead leaves and scikit-image samples; degraded with the ``realistic-uniform`` sy
 none / RSBlur-RealBlur / Unprocessing, saturation on 30 %, JPEG on 15 %, 10 % darkened "night"
 crops and 8 % sharp pairs (no blur). Each pair keeps its true PSF.
 
-Training: each step re-perturbs the true PSF (shift, scale 0.85-1.15, rotation +-12 deg,
-additive noise, Gaussian blur; 15 % unperturbed) to mimic kernel-estimation errors, computes
-Wiener deconvolutions at the pipeline's NSRs in linear light (reflect-padded FFT, the same
-DC-preserving formula as :func:`deblurkit.kernel_aware.refine.wiener_stack`), and trains the network
-with L1 loss, AdamW and a cosine schedule. Random flips/rotations are applied to images and
-kernel together.
+Training (:class:`KernelRefineTask`, a :class:`deblurkit.train.loop.TrainTask`): each step
+re-perturbs the true PSF (shift, scale 0.85-1.15, rotation +-12 deg, additive noise, Gaussian blur;
+15 % unperturbed) to mimic kernel-estimation errors; the network sees the blurry image plus
+:func:`deblurkit.kernel_aware.refine.wiener_stack` at the pipeline's NSRs. ``val_fraction`` of the
+cached pairs is held out for validation (true kernels). Recipe: :data:`RECIPE` (L1, AdamW, cosine).
 """
 
 from __future__ import annotations
@@ -34,6 +31,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,11 +109,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
                 x = int(rng.integers(0, img.shape[1] - size + 1))
                 crop, src = img[y:y + size, x:x + size], "photo"
             elif u < 0.9:
-                crop, _ = dead.random_crop(size, rng)
-                src = "dead-leaves"
+                (crop, _), src = dead.random_crop(size, rng), "dead-leaves"
             else:
-                crop, _ = samples.random_crop(size, rng)
-                src = "samples"
+                (crop, _), src = samples.random_crop(size, rng), "samples"
             crop = np.clip(crop, 0, 1).astype(np.float32)
             night = rng.random() < 0.1
             if night:
@@ -131,11 +127,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
             pair = synthesize_pair(xt, cfg, torch.Generator().manual_seed(int(rng.integers(2**62))))
             blur_a[i] = np.round(pair.blur[0].numpy().clip(0, 1) * 255).astype(np.uint8)
             sharp_a[i] = np.round(pair.sharp[0].numpy().clip(0, 1) * 255).astype(np.uint8)
-            if pair.kernel is None:
-                k = np.zeros((1, 1), np.float32) + 1
-            else:
-                k = pair.kernel[0, 0].numpy()
-            kern_a[i] = _pad_kernel(k)
+            kern_a[i] = _pad_kernel(np.ones((1, 1), np.float32) if pair.kernel is None else pair.kernel[0, 0].numpy())
             info.append({"source": src, "night": night, "noise": noise, "sharp": sharp_pair,
                          "blur_length_px": pair.params[0].get("blur_length_px")})
         with atomic_write(path) as fh:
@@ -144,28 +136,40 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- training helpers
+# ----------------------------------------------------------------------------- training
+
+#: the shipped network's shape
+HPARAMS = {"num_wiener": 3, "base_index": 1, "width": 16, "enc_blk_nums": [1, 1, 1], "middle_blk_num": 1,
+           "dec_blk_nums": [1, 1, 1]}
+#: TrainConfig fields of the recipe (``key=value`` arguments override them)
+RECIPE = {"model": "kernel-deconv-net", "max_steps": 4000, "batch_size": 8, "crop_size": 96, "loss": "l1",
+          "optimizer": "adamw", "lr": 1e-3, "beta1": 0.9, "beta2": 0.9, "weight_decay": 1e-4, "scheduler": "cosine",
+          "min_lr": 2e-5, "grad_clip": 0.5, "checkpoint_every": 200, "val_every": 200, "log_every": 50}
+TRAINING_DATA = ("realistic-uniform synthesis (uniform shake 2-32 px, linear light, camera pipeline, "
+                 "noise none/rsblur-realblur/unprocessing, 30% saturation, 15% JPEG, 10% night, 8% sharp) "
+                 "on train photos of studies/photos_manifest.json + dead leaves + skimage samples; "
+                 "perturbed true kernels (shift, scale 0.85-1.15, rotation 12 deg, noise, blur)")
 
 
-def perturb_kernels(k, gen):
-    """Randomly perturb PSFs ``(B, K, K)`` (shift, scale, rotation, noise, blur); rows sum to 1."""
+def perturb_kernels(k):
+    """Randomly perturb PSFs ``(B, K, K)`` (shift, scale, rotation, noise, blur; torch's global RNG); rows sum to 1."""
     import torch
     import torch.nn.functional as F
 
     b, ks, _ = k.shape
-    ang = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(12)
-    scale = 0.85 + 0.3 * torch.rand(b, generator=gen)
-    shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (1.5 / (ks / 2))  # up to 1.5 px
-    keep = torch.rand(b, generator=gen) < 0.15
+    ang = (torch.rand(b) * 2 - 1) * math.radians(12)
+    scale = 0.85 + 0.3 * torch.rand(b)
+    shift = (torch.rand(b, 2) * 2 - 1) * (1.5 / (ks / 2))  # up to 1.5 px
+    keep = torch.rand(b) < 0.15
     cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, (b, 1, ks, ks), align_corners=False)
     kp = F.grid_sample(k[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
     kp = kp.clamp_min(0)
     peak = kp.amax(dim=(1, 2), keepdim=True)
-    noise_level = torch.rand(b, 1, 1, generator=gen) * 0.08
-    kp = kp + (torch.randn(kp.shape, generator=gen) * noise_level * peak).clamp_min(0) * (kp > 0.02 * peak)
-    sig = torch.rand(b, generator=gen) * 0.8
+    noise_level = torch.rand(b, 1, 1) * 0.08
+    kp = kp + (torch.randn(kp.shape) * noise_level * peak).clamp_min(0) * (kp > 0.02 * peak)
+    sig = torch.rand(b) * 0.8
     xs = torch.arange(-2, 3, dtype=torch.float32)
     g = torch.exp(-xs[None] ** 2 / (2 * sig[:, None].clamp_min(1e-3) ** 2))
     g = g / g.sum(1, keepdim=True)
@@ -174,178 +178,99 @@ def perturb_kernels(k, gen):
     kp = kp / kp.sum(dim=(1, 2), keepdim=True).clamp_min(1e-8)
     # Sharp pairs (delta kernels) stay deltas with probability 1/2 (the "leave sharp alone" case).
     is_delta = k.amax(dim=(1, 2)) > 0.99
-    keep = keep | (is_delta & (torch.rand(b, generator=gen) < 0.5))
+    keep = keep | (is_delta & (torch.rand(b) < 0.5))
     return torch.where(keep[:, None, None], k, kp)
 
 
-def wiener_stack_torch(blur_srgb, kernels, nsrs, pad: int = 24):
-    """Wiener deconvolutions in linear light, re-encoded to sRGB: ``(B,3,H,W)`` -> ``(B,3*len(nsrs),H,W)``.
-
-    Reflect padding stands in for the edge taper of :func:`deblurkit.kernel_aware.deconv.wiener_deconv`;
-    the formula (``conj(K) Y / (|K|^2 + nsr) * (1 + nsr)``) is the same.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from deblurkit.synth.color import linear_to_srgb, srgb_to_linear
-
-    b, _, h, w = blur_srgb.shape
-    lin = F.pad(srgb_to_linear(blur_srgb), (pad, pad, pad, pad), mode="reflect")
-    hp, wp = lin.shape[-2:]
-    ks = kernels.shape[-1]
-    big = torch.zeros(b, hp, wp)
-    big[:, :ks, :ks] = kernels
-    big = torch.roll(big, (-(ks // 2), -(ks // 2)), dims=(1, 2))
-    otf = torch.fft.rfft2(big)[:, None]
-    spec = torch.fft.rfft2(lin)
-    outs = []
-    for nsr in nsrs:
-        x = torch.fft.irfft2(torch.conj(otf) * spec / (otf.abs() ** 2 + nsr), s=(hp, wp)) * (1 + nsr)
-        outs.append(linear_to_srgb(x[..., pad:pad + h, pad:pad + w].clamp(0, 1)))
-    return torch.cat(outs, 1)
-
-
-class ShardData:
-    """All cached shards in memory; re-scans the folder for new shards on :meth:`refresh`."""
+class ShardPairs:
+    """The cached pairs of every shard in ``root``: items ``{"blur", "sharp"}`` float ``(3, CROP, CROP)``
+    in [0, 1] (sRGB) and ``"kernel"`` ``(KSIZE, KSIZE)``."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.files: list[Path] = []
-        self.blur = self.sharp = self.kernel = None
-        self.refresh()
+        from deblurkit.errors import DeblurkitError
 
-    def refresh(self) -> None:
-        new = sorted(p for p in self.root.glob("shard-*.npz") if p not in self.files)
-        if not new:
-            return
-        parts = [np.load(p) for p in new]
-        cat = lambda key, old: np.concatenate(([old] if old is not None else []) + [d[key] for d in parts])
-        self.blur, self.sharp, self.kernel = cat("blur", self.blur), cat("sharp", self.sharp), cat("kernel", self.kernel)
-        self.files += new
+        self.files = sorted(root.glob("shard-*.npz"))
+        if not self.files:
+            raise DeblurkitError(f"{root}: no cache shards (run the cache sub-command first)")
+        parts = [np.load(p) for p in self.files]
+        self.blur, self.sharp, self.kernel = (np.concatenate([d[key] for d in parts]) for key in ("blur", "sharp", "kernel"))
 
     def __len__(self) -> int:
-        return 0 if self.blur is None else len(self.blur)
+        return len(self.blur)
 
-    def batch(self, rng: np.random.Generator, bs: int, crop: int):
+    def __getitem__(self, i: int) -> dict:
         import torch
 
-        idx = rng.integers(0, len(self), bs)
-        y = rng.integers(0, CROP - crop + 1, bs)
-        x = rng.integers(0, CROP - crop + 1, bs)
-        bl = np.stack([self.blur[i, :, a:a + crop, c:c + crop] for i, a, c in zip(idx, y, x)])
-        sh = np.stack([self.sharp[i, :, a:a + crop, c:c + crop] for i, a, c in zip(idx, y, x)])
-        bl = torch.from_numpy(bl).float() / 255
-        sh = torch.from_numpy(sh).float() / 255
-        k = torch.from_numpy(self.kernel[idx].copy())
-        # The same flip / transpose of images and kernel keeps blur = k * sharp.
-        if rng.random() < 0.5:
-            bl, sh, k = bl.flip(-1), sh.flip(-1), k.flip(-1)
-        if rng.random() < 0.5:
-            bl, sh, k = bl.flip(-2), sh.flip(-2), k.flip(-2)
-        if rng.random() < 0.5:
-            bl, sh, k = bl.transpose(-1, -2), sh.transpose(-1, -2), k.transpose(-1, -2)
-        return bl.contiguous(), sh.contiguous(), k.contiguous()
+        return {"blur": torch.from_numpy(self.blur[i]).float() / 255, "sharp": torch.from_numpy(self.sharp[i]).float() / 255,
+                "kernel": torch.from_numpy(self.kernel[i])}
+
+
+@dataclass
+class KernelRefineTask:
+    """The training task of ``kernel-refine``: cached pairs, input = blurry image + its Wiener stack."""
+
+    cache: Path
+
+    def build_datasets(self, cfg):
+        from torch.utils.data import Subset
+
+        from deblurkit.train.data import holdout_split
+
+        pairs = ShardPairs(self.cache)
+        train_idx, val_idx = holdout_split(len(pairs), cfg.val_fraction)
+        info = {"data": str(self.cache), "shards": len(pairs.files), "train_pairs": len(train_idx),
+                "val": f"{min(len(val_idx), cfg.val_count)} of {len(val_idx)} held-out pairs", "training_data": TRAINING_DATA}
+        return Subset(pairs, train_idx), Subset(pairs, val_idx[:cfg.val_count]), info
+
+    def model_input(self, batch, *, training: bool):
+        import torch
+
+        from deblurkit.color import srgb_to_linear
+        from deblurkit.kernel_aware.refine import DEFAULT_NSRS, wiener_stack
+
+        kernels = perturb_kernels(batch["kernel"]) if training else batch["kernel"]
+        blur = batch["blur"].detach().cpu().numpy().transpose(0, 2, 3, 1)
+        stacks = [wiener_stack(srgb_to_linear(b), k, DEFAULT_NSRS) for b, k in zip(blur, kernels.cpu().numpy())]
+        wien = torch.from_numpy(np.stack(stacks).transpose(0, 3, 1, 2)).to(batch["blur"].device)
+        return torch.cat([batch["blur"], wien], 1)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from deblurkit.kernel_aware.refine import DEFAULT_NSRS
     from deblurkit.models.kernel_deconv_net import KernelDeconvNet
-    from deblurkit.train.checkpoint import load_checkpoint, save_checkpoint
+    from deblurkit.train import resolve_config, train
+    from deblurkit.train.config import parse_overrides
 
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = ShardData(Path(args.cache))
-    while len(data) == 0:
-        print("waiting for cache shards ...", file=sys.stderr, flush=True)
-        time.sleep(20)
-        data.refresh()
-    hp = {"num_wiener": len(DEFAULT_NSRS), "base_index": 1, "width": args.width,
-          "enc_blk_nums": [1, 1, 1], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1]}
-    model = KernelDeconvNet(**hp)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4, betas=(0.9, 0.9))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: max(0.02, 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))))
-    step, wall = 0, 0.0
-    last = out / "last.pt"
-    if args.resume and last.is_file():
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        step, wall = int(ck["step"]), float(ck["wall_seconds"])
-        print(f"resumed at step {step}", file=sys.stderr)
-    gen = torch.Generator().manual_seed(1000 + step)
-    rng = np.random.default_rng([args.seed, step])
-    log = open(out / "log.jsonl", "a")  # noqa: SIM115 - appended to for the whole run
-    t_last = time.time()
-    run_loss = 0.0
-
-    def save() -> None:
-        save_checkpoint(last, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                               "scheduler": sched.state_dict(), "step": step, "wall_seconds": wall,
-                               "hparams": json.dumps(hp), "nsrs": json.dumps(list(DEFAULT_NSRS)),
-                               "shards": len(data.files), "pairs": len(data), "args": json.dumps(vars(args))})
-
-    model.train()
-    while step < args.steps:
-        bl, sh, k = data.batch(rng, args.batch, args.crop)
-        kp = perturb_kernels(k, gen)
-        with torch.no_grad():
-            wien = wiener_stack_torch(bl, kp, DEFAULT_NSRS)
-        pred = model(torch.cat([bl, wien], 1))
-        loss = (pred - sh).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-        opt.step()
-        sched.step()
-        step += 1
-        now = time.time()
-        wall += now - t_last
-        t_last = now
-        run_loss += float(loss.detach())
-        if step % 50 == 0:
-            row = {"step": step, "l1": round(run_loss / 50, 5), "lr": opt.param_groups[0]["lr"],
-                   "wall_s": round(wall, 1), "pairs": len(data)}
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            print(row, file=sys.stderr, flush=True)
-            run_loss = 0.0
-        if step % args.save_every == 0 or step == args.steps:
-            save()
-            data.refresh()
-    log.close()
+    cfg = resolve_config(overrides={**RECIPE, "out_dir": args.out, **parse_overrides(args.overrides)})
+    train(cfg, resume=args.resume, model_factory=lambda: KernelDeconvNet(**HPARAMS), task=KernelRefineTask(Path(args.cache)))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from deblurkit.kernel_aware.refine import save_kernel_refine_weights
+    import csv
+
+    from deblurkit.kernel_aware import refine
     from deblurkit.models.kernel_deconv_net import KernelDeconvNet
     from deblurkit.train.checkpoint import load_checkpoint
 
-    ck = load_checkpoint(args.ckpt)
-    hp = json.loads(ck["hparams"])
-    model = KernelDeconvNet(**hp)
-    model.load_state_dict(ck["model"])
-    train_args = json.loads(ck["args"])
+    run = Path(args.run)
+    ck = load_checkpoint(run / "checkpoints" / "last.pt")
+    model = KernelDeconvNet(**HPARAMS)
+    model.load_state_dict(ck["ema"] if ck["ema"] is not None else ck["model"])
+    with open(run / "metrics.csv", newline="") as fh:
+        elapsed = [float(r["elapsed_s"]) for r in csv.DictReader(fh)]
     meta = {
         "design": "(c) blind kernel estimation (deblurkit.kernel_aware) + multi-NSR Wiener in linear light + "
                   "KernelDeconvNet residual refinement",
-        "nsrs": json.loads(ck["nsrs"]),
-        "steps": int(ck["step"]), "batch": train_args["batch"], "crop": train_args["crop"], "lr": train_args["lr"],
-        "wall_seconds": round(float(ck["wall_seconds"]), 1),
-        "hardware": args.hardware,
-        "training_pairs": int(ck["pairs"]),
-        "training_data": "realistic-uniform synthesis (uniform shake 2-32 px, linear light, camera pipeline, "
-                         "noise none/rsblur-realblur/unprocessing, 30% saturation, 15% JPEG, 10% night, 8% sharp) "
-                         "on train photos of studies/photos_manifest.json + dead leaves + skimage samples; "
-                         "perturbed true kernels (shift, scale 0.85-1.15, rotation 12 deg, noise, blur)",
+        "nsrs": list(refine.DEFAULT_NSRS), "steps": int(ck["step"]), "train_config": ck["config"],
+        # elapsed_s restarts at each resume: the logged training time is the sum of each segment's last value
+        "wall_seconds": round(sum(x for x, nxt in zip(elapsed, [*elapsed[1:], 0.0]) if nxt < x), 1),
+        "hardware": args.hardware, "training_pairs": ck["data"]["train_pairs"], "training_data": TRAINING_DATA,
         "command": "python -m studies.train_kernel_refine " + " ".join(sys.argv[1:]),
     }
-    save_kernel_refine_weights(model, args.out, meta=meta)
+    refine.save_kernel_refine_weights(model, args.out, meta=meta)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -363,17 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train")
     t.add_argument("--cache", default=str(ROOT / "data/kernel_refine/cache"))
     t.add_argument("--out", default=str(ROOT / "runs/kernel_refine"))
-    t.add_argument("--steps", type=int, default=4000)
-    t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--crop", type=int, default=96)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--width", type=int, default=16)
     t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--save-every", type=int, default=200)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="TrainConfig fields over RECIPE")
     e = sub.add_parser("export")
-    e.add_argument("--ckpt", default=str(ROOT / "runs/kernel_refine/last.pt"))
+    e.add_argument("--run", default=str(ROOT / "runs/kernel_refine"))
     e.add_argument("--out", default=str(ROOT / "src/deblurkit/weights/kernel-refine.safetensors"))
     e.add_argument("--hardware", default="2 shared CPU cores (torch 2.13 CPU)")
     args = ap.parse_args(argv)

@@ -95,3 +95,54 @@ def test_kernel_study_sparsity_rises_with_blur_and_rules_pick_per_image():
     assert summary["default"]["oracle_gated"] == 1.0  # a gate that knew would drop the -4 dB image
     assert summary["consensus"]["gain"] == (2.0 + 0.3) / 2
     assert summary["true"]["gain"] == 2.5
+
+
+def test_kernel_refine_training_runs_through_the_library_loop_and_resumes_exactly(tmp_path):
+    import cv2
+    import pytest
+    import torch
+
+    from deblurkit.kernel_aware.refine import load_kernel_refine_model
+    from deblurkit.models.kernel_deconv_net import KernelDeconvNet
+    from deblurkit.train import resolve_config, train
+    from deblurkit.train.checkpoint import load_checkpoint
+    from deblurkit.train.config import parse_overrides
+
+    study = _load("train_kernel_refine")
+    rng, k = np.random.default_rng(0), study.KSIZE
+    sharp = np.stack([cv2.GaussianBlur(rng.random((40, 40, 3)).astype(np.float32), (0, 0), 2) for _ in range(6)])
+    kernel = np.zeros((6, k, k), np.float32)
+    kernel[:, k // 2, k // 2 - 2:k // 2 + 3] = 0.2  # 5 px horizontal shake
+    blur = np.stack([cv2.filter2D(s, -1, kernel[0], borderType=cv2.BORDER_REFLECT) for s in sharp])
+    (cache := tmp_path / "cache").mkdir()
+    np.savez(cache / "shard-000-000.npz", blur=(blur.transpose(0, 3, 1, 2).clip(0, 1) * 255).round().astype(np.uint8),
+             sharp=(sharp.transpose(0, 3, 1, 2) * 255).round().astype(np.uint8), kernel=kernel, info="[]")
+    task = study.KernelRefineTask(cache)
+    # a delta kernel: every Wiener copy is the blurry image itself
+    item = task.build_datasets(resolve_config(overrides={"val_fraction": 0.34}))[0][0]
+    delta = torch.zeros(1, k, k)
+    delta[0, k // 2, k // 2] = 1
+    x = task.model_input({"blur": item["blur"][None], "kernel": delta}, training=False)
+    assert x.shape == (1, 12, 40, 40) and torch.allclose(x[:, 3:], item["blur"][None].repeat(1, 3, 1, 1), atol=2e-3)
+
+    args = ["max_steps=4", "crop_size=32", "batch_size=2", "val_fraction=0.34", "val_count=1", "val_every=2",
+            "checkpoint_every=2", "log_every=1", "progress=false", "tensorboard=false"]
+    assert study.main(["train", "--cache", str(cache), "--out", str(tmp_path / "full"), *args]) == 0
+    # the same run stopped after step 2 (checkpointed), then resumed by the study
+    cfg = resolve_config(overrides={**study.RECIPE, "out_dir": str(tmp_path / "cut"), **parse_overrides(args)})
+
+    def stop_after_2(step: int, _row: dict) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, model_factory=lambda: KernelDeconvNet(**study.HPARAMS), task=task, on_step=stop_after_2)
+    assert study.main(["train", "--cache", str(cache), "--out", str(tmp_path / "cut"), "--resume", *args]) == 0
+    full, cut = (load_checkpoint(tmp_path / d / "checkpoints" / "last.pt")["model"] for d in ("full", "cut"))
+    assert all(torch.equal(full[key], cut[key]) for key in full)
+    assert "val_psnr" in (tmp_path / "full" / "metrics.csv").read_text()
+
+    assert study.main(["export", "--run", str(tmp_path / "full"), "--out", str(tmp_path / "kr.safetensors")]) == 0
+    model, meta = load_kernel_refine_model(tmp_path / "kr.safetensors")
+    assert meta["name"] == "kernel-refine" and meta["extra"]["steps"] == 4 and model.hparams == study.HPARAMS
+    assert meta["extra"]["training_pairs"] == 3 and meta["extra"]["wall_seconds"] > 0  # read by studies.eval_designs

@@ -73,7 +73,8 @@ class PatchDataset(Dataset):
     """Random ``crop_size`` patches (plus optional horizontal flips) of a paired dataset.
 
     ``ds[(index, sample_seed)]`` returns ``{"blur", "sharp"}`` float32 ``(3, crop, crop)`` tensors;
-    the crop position and flip come from ``torch.Generator().manual_seed(sample_seed)``.
+    the crop position and flip come from ``torch.Generator().manual_seed(sample_seed)``. An item's
+    ``kernel`` (its PSF, ``(K, K)``) is passed on, flipped with the images so blur = kernel * sharp holds.
     """
 
     def __init__(self, base: Any, crop_size: int, *, hflip: bool) -> None:
@@ -97,9 +98,13 @@ class PatchDataset(Dataset):
         y = int(torch.randint(0, h - c + 1, (1,), generator=g))
         x = int(torch.randint(0, w - c + 1, (1,), generator=g))
         blur, sharp = blur[:, y:y + c, x:x + c], sharp[:, y:y + c, x:x + c]
-        if self.hflip and bool(torch.rand((), generator=g) < 0.5):
+        flip = self.hflip and bool(torch.rand((), generator=g) < 0.5)
+        if flip:
             blur, sharp = blur.flip(-1), sharp.flip(-1)
-        return {"blur": blur.contiguous().float(), "sharp": sharp.contiguous().float()}
+        out = {"blur": blur.contiguous().float(), "sharp": sharp.contiguous().float()}
+        if "kernel" in item:
+            out["kernel"] = (item["kernel"].flip(-1) if flip else item["kernel"]).contiguous().float()
+        return out
 
 
 class CenterCropDataset(Dataset):

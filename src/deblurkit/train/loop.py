@@ -12,6 +12,8 @@ Outputs in ``config.out_dir``::
     metrics.csv          step, loss, lr, val_psnr, val_ssim, val_input_psnr, elapsed_s
     model.safetensors    the final weights (EMA when enabled), loadable by deblurkit.infer
     tb/                  TensorBoard events, when the tensorboard package is installed
+
+A network whose input is more than the blurry image is trained by passing a :class:`TrainTask`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -41,6 +43,30 @@ from deblurkit.train.losses import compute_loss
 from deblurkit.train.optim import EMA, build_optimizer, build_scheduler
 
 CSV_FIELDS = ("step", "loss", "lr", "val_psnr", "val_ssim", "val_input_psnr", "elapsed_s")
+
+
+class TrainTask(Protocol):
+    """The hook of :func:`train`: the datasets, and the network's input made from a batch.
+
+    ``build_datasets`` returns training items (full images; the loop crops them, see
+    :class:`~deblurkit.train.data.PatchDataset`), validation items (used as they are) and a description
+    (its ``training_data``, if any, goes into model.safetensors). ``model_input`` returns ``(B, C, H, W)``
+    from a batch of items; its random draws come from torch's global RNG, which the checkpoints keep.
+    """
+
+    def build_datasets(self, cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]: ...
+
+    def model_input(self, batch: dict[str, torch.Tensor], *, training: bool) -> torch.Tensor: ...
+
+
+class ImageTask:
+    """The default task: the datasets of ``config.data``; the network sees the blurry image."""
+
+    def build_datasets(self, cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
+        return build_datasets(cfg)
+
+    def model_input(self, batch: dict[str, torch.Tensor], *, training: bool) -> torch.Tensor:
+        return batch["blur"]
 
 
 @dataclass
@@ -127,10 +153,11 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 
 @torch.no_grad()
 def validate(model: nn.Module, dataset: Any, *, device: torch.device, size_multiple: int = 1,
-             cfg: TrainConfig | None = None) -> dict[str, float]:
+             cfg: TrainConfig | None = None, task: TrainTask | None = None) -> dict[str, float]:
     """Mean PSNR/SSIM (data range 1, RGB, skimage-compatible SSIM) of ``model`` on ``dataset``.
 
-    Inputs are reflect-padded to ``size_multiple`` and the output cropped back and clamped to [0, 1].
+    The network's input (``task.model_input``; default: the blurry image) is reflect-padded to
+    ``size_multiple`` and the output cropped back and clamped to [0, 1].
     ``val_input_psnr`` is the PSNR of the blurry inputs themselves (the score to beat).
     """
     from deblurkit.eval.metrics import psnr_torch, ssim_torch
@@ -142,11 +169,12 @@ def validate(model: nn.Module, dataset: Any, *, device: torch.device, size_multi
     try:
         for i in range(len(dataset)):
             item = dataset[i]
-            blur = item["blur"][None].to(device)
+            batch = {k: v[None].to(device) for k, v in item.items() if isinstance(v, torch.Tensor)}
+            inp = (task or ImageTask()).model_input(batch, training=False)
             sharp = item["sharp"][None].double()
-            h, w = blur.shape[-2:]
+            h, w = inp.shape[-2:]
             ph, pw = (-h) % size_multiple, (-w) % size_multiple
-            x = F.pad(blur, (0, pw, 0, ph), mode="reflect") if (ph or pw) else blur
+            x = F.pad(inp, (0, pw, 0, ph), mode="reflect") if (ph or pw) else inp
             with _autocast(cfg, device) if cfg is not None else contextlib.nullcontext():
                 out = final_output(model(x))
             out = out[..., :h, :w].float().clamp(0, 1).cpu().double()
@@ -221,6 +249,7 @@ def train(
     resume: bool | str | os.PathLike[str] = False,
     model_factory: Callable[[], nn.Module] | None = None,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    task: TrainTask | None = None,
 ) -> TrainResult:
     """Train a model as described by ``config``.
 
@@ -231,6 +260,7 @@ def train(
         model_factory: builds the network instead of ``create_model(config.model)`` (tests, custom code).
         on_step: called as ``on_step(step, {"loss": ...})`` after every optimizer step (may raise
             to stop the run, e.g. KeyboardInterrupt).
+        task: supplies the datasets and the network's input from a batch (default :class:`ImageTask`).
 
     Returns:
         A :class:`TrainResult`.
@@ -243,7 +273,8 @@ def train(
         if config.amp == "bf16" and dist_info.device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise DeblurkitError(f"amp=bf16 but {torch.cuda.get_device_name(dist_info.device)} has no bfloat16 "
                                  "support; use amp=none")
-        return _train(config, dist_info, resume=resume, model_factory=model_factory, on_step=on_step)
+        return _train(config, dist_info, resume=resume, model_factory=model_factory, on_step=on_step,
+                      task=task or ImageTask())
     finally:
         if dist_info.initialized_here:
             import torch.distributed as dist
@@ -251,7 +282,7 @@ def train(
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) -> TrainResult:
+def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step, task: TrainTask) -> TrainResult:
     from tqdm import tqdm
 
     from deblurkit.models import multiscale_outputs
@@ -275,7 +306,7 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
         _load_init_weights(model, cfg.init_weights)
     model = model.to(device)
     size_multiple = _model_size_multiple(cfg, model)
-    train_ds, val_ds, data_info = build_datasets(cfg)
+    train_ds, val_ds, data_info = task.build_datasets(cfg)
     if len(train_ds) == 0:
         raise DeblurkitError("the training dataset is empty")
     optimizer = build_optimizer(model.parameters(), cfg)
@@ -340,12 +371,12 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
                 desc="train", unit="step", dynamic_ncols=True)
     try:
         for batch in _reraise_worker_errors(loader):
-            blur = batch["blur"].to(device, non_blocking=True)
-            sharp = batch["sharp"].to(device, non_blocking=True)
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            x = task.model_input(batch, training=True)
             with _autocast(cfg, device):
-                out = net(blur)
+                out = net(x)
             outputs = [o.float() for o in multiscale_outputs(out)]
-            loss = compute_loss(cfg.loss, outputs, sharp, fft_weight=cfg.fft_weight,
+            loss = compute_loss(cfg.loss, outputs, batch["sharp"], fft_weight=cfg.fft_weight,
                                 charbonnier_eps=cfg.charbonnier_eps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -374,7 +405,7 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
                        "elapsed_s": round(time.monotonic() - t0, 3)}
             if di.is_main and ((cfg.val_every and step % cfg.val_every == 0) or step == cfg.max_steps):
                 metrics = validate(ema.module if ema is not None else model, val_ds, device=device,
-                                   size_multiple=size_multiple, cfg=cfg)
+                                   size_multiple=size_multiple, cfg=cfg, task=task)
                 row = {"step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
                        "elapsed_s": round(time.monotonic() - t0, 3), **metrics}
                 pbar.write(f"step {step}: val PSNR {metrics['val_psnr']:.2f} dB (input {metrics['val_input_psnr']:.2f}), "
@@ -392,7 +423,7 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step) ->
             log.close()
 
     if di.is_main:
-        _export_weights(cfg, ema.module if ema is not None else model, out_dir, step)
+        _export_weights(cfg, ema.module if ema is not None else model, out_dir, step, data_info)
     if di.distributed:
         import torch.distributed as dist
 
@@ -434,13 +465,15 @@ def _load_init_weights(model: nn.Module, source: str) -> None:
     model.load_state_dict(theirs)
 
 
-def _export_weights(cfg: TrainConfig, model: nn.Module, out_dir: Path, step: int) -> None:
+def _export_weights(cfg: TrainConfig, model: nn.Module, out_dir: Path, step: int, data_info: dict[str, Any]) -> None:
     """Write model.safetensors (for ``deblurkit deblur --model PATH`` / ``load_restorer``)."""
     try:
         from deblurkit.models.checkpoint import save_safetensors
     except ImportError:  # pragma: no cover - the models package is part of deblurkit
         return
-    if cfg.data == "synth":
+    if "training_data" in data_info:
+        training_data = str(data_info["training_data"])
+    elif cfg.data == "synth":
         training_data = f"synthesized on the fly: preset={cfg.preset}, source={cfg.source}, seed={cfg.seed}"
     else:
         training_data = f"{cfg.data}: {cfg.data_root}" + (f" ({cfg.datalist})" if cfg.datalist else "")
