@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("deblurkit.curate.cli", "Score and filter candidate sharp training images (manifest, privacy filter)."),
     "eval": ("deblurkit.eval.cli", "Evaluate models and baselines on paired or synthesized data."),
     "highlights": ("deblurkit.highlights.cli", "Recover clipped highlights in a video from past frames, online."),
+    "scene": ("deblurkit.scene.cli", "Fit a sharp 3-D scene to several blurry posed photos; render it."),
     "demo": ("deblurkit.demo", "The README's main job: synthesize examples and deblur sample photos."),
 }
 

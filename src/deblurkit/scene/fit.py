@@ -1,0 +1,534 @@
+"""Fit a sharp Gaussian scene and per-view camera trajectories to blurry photos.
+
+The schedule follows DeblurGS: plain splatting from each view's given pose first (the first
+``plain_iterations``), then joint optimisation of the Gaussians and the exposure trajectories
+(:class:`~deblurkit.scene.trajectory.ExposureTrajectories`). The loss is the L1 distance between
+the synthesised blurry photo (mean of the sub-frame renders in linear light, then sRGB) and
+the input, plus a smoothness term on neighbouring sub-frame poses whose weight decays
+geometrically. Densification (clone small / split large Gaussians whose view-space gradient is
+high) uses a threshold annealed from ``grad_threshold_start`` to ``grad_threshold_end``
+(exponentially over ``anneal_fraction`` of the iterations), so that wrong early trajectories do
+not spawn floaters; transparent Gaussians are pruned.
+
+Three modes share the loop:
+
+- ``"plain"``: plain splatting on the blurry photos at their given poses (no trajectories);
+- ``"joint"``: the method above;
+- ``"oracle"``: the sub-frame poses are the true ones (``views.true_w2c``), a bound for ``joint``.
+
+Gradients of the sub-frame renders are taken one chunk of sub-frames at a time: a first pass
+without autograd gives the blurry image and the loss gradient with respect to it, then each chunk
+is rendered again with autograd and back-propagated with its share of that gradient (the blurry
+image is linear in the sub-frames). Memory stays that of one chunk, at the price of one extra
+forward pass.
+
+A run folder holds ``checkpoint.pt`` (written atomically every ``checkpoint_every`` iterations and
+at the end; a run resumes from it) and ``config.json``.
+
+References:
+    Oh, Chung, Lee, Lee, "DeblurGS: Gaussian Splatting for Camera Motion Blur", arXiv 2404.11358;
+    Kerbl et al., "3D Gaussian Splatting for Real-Time Radiance Field Rendering", SIGGRAPH 2023.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from deblurkit.errors import DeblurkitError
+from deblurkit.io import atomic_write
+from deblurkit.scene.data import ViewSet
+from deblurkit.scene.gaussians import Gaussians, quat_to_rotmat, random_gaussians
+from deblurkit.scene.render import Intrinsics, camera_centers, render
+from deblurkit.scene.trajectory import ExposureTrajectories, average_linear_to_srgb
+from deblurkit.synth.color import srgb_to_linear
+
+FitMode = Literal["plain", "joint", "oracle"]
+_GAUSSIAN_LR_KEYS = {"means": "lr_means", "log_scales": "lr_scales", "quats": "lr_quats",
+                     "opacity_logits": "lr_opacity", "sh0": "lr_sh0", "sh1": "lr_sh1"}
+
+
+@dataclass
+class FitConfig:
+    """Settings of :func:`fit_scene` (written to ``config.json`` in the run folder)."""
+
+    mode: FitMode = "joint"
+    iterations: int = 3000
+    plain_iterations: int = 500
+    """Plain splatting from the given poses before the trajectories are optimised (joint mode)."""
+    num_subframes: int = 21
+    bezier_order: int = 9
+    subframe_chunk: int = 7
+    """Sub-frames rendered with autograd at once (memory vs speed)."""
+    init_points: int = 3000
+    init_depth: tuple[float, float] | None = None
+    """Depth range for the random initial points; None estimates it from where the optical axes meet."""
+    sh_degree: int = 0
+    lr_means: float = 1.6e-3
+    """Initial learning rate of the means, times the scene extent; decays 100x over the run."""
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacity: float = 5e-2
+    lr_sh0: float = 2.5e-3
+    lr_sh1: float = 1.25e-4
+    lr_control: float = 1e-3
+    """Learning rate of the Bézier control points and the start alignment (halves every ``lr_curve_half``)."""
+    lr_times: float = 3e-3
+    lr_curve_half: int = 1500
+    smooth_weight: tuple[float, float] = (1e-2, 1e-3)
+    """Weight of the smoothness term at the start and the end of the joint phase (geometric decay)."""
+    densify_every: int = 100
+    densify_from: int = 100
+    densify_until_fraction: float = 0.6
+    grad_threshold_start: float = 4e-4
+    grad_threshold_end: float = 2e-4
+    anneal_fraction: float = 1 / 6
+    """Fraction of the iterations over which the threshold decays (25k of 150k in DeblurGS)."""
+    percent_dense: float = 0.01
+    prune_opacity: float = 0.005
+    max_gaussians: int = 50_000
+    opacity_reset_every: int = 0
+    """0 disables the periodic opacity reset."""
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    tile: int = 16
+    max_per_tile: int = 1024
+    checkpoint_every: int = 200
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FitConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise DeblurkitError(f"unknown fit settings: {', '.join(sorted(unknown))}")
+        vals = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**vals)
+
+    def validate(self) -> None:
+        if self.mode not in ("plain", "joint", "oracle"):
+            raise DeblurkitError(f"unknown fit mode {self.mode!r}; valid: joint, oracle, plain")
+        if self.iterations < 1 or self.num_subframes < 2 or self.subframe_chunk < 1:
+            raise DeblurkitError("iterations, subframe_chunk must be >= 1 and num_subframes >= 2")
+        if self.sh_degree not in (0, 1):
+            raise DeblurkitError(f"sh_degree must be 0 or 1, got {self.sh_degree}")
+
+
+@dataclass
+class FitResult:
+    gaussians: Gaussians
+    trajectories: ExposureTrajectories | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    """One record per logged iteration: iteration, loss, l1, gaussians, seconds."""
+
+
+def scene_extent(w2c: Tensor) -> float:
+    """3DGS's scene scale: 1.1 x the largest distance of a camera centre from their mean (at least 1e-3)."""
+    c = camera_centers(w2c.double())
+    return max(1.1 * float((c - c.mean(0)).norm(dim=-1).max()), 1e-3)
+
+
+def estimate_depth_range(w2c: Tensor) -> tuple[float, float]:
+    """Depth range around the point nearest to all optical axes (least squares); (1, 10) if they are parallel."""
+    c = camera_centers(w2c.double())
+    d = w2c[:, 2, :3].double()  # optical axes (third row of the rotation) in world coordinates
+    eye = torch.eye(3, dtype=torch.float64)
+    proj = eye - d[:, :, None] * d[:, None, :]
+    a = proj.sum(0)
+    b = (proj @ c[:, :, None]).sum(0)[:, 0]
+    if torch.linalg.cond(a) > 1e6:
+        return 1.0, 10.0
+    p = torch.linalg.solve(a, b)
+    dist = float(((p - c) * d).sum(-1).median())
+    if not dist > 0:
+        return 1.0, 10.0
+    return 0.4 * dist, 1.6 * dist
+
+
+def init_gaussians_from_views(views: ViewSet, num: int, gen: torch.Generator, *, depth: tuple[float, float],
+                              sh_degree: int = 0) -> Gaussians:
+    """Random Gaussians in the views' frustums, coloured by the (linearised) photo pixel they project to.
+
+    Points are spread evenly over the views, at uniform inverse depth in ``depth``; each
+    Gaussian's size covers its share of the image.
+    """
+    v, _, h, w = views.images.shape
+    intr = views.intr
+    view = torch.arange(num) % v
+    u = torch.rand(num, generator=gen) * w
+    vv = torch.rand(num, generator=gen) * h
+    inv = 1 / depth[1] + torch.rand(num, generator=gen) * (1 / depth[0] - 1 / depth[1])
+    z = 1 / inv
+    cam = torch.stack([(u - intr.cx) / intr.fx * z, (vv - intr.cy) / intr.fy * z, z, torch.ones(num)], dim=-1)
+    c2w = torch.linalg.inv(views.w2c.double()).float()
+    pts = (c2w[view] @ cam[..., None])[:, :3, 0]
+    lin = srgb_to_linear(views.images)
+    colors = lin[view, :, vv.long().clamp_max(h - 1), u.long().clamp_max(w - 1)]
+    per_view = max(num / v, 1.0)
+    sigma_px = 0.5 * math.sqrt(h * w / per_view)
+    scale = z * sigma_px / intr.fx
+    return random_gaussians(pts, colors.clamp(0.02, 0.98), scale=scale, opacity=0.1, sh_degree=sh_degree)
+
+
+class _Adam:
+    """Adam over named tensors (Kingma & Ba 2015, torch's defaults), whose moments can follow
+    densification and pruning. Plain tensor code: constructing ``torch.optim.Adam`` imports
+    torch's compiler stack, seconds on a busy machine."""
+
+    def __init__(self, params: dict[str, Tensor], lrs: dict[str, float], *, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-15) -> None:
+        self.params = dict(params)
+        self.lrs = dict(lrs)
+        self.betas, self.eps = betas, eps
+        self.state: dict[str, dict[str, Any]] = {
+            n: {"m": torch.zeros_like(t), "v": torch.zeros_like(t), "step": 0} for n, t in self.params.items()
+        }
+
+    @torch.no_grad()
+    def step(self, rows: Tensor | None = None) -> None:
+        """One Adam step; with ``rows``, only those rows (first axis) of every tensor are updated.
+
+        Row-sparse steps keep a step count per row, so that a per-view parameter (a trajectory)
+        moves only when its view was rendered: a dense Adam would keep moving every view's rows
+        on stale momentum at every iteration, about 30x the intended step per visit.
+        """
+        b1, b2 = self.betas
+        for n, t in self.params.items():
+            if t.grad is None:
+                continue
+            st = self.state[n]
+            if rows is None:
+                st["step"] += 1
+                st["m"].mul_(b1).add_(t.grad, alpha=1 - b1)
+                st["v"].mul_(b2).addcmul_(t.grad, t.grad, value=1 - b2)
+                denom = (st["v"] / (1 - b2 ** st["step"])).sqrt_().add_(self.eps)
+                t.addcdiv_(st["m"], denom, value=-self.lrs[n] / (1 - b1 ** st["step"]))
+            else:
+                if not torch.is_tensor(st["step"]):
+                    st["step"] = torch.full((t.shape[0],), float(st["step"]))
+                st["step"][rows] += 1
+                k = st["step"][rows].reshape(-1, *([1] * (t.ndim - 1)))
+                g = t.grad[rows]
+                st["m"][rows] = b1 * st["m"][rows] + (1 - b1) * g
+                st["v"][rows] = b2 * st["v"][rows] + (1 - b2) * g * g
+                denom = (st["v"][rows] / (1 - b2**k)).sqrt() + self.eps
+                t[rows] -= self.lrs[n] / (1 - b1**k) * st["m"][rows] / denom
+            t.grad = None
+
+    def rebuild(self, new: Gaussians, keep: Tensor, appended: int) -> None:
+        """Swap in ``new`` = ``old[keep]`` followed by ``appended`` fresh Gaussians (zero moments)."""
+        self.params = new.parameters()
+        for n, st in self.state.items():
+            for key in ("m", "v"):
+                s = st[key][keep]
+                st[key] = torch.cat([s, torch.zeros((appended, *s.shape[1:]), dtype=s.dtype)])
+
+    def reset(self, name: str) -> None:
+        st = self.state[name]
+        st["m"].zero_()
+        st["v"].zero_()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lrs": dict(self.lrs), "state": {n: dict(st) for n, st in self.state.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lrs = dict(state["lrs"])
+        self.state = {n: dict(st) for n, st in state["state"].items()}
+
+
+def _threshold(config: FitConfig, it: int) -> float:
+    """Densification gradient threshold at iteration ``it``: exponential from start to end, then constant."""
+    span = max(1, round(config.anneal_fraction * config.iterations))
+    f = min(it / span, 1.0)
+    return config.grad_threshold_start * (config.grad_threshold_end / config.grad_threshold_start) ** f
+
+
+def _densify_and_prune(gs: Gaussians, opt: _Adam, grad_sum: Tensor, count: Tensor, threshold: float,
+                       extent: float, config: FitConfig, gen: torch.Generator) -> tuple[Gaussians, dict[str, int]]:
+    grads = grad_sum / count.clamp_min(1)
+    big_grad = (grads >= threshold) & (count > 0)
+    max_scale = gs.scales().detach().amax(-1)
+    room = max(0, config.max_gaussians - len(gs))
+    clone = big_grad & (max_scale <= config.percent_dense * extent)
+    split = big_grad & (max_scale > config.percent_dense * extent)
+    # respect the cap: drop the lowest-gradient candidates first
+    for mask, cost in ((clone, 1), (split, 1)):
+        n = int(mask.sum())
+        if n * cost > room:
+            idx = torch.nonzero(mask)[:, 0]
+            drop = idx[grads[idx].argsort()[: n - room // cost]]
+            mask[drop] = False
+        room -= int(mask.sum()) * cost
+    d = gs.detach()
+    cloned = d.select(clone)
+    parts = d.select(split)
+    # two samples from each split Gaussian, scales / 1.6
+    new_parts = []
+    for _ in range(2):
+        p = parts.select(torch.arange(len(parts)))
+        offset = torch.randn(len(parts), 3, generator=gen, dtype=d.means.dtype) * parts.scales()
+        p.means = parts.means + (quat_to_rotmat(parts.quats) @ offset[..., None])[..., 0]
+        p.log_scales = parts.log_scales - math.log(1.6)
+        new_parts.append(p)
+    appended = cloned
+    for p in new_parts:
+        appended = appended.cat(p)
+    keep = ~split
+    keep &= torch.sigmoid(d.opacity_logits) >= config.prune_opacity
+    kept = d.select(keep)
+    # the appended ones are pruned too when transparent (never, right after a clone)
+    new = kept.cat(appended).requires_grad_(True)
+    opt.rebuild(new, keep, len(appended))
+    stats = {"cloned": int(clone.sum()), "split": int(split.sum()), "pruned": int((~keep).sum()) - int(split.sum())}
+    return new, stats
+
+
+def _subframe_poses(mode: FitMode, views: ViewSet, traj: ExposureTrajectories | None, v: int, n: int, joint: bool) -> Tensor:
+    """``(N', 4, 4)`` sub-frame world-to-camera poses of view ``v`` (differentiable in the trajectory)."""
+    if mode == "oracle":
+        if views.true_w2c is None:
+            raise DeblurkitError("oracle mode needs the true exposure poses (synthetic views)")
+        m = views.true_w2c.shape[1]
+        pick = torch.linspace(0, m - 1, n).round().long()
+        return views.true_w2c[v, pick]
+    if mode == "plain" or not joint or traj is None:
+        return views.w2c[v : v + 1]
+    return traj.world_to_camera(views.w2c[v : v + 1], torch.tensor([v]))[0]
+
+
+def _on_screen(out: Any, intr: Intrinsics) -> Tensor:
+    """``(G,)`` bool: the Gaussian's 3-sigma box touches the image in some camera of the batch."""
+    p, e = out.projected.means2d.detach(), out.projected.extents
+    size = torch.tensor([intr.width, intr.height], dtype=p.dtype)
+    hit = (e > 0).all(-1) & ((p + e) >= 0).all(-1) & ((p - e) <= size).all(-1)
+    return hit.any(0)
+
+
+def _blurry_loss_backward(gs: Gaussians, poses_fn: Callable[[], Tensor], target: Tensor, intr: Intrinsics,
+                          config: FitConfig, ndc_scale: Tensor) -> tuple[float, Tensor, Tensor]:
+    """Render the blurry view, back-propagate its L1 loss chunk by chunk.
+
+    Returns:
+        ``(l1, ndc_grad (G, 2) summed over sub-frames, seen (G,) bool)``.
+    """
+    kw = dict(background=config.background, tile=config.tile, max_per_tile=config.max_per_tile)
+    with torch.no_grad():
+        poses = poses_fn()
+    n = poses.shape[0]
+    chunk = config.subframe_chunk
+    if n <= chunk:
+        poses = poses_fn()
+        out = render(gs, poses, intr, **kw)
+        out.projected.means2d.retain_grad()
+        loss = (average_linear_to_srgb(out.image) - target).abs().mean()
+        loss.backward()
+        grad = out.projected.means2d.grad.sum(0) * ndc_scale
+        return float(loss.detach()), grad, _on_screen(out, intr)
+    with torch.no_grad():
+        lin = torch.cat([render(gs, poses[i : i + chunk], intr, **kw).image for i in range(0, n, chunk)])
+    mean = lin.mean(0, keepdim=True).requires_grad_(True)
+    from deblurkit.synth.color import linear_to_srgb
+
+    loss = (linear_to_srgb(mean.clamp(0.0, 1.0)) - target).abs().mean()
+    loss.backward()
+    upstream = mean.grad / n
+    grad = torch.zeros(len(gs), 2, dtype=gs.means.dtype)
+    seen = torch.zeros(len(gs), dtype=torch.bool)
+    for i in range(0, n, chunk):
+        poses = poses_fn()[i : i + chunk]
+        out = render(gs, poses, intr, **kw)
+        out.projected.means2d.retain_grad()
+        (out.image * upstream).sum().backward()
+        grad += out.projected.means2d.grad.sum(0) * ndc_scale
+        seen |= _on_screen(out, intr)
+    return float(loss.detach()), grad, seen
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    with atomic_write(path) as fh:
+        fh.write(buf.getvalue())
+
+
+def load_run(run_dir: str | Path) -> tuple[FitConfig, Gaussians, ExposureTrajectories | None, dict[str, Any]]:
+    """The config, Gaussians, trajectories and raw checkpoint of a run folder.
+
+    The checkpoint also holds the input views' given poses (``w2c``), ``intrinsics`` (a dict of
+    :class:`~deblurkit.scene.render.Intrinsics` fields), ``names``, ``iteration`` and ``history``.
+
+    Raises:
+        DeblurkitError: no readable checkpoint there.
+    """
+    path = Path(run_dir) / "checkpoint.pt"
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        config = FitConfig.from_dict(ck["config"])
+        gs = Gaussians.from_state_dict(ck["gaussians"])
+        traj = None
+        if ck.get("trajectories") is not None:
+            traj = ExposureTrajectories(ck["num_views"], order=config.bezier_order, num_subframes=config.num_subframes)
+            traj.load_state_dict(ck["trajectories"])
+    except DeblurkitError:
+        raise
+    except Exception as exc:  # unreadable, truncated or foreign file: one line, no traceback
+        raise DeblurkitError(f"cannot read the run checkpoint {path}: {exc}") from exc
+    return config, gs, traj, ck
+
+
+def sharp_view_poses(w2c: Tensor, trajectories: ExposureTrajectories | None) -> Tensor:
+    """``(V, 4, 4)`` poses at which to render sharp versions of the input views: mid-exposure when
+    trajectories were fitted, else the given poses."""
+    if trajectories is None:
+        return w2c
+    with torch.no_grad():
+        v = trajectories.num_views
+        mid = torch.full((v, 1), 0.5, dtype=trajectories.control.dtype)
+        return trajectories.world_to_camera(w2c, None, mid)[:, 0].to(w2c.dtype)
+
+
+def fit_scene(
+    views: ViewSet,
+    config: FitConfig,
+    *,
+    run_dir: str | Path | None = None,
+    progress: Callable[[dict[str, float]], None] | None = None,
+    log_every: int = 50,
+) -> FitResult:
+    """Fit Gaussians (and, in joint mode, exposure trajectories) to blurry posed photos.
+
+    Args:
+        views: the blurry photos, float32 sRGB ``(V, 3, H, W)``, with their given poses.
+        config: settings (:class:`FitConfig`).
+        run_dir: folder for ``config.json`` and ``checkpoint.pt``; a run there resumes from its
+            checkpoint (the settings must match). None keeps everything in memory.
+        progress: called with each logged record.
+        log_every: iterations between history records.
+
+    Returns:
+        :class:`FitResult` with the Gaussians, the trajectories (joint mode) and the history.
+
+    Raises:
+        DeblurkitError: bad settings, or a run folder made with different settings.
+    """
+    config.validate()
+    gen = torch.Generator().manual_seed(config.seed)
+    v = len(views)
+    extent = scene_extent(views.w2c)
+    intr = views.intr
+    ndc_scale = torch.tensor([0.5 * intr.width, 0.5 * intr.height])
+    run = Path(run_dir) if run_dir is not None else None
+    ck_path = run / "checkpoint.pt" if run is not None else None
+
+    traj = None
+    if config.mode == "joint":
+        traj = ExposureTrajectories(v, order=config.bezier_order, num_subframes=config.num_subframes)
+    depth = config.init_depth or estimate_depth_range(views.w2c)
+    gs = init_gaussians_from_views(views, config.init_points, gen, depth=depth, sh_degree=config.sh_degree)
+    gs.requires_grad_(True)
+    lrs = {n: getattr(config, _GAUSSIAN_LR_KEYS[n]) for n in gs.names()}
+    lrs["means"] *= extent
+    opt = _Adam(gs.parameters(), lrs)
+    traj_opt = None
+    if traj is not None:
+        traj_params = {"control": traj.control, "alignment": traj.alignment, "inner_times": traj.inner_times}
+        traj_lrs = {"control": config.lr_control, "alignment": config.lr_control, "inner_times": config.lr_times}
+        traj_opt = _Adam(traj_params, traj_lrs, eps=1e-8)
+    start, history = 0, []
+    grad_sum = torch.zeros(len(gs))
+    count = torch.zeros(len(gs))
+    order: list[int] = []
+
+    if ck_path is not None and ck_path.exists():
+        saved_config, gs_saved, traj_saved, ck = load_run(run)
+        if saved_config.to_dict() != config.to_dict():
+            raise DeblurkitError(f"{run} holds a run with different settings; use another folder")
+        gs = gs_saved.requires_grad_(True)
+        opt = _Adam(gs.parameters(), lrs)
+        opt.load_state_dict(ck["optimizer"])
+        if traj is not None and traj_saved is not None:
+            traj.load_state_dict(traj_saved.state_dict())
+            traj_opt.load_state_dict(ck["trajectory_optimizer"])
+        start, history = ck["iteration"], ck["history"]
+        grad_sum, count = ck["grad_sum"], ck["count"]
+        gen.set_state(ck["generator"])
+        order = ck["order"]
+    elif run is not None:
+        run.mkdir(parents=True, exist_ok=True)
+        with atomic_write(run / "config.json", "w") as fh:
+            json.dump(config.to_dict(), fh, indent=2)
+
+    def checkpoint(it: int) -> None:
+        if ck_path is None:
+            return
+        _save_checkpoint(ck_path, {
+            "config": config.to_dict(), "iteration": it, "num_views": v,
+            "w2c": views.w2c, "intrinsics": asdict(intr), "names": views.names,
+            "gaussians": gs.state_dict(), "optimizer": opt.state_dict(),
+            "trajectories": None if traj is None else traj.state_dict(),
+            "trajectory_optimizer": None if traj_opt is None else traj_opt.state_dict(),
+            "history": history, "grad_sum": grad_sum, "count": count,
+            "generator": gen.get_state(), "order": order,
+        })
+
+    densify_until = round(config.densify_until_fraction * config.iterations)
+    t0 = time.perf_counter()
+    for it in range(start, config.iterations):
+        frac = it / max(1, config.iterations - 1)
+        opt.lrs["means"] = lrs["means"] * 0.01**frac
+        joint = config.mode == "joint" and it >= config.plain_iterations
+        if traj_opt is not None:
+            half = 0.5 ** (max(0, it - config.plain_iterations) / config.lr_curve_half)
+            traj_opt.lrs.update(control=config.lr_control * half, alignment=config.lr_control * half,
+                                inner_times=config.lr_times * half)
+        if not order:
+            order = torch.randperm(v, generator=gen).tolist()
+        view = order.pop()
+        target = views.images[view : view + 1]
+        n_sub = config.num_subframes if (joint or config.mode == "oracle") else 1
+        l1, grad2d, seen = _blurry_loss_backward(
+            gs, lambda: _subframe_poses(config.mode, views, traj, view, n_sub, joint), target, intr, config, ndc_scale
+        )
+        loss = l1
+        if joint and traj is not None and traj_opt is not None:
+            span = max(1, config.iterations - config.plain_iterations)
+            f = (it - config.plain_iterations) / span
+            w = config.smooth_weight[0] * (config.smooth_weight[1] / config.smooth_weight[0]) ** f
+            smooth = w * traj.smoothness(torch.tensor([view]))
+            smooth.backward()
+            loss += float(smooth.detach())
+            traj_opt.step(rows=torch.tensor([view]))
+        opt.step()
+        with torch.no_grad():
+            grad_sum += torch.where(seen, grad2d.norm(dim=-1), 0.0)
+            count += seen.float()
+        done = it + 1
+        if config.densify_from <= done <= densify_until and done % config.densify_every == 0:
+            gs, _ = _densify_and_prune(gs, opt, grad_sum, count, _threshold(config, it), extent, config, gen)
+            grad_sum = torch.zeros(len(gs))
+            count = torch.zeros(len(gs))
+        if config.opacity_reset_every and done % config.opacity_reset_every == 0 and done < densify_until:
+            with torch.no_grad():
+                cap = math.log(0.01 / 0.99)
+                gs.opacity_logits.clamp_(max=cap)
+            opt.reset("opacity_logits")
+        if done % log_every == 0 or done == config.iterations:
+            rec = {"iteration": done, "loss": loss, "l1": l1, "gaussians": len(gs),
+                   "seconds": time.perf_counter() - t0}
+            history.append(rec)
+            if progress is not None:
+                progress(rec)
+        if done % config.checkpoint_every == 0 or done == config.iterations:
+            checkpoint(done)
+    return FitResult(gs.detach(), traj, history)

@@ -1,0 +1,302 @@
+"""Differentiable 3-D Gaussian splatting in pure PyTorch (CPU or any torch device).
+
+Pipeline, for a batch of ``B`` cameras that share intrinsics:
+
+1. **Projection** (EWA splatting): each Gaussian's mean goes to camera coordinates, its 3-D
+   covariance to a 2-D one through the Jacobian of the perspective projection (``x/z`` and
+   ``y/z`` clamped to 1.3x the half field of view, as in 3DGS), plus a 0.3 px^2 low-pass
+   dilation. Gaussians closer than ``near`` are dropped.
+2. **Tiling**: the image is cut into ``tile x tile`` pixel tiles. A Gaussian belongs to a tile when
+   the bounding box of its 3-sigma ellipse touches the tile. Each tile keeps its ``max_per_tile``
+   nearest Gaussians (by camera-space depth of the mean), in front-to-back order.
+3. **Compositing**: per pixel, ``alpha_i = min(0.99, o_i exp(-d^T Sigma^-1 d / 2))``, set to 0
+   outside the 3-sigma ellipse or below 1/255 (as in 3DGS); front-to-back ``C = sum_i c_i alpha_i
+   T_i + T_end * background`` with ``T_i = prod_{j<i} (1 - alpha_j)``; a pixel stops at the first
+   Gaussian that would take its transmittance below 1e-4 (that Gaussian is not added), as in 3DGS.
+
+All tiles of all cameras are evaluated at once: the Mahalanobis term of every (tile, pixel,
+Gaussian) triple is one batched matrix product of per-Gaussian quadratic coefficients with fixed
+per-pixel monomials in tile-local coordinates, and compositing is a cumulative product along
+the depth-sorted list. There are no Python loops over Gaussians, tiles or pixels, so autograd
+gives the backward pass. Because the alpha cut is the 3-sigma ellipse itself, the image does
+not depend on the tile size (up to the per-tile cap).
+
+Conventions: world-to-camera matrices in the OpenCV/COLMAP frame (x right, y down, z forward);
+pixel ``(row i, column j)`` has its centre at ``(u, v) = (j + 0.5, i + 0.5)`` with ``u = fx x/z +
+cx``; images are linear light, ``(B, 3, H, W)``.
+
+References:
+    Zwicker, Pfister, van Baar, Gross, "EWA Volume Splatting", IEEE Visualization 2001;
+    Kerbl et al., "3D Gaussian Splatting for Real-Time Radiance Field Rendering", SIGGRAPH 2023.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deblurkit.scene.gaussians import Gaussians, colors_linear, quat_to_rotmat
+
+#: Low-pass dilation added to every 2-D covariance (pixels^2), as in 3DGS.
+DILATION_PX2 = 0.3
+#: Alpha below this is skipped, above ``ALPHA_MAX`` it is clamped (3DGS values).
+ALPHA_MIN = 1.0 / 255.0
+ALPHA_MAX = 0.99
+#: A pixel stops once its transmittance would fall below this.
+T_MIN = 1e-4
+#: Gaussians are cut at this Mahalanobis radius (3 sigma).
+SIGMA_CUT = 3.0
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels (COLMAP convention: top-left pixel centre at (0.5, 0.5))."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    @classmethod
+    def from_fov(cls, fov_x_rad: float, width: int, height: int) -> Intrinsics:
+        """Centred principal point and square pixels from the horizontal field of view."""
+        import math
+
+        f = 0.5 * width / math.tan(0.5 * fov_x_rad)
+        return cls(f, f, 0.5 * width, 0.5 * height, width, height)
+
+    def scaled(self, factor: float) -> Intrinsics:
+        """The same camera at ``factor`` times the resolution (sizes rounded)."""
+        w, h = max(1, round(self.width * factor)), max(1, round(self.height * factor))
+        sx, sy = w / self.width, h / self.height
+        return Intrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h)
+
+    def matrix(self) -> Tensor:
+        """``(3, 3)`` float64 calibration matrix."""
+        return torch.tensor([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+
+@dataclass
+class Projected:
+    """Per-camera, per-Gaussian screen-space quantities (all ``(B, G, ...)``)."""
+
+    means2d: Tensor
+    """``(B, G, 2)`` pixel coordinates ``(u, v)``; differentiable (densification reads its gradient)."""
+    conics: Tensor
+    """``(B, G, 3)`` inverse 2-D covariance ``(a, b, c)`` of ``[[a, b], [b, c]]``."""
+    extents: Tensor
+    """``(B, G, 2)`` half widths of the 3-sigma ellipse's bounding box (pixels), 0 when culled."""
+    depths: Tensor
+    """``(B, G)`` camera-space z of the means."""
+    visible: Tensor
+    """``(B, G)`` bool: in front of the near plane."""
+
+
+@dataclass
+class RenderOutput:
+    """What :func:`render` returns."""
+
+    image: Tensor
+    """``(B, 3, H, W)`` linear-light colour including the background."""
+    alpha: Tensor
+    """``(B, 1, H, W)`` accumulated opacity ``1 - T_end``."""
+    depth: Tensor
+    """``(B, 1, H, W)`` alpha-weighted depth (not normalised by alpha)."""
+    projected: Projected
+    """Screen-space quantities; ``projected.means2d`` carries the view-space gradient."""
+    tile_counts: Tensor
+    """``(B, tiles_y, tiles_x)`` number of Gaussians touching each tile before the cap."""
+
+
+def camera_centers(viewmats: Tensor) -> Tensor:
+    """``(B, 3)`` world positions of cameras given world-to-camera ``(B, 4, 4)``."""
+    rot, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
+    return -(rot.transpose(1, 2) @ t[..., None])[..., 0]
+
+
+def project_gaussians(gaussians: Gaussians, viewmats: Tensor, intr: Intrinsics, *, near: float = 0.01) -> Projected:
+    """EWA projection of every Gaussian into every camera.
+
+    Args:
+        gaussians: ``G`` Gaussians.
+        viewmats: ``(B, 4, 4)`` world-to-camera matrices (differentiable).
+        intr: shared intrinsics.
+        near: Gaussians with camera-space z below this are culled.
+
+    Returns:
+        :class:`Projected`.
+    """
+    rot, trans = viewmats[:, :3, :3], viewmats[:, :3, 3]
+    p = torch.einsum("bij,gj->bgi", rot, gaussians.means) + trans[:, None, :]
+    z = p[..., 2]
+    visible = z > near
+    z_safe = torch.where(visible, z, torch.ones_like(z))
+    lim_x = 1.3 * 0.5 * intr.width / intr.fx
+    lim_y = 1.3 * 0.5 * intr.height / intr.fy
+    tx = (p[..., 0] / z_safe).clamp(-lim_x, lim_x) * z_safe
+    ty = (p[..., 1] / z_safe).clamp(-lim_y, lim_y) * z_safe
+    u = intr.fx * p[..., 0] / z_safe + intr.cx
+    v = intr.fy * p[..., 1] / z_safe + intr.cy
+    means2d = torch.stack([u, v], dim=-1)
+    # Jacobian of (fx x/z, fy y/z) at the (clamped) point, shape (B, G, 2, 3)
+    zero = torch.zeros_like(z)
+    jac = torch.stack(
+        [
+            torch.stack([intr.fx / z_safe, zero, -intr.fx * tx / z_safe**2], dim=-1),
+            torch.stack([zero, intr.fy / z_safe, -intr.fy * ty / z_safe**2], dim=-1),
+        ],
+        dim=-2,
+    )
+    rs = quat_to_rotmat(gaussians.quats) * gaussians.scales()[:, None, :]  # (G, 3, 3)
+    m = jac @ (rot[:, None] @ rs[None])  # (B, G, 2, 3)
+    cov = m @ m.transpose(-1, -2)
+    cxx = cov[..., 0, 0] + DILATION_PX2
+    cyy = cov[..., 1, 1] + DILATION_PX2
+    cxy = cov[..., 0, 1]
+    det = (cxx * cyy - cxy * cxy).clamp_min(1e-12)
+    conics = torch.stack([cyy / det, -cxy / det, cxx / det], dim=-1)
+    extents = SIGMA_CUT * torch.stack([cxx, cyy], dim=-1).sqrt()
+    extents = torch.where(visible[..., None], extents, torch.zeros_like(extents))
+    return Projected(means2d, conics, extents, z, visible)
+
+
+def _tile_monomials(tile: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(6, tile*tile)`` monomials ``[x^2, y^2, xy, x, y, 1]`` of pixel centres relative to the tile centre."""
+    r = torch.arange(tile, dtype=dtype, device=device) + 0.5 - 0.5 * tile
+    y, x = torch.meshgrid(r, r, indexing="ij")
+    x, y = x.reshape(-1), y.reshape(-1)
+    return torch.stack([x * x, y * y, x * y, x, y, torch.ones_like(x)])
+
+
+def _tile_lists(proj: Projected, tiles_y: int, tiles_x: int, tile: int, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Depth-sorted Gaussian indices per tile.
+
+    Returns:
+        ``idx (B, T, K)`` long indices into G, ``valid (B, T, K)`` bool, ``counts (B, T)``; ``K`` is
+        the cap or the longest list, whichever is shorter.
+    """
+    b, g = proj.depths.shape
+    with torch.no_grad():
+        lo = proj.means2d.detach() - proj.extents  # (B, G, 2)
+        hi = proj.means2d.detach() + proj.extents
+        x0 = torch.arange(tiles_x, device=lo.device, dtype=lo.dtype) * tile
+        y0 = torch.arange(tiles_y, device=lo.device, dtype=lo.dtype) * tile
+        hit_x = (hi[..., None, 0] >= x0) & (lo[..., None, 0] <= x0 + tile)  # (B, G, Tx)
+        hit_y = (hi[..., None, 1] >= y0) & (lo[..., None, 1] <= y0 + tile)  # (B, G, Ty)
+        hit_y = hit_y & proj.visible[..., None]
+        overlap = (hit_y[..., :, None] & hit_x[..., None, :]).reshape(b, g, tiles_y * tiles_x).transpose(1, 2)
+        rank = torch.empty(b, g, dtype=torch.long, device=lo.device)
+        rank.scatter_(1, proj.depths.detach().argsort(dim=1), torch.arange(g, device=lo.device).expand(b, g))
+        key = torch.where(overlap, rank[:, None, :], torch.full_like(rank[:, None, :], g))
+        counts = overlap.sum(-1)
+        kk = max(1, min(k, g, int(counts.max()) if counts.numel() else 1))  # no longer than the longest list
+        sorted_rank, _ = torch.topk(key, kk, dim=-1, largest=False, sorted=True)
+        valid = sorted_rank < g
+        order = proj.depths.detach().argsort(dim=1)  # rank -> Gaussian index
+        idx = torch.gather(order[:, None, :].expand(-1, sorted_rank.shape[1], -1), 2, sorted_rank.clamp_max(g - 1))
+    return idx, valid, counts
+
+
+def render(
+    gaussians: Gaussians,
+    viewmats: Tensor,
+    intr: Intrinsics,
+    *,
+    background: Tensor | tuple[float, float, float] = (0.0, 0.0, 0.0),
+    tile: int = 16,
+    max_per_tile: int = 1024,
+    near: float = 0.01,
+) -> RenderOutput:
+    """Render Gaussians from a batch of cameras (differentiable in Gaussians and poses).
+
+    Args:
+        gaussians: ``G`` Gaussians (float32 or float64).
+        viewmats: ``(B, 4, 4)`` or ``(4, 4)`` world-to-camera matrices, OpenCV frame.
+        intr: shared intrinsics; the image is ``intr.height x intr.width``.
+        background: linear-light RGB behind the Gaussians.
+        tile: tile side in pixels.
+        max_per_tile: the cap ``K`` on Gaussians per tile (the nearest ones are kept).
+        near: near-plane distance in world units.
+
+    Returns:
+        :class:`RenderOutput` with a ``(B, 3, H, W)`` linear-light image.
+
+    Shape:
+        ``viewmats (B, 4, 4) -> image (B, 3, H, W)``.
+    """
+    if viewmats.ndim == 2:
+        viewmats = viewmats[None]
+    if viewmats.shape[-2:] != (4, 4):
+        raise ValueError(f"viewmats must be (B, 4, 4), got {tuple(viewmats.shape)}")
+    if tile < 1 or max_per_tile < 1:
+        raise ValueError("tile and max_per_tile must be positive")
+    dtype, device = gaussians.means.dtype, gaussians.means.device
+    viewmats = viewmats.to(dtype)
+    b, w, h = viewmats.shape[0], intr.width, intr.height
+    tiles_x, tiles_y = -(-w // tile), -(-h // tile)
+    nt = tiles_x * tiles_y
+    bg = torch.as_tensor(background, dtype=dtype, device=device).reshape(3)
+
+    proj = project_gaussians(gaussians, viewmats, intr, near=near)
+    g = len(gaussians)
+    idx, valid, counts = _tile_lists(proj, tiles_y, tiles_x, tile, max_per_tile)
+    k = idx.shape[-1]
+    flat = (idx + torch.arange(b, device=device)[:, None, None] * g).reshape(-1)  # into (B*G)
+
+    # Per (tile, Gaussian) quadratic coefficients in tile-local coordinates.
+    ty, tx = torch.meshgrid(torch.arange(tiles_y, device=device), torch.arange(tiles_x, device=device), indexing="ij")
+    centre = torch.stack([tx.reshape(-1), ty.reshape(-1)], dim=-1).to(dtype) * tile + 0.5 * tile  # (T, 2)
+    mean = proj.means2d.reshape(b * g, 2)[flat].reshape(b, nt, k, 2) - centre[None, :, None, :]
+    con = proj.conics.reshape(b * g, 3)[flat].reshape(b, nt, k, 3)
+    ca, cb, cc = con.unbind(-1)
+    mx, my = mean.unbind(-1)
+    coef = torch.stack(
+        [
+            -0.5 * ca,
+            -0.5 * cc,
+            -cb,
+            ca * mx + cb * my,
+            cc * my + cb * mx,
+            -0.5 * ca * mx * mx - 0.5 * cc * my * my - cb * mx * my,
+        ],
+        dim=-1,
+    )  # (B, T, K, 6)
+    mono = _tile_monomials(tile, dtype, device)  # (6, P)
+    # (B, T, P, K): the depth-sorted list runs along the last, contiguous axis
+    power = mono.T @ coef.transpose(-1, -2)
+
+    opacity = torch.sigmoid(gaussians.opacity_logits)[idx]  # (B, T, K)
+    # outside the 3-sigma ellipse (or past the end of a tile's list) the exponent is -inf: exp
+    # then costs nothing (no denormals) and passes no gradient
+    inside = valid[:, :, None, :] & (power >= -0.5 * SIGMA_CUT**2)
+    raw = opacity[:, :, None, :] * torch.exp(torch.where(inside, power, -torch.inf))
+    alpha = torch.where(raw >= ALPHA_MIN, raw.clamp(max=ALPHA_MAX), 0.0)
+    keep = 1.0 - alpha
+    trans = torch.cumprod(F.pad(keep[..., :-1], (1, 0), value=1.0), dim=-1)  # T_i before Gaussian i
+    # early termination: the Gaussian that would take T below T_MIN, and all after it, are not
+    # added (a prefix of each list stays alive since T only decreases)
+    with torch.no_grad():
+        alive = trans * keep >= T_MIN
+    weights = torch.where(alive, alpha * trans, 0.0)
+
+    cols = colors_linear(gaussians, camera_centers(viewmats))  # (B, G, 3)
+    ones = torch.ones_like(proj.depths)[..., None]
+    feats = torch.cat([cols, proj.depths[..., None], ones], dim=-1).reshape(b * g, 5)[flat].reshape(b, nt, k, 5)
+    out = weights @ feats  # (B, T, P, 5): colour, depth, accumulated alpha
+    t_end = 1.0 - out[..., 4]  # sum_i alpha_i T_i telescopes to 1 - T_end
+    rgb = out[..., :3] + t_end[..., None] * bg
+    chans = torch.cat([rgb, out[..., 4:5], out[..., 3:4]], dim=-1)  # (B, T, P, 5)
+    img = chans.reshape(b, tiles_y, tiles_x, tile, tile, 5).permute(0, 5, 1, 3, 2, 4)
+    img = img.reshape(b, 5, tiles_y * tile, tiles_x * tile)[:, :, :h, :w]
+    return RenderOutput(
+        image=img[:, :3],
+        alpha=img[:, 3:4],
+        depth=img[:, 4:5],
+        projected=proj,
+        tile_counts=counts.reshape(b, tiles_y, tiles_x),
+    )

@@ -1,0 +1,120 @@
+"""Fitting a tiny scene: the loss falls, densification follows its schedule, runs resume exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from deblurkit.errors import DeblurkitError
+from deblurkit.scene.data import forward_facing_cameras, make_blurry_views, make_synthetic_scene
+from deblurkit.scene.fit import FitConfig, _threshold, estimate_depth_range, fit_scene, load_run
+from deblurkit.scene.render import Intrinsics
+
+
+@pytest.fixture(scope="module")
+def tiny_views():
+    gen = torch.Generator().manual_seed(0)
+    gs = make_synthetic_scene(gen, spacing=0.4, num_boxes=1)
+    intr = Intrinsics.from_fov(math.radians(50), 16, 16)
+    return make_blurry_views(gs, forward_facing_cameras(3), intr, gen, num_samples=5, noise="none")
+
+
+def _config(**kw) -> FitConfig:
+    base = FitConfig(iterations=30, plain_iterations=15, num_subframes=3, bezier_order=2, subframe_chunk=2,
+                     init_points=150, init_depth=(2.0, 7.0), densify_from=10, densify_every=10,
+                     lr_sh0=2e-2, lr_means=5e-3, lr_scales=1e-2, checkpoint_every=20)
+    return replace(base, **kw)
+
+
+def test_joint_fit_lowers_the_loss_and_moves_the_trajectories(tiny_views) -> None:
+    res = fit_scene(tiny_views, _config(), log_every=10)
+    first, last = res.history[0]["l1"], res.history[-1]["l1"]
+    assert last < 0.8 * first
+    assert res.trajectories is not None and float(res.trajectories.control.detach().abs().sum()) > 0
+    assert all(math.isfinite(r["loss"]) for r in res.history)
+    assert res.history[-1]["gaussians"] != 150  # densification or pruning happened
+
+
+def test_finished_run_folder_reloads_and_refuses_other_settings(tiny_views, tmp_path: Path) -> None:
+    cfg = _config(iterations=10, plain_iterations=5, checkpoint_every=5)
+    done = fit_scene(tiny_views, cfg, run_dir=tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["iterations"] == 10
+    config, gs, traj, ck = load_run(tmp_path)
+    assert config == cfg and traj is not None and ck["iteration"] == 10
+    torch.testing.assert_close(gs.means, done.gaussians.means)
+    again = fit_scene(tiny_views, cfg, run_dir=tmp_path)  # nothing left to do
+    torch.testing.assert_close(again.gaussians.means, done.gaussians.means)
+    with pytest.raises(DeblurkitError, match="different settings"):
+        fit_scene(tiny_views, replace(cfg, seed=1), run_dir=tmp_path)
+    with pytest.raises(DeblurkitError, match="cannot read"):
+        load_run(tmp_path / "nothing")
+
+
+def test_resume_from_a_middle_checkpoint_matches_an_uninterrupted_run(tiny_views, tmp_path: Path) -> None:
+    cfg = _config(iterations=12, plain_iterations=4, checkpoint_every=6, densify_from=4, densify_every=4)
+    whole = fit_scene(tiny_views, cfg)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_9(rec: dict) -> None:
+        if rec["iteration"] == 9:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit_scene(tiny_views, cfg, run_dir=tmp_path, progress=stop_at_9, log_every=3)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["iteration"] == 6
+    resumed = fit_scene(tiny_views, cfg, run_dir=tmp_path)
+    torch.testing.assert_close(resumed.gaussians.means, whole.gaussians.means)
+    torch.testing.assert_close(resumed.trajectories.control, whole.trajectories.control)
+
+
+def test_threshold_anneals_from_start_to_end() -> None:
+    cfg = FitConfig(iterations=600, anneal_fraction=1 / 6)
+    assert _threshold(cfg, 0) == pytest.approx(4e-4)
+    assert _threshold(cfg, 50) == pytest.approx(4e-4 * 0.5**0.5)
+    assert _threshold(cfg, 100) == pytest.approx(2e-4)
+    assert _threshold(cfg, 500) == pytest.approx(2e-4)
+
+
+def test_depth_range_from_converging_axes() -> None:
+    lo, hi = estimate_depth_range(forward_facing_cameras(6, radius=1.0, target_depth=4.0))
+    assert lo < 4.0 < hi
+
+
+def test_bad_settings_are_one_line_errors(tiny_views) -> None:
+    with pytest.raises(DeblurkitError, match="fit mode"):
+        fit_scene(tiny_views, _config(mode="bogus"))
+    with pytest.raises(DeblurkitError, match="true exposure poses"):
+        fit_scene(replace(tiny_views, true_w2c=None), _config(mode="oracle", iterations=2))
+    with pytest.raises(DeblurkitError, match="unknown fit settings"):
+        FitConfig.from_dict({"iterations": 3, "colour": 1})
+
+
+def test_row_sparse_adam_moves_only_the_given_rows_like_a_dense_adam_would() -> None:
+    from deblurkit.scene.fit import _Adam
+
+    x = torch.zeros(3, 2, requires_grad=True)
+    ref = torch.zeros(1, 2, requires_grad=True)
+    opt = _Adam({"x": x}, {"x": 0.1}, eps=1e-8)
+    dense = _Adam({"x": ref}, {"x": 0.1}, eps=1e-8)
+    for step in range(3):
+        g = torch.tensor([[1.0, -2.0]]) * (step + 1)
+        x.grad = torch.zeros(3, 2)
+        x.grad[1] = g[0]
+        opt.step(rows=torch.tensor([1]))
+        ref.grad = g.clone()
+        dense.step()
+    assert torch.equal(x.detach()[0], torch.zeros(2)) and torch.equal(x.detach()[2], torch.zeros(2))
+    torch.testing.assert_close(x.detach()[1], ref.detach()[0])
+
+
+def test_a_corrupt_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DeblurkitError, match="cannot read the run checkpoint"):
+        load_run(tmp_path)
