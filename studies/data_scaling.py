@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+from deblurkit.train.runlog import run_wall_seconds
 from studies.heldout import add_testset_arguments, load_pair, set_items
 
 #: the photo pools: name -> number of photos (0: procedural only; -1: every training photo)
@@ -110,24 +111,8 @@ def train_variants(args: argparse.Namespace, variants: list[str]) -> dict[str, f
             t0 = time.time()
             train(cfg, resume=resume)
             print(f"[{v}] done in {time.time() - t0:.0f} s", flush=True)
-        walls[v] = wall_seconds(out)
+        walls[v] = run_wall_seconds(out)
     return walls
-
-
-def wall_seconds(run_dir: Path) -> float:
-    """Training wall time summed over sessions (``elapsed_s`` restarts at each resume)."""
-    path = run_dir / "metrics.csv"
-    if not path.exists():
-        return math.nan
-    total, prev = 0.0, None
-    for r in csv.DictReader(path.open()):
-        if not r.get("elapsed_s"):
-            continue
-        el = float(r["elapsed_s"])
-        if prev is not None and el < prev:
-            total += prev
-        prev = el
-    return total + (prev or 0.0)
 
 
 ALIGN_REACH_PX = 15
@@ -282,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown variants {unknown}; valid: {', '.join(VARIANTS)}")
     t0 = time.time()
-    walls = ({v: wall_seconds(Path(args.runs_dir) / v) for v in variants} if args.eval_only
+    walls = ({v: run_wall_seconds(Path(args.runs_dir) / v) for v in variants} if args.eval_only
              else train_variants(args, variants))
     missing = [v for v in variants if not (Path(args.runs_dir) / v / "model.safetensors").exists()]
     if missing:

@@ -16,37 +16,20 @@ point; the result is cached in ``OUT/baseline.json``. Writes ``OUT/progress.md``
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
 from pathlib import Path
 
+from deblurkit.train.runlog import read_metrics, training_sessions
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def read_rows(run_dir: Path) -> list[dict[str, str]]:
-    path = run_dir / "metrics.csv"
-    if not path.is_file():
-        raise SystemExit(f"{path}: no metrics.csv (is this a deblurkit train run folder?)")
-    with open(path, newline="") as fh:
-        return [r for r in csv.DictReader(fh) if r.get("step", "").isdigit()]
-
-
-def sessions(rows: list[dict[str, str]]) -> list[tuple[int, int, float]]:
-    """``(first_step, last_step, wall_s)`` per session: a new session starts where ``elapsed_s`` drops."""
-    out: list[list[float]] = []
-    prev = None
-    for r in rows:
-        if not r.get("elapsed_s"):
-            continue
-        step, el = int(r["step"]), float(r["elapsed_s"])
-        if prev is None or el < prev:
-            out.append([step, step, el])
-        else:
-            out[-1][1], out[-1][2] = step, el
-        prev = el
-    return [(int(a), int(b), float(c)) for a, b, c in out]
+    if not (run_dir / "metrics.csv").is_file():
+        raise SystemExit(f"{run_dir / 'metrics.csv'}: no metrics.csv (is this a deblurkit train run folder?)")
+    return read_metrics(run_dir)
 
 
 def baseline(run_dir: Path, cache: Path) -> dict:
@@ -79,7 +62,7 @@ def summarise(run_dir: Path, base: dict) -> dict:
 
     rows = read_rows(run_dir)
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    sess = sessions(rows)
+    sess = training_sessions(rows)
     wall = sum(s[2] for s in sess)
     speed = [float(r["step_s"]) for r in rows if r.get("step_s")]
     val = [{"step": int(r["step"]), "val_psnr": float(r["val_psnr"]), "val_input_psnr": float(r["val_input_psnr"]),

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deblurkit.train.runlog import run_wall_seconds
 from studies.heldout import available_sets, load_pair, metrics, set_items
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,16 +140,6 @@ def run_training(cfg: dict, source: Path) -> dict[str, float]:
             print(f"[{v}] done in {time.time() - t0:.0f} s", flush=True)
         walls[v] = run_wall_seconds(out)
     return walls
-
-
-def run_wall_seconds(run_dir: Path) -> float:
-    """Training wall time from the last ``elapsed_s`` in ``metrics.csv`` (NaN if absent)."""
-    path = run_dir / "metrics.csv"
-    if not path.exists():
-        return math.nan
-    rows = list(csv.DictReader(path.open()))
-    vals = [float(r["elapsed_s"]) for r in rows if r.get("elapsed_s")]
-    return vals[-1] if vals else math.nan
 
 
 def trial(cfg: dict, source: Path, steps: int = 20) -> None:
