@@ -11,7 +11,10 @@ from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
 from deblurkit.kernel_aware.estimation import (
     center_kernel,
     clean_kernel,
+    deconvolution_overshoot,
     estimate_kernel,
+    estimate_kernel_auto,
+    kernel_extent,
     kernel_pyramid_sizes,
 )
 from deblurkit.kernel_aware.kernels import kernel_similarity
@@ -78,3 +81,42 @@ def test_errors() -> None:
         estimate_kernel(np.zeros((64, 64, 3), np.float32))
     with pytest.raises(DeblurkitError, match="too small"):
         estimate_kernel(np.zeros((20, 20), np.float32), kernel_size=31)
+
+
+@pytest.fixture(scope="module")
+def large_case():
+    """A 45-px shake on a 768-px photo: larger than the 31-px window at full resolution."""
+    import cv2
+    from skimage import data
+
+    sharp = cv2.resize(data.astronaut(), (768, 768), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255.0
+    sharp = cv2.cvtColor(sharp, cv2.COLOR_RGB2GRAY) ** 2.2
+    rng = np.random.default_rng(5)
+    k_true = random_shake_kernel(61, 45.0, rng)
+    blur = convolve(sharp, k_true, mode="reflect") + rng.normal(0, 0.002, sharp.shape)
+    return sharp, (blur / np.percentile(blur, 99.5)).astype(np.float32), k_true
+
+
+def test_auto_size_finds_a_shake_larger_than_the_window(large_case) -> None:
+    _, blur, k_true = large_case
+    est = estimate_kernel_auto(blur, window=31)
+    assert est.scale > 1.0 and est.kernel.shape[0] > 31  # estimated on a downscaled image
+    assert est.kernel.min() >= 0 and est.kernel.sum() == pytest.approx(1.0, abs=1e-4)
+    assert kernel_similarity(est.kernel, k_true) > 0.7
+    assert abs(kernel_extent(est.kernel) - kernel_extent(k_true)) <= 0.3 * kernel_extent(k_true)
+    assert est.consistency > 0.7 and est.overshoot < 0.01 and 0.0 <= est.agreement <= 1.0
+    assert len(est.candidates) == 2  # small-blur and large-blur hypotheses
+
+
+def test_auto_size_keeps_small_shakes_at_full_resolution(case) -> None:
+    _, blur, k_true = case
+    est = estimate_kernel_auto(blur, window=31)
+    assert est.scale == 1.0 and est.kernel.shape[0] < 31  # window fitted to the kernel found
+    assert kernel_similarity(est.kernel, k_true) > 0.8
+
+
+def test_overshoot_flags_a_wrong_kernel(case) -> None:
+    _, blur, k_true = case
+    wrong = np.zeros((21, 21))
+    wrong[10, :] = 1.0 / 21  # a long horizontal line: not this shake
+    assert deconvolution_overshoot(blur, k_true) < 0.01 < deconvolution_overshoot(blur, wrong)

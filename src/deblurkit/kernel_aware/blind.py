@@ -5,11 +5,12 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
 1. sRGB -> linear; luminance, normalised by its 99.5th percentile (the priors' weights are
    absolute, so dark photos are brightened for the computation and scaled back); noise
    level (MAD of the finest diagonal Haar band).
-2. Kernel estimation (:func:`deblurkit.kernel_aware.estimation.estimate_kernel`) on the
-   most informative crop (largest gradient energy, away from clipped highlights) of each
-   kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur that varies across
-   the photo. A tile whose kernel is close to a delta (small effective support) is
-   declared "not blurred" and left untouched; a tile without enough texture borrows the
+2. Kernel estimation (:func:`deblurkit.kernel_aware.estimation.estimate_kernel_auto`: kernel
+   size and image scale found per tile, on the most informative crop away from clipped
+   highlights) for each kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur
+   that varies across the photo. A tile whose kernel fails the estimator's checks (cross-scale
+   agreement, ringing of the deconvolution) or is close to a delta (small effective support)
+   is declared "not blurred" and left untouched; a tile without enough texture borrows the
    global kernel.
 3. Hyper-Laplacian deconvolution at full resolution in blocks of at most ``block`` pixels,
    blended with linear ramps over the overlaps; the prior weight grows with the noise.
@@ -32,8 +33,7 @@ from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn
 from deblurkit.infer.tiling import blend_regions, split_evenly
 from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
-from deblurkit.kernel_aware.estimation import estimate_kernel
-from deblurkit.kernel_aware.kernels import kernel_similarity
+from deblurkit.kernel_aware.estimation import estimate_kernel_auto
 
 __all__ = [
     "BlindParams",
@@ -52,13 +52,20 @@ class BlindParams:
     """Tunable settings of the blind pipeline (defaults chosen by ``studies/eval_kernel_aware.py``)."""
 
     est_crop: int = 512
-    """Side of the crop (per kernel tile) on which the kernel is estimated, in pixels."""
+    """Side of the crop (per kernel tile and scale) on which the kernel is estimated, in pixels."""
     no_blur_support: float = 12.0
     """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta
     (short blurs gain little, while a spurious small kernel over-sharpens a sharp photo)."""
-    consistency: float = 0.88
-    """Two extra estimates (larger support; weaker L0 prior) must match the main one with a
-    kernel similarity of at least this, else the tile is left untouched (estimate unreliable)."""
+    consistency: float = 0.75
+    """The kernel must match a second estimate from a coarser scale with a kernel similarity of
+    at least this (:attr:`KernelEstimate.consistency`), else the tile is left untouched."""
+    agreement: float = 0.88
+    """Two re-estimates at the kernel's scale (weaker L0 prior; window +10 px) must match it with
+    a kernel similarity of at least this (:attr:`KernelEstimate.agreement`)."""
+    max_overshoot: float = 0.01
+    """The kernel's hyper-Laplacian deconvolution of the estimation crop may leave [0, 1] by at
+    most this on average (:func:`deconvolution_overshoot`), else the tile is left untouched
+    (wrong kernels make the deconvolution ring)."""
     weight: float = 2e-3
     """Hyper-Laplacian prior weight for a noise-free image."""
     noise_weight: float = 20.0
@@ -116,20 +123,6 @@ def _texture_map(gray: np.ndarray) -> np.ndarray:
     gx[:, :-1] = np.diff(gray, axis=1)
     gy[:-1, :] = np.diff(gray, axis=0)
     return np.sqrt(gx * gx + gy * gy)
-
-
-def _best_crop(energy_ii: np.ndarray, y0: int, y1: int, x0: int, x1: int, size: int) -> tuple[int, int, int, int]:
-    """Crop of side ``size`` inside [y0, y1) x [x0, x1) with the largest summed energy."""
-    ch, cw = min(size, y1 - y0), min(size, x1 - x0)
-    best, arg = -1.0, (y0, x0)
-    ys = np.unique(np.linspace(y0, y1 - ch, 5).round().astype(int))
-    xs = np.unique(np.linspace(x0, x1 - cw, 5).round().astype(int))
-    for yy in ys:
-        for xx in xs:
-            s = energy_ii[yy + ch, xx + cw] - energy_ii[yy, xx + cw] - energy_ii[yy + ch, xx] + energy_ii[yy, xx]
-            if s > best:
-                best, arg = s, (int(yy), int(xx))
-    return arg[0], arg[0] + ch, arg[1], arg[1] + cw
 
 
 def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
@@ -211,40 +204,38 @@ def _n_estimates(prep: _Prepared) -> int:
     return n + (1 if n > 1 else 0)
 
 
+def _pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
+    """``kernel`` centred in a ``size`` x ``size`` window (``size`` odd, at least the kernel's)."""
+    out = np.zeros((size, size), np.float32)
+    o = (size - kernel.shape[0]) // 2
+    out[o:o + kernel.shape[0], o:o + kernel.shape[1]] = kernel
+    return out
+
+
 def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tuple[np.ndarray, np.ndarray, float]:
-    """Kernels and "blurred" flags per tile, and the noise level."""
+    """Kernels (padded to one common size) and "blurred" flags per tile, and the noise level."""
     gray, kernel_size, ys, xs = prep.gray, prep.kernel_size, prep.ys, prep.xs
     h, w = gray.shape
     ny, nx = len(ys), len(xs)
     sigma = estimate_noise_sigma(gray)
-    # Gradient energy (ignoring clipped areas) to choose informative crops.
-    energy = _texture_map(gray)
+    # Kernel estimation avoids clipped highlights, where the linear blur model does not hold.
+    sat_d = None
     if prep.sat.any():
         import cv2
 
         sat_d = cv2.dilate(prep.sat.astype(np.uint8), np.ones((kernel_size, kernel_size), np.uint8)) > 0
+
+    def est(region: tuple[int, int, int, int]) -> tuple[np.ndarray, bool]:
+        """Kernel of the region, and whether it passes the checks of :func:`estimate_kernel_auto`."""
+        a, b, c, d = region
+        r = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop,
+                                 exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot)
+        ok = r.consistency >= p.consistency and r.overshoot <= p.max_overshoot and r.agreement >= p.agreement
+        return r.kernel, ok
+
+    energy = _texture_map(gray)
+    if sat_d is not None:
         energy = np.where(sat_d, 0.0, energy)
-    ii = np.zeros((h + 1, w + 1), dtype=np.float64)
-    ii[1:, 1:] = energy.cumsum(0).cumsum(1)
-
-    def est(region: tuple[int, int, int, int], pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, float]:
-        """Kernel of the best crop in the region, and its consistency score (0..1)."""
-        cy0, cy1, cx0, cx1 = _best_crop(ii, *region, p.est_crop)
-        crop = gray[cy0:cy1, cx0:cx1]
-        k = estimate_kernel(crop, kernel_size=kernel_size)
-        if p.consistency <= 0 or kernel_effective_support(k) < p.no_blur_support:
-            return k, 1.0
-        big = kernel_size + 10
-        # Two more estimates (weaker prior; larger support) must agree with the main one.
-        checks: list[dict] = [{"kernel_size": kernel_size, "lam": 4e-3}]
-        if min(crop.shape) >= 2 * big:
-            checks.append({"kernel_size": big})
-        if pool is None:
-            others = [estimate_kernel(crop, **kw) for kw in checks]
-        else:
-            others = [f.result() for f in [pool.submit(estimate_kernel, crop, **kw) for kw in checks]]
-        return k, float(min(kernel_similarity(k, o) for o in others))
-
     tile_energy = np.array([[energy[a:b, c:d].mean() for c, d in xs] for a, b in ys])
     ref_energy = float(np.median(tile_energy)) if tile_energy.size else 0.0
     # Regions to estimate: the whole image (when tiled), then every textured tile.
@@ -255,38 +246,33 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
             if not (ny * nx > 1 and tile_energy[i, j] < p.min_texture * ref_energy):
                 tile_region[(i, j)] = len(regions)
                 regions.append((a, b, c, d))
-    workers = _workers(p.workers, len(regions) if len(regions) > 1 else 3)
-    results: list[tuple[np.ndarray, float]]
+    workers = _workers(p.workers, len(regions))
+    results: list[tuple[np.ndarray, bool]] = []
     if workers <= 1:
-        results = []
         for r in regions:
-            results.append(est(r, None))
+            results.append(est(r))
             tick()
     else:
         # The FFTs and array arithmetic release the GIL, so threads use several cores.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            if len(regions) == 1:
-                results = [est(regions[0], pool)]
+            for f in [pool.submit(est, r) for r in regions]:
+                results.append(f.result())
                 tick()
-            else:
-                futures = [pool.submit(est, r, None) for r in regions]
-                results = []
-                for f in futures:
-                    results.append(f.result())
-                    tick()
-    global_k, global_ok = (results[0][0], results[0][1] >= p.consistency) if ny * nx > 1 else (None, True)
-    kernels = np.zeros((ny, nx, kernel_size, kernel_size), dtype=np.float32)
-    blurred = np.zeros((ny, nx), dtype=bool)
+    global_k, global_ok = results[0] if ny * nx > 1 else (None, True)
+    chosen: dict[tuple[int, int], tuple[np.ndarray, bool]] = {}
     for i in range(ny):
         for j in range(nx):
             if (i, j) in tile_region:
-                k, score = results[tile_region[(i, j)]]
-                ok = score >= p.consistency
+                chosen[(i, j)] = results[tile_region[(i, j)]]
             else:
-                k, ok = global_k, global_ok
+                chosen[(i, j)] = (global_k, global_ok)
                 tick()  # a borrowed kernel counts as one step of progress too
-            kernels[i, j] = k
-            blurred[i, j] = ok and kernel_effective_support(k) >= p.no_blur_support
+    size = max(kernel_size, *(k.shape[0] for k, _ in chosen.values()))
+    kernels = np.zeros((ny, nx, size, size), dtype=np.float32)
+    blurred = np.zeros((ny, nx), dtype=bool)
+    for (i, j), (k, ok) in chosen.items():
+        kernels[i, j] = _pad_kernel(k, size)
+        blurred[i, j] = ok and kernel_effective_support(k) >= p.no_blur_support
     return kernels, blurred, sigma
 
 
@@ -353,7 +339,9 @@ def deblur_image_and_kernels(
 
     Args:
         image_srgb: float32 ``(H, W, 3)`` (or ``(H, W)``) in [0, 1], encoded as ``input_space``.
-        kernel_size: largest blur to model, in pixels (odd; even values are rounded up).
+        kernel_size: kernel window of the estimator at every scale, in pixels (odd; even values
+            are rounded up). Larger blurs are estimated on a downscaled image, up to about a
+            tenth of the image side; the kernels returned may be larger than this.
         tiles: kernel grid for spatially varying blur: an int ``n`` (n x n), ``(ny, nx)``, or
             None for automatic (one tile per ~1.5 x ``est_crop`` pixels of side, at most 3 x 3).
         progress: optional ``progress(done, total)`` callback.
@@ -373,6 +361,7 @@ def deblur_image_and_kernels(
     total = _n_estimates(prep) + sum(n_blocks_y) * sum(n_blocks_x)
     tick = _counter(progress, total)
     kernels, blurred, sigma = _estimate(prep, p, tick)
+    kernel_size = kernels.shape[-1]  # the largest kernel found (at least the window)
 
     resolved = _resolved_settings(p, prep, input_space)
     if not blurred.any():
@@ -429,7 +418,7 @@ def deblur_image(
 
     Args:
         image_srgb: float32 ``(H, W, 3)`` (or ``(H, W)``) in [0, 1], encoded as ``input_space``.
-        kernel_size: largest blur to model, in pixels.
+        kernel_size: kernel window of the estimator at every scale, in pixels.
         tiles: kernel grid (int, ``(ny, nx)``) or None for automatic.
         progress: optional ``progress(done, total)`` callback.
         input_space: ``"srgb"`` or ``"linear"``; output in the same space.

@@ -27,13 +27,24 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from deblurkit.errors import DeblurkitError
 from deblurkit.kernel_aware.deconv import pad_for_deconv, psf2otf
 
-__all__ = ["center_kernel", "clean_kernel", "estimate_kernel", "kernel_pyramid_sizes", "l0_latent"]
+__all__ = [
+    "KernelEstimate",
+    "center_kernel",
+    "clean_kernel",
+    "deconvolution_overshoot",
+    "estimate_kernel",
+    "estimate_kernel_auto",
+    "kernel_extent",
+    "kernel_pyramid_sizes",
+    "l0_latent",
+]
 
 
 def _fft():
@@ -288,3 +299,191 @@ def estimate_kernel(
             progress(level + 1, len(sizes))
     k = clean_kernel(k, rel_threshold=final_threshold)
     return center_kernel(k).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class KernelEstimate:
+    """Result of :func:`estimate_kernel_auto`."""
+
+    kernel: np.ndarray
+    """Kernel ``(k, k)`` float32 at the input's resolution, sums to 1, centroid at the centre."""
+    scale: float
+    """Downscale factor of the image it was estimated on (1 = full resolution)."""
+    consistency: float
+    """Kernel similarity (0..1) with a second estimate from the image downscaled ``check_scale`` times more."""
+    overshoot: float
+    """Mean out-of-range amount (below 0 or above 1) of the hyper-Laplacian deconvolution of the
+    estimation crop with this kernel: large for kernels that make the deconvolution ring."""
+    agreement: float = 1.0
+    """Smallest kernel similarity (0..1) between this kernel and two re-estimates at the same scale
+    (weaker L0 prior; window 10 px larger): low where the estimate depends on its settings."""
+    candidates: tuple[tuple[float, float, float], ...] = ()
+    """``(scale, consistency, overshoot)`` of every hypothesis tried, for reports."""
+
+
+def _downscale(gray: np.ndarray, factor: float) -> np.ndarray:
+    if factor <= 1.0:
+        return gray
+    h, w = gray.shape
+    return _resize(gray, (max(8, round(h / factor)), max(8, round(w / factor))))
+
+
+def _upscale_kernel(kernel: np.ndarray, factor: float) -> np.ndarray:
+    """A kernel estimated on an image downscaled ``factor`` times, at the full resolution."""
+    if factor <= 1.0:
+        return np.asarray(kernel, np.float64)
+    return _resize_kernel(kernel, round(kernel.shape[0] * factor) | 1)
+
+
+def _textured_crop(gray: np.ndarray, size: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """The ``size`` x ``size`` window (searched on a 9 x 9 grid) with the most gradient energy
+    outside ``exclude`` (a boolean mask of pixels to ignore, e.g. near clipped highlights)."""
+    h, w = gray.shape
+    if h <= size and w <= size:
+        return gray
+    ch, cw = min(h, size), min(w, size)
+    gx, gy = _grad(gray)
+    energy = np.abs(gx) + np.abs(gy)
+    if exclude is not None:
+        energy[_resize(exclude.astype(np.float32), (h, w)) > 0.5] = 0.0
+    ii = np.zeros((h + 1, w + 1))
+    ii[1:, 1:] = energy.cumsum(0).cumsum(1)
+    best, at = -1.0, (0, 0)
+    for y in np.linspace(0, h - ch, 9).round().astype(int):
+        for x in np.linspace(0, w - cw, 9).round().astype(int):
+            e = ii[y + ch, x + cw] - ii[y, x + cw] - ii[y + ch, x] + ii[y, x]
+            if e > best:
+                best, at = e, (y, x)
+    return gray[at[0]:at[0] + ch, at[1]:at[1] + cw]
+
+
+def kernel_extent(kernel: np.ndarray, rel: float = 0.05) -> int:
+    """Side in pixels of the bounding box of the kernel values of at least ``rel * max``."""
+    ys, xs = np.nonzero(np.asarray(kernel) >= rel * float(np.max(kernel)))
+    return int(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
+
+
+def deconvolution_overshoot(gray: np.ndarray, kernel: np.ndarray, *, weight: float = 2e-3,
+                            alpha: float = 0.8) -> float:
+    """Mean amount by which the hyper-Laplacian deconvolution of ``gray`` leaves [0, 1].
+
+    ``gray`` is linear luminance at the working brightness scale (99.5th percentile at 1), so a
+    correct kernel keeps the result almost in range, while a wrong one makes it ring far outside.
+    The border band of one kernel size is ignored.
+    """
+    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
+
+    x = hyper_laplacian_deconv(gray, kernel, weight=weight, alpha=alpha)
+    b = min(kernel.shape[0], min(x.shape) // 4)
+    x = x[b:x.shape[0] - b, b:x.shape[1] - b]
+    return float(np.mean(np.maximum(x - 1.0, 0.0) + np.maximum(-x, 0.0)))
+
+
+def estimate_kernel_auto(
+    gray: np.ndarray,
+    *,
+    window: int = 31,
+    crop: int = 512,
+    probe_side: int = 333,
+    margin: float = 1.3,
+    min_size: int = 9,
+    check_scale: float = 1.5,
+    max_overshoot: float = 0.01,
+    overshoot_side: int = 1024,
+    exclude: np.ndarray | None = None,
+) -> KernelEstimate:
+    """Blind kernel of any size up to about a tenth of the image side, size found per image.
+
+    :func:`estimate_kernel` works on a fixed ``window``; this chooses the image scale and window
+    for it. Two hypotheses are estimated:
+
+    * *small blur*: full resolution, ``window`` px; then again with a window fitted to the
+      kernel found (``margin`` x its extent + 4 px, at least ``min_size``);
+    * *large blur* (images longer than ``1.5 * probe_side``): on the image downscaled to
+      ``probe_side`` px (covering blurs up to ``window * side / probe_side`` px), then at the
+      finest scale on which the kernel found still fits the window.
+
+    Each hypothesis is checked against a second estimate on the image downscaled ``check_scale``
+    times more (:attr:`KernelEstimate.consistency`, a cross-scale agreement), and by the ringing
+    it causes (:func:`deconvolution_overshoot` of the whole image). Of the hypotheses whose
+    overshoot is at most ``max_overshoot``, the most consistent one is returned; if none passes,
+    the least overshooting one (callers decline it by its scores). The winner is re-estimated
+    twice at its scale (weaker prior; larger window) for :attr:`KernelEstimate.agreement`.
+
+    Estimation runs on the most textured ``crop`` x ``crop`` window of each scale, so the time
+    does not grow with the photo's size beyond the downscaling.
+
+    Args:
+        gray: blurry linear luminance ``(H, W)`` at the working brightness scale (about [0, 1]),
+            at least ``2 * window`` px on each side.
+        window: kernel window in pixels at every estimation scale (odd).
+        crop: side of the estimation crop at every scale.
+        probe_side: image side (px) at which the large-blur hypothesis is probed.
+        margin: window size relative to the extent of the kernel found.
+        min_size: smallest window.
+        check_scale: extra downscaling of the cross-scale check.
+        max_overshoot: largest accepted :func:`deconvolution_overshoot`.
+        overshoot_side: longest side of the image on which the overshoot is measured.
+        exclude: optional boolean ``(H, W)`` mask of pixels the crop should avoid (clipped areas).
+
+    Returns:
+        :class:`KernelEstimate`.
+    """
+    from deblurkit.kernel_aware.kernels import kernel_similarity
+
+    gray = np.asarray(gray, dtype=np.float32)
+    if gray.ndim != 2:
+        raise DeblurkitError(f"estimate_kernel_auto expects a 2-D grayscale image, got shape {gray.shape}")
+    window |= 1
+    if min(gray.shape) < 2 * window:
+        raise DeblurkitError(f"image {gray.shape[1]}x{gray.shape[0]} is too small for window {window}")
+
+    def at(scale: float, size: int, **options) -> np.ndarray:
+        img = _textured_crop(_downscale(gray, scale), crop, exclude)
+        limit = min(img.shape) // 2
+        limit -= 1 - limit % 2  # largest odd size the crop allows
+        return estimate_kernel(img, kernel_size=max(3, min(size, limit)), **options)
+
+    def fitted(extent_px: float) -> tuple[float, int]:
+        need = margin * extent_px + 4.0
+        scale = max(1.0, need / window)
+        return scale, max(min_size, min(window, int(np.ceil(need / scale)))) | 1
+
+    hypotheses: list[tuple[np.ndarray, float, int]] = []
+    k = at(1.0, window)
+    _, size = fitted(kernel_extent(k))
+    if size < window:
+        k = at(1.0, size)
+    hypotheses.append((k, 1.0, k.shape[0]))
+    probe = max(gray.shape) / probe_side
+    if probe >= 1.5:
+        kp = at(probe, window)
+        scale, size = fitted(kernel_extent(kp) * probe)
+        if abs(scale - probe) / probe < 0.1 and size == window:
+            hypotheses.append((kp, probe, window))
+        else:
+            k = at(scale, size)
+            hypotheses.append((k, scale, k.shape[0]))
+
+    # Ringing is judged on the whole image (at most ``overshoot_side`` px long; the kernel
+    # scaled with it): the most textured crop rings more than a photo as a whole.
+    shrink = max(1.0, max(gray.shape) / overshoot_side)
+    whole = _downscale(gray, shrink)
+    checked = []
+    for k, scale, size in hypotheses:
+        full = _upscale_kernel(k, scale)
+        size = k.shape[0]
+        scale2 = scale * check_scale
+        other = _upscale_kernel(at(scale2, max(min_size, int(np.ceil(size / check_scale))) | 1), scale2)
+        small = full if shrink == 1.0 else _resize_kernel(full, max(3, round(full.shape[0] / shrink) | 1))
+        over = deconvolution_overshoot(whole, small)
+        checked.append((full, scale, kernel_similarity(full, other), over, k))
+    passing = [c for c in checked if c[3] <= max_overshoot]
+    best = max(passing, key=lambda c: c[2]) if passing else min(checked, key=lambda c: c[3])
+    full, scale, consistency, over, k = best
+    # The winner must not hinge on the estimator's settings (periodic texture fools the
+    # cross-scale check: it gives the same wrong kernel at every scale).
+    size = k.shape[0]
+    agreement = min(kernel_similarity(k, at(scale, size, lam=4e-3)), kernel_similarity(k, at(scale, size + 10)))
+    return KernelEstimate(center_kernel(full).astype(np.float32), float(scale), float(consistency), float(over),
+                          float(agreement), tuple((float(s), float(c), float(o)) for _, s, c, o, _ in checked))
