@@ -225,11 +225,12 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
 
         sat_d = cv2.dilate(prep.sat.astype(np.uint8), np.ones((kernel_size, kernel_size), np.uint8)) > 0
 
-    def est(region: tuple[int, int, int, int]) -> tuple[np.ndarray, bool]:
+    def est(region: tuple[int, int, int, int], workers: int = 1) -> tuple[np.ndarray, bool]:
         """Kernel of the region, and whether it passes the checks of :func:`estimate_kernel_auto`."""
         a, b, c, d = region
         r = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop,
-                                 exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot)
+                                 exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot,
+                                 workers=workers)
         ok = r.consistency >= p.consistency and r.overshoot <= p.max_overshoot and r.agreement >= p.agreement
         return r.kernel, ok
 
@@ -248,7 +249,11 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
                 regions.append((a, b, c, d))
     workers = _workers(p.workers, len(regions))
     results: list[tuple[np.ndarray, bool]] = []
-    if workers <= 1:
+    if len(regions) == 1:
+        # One region: its independent estimates run in parallel instead.
+        results.append(est(regions[0], _workers(p.workers, 4)))
+        tick()
+    elif workers <= 1:
         for r in regions:
             results.append(est(r))
             tick()

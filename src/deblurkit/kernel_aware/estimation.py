@@ -391,6 +391,7 @@ def estimate_kernel_auto(
     max_overshoot: float = 0.01,
     overshoot_side: int = 1024,
     exclude: np.ndarray | None = None,
+    workers: int = 1,
 ) -> KernelEstimate:
     """Blind kernel of any size up to about a tenth of the image side, size found per image.
 
@@ -425,6 +426,7 @@ def estimate_kernel_auto(
         max_overshoot: largest accepted :func:`deconvolution_overshoot`.
         overshoot_side: longest side of the image on which the overshoot is measured.
         exclude: optional boolean ``(H, W)`` mask of pixels the crop should avoid (clipped areas).
+        workers: threads for the independent estimates (the result does not depend on it).
 
     Returns:
         :class:`KernelEstimate`.
@@ -449,41 +451,60 @@ def estimate_kernel_auto(
         scale = max(1.0, need / window)
         return scale, max(min_size, min(window, int(np.ceil(need / scale)))) | 1
 
-    hypotheses: list[tuple[np.ndarray, float, int]] = []
-    k = at(1.0, window)
-    _, size = fitted(kernel_extent(k))
-    if size < window:
-        k = at(1.0, size)
-    hypotheses.append((k, 1.0, k.shape[0]))
-    probe = max(gray.shape) / probe_side
-    if probe >= 1.5:
-        kp = at(probe, window)
-        scale, size = fitted(kernel_extent(kp) * probe)
-        if abs(scale - probe) / probe < 0.1 and size == window:
-            hypotheses.append((kp, probe, window))
-        else:
-            k = at(scale, size)
-            hypotheses.append((k, scale, k.shape[0]))
+    def run(*jobs: Callable[[], object]) -> list:
+        """The jobs in ``workers`` threads (FFTs release the GIL); results in order, as if serial."""
+        if workers <= 1 or len(jobs) <= 1:
+            return [job() for job in jobs]
+        from concurrent.futures import ThreadPoolExecutor
 
-    # Ringing is judged on the whole image (at most ``overshoot_side`` px long; the kernel
-    # scaled with it): the most textured crop rings more than a photo as a whole.
+        with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            return [f.result() for f in [pool.submit(job) for job in jobs]]
+
+    probe = max(gray.shape) / probe_side
+    with_large = probe >= 1.5
+    # Stage 1: the full-resolution window and (for large photos) the coarse probe.
+    first = run(lambda: at(1.0, window), *([lambda: at(probe, window)] if with_large else []))
+    plans = [(first[0], 1.0, fitted(kernel_extent(first[0]))[1])]
+    if with_large:
+        scale, size = fitted(kernel_extent(first[1]) * probe)
+        if abs(scale - probe) / probe < 0.1 and size == window:
+            scale, size = probe, window
+        plans.append((first[1], scale, size))
+    # Stage 2: each hypothesis at its own scale and window (unless the first estimate is it).
+    redo = [i for i, (k, scale, size) in enumerate(plans) if size != k.shape[0] or (i == 1 and scale != probe)]
+    again = run(*[lambda i=i: at(plans[i][1], plans[i][2]) for i in redo])
+    hypotheses = [(k, scale) for k, scale, _ in plans]
+    for i, k in zip(redo, again):
+        hypotheses[i] = (k, plans[i][1])
+
+    # Stage 3: the checks of every hypothesis. Ringing is judged on the whole image (at most
+    # ``overshoot_side`` px long; the kernel scaled with it): the most textured crop rings
+    # more than a photo as a whole.
     shrink = max(1.0, max(gray.shape) / overshoot_side)
     whole = _downscale(gray, shrink)
-    checked = []
-    for k, scale, size in hypotheses:
-        full = _upscale_kernel(k, scale)
-        size = k.shape[0]
+
+    def coarser(k: np.ndarray, scale: float) -> np.ndarray:
         scale2 = scale * check_scale
-        other = _upscale_kernel(at(scale2, max(min_size, int(np.ceil(size / check_scale))) | 1), scale2)
+        return _upscale_kernel(at(scale2, max(min_size, int(np.ceil(k.shape[0] / check_scale))) | 1), scale2)
+
+    def overshoot(full: np.ndarray) -> float:
         small = full if shrink == 1.0 else _resize_kernel(full, max(3, round(full.shape[0] / shrink) | 1))
-        over = deconvolution_overshoot(whole, small)
-        checked.append((full, scale, kernel_similarity(full, other), over, k))
+        return deconvolution_overshoot(whole, small)
+
+    fulls = [_upscale_kernel(k, scale) for k, scale in hypotheses]
+    jobs: list[Callable[[], object]] = []
+    for (k, scale), full in zip(hypotheses, fulls):
+        jobs += [lambda k=k, scale=scale: coarser(k, scale), lambda full=full: overshoot(full)]
+    done = run(*jobs)
+    checked = [(full, scale, kernel_similarity(full, done[2 * i]), float(done[2 * i + 1]), k)
+               for i, ((k, scale), full) in enumerate(zip(hypotheses, fulls))]
     passing = [c for c in checked if c[3] <= max_overshoot]
     best = max(passing, key=lambda c: c[2]) if passing else min(checked, key=lambda c: c[3])
     full, scale, consistency, over, k = best
-    # The winner must not hinge on the estimator's settings (periodic texture fools the
-    # cross-scale check: it gives the same wrong kernel at every scale).
+    # Stage 4: the winner must not hinge on the estimator's settings (periodic texture fools
+    # the cross-scale check: it gives the same wrong kernel at every scale).
     size = k.shape[0]
-    agreement = min(kernel_similarity(k, at(scale, size, lam=4e-3)), kernel_similarity(k, at(scale, size + 10)))
+    weaker, wider = run(lambda: at(scale, size, lam=4e-3), lambda: at(scale, size + 10))
+    agreement = min(kernel_similarity(k, weaker), kernel_similarity(k, wider))
     return KernelEstimate(center_kernel(full).astype(np.float32), float(scale), float(consistency), float(over),
                           float(agreement), tuple((float(s), float(c), float(o)) for _, s, c, o, _ in checked))
