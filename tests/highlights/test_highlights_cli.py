@@ -61,3 +61,37 @@ def test_bad_inputs_give_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing written for bad input
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("deblurkit: error:") for line in err)
+
+
+def test_folder_to_exr_keeps_restored_values_above_clipping(tmp_path):
+    pytest.importorskip("OpenEXR")
+    from deblurkit.io import load_exr_linear, save_png
+
+    frames = _clip(6)
+    for i, f in enumerate(frames):
+        save_png(tmp_path / "in" / f"{i:03d}.png", f.astype(np.float32) / 255.0)
+    rc = main(["highlights", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--quiet", "--align", "flow",
+               "--policy", "first", "--format", "exr"])
+    assert rc == 0
+    outs = sorted((tmp_path / "out").glob("frame_*.exr"))
+    assert [p.name for p in outs] == [f"frame_{i:06d}.exr" for i in range(6)]
+    hdr = [load_exr_linear(p) for p in outs]
+    assert all(h.dtype == np.float32 and h.shape == (48, 64, 3) for h in hdr)
+    assert max(float(h.max()) for h in hdr) > 1.0  # filled highlights exceed the clipping level (1)
+    assert not list((tmp_path / "out").glob(".*.tmp"))
+
+
+def test_exr_without_openexr_or_to_a_file_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from deblurkit.io import save_png
+
+    for i, f in enumerate(_clip(2)):
+        save_png(tmp_path / "in" / f"{i:03d}.png", f.astype(np.float32) / 255.0)
+    (tmp_path / "taken").write_text("a file")
+    assert main(["highlights", str(tmp_path / "in"), "-o", str(tmp_path / "taken"), "--quiet"]) == 2
+    monkeypatch.setitem(sys.modules, "OpenEXR", None)  # import fails as if not installed
+    assert main(["highlights", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--quiet", "--format", "exr"]) == 2
+    assert not (tmp_path / "o").exists()  # checked before any work or folder creation
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "is a file" in err[0] and "deblurkit[exr]" in err[1]

@@ -3,8 +3,9 @@
 INPUT is a folder of frames (sorted by name) or a video file (read frame by frame through
 imageio's ffmpeg plugin, ``pip install imageio-ffmpeg``). Frames are processed one at a time
 with one kept reference frame, so memory does not grow with the clip. OUTPUT is a folder of
-``frame_NNNNNN.tif`` (float32 TIFF: linear HDR, 1 = the input's clipping level) or ``.png``
-(16-bit: linear divided by ``--peak``, sRGB-encoded), written atomically.
+``frame_NNNNNN.exr`` (OpenEXR, float32 or half: linear HDR, 1 = the input's clipping level;
+``pip install 'deblurkit[exr]'``), ``.tif`` (float32 TIFF, the same values) or ``.png`` (16-bit:
+linear divided by ``--peak``, sRGB-encoded), written atomically.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deblurkit.io import ExrPrecision
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 
@@ -27,8 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=int, default=8, help="frames between reference updates (interval rule)")
     parser.add_argument("--align", choices=["homography", "flow"], default="homography")
     parser.add_argument("--tone-curve", choices=["srgb", "srgb-smoothstep"], default="srgb")
-    parser.add_argument("--format", choices=["tif", "png"], default="png",
-                        help="png: 16-bit, linear / --peak, sRGB-encoded; tif: float32 linear HDR")
+    parser.add_argument("--format", choices=["png", "exr", "tif"], default="png",
+                        help="png: 16-bit, linear / --peak, sRGB-encoded; exr: OpenEXR linear HDR; "
+                             "tif: float32 TIFF linear HDR")
+    parser.add_argument("--exr-precision", choices=["float", "half"], default="float",
+                        help="EXR only: 32-bit float (exact) or 16-bit half float")
     parser.add_argument("--peak", type=float, default=16.0, help="PNG only: linear value written as white")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--quiet", action="store_true", help="no progress line")
@@ -66,11 +74,14 @@ def iter_frames_srgb8(path: str | Path) -> Iterator:
         raise DeblurkitError(f"{p}: cannot decode video ({str(exc).splitlines()[0][:120]})") from None
 
 
-def _write_frame(path: Path, linear, fmt: str, peak: float) -> None:
+def _write_frame(path: Path, linear, fmt: str, peak: float, exr_precision: ExrPrecision = "float") -> None:
     import numpy as np
 
-    from deblurkit.io import atomic_write, save_png
+    from deblurkit.io import atomic_write, save_exr_linear, save_png
 
+    if fmt == "exr":
+        save_exr_linear(path, linear, precision=exr_precision)
+        return
     if fmt == "png":
         from deblurkit.color import linear_to_srgb
 
@@ -112,8 +123,13 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.input)
     if not src.is_dir() and not (src.is_file() and src.suffix.lower() in VIDEO_SUFFIXES):
         raise DeblurkitError(f"{src}: not a folder of frames or a video ({', '.join(sorted(VIDEO_SUFFIXES))})")
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.format == "exr":
+        from deblurkit.io import require_openexr
+
+        require_openexr()  # before any work: a missing package is one line, not a failure at frame 0
+    from deblurkit.io import ensure_writable_folder
+
+    out = ensure_writable_folder(args.output, label="output folder")
 
     class _Frame:
         __slots__ = ("srgb8",)
@@ -137,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     n = 0
     for res in run_online(frames(), restorer, policy, align=args.align, tone_curve=args.tone_curve):
-        _write_frame(out / f"frame_{res.index:06d}.{args.format}", res.output, args.format, args.peak)
+        _write_frame(out / f"frame_{res.index:06d}.{args.format}", res.output, args.format, args.peak,
+                     args.exr_precision)
         n += 1
         if not args.quiet:
             fps = n / max(1e-9, time.perf_counter() - t0)
