@@ -74,7 +74,17 @@ def iter_frames_srgb8(path: str | Path) -> Iterator:
         raise DeblurkitError(f"{p}: cannot decode video ({str(exc).splitlines()[0][:120]})") from None
 
 
-def _write_frame(path: Path, linear, fmt: str, peak: float, exr_precision: ExrPrecision = "float") -> None:
+def write_frame_linear(path: Path, linear, fmt: str, peak: float, exr_precision: ExrPrecision = "float") -> None:
+    """Write one restored frame, atomically.
+
+    Args:
+        path: the file.
+        linear: ``(H, W, 3)`` float32 linear, 1 = the input's clipping level (may exceed 1).
+        fmt: ``"exr"`` or ``"tif"`` (the values as they are) or ``"png"`` (16-bit, ``linear / peak``
+            clipped to [0, 1], sRGB-encoded).
+        peak: PNG only, the linear value written as white.
+        exr_precision: EXR only, ``"float"`` or ``"half"``.
+    """
     import numpy as np
 
     from deblurkit.io import atomic_write, save_exr_linear, save_png
@@ -153,8 +163,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     n = 0
     for res in run_online(frames(), restorer, policy, align=args.align, tone_curve=args.tone_curve):
-        _write_frame(out / f"frame_{res.index:06d}.{args.format}", res.output, args.format, args.peak,
-                     args.exr_precision)
+        write_frame_linear(out / f"frame_{res.index:06d}.{args.format}", res.output, args.format, args.peak,
+                           args.exr_precision)
         n += 1
         if not args.quiet:
             fps = n / max(1e-9, time.perf_counter() - t0)
