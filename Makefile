@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: any other version would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[onnx,serve,heic,video,dev,curate]'
+	$(PY) -m pip install -q -e '.[onnx,serve,heic,video,exr,dev,curate]'
 	touch $(STAMP)
 
 install: $(STAMP)

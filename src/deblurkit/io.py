@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import numpy as np
 
@@ -198,6 +199,77 @@ def save_png(path: str | os.PathLike[str], img: np.ndarray, bits: int = 8) -> No
         raise DeblurkitError(f"{path}: PNG encoding failed")
     with atomic_write(path) as fh:
         fh.write(buf.tobytes())
+
+
+ExrPrecision = Literal["float", "half"]
+
+
+def require_openexr():
+    """The ``OpenEXR`` module; a one-line :class:`DeblurkitError` with the install hint if it is missing."""
+    try:
+        import OpenEXR
+    except ImportError:
+        raise DeblurkitError("EXR files need the OpenEXR package: pip install 'deblurkit[exr]'") from None
+    return OpenEXR
+
+
+def save_exr_linear(path: str | os.PathLike[str], img: np.ndarray, *, precision: ExrPrecision = "float") -> None:
+    """Write a linear high-dynamic-range image as OpenEXR (ZIP-compressed scan lines), atomically.
+
+    Values are written as they are (no clipping, no tone curve): linear light, any non-negative
+    range, e.g. 1 = a camera's clipping level and more in restored highlights.
+
+    Args:
+        path: the ``.exr`` file.
+        img: ``(H, W, 3)`` linear RGB or ``(H, W)`` grey, float, finite.
+        precision: ``"float"`` (32-bit, exact) or ``"half"`` (16-bit float: 11-bit mantissa,
+            at most 65504, half the size).
+
+    Raises:
+        DeblurkitError: (one line) the OpenEXR package is missing, or ``img`` is not
+            ``(H, W)`` / ``(H, W, 3)``, or has non-finite values; ``path`` is then left untouched.
+    """
+    arr = np.asarray(img)
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or arr.size == 0:
+        raise DeblurkitError(f"{path}: EXR needs an (H, W) or (H, W, 3) image, got shape {arr.shape}")
+    if precision not in ("float", "half"):
+        raise DeblurkitError(f"{path}: unknown EXR precision {precision!r}; valid: float, half")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise DeblurkitError(f"{path}: image has non-finite values (NaN or inf); nothing written")
+    if precision == "half":
+        if np.abs(arr).max() > np.finfo(np.float16).max:
+            raise DeblurkitError(f"{path}: image has values beyond half-float range (65504); nothing written")
+        arr = arr.astype(np.float16)
+    exr = require_openexr()
+    header = {"compression": exr.ZIP_COMPRESSION, "type": exr.scanlineimage}
+    buf = io.BytesIO()
+    with exr.File(header, {"RGB" if arr.ndim == 3 else "Y": arr}) as f:
+        f.write(buf)
+    with atomic_write(path) as fh:
+        fh.write(buf.getvalue())
+
+
+def load_exr_linear(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an OpenEXR file's RGB (or grey ``Y``) channels as float32 ``(H, W, 3)`` / ``(H, W)``, linear.
+
+    Raises:
+        DeblurkitError: (one line) the OpenEXR package is missing, the file is missing or not
+            a readable EXR, or it has neither RGB nor Y channels.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DeblurkitError(f"{path}: no such file")
+    exr = require_openexr()
+    try:
+        with exr.File(str(path)) as f:
+            channels = f.channels()
+            key = "RGB" if "RGB" in channels else "Y" if "Y" in channels else None
+            if key is None:
+                raise DeblurkitError(f"{path}: EXR has neither RGB nor Y channels ({', '.join(channels)})")
+            return np.ascontiguousarray(channels[key].pixels, dtype=np.float32)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DeblurkitError(f"{path}: not a readable EXR file ({str(exc).splitlines()[0][:120]})") from None
 
 
 def iter_image_files(root: str | os.PathLike[str]) -> list[Path]:

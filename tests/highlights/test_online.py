@@ -129,3 +129,42 @@ def test_rules_and_oracle_on_a_clip():
     none = list(run_online(frames, restore_none, rule_policy("previous"), align="true"))
     assert score(oracle) >= score(prev) - 1e-9
     assert score(oracle) > score(none)
+
+
+class _StreamFrame:
+    """A streamed frame that holds its own pixels (like a decoder's fresh buffer per frame)."""
+
+    __slots__ = ("__weakref__", "srgb8")
+
+    def __init__(self, srgb8: np.ndarray) -> None:
+        self.srgb8 = srgb8
+
+
+@pytest.mark.parametrize(("rule", "kept"), [("first", {0}), ("interval", set()), ("previous", set())])
+def test_memory_is_bounded_only_the_reference_survives(rule, kept):
+    """Streamed frames are released once processed: at most the current frame, the reference and
+    the previous frame are alive, however long the stream (checked through weak references; no
+    garbage collection is forced, so a frame kept alive only by a reference cycle counts as kept)."""
+    import weakref
+
+    pano = _textured_pano(3)
+    cfg = hv.VideoConfig(height=32, width=48, frames=4, hfov_deg=70.0, motion_blur=False,
+                         auto_exposure=hv.AUTO_EXPOSURE_PRESETS["oscillating"], camera=CameraConfig(noise_model="none"))
+    base = [f.srgb8 for f in hv.generate_video(pano, cfg, np.random.default_rng(5))]
+    alive: dict[int, weakref.ref] = {}
+
+    def stream(n: int):
+        for i in range(n):
+            fr = _StreamFrame(base[i % len(base)].copy())
+            alive[i] = weakref.ref(fr.srgb8)  # numpy arrays can be weakly referenced
+            yield fr
+
+    n_alive = []
+    for res in run_online(stream(40), restore_copy, rule_policy(rule, interval=8), align="flow"):
+        live = {i for i, r in alive.items() if r() is not None}
+        n_alive.append(len(live))
+        assert kept <= live  # the kept reference of "first" stays
+        assert res.index in live
+        del res
+    assert max(n_alive) <= 3
+    assert len(alive) == 40
