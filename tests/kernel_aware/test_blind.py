@@ -121,3 +121,19 @@ def test_kernel_estimates_do_not_depend_on_the_thread_count(blurred):
     np.testing.assert_array_equal(one.kernels, many.kernels)
     np.testing.assert_array_equal(one.blurred, many.blurred)
     assert [d for d, _ in calls] == [1, 2, 3] and {t for _, t in calls} == {3}
+
+
+def test_texture_poor_tile_borrows_the_whole_image_kernel(blurred):
+    """A flat tile has nothing to estimate from: it takes the whole image's kernel and flag."""
+    blur, _ = blurred
+    flat = blur.copy()
+    flat[:, 128:] = blur[:, 128:].mean(axis=(0, 1))  # right half: one flat colour
+    calls = []
+    tk = estimate_tile_kernels(flat, kernel_size=21, tiles=(1, 2), progress=lambda d, t: calls.append((d, t)))
+    whole = estimate_tile_kernels(flat, kernel_size=21, tiles=1)
+    assert calls[-1] == (3, 3)  # two tiles + the global estimate
+    assert tk.blurred[0, 1] == whole.blurred[0, 0]
+    k_whole = whole.kernels[0, 0]
+    size = tk.kernels.shape[-1]
+    o = (size - k_whole.shape[0]) // 2
+    np.testing.assert_array_equal(tk.kernels[0, 1, o:o + k_whole.shape[0], o:o + k_whole.shape[0]], k_whole)

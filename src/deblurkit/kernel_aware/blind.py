@@ -239,38 +239,35 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]) -> tupl
         energy = np.where(sat_d, 0.0, energy)
     tile_energy = np.array([[energy[a:b, c:d].mean() for c, d in xs] for a, b in ys])
     ref_energy = float(np.median(tile_energy)) if tile_energy.size else 0.0
-    # Regions to estimate: the whole image (when tiled), then every textured tile.
-    regions: list[tuple[int, int, int, int]] = [(0, h, 0, w)] if ny * nx > 1 else []
-    tile_region: dict[tuple[int, int], int] = {}
-    for i, (a, b) in enumerate(ys):
-        for j, (c, d) in enumerate(xs):
-            if not (ny * nx > 1 and tile_energy[i, j] < p.min_texture * ref_energy):
-                tile_region[(i, j)] = len(regions)
-                regions.append((a, b, c, d))
-    workers = _workers(p.workers, len(regions))
+    # Regions to estimate: every textured tile; the whole image (when tiled) only if a
+    # texture-poor tile has to borrow its kernel.
+    textured = [(i, j) for i in range(ny) for j in range(nx)
+                if not (ny * nx > 1 and tile_energy[i, j] < p.min_texture * ref_energy)]
+    regions = [(ys[i][0], ys[i][1], xs[j][0], xs[j][1]) for i, j in textured]
+    if ny * nx > 1 and len(textured) < ny * nx:
+        regions.append((0, h, 0, w))
     results: list[tuple[np.ndarray, bool]] = []
     if len(regions) == 1:
         # One region: its independent estimates run in parallel instead.
         results.append(est(regions[0], _workers(p.workers, 4)))
         tick()
-    elif workers <= 1:
+    elif _workers(p.workers, len(regions)) <= 1:
         for r in regions:
             results.append(est(r))
             tick()
     else:
         # The FFTs and array arithmetic release the GIL, so threads use several cores.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with ThreadPoolExecutor(max_workers=_workers(p.workers, len(regions))) as pool:
             for f in [pool.submit(est, r) for r in regions]:
                 results.append(f.result())
                 tick()
-    global_k, global_ok = results[0] if ny * nx > 1 else (None, True)
-    chosen: dict[tuple[int, int], tuple[np.ndarray, bool]] = {}
+    if ny * nx > 1 and len(textured) == ny * nx:
+        tick()  # the global estimate was not needed; it still counts as one step of progress
+    chosen: dict[tuple[int, int], tuple[np.ndarray, bool]] = dict(zip(textured, results))
     for i in range(ny):
         for j in range(nx):
-            if (i, j) in tile_region:
-                chosen[(i, j)] = results[tile_region[(i, j)]]
-            else:
-                chosen[(i, j)] = (global_k, global_ok)
+            if (i, j) not in chosen:
+                chosen[(i, j)] = results[-1]  # the whole image's kernel
                 tick()  # a borrowed kernel counts as one step of progress too
     size = max(kernel_size, *(k.shape[0] for k, _ in chosen.values()))
     kernels = np.zeros((ny, nx, size, size), dtype=np.float32)
