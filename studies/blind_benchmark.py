@@ -70,20 +70,42 @@ def shipped_estimator(gray: np.ndarray) -> np.ndarray:
     return estimate_kernel(gray)
 
 
-def pipeline_estimator(gray: np.ndarray) -> np.ndarray | None:
-    """The blind pipeline's kernel (best crop, consistency gate), one tile; None where it declines."""
-    from deblurkit.kernel_aware.blind import estimate_tile_kernels
+def pipeline_estimator(gray: np.ndarray, params: dict | None = None) -> np.ndarray | None:
+    """The blind pipeline's kernel (size found per image, its gate), one tile; None where it declines.
 
-    found = estimate_tile_kernels(gray, tiles=1, input_space="linear")
+    ``params``: :class:`deblurkit.kernel_aware.blind.BlindParams` fields to override (e.g. the gate).
+    """
+    from deblurkit.kernel_aware.blind import BlindParams, estimate_tile_kernels
+
+    found = estimate_tile_kernels(gray, tiles=1, input_space="linear", params=BlindParams(**(params or {})))
     return found.kernels[0, 0] if bool(found.blurred[0, 0]) else None
 
 
-def resolve_estimator(spec: str) -> tuple[str, Estimator]:
-    """``shipped``, ``pipeline`` or ``NAME=module:function`` -> (name, callable)."""
+def parse_params(pairs: list[str]) -> dict:
+    """``["consistency=0.8", ...]`` -> ``{"consistency": 0.8}`` for :class:`BlindParams` (numbers only)."""
+    from dataclasses import fields
+
+    from deblurkit.kernel_aware.blind import BlindParams
+
+    known = {f.name: f.type for f in fields(BlindParams)}
+    out: dict = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in known or not value:
+            raise SystemExit(f"--params {pair!r}: expected KEY=VALUE with KEY one of {', '.join(known)}")
+        out[key] = int(value) if known[key] in ("int", int) else float(value)
+    return out
+
+
+def resolve_estimator(spec: str, params: dict | None = None) -> tuple[str, Estimator]:
+    """``shipped``, ``pipeline`` or ``NAME=module:function`` -> (name, callable).
+
+    ``params`` override :class:`BlindParams` fields of the ``pipeline`` estimator.
+    """
     if spec == "shipped":
         return spec, shipped_estimator
     if spec == "pipeline":
-        return spec, pipeline_estimator
+        return spec, (lambda gray: pipeline_estimator(gray, params)) if params else pipeline_estimator
     name, _, target = spec.partition("=")
     module, _, attr = target.partition(":")
     if not (name and module and attr):
@@ -302,20 +324,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rl-iterations", type=int, default=30, help="iterations of the --true-rows RL methods")
     ap.add_argument("--estimators", nargs="*", default=["shipped", "pipeline"],
                     help="shipped, pipeline, or NAME=module:function (f(gray) -> kernel | None)")
+    ap.add_argument("--params", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="BlindParams overrides for the pipeline estimator, e.g. consistency=0.8 agreement=0")
     ap.add_argument("--reach", type=float, default=15.0,
                     help="shift reach in px for sets without true kernels (else half the true kernel size)")
     ap.add_argument("--border", type=int, default=15, help="least border crop in px for the aligned scores")
     ap.add_argument("--out", default=str(ROOT / "studies/results/blind_benchmark"))
     args = ap.parse_args(argv)
 
-    estimators = dict(resolve_estimator(s) for s in args.estimators)
+    params = parse_params(args.params)
+    estimators = dict(resolve_estimator(s, params) for s in args.estimators)
     t0 = time.time()
     results: dict = {"sets": {}, "estimators": args.estimators, "protocol": {
         "space": "sRGB in [0, 1], data range 1, outputs clipped",
         "aligned": "best sub-pixel shift (0.25 px) within half the true kernel size; border crop max(reach, border)",
         "border": args.border, "reach_without_kernel": args.reach,
         "deconvolution": "hyper-Laplacian in linear light, BlindParams weight/alpha, brightness scale p99.5",
-        "success_ratios": list(SUCCESS_RATIOS), "true_rows": args.true_rows,
+        "success_ratios": list(SUCCESS_RATIOS), "true_rows": args.true_rows, "pipeline_params": params,
         "rl_iterations": args.rl_iterations}}
     lines = [("Blind kernel estimators, Levin et al. 2009 protocol (see studies/blind_benchmark.py). PSNR dB in sRGB; "
               "'aligned' = after the best sub-pixel shift within half the true kernel size, border cropped; the error "

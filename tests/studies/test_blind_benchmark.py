@@ -59,3 +59,14 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
     assert image["reach"] == 4 and image["border"] == 6
     assert image["estimators"]["oracle"]["psnr_aligned"] >= image["estimators"]["oracle"]["psnr"] - 1e-9
     assert "| oracle |" in out.with_suffix(".md").read_text()
+
+
+def test_pipeline_params_are_parsed_and_checked():
+    from studies.blind_benchmark import parse_params
+
+    assert parse_params(["consistency=0.8", "est_crop=384"]) == {"consistency": 0.8, "est_crop": 384}
+    assert isinstance(parse_params(["est_crop=384"])["est_crop"], int)
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        parse_params(["no_such_setting=1"])
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        parse_params(["consistency"])
