@@ -6,26 +6,34 @@
 
 ``--scene synthetic`` (default): a textured wall with boxes (``make_synthetic_scene``) is seen by cameras on a small disc;
 two thirds of them become blurry training photos (random 6-DoF shake, linear-light averaging,
-optional sensor noise), the rest are sharp test views at new poses. Three fits run on the same
+optional sensor noise), the rest are sharp test views at new poses. Four fits run on the same
 photos with the same settings:
 
 * ``plain``   (a) Gaussian splatting on the blurry photos at their given (mid-exposure) poses;
+* ``deblurred`` (b) each photo first deblurred on its own by deblurkit's single-image restorer
+  (``--restorer``, the one ``deblurkit deblur`` uses by default; photos under 96 px are enlarged
+  for it and reduced back, :func:`deblurkit.scene.data.restore_views`), then plain splatting;
 * ``joint``   (c) Gaussians + one Bézier trajectory per photo (DeblurGS schedule);
 * ``oracle``  (d) Gaussians with the sub-frame poses fixed to the true ones (a bound for c).
 
 Reported per fit: PSNR/SSIM (sRGB, data_range 1, no border crop) on the sharp test views, on
 the training views (their sharp mid-exposure renders; joint renders at its own mid-exposure
-pose), the number of Gaussians, the wall time, and for ``joint`` the error of the recovered
+pose), the number of Gaussians, the wall time, the peak resident memory of the fit (Linux:
+the process's high-water mark reset before each fit; elsewhere the process's peak so far), and for ``joint`` the error of the recovered
 trajectories (:func:`deblurkit.scene.trajectory.trajectory_error`, index-matched, and
 :func:`deblurkit.scene.trajectory.trajectory_set_error`, as pose sets) next to those of assuming
 no motion. The blurry training photos vs their sharp
-versions are reported too. ``--scene lego``: the first ``--views`` NeRF-synthetic lego views
+versions are reported too, and so are the restored ones for ``deblurred``. ``--scene lego``: the first ``--views`` NeRF-synthetic lego views
 (``../shared/data/scenes/lego``, RGBA on white, resized to ``--size``), training views blurred by
 camera rotation (exact homographies), test views the sharp photos. Writes ``--out`` ``.json`` and ``.md`` and a picture row per test
 view (blurry nearest training photo is not meaningful for new poses, so the row is: truth,
-plain, joint, oracle).
+then each fit in ``--modes`` order).
 
 Sizes are tiny on purpose (a shared 2-core CPU); all are options.
+
+``--summarize A.json B.json ...`` (no fitting): mean and spread (sample standard deviation, min
+and max) of each fit's test PSNR/SSIM and of its gap to ``joint`` over several runs, e.g. seeds;
+writes ``--out`` ``.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -50,7 +58,8 @@ def main() -> None:
     ap.add_argument("--rotation", type=float, nargs=2, default=(3.0, 5.0), help="largest shake rotation range (deg)")
     ap.add_argument("--translation", type=float, nargs=2, default=(0.05, 0.1), help="largest shake displacement range")
     ap.add_argument("--noise", default="none", help="noise model of deblurkit.synth.isp (none, unprocessing, ...)")
-    ap.add_argument("--modes", default="plain,joint,oracle")
+    ap.add_argument("--modes", default="plain,deblurred,joint,oracle")
+    ap.add_argument("--restorer", default="default", help="single-image restorer of the deblurred mode (load_restorer name)")
     ap.add_argument("--iterations", type=int, default=240)
     ap.add_argument("--plain-iterations", type=int, default=80)
     ap.add_argument("--subframes", type=int, default=7)
@@ -66,14 +75,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="studies/results/scene_deblur")
+    ap.add_argument("--summarize", nargs="+", metavar="JSON", help="summarise finished runs instead of fitting")
     args = ap.parse_args()
+    if args.summarize:
+        summarize(args.summarize, Path(args.out))
+        return
+
+    import resource
 
     import numpy as np
     import torch
 
     from deblurkit.eval.metrics import psnr, ssim
     from deblurkit.io import atomic_write, save_png
-    from deblurkit.scene.data import forward_facing_cameras, make_blurry_views, make_synthetic_scene, render_views_linear
+    from deblurkit.scene.data import (
+        forward_facing_cameras,
+        make_blurry_views,
+        make_synthetic_scene,
+        render_views_linear,
+        restore_views,
+    )
     from deblurkit.scene.fit import FitConfig, fit_scene, sharp_view_poses
     from deblurkit.scene.render import Intrinsics
     from deblurkit.scene.trajectory import trajectory_error, trajectory_set_error
@@ -124,19 +145,41 @@ def main() -> None:
                                                 "position": float(np.mean([e[1] for e in still])),
                                                 "set_rotation_deg": float(np.mean([e[0] for e in still_set])),
                                                 "set_position": float(np.mean([e[1] for e in still_set]))}
+    def reset_peak_rss() -> str:
+        try:  # Linux: "5" resets the high-water mark that ru_maxrss reports
+            Path("/proc/self/clear_refs").write_text("5")
+            return "fit"
+        except OSError:
+            return "process"
+
+    def peak_rss_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
     pictures = {"truth": test_true}
     for mode in args.modes.split(","):
-        config = FitConfig(mode=mode, iterations=args.iterations, plain_iterations=args.plain_iterations,
+        photos, fit_mode = train, mode
+        if mode == "deblurred":
+            from deblurkit.infer import load_restorer
+
+            t0 = time.perf_counter()
+            photos = restore_views(train, load_restorer(args.restorer, threads=args.threads))
+            results["deblurred_inputs"] = scores(photos.images.permute(0, 2, 3, 1).numpy().astype(np.float64), train_true)
+            results["deblurred_inputs"]["seconds"] = time.perf_counter() - t0
+            fit_mode = "plain"
+        config = FitConfig(mode=fit_mode, iterations=args.iterations, plain_iterations=args.plain_iterations,
                            num_subframes=args.subframes, bezier_order=args.order, subframe_chunk=args.subframes,
                            init_points=args.init_points, init_depth=init_depth, background=background, lr_sh0=2e-2, lr_means=5e-3,
                            lr_scales=1e-2, lr_control=args.lr_control, lr_times=args.lr_times,
                            densify_every=args.densify_every, densify_from=args.densify_from,
                            anneal_fraction=args.anneal_fraction, checkpoint_every=10**9, seed=args.seed,
                            grad_threshold_start=2e-4 if args.no_anneal else 4e-4)
+        scope = reset_peak_rss()
+        rss_start = peak_rss_mb()  # after a reset: the resident memory now
         t0 = time.perf_counter()
-        res = fit_scene(train, config, log_every=max(1, args.iterations // 6),
+        res = fit_scene(photos, config, log_every=max(1, args.iterations // 6),
                         progress=lambda r, m=mode: print(m, r, flush=True))
         seconds = time.perf_counter() - t0
+        peak = peak_rss_mb()
         test_pred = srgb(render_views_linear(res.gaussians, cams[test_idx], intr, background=background))
         train_pred = srgb(render_views_linear(res.gaussians, sharp_view_poses(train.w2c, res.trajectories), intr,
                                               background=background))
@@ -145,6 +188,9 @@ def main() -> None:
             "train_sharp": scores(train_pred, train_true),
             "gaussians": len(res.gaussians),
             "seconds": seconds,
+            "peak_rss_mb": peak,
+            "peak_rss_scope": scope,
+            "rss_at_start_mb": rss_start,
             "final_l1": res.history[-1]["l1"],
             "config": asdict(config),
         }
@@ -171,14 +217,16 @@ def main() -> None:
         f"{args.subframes} sub-frames, Bézier order {args.order}.",
         "",
         f"Blurry training photos vs their sharp versions: {results['blurry_inputs']['psnr']:.2f} dB / "
-        f"{results['blurry_inputs']['ssim']:.3f}",
+        f"{results['blurry_inputs']['ssim']:.3f}"
+        + (f"; restored by {args.restorer!r}: {results['deblurred_inputs']['psnr']:.2f} dB / "
+           f"{results['deblurred_inputs']['ssim']:.3f}" if "deblurred_inputs" in results else ""),
         "",
-        "| fit | test PSNR | test SSIM | train (sharp) PSNR | Gaussians | seconds |",
-        "|---|---|---|---|---|---|",
+        "| fit | test PSNR | test SSIM | train (sharp) PSNR | Gaussians | seconds | peak RSS (MB), at start |",
+        "|---|---|---|---|---|---|---|",
     ]
     for mode, r in results["fits"].items():
         lines.append(f"| {mode} | {r['test']['psnr']:.2f} | {r['test']['ssim']:.3f} | {r['train_sharp']['psnr']:.2f} | "
-                     f"{r['gaussians']} | {r['seconds']:.0f} |")
+                     f"{r['gaussians']} | {r['seconds']:.0f} | {r['peak_rss_mb']:.0f}, {r['rss_at_start_mb']:.0f} |")
     nm = results["trajectory_error_of_no_motion"]
     lines += ["", f"Trajectory errors (mean over views; index-matched relative to the mid pose up to reversal | "
               f"pose set): no motion {nm['rotation_deg']:.2f} deg / {nm['position']:.3f} | "
@@ -194,6 +242,47 @@ def main() -> None:
     row = np.concatenate([np.concatenate(list(v), axis=0) for v in pictures.values()], axis=1)
     save_png(out.parent / (out.name + "_test_views.png"), row.astype(np.float32))
     print("\n".join(lines))
+
+
+def summarize(files: list[str], out: Path) -> dict:
+    """Mean, sample standard deviation, min and max over runs of each fit's test scores."""
+    import numpy as np
+
+    from deblurkit.io import atomic_write
+
+    runs = [json.loads(Path(f).read_text()) for f in files]
+    modes = [m for m in runs[0]["fits"] if all(m in r["fits"] for r in runs)]
+
+    def stats(values: list[float]) -> dict[str, float]:
+        a = np.asarray(values, dtype=np.float64)
+        return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                "min": float(a.min()), "max": float(a.max()), "values": [float(x) for x in a]}
+
+    summary: dict = {"runs": files, "seeds": [r["settings"]["seed"] for r in runs],
+                     "blurry_inputs_psnr": stats([r["blurry_inputs"]["psnr"] for r in runs]), "fits": {}}
+    for m in modes:
+        row = {k: stats([r["fits"][m]["test"][k] for r in runs]) for k in ("psnr", "ssim")}
+        if "joint" in modes:
+            row["joint_minus_this_psnr"] = stats([r["fits"]["joint"]["test"]["psnr"] - r["fits"][m]["test"]["psnr"]
+                                                  for r in runs])
+        row["peak_rss_mb"] = stats([r["fits"][m]["peak_rss_mb"] for r in runs])
+        row["seconds"] = stats([r["fits"][m]["seconds"] for r in runs])
+        summary["fits"][m] = row
+    lines = [f"{len(runs)} runs (seeds {', '.join(str(s) for s in summary['seeds'])}); mean ± sample std [min, max].",
+             "", "| fit | test PSNR | test SSIM | joint minus this (dB) | peak RSS (MB) |", "|---|---|---|---|---|"]
+
+    def fmt(st: dict[str, float], digits: int) -> str:
+        return f"{st['mean']:.{digits}f} ± {st['std']:.{digits}f} [{st['min']:.{digits}f}, {st['max']:.{digits}f}]"
+
+    for m, row in summary["fits"].items():
+        gap = fmt(row["joint_minus_this_psnr"], 2) if "joint_minus_this_psnr" in row else "-"
+        lines.append(f"| {m} | {fmt(row['psnr'], 2)} | {fmt(row['ssim'], 3)} | {gap} | {row['peak_rss_mb']['mean']:.0f} |")
+    with atomic_write(out.with_suffix(".json"), "w") as fh:
+        json.dump(summary, fh, indent=2)
+    with atomic_write(out.with_suffix(".md"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return summary
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from deblurkit.scene.data import (
     read_colmap_text,
     read_nerf_transforms,
     render_views_linear,
+    restore_views,
     rotation_blur_views,
 )
 from deblurkit.scene.gaussians import Gaussians
@@ -148,3 +149,29 @@ def test_colmap_text_reader(tmp_path: Path) -> None:
     (tmp_path / "cameras.txt").write_text("1 SIMPLE_RADIAL 10 8 12 5 4 0.01\n")
     with pytest.raises(DeblurkitError, match="distortion"):
         read_colmap_text(tmp_path)
+
+
+def test_restore_views_enlarges_small_photos_for_the_restorer_and_keeps_poses() -> None:
+    from deblurkit.infer import load_restorer
+
+    gen = torch.Generator().manual_seed(3)
+    coarse = torch.rand(2, 3, 5, 6, generator=gen)
+    images = torch.nn.functional.interpolate(coarse, size=(40, 48), mode="bilinear", align_corners=False)
+    views = ViewSet(images, torch.eye(4).repeat(2, 1, 1), Intrinsics.from_fov(1.0, 48, 40), ["a", "b"])
+    seen: list[tuple[int, ...]] = []
+
+    class Darken:  # a stand-in restorer that records what it is given
+        def restore_rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
+            seen.append(rgb.shape)
+            return rgb * 0.5 - 0.1
+
+    out = restore_views(views, Darken(), min_side=96)
+    assert seen == [(120, 144, 3)] * 2  # factor 3: shorter side 40 -> 120 >= 96
+    assert out.images.shape == images.shape and out.images.dtype == torch.float32
+    assert out.images.min() >= 0.0
+    torch.testing.assert_close(out.w2c, views.w2c)
+    assert out.names == views.names
+    # a restorer that changes nothing gives back the photo up to the resampling round trip
+    same = restore_views(views, load_restorer("identity"), min_side=96).images
+    assert (same - images).abs().max() < 0.02
+    assert torch.equal(restore_views(views, load_restorer("identity"), min_side=40).images, images)

@@ -74,12 +74,16 @@ def test_resume_from_a_middle_checkpoint_matches_an_uninterrupted_run(tiny_views
     torch.testing.assert_close(resumed.trajectories.control, whole.trajectories.control)
 
 
-def test_threshold_anneals_from_start_to_end() -> None:
-    cfg = FitConfig(iterations=600, anneal_fraction=1 / 6)
+def test_threshold_anneals_from_start_to_end_counting_from_densify_from() -> None:
+    cfg = FitConfig(iterations=600, anneal_fraction=1 / 6, densify_from=100)
     assert _threshold(cfg, 0) == pytest.approx(4e-4)
-    assert _threshold(cfg, 50) == pytest.approx(4e-4 * 0.5**0.5)
-    assert _threshold(cfg, 100) == pytest.approx(2e-4)
+    assert _threshold(cfg, 100) == pytest.approx(4e-4)  # densification starts at the start value
+    assert _threshold(cfg, 150) == pytest.approx(4e-4 * 0.5**0.5)
+    assert _threshold(cfg, 200) == pytest.approx(2e-4)
     assert _threshold(cfg, 500) == pytest.approx(2e-4)
+    late = FitConfig(iterations=600, anneal_fraction=1 / 6, densify_from=300)
+    assert _threshold(late, 200) == pytest.approx(4e-4)
+    assert _threshold(late, 350) == pytest.approx(4e-4 * 0.5**0.5)
 
 
 def test_depth_range_from_converging_axes() -> None:

@@ -7,7 +7,7 @@ the synthesised blurry photo (mean of the sub-frame renders in linear light, the
 the input, plus a smoothness term on neighbouring sub-frame poses whose weight decays
 geometrically. Densification (clone small / split large Gaussians whose view-space gradient is
 high) uses a threshold annealed from ``grad_threshold_start`` to ``grad_threshold_end``
-(exponentially over ``anneal_fraction`` of the iterations), so that wrong early trajectories do
+(exponentially over ``anneal_fraction`` of the iterations, counted from ``densify_from``), so that wrong early trajectories do
 not spawn floaters; transparent Gaussians are pruned.
 
 Three modes share the loop:
@@ -92,7 +92,7 @@ class FitConfig:
     grad_threshold_start: float = 4e-4
     grad_threshold_end: float = 2e-4
     anneal_fraction: float = 1 / 6
-    """Fraction of the iterations over which the threshold decays (25k of 150k in DeblurGS)."""
+    """Fraction of the iterations over which the threshold decays from ``densify_from`` on (25k of 150k in DeblurGS)."""
     percent_dense: float = 0.01
     prune_opacity: float = 0.005
     max_gaussians: int = 50_000
@@ -248,9 +248,14 @@ class _Adam:
 
 
 def _threshold(config: FitConfig, it: int) -> float:
-    """Densification gradient threshold at iteration ``it``: exponential from start to end, then constant."""
+    """Densification gradient threshold after ``it`` iterations.
+
+    Constant at ``grad_threshold_start`` until ``densify_from`` (when densification starts),
+    then exponential down to ``grad_threshold_end`` over ``anneal_fraction`` of the iterations,
+    then constant.
+    """
     span = max(1, round(config.anneal_fraction * config.iterations))
-    f = min(it / span, 1.0)
+    f = min(max(it - config.densify_from, 0) / span, 1.0)
     return config.grad_threshold_start * (config.grad_threshold_end / config.grad_threshold_start) ** f
 
 
@@ -515,7 +520,7 @@ def fit_scene(
             count += seen.float()
         done = it + 1
         if config.densify_from <= done <= densify_until and done % config.densify_every == 0:
-            gs, _ = _densify_and_prune(gs, opt, grad_sum, count, _threshold(config, it), extent, config, gen)
+            gs, _ = _densify_and_prune(gs, opt, grad_sum, count, _threshold(config, done), extent, config, gen)
             grad_sum = torch.zeros(len(gs))
             count = torch.zeros(len(gs))
         if config.opacity_reset_every and done % config.opacity_reset_every == 0 and done < densify_until:
