@@ -26,6 +26,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -440,8 +441,13 @@ def estimate_kernel_auto(
     if min(gray.shape) < 2 * window:
         raise DeblurkitError(f"image {gray.shape[1]}x{gray.shape[0]} is too small for window {window}")
 
+    @functools.cache
+    def crop_at(scale: float) -> np.ndarray:
+        # Several estimates share a scale (the hypothesis and its two re-estimates): one crop each.
+        return _textured_crop(_downscale(gray, scale), crop, exclude)
+
     def at(scale: float, size: int, **options) -> np.ndarray:
-        img = _textured_crop(_downscale(gray, scale), crop, exclude)
+        img = crop_at(scale)
         limit = min(img.shape) // 2
         limit -= 1 - limit % 2  # largest odd size the crop allows
         return estimate_kernel(img, kernel_size=max(3, min(size, limit)), **options)
