@@ -19,6 +19,11 @@ Sets (each: one crop per test photo, ``--size`` px, fixed seeds; synthesised wit
 * ``large``     large uniform camera shake, no noise, on 1000 px crops of photos resized to
                 1920 px (about 1 MP): path length 40-90 px with a calmer hand (anxiety
                 0.005-0.03), so the kernels span about 25-80 px (median 45 px over 300 draws)
+* ``capture``   the conditions of the real-capture benchmark of Levin et al. 2009: gray 255 px crops
+                (four per photo), uniform shake (path 12-32 px with a calm hand: kernels of about 8-27 px)
+                blurred in linear light, low sensor noise
+                (RSBlur's RealBlur calibration, Poisson-Gaussian), no camera pipeline, gamma-encoded
+                (sRGB) 8-bit gray PNG as a camera writes it
 
 Each crop is the most textured of 8 random candidates (mean gradient magnitude). Photos are first resized to ``--photo-side`` px on their long side (a typical phone-photo
 scale at which 30 px of shake is realistic), then cropped. ``data/`` is git-ignored; the
@@ -49,10 +54,15 @@ SETS: dict[str, dict] = {
     "saturated": {"spatially_varying_prob": 0.0, "noise_model": "none", "saturation_prob": 1.0},
     "large": {"spatially_varying_prob": 0.0, "noise_model": "none", "blur_length_px": (40.0, 90.0),
               "anxiety": (0.005, 0.03)},
+    "capture": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur", "blur_length_px": (12.0, 32.0),
+                "anxiety": (0.005, 0.03),
+                "camera_pipeline": False, "trim": 0},
 }
 DARKEN = {"night": 0.35}
-GEOMETRY = {"large": {"size": 1000, "photo_side": 1920}}
-"""Sets with their own crop size and photo side (the others use ``--size`` and ``--photo-side``)."""
+GEOMETRY = {"large": {"size": 1000, "photo_side": 1920},
+            "capture": {"size": 255, "photo_side": 1024, "crops": 4, "gray": True}}
+"""Sets with their own crop size, photo side, crops per photo and gray flag (the others use
+``--size`` and ``--photo-side``, one colour crop per photo)."""
 
 
 def set_config(name: str):
@@ -117,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear
     from deblurkit.io import atomic_write, save_png
     from deblurkit.synth.pipeline import synthesize_pair
 
@@ -136,8 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = set_config(set_name)
         out = Path(args.out) / set_name
         items = []
-        for i, (photo_name, img) in enumerate(photos):
+        crops = geometry.get("crops", 1)
+        gray = geometry.get("gray", False)
+        jobs = [(photo_name, img, c) for photo_name, img in photos for c in range(crops)]
+        for i, (photo_name, img, c) in enumerate(jobs):
             key = f"{set_name}/{photo_name}" if args.split == "test" else f"val/{set_name}/{photo_name}"
+            if c:
+                key += f"/{c}"
             seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
             rng = np.random.default_rng(seed)
             crop = size + 2 * cfg.trim
@@ -145,10 +160,14 @@ def main(argv: list[str] | None = None) -> int:
             sharp = img[y0:y0 + crop, x0:x0 + crop]
             if set_name in DARKEN:
                 sharp = linear_to_srgb(srgb_to_linear(sharp) * DARKEN[set_name])
+            if gray:
+                sharp = np.repeat(linear_to_srgb(luminance(srgb_to_linear(sharp)))[..., None], 3, axis=2)
             x = torch.from_numpy(np.ascontiguousarray(sharp.transpose(2, 0, 1)))[None]
             pair = synthesize_pair(x, cfg, torch.Generator().manual_seed(seed))
             blur = pair.blur[0].permute(1, 2, 0).numpy()
             tgt = pair.sharp[0].permute(1, 2, 0).numpy()
+            if gray:  # one channel keeps the sampled noise level (a mean of three would lower it)
+                blur, tgt = blur[..., 1], tgt[..., 1]
             save_png(out / "blur" / f"{i:03d}.png", blur)
             save_png(out / "sharp" / f"{i:03d}.png", tgt)
             kernel_file = None
