@@ -121,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     steps = f"step {about['step']:,}" if about.get("step") is not None else "?"
     if about.get("steps_total"):
         steps += f" ({about['steps_total']:,} in total with the steps behind its initial weights)"
-    lines = [f"Candidate: {about.get('weights') or ''} weights at {steps}, `{about.get('checkpoint', about['file'])}`; "
-             f"baseline `{Path(args.baseline).name}`.", ""]
+    source = about.get("checkpoint", about["file"])
+    lines = [(f"Candidate: {about.get('weights') or ''} weights at {steps}, `{source}`; "
+              f"baseline `{Path(args.baseline).name}`."), ""]
     for key in rows:
-        lines += [f"{ROWS[key].capitalize()}: PSNR gain over the blurry input, mean / worst image (dB), as the "
-                  "library runs each network by default (self-ensemble):", "",
+        lines += [(f"{ROWS[key].capitalize()}: PSNR gain over the blurry input, mean / worst image (dB), as the "
+                   "library runs each network by default (self-ensemble):"), "",
                   "| set | n | input PSNR | shipped | candidate | candidate − shipped (mean) | images better |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for s, v in table[key].items():

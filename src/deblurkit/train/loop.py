@@ -36,7 +36,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from deblurkit.errors import DeblurkitError
-from deblurkit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, weights_meta
+from deblurkit.train.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    weights_meta,
+)
 from deblurkit.train.config import RESUMABLE_CHANGES, TrainConfig, config_to_dict, write_config
 from deblurkit.train.data import CropSchedule, PatchDataset, StepBatchSampler, build_datasets
 from deblurkit.train.losses import compute_loss
