@@ -45,12 +45,12 @@ def candidate_weights(path: Path, weights_out: Path, raw: bool) -> tuple[Path, d
 
     if path.suffix.lower() == ".safetensors":
         extra = load_model(path)[1].get("extra") or {}
-        return path, {"file": str(path), "step": extra.get("trained_steps"),
+        return path, {"file": str(path), "checkpoint": extra.get("exported_from"), "step": extra.get("trained_steps"),
                       "steps_total": extra.get("trained_steps_total"), "weights": extra.get("weights")}
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / path.name
         shutil.copyfile(path, copy)
-        info = export_checkpoint_weights(copy, weights_out, weights="model" if raw else "ema")
+        info = export_checkpoint_weights(copy, weights_out, weights="model" if raw else "ema", origin=str(path))
     extra = load_model(weights_out)[1].get("extra") or {}
     return weights_out, {"file": str(weights_out), "checkpoint": str(path), "step": info["step"],
                          "steps_total": extra.get("trained_steps_total"), "weights": info["weights"]}

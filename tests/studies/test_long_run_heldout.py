@@ -54,7 +54,7 @@ def test_checkpoint_is_copied_exported_and_compared_set_by_set(tmp_path):
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["candidate"]["step"] == 42 and result["candidate"]["weights"] == "ema"
     kept = {k: v for k, v in study.candidate_weights(weights, weights, False)[1].items() if k != "file"}
-    assert kept["step"] == 42 and kept["weights"] == "ema"
+    assert kept["step"] == 42 and kept["weights"] == "ema" and kept["checkpoint"] == str(ckpt)  # not the copy
     # the table is the per-image difference of the two networks' eval_designs runs
     per = {lab: json.loads(out.with_name(f"heldout_{lab}.json").read_text())["per_image"]
            for lab in ("shipped", "candidate")}

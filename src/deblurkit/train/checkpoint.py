@@ -111,6 +111,7 @@ def weights_meta(config: dict[str, Any], step: int, data_info: dict[str, Any]) -
 
 def export_checkpoint_weights(
     checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *, weights: Literal["ema", "model"] = "ema",
+    origin: str | None = None,
 ) -> dict[str, Any]:
     """Write the weights of a training checkpoint to a ``.safetensors`` file (atomically).
 
@@ -122,6 +123,8 @@ def export_checkpoint_weights(
         checkpoint: a ``checkpoints/last.pt`` written by ``deblurkit train``.
         out: the ``.safetensors`` file to write.
         weights: ``"ema"`` (the averaged weights, what validation scores) or ``"model"`` (the live ones).
+        origin: the source recorded in the file (``exported_from``); default ``checkpoint``. For a
+            copy of a checkpoint that a running training rewrites, the original's path.
 
     Returns:
         The loaded model's description (``name``, ``arch``, ``hparams``, ...) plus ``step`` and ``weights``.
@@ -151,6 +154,7 @@ def export_checkpoint_weights(
             raise
         model, meta = model_from_state_dict(sd, source=f"{path} [{weights}]", arch=spec.arch,
                                             hparams=dict(spec.hparams), name=spec.name)
-    info = {**weights_meta(config, step, ckpt.get("data") or {}), "exported_from": str(path), "weights": weights}
+    info = {**weights_meta(config, step, ckpt.get("data") or {}), "exported_from": origin or str(path),
+            "weights": weights}
     save_safetensors(model, out, name=meta["name"], meta=info)
     return {**meta, "weights": weights, "step": step, "file": str(out)}
