@@ -57,6 +57,14 @@ ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "gated-chain", "re
 DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "gated-chain", "refine+e2e", "deconv+e2e"]
 
 
+def classical_code_version() -> str:
+    """Hash of the design (b) source files: the ``_code`` of a valid ``--cache`` (another: recomputed)."""
+    import hashlib
+
+    return hashlib.sha256(b"".join((ROOT / "src/deblurkit/kernel_aware" / f).read_bytes()
+                                   for f in ("blind.py", "estimation.py", "deconv.py"))).hexdigest()[:16]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_testset_arguments(ap)
@@ -105,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     rparams = KernelRefineParams(no_blur_support=args.refine_support, consistency=args.refine_consistency)
     own_estimates = args.refine_support is not None or args.refine_consistency is not None
     cache_path = Path(args.cache)
-    import hashlib
-
-    code = hashlib.sha256(b"".join((ROOT / "src/deblurkit/kernel_aware" / f).read_bytes()
-                                   for f in ("blind.py", "estimation.py", "deconv.py"))).hexdigest()[:16]
+    code = classical_code_version()
     cache: dict = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     if cache.get("_code") != code:  # the classical code changed: recompute
         cache = {"_code": code}

@@ -81,3 +81,35 @@ def test_every_set_must_improve():
     assert study.every_set_improved({"e2e": table}) == {"e2e": False}
     better = study.compare(shipped, run({"uniform": [1.1, 2.0], "night": [1.0, 1.2]}), ["e2e"])
     assert study.every_set_improved(better) == {"e2e": True}
+
+
+def test_gated_chain_runs_the_network_on_b_output_only_where_the_gate_acts(tmp_path):
+    from deblurkit.io import atomic_write, load_image_rgb
+    from deblurkit.models.checkpoint import save_safetensors
+    from deblurkit.models.registry import create_model
+
+    designs = importlib.import_module("studies.eval_designs")
+    net = create_model("nafnet-w16", **TINY_NAF).eval()
+    torch.nn.init.zeros_(net.ending.weight)
+    torch.nn.init.zeros_(net.ending.bias)  # NAFNet is residual: this network returns its input
+    weights = tmp_path / "identity.safetensors"
+    save_safetensors(net, weights, name="nafnet-custom", meta={})
+    testsets = _testsets(tmp_path / "testsets", ["uniform"])
+    # cached (b) runs: image 0 with a 5x5 box kernel (effective support 25 px², the gate acts),
+    # image 1 with a delta kernel (support 1 px², it does not); (b)'s output: halfway to the truth
+    cache = tmp_path / "cache" / "kernel_deconv.json"
+    box, delta = np.zeros((1, 1, 7, 7), np.float32), np.zeros((1, 1, 7, 7), np.float32)
+    box[0, 0, 1:6, 1:6], delta[0, 0, 3, 3] = 1 / 25, 1.0
+    for i, k in enumerate((box, delta)):
+        root = testsets / "uniform"
+        halfway = (load_image_rgb(root / "blur" / f"{i:03d}.png") + load_image_rgb(root / "sharp" / f"{i:03d}.png")) / 2
+        with atomic_write(cache.parent / "kernels" / f"uniform-{i:03d}.npz") as fh:
+            np.savez(fh, kernels=k, blurred=np.ones((1, 1), bool), image=halfway.astype(np.float32))
+    cache.write_text(json.dumps({"_code": designs.classical_code_version(),
+                                 **{f"uniform/{i:03d}": {"metrics": [0.0, 0.0], "seconds": 1.0} for i in (0, 1)}}))
+    out = tmp_path / "d"
+    assert designs.main(["--e2e", str(weights), "--only-e2e", "--gated-chain", "--testsets", str(testsets),
+                         "--sets", "uniform", "--cache", str(cache), "--out", str(out)]) == 0
+    first, second = json.loads(out.with_suffix(".json").read_text())["per_image"]
+    assert first["e2e"] == first["identity"] and first["gated-chain"][0] > first["e2e"][0] + 3  # (a) on (b)'s output
+    assert second["gated-chain"] == second["e2e"]  # gate closed: (a) on the input
