@@ -35,17 +35,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def supports(results: dict, kernel_dir: Path) -> list[float]:
-    """Per image of ``results['per_image']``: the largest effective support of a kernel that (b)
-    applied (0 where it found no blur)."""
+def largest_applied_support(kernels: np.ndarray, blurred: np.ndarray) -> float:
+    """The largest effective support (px²) among the kernels (b) applied (``blurred`` tiles); 0 if none.
+
+    Args:
+        kernels: ``(ty, tx, k, k)`` kernels per tile, as cached by ``eval_designs.py``.
+        blurred: ``(ty, tx)`` bool, the tiles (b) deconvolved.
+    """
     from deblurkit.kernel_aware.blind import kernel_effective_support
 
+    return max((kernel_effective_support(kernels[i, j]) for i, j in zip(*np.nonzero(blurred))), default=0.0)
+
+
+def supports(results: dict, kernel_dir: Path) -> list[float]:
+    """Per image of ``results['per_image']``: :func:`largest_applied_support` of its cached (b) run."""
     out = []
     for r in results["per_image"]:
         z = np.load(kernel_dir / f"{r['set']}-{r['index']:03d}.npz")
-        kernels, blurred = z["kernels"], z["blurred"]
-        found = [kernel_effective_support(kernels[i, j]) for i, j in zip(*np.nonzero(blurred))]
-        out.append(max(found, default=0.0))
+        out.append(largest_applied_support(z["kernels"], z["blurred"]))
     return out
 
 

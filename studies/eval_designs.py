@@ -3,6 +3,7 @@
 
     python -m studies.make_testsets            # once: data/testsets/<set>/...
     python -m studies.eval_designs [--sets uniform varying sharp] [--limit N] [--e2e CKPT]
+    python -m studies.eval_designs --e2e CKPT --only-e2e [--gated-chain]   # the network alone [and the default chain]
 
 Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
 
@@ -23,7 +24,12 @@ Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
 * ``refine+e2e``        with ``--chain``: the (a) network applied to the (c) output (a combination);
 * ``deconv+e2e``        with ``--chain``: the (a) network applied to the (b) output;
 * ``refine-true+e2e``   with ``--chain``: the (a) network applied to (c) given the TRUE kernel
-  (what a perfect kernel estimate would give the (c)-then-(a) chain).
+  (what a perfect kernel estimate would give the (c)-then-(a) chain);
+* ``gated-chain``       with ``--gated-chain``: the default pipeline's (b)-then-(a) chain with its
+  support gate, from the cached (b) run: (a) on (b)'s output where the largest kernel (b) applied
+  has an effective support of at least ``CHAIN_KERNEL_MIN_SUPPORT`` px², else (a) on the input (as
+  ``studies/chain_gate.py`` scores it). ``--only-e2e`` leaves out every other row but the input,
+  (b) (cached) and (a): no (c), no true-kernel rows.
 
 True-kernel rows exist only for sets with a uniform PSF. Also reports seconds per megapixel of
 (b) and (c) on this machine, the training cost of the shipped (c) weights, and the per-image
@@ -45,9 +51,18 @@ from studies.heldout import add_testset_arguments, load_pair, metrics, requested
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e", "kernel-refine-true",
+ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "gated-chain", "refine+e2e", "deconv+e2e",
+         "kernel-refine-true",
          "refine-true+e2e", "deconv-true", "deconv-true+e2e", "wiener-true", "rl-true"]
-DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "refine+e2e", "deconv+e2e"]
+DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "gated-chain", "refine+e2e", "deconv+e2e"]
+
+
+def classical_code_version() -> str:
+    """Hash of the design (b) source files: the ``_code`` of a valid ``--cache`` (another: recomputed)."""
+    import hashlib
+
+    return hashlib.sha256(b"".join((ROOT / "src/deblurkit/kernel_aware" / f).read_bytes()
+                                   for f in ("blind.py", "estimation.py", "deconv.py"))).hexdigest()[:16]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-classical", action="store_true", help="leave out design (b) (it is slow)")
     ap.add_argument("--only-classical", action="store_true",
                     help="compute (and cache) only the design (b) rows; a later full run reuses them")
+    ap.add_argument("--only-e2e", action="store_true",
+                    help="score only the --e2e network (and the input; with --gated-chain also (b)): no (c) rows")
+    ap.add_argument("--gated-chain", action="store_true",
+                    help="also score the default (b)-then-(a) chain with its support gate (needs --e2e; uses the (b) cache)")
     ap.add_argument("--cache", default=str(ROOT / "data/eval_cache/kernel_deconv.json"),
                     help="per-image results of design (b) (deterministic, so computed once)")
     ap.add_argument("--speed-side", type=int, default=1024,
@@ -72,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "studies/results/designs"))
     args = ap.parse_args(argv)
+    if args.only_e2e and (args.e2e is None or args.chain or args.only_classical):
+        ap.error("--only-e2e needs --e2e and excludes --chain and --only-classical")
+    if args.gated_chain and (args.e2e is None or args.skip_classical):
+        ap.error("--gated-chain needs --e2e and the (b) runs (not --skip-classical)")
+    if args.only_e2e:
+        args.speed_side = 0
+        args.skip_classical = args.skip_classical or not args.gated_chain
 
     import torch
 
@@ -87,14 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     rparams = KernelRefineParams(no_blur_support=args.refine_support, consistency=args.refine_consistency)
     own_estimates = args.refine_support is not None or args.refine_consistency is not None
     cache_path = Path(args.cache)
-    import hashlib
-
-    code = hashlib.sha256(b"".join((ROOT / "src/deblurkit/kernel_aware" / f).read_bytes()
-                                   for f in ("blind.py", "estimation.py", "deconv.py"))).hexdigest()[:16]
+    code = classical_code_version()
     cache: dict = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     if cache.get("_code") != code:  # the classical code changed: recompute
         cache = {"_code": code}
-    model, meta = (None, {}) if args.only_classical else load_kernel_refine_model(args.weights)
+    model, meta = (None, {}) if (args.only_classical or args.only_e2e) else load_kernel_refine_model(args.weights)
     e2e = None
     if args.e2e:
         from deblurkit.infer import load_restorer
@@ -117,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_classical:
                 key = f"{set_name}/{i:03d}"
                 kfile = cache_path.parent / "kernels" / f"{set_name}-{i:03d}.npz"
-                want_image = args.chain and e2e is not None  # (a) runs on the (b) output too
+                want_image = (args.chain or args.gated_chain) and e2e is not None  # (a) runs on the (b) output too
                 if (key not in cache or not kfile.is_file()
                         or (want_image and "image" not in np.load(kfile).files)):
                     t0 = time.time()
@@ -135,26 +158,36 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{set_name}/{i:03d} kernel-deconv={res['kernel-deconv'][0]:.2f}", file=sys.stderr, flush=True)
                 continue
             t0 = time.time()
-            if args.skip_classical or own_estimates:
+            if args.only_e2e:
+                rr = None
+            elif args.skip_classical or own_estimates:
                 rr = refine_image_and_kernels(blur, model, params=rparams)
             else:
                 # Same kernels as the classical run (the pipeline calls the same deterministic
                 # estimator), so they are computed once; speed is measured by --speed-side.
                 kz = np.load(kfile)
                 rr = refine_image_and_kernels(blur, model, kernels=kz["kernels"], blurred=kz["blurred"])
-            secs["kernel-refine"] += time.time() - t0
-            res["kernel-refine"] = metrics(rr.image, gt)
+            if rr is not None:
+                secs["kernel-refine"] += time.time() - t0
+                res["kernel-refine"] = metrics(rr.image, gt)
             if e2e is not None:
                 t0 = time.time()
                 res["e2e"] = metrics(e2e(blur), gt)
                 secs["e2e"] += time.time() - t0
+                if args.gated_chain:
+                    from deblurkit.infer.restorers import CHAIN_KERNEL_MIN_SUPPORT
+                    from studies.chain_gate import largest_applied_support
+
+                    kz = np.load(kfile)
+                    acts = largest_applied_support(kz["kernels"], kz["blurred"]) >= CHAIN_KERNEL_MIN_SUPPORT
+                    res["gated-chain"] = metrics(e2e(kz["image"]), gt) if acts else res["e2e"]
                 if args.chain:
                     t0 = time.time()
                     res["refine+e2e"] = metrics(e2e(rr.image), gt)
                     secs["refine+e2e"] += time.time() - t0  # (on top of the (c) time)
                     if not args.skip_classical:
                         res["deconv+e2e"] = metrics(e2e(np.load(kfile)["image"]), gt)
-            if it.get("kernel") and set_name != "sharp":
+            if it.get("kernel") and set_name != "sharp" and not args.only_e2e:
                 k = np.load(root / it["kernel"]).astype(np.float32)
                 lin = srgb_to_linear(blur)
                 refined_true = refine_image_and_kernels(blur, model, kernels=k).image
@@ -170,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, v in res.items():
                 acc.setdefault(key, []).append(v)
             per_image.append({"set": set_name, "index": i, "photo": it["photo"],
-                              "refine_blur_detected": bool(rr.blurred.any()),
+                              **({"refine_blur_detected": bool(rr.blurred.any())} if rr is not None else {}),
                               **{k: [round(a, 3), round(b, 4)] for k, (a, b) in res.items()}})
             print(f"{set_name}/{i:03d} " + " ".join(f"{k}={v[0]:.2f}" for k, v in res.items()), file=sys.stderr, flush=True)
         if args.only_classical:
@@ -223,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
              "|---|---|" + "---|" * len(present) + "---|---|"]
     for r in rows:
         cells = [f"{r[k][0]:.2f} / {r[k][1]:.3f}" if k in r else "–" for k in present]
-        gain = f"{r['kernel-refine'][0] - r['identity'][0]:+.2f} / {r['kernel-refine_worst_gain_db']:+.2f}"
+        gain = (f"{r['kernel-refine'][0] - r['identity'][0]:+.2f} / {r['kernel-refine_worst_gain_db']:+.2f}"
+                if "kernel-refine" in r else "–")
         vs_rl = f"{r['kernel-refine'][0] - r['rl-true'][0]:+.2f}" if "rl-true" in r else "–"
         lines.append(f"| {r['set']} | {r['n']} | " + " | ".join(cells) + f" | {gain} | {vs_rl} |")
     lines += ["", "PSNR gain over the blurry input, mean / worst image (dB):", "",

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("deblurkit.app.models_cli", "List the model variants with parameters, MACs and sources."),
     "export-onnx": ("deblurkit.infer.export_cli", "Export a model to ONNX with dynamic height/width."),
     "train": ("deblurkit.train.cli", "Train a model (resumable; torchrun for DDP)."),
+    "export-weights": ("deblurkit.train.export_cli", "Export a training checkpoint's weights (EMA by default) to .safetensors."),
     "curate": ("deblurkit.curate.cli", "Score and filter candidate sharp training images (manifest, privacy filter)."),
     "eval": ("deblurkit.eval.cli", "Evaluate models and baselines on paired or synthesized data."),
     "highlights": ("deblurkit.highlights.cli", "Recover clipped highlights in a video from past frames, online."),

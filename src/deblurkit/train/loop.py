@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import math
 import os
 import random
@@ -37,7 +36,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from deblurkit.errors import DeblurkitError
-from deblurkit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from deblurkit.train.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    weights_meta,
+)
 from deblurkit.train.config import RESUMABLE_CHANGES, TrainConfig, config_to_dict, write_config
 from deblurkit.train.data import CropSchedule, PatchDataset, StepBatchSampler, build_datasets
 from deblurkit.train.losses import compute_loss
@@ -502,20 +507,7 @@ def _export_weights(cfg: TrainConfig, model: nn.Module, out_dir: Path, step: int
         from deblurkit.models.checkpoint import save_safetensors
     except ImportError:  # pragma: no cover - the models package is part of deblurkit
         return
-    if "training_data" in data_info:
-        training_data = str(data_info["training_data"])
-    elif cfg.data == "synth":
-        training_data = f"synthesized on the fly: preset={cfg.preset}, source={cfg.source}, seed={cfg.seed}"
-    else:
-        training_data = f"{cfg.data}: {cfg.data_root}" + (f" ({cfg.datalist})" if cfg.datalist else "")
-    meta = {"training_data": training_data, "trained_steps": step, "train_config": dataclasses.asdict(cfg)}
-    if cfg.init_weights:  # fine-tuned: record where it started and the steps behind it in total
-        from deblurkit.models.checkpoint import load_model
-
-        extra = load_model(cfg.init_weights)[1].get("extra")
-        extra = extra if isinstance(extra, dict) else {}
-        before = int(extra.get("trained_steps_total", extra.get("trained_steps", 0)) or 0)
-        meta.update(init_weights=cfg.init_weights, trained_steps_total=before + step)
+    meta = weights_meta(config_to_dict(cfg), step, data_info)
     try:
         save_safetensors(model, out_dir / "model.safetensors", name=cfg.model, meta=meta)
     except DeblurkitError:
