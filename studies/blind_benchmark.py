@@ -24,10 +24,12 @@ the working brightness scale, noise-adapted weight, :class:`BlindParams` default
   within a kernel size of a clipped one ("near clipped"; mean over the images that clip).
 
 Estimators: ``shipped`` (the current :func:`estimate_kernel` alone, default settings),
-``pipeline`` (the blind pipeline's kernel with its consistency gate, one tile), or
+``pipeline`` (the blind pipeline's kernel with its trust checks, one tile), or
 ``NAME=module:function`` (any callable ``f(gray) -> kernel | None``; e.g. a new estimator).
 The true-kernel row (b) is the upper bound. A set without true kernels (``varying``) is scored
-with ``--reach`` pixels of shift and no ratio.
+with ``--reach`` pixels of shift and no ratio. ``--restorers NAME ...`` adds rows for whole
+restorers as ``deblurkit deblur --model NAME`` runs them (e.g. ``default``, ``nafnet-w16``),
+scored with the same protocol (their error ratio is against the true-kernel row).
 
 Writes ``--out`` ``.json`` (per image) and ``.md`` atomically.
 """
@@ -82,7 +84,7 @@ def pipeline_estimator(gray: np.ndarray, params: dict | None = None) -> np.ndarr
 
 
 def parse_params(pairs: list[str]) -> dict:
-    """``["consistency=0.8", ...]`` -> ``{"consistency": 0.8}`` for :class:`BlindParams` (numbers only)."""
+    """``["agreement=0.8", ...]`` -> ``{"agreement": 0.8}`` for :class:`BlindParams` (numbers only)."""
     from dataclasses import fields
 
     from deblurkit.kernel_aware.blind import BlindParams
@@ -175,7 +177,7 @@ def scores(out_srgb: np.ndarray, sharp: np.ndarray, reach: float, border: int,
 
 def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
                 estimators: dict[str, Estimator], *, reach: float, border: int,
-                true_rows: tuple[str, ...] = (), rl_iterations: int = 30) -> dict:
+                true_rows: tuple[str, ...] = (), rl_iterations: int = 30, restorers: dict | None = None) -> dict:
     """All rows for one image: the input, the true kernel (if known) and every estimator.
 
     ``true_rows``: methods of :data:`NONBLIND` also run with the true kernel (``row["true_other"]``).
@@ -213,6 +215,15 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
             r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
             r["similarity"] = None if declined else kernel_similarity(k, true_k)
         row["estimators"][name] = r
+    for name, restorer in (restorers or {}).items():
+        t0 = time.perf_counter()
+        out = np.clip(np.asarray(restorer.restore_rgb(blur), np.float32), 0.0, 1.0)
+        r = {**scores(out, sharp, reach, border, near), "seconds": time.perf_counter() - t0, "declined": False,
+             "kernel_size": None}
+        if true_k is not None:
+            r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
+            r["similarity"] = None
+        row["estimators"][f"restorer {name}"] = r
     return row
 
 
@@ -255,7 +266,8 @@ def summarise(per_image: list[dict], names: list[str]) -> list[dict]:
 
 
 def run_set(root: Path, items: list[dict], estimators: dict[str, Estimator], *, reach: float,
-            border: int, true_rows: tuple[str, ...] = (), rl_iterations: int = 30) -> list[dict]:
+            border: int, true_rows: tuple[str, ...] = (), rl_iterations: int = 30,
+            restorers: dict | None = None) -> list[dict]:
     """Per-image rows of one set folder."""
     per_image = []
     for it in items:
@@ -263,7 +275,7 @@ def run_set(root: Path, items: list[dict], estimators: dict[str, Estimator], *, 
         blur, sharp = load_pair(root, i)
         true_k = np.load(root / it["kernel"]).astype(np.float64) if it.get("kernel") else None
         row = score_image(blur, sharp, true_k, estimators, reach=reach, border=border, true_rows=true_rows,
-                          rl_iterations=rl_iterations)
+                          rl_iterations=rl_iterations, restorers=restorers)
         row.update(index=i, photo=it.get("photo"))
         per_image.append(row)
         print(f"  {root.name}/{i:03d}: " + ", ".join(
@@ -324,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rl-iterations", type=int, default=30, help="iterations of the --true-rows RL methods")
     ap.add_argument("--estimators", nargs="*", default=["shipped", "pipeline"],
                     help="shipped, pipeline, or NAME=module:function (f(gray) -> kernel | None)")
+    ap.add_argument("--restorers", nargs="*", default=[], metavar="NAME",
+                    help="also score whole restorers (names of deblurkit deblur --model, e.g. default nafnet-w16)")
     ap.add_argument("--params", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="BlindParams overrides for the pipeline estimator, e.g. consistency=0.8 agreement=0")
+                    help="BlindParams overrides for the pipeline estimator, e.g. agreement=0.8 accept_overshoot=0.005")
     ap.add_argument("--reach", type=float, default=15.0,
                     help="shift reach in px for sets without true kernels (else half the true kernel size)")
     ap.add_argument("--border", type=int, default=15, help="least border crop in px for the aligned scores")
@@ -334,8 +348,11 @@ def main(argv: list[str] | None = None) -> int:
 
     params = parse_params(args.params)
     estimators = dict(resolve_estimator(s, params) for s in args.estimators)
+    from deblurkit.infer import load_restorer
+
+    restorers = {name: load_restorer(name) for name in args.restorers}
     t0 = time.time()
-    results: dict = {"sets": {}, "estimators": args.estimators, "protocol": {
+    results: dict = {"sets": {}, "estimators": args.estimators, "restorers": args.restorers, "protocol": {
         "space": "sRGB in [0, 1], data range 1, outputs clipped",
         "aligned": "best sub-pixel shift (0.25 px) within half the true kernel size; border crop max(reach, border)",
         "border": args.border, "reach_without_kernel": args.reach,
@@ -351,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         root, items = found
         per_image = run_set(root, items, estimators, reach=args.reach, border=args.border,
-                            true_rows=tuple(args.true_rows), rl_iterations=args.rl_iterations)
-        summary = summarise(per_image, list(estimators))
+                            true_rows=tuple(args.true_rows), rl_iterations=args.rl_iterations, restorers=restorers)
+        summary = summarise(per_image, list(estimators) + [f"restorer {n}" for n in restorers])
         results["sets"][set_name] = {"summary": summary, "per_image": per_image}
         lines += table(set_name, per_image, summary)
     results["wall_seconds"] = round(time.time() - t0, 1)

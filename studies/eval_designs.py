@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also time kernel-refine on one SIDE x SIDE image (a test blur reflect-padded); 0 = skip")
     ap.add_argument("--refine-support", type=float, default=None,
                     help="(c) only: override the classical no-blur support threshold (then (c) estimates its own kernels)")
-    ap.add_argument("--refine-consistency", type=float, default=None,
-                    help="(c) only: override the classical kernel-consistency threshold")
+    ap.add_argument("--refine-agreement", type=float, default=None,
+                    help="(c) only: override the classical kernel-agreement threshold")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "studies/results/designs"))
     args = ap.parse_args(argv)
@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from deblurkit.kernel_aware.refine import KernelRefineParams
 
-    rparams = KernelRefineParams(no_blur_support=args.refine_support, consistency=args.refine_consistency)
-    own_estimates = args.refine_support is not None or args.refine_consistency is not None
+    rparams = KernelRefineParams(no_blur_support=args.refine_support, agreement=args.refine_agreement)
+    own_estimates = args.refine_support is not None or args.refine_agreement is not None
     cache_path = Path(args.cache)
     code = classical_code_version()
     cache: dict = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_megapixel": {(refine_key if k == "kernel-refine" else k): round(v / max(mpix, 1e-9), 1)
                                   for k, v in secs.items() if v > 0},
         "kernel_refine_large_image": speed,
-        "refine_params": {"no_blur_support": args.refine_support, "consistency": args.refine_consistency},
+        "refine_params": {"no_blur_support": args.refine_support, "agreement": args.refine_agreement},
         "threads": args.threads, "weights": meta.get("weights"),
         "e2e": e2e.description if e2e is not None else None,
         "training": {k: extra.get(k) for k in ("steps", "wall_seconds", "hardware", "training_pairs")},

@@ -12,7 +12,7 @@ handheld phone photos); they are research data, never copied into the repository
 the whole photo before and after (downscaled), a 1:1 crop before and after (the most textured
 ``--crop`` square), and the kernel that ``--kernels`` estimates from the photo's normalised linear
 luminance (an estimator of ``studies.blind_benchmark``: ``pipeline`` = the blind pipeline's global
-kernel with its consistency gate, ``shipped``, ``NAME=module:function``, or ``none``). The kernel
+kernel with its trust checks, ``shipped``, ``NAME=module:function``, or ``none``). The kernel
 is shown magnified, brightest = white, or marked "declined" where the estimator returns none.
 Writes one PNG (and a ``.json`` beside it with the timings and settings).
 """

@@ -1,8 +1,8 @@
 """A small logistic-regression model over named scores, stored as JSON.
 
-Used where a decision is learned from a handful of no-reference scores: accepting a photo for
-training data (:mod:`deblurkit.curate.classifier`) and trusting a blind kernel estimate
-(:mod:`deblurkit.kernel_aware.selector`). Prediction is NumPy only; fitting needs scikit-learn.
+Used where a decision is learned from a handful of no-reference scores, e.g. accepting a photo
+for training data (:mod:`deblurkit.curate.classifier`). Prediction is NumPy only; fitting needs
+scikit-learn.
 
 Features listed in ``log_features`` enter as ``log(x + 1e-4)``; every feature is then
 standardised with the training mean and standard deviation:

@@ -137,3 +137,20 @@ def test_texture_poor_tile_borrows_the_whole_image_kernel(blurred):
     size = tk.kernels.shape[-1]
     o = (size - k_whole.shape[0]) // 2
     np.testing.assert_array_equal(tk.kernels[0, 1, o:o + k_whole.shape[0], o:o + k_whole.shape[0]], k_whole)
+
+
+def test_trust_thresholds_decide_which_kernels_are_deconvolved(blurred):
+    """Permissive thresholds trust the kernel; an impossible agreement declines it (input unchanged)."""
+    blur, _ = blurred
+    trusting = estimate_tile_kernels(blur, kernel_size=21, tiles=1,
+                                     params=BlindParams(agreement=0.0, accept_overshoot=float("inf")))
+    assert trusting.blurred[0, 0]
+    scores = trusting.scores[0][0]
+    assert set(scores) >= {"consistency", "agreement", "overshoot", "support", "extent", "compactness", "noise_sigma"}
+    assert scores["support"] == pytest.approx(kernel_effective_support(trusting.kernels[0, 0]), rel=1e-5)
+    default = estimate_tile_kernels(blur, kernel_size=21, tiles=1)
+    np.testing.assert_array_equal(default.kernels, trusting.kernels)
+    assert default.blurred[0, 0] == (scores["overshoot"] <= BlindParams().accept_overshoot
+                                     and scores["agreement"] >= BlindParams().agreement)
+    none = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(agreement=1.01))
+    assert not none.blurred.any() and np.array_equal(none.image, blur)

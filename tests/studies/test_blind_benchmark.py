@@ -44,7 +44,7 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
     assert blind_benchmark.main(["--testsets", str(tmp_path / "sets"), "--sets", "tiny", "--border", "6",
                                  "--estimators", "oracle=fake_estimators:truth", "none=fake_estimators:never",
                                  "box=fake_estimators:box", "--true-rows", "rl-saturated", "--rl-iterations", "5",
-                                 "--out", str(out)]) == 0
+                                 "--restorers", "identity", "--out", str(out)]) == 0
 
     res = json.loads(out.with_suffix(".json").read_text())["sets"]["tiny"]
     rows = {s["row"]: s for s in res["summary"]}
@@ -55,6 +55,9 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
     assert rows["none"]["ratio_median"] > 2.0 and rows["none"]["success_2"] == 0.0
     assert 1.0 < rows["box"]["ratio_median"] and rows["box"]["similarity"] < 0.9
     assert rows["true kernel"]["gain_aligned"] > 3.0 and rows["true kernel, rl-saturated"]["ratio_median"] > 0
+    # A whole restorer is scored with the same protocol: "identity" returns the input.
+    assert rows["restorer identity"]["gain"] == pytest.approx(0.0, abs=1e-6)
+    assert rows["restorer identity"]["ratio_median"] == pytest.approx(rows["none"]["ratio_median"])
     image = res["per_image"][0]
     assert image["reach"] == 4 and image["border"] == 6
     assert image["estimators"]["oracle"]["psnr_aligned"] >= image["estimators"]["oracle"]["psnr"] - 1e-9
@@ -64,9 +67,9 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
 def test_pipeline_params_are_parsed_and_checked():
     from studies.blind_benchmark import parse_params
 
-    assert parse_params(["consistency=0.8", "est_crop=384"]) == {"consistency": 0.8, "est_crop": 384}
+    assert parse_params(["agreement=0.8", "est_crop=384"]) == {"agreement": 0.8, "est_crop": 384}
     assert isinstance(parse_params(["est_crop=384"])["est_crop"], int)
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         parse_params(["no_such_setting=1"])
     with pytest.raises(SystemExit, match="KEY=VALUE"):
-        parse_params(["consistency"])
+        parse_params(["agreement"])

@@ -62,8 +62,8 @@ class KernelRefineParams:
     no_blur_support: float | None = None
     """Override of the classical "no blur" threshold on the kernel's effective support
     (:class:`deblurkit.kernel_aware.blind.BlindParams`); None keeps the classical default."""
-    consistency: float | None = None
-    """Override of the classical kernel-consistency threshold; None keeps the classical default."""
+    agreement: float | None = None
+    """Override of the kernel-agreement threshold (:attr:`BlindParams.agreement`); None keeps the classical default."""
     overlap: int = 48
     """Blend width between neighbouring kernel tiles, in pixels."""
     net_tile: int = 512
@@ -96,12 +96,12 @@ def estimate_kernels(
     kernel_size: int = 31,
     progress: ProgressFn | None = None,
     no_blur_support: float | None = None,
-    consistency: float | None = None,
+    agreement: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blind blur kernels per tile, from the classical kernel-aware pipeline.
 
     Reuses :mod:`deblurkit.kernel_aware.blind` (crop selection, coarse-to-fine L0 estimation,
-    consistency check, "no blur" detection, texture-poor tiles borrowing the global kernel), so
+    trust checks, "no blur" detection, texture-poor tiles borrowing the global kernel), so
     both pipelines see the same kernels: :func:`~deblurkit.kernel_aware.blind.estimate_tile_kernels`.
 
     Args:
@@ -110,7 +110,7 @@ def estimate_kernels(
         tiles: kernel grid: int ``n`` (n x n), ``(ny, nx)`` or None (automatic).
         kernel_size: largest blur to model, in pixels.
         progress: optional ``progress(done, total)``.
-        no_blur_support, consistency: overrides of the classical detection thresholds
+        no_blur_support, agreement: overrides of the classical detection thresholds
             (None = the classical defaults).
 
     Returns:
@@ -120,7 +120,8 @@ def estimate_kernels(
 
     from deblurkit.kernel_aware import blind
 
-    overrides = {k: v for k, v in (("no_blur_support", no_blur_support), ("consistency", consistency)) if v is not None}
+    overrides = {k: v for k, v in (("no_blur_support", no_blur_support),
+                                              ("agreement", agreement)) if v is not None}
     bp = dataclasses.replace(blind.BlindParams(), **overrides)
     res = blind.estimate_tile_kernels(image, kernel_size=kernel_size, tiles=tiles, progress=progress,
                                       input_space=input_space, params=bp)
@@ -264,7 +265,7 @@ def refine_image_and_kernels(
     if kernels is None:
         kernels, blurred = estimate_kernels(img, input_space=input_space, tiles=tiles, kernel_size=p.kernel_size,
                                             progress=est_progress, no_blur_support=p.no_blur_support,
-                                            consistency=p.consistency)
+                                            agreement=p.agreement)
         kernels = kernels / kernels.sum(axis=(2, 3), keepdims=True)
     else:
         kernels = np.asarray(kernels, np.float32)
