@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Wall time of the default ``deblurkit deblur`` (the gated chain) per photo size, by stage.
+
+    python benchmarks/default_speed.py                      # 64x64, 1 MP and 12 MP
+    python benchmarks/default_speed.py --sizes 64 1         # quick (about a minute on 2 cores)
+    python benchmarks/default_speed.py --sizes 64 --model identity   # start-up reference
+
+Each size runs ``deblurkit deblur IN -o OUT --force`` in its own process, as a user runs it
+(the ONNX graph cache, ``~/.cache/deblurkit/onnx``, as it is; run once before to warm it). The
+input is a photo of ``data/photos`` (else scikit-image's astronaut) resized to the size and
+blurred in linear light with a fixed shake kernel of about 2 % of the photo's side (at least
+9 px), written as PNG. The process times its own stages by wrapping the pipeline's functions
+(no change to what runs):
+
+- ``imports``: importing the modules the command uses (numpy, scipy, OpenCV, ONNX Runtime, ...);
+- ``load``: building the restorer (weights, ONNX session; torch only when the graph is not cached);
+- ``read`` / ``write``: decoding the input, encoding and writing the output;
+- ``estimate``: kernel estimation per tile (wall), with the summed thread CPU seconds and the
+  number of calls of ``estimate_kernel`` and of the whole-image ringing check
+  (``deconvolution_overshoot``) inside it;
+- ``deconvolve``: the hyper-Laplacian deconvolution of the tiles the gate accepted;
+- ``network``: the learned stage (tiles x the self-ensemble's four rotations);
+- ``total``: the process's wall time, interpreter start to exit.
+
+Every line reports the 1-minute load average before and after the run: the machine may be
+shared, and timings are only comparable at similar load. Timing goals live here, not in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_T0 = time.perf_counter()
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = ROOT / "data/photos/lomiri-wallpapers-16.04/usr/share/backgrounds/Bridge_by_Sander_Klootwijk.jpg"
+
+
+def make_input(size: str, path: Path) -> dict:
+    """Write the blurry test photo for ``size`` (``"64"``: 64x64 px; else megapixels, 4:3)."""
+    import cv2
+    import numpy as np
+
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.kernel_aware.deconv import convolve_fft
+    from deblurkit.synth.trajectory import random_shake_kernel
+
+    if size == "64":
+        w = h = 64
+    else:
+        w = round((float(size) * 1e6 * 4 / 3) ** 0.5)
+        h = round(w * 3 / 4)
+    if PHOTO.is_file():
+        src = cv2.imread(str(PHOTO), cv2.IMREAD_COLOR)[..., ::-1]
+    else:
+        from skimage import data
+
+        src = data.astronaut()
+    img = cv2.resize(np.ascontiguousarray(src), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    ks = max(9, round(0.02 * max(w, h))) | 1
+    kernel = random_shake_kernel(ks, 0.75 * ks, np.random.default_rng(0))
+    blur = linear_to_srgb(convolve_fft(srgb_to_linear(img), kernel))
+    cv2.imwrite(str(path), (np.clip(blur, 0, 1) * 255 + 0.5).astype(np.uint8)[..., ::-1])
+    return {"size": [w, h], "megapixels": round(w * h / 1e6, 3), "kernel_px": ks,
+            "source": PHOTO.name if PHOTO.is_file() else "skimage astronaut"}
+
+
+def _child(src: str, dst: str, model: str) -> dict:
+    """Run the command in this process with timers around its stages."""
+    import threading
+    from collections import defaultdict
+
+    stages: dict[str, float] = defaultdict(float)
+    cpu: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    lock = threading.Lock()
+
+    def timed(module, name: str, stage: str) -> None:
+        inner = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                with lock:
+                    stages[stage] += time.perf_counter() - t
+
+        setattr(module, name, wrapper)
+
+    def counted(module, name: str) -> None:
+        inner = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.thread_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                with lock:
+                    cpu[name][0] += 1
+                    cpu[name][1] += time.thread_time() - t
+
+        setattr(module, name, wrapper)
+
+    t = time.perf_counter()
+    import numpy  # noqa: F401
+    import scipy.fft  # noqa: F401
+
+    from deblurkit import cli
+    from deblurkit.app import cli as app_cli
+    from deblurkit.app import restore
+    from deblurkit.infer import restorers
+    from deblurkit.kernel_aware import blind, estimation
+    from deblurkit.photo_io import encode_photo, read_photo_file  # noqa: F401
+
+    imports = time.perf_counter() - t + (t - _T0)
+    import deblurkit.photo_io as photo_io
+
+    import deblurkit.infer as infer
+
+    timed(infer, "load_restorer", "load")
+    timed(photo_io, "read_photo_file", "read")
+    timed(photo_io, "encode_photo", "write")
+    timed(blind, "_estimate", "estimate")
+    timed(blind, "blend_regions", "deconvolve")
+    timed(restorers.NetworkRestorer, "restore_rgb", "network")
+    counted(estimation, "estimate_kernel")
+    counted(estimation, "deconvolution_overshoot")
+    del restore, app_cli
+    status = cli.main(["deblur", src, "-o", dst, "--force", "--quiet", "--model", model])
+    if status != 0:
+        raise SystemExit(status)
+    return {"imports": imports, **stages, "calls": {k: [n, round(s, 2)] for k, (n, s) in cpu.items()}}
+
+
+def run_size(size: str, model: str, workdir: Path) -> dict:
+    src, dst, rep = workdir / f"in_{size}.png", workdir / f"out_{size}.png", workdir / f"stages_{size}.json"
+    info = make_input(size, src)
+    load_before = os.getloadavg()[0]
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", str(src), str(dst), str(rep), "--model", model],
+                          capture_output=True, text=True, check=False)
+    total = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"size {size}: the command failed:\n{proc.stderr}")
+    stages = json.loads(rep.read_text())
+    return {**info, "total": total, **stages, "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+def _format(r: dict) -> str:
+    parts = [f"{k} {r[k]:.2f}" for k in ("imports", "load", "read", "estimate", "deconvolve", "network", "write")
+             if k in r]
+    calls = ", ".join(f"{k} x{n} {s:.1f} s CPU" for k, (n, s) in r["calls"].items())
+    w, h = r["size"]
+    return (f"{w}x{h} ({r['megapixels']} MP, kernel {r['kernel_px']} px): total {r['total']:.2f} s = "
+            f"{'; '.join(parts)} s" + (f" [estimate: {calls}]" if calls else "")
+            + f"; load average {r['load_before']:.2f} -> {r['load_after']:.2f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", nargs="*", default=["64", "1", "12"],
+                    help="'64' (64x64 px) and/or megapixels (4:3)")
+    ap.add_argument("--model", default="default", help="restorer (default: the shipped default)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child is not None:
+        src, dst, rep = args.child
+        result = _child(src, dst, args.model)
+        Path(rep).write_text(json.dumps(result))
+        return 0
+    print(f"deblurkit deblur --model {args.model}; CPU cores visible: {os.cpu_count()}; "
+          f"stages in seconds of wall time")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            r = run_size(size, args.model, Path(tmp))
+            results.append(r)
+            print(_format(r), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
