@@ -64,11 +64,20 @@ def psf2otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     Returns:
         complex array ``(H, W // 2 + 1)``.
     """
+    # ``rfft2`` of the kernel placed in a zero (H, W) array: the row transforms of the all-zero
+    # rows are zero, so only the kernel's rows are transformed (a third of the time for a 31-px
+    # kernel on a 512-px image; kernel estimation calls this hundreds of times). The column
+    # transforms are those of ``rfft2``, so the result is the same up to the sign of exact zeros.
+    fft = _fft()
+    kernel = np.asarray(kernel, dtype=np.float64)
     kh, kw = kernel.shape
-    big = np.zeros(shape, dtype=np.float64)
-    big[:kh, :kw] = kernel
-    big = np.roll(big, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    return _fft().rfft2(big).astype(np.complex64)
+    h, w = shape
+    rows = np.zeros((kh, w), dtype=np.float64)
+    rows[:, :kw] = kernel
+    rows = np.roll(rows, -(kw // 2), axis=1)
+    spectrum = np.zeros((h, w // 2 + 1), dtype=np.complex128)
+    spectrum[(np.arange(kh) - kh // 2) % h] = fft.rfft(rows, axis=1)
+    return fft.fft(spectrum, axis=0, overwrite_x=True).astype(np.complex64)
 
 
 def convolve_fft(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
