@@ -227,7 +227,7 @@ def onnx_index_key(weights: str | os.PathLike[str], *, tlc: bool | None) -> str 
 
     Loading a network to fingerprint it (:func:`model_fingerprint`) imports torch, which takes
     seconds; the index maps this key (the weights file's bytes, the requested TLC option, the
-    installed torch version, the ONNX opset and the code that builds graphs) to the fingerprint
+    deblurkit and torch versions, the ONNX opset and the code that builds graphs) to the fingerprint
     and the network's metadata, so a run whose graph is cached needs neither torch nor the model
     (:func:`read_onnx_index`, :func:`write_onnx_index`).
 
@@ -240,7 +240,10 @@ def onnx_index_key(weights: str | os.PathLike[str], *, tlc: bool | None) -> str 
         torch_version = version("torch")
     except PackageNotFoundError:
         return None
-    h = hashlib.sha256(f"index{ONNX_INDEX_VERSION}|torch{torch_version}|opset{ONNX_OPSET}|tlc{tlc}|".encode())
+    from deblurkit import __version__
+
+    h = hashlib.sha256(f"index{ONNX_INDEX_VERSION}|deblurkit{__version__}|torch{torch_version}|opset{ONNX_OPSET}|"
+                       f"tlc{tlc}|".encode())
     h.update(_graph_code_digest().encode())
     with open(weights, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
