@@ -4,6 +4,7 @@
     python benchmarks/default_speed.py                      # 64x64, 1 MP and 12 MP
     python benchmarks/default_speed.py --sizes 64 1         # quick (about a minute on 2 cores)
     python benchmarks/default_speed.py --sizes 64 --model identity   # start-up reference
+    python benchmarks/default_speed.py --hot                # CPU seconds of the hot functions
 
 Each size runs ``deblurkit deblur IN -o OUT --force`` in its own process, as a user runs it
 (the ONNX graph cache, ``~/.cache/deblurkit/onnx``, as it is; run once before to warm it). The
@@ -141,6 +142,45 @@ def _child(src: str, dst: str, model: str) -> dict:
     return {"imports": imports, **stages, **tiles, "calls": {k: [n, round(s, 2)] for k, (n, s) in cpu.items()}}
 
 
+def hot_functions(repeat: int = 2) -> dict[str, float]:
+    """Thread CPU seconds (best of ``repeat``) of the functions the stages spend their time in.
+
+    CPU time, unlike wall time, hardly depends on what else the machine runs, so these compare
+    two versions of the code fairly on a shared machine (run this file with each on PYTHONPATH).
+    """
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    from deblurkit.color import luminance, srgb_to_linear
+    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv, psf2otf
+    from deblurkit.kernel_aware.estimation import deconvolution_overshoot, estimate_kernel
+    from deblurkit.synth.trajectory import random_shake_kernel
+
+    img = cv2.resize(data.astronaut(), (1155, 866), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255.0
+    gray = luminance(srgb_to_linear(img))
+    gray /= np.percentile(gray, 99.5)
+    kernel = random_shake_kernel(21, 16.0, np.random.default_rng(0))
+    block = np.random.default_rng(1).random((1024, 1024, 3), dtype=np.float32) * 0.5 + 0.25
+    crop = np.ascontiguousarray(gray[177:689, 321:833])
+    jobs = {
+        "estimate_kernel (512 px crop, 31 px window)": lambda: estimate_kernel(crop, kernel_size=31),
+        "deconvolution_overshoot (1155x866 gray)": lambda: deconvolution_overshoot(gray, kernel),
+        "hyper_laplacian_deconv (1024x1024x3 block)": lambda: hyper_laplacian_deconv(block, kernel),
+        "psf2otf x100 (31 px kernel, 512x512)": lambda: [psf2otf(kernel, (512, 512)) for _ in range(100)],
+    }
+    estimate_kernel(crop[:128, :128], kernel_size=15)  # lazy imports and FFT plans
+    out = {}
+    for name, job in jobs.items():
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.thread_time()
+            job()
+            best = min(best, time.thread_time() - t)
+        out[name] = best
+    return out
+
+
 def run_size(size: str, model: str, workdir: Path) -> dict:
     src, dst, rep = workdir / f"in_{size}.png", workdir / f"out_{size}.png", workdir / f"stages_{size}.json"
     info = make_input(size, src)
@@ -172,12 +212,20 @@ def main() -> int:
                     help="'64' (64x64 px) and/or megapixels (4:3)")
     ap.add_argument("--model", default="default", help="restorer (default: the shipped default)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--hot", action="store_true",
+                    help="instead: CPU seconds of the hot functions (compare versions of the code)")
     ap.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
         src, dst, rep = args.child
         result = _child(src, dst, args.model)
         Path(rep).write_text(json.dumps(result))
+        return 0
+    if args.hot:
+        load = os.getloadavg()[0]
+        for name, seconds in hot_functions().items():
+            print(f"{name}: {seconds:.2f} s CPU")
+        print(f"load average {load:.2f} -> {os.getloadavg()[0]:.2f}")
         return 0
     print(f"deblurkit deblur --model {args.model}; CPU cores visible: {os.cpu_count()}; "
           f"stages in seconds of wall time")
