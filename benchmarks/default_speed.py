@@ -13,8 +13,9 @@ input is scikit-image's astronaut resized to the size and blurred in linear ligh
 the kernels at 1 and 12 MP and the whole path runs; written as PNG. The process times its own
 stages by wrapping the pipeline's functions (no change to what runs):
 
-- ``imports``: interpreter start and the command's own modules (numpy, SciPy's FFT, deblurkit);
-  libraries imported lazily later (ONNX Runtime, OpenCV, ...) count in the stage that needs them;
+- ``imports``: interpreter start and the command's modules (for the default also SciPy's FFT
+  and the classical pipeline's); libraries imported lazily later (NumPy for ``identity``, ONNX
+  Runtime, OpenCV, ...) count in the stage that needs them;
 - ``load``: building the restorer (weights, ONNX session; torch only when the graph is not cached);
 - ``read`` / ``write``: decoding the input, encoding and writing the output;
 - ``estimate``: kernel estimation per tile (wall), with the summed thread CPU seconds and the
@@ -103,39 +104,37 @@ def _child(src: str, dst: str, model: str) -> dict:
         setattr(module, name, wrapper)
 
     t = time.perf_counter()
-    import numpy  # noqa: F401
-    import scipy.fft  # noqa: F401
-
     from deblurkit import cli
-    from deblurkit.app import cli as app_cli
-    from deblurkit.app import restore
-    from deblurkit.infer import restorers
-    from deblurkit.kernel_aware import blind, estimation
-    from deblurkit.photo_io import encode_photo, read_photo_file  # noqa: F401
+    from deblurkit.app import cli as app_cli  # noqa: F401 (the command's module)
 
+    classical = "kernel-deconv" in model or model == "default"
+    if classical:  # the modules the classical stage needs anyway, imported here to be wrapped
+        import scipy.fft  # noqa: F401
+
+        from deblurkit.kernel_aware import blind, estimation
     imports = time.perf_counter() - t + (t - _T0)
-    import deblurkit.photo_io as photo_io
-
     import deblurkit.infer as infer
+    import deblurkit.photo_io as photo_io
+    from deblurkit.infer import restorers
 
     timed(infer, "load_restorer", "load")
     timed(photo_io, "read_photo_file", "read")
     timed(photo_io, "encode_photo", "write")
-    timed(blind, "_estimate", "estimate")
-    timed(blind, "blend_regions", "deconvolve")
     timed(restorers.NetworkRestorer, "restore_rgb", "network")
     tiles: dict[str, list[int] | int] = {}
-    estimate = blind._estimate
+    if classical:
+        timed(blind, "_estimate", "estimate")
+        timed(blind, "blend_regions", "deconvolve")
+        estimate = blind._estimate
 
-    def noted(*args, **kwargs):
-        kernels, blurred, sigma = estimate(*args, **kwargs)
-        tiles.update(tiles=list(blurred.shape), accepted=int(blurred.sum()))
-        return kernels, blurred, sigma
+        def noted(*args, **kwargs):
+            kernels, blurred, sigma = estimate(*args, **kwargs)
+            tiles.update(tiles=list(blurred.shape), accepted=int(blurred.sum()))
+            return kernels, blurred, sigma
 
-    blind._estimate = noted
-    counted(estimation, "estimate_kernel")
-    counted(estimation, "deconvolution_overshoot")
-    del restore, app_cli
+        blind._estimate = noted
+        counted(estimation, "estimate_kernel")
+        counted(estimation, "deconvolution_overshoot")
     status = cli.main(["deblur", src, "-o", dst, "--force", "--quiet", "--model", model])
     if status != 0:
         raise SystemExit(status)
