@@ -113,8 +113,7 @@ def _child(src: str, dst: str, model: str) -> dict:
 
         from deblurkit.kernel_aware import blind, estimation
     imports = time.perf_counter() - t + (t - _T0)
-    import deblurkit.infer as infer
-    import deblurkit.photo_io as photo_io
+    from deblurkit import infer, photo_io
     from deblurkit.infer import restorers
 
     timed(infer, "load_restorer", "load")
