@@ -99,3 +99,33 @@ def test_concurrent_onnx_tiles_match_the_sequential_restorer_and_keep_one_sessio
     assert backend._live[0] == 1  # the two-thread session was released for the one-thread pair
     backend(np.zeros((1, 3, 32, 32), dtype=np.float32))
     assert backend._live[0] == 2
+
+
+def test_cached_graph_is_used_without_loading_the_model(tmp_path, monkeypatch):
+    from deblurkit.infer import load_restorer
+    from deblurkit.models import checkpoint
+
+    ckpt = tmp_path / "m.safetensors"
+    save_safetensors(_randomised("mimo-unet-narrow"), ckpt, name="m", meta={"training_data": "none"})
+    x = np.random.default_rng(2).random((24, 32, 3), dtype=np.float32)
+    first = load_restorer(str(ckpt), backend="onnx", threads=1)
+    assert list((onnx_cache_dir() / "index").glob("*.json"))
+    ref = first(x)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded although its graph is cached")
+
+    monkeypatch.setattr(checkpoint, "load_model", refuse)
+    second = load_restorer(str(ckpt), backend="onnx", threads=1)
+    assert second.meta == first.meta and second.description == first.description
+    assert np.array_equal(second(x), ref)
+    # Other weights (same architecture) are another key: the model is loaded for them.
+    other = tmp_path / "other.safetensors"
+    save_safetensors(create_model("mimo-unet-narrow").eval(), other, name="m", meta={})
+    with pytest.raises(AssertionError, match="was loaded"):
+        load_restorer(str(other), backend="onnx", threads=1)
+    # A damaged index entry is ignored.
+    monkeypatch.undo()
+    for entry in (onnx_cache_dir() / "index").glob("*.json"):
+        entry.write_text("{not json")
+    assert np.array_equal(load_restorer(str(ckpt), backend="onnx", threads=1)(x), ref)

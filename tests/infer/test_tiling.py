@@ -205,3 +205,30 @@ def test_blend_regions_returns_identical_cells_unchanged_and_leaves_no_seam():
     assert np.abs(np.diff(mixed, axis=0)).max() < 0.06
     assert np.abs(np.diff(mixed, axis=1)).max() < 0.03
     assert mixed[0, 0] == levels[0] and mixed[-1, -1] == levels[-1]  # cell interiors keep their value
+
+
+def test_blend_regions_in_threads_is_bit_identical_and_reports_every_cell():
+    import threading
+    import time
+
+    from deblurkit.infer.tiling import blend_regions, split_evenly
+
+    h, w = 70, 95
+    rng = np.random.default_rng(1)
+    cells = [(a, b, c, d) for (a, b) in split_evenly(h, 3) for (c, d) in split_evenly(w, 3)]
+    values = [rng.random((h, w, 2), dtype=np.float32) for _ in cells]
+    threads = set()
+
+    def compute(index, region):
+        threads.add(threading.get_ident())
+        time.sleep(0.002 * (len(cells) - index))  # early cells finish last
+        y0, y1, x0, x1 = region
+        return values[index][y0:y1, x0:x1] * (1.0 + index)
+
+    serial = blend_regions(h, w, 2, cells, compute, overlap=6, margin=4)
+    threads.clear()
+    ticks = []
+    parallel = blend_regions(h, w, 2, cells, compute, overlap=6, margin=4, workers=3,
+                             progress=lambda: ticks.append(1))
+    assert len(threads) > 1 and len(ticks) == len(cells)
+    assert np.array_equal(parallel.view(np.int32), serial.view(np.int32))

@@ -85,3 +85,16 @@ def test_bad_inputs_raise() -> None:
         hyper_laplacian_deconv(img, np.ones((3, 3)), alpha=1.5)
     with pytest.raises(DeblurkitError, match="shape"):
         richardson_lucy_deconv(np.zeros(5, np.float32), np.ones((3, 3)))
+
+
+def test_shrink_interpolation_is_numpys_bit_for_bit() -> None:
+    from deblurkit.kernel_aware.deconv import _interp_uniform, _shrink_lut
+
+    rng = np.random.default_rng(3)
+    for vmax, beta in ((1e-3 + 1e-6, 1.0), (0.37, 8.0), (2.5, 181.0)):
+        grid, vals = _shrink_lut(0.8, beta, vmax)
+        x = np.minimum(np.abs(rng.normal(0, vmax / 4, 50_000)), vmax).astype(np.float32)
+        x = np.concatenate([x, grid.astype(np.float32), [0.0, np.float32(vmax)]])  # grid points, both ends
+        for probe in (x, grid):
+            ref = np.interp(probe, grid, vals)
+            assert np.array_equal(_interp_uniform(probe, grid, vals).view(np.int64), ref.view(np.int64))

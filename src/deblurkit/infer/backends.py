@@ -204,6 +204,91 @@ def cached_onnx_bytes(model: Any, *, use_cache: bool = True) -> bytes:
     return data
 
 
+#: Bumped when the layout of the index entries of :func:`onnx_index_key` changes.
+ONNX_INDEX_VERSION = 1
+#: Sources whose code shapes an exported graph (the architectures, the fusion, the export): a
+#: change to any of them is a new index key, so an index entry never outlives the code it came from.
+_GRAPH_SOURCES = ("models", "infer/fusion.py", "infer/backends.py")
+
+
+def _graph_code_digest() -> str:
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    for name in _GRAPH_SOURCES:
+        target = root / name
+        for f in sorted(target.glob("*.py")) if target.is_dir() else [target]:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def onnx_index_key(weights: str | os.PathLike[str], *, tlc: bool | None) -> str | None:
+    """A key for a weights file's cached graph that is computed without importing torch.
+
+    Loading a network to fingerprint it (:func:`model_fingerprint`) imports torch, which takes
+    seconds; the index maps this key (the weights file's bytes, the requested TLC option, the
+    deblurkit and torch versions, the ONNX opset and the code that builds graphs) to the fingerprint
+    and the network's metadata, so a run whose graph is cached needs neither torch nor the model
+    (:func:`read_onnx_index`, :func:`write_onnx_index`).
+
+    Returns:
+        The key, or None when torch is not installed (nothing can be exported then).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        return None
+    from deblurkit import __version__
+
+    h = hashlib.sha256(f"index{ONNX_INDEX_VERSION}|deblurkit{__version__}|torch{torch_version}|opset{ONNX_OPSET}|"
+                       f"tlc{tlc}|".encode())
+    h.update(_graph_code_digest().encode())
+    with open(weights, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def _index_path(key: str) -> Path:
+    return onnx_cache_dir() / "index" / f"{key}.json"
+
+
+def read_onnx_index(key: str) -> tuple[bytes, dict[str, Any]] | None:
+    """The cached graph and the index entry written by :func:`write_onnx_index` for ``key``.
+
+    Returns:
+        ``(graph bytes, entry)``, or None when either is missing or unreadable (the caller then
+        loads the network and exports or reads the graph as usual).
+    """
+    import json
+
+    try:
+        entry = json.loads(_index_path(key).read_text())
+        return (onnx_cache_dir() / f"{entry['fingerprint']}.onnx").read_bytes(), entry
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_onnx_index(key: str, model: Any, entry: dict[str, Any]) -> None:
+    """Record ``entry`` (JSON-serialisable; the network's metadata) and the fingerprint of
+    ``model`` under ``key``, if the model's graph is in the cache. Written atomically; a
+    read-only cache is not an error."""
+    import json
+
+    from deblurkit.io import atomic_write
+
+    fingerprint = model_fingerprint(model)
+    if not (onnx_cache_dir() / f"{fingerprint}.onnx").is_file():
+        return
+    try:
+        with atomic_write(_index_path(key), "w") as fh:
+            fh.write(json.dumps({**entry, "fingerprint": fingerprint}, default=str))
+    except OSError:
+        pass
+
+
 class OnnxBackend:
     """ONNX Runtime (CPU execution provider) with an explicit thread count.
 

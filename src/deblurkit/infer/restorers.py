@@ -310,13 +310,45 @@ def _build(text: str, options: LoadOptions) -> Restorer:
     return _load_network(text, options)
 
 
+def _weights_file(text: str) -> str | None:
+    """The ``.safetensors`` file a network name or path loads from (None: random init or another format)."""
+    from deblurkit.models.checkpoint import bundled_weights_dir
+    from deblurkit.models.registry import MODELS
+
+    if text in MODELS:
+        bundled = bundled_weights_dir() / f"{text}.safetensors"
+        return str(bundled) if bundled.is_file() else None
+    return text if text.lower().endswith(".safetensors") and os.path.isfile(text) else None
+
+
 def _load_network(text: str, o: LoadOptions) -> Restorer:
-    from deblurkit.models.checkpoint import load_model
     from deblurkit.models.registry import MODELS
 
     if text not in MODELS and not os.path.exists(text) and os.sep not in text and "." not in text:
         raise UnknownNameError("restorer", text, restorer_names())
-    threads, tile_workers, tlc, self_ensemble = o.threads, o.tile_workers, o.tlc, o.self_ensemble
+    backend, device, dtype = o.backend, o.device, o.dtype
+    weights = _weights_file(text)
+    index_key = None
+    if weights is not None and backend in ("auto", "onnx") and _resolve_backend(backend, device, dtype) == "onnx":
+        from deblurkit.infer.backends import OnnxBackend, onnx_index_key, read_onnx_index
+
+        index_key = onnx_index_key(weights, tlc=o.tlc)
+        hit = read_onnx_index(index_key) if index_key is not None else None
+        if hit is not None:
+            # The graph is cached: no torch, no model (start-up in a fraction of a second).
+            graph, entry = hit
+            meta = {**entry["meta"], "weights": weights}
+            return _network_restorer(OnnxBackend(graph, threads=o.threads), meta, entry["params"], "onnx",
+                                     tlc=False, o=o)
+    return _load_network_model(text, o, index_key)
+
+
+def _load_network_model(text: str, o: LoadOptions, index_key: str | None) -> Restorer:
+    """:func:`_load_network` with the model loaded (torch imported); records the ONNX index entry."""
+    from deblurkit.models.checkpoint import load_model
+    from deblurkit.models.registry import MODELS, count_params
+
+    threads, tlc = o.threads, o.tlc
     backend, device, dtype = o.backend, o.device, o.dtype
     model, meta = load_model(text)
     if meta["arch"] == "kernel-deconv-net":  # a kernel-refine weights file: the whole pipeline
@@ -325,8 +357,6 @@ def _load_network(text: str, o: LoadOptions) -> Restorer:
         return KernelRefineRestorer(threads=threads, loaded=(model, meta))
     if tlc is None:
         tlc = bool(MODELS[meta["name"]].tlc) if meta["name"] in MODELS else False
-    if self_ensemble is None:
-        self_ensemble = bool(MODELS[meta["name"]].self_ensemble) if meta["name"] in MODELS else False
     if tlc and meta["arch"] != "nafnet":
         raise DeblurkitError(f"tlc applies to NAFNet models only, not {meta['arch']}")
     chosen = _resolve_backend(backend, device, dtype)
@@ -339,23 +369,33 @@ def _load_network(text: str, o: LoadOptions) -> Restorer:
 
         torch.set_num_threads(int(threads))
     if chosen == "onnx":
-        from deblurkit.infer.backends import OnnxBackend
+        from deblurkit.infer.backends import OnnxBackend, write_onnx_index
 
         run: Callable[[np.ndarray], np.ndarray] = OnnxBackend(model, threads=threads)
+        if index_key is not None and not tlc:  # a TLC graph needs the model for small inputs
+            write_onnx_index(index_key, model, {"meta": meta, "params": count_params(model)})
     else:
         from deblurkit.infer.backends import TorchBackend
 
         run = TorchBackend(model, device=device, dtype=dtype)
+    return _network_restorer(run, meta, count_params(model), chosen, tlc=tlc, o=o)
+
+
+def _network_restorer(run: Callable[[np.ndarray], np.ndarray], meta: dict[str, Any], params: int, chosen: str, *,
+                      tlc: bool, o: LoadOptions) -> NetworkRestorer:
+    from deblurkit.models.registry import MODELS
+
+    self_ensemble, tile_workers = o.self_ensemble, o.tile_workers
+    if self_ensemble is None:
+        self_ensemble = bool(MODELS[meta["name"]].self_ensemble) if meta["name"] in MODELS else False
     desc = f"{meta['name']} ({meta['arch']}, weights: {meta['weights']}, backend {chosen}"
     desc += ", self-ensemble x4)" if self_ensemble else ")"
     if tile_workers is None:
-        from deblurkit.models.registry import count_params
-
-        available = threads or os.cpu_count() or 1
-        small = count_params(model) <= CONCURRENT_TILES_MAX_PARAMS
+        available = o.threads or os.cpu_count() or 1
+        small = params <= CONCURRENT_TILES_MAX_PARAMS
         tile_workers = MAX_TILE_WORKERS if chosen == "onnx" and available >= MAX_TILE_WORKERS and small else 1
-    meta.update(backend=chosen, tlc=tlc, self_ensemble=self_ensemble, dtype=dtype, device=device,
-                tile_workers=tile_workers)
+    meta = {**meta, "backend": chosen, "tlc": tlc, "self_ensemble": self_ensemble, "dtype": o.dtype,
+            "device": o.device, "tile_workers": tile_workers}
     return NetworkRestorer(run, name=meta["name"], description=desc, size_multiple=meta["size_multiple"],
                            tile=o.tile, overlap=o.overlap, self_ensemble=self_ensemble, backend=chosen, meta=meta,
                            tile_workers=tile_workers)

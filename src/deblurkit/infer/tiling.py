@@ -65,6 +65,7 @@ def blend_regions(
     overlap: int,
     margin: int,
     progress: Callable[[], None] | None = None,
+    workers: int = 1,
 ) -> np.ndarray:
     """Compute each cell on an extended region and blend the cells into one ``(H, W, C)`` image.
 
@@ -81,16 +82,23 @@ def blend_regions(
         overlap: blend band per side, in pixels.
         margin: extra context per side for ``compute``.
         progress: called once after each cell.
+        workers: cells computed at once in threads (``compute`` must be thread-safe; NumPy and
+            SciPy's FFTs release the GIL). The cells are still added in order, so the result is
+            bit-identical for any number; at most ``workers + 1`` results wait in memory.
 
     Returns:
         float32 ``(height, width, channels)``: the weighted mean of the cells at every pixel.
     """
     acc = np.zeros((height, width, channels), dtype=np.float32)
     wsum = np.zeros((height, width, 1), dtype=np.float32)
-    for index, (y0, y1, x0, x1) in enumerate(cells):
+    regions = []
+    for y0, y1, x0, x1 in cells:
         oy0, oy1, ox0, ox1 = max(0, y0 - overlap), min(height, y1 + overlap), max(0, x0 - overlap), min(width, x1 + overlap)
         ey0, ey1, ex0, ex1 = max(0, oy0 - margin), min(height, oy1 + margin), max(0, ox0 - margin), min(width, ox1 + margin)
-        res = compute(index, (ey0, ey1, ex0, ex1))[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]
+        regions.append(((y0, y1, x0, x1), (oy0, oy1, ox0, ox1), (ey0, ey1, ex0, ex1)))
+    for _, ((y0, y1, x0, x1), (oy0, oy1, ox0, ox1), (ey0, ey1, ex0, ex1)), full in _computed(
+            regions, lambda i: compute(i, regions[i][2]), workers):
+        res = full[oy0 - ey0:oy1 - ey0, ox0 - ex0:ox1 - ex0]
         wy = linear_ramp(oy1 - oy0, 2 * (y0 - oy0), 2 * (oy1 - y1))
         wx = linear_ramp(ox1 - ox0, 2 * (x0 - ox0), 2 * (ox1 - x1))
         wgt = (wy[:, None] * wx[None, :])[..., None]
@@ -99,6 +107,24 @@ def blend_regions(
         if progress:
             progress()
     return acc / np.maximum(wsum, 1e-8)
+
+
+def _computed(items: list, compute: Callable[[int], np.ndarray], workers: int):
+    """``(index, item, compute(index))`` in order, computed up to ``workers`` at a time in threads."""
+    if workers <= 1 or len(items) <= 1:
+        for index, item in enumerate(items):
+            yield index, item, compute(index)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        done = 0
+        for index in range(len(items)):
+            pending.append(pool.submit(compute, index))
+            while len(pending) > workers or (pending and index == len(items) - 1):
+                yield done, items[done], pending.popleft().result()
+                done += 1
 
 
 def round_up(value: int, multiple: int) -> int:

@@ -83,7 +83,8 @@ class BlindParams:
     min_texture: float = 0.25
     """A tile whose gradient energy is below this fraction of the image median borrows the global kernel."""
     workers: int = 0
-    """Threads for the kernel estimates (0: one per CPU core). The result does not depend on it."""
+    """Threads for the kernel estimates and the deconvolution blocks (0: one per CPU core). The
+    result does not depend on it."""
 
 
 @dataclass
@@ -425,8 +426,10 @@ def deblur_image_and_kernels(
             return patch
         return hyper_laplacian_deconv(patch / scale, kernels[i, j], weight=weight, alpha=p.alpha) * scale
 
+    # Blocks in threads (one per core): same result, blocks are added in order.
     out_lin = blend_regions(h, w, lin.shape[2], cells, deconvolve, overlap=p.overlap,
-                            margin=3 * kernel_size + p.overlap, progress=tick)
+                            margin=3 * kernel_size + p.overlap, progress=tick,
+                            workers=_workers(p.workers, sum(bool(blurred[t]) for t in tile_of)))
     if sat.any():
         import cv2
 

@@ -64,11 +64,20 @@ def psf2otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     Returns:
         complex array ``(H, W // 2 + 1)``.
     """
+    # ``rfft2`` of the kernel placed in a zero (H, W) array: the row transforms of the all-zero
+    # rows are zero, so only the kernel's rows are transformed (a third of the time for a 31-px
+    # kernel on a 512-px image; kernel estimation calls this hundreds of times). The column
+    # transforms are those of ``rfft2``, so the result is the same up to the sign of exact zeros.
+    fft = _fft()
+    kernel = np.asarray(kernel, dtype=np.float64)
     kh, kw = kernel.shape
-    big = np.zeros(shape, dtype=np.float64)
-    big[:kh, :kw] = kernel
-    big = np.roll(big, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    return _fft().rfft2(big).astype(np.complex64)
+    h, w = shape
+    rows = np.zeros((kh, w), dtype=np.float64)
+    rows[:, :kw] = kernel
+    rows = np.roll(rows, -(kw // 2), axis=1)
+    spectrum = np.zeros((h, w // 2 + 1), dtype=np.complex128)
+    spectrum[(np.arange(kh) - kh // 2) % h] = fft.rfft(rows, axis=1)
+    return fft.fft(spectrum, axis=0, overwrite_x=True).astype(np.complex64)
 
 
 def convolve_fft(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -298,9 +307,43 @@ def _shrink_lut(alpha: float, beta: float, vmax: float, n: int = 4096) -> tuple[
 
 def _shrink(v: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     grid, vals = table
-    a = np.abs(v)
-    out = np.interp(a, grid, vals)  # the grid covers max |v|
-    return (np.sign(v) * out).astype(np.float32)
+    return (np.sign(v) * _interp_uniform(np.abs(v), grid, vals)).astype(np.float32)
+
+
+def _interp_uniform(x: np.ndarray, grid: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """``np.interp(x, grid, vals)`` for ``x >= 0`` and ``grid = np.linspace(0, top, n)``, bit for bit.
+
+    ``np.interp`` finds each sample's interval by bisection (about 0.4 µs per sample on a busy
+    2-core machine, most of the deconvolution's time); on an evenly spaced grid the interval
+    follows from one multiplication, corrected by one step where rounding puts it next door. The
+    value is then computed with NumPy's expression ``slope * (x - grid[j]) + vals[j]``.
+
+    Returns:
+        float64 array of ``x``'s shape.
+    """
+    n = grid.shape[0]
+    x = np.asarray(x, dtype=np.float64)
+    j = (x * ((n - 1) / grid[-1])).astype(np.intp)  # x >= 0: truncation is the floor
+    np.minimum(j, n - 2, out=j)
+    left = grid.take(j)
+    # Where rounding put j one interval off, step it so that grid[j] <= x < grid[j + 1], as the
+    # bisection finds (x at or beyond the last grid point takes the last value, below).
+    off = left > x
+    off |= grid.take(j + 1) <= x
+    if off.any():
+        jo, xo = j[off], x[off]
+        jo -= grid.take(jo) > xo
+        jo += (grid.take(jo + 1) <= xo) & (jo < n - 2)
+        j[off] = jo
+        left[off] = grid.take(jo)
+    slopes = (vals[1:] - vals[:-1]) / (grid[1:] - grid[:-1])
+    out = slopes.take(j)
+    out *= np.subtract(x, left, out=left)  # x - grid[j]
+    out += vals.take(j)
+    top = x >= grid[-1]
+    if top.any():
+        out[top] = vals[-1]
+    return out
 
 
 def hyper_laplacian_deconv(
