@@ -1,6 +1,6 @@
 """The package's layers: every module imports on its own, and no layer imports from one above it.
 
-Layers, lowest first (docs/architecture.md): data (``errors``, ``color``, ``io``, ``photo_io``,
+Layers, lowest first (docs/architecture.md): data (``errors``, ``color``, ``io``, ``photo_io``, ``logistic``,
 ``synth``, ``data``) -> ``models`` -> inference (``infer``, ``kernel_aware``, ``scene``) -> ``train`` / ``eval`` ->
 app / CLI (``app``, ``cli``, ``demo``, ``__main__`` and the ``cli`` module of each package).
 """
@@ -19,7 +19,7 @@ MODULES = sorted(
     ".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
     for p in (SRC / "deblurkit").rglob("*.py")
 )
-LAYERS = {"errors": 0, "color": 0, "io": 0, "photo_io": 0, "viz": 0, "synth": 0, "data": 0, "weights": 0,
+LAYERS = {"errors": 0, "color": 0, "io": 0, "photo_io": 0, "viz": 0, "logistic": 0, "synth": 0, "data": 0, "weights": 0,
           "models": 1, "infer": 2, "kernel_aware": 2, "scene": 2, "highlights": 2, "train": 3, "eval": 3,
           "curate": 3, "app": 4, "cli": 4, "demo": 4,
           "__main__": 4}
