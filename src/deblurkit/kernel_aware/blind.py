@@ -57,14 +57,14 @@ class BlindParams:
     no_blur_support: float = 12.0
     """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta
     (short blurs gain little, while a spurious small kernel over-sharpens a sharp photo)."""
-    accept_overshoot: float = 0.003
+    accept_overshoot: float = 0.004
     """A tile's kernel is trusted only if the hyper-Laplacian deconvolution with it leaves [0, 1]
     by at most this on average (:attr:`KernelEstimate.overshoot`; wrong kernels ring) ..."""
-    agreement: float = 0.7
+    agreement: float = 0.8
     """... and two re-estimates at its scale (weaker L0 prior; window +10 px) match it with a
     kernel similarity of at least this (:attr:`KernelEstimate.agreement`). Both thresholds were
     fitted on validation pairs from the train photos by ``studies/kernel_gate.py`` (the largest
-    mean gain over eight sets with no validation pair worse by more than 0.3 dB)."""
+    mean gain over eight sets with no validation pair made worse)."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
     this are passed over (:func:`estimate_kernel_auto`)."""
