@@ -23,8 +23,10 @@ its own training pairs; a logistic model over all eight scores
 (:func:`deblurkit.logistic.fit_logistic`, pairs weighted by their absolute gain, its probability
 threshold chosen the same way, also leave-one-photo-out); the earlier fixed thresholds
 (consistency >= 0.75, agreement >= 0.88, overshoot <= 0.01); and the oracle that accepts exactly
-the pairs that gain. Writes ``--out`` ``.md``/``.json``; the chosen thresholds are the defaults of
-:class:`deblurkit.kernel_aware.blind.BlindParams` (``accept_overshoot``, ``agreement``).
+the pairs that gain, and the shipped defaults of :class:`deblurkit.kernel_aware.blind.BlindParams`
+(``accept_overshoot``, ``agreement``, ``consistency``). Writes ``--out`` ``.md``/``.json``.
+Compare a fitted rule on the held-out sets with ``python -m studies.blind_benchmark --params
+accept_overshoot=... agreement=... consistency=...`` before making it the default.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def collect_pair(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     border = max(math.ceil(reach), border)
     t0 = time.perf_counter()
     found = estimate_tile_kernels(working_luminance(blur), tiles=1, input_space="linear",
-                                  params=BlindParams(agreement=0.0, accept_overshoot=math.inf))
+                                  params=BlindParams(agreement=0.0, consistency=0.0, accept_overshoot=math.inf))
     seconds = time.perf_counter() - t0
     kernel = found.kernels[0, 0]
     base = scores(blur, sharp, reach, border)
@@ -198,7 +200,7 @@ def fit(args: argparse.Namespace) -> int:
         "logistic model, leave one photo out": gated_summary(records, leave_one_photo_out(records, logistic_decide)),
         "earlier fixed thresholds": gated_summary(records, rule_accepts(records, 0.01, 0.88, 0.75)),
         "shipped defaults (BlindParams)": gated_summary(records, rule_accepts(
-            records, BlindParams().accept_overshoot, BlindParams().agreement, 0.0)),
+            records, BlindParams().accept_overshoot, BlindParams().agreement, BlindParams().consistency)),
         "oracle (accept where it gains)": gated_summary(records, [r["gain"] > 0 for r in records]),
     }
     sets = list(rows["every kernel trusted"]["sets"])

@@ -143,14 +143,15 @@ def test_trust_thresholds_decide_which_kernels_are_deconvolved(blurred):
     """Permissive thresholds trust the kernel; an impossible agreement declines it (input unchanged)."""
     blur, _ = blurred
     trusting = estimate_tile_kernels(blur, kernel_size=21, tiles=1,
-                                     params=BlindParams(agreement=0.0, accept_overshoot=float("inf")))
+                                     params=BlindParams(agreement=0.0, consistency=0.0, accept_overshoot=float("inf")))
     assert trusting.blurred[0, 0]
     scores = trusting.scores[0][0]
     assert set(scores) >= {"consistency", "agreement", "overshoot", "support", "extent", "compactness", "noise_sigma"}
     assert scores["support"] == pytest.approx(kernel_effective_support(trusting.kernels[0, 0]), rel=1e-5)
     default = estimate_tile_kernels(blur, kernel_size=21, tiles=1)
     np.testing.assert_array_equal(default.kernels, trusting.kernels)
-    assert default.blurred[0, 0] == (scores["overshoot"] <= BlindParams().accept_overshoot
-                                     and scores["agreement"] >= BlindParams().agreement)
+    p = BlindParams()
+    assert default.blurred[0, 0] == (scores["overshoot"] <= p.accept_overshoot and scores["agreement"] >= p.agreement
+                                     and scores["consistency"] >= p.consistency)
     none = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(agreement=1.01))
     assert not none.blurred.any() and np.array_equal(none.image, blur)

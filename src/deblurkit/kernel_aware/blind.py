@@ -9,9 +9,9 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
    size and image scale found per tile, on the most informative crop away from clipped
    highlights) for each kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur
    that varies across the photo. A tile whose kernel makes the deconvolution ring (overshoot),
-   depends on the estimator's settings (agreement) or is close to a delta (small effective
-   support) is declared "not blurred" and left untouched (:func:`kernel_scores` gives the
-   scores); a tile without enough texture borrows the global kernel.
+   depends on the estimator's settings (agreement) or on the scale (consistency), or is close to
+   a delta (small effective support), is declared "not blurred" and left untouched
+   (:func:`kernel_scores` gives the scores); a tile without enough texture borrows the global kernel.
 3. Hyper-Laplacian deconvolution at full resolution in blocks of at most ``block`` pixels,
    blended with linear ramps over the overlaps; the prior weight grows with the noise.
 4. Around clipped highlights (where the linear blur model does not hold) the result is
@@ -57,14 +57,17 @@ class BlindParams:
     no_blur_support: float = 12.0
     """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta
     (short blurs gain little, while a spurious small kernel over-sharpens a sharp photo)."""
-    accept_overshoot: float = 0.004
+    accept_overshoot: float = 0.01
     """A tile's kernel is trusted only if the hyper-Laplacian deconvolution with it leaves [0, 1]
-    by at most this on average (:attr:`KernelEstimate.overshoot`; wrong kernels ring) ..."""
-    agreement: float = 0.8
-    """... and two re-estimates at its scale (weaker L0 prior; window +10 px) match it with a
-    kernel similarity of at least this (:attr:`KernelEstimate.agreement`). Both thresholds were
-    fitted on validation pairs from the train photos by ``studies/kernel_gate.py`` (the largest
-    mean gain over eight sets with no validation pair made worse)."""
+    by at most this on average (:attr:`KernelEstimate.overshoot`; wrong kernels ring), ..."""
+    agreement: float = 0.88
+    """... two re-estimates at its scale (weaker L0 prior; window +10 px) match it with a kernel
+    similarity of at least this (:attr:`KernelEstimate.agreement`; periodic texture fools the
+    cross-scale check, not this one) ..."""
+    consistency: float = 0.75
+    """... and an estimate from a 1.5x coarser scale matches it with at least this
+    (:attr:`KernelEstimate.consistency`). ``studies/kernel_gate.py`` compares these thresholds
+    with ones fitted on validation pairs (docs/classical.md, "Trust thresholds")."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
     this are passed over (:func:`estimate_kernel_auto`)."""
@@ -265,7 +268,8 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
                                  exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot,
                                  workers=workers)
         scores = kernel_scores(r, sigma)
-        return r.kernel, r.overshoot <= p.accept_overshoot and r.agreement >= p.agreement, scores
+        trusted = r.overshoot <= p.accept_overshoot and r.agreement >= p.agreement and r.consistency >= p.consistency
+        return r.kernel, trusted, scores
 
     energy = _texture_map(gray)
     if sat_d is not None:
