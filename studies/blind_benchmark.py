@@ -202,28 +202,26 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
             r = scores(linear_to_srgb(out), sharp, reach, border, near)
             r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
             row["true_other"][method] = r
+    def scored(out: np.ndarray, seconds: float, *, kernel: np.ndarray | None = None, declined: bool = False) -> dict:
+        """Scores of one output; with a true kernel also its error ratio and the kernel's similarity."""
+        r = {**scores(out, sharp, reach, border, near), "seconds": seconds, "declined": declined,
+             "kernel_size": None if kernel is None else int(np.asarray(kernel).shape[0])}
+        if true_k is not None:
+            r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
+            r["similarity"] = None if kernel is None else kernel_similarity(kernel, true_k)
+        return r
+
     row["estimators"] = {}
     for name, fn in estimators.items():
         t0 = time.perf_counter()
         k = fn(gray)
         seconds = time.perf_counter() - t0
-        declined = k is None
-        out = blur if declined else linear_to_srgb(deconvolve_with_kernel(lin, np.asarray(k, np.float64)))
-        r = {**scores(out, sharp, reach, border, near), "seconds": seconds, "declined": declined,
-             "kernel_size": None if declined else int(np.asarray(k).shape[0])}
-        if true_k is not None:
-            r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
-            r["similarity"] = None if declined else kernel_similarity(k, true_k)
-        row["estimators"][name] = r
+        out = blur if k is None else linear_to_srgb(deconvolve_with_kernel(lin, np.asarray(k, np.float64)))
+        row["estimators"][name] = scored(out, seconds, kernel=k, declined=k is None)
     for name, restorer in (restorers or {}).items():
         t0 = time.perf_counter()
-        out = np.clip(np.asarray(restorer.restore_rgb(blur), np.float32), 0.0, 1.0)
-        r = {**scores(out, sharp, reach, border, near), "seconds": time.perf_counter() - t0, "declined": False,
-             "kernel_size": None}
-        if true_k is not None:
-            r["ratio"] = r["mse_aligned"] / max(row["true"]["mse_aligned"], 1e-20)
-            r["similarity"] = None
-        row["estimators"][f"restorer {name}"] = r
+        out = np.asarray(restorer.restore_rgb(blur), np.float32)  # scores() clips to [0, 1]
+        row["estimators"][f"restorer {name}"] = scored(out, time.perf_counter() - t0)
     return row
 
 

@@ -21,10 +21,9 @@ equally; a declined pair gains 0) among those whose worst validation pair loses 
 without each photo's pairs, that photo scored), so the validation figure is not the rule scoring
 its own training pairs; a logistic model over all eight scores
 (:func:`deblurkit.logistic.fit_logistic`, pairs weighted by their absolute gain, its probability
-threshold chosen the same way, also leave-one-photo-out); the earlier fixed thresholds
-(consistency >= 0.75, agreement >= 0.88, overshoot <= 0.01); and the oracle that accepts exactly
-the pairs that gain, and the shipped defaults of :class:`deblurkit.kernel_aware.blind.BlindParams`
-(``accept_overshoot``, ``agreement``, ``consistency``). Writes ``--out`` ``.md``/``.json``.
+threshold chosen the same way, also leave-one-photo-out); the shipped defaults of
+:class:`deblurkit.kernel_aware.blind.BlindParams` (``accept_overshoot``, ``agreement``,
+``consistency``); and the oracle that accepts exactly the pairs that gain. Writes ``--out`` ``.md``/``.json``.
 Compare a fitted rule on the held-out sets with ``python -m studies.blind_benchmark --params
 accept_overshoot=... agreement=... consistency=...`` before making it the default.
 """
@@ -32,6 +31,7 @@ accept_overshoot=... agreement=... consistency=...`` before making it the defaul
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -50,7 +50,6 @@ def collect_pair(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     """Kernel scores and deconvolution gains (dB) of one blurry/sharp pair."""
     from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.kernel_aware.blind import BlindParams, deconvolve_with_kernel, estimate_tile_kernels
-
     from studies.blind_benchmark import scores, working_luminance
 
     lin = srgb_to_linear(blur)
@@ -115,11 +114,11 @@ def load_records(cache: Path, sets: list[str]) -> list[dict]:
 def gated_summary(records: list[dict], accept: list[bool]) -> dict:
     """Per set and overall: mean gain with the accepted kernels (declined pairs gain 0), worst pair, kept."""
     by_set: dict[str, list[float]] = {}
+    kept: dict[str, int] = {}
     for r, ok in zip(records, accept):
-        by_set.setdefault(r["set"], []).append(r["gain"] if ok and r["blurred"] else 0.0)
-    kept = {s: 0 for s in by_set}
-    for r, ok in zip(records, accept):
-        kept[r["set"]] += int(ok and r["blurred"])
+        deconvolved = ok and r["blurred"]
+        by_set.setdefault(r["set"], []).append(r["gain"] if deconvolved else 0.0)
+        kept[r["set"]] = kept.get(r["set"], 0) + int(deconvolved)
     sets = {s: {"mean": float(np.mean(g)), "worst": float(np.min(g)), "kept": kept[s], "n": len(g)}
             for s, g in by_set.items()}
     return {"sets": sets, "mean_of_sets": float(np.mean([v["mean"] for v in sets.values()])),
@@ -132,32 +131,35 @@ CONSISTENCIES = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8)
 
 
 def rule_accepts(records: list[dict], overshoot: float, agreement: float, consistency: float) -> list[bool]:
-    """Which pairs the thresholds trust."""
-    return [r["scores"]["overshoot"] <= overshoot and r["scores"]["agreement"] >= agreement
-            and r["scores"]["consistency"] >= consistency for r in records]
+    """Which pairs the thresholds trust (the pipeline's own test, :func:`deblurkit.kernel_aware.blind.kernel_trusted`)."""
+    from deblurkit.kernel_aware.blind import BlindParams, kernel_trusted
+
+    params = BlindParams(accept_overshoot=overshoot, agreement=agreement, consistency=consistency)
+    return [kernel_trusted(r["scores"], params) for r in records]
+
+
+def best_decision(records: list[dict], candidates, accepts, worst: float, fallback):
+    """The candidate whose accepted pairs (``accepts(candidate)``) give the largest mean-of-sets gain
+    with no pair losing more than ``worst`` dB (ties: the first); ``fallback`` if none qualifies."""
+    best, chosen = -math.inf, fallback
+    for candidate in candidates:
+        s = gated_summary(records, accepts(candidate))
+        if s["worst"] >= -worst and s["mean_of_sets"] > best + 1e-9:
+            best, chosen = s["mean_of_sets"], candidate
+    return chosen
 
 
 def choose_rule(records: list[dict], worst: float) -> tuple[float, float, float]:
     """The grid thresholds with the largest mean-of-sets gain whose worst pair loses at most ``worst``
     (ties: the first in grid order, i.e. the strictest overshoot and the weakest other checks)."""
-    best, best_rule = -math.inf, (0.0, 1.01, 1.01)  # fallback: trust nothing
-    for o in OVERSHOOTS:
-        for a in AGREEMENTS:
-            for c in CONSISTENCIES:
-                s = gated_summary(records, rule_accepts(records, o, a, c))
-                if s["worst"] >= -worst and s["mean_of_sets"] > best + 1e-9:
-                    best, best_rule = s["mean_of_sets"], (o, a, c)
-    return best_rule
+    return best_decision(records, itertools.product(OVERSHOOTS, AGREEMENTS, CONSISTENCIES),
+                         lambda rule: rule_accepts(records, *rule), worst, (0.0, 1.01, 1.01))  # fallback: trust nothing
 
 
 def choose_threshold(records: list[dict], probs: np.ndarray, worst: float) -> float:
     """The probability threshold with the largest mean-of-sets gain whose worst pair loses at most ``worst``."""
-    best_t, best = 1.0 + 1e-9, -math.inf
-    for t in sorted(set(np.round(probs, 4).tolist()) | {0.5}):
-        s = gated_summary(records, list(probs >= t))
-        if s["worst"] >= -worst and s["mean_of_sets"] > best + 1e-9:
-            best_t, best = t, s["mean_of_sets"]
-    return float(best_t)
+    return float(best_decision(records, sorted(set(np.round(probs, 4).tolist()) | {0.5}),
+                               lambda t: list(probs >= t), worst, 1.0 + 1e-9))
 
 
 def leave_one_photo_out(records: list[dict], decide) -> list[bool]:
@@ -198,7 +200,6 @@ def fit(args: argparse.Namespace) -> int:
         "fitted thresholds, leave one photo out": gated_summary(records, leave_one_photo_out(records, rule_decide)),
         "logistic model, 8 scores": gated_summary(records, logistic_decide(records, records)),
         "logistic model, leave one photo out": gated_summary(records, leave_one_photo_out(records, logistic_decide)),
-        "earlier fixed thresholds": gated_summary(records, rule_accepts(records, 0.01, 0.88, 0.75)),
         "shipped defaults (BlindParams)": gated_summary(records, rule_accepts(
             records, BlindParams().accept_overshoot, BlindParams().agreement, BlindParams().consistency)),
         "oracle (accept where it gains)": gated_summary(records, [r["gain"] > 0 for r in records]),
@@ -206,14 +207,14 @@ def fit(args: argparse.Namespace) -> int:
     sets = list(rows["every kernel trusted"]["sets"])
     cmd = "python -m studies.kernel_gate " + " ".join(sys.argv[1:])
     lines = [
-        "Kernel trust thresholds fitted on validation pairs (train photos; see studies/kernel_gate.py). Gain = "
-        "shift-aligned PSNR gain (dB) of the pipeline's deconvolution with the estimated kernel; a declined pair "
-        "gains 0; a kernel with effective support below 12 px is never deconvolved. Cells: mean gain / worst pair "
-        "/ pairs deconvolved of pairs.",
+        ("Kernel trust thresholds fitted on validation pairs (train photos; see studies/kernel_gate.py). Gain = "
+         "shift-aligned PSNR gain (dB) of the pipeline's deconvolution with the estimated kernel; a declined pair "
+         "gains 0; a kernel with effective support below 12 px is never deconvolved. Cells: mean gain / worst pair "
+         "/ pairs deconvolved of pairs."),
         "",
-        f"Fitted: overshoot <= {rule[0]:g}, agreement >= {rule[1]:g}, consistency >= {rule[2]:g} (largest mean-of-sets "
-        f"gain with {'no pair made worse' if args.worst == 0 else f'no pair below -{args.worst:g} dB'}); "
-        f"{len(records)} pairs.",
+        (f"Fitted: overshoot <= {rule[0]:g}, agreement >= {rule[1]:g}, consistency >= {rule[2]:g} (largest "
+         f"mean-of-sets gain with {'no pair made worse' if args.worst == 0 else f'no pair below -{args.worst:g} dB'}); "
+         f"{len(records)} pairs."),
         "",
         "| row | " + " | ".join(sets) + " | mean of sets | worst |",
         "|---|" + "---|" * (len(sets) + 2),
@@ -222,8 +223,8 @@ def fit(args: argparse.Namespace) -> int:
         cells = [f"{s['sets'][k]['mean']:+.2f} / {s['sets'][k]['worst']:+.2f} / {s['sets'][k]['kept']} of "
                  f"{s['sets'][k]['n']}" for k in sets]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['mean_of_sets']:+.2f} | {s['worst']:+.2f} |")
-    lines += ["", f"`{cmd.strip()}` ({time.time() - t0:.0f} s; collecting took "
-                  f"{sum(r['seconds'] for r in records) / 60:.0f} min of kernel estimation on a shared 2-core machine)"]
+    lines += ["", (f"`{cmd.strip()}` ({time.time() - t0:.0f} s; collecting took "
+                   f"{sum(r['seconds'] for r in records) / 60:.0f} min of kernel estimation on a shared 2-core machine)")]
     results = {"rule": {"accept_overshoot": rule[0], "agreement": rule[1], "consistency": rule[2]},
                "rows": rows, "records": len(records), "worst_db": args.worst, "c": args.c}
     write_results(args.out, results, lines)

@@ -46,6 +46,7 @@ __all__ = [
     "estimate_tile_kernels",
     "kernel_effective_support",
     "kernel_scores",
+    "kernel_trusted",
 ]
 
 @dataclass(frozen=True)
@@ -149,6 +150,13 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
     }
 
 
+def kernel_trusted(scores: dict[str, float], params: BlindParams) -> bool:
+    """Whether an estimate with these :func:`kernel_scores` passes the trust thresholds of ``params``
+    (overshoot at most ``accept_overshoot``, agreement and consistency at least their thresholds)."""
+    return (scores["overshoot"] <= params.accept_overshoot and scores["agreement"] >= params.agreement
+            and scores["consistency"] >= params.consistency)
+
+
 def _texture_map(gray: np.ndarray) -> np.ndarray:
     gx = np.zeros_like(gray)
     gy = np.zeros_like(gray)
@@ -249,7 +257,6 @@ def _pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
 def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
               ) -> tuple[np.ndarray, np.ndarray, float, list[list[dict[str, float]]]]:
     """Kernels (padded to one common size), "blurred" flags and :func:`kernel_scores` per tile, and the noise level."""
-
     gray, kernel_size, ys, xs = prep.gray, prep.kernel_size, prep.ys, prep.xs
     h, w = gray.shape
     ny, nx = len(ys), len(xs)
@@ -268,8 +275,7 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
                                  exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot,
                                  workers=workers)
         scores = kernel_scores(r, sigma)
-        trusted = r.overshoot <= p.accept_overshoot and r.agreement >= p.agreement and r.consistency >= p.consistency
-        return r.kernel, trusted, scores
+        return r.kernel, kernel_trusted(scores, p), scores
 
     energy = _texture_map(gray)
     if sat_d is not None:
@@ -310,9 +316,9 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
     kernels = np.zeros((ny, nx, size, size), dtype=np.float32)
     blurred = np.zeros((ny, nx), dtype=bool)
     scores = [[chosen[(i, j)][2] for j in range(nx)] for i in range(ny)]
-    for (i, j), (k, ok, _) in chosen.items():
+    for (i, j), (k, ok, sc) in chosen.items():
         kernels[i, j] = _pad_kernel(k, size)
-        blurred[i, j] = ok and kernel_effective_support(k) >= p.no_blur_support
+        blurred[i, j] = ok and sc["support"] >= p.no_blur_support
     return kernels, blurred, sigma, scores
 
 
