@@ -14,18 +14,18 @@ gain of the pipeline's deconvolution with it over the blurry input (shift-aligne
 ``studies/blind_benchmark.py``; also with the true kernel). One JSON per set under ``--cache``,
 written after every image, so an interrupted run resumes. ``--step N`` takes every N-th pair.
 
-``fit``: the thresholds on the deconvolution's overshoot (at most), the agreement and the
-cross-scale consistency (at least) with the largest mean gain over the sets (each set weighted
+``fit``: the thresholds on the deconvolution's overshoot (at most), the agreement, the
+cross-scale consistency and the kernel's connectedness (at least) with the largest mean gain over the sets (each set weighted
 equally; a declined pair gains 0) among those whose worst validation pair loses at most
 ``--worst`` dB. Reported beside it: every kernel trusted; leave-one-photo-out (thresholds refitted
 without each photo's pairs, that photo scored), so the validation figure is not the rule scoring
-its own training pairs; a logistic model over all eight scores
+its own training pairs; a logistic model over all the scores
 (:func:`deblurkit.logistic.fit_logistic`, pairs weighted by their absolute gain, its probability
 threshold chosen the same way, also leave-one-photo-out); the shipped defaults of
 :class:`deblurkit.kernel_aware.blind.BlindParams` (``accept_overshoot``, ``agreement``,
-``consistency``); and the oracle that accepts exactly the pairs that gain. Writes ``--out`` ``.md``/``.json``.
+``consistency``, ``connectedness``); and the oracle that accepts exactly the pairs that gain. Writes ``--out`` ``.md``/``.json``.
 Compare a fitted rule on the held-out sets with ``python -m studies.blind_benchmark --params
-accept_overshoot=... agreement=... consistency=...`` before making it the default.
+accept_overshoot=... agreement=... consistency=... connectedness=...`` before making it the default.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def collect_pair(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     kernel = found.kernels[0, 0]
     base = scores(blur, sharp, reach, border)
     est = scores(linear_to_srgb(deconvolve_with_kernel(lin, kernel)), sharp, reach, border)
-    rec = {"scores": found.scores[0][0],
+    rec = {"scores": found.scores[0][0], "kernel": kernel,
            "blurred": bool(found.blurred[0, 0]), "seconds": seconds,
            "gain": est["psnr_aligned"] - base["psnr_aligned"], "gain_unaligned": est["psnr"] - base["psnr"]}
     if true_k is not None:
@@ -82,14 +82,18 @@ def collect(args: argparse.Namespace) -> int:
             continue
         root, items = found
         path = cache / f"{set_name}.json"
+        kernels = cache / "kernels" / set_name  # the estimates, so that new scores need no re-estimation
+        kernels.mkdir(parents=True, exist_ok=True)
         done = json.loads(path.read_text()) if path.is_file() else {}
         for it in items[::args.step]:
             key = str(it["index"])
-            if key in done:
+            if key in done and (kernels / f"{key}.npy").is_file():
                 continue
             blur, sharp = load_pair(root, it["index"])
             true_k = np.load(root / it["kernel"]) if it.get("kernel") else None
             rec = {"photo": it["photo"], **collect_pair(blur, sharp, true_k)}
+            with atomic_write(kernels / f"{key}.npy", "wb") as fh:
+                np.save(fh, rec.pop("kernel"))
             done[key] = rec
             with atomic_write(path, "w") as fh:
                 json.dump(done, fh, indent=1)
@@ -128,13 +132,16 @@ def gated_summary(records: list[dict], accept: list[bool]) -> dict:
 OVERSHOOTS = (0.002, 0.003, 0.004, 0.005, 0.007, 0.01, math.inf)
 AGREEMENTS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.88)
 CONSISTENCIES = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8)
+CONNECTEDNESS = (0.0, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
-def rule_accepts(records: list[dict], overshoot: float, agreement: float, consistency: float) -> list[bool]:
+def rule_accepts(records: list[dict], overshoot: float, agreement: float, consistency: float,
+                 connectedness: float) -> list[bool]:
     """Which pairs the thresholds trust (the pipeline's own test, :func:`deblurkit.kernel_aware.blind.kernel_trusted`)."""
     from deblurkit.kernel_aware.blind import BlindParams, kernel_trusted
 
-    params = BlindParams(accept_overshoot=overshoot, agreement=agreement, consistency=consistency)
+    params = BlindParams(accept_overshoot=overshoot, agreement=agreement, consistency=consistency,
+                         connectedness=connectedness)
     return [kernel_trusted(r["scores"], params) for r in records]
 
 
@@ -149,11 +156,11 @@ def best_decision(records: list[dict], candidates, accepts, worst: float, fallba
     return chosen
 
 
-def choose_rule(records: list[dict], worst: float) -> tuple[float, float, float]:
+def choose_rule(records: list[dict], worst: float) -> tuple[float, float, float, float]:
     """The grid thresholds with the largest mean-of-sets gain whose worst pair loses at most ``worst``
     (ties: the first in grid order, i.e. the strictest overshoot and the weakest other checks)."""
-    return best_decision(records, itertools.product(OVERSHOOTS, AGREEMENTS, CONSISTENCIES),
-                         lambda rule: rule_accepts(records, *rule), worst, (0.0, 1.01, 1.01))  # fallback: trust nothing
+    return best_decision(records, itertools.product(OVERSHOOTS, AGREEMENTS, CONSISTENCIES, CONNECTEDNESS),
+                         lambda rule: rule_accepts(records, *rule), worst, (0.0, 1.01, 1.01, 1.01))  # fallback: trust nothing
 
 
 def choose_threshold(records: list[dict], probs: np.ndarray, worst: float) -> float:
@@ -194,14 +201,15 @@ def fit(args: argparse.Namespace) -> int:
         return [m.probability(r["scores"]) >= t for r in test]
 
     rule = choose_rule(records, args.worst)
+    shipped = BlindParams()
     rows = {
         "every kernel trusted": gated_summary(records, [True] * len(records)),
         "fitted thresholds": gated_summary(records, rule_accepts(records, *rule)),
         "fitted thresholds, leave one photo out": gated_summary(records, leave_one_photo_out(records, rule_decide)),
-        "logistic model, 8 scores": gated_summary(records, logistic_decide(records, records)),
+        "logistic model, all scores": gated_summary(records, logistic_decide(records, records)),
         "logistic model, leave one photo out": gated_summary(records, leave_one_photo_out(records, logistic_decide)),
         "shipped defaults (BlindParams)": gated_summary(records, rule_accepts(
-            records, BlindParams().accept_overshoot, BlindParams().agreement, BlindParams().consistency)),
+            records, shipped.accept_overshoot, shipped.agreement, shipped.consistency, shipped.connectedness)),
         "oracle (accept where it gains)": gated_summary(records, [r["gain"] > 0 for r in records]),
     }
     sets = list(rows["every kernel trusted"]["sets"])
@@ -212,7 +220,8 @@ def fit(args: argparse.Namespace) -> int:
          "gains 0; a kernel with effective support below 12 px is never deconvolved. Cells: mean gain / worst pair "
          "/ pairs deconvolved of pairs."),
         "",
-        (f"Fitted: overshoot <= {rule[0]:g}, agreement >= {rule[1]:g}, consistency >= {rule[2]:g} (largest "
+        (f"Fitted: overshoot <= {rule[0]:g}, agreement >= {rule[1]:g}, consistency >= {rule[2]:g}, "
+         f"connectedness >= {rule[3]:g} (largest "
          f"mean-of-sets gain with {'no pair made worse' if args.worst == 0 else f'no pair below -{args.worst:g} dB'}); "
          f"{len(records)} pairs."),
         "",
@@ -225,7 +234,8 @@ def fit(args: argparse.Namespace) -> int:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['mean_of_sets']:+.2f} | {s['worst']:+.2f} |")
     lines += ["", (f"`{cmd.strip()}` ({time.time() - t0:.0f} s; collecting took "
                    f"{sum(r['seconds'] for r in records) / 60:.0f} min of kernel estimation on a shared 2-core machine)")]
-    results = {"rule": {"accept_overshoot": rule[0], "agreement": rule[1], "consistency": rule[2]},
+    results = {"rule": {"accept_overshoot": rule[0], "agreement": rule[1], "consistency": rule[2],
+                        "connectedness": rule[3]},
                "rows": rows, "records": len(records), "worst_db": args.worst, "c": args.c}
     write_results(args.out, results, lines)
     return 0

@@ -62,6 +62,16 @@ def test_sharp_photo_returned_unchanged(sharp_srgb) -> None:
     assert kernel_effective_support(out.kernels[0, 0]) == pytest.approx(1.0)
 
 
+def test_agreement_is_measured_only_for_kernels_the_other_checks_pass(sharp_srgb) -> None:
+    """A sharp photo's kernel is too small to deconvolve: its two re-estimates are skipped."""
+    declined = estimate_tile_kernels(sharp_srgb, kernel_size=21, tiles=1)
+    assert not declined.blurred[0, 0] and np.isnan(declined.scores[0][0]["agreement"])
+    permissive = BlindParams(no_blur_support=0.0, agreement=0.0, consistency=0.0, accept_overshoot=float("inf"))
+    measured = estimate_tile_kernels(sharp_srgb, kernel_size=21, tiles=1, params=permissive)
+    assert 0.0 <= measured.scores[0][0]["agreement"] <= 1.0
+    np.testing.assert_array_equal(declined.kernels, measured.kernels)
+
+
 def test_tiles_cover_the_image_and_blend(sharp_srgb, blurred) -> None:
     """Per-tile decisions hold away from the border; the blend itself is tested seam-free in test_tiling."""
     blur, _ = blurred
@@ -146,12 +156,14 @@ def test_trust_thresholds_decide_which_kernels_are_deconvolved(blurred):
                                      params=BlindParams(agreement=0.0, consistency=0.0, accept_overshoot=float("inf")))
     assert trusting.blurred[0, 0]
     scores = trusting.scores[0][0]
-    assert set(scores) >= {"consistency", "agreement", "overshoot", "support", "extent", "compactness", "noise_sigma"}
+    assert set(scores) >= {"consistency", "agreement", "overshoot", "support", "extent", "compactness", "connectedness",
+                           "noise_sigma"}
     assert scores["support"] == pytest.approx(kernel_effective_support(trusting.kernels[0, 0]), rel=1e-5)
     default = estimate_tile_kernels(blur, kernel_size=21, tiles=1)
     np.testing.assert_array_equal(default.kernels, trusting.kernels)
     p = BlindParams()
     assert default.blurred[0, 0] == (scores["overshoot"] <= p.accept_overshoot and scores["agreement"] >= p.agreement
-                                     and scores["consistency"] >= p.consistency)
+                                     and scores["consistency"] >= p.consistency
+                                     and scores["connectedness"] >= p.connectedness)
     none = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(agreement=1.01))
     assert not none.blurred.any() and np.array_equal(none.image, blur)

@@ -14,6 +14,7 @@ from deblurkit.kernel_aware.estimation import (
     deconvolution_overshoot,
     estimate_kernel,
     estimate_kernel_auto,
+    kernel_connectedness,
     kernel_extent,
     kernel_pyramid_sizes,
 )
@@ -68,6 +69,19 @@ def test_clean_and_center_kernel() -> None:
     yy, xx = np.mgrid[:9, :9]
     assert abs((out * yy).sum() - 4) <= 0.5 and abs((out * xx).sum() - 4) <= 0.5
     assert np.count_nonzero(out) == 3
+
+
+def test_connectedness_of_a_path_and_of_split_copies() -> None:
+    path = np.zeros((15, 15))
+    path[7, 2:12] = 1.0
+    path[3:8, 11] = 1.0  # one bent stroke
+    assert kernel_connectedness(path) == 1.0
+    copies = np.zeros((15, 15))
+    copies[2, 2:6] = 1.0
+    copies[12, 8:12] = 1.0  # the same stroke twice, apart (periodic texture)
+    assert kernel_connectedness(copies) == pytest.approx(0.5)
+    copies[12, 8:12] = 0.5 * 0.04  # a faint speck below the 5 % cut does not count
+    assert kernel_connectedness(copies) == 1.0
 
 
 def test_pyramid_sizes_are_odd_and_increasing() -> None:

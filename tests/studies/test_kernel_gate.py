@@ -5,9 +5,10 @@ from __future__ import annotations
 from studies.kernel_gate import choose_rule, gated_summary, leave_one_photo_out, rule_accepts
 
 
-def _rec(set_name, photo, gain, overshoot, agreement, consistency=0.9):
+def _rec(set_name, photo, gain, overshoot, agreement, consistency=0.9, connectedness=1.0):
     return {"set": set_name, "photo": photo, "gain": gain, "blurred": True,
-            "scores": {"overshoot": overshoot, "agreement": agreement, "consistency": consistency}}
+            "scores": {"overshoot": overshoot, "agreement": agreement, "consistency": consistency,
+                       "connectedness": connectedness}}
 
 
 RECORDS = [
@@ -15,19 +16,20 @@ RECORDS = [
     _rec("a", "p3", -4.0, 0.020, 0.90),  # rings: caught by the overshoot threshold
     _rec("b", "p1", +1.0, 0.001, 0.90), _rec("b", "p4", -2.0, 0.001, 0.55),  # depends on settings
     _rec("b", "p5", +0.5, 0.003, 0.75),
+    _rec("b", "p6", -3.0, 0.001, 0.95, connectedness=0.5),  # split into copies: caught by connectedness
 ]
 
 
 def test_declined_pairs_gain_nothing_and_sets_weigh_equally():
-    s = gated_summary(RECORDS, [True, False, False, True, False, False])
+    s = gated_summary(RECORDS, [True, False, False, True, False, False, False])
     assert s["sets"]["a"] == {"mean": 1.0, "worst": 0.0, "kept": 1, "n": 3}
-    assert s["mean_of_sets"] == (1.0 + 1.0 / 3) / 2 and s["worst"] == 0.0
+    assert s["mean_of_sets"] == (1.0 + 1.0 / 4) / 2 and s["worst"] == 0.0
 
 
 def test_fitted_rule_keeps_the_gains_and_makes_no_pair_worse():
-    o, a, c = choose_rule(RECORDS, worst=0.0)
-    accepted = rule_accepts(RECORDS, o, a, c)
-    assert accepted == [True, True, False, True, False, True]
+    rule = choose_rule(RECORDS, worst=0.0)
+    accepted = rule_accepts(RECORDS, *rule)
+    assert accepted == [True, True, False, True, False, True, False]
     assert gated_summary(RECORDS, accepted)["worst"] >= 0.0
     # Leave one photo out: each photo is judged by a rule fitted without it.
     loo = leave_one_photo_out(RECORDS, lambda train, test: rule_accepts(test, *choose_rule(train, 0.0)))

@@ -22,6 +22,7 @@ If no tile is blurred, the input is returned unchanged (bit-exact copy).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +34,12 @@ from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn
 from deblurkit.infer.tiling import blend_regions, split_evenly
 from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
-from deblurkit.kernel_aware.estimation import KernelEstimate, estimate_kernel_auto, kernel_extent
+from deblurkit.kernel_aware.estimation import (
+    KernelEstimate,
+    estimate_kernel_auto,
+    kernel_connectedness,
+    kernel_extent,
+)
 
 __all__ = [
     "BlindParams",
@@ -66,9 +72,13 @@ class BlindParams:
     similarity of at least this (:attr:`KernelEstimate.agreement`; periodic texture fools the
     cross-scale check, not this one) ..."""
     consistency: float = 0.75
-    """... and an estimate from a 1.5x coarser scale matches it with at least this
-    (:attr:`KernelEstimate.consistency`). ``studies/kernel_gate.py`` compares these thresholds
-    with ones fitted on validation pairs (docs/classical.md, "Trust thresholds")."""
+    """... an estimate from a 1.5x coarser scale matches it with at least this
+    (:attr:`KernelEstimate.consistency`) ..."""
+    connectedness: float = 0.0
+    """... and at least this fraction of its mass lies in one connected piece
+    (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`). ``studies/kernel_gate.py``
+    compares these thresholds with ones fitted on validation pairs (docs/classical.md, "Trust
+    thresholds")."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
     this are passed over (:func:`estimate_kernel_auto`)."""
@@ -134,7 +144,8 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
     Returns:
         ``consistency``, ``agreement``, ``overshoot`` and ``scale`` of the estimate; the kernel's
         effective ``support`` (px), ``extent`` (px) and their ratio ``compactness`` (a thin
-        trajectory has a high ratio, a diffuse blob a low one); ``noise_sigma``.
+        trajectory has a high ratio, a diffuse blob a low one); its ``connectedness``
+        (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`); ``noise_sigma``.
     """
     support = kernel_effective_support(estimate.kernel)
     extent = float(kernel_extent(estimate.kernel))
@@ -146,15 +157,18 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         "support": support,
         "extent": extent,
         "compactness": support / max(extent, 1.0),
+        "connectedness": kernel_connectedness(estimate.kernel),
         "noise_sigma": float(noise_sigma),
     }
 
 
 def kernel_trusted(scores: dict[str, float], params: BlindParams) -> bool:
     """Whether an estimate with these :func:`kernel_scores` passes the trust thresholds of ``params``
-    (overshoot at most ``accept_overshoot``, agreement and consistency at least their thresholds)."""
+    (overshoot at most ``accept_overshoot``; agreement, consistency and connectedness at least
+    their thresholds)."""
     return (scores["overshoot"] <= params.accept_overshoot and scores["agreement"] >= params.agreement
-            and scores["consistency"] >= params.consistency)
+            and scores["consistency"] >= params.consistency
+            and scores["connectedness"] >= params.connectedness)
 
 
 def _texture_map(gray: np.ndarray) -> np.ndarray:
@@ -268,12 +282,18 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
 
         sat_d = cv2.dilate(prep.sat.astype(np.uint8), np.ones((kernel_size, kernel_size), np.uint8)) > 0
 
+    def agreement_wanted(kernel: np.ndarray, consistency: float, overshoot: float) -> bool:
+        # The agreement's two re-estimates are skipped for a kernel the other checks decline.
+        partial = {"overshoot": overshoot, "consistency": consistency, "agreement": math.inf,
+                   "connectedness": kernel_connectedness(kernel)}
+        return kernel_trusted(partial, p) and kernel_effective_support(kernel) >= p.no_blur_support
+
     def est(region: tuple[int, int, int, int], workers: int = 1) -> tuple[np.ndarray, bool, dict[str, float]]:
         """Kernel of the region, whether it is trusted, and its scores."""
         a, b, c, d = region
         r = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop,
                                  exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot,
-                                 workers=workers)
+                                 workers=workers, agreement_wanted=agreement_wanted)
         scores = kernel_scores(r, sigma)
         return r.kernel, kernel_trusted(scores, p), scores
 

@@ -27,6 +27,7 @@ References:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ __all__ = [
     "deconvolution_overshoot",
     "estimate_kernel",
     "estimate_kernel_auto",
+    "kernel_connectedness",
     "kernel_extent",
     "kernel_pyramid_sizes",
     "l0_latent",
@@ -317,7 +319,8 @@ class KernelEstimate:
     estimation crop with this kernel: large for kernels that make the deconvolution ring."""
     agreement: float = 1.0
     """Smallest kernel similarity (0..1) between this kernel and two re-estimates at the same scale
-    (weaker L0 prior; window 10 px larger): low where the estimate depends on its settings."""
+    (weaker L0 prior; window 10 px larger): low where the estimate depends on its settings. NaN
+    where it was not measured (see ``agreement_wanted`` of :func:`estimate_kernel_auto`)."""
     candidates: tuple[tuple[float, float, float], ...] = ()
     """``(scale, consistency, overshoot)`` of every hypothesis tried, for reports."""
 
@@ -364,6 +367,23 @@ def kernel_extent(kernel: np.ndarray, rel: float = 0.05) -> int:
     return int(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
 
 
+def kernel_connectedness(kernel: np.ndarray, rel: float = 0.05) -> float:
+    """Fraction of the kernel's mass (values of at least ``rel * max``) in its largest 8-connected piece.
+
+    A camera-shake kernel is one connected path (1.0); an estimate fooled by periodic texture
+    or noise tends to split into separate copies or specks.
+    """
+    from scipy import ndimage
+
+    k = np.asarray(kernel, dtype=np.float64)
+    k = np.where(k >= rel * float(k.max()), k, 0.0)
+    labels, n = ndimage.label(k > 0, structure=np.ones((3, 3)))
+    if n <= 1:
+        return 1.0
+    mass = ndimage.sum(k, labels, index=np.arange(1, n + 1))
+    return float(mass.max() / mass.sum())
+
+
 def deconvolution_overshoot(gray: np.ndarray, kernel: np.ndarray, *, weight: float = 2e-3,
                             alpha: float = 0.8) -> float:
     """Mean amount by which the hyper-Laplacian deconvolution of ``gray`` leaves [0, 1].
@@ -393,6 +413,7 @@ def estimate_kernel_auto(
     overshoot_side: int = 1024,
     exclude: np.ndarray | None = None,
     workers: int = 1,
+    agreement_wanted: Callable[[np.ndarray, float, float], bool] | None = None,
 ) -> KernelEstimate:
     """Blind kernel of any size up to about a tenth of the image side, size found per image.
 
@@ -428,6 +449,9 @@ def estimate_kernel_auto(
         overshoot_side: longest side of the image on which the overshoot is measured.
         exclude: optional boolean ``(H, W)`` mask of pixels the crop should avoid (clipped areas).
         workers: threads for the independent estimates (the result does not depend on it).
+        agreement_wanted: optional ``(kernel, consistency, overshoot) -> bool``; where it says
+            no (e.g. the kernel will be declined anyway), the two re-estimates are skipped and
+            the agreement is NaN.
 
     Returns:
         :class:`KernelEstimate`.
@@ -510,7 +534,11 @@ def estimate_kernel_auto(
     # Stage 4: the winner must not hinge on the estimator's settings (periodic texture fools
     # the cross-scale check: it gives the same wrong kernel at every scale).
     size = k.shape[0]
-    weaker, wider = run(lambda: at(scale, size, lam=4e-3), lambda: at(scale, size + 10))
-    agreement = min(kernel_similarity(k, weaker), kernel_similarity(k, wider))
-    return KernelEstimate(center_kernel(full).astype(np.float32), float(scale), float(consistency), float(over),
+    full = center_kernel(full).astype(np.float32)
+    if agreement_wanted is None or agreement_wanted(full, float(consistency), float(over)):
+        weaker, wider = run(lambda: at(scale, size, lam=4e-3), lambda: at(scale, size + 10))
+        agreement = min(kernel_similarity(k, weaker), kernel_similarity(k, wider))
+    else:
+        agreement = math.nan
+    return KernelEstimate(full, float(scale), float(consistency), float(over),
                           float(agreement), tuple((float(s), float(c), float(o)) for _, s, c, o, _ in checked))
