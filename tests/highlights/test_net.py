@@ -115,3 +115,33 @@ def test_training_end_to_end_on_a_tiny_panorama(tmp_path):
     model, meta = load_model(tmp_path / "run" / "highlight-net.safetensors")
     assert isinstance(model, HighlightNet) and "tiny" in meta["training_data"]
     assert (tmp_path / "run" / "config.json").is_file()
+
+
+def test_training_resumes_from_a_checkpoint(tmp_path):
+    import cv2
+    from dataclasses import replace
+
+    from deblurkit.highlights import video as hv
+    from deblurkit.highlights.camera import CameraConfig
+    from deblurkit.highlights.train import HighlightTrainConfig, train_highlight_net
+    from deblurkit.models.checkpoint import load_model
+
+    rng = np.random.default_rng(1)
+    pano = rng.uniform(0.02, 0.6, (128, 256, 3)).astype(np.float32)
+    pano[50:70, ::16] = 20.0
+    assert cv2.imwrite(str(tmp_path / "tiny.hdr"), pano[..., ::-1])
+    cfg = HighlightTrainConfig(
+        hdr_dir=str(tmp_path), panoramas=("tiny",), out_dir=str(tmp_path / "a"), width=8, enc_blk_nums=(1,),
+        middle_blk_num=1, dec_blk_nums=(1,), steps=2, batch=2, crop=16, clips=1, frames_per_clip=5,
+        ref_darkest=1.0, save_every=1,
+        video=hv.VideoConfig(height=32, width=48, hfov_deg=70.0, motion_blur=False,
+                             camera=CameraConfig(noise_model="none")),
+        log_every=1)
+    train_highlight_net(cfg)
+    first, _ = load_model(tmp_path / "a" / "highlight-net.safetensors")
+    # lr 0: the resumed run must end exactly where the checkpoint started it.
+    train_highlight_net(replace(cfg, out_dir=str(tmp_path / "b"), init=str(tmp_path / "a" / "highlight-net.safetensors"),
+                                lr=0.0, steps=1))
+    second, _ = load_model(tmp_path / "b" / "highlight-net.safetensors")
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
