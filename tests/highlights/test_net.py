@@ -145,3 +145,36 @@ def test_training_resumes_from_a_checkpoint(tmp_path):
     second, _ = load_model(tmp_path / "b" / "highlight-net.safetensors")
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_copy_base_starts_from_the_trusted_reference(tmp_path):
+    from deblurkit.models.checkpoint import load_model, save_safetensors
+
+    model = HighlightNet(**TINY, residual_from="copy").eval()
+    torch.nn.init.zeros_(model.ending.weight)
+    torch.nn.init.zeros_(model.ending.bias)  # zero residual: the output is the base alone
+    inputs = _inputs()
+    conf = np.full(inputs.confidence.shape, 1.0, np.float32)
+    conf[:, :10] = 0.0  # untrusted reference on the left
+    inputs = StepInputs(inputs.current, inputs.clipped, inputs.reference, conf, inputs.reference_clipped)
+    with torch.inference_mode():
+        out = model(encode_inputs_linear(inputs))[0].permute(1, 2, 0).numpy()
+    log_cur, log_ref = np.log(inputs.current), np.log(inputs.reference)
+    trusted = inputs.clipped & (conf > 0)
+    np.testing.assert_allclose(out[trusted], log_ref[trusted], atol=1e-5)  # ref 1.1x brighter: taken
+    np.testing.assert_allclose(out[~trusted], log_cur[~trusted], atol=1e-5)
+    save_safetensors(model, tmp_path / "c.safetensors", name="highlight-net", meta={})
+    again, _ = load_model(tmp_path / "c.safetensors")
+    assert again.residual_from == "copy"
+    with pytest.raises(ValueError, match="residual_from"):
+        HighlightNet(**TINY, residual_from="reference")
+
+
+def test_loss_corrects_overshoots_above_the_peak_only_where_the_truth_is_below():
+    truth = torch.tensor([2.0, 500.0]).view(1, 1, 1, 2).expand(1, 3, 1, 2).contiguous()
+    mask = torch.ones(1, 1, 1, 2)
+    pred_log = torch.full((1, 3, 1, 2), float(np.log(200.0)), requires_grad=True)  # 200 > peak 64 everywhere
+    mulaw_l1_loss(pred_log, truth, mask).backward()
+    grad = pred_log.grad[0, :, 0]
+    assert (grad[:, 0] > 0).all()  # truth 2: pushed down although the prediction is above the peak
+    assert (grad[:, 1] == 0).all()  # truth 500: above the peak both count as the peak, as in the metric

@@ -62,8 +62,12 @@ def mulaw_l1_loss(
     Returns:
         Scalar loss.
     """
-    pred = torch.exp(pred_log.clamp(max=math.log(peak) + 1.0))
-    diff = (mulaw_torch(pred, peak=peak, mu=mu) - mulaw_torch(truth_linear, peak=peak, mu=mu)).abs()
+    pred = torch.exp(pred_log.clamp(max=math.log(peak) + 4.0))
+    # As the metric, values above the peak count as the peak where the truth is above it; elsewhere a
+    # prediction above the peak keeps its gradient (a hard clamp would leave overshoots uncorrected).
+    pred = torch.where(truth_linear >= peak, pred.clamp(max=peak), pred)
+    pred_mu = torch.log1p(mu * (pred / peak).clamp(min=0.0)) / math.log1p(mu)
+    diff = (pred_mu - mulaw_torch(truth_linear, peak=peak, mu=mu)).abs()
     w = 1.0 + clipped_weight * clipped
     return (diff * w).sum() / (w.sum() * diff.shape[1])
 
@@ -88,6 +92,7 @@ class HighlightTrainConfig:
     enc_blk_nums: tuple[int, ...] = (1, 1, 2)
     middle_blk_num: int = 2
     dec_blk_nums: tuple[int, ...] = (1, 1, 1)
+    residual_from: Literal["current", "copy"] = "current"
     steps: int = 2000
     batch: int = 8
     crop: int = 64
@@ -177,7 +182,7 @@ def train_highlight_net(cfg: HighlightTrainConfig) -> dict:
     planes, truth = build_sample_pool(cfg, rng)
     t_data = time.perf_counter() - t0
     model = HighlightNet(width=cfg.width, enc_blk_nums=cfg.enc_blk_nums, middle_blk_num=cfg.middle_blk_num,
-                         dec_blk_nums=cfg.dec_blk_nums)
+                         dec_blk_nums=cfg.dec_blk_nums, residual_from=cfg.residual_from)
     if cfg.init:
         from deblurkit.models.checkpoint import load_model
 
