@@ -118,8 +118,9 @@ def test_training_end_to_end_on_a_tiny_panorama(tmp_path):
 
 
 def test_training_resumes_from_a_checkpoint(tmp_path):
-    import cv2
     from dataclasses import replace
+
+    import cv2
 
     from deblurkit.highlights import video as hv
     from deblurkit.highlights.camera import CameraConfig
