@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[str, dict[str, dict[str, list[float]]]] = {
         p: {m: {"mulaw": [], "linear": []} for m in methods} for p in args.presets}
     timing: dict[str, float] = {m: 0.0 for m in methods}
+    by_clip: dict[str, dict[str, list[float]]] = {}  # "panorama preset" -> method -> mu-law per frame
     for pano_name, preset, c, frames in heldout_clips(args.hdr, args.panoramas, args.presets, args.clips,
                                                        args.frames, args.seed):
         for m, (restorer, policy) in methods.items():
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                     truth = fr.truth_linear
                     scores[preset][m]["mulaw"].append(psnr_mulaw_masked(res.output, truth, mask, peak=HDR_PEAK))
                     scores[preset][m]["linear"].append(psnr_linear_masked(res.output, truth, mask, peak=HDR_PEAK))
+                    by_clip.setdefault(f"{pano_name} {preset}", {}).setdefault(m, []).append(
+                        scores[preset][m]["mulaw"][-1])
             timing[m] += time.perf_counter() - t0
         print(f"{pano_name} {preset} clip {c} done", flush=True)
     results = {"settings": {k: v for k, v in vars(args).items()}, "peak": HDR_PEAK, "table": {}}
@@ -131,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         results["table"][m] = row
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {sum(r['frames'] for r in row.values())} |")
     results["seconds"] = {m: round(t, 2) for m, t in timing.items()}
+    results["mulaw_by_panorama"] = {k: {m: round(float(np.mean(v)), 3) for m, v in row.items()}
+                                    for k, row in by_clip.items()}
+    lines += ["", "mu-law PSNR (dB) per held-out panorama and preset:", "",
+              "| method | " + " | ".join(by_clip) + " |", "|---|" + "---|" * len(by_clip)]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(f"{results['mulaw_by_panorama'][k].get(m, float('nan')):.2f}"
+                                              for k in by_clip) + " |")
     write_results(args.out, results, lines)
     return 0
 
