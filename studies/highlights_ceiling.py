@@ -5,7 +5,8 @@ frames), every earlier frame is tried as the reference (true alignment) and the 
 best mu-law PSNR inside the clipped region is kept. That is a bound for any one-reference method
 on these clips (it keeps the whole clip, so it is neither online nor constant in memory), to set
 against the single-frame network: it says whether "reference-based >= 3 dB over single-frame" is
-reachable at all with one reference.
+reachable at all with one reference. It also counts the clipped pixels that any earlier frame saw
+unclipped (and aligned): only those can be copied; the rest must be hallucinated in every method.
 
     python -m studies.highlights_ceiling --clips 1 --frames 32 --out studies/results/highlights_ceiling
     python -m studies.highlights_ceiling --clips 1 --frames 32 --checkpoint runs/highlights/highlight-net.safetensors
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         restorers["network, no reference"] = (load_highlight_restorer(args.checkpoint, use_reference=False), False)
         restorers["network, best past frame"] = (load_highlight_restorer(args.checkpoint), True)
     scores = {p: {m: {"mulaw": [], "linear": []} for m in restorers} for p in args.presets}
+    seen: dict[str, list[float]] = {p: [] for p in args.presets}  # per frame, % of clipped pixels seen unclipped
     for pano_name, preset, c, frames in heldout_clips(args.hdr, args.panoramas, args.presets, args.clips,
                                                        args.frames, args.seed):
         lins = [linearize_srgb8(fr.srgb8, "srgb") for fr in frames]
@@ -61,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
             if not mask.any():
                 continue
             truth = fr.truth_linear
+            seen_any = np.zeros_like(mask)
+            for ref in refs[:i]:
+                inputs, _ = prepare_inputs(fr.srgb8, lins[i], ref, align="true", rotation=fr.rotation, k=fr.k,
+                                           index=i)
+                seen_any |= mask & ~inputs.reference_clipped & (inputs.confidence > 0.5)
+            seen[preset].append(100.0 * float(seen_any.sum()) / float(mask.sum()))
             for name, (restorer, with_ref) in restorers.items():
                 best: tuple[float, float] | None = None
                 for ref in (refs[:i] if with_ref and i > 0 else [None]):
@@ -91,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             cells += [f"{mu:.2f}", f"{li:.2f}"]
         results["table"][m] = row
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {sum(r['frames'] for r in row.values())} |")
+    results["clipped_seen_unclipped_pct"] = {p: round(float(np.mean(v)), 2) for p, v in seen.items() if v}
+    lines += ["", "Clipped pixels that some earlier frame saw unclipped (confidence > 0.5), mean % per frame: "
+              + ", ".join(f"{p} {v:.1f} %" for p, v in results["clipped_seen_unclipped_pct"].items()) + "."]
     write_results(args.out, results, lines)
     return 0
 
