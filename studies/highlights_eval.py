@@ -57,6 +57,7 @@ def build_methods(names: list[str], checkpoint: str | None, policy_path: str | N
 
         restorers["net"] = load_highlight_restorer(checkpoint)
         restorers["net-single"] = load_highlight_restorer(checkpoint, use_reference=False)
+        restorers["netcopy"] = load_highlight_restorer(checkpoint, copy_trusted=True)
     policies = {"previous": rule_policy("previous"), "first": rule_policy("first"),
                 "interval": rule_policy("interval", interval=8), "oracle": "oracle"}
     if policy_path:
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--align", default="true", choices=["true", "homography", "flow"])
     ap.add_argument("--methods", nargs="*", default=None)
-    ap.add_argument("--checkpoint", default=None, help="trained highlight network (adds net-* rows)")
+    ap.add_argument("--checkpoint", default=None,
+                    help="trained highlight network (adds net-* rows; netcopy-* copies trusted reference pixels)")
     ap.add_argument("--policy", default=None, help="learned reference policy (adds *-learned rows)")
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the network rows")

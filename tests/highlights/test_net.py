@@ -179,3 +179,22 @@ def test_loss_corrects_overshoots_above_the_peak_only_where_the_truth_is_below()
     grad = pred_log.grad[0, :, 0]
     assert (grad[:, 0] > 0).all()  # truth 2: pushed down although the prediction is above the peak
     assert (grad[:, 1] == 0).all()  # truth 500: above the peak both count as the peak, as in the metric
+
+
+def test_copy_trusted_takes_the_reference_where_it_saw_the_pixel():
+    from deblurkit.highlights.online import restore_copy
+
+    torch.manual_seed(0)
+    model = HighlightNet(**TINY).eval()
+    for p in model.parameters():  # a non-trivial residual, so that the network differs from the copy
+        torch.nn.init.normal_(p, std=0.2)
+    base = _inputs()
+    ref_clipped = np.zeros_like(base.clipped)
+    ref_clipped[5:10, 10:14] = True  # the reference is clipped too on the right part of the region
+    inputs = StepInputs(base.current, base.clipped, base.reference, base.confidence, ref_clipped)
+    plain = load_highlight_restorer(model)(inputs)
+    hybrid = load_highlight_restorer(model, copy_trusted=True)(inputs)
+    seen = inputs.clipped & ~ref_clipped
+    np.testing.assert_allclose(hybrid[seen], restore_copy(inputs)[seen], rtol=1e-6)
+    assert not np.allclose(plain[seen], hybrid[seen])
+    np.testing.assert_array_equal(hybrid[~seen], plain[~seen])  # both-clipped and unclipped: the network's
