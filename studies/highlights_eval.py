@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from deblurkit.highlights.online import restore_copy, restore_none, rule_policy,
 from deblurkit.highlights.video import (
     TEST_PANORAMAS,
     VideoConfig,
+    VideoFrame,
     generate_video,
     load_panorama_linear,
     with_auto_exposure,
@@ -35,6 +37,18 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE_METHODS = ["none", "copy-previous", "copy-first", "copy-interval", "copy-oracle"]
 
 
+def heldout_clips(hdr: str, panoramas: list[str], presets: list[str], clips: int, frames: int,
+                  seed: int) -> Iterator[tuple[str, str, int, list[VideoFrame]]]:
+    """The evaluation clips, ``(panorama, preset, clip number, frames)``, each from its own seeded RNG."""
+    for pi, pano_name in enumerate(panoramas):
+        pano = load_panorama_linear(Path(hdr) / f"{pano_name}.hdr")
+        for preset in presets:
+            cfg = with_auto_exposure(VideoConfig(frames=frames), preset)
+            for c in range(clips):
+                rng = np.random.default_rng([seed, pi, c, presets.index(preset)])
+                yield pano_name, preset, c, list(generate_video(pano, cfg, rng))
+
+
 def build_methods(names: list[str], checkpoint: str | None, policy_path: str | None) -> dict:
     """name -> (restorer, policy)."""
     restorers = {"none": restore_none, "copy": restore_copy}
@@ -43,6 +57,7 @@ def build_methods(names: list[str], checkpoint: str | None, policy_path: str | N
 
         restorers["net"] = load_highlight_restorer(checkpoint)
         restorers["net-single"] = load_highlight_restorer(checkpoint, use_reference=False)
+        restorers["netcopy"] = load_highlight_restorer(checkpoint, copy_trusted=True)
     policies = {"previous": rule_policy("previous"), "first": rule_policy("first"),
                 "interval": rule_policy("interval", interval=8), "oracle": "oracle"}
     if policy_path:
@@ -70,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--align", default="true", choices=["true", "homography", "flow"])
     ap.add_argument("--methods", nargs="*", default=None)
-    ap.add_argument("--checkpoint", default=None, help="trained highlight network (adds net-* rows)")
+    ap.add_argument("--checkpoint", default=None,
+                    help="trained highlight network (adds net-* rows; netcopy-* copies trusted reference pixels)")
     ap.add_argument("--policy", default=None, help="learned reference policy (adds *-learned rows)")
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the network rows")
@@ -87,23 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[str, dict[str, dict[str, list[float]]]] = {
         p: {m: {"mulaw": [], "linear": []} for m in methods} for p in args.presets}
     timing: dict[str, float] = {m: 0.0 for m in methods}
-    for pi, pano_name in enumerate(args.panoramas):
-        pano = load_panorama_linear(Path(args.hdr) / f"{pano_name}.hdr")
-        for preset in args.presets:
-            cfg = with_auto_exposure(VideoConfig(frames=args.frames), preset)
-            for c in range(args.clips):
-                rng = np.random.default_rng([args.seed, pi, c, args.presets.index(preset)])
-                frames = list(generate_video(pano, cfg, rng))
-                for m, (restorer, policy) in methods.items():
-                    t0 = time.perf_counter()
-                    for res, fr in zip(run_online(frames, restorer, policy, align=args.align), frames):
-                        mask = clipped_mask_srgb8(fr.srgb8)
-                        if mask.any():
-                            truth = fr.truth_linear
-                            scores[preset][m]["mulaw"].append(psnr_mulaw_masked(res.output, truth, mask, peak=HDR_PEAK))
-                            scores[preset][m]["linear"].append(psnr_linear_masked(res.output, truth, mask, peak=HDR_PEAK))
-                    timing[m] += time.perf_counter() - t0
-                print(f"{pano_name} {preset} clip {c} done", flush=True)
+    by_clip: dict[str, dict[str, list[float]]] = {}  # "panorama preset" -> method -> mu-law per frame
+    for pano_name, preset, c, frames in heldout_clips(args.hdr, args.panoramas, args.presets, args.clips,
+                                                       args.frames, args.seed):
+        for m, (restorer, policy) in methods.items():
+            t0 = time.perf_counter()
+            for res, fr in zip(run_online(frames, restorer, policy, align=args.align), frames):
+                mask = clipped_mask_srgb8(fr.srgb8)
+                if mask.any():
+                    truth = fr.truth_linear
+                    scores[preset][m]["mulaw"].append(psnr_mulaw_masked(res.output, truth, mask, peak=HDR_PEAK))
+                    scores[preset][m]["linear"].append(psnr_linear_masked(res.output, truth, mask, peak=HDR_PEAK))
+                    by_clip.setdefault(f"{pano_name} {preset}", {}).setdefault(m, []).append(
+                        scores[preset][m]["mulaw"][-1])
+            timing[m] += time.perf_counter() - t0
+        print(f"{pano_name} {preset} clip {c} done", flush=True)
     results = {"settings": {k: v for k, v in vars(args).items()}, "peak": HDR_PEAK, "table": {}}
     lines = [f"# Clipped-highlight recovery, held-out panoramas {', '.join(args.panoramas)}",
              "", f"`python -m studies.highlights_eval {' '.join(argv if argv is not None else sys.argv[1:])}`",
@@ -122,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         results["table"][m] = row
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {sum(r['frames'] for r in row.values())} |")
     results["seconds"] = {m: round(t, 2) for m, t in timing.items()}
+    results["mulaw_by_panorama"] = {k: {m: round(float(np.mean(v)), 3) for m, v in row.items()}
+                                    for k, row in by_clip.items()}
+    lines += ["", "mu-law PSNR (dB) per held-out panorama and preset:", "",
+              "| method | " + " | ".join(by_clip) + " |", "|---|" + "---|" * len(by_clip)]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(f"{results['mulaw_by_panorama'][k].get(m, float('nan')):.2f}"
+                                              for k in by_clip) + " |")
     write_results(args.out, results, lines)
     return 0
 

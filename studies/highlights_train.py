@@ -30,11 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--align", default="true", choices=["true", "homography", "flow"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--residual-from", choices=["current", "copy"], default="current",
+                    help="the network adds its residual to the log current frame or to the copy fill")
+    ap.add_argument("--max-ref-age", type=int, default=8, help="oldest reference, in frames")
+    ap.add_argument("--ref-darkest", type=float, default=0.0,
+                    help="probability that the reference is the least exposed frame of the window")
+    ap.add_argument("--save-every", type=int, default=250, help="save the weights every N steps")
+    ap.add_argument("--init", default=None, help="start from this checkpoint")
     ap.add_argument("--out", default=str(ROOT / "runs/highlights"))
     args = ap.parse_args(argv)
     cfg = replace(HighlightTrainConfig(), hdr_dir=args.hdr, steps=args.steps, clips=args.clips,
                   frames_per_clip=args.frames, batch=args.batch, crop=args.crop, width=args.width,
-                  align=args.align, seed=args.seed, threads=args.threads, out_dir=args.out, log_every=max(1, min(50, args.steps // 4)))
+                  align=args.align, seed=args.seed, threads=args.threads, out_dir=args.out, lr=args.lr,
+                  max_ref_age=args.max_ref_age, ref_darkest=args.ref_darkest, save_every=args.save_every,
+                  init=args.init, residual_from=args.residual_from, log_every=max(1, min(50, args.steps // 4)))
     print(json.dumps(train_highlight_net(cfg)))
     return 0
 

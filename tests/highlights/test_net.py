@@ -115,3 +115,86 @@ def test_training_end_to_end_on_a_tiny_panorama(tmp_path):
     model, meta = load_model(tmp_path / "run" / "highlight-net.safetensors")
     assert isinstance(model, HighlightNet) and "tiny" in meta["training_data"]
     assert (tmp_path / "run" / "config.json").is_file()
+
+
+def test_training_resumes_from_a_checkpoint(tmp_path):
+    from dataclasses import replace
+
+    import cv2
+
+    from deblurkit.highlights import video as hv
+    from deblurkit.highlights.camera import CameraConfig
+    from deblurkit.highlights.train import HighlightTrainConfig, train_highlight_net
+    from deblurkit.models.checkpoint import load_model
+
+    rng = np.random.default_rng(1)
+    pano = rng.uniform(0.02, 0.6, (128, 256, 3)).astype(np.float32)
+    pano[50:70, ::16] = 20.0
+    assert cv2.imwrite(str(tmp_path / "tiny.hdr"), pano[..., ::-1])
+    cfg = HighlightTrainConfig(
+        hdr_dir=str(tmp_path), panoramas=("tiny",), out_dir=str(tmp_path / "a"), width=8, enc_blk_nums=(1,),
+        middle_blk_num=1, dec_blk_nums=(1,), steps=2, batch=2, crop=16, clips=1, frames_per_clip=5,
+        ref_darkest=1.0, save_every=1,
+        video=hv.VideoConfig(height=32, width=48, hfov_deg=70.0, motion_blur=False,
+                             camera=CameraConfig(noise_model="none")),
+        log_every=1)
+    train_highlight_net(cfg)
+    first, _ = load_model(tmp_path / "a" / "highlight-net.safetensors")
+    # lr 0: the resumed run must end exactly where the checkpoint started it.
+    train_highlight_net(replace(cfg, out_dir=str(tmp_path / "b"), init=str(tmp_path / "a" / "highlight-net.safetensors"),
+                                lr=0.0, steps=1))
+    second, _ = load_model(tmp_path / "b" / "highlight-net.safetensors")
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_copy_base_starts_from_the_trusted_reference(tmp_path):
+    from deblurkit.models.checkpoint import load_model, save_safetensors
+
+    model = HighlightNet(**TINY, residual_from="copy").eval()
+    torch.nn.init.zeros_(model.ending.weight)
+    torch.nn.init.zeros_(model.ending.bias)  # zero residual: the output is the base alone
+    inputs = _inputs()
+    conf = np.full(inputs.confidence.shape, 1.0, np.float32)
+    conf[:, :10] = 0.0  # untrusted reference on the left
+    inputs = StepInputs(inputs.current, inputs.clipped, inputs.reference, conf, inputs.reference_clipped)
+    with torch.inference_mode():
+        out = model(encode_inputs_linear(inputs))[0].permute(1, 2, 0).numpy()
+    log_cur, log_ref = np.log(inputs.current), np.log(inputs.reference)
+    trusted = inputs.clipped & (conf > 0)
+    np.testing.assert_allclose(out[trusted], log_ref[trusted], atol=1e-5)  # ref 1.1x brighter: taken
+    np.testing.assert_allclose(out[~trusted], log_cur[~trusted], atol=1e-5)
+    save_safetensors(model, tmp_path / "c.safetensors", name="highlight-net", meta={})
+    again, _ = load_model(tmp_path / "c.safetensors")
+    assert again.residual_from == "copy"
+    with pytest.raises(ValueError, match="residual_from"):
+        HighlightNet(**TINY, residual_from="reference")
+
+
+def test_loss_corrects_overshoots_above_the_peak_only_where_the_truth_is_below():
+    truth = torch.tensor([2.0, 500.0]).view(1, 1, 1, 2).expand(1, 3, 1, 2).contiguous()
+    mask = torch.ones(1, 1, 1, 2)
+    pred_log = torch.full((1, 3, 1, 2), float(np.log(200.0)), requires_grad=True)  # 200 > peak 64 everywhere
+    mulaw_l1_loss(pred_log, truth, mask).backward()
+    grad = pred_log.grad[0, :, 0]
+    assert (grad[:, 0] > 0).all()  # truth 2: pushed down although the prediction is above the peak
+    assert (grad[:, 1] == 0).all()  # truth 500: above the peak both count as the peak, as in the metric
+
+
+def test_copy_trusted_takes_the_reference_where_it_saw_the_pixel():
+    from deblurkit.highlights.online import restore_copy
+
+    torch.manual_seed(0)
+    model = HighlightNet(**TINY).eval()
+    for p in model.parameters():  # a non-trivial residual, so that the network differs from the copy
+        torch.nn.init.normal_(p, std=0.2)
+    base = _inputs()
+    ref_clipped = np.zeros_like(base.clipped)
+    ref_clipped[5:10, 10:14] = True  # the reference is clipped too on the right part of the region
+    inputs = StepInputs(base.current, base.clipped, base.reference, base.confidence, ref_clipped)
+    plain = load_highlight_restorer(model)(inputs)
+    hybrid = load_highlight_restorer(model, copy_trusted=True)(inputs)
+    seen = inputs.clipped & ~ref_clipped
+    np.testing.assert_allclose(hybrid[seen], restore_copy(inputs)[seen], rtol=1e-6)
+    assert not np.allclose(plain[seen], hybrid[seen])
+    np.testing.assert_array_equal(hybrid[~seen], plain[~seen])  # both-clipped and unclipped: the network's

@@ -19,6 +19,8 @@ import torch
 from deblurkit.highlights.online import StepInputs
 
 LOG_FLOOR = float(np.exp(-8.0))
+#: Alignment confidence above which ``copy_trusted`` copies the reference.
+TRUSTED_CONFIDENCE = 0.5
 
 
 def encode_inputs_linear(inputs: StepInputs, *, use_reference: bool = True) -> torch.Tensor:
@@ -35,19 +37,33 @@ def encode_inputs_linear(inputs: StepInputs, *, use_reference: bool = True) -> t
     return torch.from_numpy(planes).permute(2, 0, 1)[None].contiguous()
 
 
-def predict_linear(model: torch.nn.Module, inputs: StepInputs, *, use_reference: bool = True) -> np.ndarray:
-    """Restored linear frame ``(H, W, 3)`` float32 (current-frame units) from one step."""
+def predict_linear(
+    model: torch.nn.Module, inputs: StepInputs, *, use_reference: bool = True, copy_trusted: bool = False
+) -> np.ndarray:
+    """Restored linear frame ``(H, W, 3)`` float32 (current-frame units) from one step.
+
+    With ``copy_trusted``, clipped pixels that the reference saw unclipped with confidence above
+    :data:`TRUSTED_CONFIDENCE` take the copy fill (:func:`~deblurkit.highlights.online.restore_copy`)
+    instead of the network's value: the network only fills what the reference cannot show.
+    """
     with torch.inference_mode():
         out = model(encode_inputs_linear(inputs, use_reference=use_reference))
     pred = np.exp(out[0].permute(1, 2, 0).numpy().clip(-12.0, 12.0)).astype(np.float32)
+    if copy_trusted and use_reference and inputs.reference is not None:
+        from deblurkit.highlights.online import restore_copy
+
+        trusted = inputs.clipped & ~inputs.reference_clipped & (inputs.confidence > TRUSTED_CONFIDENCE)
+        pred = np.where(trusted[..., None], restore_copy(inputs), pred)
     # Clipped pixels are lower bounds: never go below the recorded value.
     return np.where(inputs.clipped[..., None], np.maximum(pred, inputs.current), inputs.current)
 
 
 def load_highlight_restorer(
-    path: str | os.PathLike[str] | torch.nn.Module, *, use_reference: bool = True
+    path: str | os.PathLike[str] | torch.nn.Module, *, use_reference: bool = True, copy_trusted: bool = False
 ) -> Callable[[StepInputs], np.ndarray]:
     """A restorer for :func:`~deblurkit.highlights.online.run_online` from a checkpoint or a model.
+
+    ``use_reference=False`` is the single-frame baseline; ``copy_trusted`` see :func:`predict_linear`.
 
     Raises:
         DeblurkitError: the file is missing, unreadable or not a HighlightNet.
@@ -64,4 +80,4 @@ def load_highlight_restorer(
     if not isinstance(model, HighlightNet):
         raise DeblurkitError(f"{path}: not a highlight network ({type(model).__name__})")
     model.eval()
-    return lambda inputs: predict_linear(model, inputs, use_reference=use_reference)
+    return lambda inputs: predict_linear(model, inputs, use_reference=use_reference, copy_trusted=copy_trusted)

@@ -1,10 +1,13 @@
 """Training the highlight network on synthetic clips.
 
 Samples are (current frame, past reference) pairs from clips of the training panoramas with a
-randomly drawn auto-exposure controller; the reference is 1..``max_ref_age`` frames old, aligned
-with the known homography (``align="true"``) or an estimated one, and dropped (replaced by "no
-reference") with probability ``ref_drop`` so that the same network also serves as the
-single-frame baseline. Crops are centred on clipped pixels most of the time.
+randomly drawn auto-exposure controller; the reference is 1..``max_ref_age`` frames old (with
+probability ``ref_darkest`` the least exposed frame of that window, the one a good reference
+policy would keep, else a uniformly drawn one), aligned with the known homography
+(``align="true"``) or an estimated one, and dropped (replaced by "no reference") with probability
+``ref_drop`` so that the same network also serves as the single-frame baseline. Crops are centred
+on clipped pixels most of the time. Weights are saved every ``save_every`` steps (atomically, so a
+stopped run leaves a usable checkpoint); ``init`` starts from an earlier checkpoint.
 
 Loss (:func:`mulaw_l1_loss`): L1 between mu-law tone-mapped prediction and truth (mu = 5000,
 values divided by ``peak``), pixels weighted ``1 + clipped_weight`` inside the clipped mask and 1
@@ -59,8 +62,12 @@ def mulaw_l1_loss(
     Returns:
         Scalar loss.
     """
-    pred = torch.exp(pred_log.clamp(max=math.log(peak) + 1.0))
-    diff = (mulaw_torch(pred, peak=peak, mu=mu) - mulaw_torch(truth_linear, peak=peak, mu=mu)).abs()
+    pred = torch.exp(pred_log.clamp(max=math.log(peak) + 4.0))
+    # As the metric, values above the peak count as the peak where the truth is above it; elsewhere a
+    # prediction above the peak keeps its gradient (a hard clamp would leave overshoots uncorrected).
+    pred = torch.where(truth_linear >= peak, pred.clamp(max=peak), pred)
+    pred_mu = torch.log1p(mu * (pred / peak).clamp(min=0.0)) / math.log1p(mu)
+    diff = (pred_mu - mulaw_torch(truth_linear, peak=peak, mu=mu)).abs()
     w = 1.0 + clipped_weight * clipped
     return (diff * w).sum() / (w.sum() * diff.shape[1])
 
@@ -85,6 +92,7 @@ class HighlightTrainConfig:
     enc_blk_nums: tuple[int, ...] = (1, 1, 2)
     middle_blk_num: int = 2
     dec_blk_nums: tuple[int, ...] = (1, 1, 1)
+    residual_from: Literal["current", "copy"] = "current"
     steps: int = 2000
     batch: int = 8
     crop: int = 64
@@ -94,6 +102,8 @@ class HighlightTrainConfig:
     frames_per_clip: int = 24
     samples_per_frame: int = 2
     max_ref_age: int = 8
+    ref_darkest: float = 0.0
+    """Probability that the reference is the least exposed frame of the window (else uniform)."""
     ref_drop: float = 0.25
     clipped_weight: float = 10.0
     peak: float = HDR_PEAK
@@ -103,6 +113,10 @@ class HighlightTrainConfig:
     threads: int = 1
     """torch intra-op threads (1 is fastest on a shared 2-core machine: 15x less CPU than 2 here)."""
     log_every: int = 50
+    save_every: int = 0
+    """Save the weights every this many steps (0: only at the end)."""
+    init: str | None = None
+    """Checkpoint to start from (same hyperparameters), or None for a fresh network."""
 
 
 def _random_crop(planes: np.ndarray, truth: np.ndarray, clipped: np.ndarray, crop: int,
@@ -138,7 +152,11 @@ def build_sample_pool(cfg: HighlightTrainConfig, rng: np.random.Generator) -> tu
                 continue
             cur_lin = linearize_srgb8(fr.srgb8, tone)
             for _ in range(cfg.samples_per_frame):
-                ref_fr = window[int(rng.integers(0, len(window) - 1))]
+                past = window[:-1]
+                if rng.uniform() < cfg.ref_darkest:
+                    ref_fr = min(past, key=lambda f: f.exposure)
+                else:
+                    ref_fr = past[int(rng.integers(0, len(past)))]
                 ref = make_reference(ref_fr.index, ref_fr.srgb8, tone, ref_fr.rotation)
                 inputs, _ = prepare_inputs(fr.srgb8, cur_lin, ref, align=cfg.align, rotation=fr.rotation,
                                            k=fr.k, index=fr.index)
@@ -164,7 +182,16 @@ def train_highlight_net(cfg: HighlightTrainConfig) -> dict:
     planes, truth = build_sample_pool(cfg, rng)
     t_data = time.perf_counter() - t0
     model = HighlightNet(width=cfg.width, enc_blk_nums=cfg.enc_blk_nums, middle_blk_num=cfg.middle_blk_num,
-                         dec_blk_nums=cfg.dec_blk_nums)
+                         dec_blk_nums=cfg.dec_blk_nums, residual_from=cfg.residual_from)
+    if cfg.init:
+        from deblurkit.models.checkpoint import load_model
+
+        start, _ = load_model(cfg.init)
+        model.load_state_dict(start.state_dict())
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"training_data": f"{cfg.hdr_dir} panoramas {', '.join(cfg.panoramas)} "
+                             "(synthetic clips, deblurkit.highlights.video)"}
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.steps), eta_min=cfg.lr * 0.01)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -184,14 +211,13 @@ def train_highlight_net(cfg: HighlightTrainConfig) -> dict:
         losses.append(float(loss.detach()))
         if step % cfg.log_every == 0 or step == cfg.steps:
             print(f"step {step}/{cfg.steps} loss {np.mean(losses[-cfg.log_every:]):.5f}", flush=True)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"samples": len(planes), "data_seconds": round(t_data, 1),
+        if cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
+            save_safetensors(model, out / "highlight-net.safetensors", name="highlight-net",
+                             meta={**meta, "summary": {"step": step, "samples": len(planes)}})
+            model.train()
+    summary = {"step": cfg.steps, "samples": len(planes), "data_seconds": round(t_data, 1),
                "train_seconds": round(time.perf_counter() - t0 - t_data, 1),
                "final_loss": float(np.mean(losses[-max(1, cfg.log_every):]))}
-    save_safetensors(model, out / "highlight-net.safetensors", name="highlight-net",
-                     meta={"training_data": f"{cfg.hdr_dir} panoramas {', '.join(cfg.panoramas)} "
-                                            "(synthetic clips, deblurkit.highlights.video)",
-                           "summary": summary})
+    save_safetensors(model, out / "highlight-net.safetensors", name="highlight-net", meta={**meta, "summary": summary})
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
     return summary

@@ -10,13 +10,17 @@ Shape:
     clipped-or-invalid mask of the reference (1). Logs are natural logs of linear values in
     current-frame sensor units (1 = clipping), floored at ``exp(-8)``.
     Output ``(B, 3, H, W)``: log-radiance, equal to the input's log current frame wherever the
-    clipped mask is 0 (``out = log_cur + mask * net(x)``). Any H, W (zero-padded inside to a
-    multiple of ``2 ** len(enc_blk_nums)``).
+    clipped mask is 0 (``out = base + mask * net(x)``). Any H, W (zero-padded inside to a
+    multiple of ``2 ** len(enc_blk_nums)``). The base is the log current frame
+    (``residual_from="current"``) or the copy fill in log space (``"copy"``:
+    ``log_cur + mask * conf * max(0, log_ref - log_cur)``, the larger of the two lower bounds where
+    the reference is trusted), so that the network only learns what the reference cannot give.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +40,8 @@ class HighlightNet(nn.Module):
         enc_blk_nums: NAFBlocks per encoder level (each level halves the resolution).
         middle_blk_num: NAFBlocks at the lowest resolution.
         dec_blk_nums: NAFBlocks per decoder level (same length as ``enc_blk_nums``).
+        residual_from: what the residual is added to inside the clipped mask: the log current
+            frame, or the confidence-weighted copy fill of the reference (see the module docstring).
     """
 
     def __init__(
@@ -45,12 +51,18 @@ class HighlightNet(nn.Module):
         enc_blk_nums: Sequence[int] = (1, 1, 2),
         middle_blk_num: int = 2,
         dec_blk_nums: Sequence[int] = (1, 1, 1),
+        residual_from: Literal["current", "copy"] = "current",
     ) -> None:
         super().__init__()
         if len(enc_blk_nums) != len(dec_blk_nums):
             raise ValueError(f"enc_blk_nums and dec_blk_nums need the same length, got {enc_blk_nums}, {dec_blk_nums}")
+        if residual_from not in ("current", "copy"):
+            raise ValueError(f"residual_from must be 'current' or 'copy', got {residual_from!r}")
+        self.residual_from = residual_from
         self.hparams = {"width": int(width), "enc_blk_nums": [int(n) for n in enc_blk_nums],
                         "middle_blk_num": int(middle_blk_num), "dec_blk_nums": [int(n) for n in dec_blk_nums]}
+        if residual_from != "current":  # old checkpoints (no key) keep meaning "current"
+            self.hparams["residual_from"] = residual_from
         self.in_channels = IN_CHANNELS
         self.intro = nn.Conv2d(IN_CHANNELS, width, 3, padding=1)
         self.encoders = nn.ModuleList()
@@ -87,4 +99,8 @@ class HighlightNet(nn.Module):
         for decoder, up, skip in zip(self.decoders, self.ups, skips[::-1]):
             y = decoder(up(y) + skip)
         residual = self.ending(y)[:, :, :h, :w]
-        return x[:, 0:3] + x[:, 6:7] * residual
+        mask = x[:, 6:7]
+        base = x[:, 0:3]
+        if self.residual_from == "copy":
+            base = base + mask * x[:, 7:8] * (x[:, 3:6] - base).clamp(min=0.0)
+        return base + mask * residual
