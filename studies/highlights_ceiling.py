@@ -26,7 +26,7 @@ from deblurkit.highlights.metrics import HDR_PEAK, psnr_linear_masked, psnr_mula
 from deblurkit.highlights.online import make_reference, prepare_inputs, restore_copy, restore_none
 from deblurkit.highlights.video import TEST_PANORAMAS
 from studies.heldout import write_results
-from studies.highlights_eval import heldout_clips
+from studies.highlights_eval import heldout_clips, score_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,15 +90,9 @@ def main(argv: list[str] | None = None) -> int:
               f"alignment; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)"), "",
              "| method | " + " | ".join(f"{p} mu-law | {p} linear" for p in args.presets) + " | frames |",
              "|---|" + "---|---|" * len(args.presets) + "---|"]
-    for m in restorers:
-        row, cells = {}, []
-        for p in args.presets:
-            mu = float(np.mean(scores[p][m]["mulaw"])) if scores[p][m]["mulaw"] else float("nan")
-            li = float(np.mean(scores[p][m]["linear"])) if scores[p][m]["linear"] else float("nan")
-            row[p] = {"mulaw_db": round(mu, 3), "linear_db": round(li, 3), "frames": len(scores[p][m]["mulaw"])}
-            cells += [f"{mu:.2f}", f"{li:.2f}"]
-        results["table"][m] = row
-        lines.append(f"| {m} | " + " | ".join(cells) + f" | {sum(r['frames'] for r in row.values())} |")
+    table, rows = score_rows(scores, args.presets, list(restorers))
+    results["table"].update(table)
+    lines += rows
     results["clipped_seen_unclipped_pct"] = {p: round(float(np.mean(v)), 2) for p, v in seen.items() if v}
     lines += ["", "Clipped pixels that some earlier frame saw unclipped (confidence > 0.5), mean % per frame: "
               + ", ".join(f"{p} {v:.1f} %" for p, v in results["clipped_seen_unclipped_pct"].items()) + "."]

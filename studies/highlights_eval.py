@@ -76,6 +76,22 @@ def build_methods(names: list[str], checkpoint: str | None, policy_path: str | N
     return out
 
 
+def score_rows(scores: dict, presets: list[str], names: list[str]) -> tuple[dict, list[str]]:
+    """Mean mu-law / linear PSNR per method and preset from ``scores[preset][name]`` frame lists:
+    the JSON table and its markdown rows (``| name | mu-law | linear | ... | frames |``)."""
+    table, lines = {}, []
+    for m in names:
+        row, cells = {}, []
+        for p in presets:
+            mu = float(np.mean(scores[p][m]["mulaw"])) if scores[p][m]["mulaw"] else float("nan")
+            li = float(np.mean(scores[p][m]["linear"])) if scores[p][m]["linear"] else float("nan")
+            row[p] = {"mulaw_db": round(mu, 3), "linear_db": round(li, 3), "frames": len(scores[p][m]["mulaw"])}
+            cells += [f"{mu:.2f}", f"{li:.2f}"]
+        table[m] = row
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {sum(r['frames'] for r in row.values())} |")
+    return table, lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hdr", default=str(ROOT.parent / "shared/data/hdr"))
@@ -125,16 +141,9 @@ def main(argv: list[str] | None = None) -> int:
              f"alignment `{args.align}`; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)"), "",
              "| method | " + " | ".join(f"{p} mu-law | {p} linear" for p in args.presets) + " | frames |",
              "|---|" + "---|---|" * len(args.presets) + "---|"]
-    for m in methods:
-        row = {}
-        cells = []
-        for p in args.presets:
-            mu = float(np.mean(scores[p][m]["mulaw"])) if scores[p][m]["mulaw"] else float("nan")
-            li = float(np.mean(scores[p][m]["linear"])) if scores[p][m]["linear"] else float("nan")
-            row[p] = {"mulaw_db": round(mu, 3), "linear_db": round(li, 3), "frames": len(scores[p][m]["mulaw"])}
-            cells += [f"{mu:.2f}", f"{li:.2f}"]
-        results["table"][m] = row
-        lines.append(f"| {m} | " + " | ".join(cells) + f" | {sum(r['frames'] for r in row.values())} |")
+    table, rows = score_rows(scores, args.presets, list(methods))
+    results["table"].update(table)
+    lines += rows
     results["seconds"] = {m: round(t, 2) for m, t in timing.items()}
     results["mulaw_by_panorama"] = {k: {m: round(float(np.mean(v)), 3) for m, v in row.items()}
                                     for k, row in by_clip.items()}
