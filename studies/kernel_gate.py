@@ -7,6 +7,12 @@
     python -m studies.kernel_gate collect --sets uniform
     python -m studies.kernel_gate collect --sets large noise-high --step 2
     python -m studies.kernel_gate fit
+    # more validation photos, e.g. building facades (periodic structure):
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/urban100 --limit 16 --sets uniform varying \
+        --out data/valsets-urban
+    python -m studies.kernel_gate collect --testsets data/valsets-urban --cache data/kernel_gate_cache_urban \
+        --sets uniform varying
+    python -m studies.kernel_gate fit --extra-cache urban=data/kernel_gate_cache_urban
 
 ``collect``: per validation pair, the blind pipeline's kernel on one tile with every kernel
 trusted, its no-reference scores (:func:`deblurkit.kernel_aware.blind.kernel_scores`) and the
@@ -102,16 +108,19 @@ def collect(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_records(cache: Path, sets: list[str]) -> list[dict]:
-    """All collected pairs of ``sets`` as flat records (``set``, ``photo``, scores, gains)."""
+def load_records(cache: Path, sets: list[str], label: str = "") -> list[dict]:
+    """All collected pairs of ``sets`` as flat records (``set``, ``photo``, scores, gains); with a
+    ``label``, the sets are named ``label-set`` (validation pairs from another photo source)."""
     out = []
     for set_name in sets:
         path = cache / f"{set_name}.json"
         if not path.is_file():
-            print(f"skip {set_name}: no {path} (run collect first)", file=sys.stderr)
+            if not label:
+                print(f"skip {set_name}: no {path} (run collect first)", file=sys.stderr)
             continue
+        name = f"{label}-{set_name}" if label else set_name
         for key, rec in sorted(json.loads(path.read_text()).items(), key=lambda kv: int(kv[0])):
-            out.append({"set": set_name, "index": int(key), **rec})
+            out.append({"set": name, "index": int(key), **rec, "photo": f"{label}/{rec['photo']}" if label else rec["photo"]})
     return out
 
 
@@ -186,6 +195,9 @@ def fit(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     records = load_records(Path(args.cache), args.sets)
+    for extra in args.extra_cache:
+        label, _, folder = extra.partition("=")
+        records += load_records(Path(folder), args.sets, label)
     if not records:
         return 2
     features = tuple(records[0]["scores"])
@@ -252,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("fit", help="fit the thresholds on the collected pairs")
     f.add_argument("--sets", nargs="*", default=VAL_SETS)
     f.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
+    f.add_argument("--extra-cache", nargs="*", default=[], metavar="LABEL=DIR",
+                   help="more collected pairs (e.g. urban=data/kernel_gate_cache_urban, collected from "
+                        "sets built with make_testsets --photo-dir); their sets are named LABEL-SET")
     f.add_argument("--worst", type=float, default=0.0,
                    help="largest loss (dB) allowed on a validation pair (0: none may lose, the project's standard)")
     f.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the compared logistic regression")

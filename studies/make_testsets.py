@@ -94,6 +94,24 @@ def load_test_photos(manifest_path: Path, photo_root: Path, side: int,
     return out
 
 
+def load_folder_photos(folder: Path, side: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """The first ``limit`` images (sorted by name) of ``folder``, resized to at most ``side`` px."""
+    import cv2
+
+    from deblurkit.io import load_image_rgb
+
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))[:limit]
+    out = []
+    for f in files:
+        img = load_image_rgb(f)
+        h, w = img.shape[:2]
+        s = side / max(h, w)
+        if s < 1:
+            img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        out.append((f.name, np.clip(img, 0, 1).astype(np.float32)))
+    return out
+
+
 def _textured_crop(img: np.ndarray, crop: int, rng: np.random.Generator, candidates: int = 8) -> tuple[int, int]:
     """Of ``candidates`` random crops, the one with the largest mean gradient magnitude.
 
@@ -123,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=("test", "train"), default="test",
                     help="photos to use: 'train' builds validation sets for tuning a setting "
                          "(e.g. --split train --out data/valsets) without touching the held-out photos")
+    ap.add_argument("--photo-dir", default=None,
+                    help="build validation sets from the images of this folder instead of the manifest's "
+                         "(e.g. ../shared/data/sharp/urban100: building facades, periodic structure)")
+    ap.add_argument("--limit", type=int, default=None, help="with --photo-dir: the first N images by name")
     args = ap.parse_args(argv)
+    split = "folder" if args.photo_dir else args.split
 
     import torch
 
@@ -138,10 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         geometry = GEOMETRY.get(set_name, {"size": args.size, "photo_side": args.photo_side})
         size, photo_side = geometry["size"], geometry["photo_side"]
         if photo_side not in loaded:
-            loaded[photo_side] = load_test_photos(Path(args.manifest), Path(args.photos), photo_side, args.split)
+            loaded[photo_side] = (load_folder_photos(Path(args.photo_dir), photo_side, args.limit) if args.photo_dir
+                                  else load_test_photos(Path(args.manifest), Path(args.photos), photo_side, args.split))
         photos = loaded[photo_side]
         if not photos:
-            print(f"no {args.split} photos: run scripts/fetch_photos.py first", file=sys.stderr)
+            print(f"no {split} photos: run scripts/fetch_photos.py first (or check --photo-dir)", file=sys.stderr)
             return 2
         cfg = set_config(set_name)
         out = Path(args.out) / set_name
@@ -150,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         gray = geometry.get("gray", False)
         jobs = [(photo_name, img, c) for photo_name, img in photos for c in range(crops)]
         for i, (photo_name, img, c) in enumerate(jobs):
-            key = f"{set_name}/{photo_name}" if args.split == "test" else f"val/{set_name}/{photo_name}"
+            key = {"test": f"{set_name}/{photo_name}", "train": f"val/{set_name}/{photo_name}",
+                   "folder": f"folder/{set_name}/{photo_name}"}[split]
             if c:
                 key += f"/{c}"
             seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
@@ -178,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                     np.save(fh, pair.kernel[0, 0].numpy().astype(np.float32))
             items.append({"index": i, "photo": photo_name, "crop_yx": [y0, x0], "seed": seed,
                           "kernel": kernel_file, "params": pair.params[0]})
-        meta = {"set": set_name, "split": args.split, "config": dataclasses.asdict(cfg), "size": size,
+        meta = {"set": set_name, "split": split, "photo_dir": args.photo_dir, "config": dataclasses.asdict(cfg), "size": size,
                 "photo_side": photo_side, "darken_linear": DARKEN.get(set_name), "items": items}
         with atomic_write(out / "meta.json", "w") as fh:
             json.dump(meta, fh, indent=1, default=str)

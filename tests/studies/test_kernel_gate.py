@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from studies.kernel_gate import choose_rule, gated_summary, leave_one_photo_out, rule_accepts
+import json
+
+from studies.kernel_gate import choose_rule, gated_summary, leave_one_photo_out, load_records, rule_accepts
 
 
 def _rec(set_name, photo, gain, overshoot, agreement, consistency=0.9, connectedness=1.0):
@@ -34,3 +36,10 @@ def test_fitted_rule_keeps_the_gains_and_makes_no_pair_worse():
     # Leave one photo out: each photo is judged by a rule fitted without it.
     loo = leave_one_photo_out(RECORDS, lambda train, test: rule_accepts(test, *choose_rule(train, 0.0)))
     assert len(loo) == len(RECORDS) and not loo[2]
+
+
+def test_pairs_from_another_photo_source_form_their_own_sets(tmp_path):
+    rec = _rec("uniform", "img_001.jpg", +1.0, 0.001, 0.9)
+    (tmp_path / "uniform.json").write_text(json.dumps({"0": {k: rec[k] for k in ("photo", "gain", "blurred", "scores")}}))
+    loaded = load_records(tmp_path, ["uniform", "varying"], "urban")
+    assert [(r["set"], r["photo"], r["index"]) for r in loaded] == [("urban-uniform", "urban/img_001.jpg", 0)]
