@@ -72,6 +72,14 @@ def main() -> None:
     ap.add_argument("--densify-from", type=int, default=100)
     ap.add_argument("--densify-every", type=int, default=50)
     ap.add_argument("--anneal-fraction", type=float, default=1 / 6, help="share of the iterations the threshold decays over")
+    ap.add_argument("--smooth-weight", type=float, nargs=2, default=(1e-2, 1e-3),
+                    help="smoothness weight at the start and the end of the joint phase")
+    ap.add_argument("--lr-curve-half", type=int, default=1500, help="iterations over which the trajectory rates halve")
+    ap.add_argument("--anchor", default="mid", choices=("mid", "start"),
+                    help="the given pose is each trajectory's mid-exposure pose (mid) or its start")
+    ap.add_argument("--lr-alignment", type=float, default=None, help="rate of the alignment twists (default: --lr-control)")
+    ap.add_argument("--init-noise", type=float, default=0.0, help="std of the initial trajectory control points")
+    ap.add_argument("--log-every", type=int, default=0, help="iterations between progress records (0: a sixth of the run)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="studies/results/scene_deblur")
@@ -155,6 +163,23 @@ def main() -> None:
     def peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
+    def monitor(gs, traj) -> dict[str, float]:
+        """Test PSNR and, with trajectories, their errors against the truth (logged during the fit)."""
+        rec = {"test_psnr": scores(srgb(render_views_linear(gs, cams[test_idx], intr, background=background)),
+                                   test_true)["psnr"]}
+        if traj is not None and train.true_w2c is not None:
+            est = traj.world_to_camera(train.w2c)
+            errs = [trajectory_error(e, t) for e, t in zip(est, train.true_w2c)]
+            errs_set = [trajectory_set_error(e, t) for e, t in zip(est, train.true_w2c)]
+            mid = sharp_view_poses(train.w2c, traj)
+            errs_mid = [trajectory_set_error(m[None], w[None]) for m, w in zip(mid, train.w2c)]
+            rec.update(rot_deg=float(np.mean([e[0] for e in errs])), pos=float(np.mean([e[1] for e in errs])),
+                       set_rot_deg=float(np.mean([e[0] for e in errs_set])),
+                       set_pos=float(np.mean([e[1] for e in errs_set])),
+                       mid_rot_deg=float(np.mean([e[0] for e in errs_mid])),
+                       mid_pos=float(np.mean([e[1] for e in errs_mid])))
+        return rec
+
     pictures = {"truth": test_true}
     for mode in args.modes.split(","):
         photos, fit_mode = train, mode
@@ -170,14 +195,18 @@ def main() -> None:
                            num_subframes=args.subframes, bezier_order=args.order, subframe_chunk=args.subframes,
                            init_points=args.init_points, init_depth=init_depth, background=background, lr_sh0=2e-2, lr_means=5e-3,
                            lr_scales=1e-2, lr_control=args.lr_control, lr_times=args.lr_times,
+                           smooth_weight=tuple(args.smooth_weight), lr_curve_half=args.lr_curve_half,
+                           trajectory_anchor=args.anchor, lr_alignment=args.lr_alignment,
+                           trajectory_init_noise=args.init_noise,
                            densify_every=args.densify_every, densify_from=args.densify_from,
                            anneal_fraction=args.anneal_fraction, checkpoint_every=10**9, seed=args.seed,
                            grad_threshold_start=2e-4 if args.no_anneal else 4e-4)
         scope = reset_peak_rss()
         rss_start = peak_rss_mb()  # after a reset: the resident memory now
         t0 = time.perf_counter()
-        res = fit_scene(photos, config, log_every=max(1, args.iterations // 6),
-                        progress=lambda r, m=mode: print(m, r, flush=True))
+        res = fit_scene(photos, config, log_every=args.log_every or max(1, args.iterations // 6),
+                        progress=lambda r, m=mode: print(m, {k: round(x, 4) for k, x in r.items()}, flush=True),
+                        monitor=monitor)
         seconds = time.perf_counter() - t0
         peak = peak_rss_mb()
         test_pred = srgb(render_views_linear(res.gaussians, cams[test_idx], intr, background=background))
@@ -192,6 +221,7 @@ def main() -> None:
             "peak_rss_scope": scope,
             "rss_at_start_mb": rss_start,
             "final_l1": res.history[-1]["l1"],
+            "history": res.history,
             "config": asdict(config),
         }
         if res.trajectories is not None:
