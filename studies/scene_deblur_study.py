@@ -22,7 +22,8 @@ pose), the number of Gaussians, the wall time, the peak resident memory of the f
 the process's high-water mark reset before each fit; elsewhere the process's peak so far), and for ``joint`` the error of the recovered
 trajectories (:func:`deblurkit.scene.trajectory.trajectory_error`, index-matched, and
 :func:`deblurkit.scene.trajectory.trajectory_set_error`, as pose sets) next to those of assuming
-no motion. The blurry training photos vs their sharp
+no motion, and (synthetic scenes) the floaters: visible fitted Gaussians farther than
+``--floater-distance`` from every true Gaussian. The blurry training photos vs their sharp
 versions are reported too, and so are the restored ones for ``deblurred``. ``--scene lego``: the first ``--views`` NeRF-synthetic lego views
 (``../shared/data/scenes/lego``, RGBA on white, resized to ``--size``), training views blurred by
 camera rotation (exact homographies), test views the sharp photos. Writes ``--out`` ``.json`` and ``.md`` and a picture row per test
@@ -79,6 +80,8 @@ def main() -> None:
                     help="the given pose is each trajectory's mid-exposure pose (mid) or its start")
     ap.add_argument("--lr-alignment", type=float, default=None, help="rate of the alignment twists (default: --lr-control)")
     ap.add_argument("--init-noise", type=float, default=0.0, help="std of the initial trajectory control points")
+    ap.add_argument("--floater-distance", type=float, default=0.3,
+                    help="a visible fitted Gaussian farther than this from every true one counts as a floater")
     ap.add_argument("--log-every", type=int, default=0, help="iterations between progress records (0: a sixth of the run)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -135,6 +138,14 @@ def main() -> None:
         test_true = views.images[test_idx].permute(0, 2, 3, 1).numpy().astype(np.float64)
         train_true = views.images[train_idx].permute(0, 2, 3, 1).numpy().astype(np.float64)
         background, init_depth, n_true = (1.0, 1.0, 1.0), None, 0
+        truth = None
+
+    def floaters(gs) -> dict[str, float]:
+        """Visible Gaussians (opacity >= 0.05) farther than ``--floater-distance`` from every true Gaussian."""
+        opacity = torch.sigmoid(gs.opacity_logits)
+        dist = torch.cat([torch.cdist(m, truth.means).amin(1) for m in gs.means.split(2048)])
+        far = (dist > args.floater_distance) & (opacity >= 0.05)
+        return {"count": int(far.sum()), "opacity_share": float(opacity[far].sum() / opacity.sum().clamp_min(1e-12))}
 
     def scores(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
         return {"psnr": float(np.mean([psnr(p, r, data_range=1.0) for p, r in zip(pred, ref)])),
@@ -216,6 +227,7 @@ def main() -> None:
             "test": scores(test_pred, test_true),
             "train_sharp": scores(train_pred, train_true),
             "gaussians": len(res.gaussians),
+            "floaters": None if truth is None else floaters(res.gaussians),
             "seconds": seconds,
             "peak_rss_mb": peak,
             "peak_rss_scope": scope,
@@ -251,12 +263,14 @@ def main() -> None:
         + (f"; restored by {args.restorer!r}: {results['deblurred_inputs']['psnr']:.2f} dB / "
            f"{results['deblurred_inputs']['ssim']:.3f}" if "deblurred_inputs" in results else ""),
         "",
-        "| fit | test PSNR | test SSIM | train (sharp) PSNR | Gaussians | seconds | peak RSS (MB), at start |",
-        "|---|---|---|---|---|---|---|",
+        "| fit | test PSNR | test SSIM | train (sharp) PSNR | Gaussians | floaters (opacity share) | seconds | "
+        "peak RSS (MB), at start |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for mode, r in results["fits"].items():
+        fl = "-" if r["floaters"] is None else f"{r['floaters']['count']} ({r['floaters']['opacity_share']:.3f})"
         lines.append(f"| {mode} | {r['test']['psnr']:.2f} | {r['test']['ssim']:.3f} | {r['train_sharp']['psnr']:.2f} | "
-                     f"{r['gaussians']} | {r['seconds']:.0f} | {r['peak_rss_mb']:.0f}, {r['rss_at_start_mb']:.0f} |")
+                     f"{r['gaussians']} | {fl} | {r['seconds']:.0f} | {r['peak_rss_mb']:.0f}, {r['rss_at_start_mb']:.0f} |")
     nm = results["trajectory_error_of_no_motion"]
     lines += ["", f"Trajectory errors (mean over views; index-matched relative to the mid pose up to reversal | "
               f"pose set): no motion {nm['rotation_deg']:.2f} deg / {nm['position']:.3f} | "
