@@ -34,6 +34,7 @@ Sizes are tiny on purpose (a shared 2-core CPU); all are options.
 
 ``--summarize A.json B.json ...`` (no fitting): mean and spread (sample standard deviation, min
 and max) of each fit's test PSNR/SSIM and of its gap to ``joint`` over several runs, e.g. seeds;
+files of the same seed (the same study split over processes with ``--modes``) are merged first;
 writes ``--out`` ``.json`` and ``.md``.
 """
 
@@ -294,8 +295,15 @@ def summarize(files: list[str], out: Path) -> dict:
 
     from deblurkit.io import atomic_write
 
-    runs = [json.loads(Path(f).read_text()) for f in files]
-    modes = [m for m in runs[0]["fits"] if all(m in r["fits"] for r in runs)]
+    runs: list[dict] = []
+    for f in files:  # runs of one seed made with different --modes are merged into one
+        r = json.loads(Path(f).read_text())
+        same = [q for q in runs if q["settings"]["seed"] == r["settings"]["seed"]]
+        if same:
+            same[0]["fits"].update(r["fits"])
+        else:
+            runs.append(r)
+    modes = [m for m in ("plain", "deblurred", "joint", "oracle") if all(m in r["fits"] for r in runs)]
 
     def stats(values: list[float]) -> dict[str, float]:
         a = np.asarray(values, dtype=np.float64)
@@ -321,6 +329,17 @@ def summarize(files: list[str], out: Path) -> dict:
     for m, row in summary["fits"].items():
         gap = fmt(row["joint_minus_this_psnr"], 2) if "joint_minus_this_psnr" in row else "-"
         lines.append(f"| {m} | {fmt(row['psnr'], 2)} | {fmt(row['ssim'], 3)} | {gap} | {row['peak_rss_mb']['mean']:.0f} |")
+    keys = ("rotation_deg", "position", "set_rotation_deg", "set_position")
+    if "joint" in modes and all("trajectory_error" in r["fits"]["joint"] for r in runs):
+        summary["trajectory_error"] = {
+            name: {k: stats([src(r)[k] for r in runs]) for k in keys}
+            for name, src in (("no_motion", lambda r: r["trajectory_error_of_no_motion"]),
+                              ("joint", lambda r: r["fits"]["joint"]["trajectory_error"]))}
+        lines += ["", "| trajectories | index-matched rotation (deg) | index-matched position | pose-set rotation (deg) | "
+                  "pose-set position |", "|---|---|---|---|---|"]
+        for name, row in summary["trajectory_error"].items():
+            lines.append(f"| {name.replace('_', ' ')} | {fmt(row['rotation_deg'], 2)} | {fmt(row['position'], 3)} | "
+                         f"{fmt(row['set_rotation_deg'], 2)} | {fmt(row['set_position'], 3)} |")
     with atomic_write(out.with_suffix(".json"), "w") as fh:
         json.dump(summary, fh, indent=2)
     with atomic_write(out.with_suffix(".md"), "w") as fh:
