@@ -10,7 +10,7 @@ callback; the median plain and joint times are multiplied by the schedule's iter
 (``--schedule TOTAL PLAIN``), which is an extrapolation, not a measured full fit. Peak resident
 memory of the process (Linux high-water mark, reset just before the fit) is printed too.
 
-Usage: python benchmarks/scene_fit_speed.py [--views 24] [--size 128] [--subframes 7] [--plain 3] [--joint 4]
+Usage: python benchmarks/scene_fit_speed.py [--views 24] [--size 128] [--subframes 7] [--plain 3] [--joint 4] [--samples 16]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--joint", type=int, default=4, help="joint iterations timed")
     parser.add_argument("--schedule", type=int, nargs=2, default=(3000, 500), metavar=("TOTAL", "PLAIN"),
                         help="iterations of the full fit to extrapolate to, and how many of them plain")
+    parser.add_argument("--samples", type=int, default=16, help="sharp renders averaged per blurry photo (setup only)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
@@ -51,7 +52,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     truth = make_synthetic_scene(gen, spacing=0.15)
     intr = Intrinsics.from_fov(math.radians(50), args.size, args.size)
-    views = make_blurry_views(truth, forward_facing_cameras(args.views), intr, gen, num_samples=16, noise="none",
+    views = make_blurry_views(truth, forward_facing_cameras(args.views), intr, gen, num_samples=args.samples, noise="none",
                               rotation_deg=(3.0, 5.0), translation=(0.05, 0.1))
     total = args.plain + args.joint
     config = FitConfig(mode="joint", iterations=total, plain_iterations=args.plain, num_subframes=args.subframes,
