@@ -22,7 +22,8 @@ pose), the number of Gaussians, the wall time, the peak resident memory of the f
 the process's high-water mark reset before each fit; elsewhere the process's peak so far), and for ``joint`` the error of the recovered
 trajectories (:func:`deblurkit.scene.trajectory.trajectory_error`, index-matched, and
 :func:`deblurkit.scene.trajectory.trajectory_set_error`, as pose sets) next to those of assuming
-no motion. The blurry training photos vs their sharp
+no motion, and (synthetic scenes) the floaters: visible fitted Gaussians farther than
+``--floater-distance`` from every true Gaussian. The blurry training photos vs their sharp
 versions are reported too, and so are the restored ones for ``deblurred``. ``--scene lego``: the first ``--views`` NeRF-synthetic lego views
 (``../shared/data/scenes/lego``, RGBA on white, resized to ``--size``), training views blurred by
 camera rotation (exact homographies), test views the sharp photos. Writes ``--out`` ``.json`` and ``.md`` and a picture row per test
@@ -33,6 +34,7 @@ Sizes are tiny on purpose (a shared 2-core CPU); all are options.
 
 ``--summarize A.json B.json ...`` (no fitting): mean and spread (sample standard deviation, min
 and max) of each fit's test PSNR/SSIM and of its gap to ``joint`` over several runs, e.g. seeds;
+files of the same seed (the same study split over processes with ``--modes``) are merged first;
 writes ``--out`` ``.json`` and ``.md``.
 """
 
@@ -72,6 +74,16 @@ def main() -> None:
     ap.add_argument("--densify-from", type=int, default=100)
     ap.add_argument("--densify-every", type=int, default=50)
     ap.add_argument("--anneal-fraction", type=float, default=1 / 6, help="share of the iterations the threshold decays over")
+    ap.add_argument("--smooth-weight", type=float, nargs=2, default=(1e-2, 1e-3),
+                    help="smoothness weight at the start and the end of the joint phase")
+    ap.add_argument("--lr-curve-half", type=int, default=1500, help="iterations over which the trajectory rates halve")
+    ap.add_argument("--anchor", default="mid", choices=("mid", "start"),
+                    help="the given pose is each trajectory's mid-exposure pose (mid) or its start")
+    ap.add_argument("--lr-alignment", type=float, default=None, help="rate of the alignment twists (default: --lr-control)")
+    ap.add_argument("--init-noise", type=float, default=0.0, help="std of the initial trajectory control points")
+    ap.add_argument("--floater-distance", type=float, default=0.3,
+                    help="a visible fitted Gaussian farther than this from every true one counts as a floater")
+    ap.add_argument("--log-every", type=int, default=0, help="iterations between progress records (0: a sixth of the run)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="studies/results/scene_deblur")
@@ -127,6 +139,14 @@ def main() -> None:
         test_true = views.images[test_idx].permute(0, 2, 3, 1).numpy().astype(np.float64)
         train_true = views.images[train_idx].permute(0, 2, 3, 1).numpy().astype(np.float64)
         background, init_depth, n_true = (1.0, 1.0, 1.0), None, 0
+        truth = None
+
+    def floaters(gs) -> dict[str, float]:
+        """Visible Gaussians (opacity >= 0.05) farther than ``--floater-distance`` from every true Gaussian."""
+        opacity = torch.sigmoid(gs.opacity_logits)
+        dist = torch.cat([torch.cdist(m, truth.means).amin(1) for m in gs.means.split(2048)])
+        far = (dist > args.floater_distance) & (opacity >= 0.05)
+        return {"count": int(far.sum()), "opacity_share": float(opacity[far].sum() / opacity.sum().clamp_min(1e-12))}
 
     def scores(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
         return {"psnr": float(np.mean([psnr(p, r, data_range=1.0) for p, r in zip(pred, ref)])),
@@ -155,6 +175,23 @@ def main() -> None:
     def peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
+    def monitor(gs, traj) -> dict[str, float]:
+        """Test PSNR and, with trajectories, their errors against the truth (logged during the fit)."""
+        rec = {"test_psnr": scores(srgb(render_views_linear(gs, cams[test_idx], intr, background=background)),
+                                   test_true)["psnr"]}
+        if traj is not None and train.true_w2c is not None:
+            est = traj.world_to_camera(train.w2c)
+            errs = [trajectory_error(e, t) for e, t in zip(est, train.true_w2c)]
+            errs_set = [trajectory_set_error(e, t) for e, t in zip(est, train.true_w2c)]
+            mid = sharp_view_poses(train.w2c, traj)
+            errs_mid = [trajectory_set_error(m[None], w[None]) for m, w in zip(mid, train.w2c)]
+            rec.update(rot_deg=float(np.mean([e[0] for e in errs])), pos=float(np.mean([e[1] for e in errs])),
+                       set_rot_deg=float(np.mean([e[0] for e in errs_set])),
+                       set_pos=float(np.mean([e[1] for e in errs_set])),
+                       mid_rot_deg=float(np.mean([e[0] for e in errs_mid])),
+                       mid_pos=float(np.mean([e[1] for e in errs_mid])))
+        return rec
+
     pictures = {"truth": test_true}
     for mode in args.modes.split(","):
         photos, fit_mode = train, mode
@@ -170,14 +207,18 @@ def main() -> None:
                            num_subframes=args.subframes, bezier_order=args.order, subframe_chunk=args.subframes,
                            init_points=args.init_points, init_depth=init_depth, background=background, lr_sh0=2e-2, lr_means=5e-3,
                            lr_scales=1e-2, lr_control=args.lr_control, lr_times=args.lr_times,
+                           smooth_weight=tuple(args.smooth_weight), lr_curve_half=args.lr_curve_half,
+                           trajectory_anchor=args.anchor, lr_alignment=args.lr_alignment,
+                           trajectory_init_noise=args.init_noise,
                            densify_every=args.densify_every, densify_from=args.densify_from,
                            anneal_fraction=args.anneal_fraction, checkpoint_every=10**9, seed=args.seed,
                            grad_threshold_start=2e-4 if args.no_anneal else 4e-4)
         scope = reset_peak_rss()
         rss_start = peak_rss_mb()  # after a reset: the resident memory now
         t0 = time.perf_counter()
-        res = fit_scene(photos, config, log_every=max(1, args.iterations // 6),
-                        progress=lambda r, m=mode: print(m, r, flush=True))
+        res = fit_scene(photos, config, log_every=args.log_every or max(1, args.iterations // 6),
+                        progress=lambda r, m=mode: print(m, {k: round(x, 4) for k, x in r.items()}, flush=True),
+                        monitor=monitor)
         seconds = time.perf_counter() - t0
         peak = peak_rss_mb()
         test_pred = srgb(render_views_linear(res.gaussians, cams[test_idx], intr, background=background))
@@ -187,11 +228,13 @@ def main() -> None:
             "test": scores(test_pred, test_true),
             "train_sharp": scores(train_pred, train_true),
             "gaussians": len(res.gaussians),
+            "floaters": None if truth is None else floaters(res.gaussians),
             "seconds": seconds,
             "peak_rss_mb": peak,
             "peak_rss_scope": scope,
             "rss_at_start_mb": rss_start,
             "final_l1": res.history[-1]["l1"],
+            "history": res.history,
             "config": asdict(config),
         }
         if res.trajectories is not None:
@@ -221,12 +264,14 @@ def main() -> None:
         + (f"; restored by {args.restorer!r}: {results['deblurred_inputs']['psnr']:.2f} dB / "
            f"{results['deblurred_inputs']['ssim']:.3f}" if "deblurred_inputs" in results else ""),
         "",
-        "| fit | test PSNR | test SSIM | train (sharp) PSNR | Gaussians | seconds | peak RSS (MB), at start |",
-        "|---|---|---|---|---|---|---|",
+        "| fit | test PSNR | test SSIM | train (sharp) PSNR | Gaussians | floaters (opacity share) | seconds | "
+        "peak RSS (MB), at start |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for mode, r in results["fits"].items():
+        fl = "-" if r["floaters"] is None else f"{r['floaters']['count']} ({r['floaters']['opacity_share']:.3f})"
         lines.append(f"| {mode} | {r['test']['psnr']:.2f} | {r['test']['ssim']:.3f} | {r['train_sharp']['psnr']:.2f} | "
-                     f"{r['gaussians']} | {r['seconds']:.0f} | {r['peak_rss_mb']:.0f}, {r['rss_at_start_mb']:.0f} |")
+                     f"{r['gaussians']} | {fl} | {r['seconds']:.0f} | {r['peak_rss_mb']:.0f}, {r['rss_at_start_mb']:.0f} |")
     nm = results["trajectory_error_of_no_motion"]
     lines += ["", f"Trajectory errors (mean over views; index-matched relative to the mid pose up to reversal | "
               f"pose set): no motion {nm['rotation_deg']:.2f} deg / {nm['position']:.3f} | "
@@ -250,8 +295,15 @@ def summarize(files: list[str], out: Path) -> dict:
 
     from deblurkit.io import atomic_write
 
-    runs = [json.loads(Path(f).read_text()) for f in files]
-    modes = [m for m in runs[0]["fits"] if all(m in r["fits"] for r in runs)]
+    runs: list[dict] = []
+    for f in files:  # runs of one seed made with different --modes are merged into one
+        r = json.loads(Path(f).read_text())
+        same = [q for q in runs if q["settings"]["seed"] == r["settings"]["seed"]]
+        if same:
+            same[0]["fits"].update(r["fits"])
+        else:
+            runs.append(r)
+    modes = [m for m in ("plain", "deblurred", "joint", "oracle") if all(m in r["fits"] for r in runs)]
 
     def stats(values: list[float]) -> dict[str, float]:
         a = np.asarray(values, dtype=np.float64)
@@ -277,6 +329,17 @@ def summarize(files: list[str], out: Path) -> dict:
     for m, row in summary["fits"].items():
         gap = fmt(row["joint_minus_this_psnr"], 2) if "joint_minus_this_psnr" in row else "-"
         lines.append(f"| {m} | {fmt(row['psnr'], 2)} | {fmt(row['ssim'], 3)} | {gap} | {row['peak_rss_mb']['mean']:.0f} |")
+    keys = ("rotation_deg", "position", "set_rotation_deg", "set_position")
+    if "joint" in modes and all("trajectory_error" in r["fits"]["joint"] for r in runs):
+        summary["trajectory_error"] = {
+            name: {k: stats([src(r)[k] for r in runs]) for k in keys}
+            for name, src in (("no_motion", lambda r: r["trajectory_error_of_no_motion"]),
+                              ("joint", lambda r: r["fits"]["joint"]["trajectory_error"]))}
+        lines += ["", "| trajectories | index-matched rotation (deg) | index-matched position | pose-set rotation (deg) | "
+                  "pose-set position |", "|---|---|---|---|---|"]
+        for name, row in summary["trajectory_error"].items():
+            lines.append(f"| {name.replace('_', ' ')} | {fmt(row['rotation_deg'], 2)} | {fmt(row['position'], 3)} | "
+                         f"{fmt(row['set_rotation_deg'], 2)} | {fmt(row['set_position'], 3)} |")
     with atomic_write(out.with_suffix(".json"), "w") as fh:
         json.dump(summary, fh, indent=2)
     with atomic_write(out.with_suffix(".md"), "w") as fh:

@@ -122,3 +122,18 @@ def test_a_corrupt_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(DeblurkitError, match="cannot read the run checkpoint"):
         load_run(tmp_path)
+
+
+def test_monitor_records_join_the_history_and_init_noise_moves_the_start(tiny_views) -> None:
+    seen = []
+
+    def monitor(gs, traj) -> dict[str, float]:
+        seen.append((len(gs), traj is not None))
+        return {"control_norm": float(traj.control.norm())}
+
+    cfg = _config(iterations=4, plain_iterations=2, trajectory_init_noise=0.01, densify_from=100)
+    res = fit_scene(tiny_views, cfg, log_every=2, monitor=monitor)
+    assert [r["iteration"] for r in res.history] == [2, 4] and len(seen) == 2 and all(t for _, t in seen)
+    assert res.history[0]["control_norm"] > 0  # the noise, before the joint phase moved anything
+    still = fit_scene(tiny_views, replace(cfg, trajectory_init_noise=0.0), log_every=2, monitor=monitor)
+    assert still.history[0]["control_norm"] == 0

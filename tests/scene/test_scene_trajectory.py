@@ -142,3 +142,25 @@ def test_trajectory_set_error_ignores_order_and_speed_but_not_the_path() -> None
     rot_speed, _ = trajectory_set_error(faster, true)
     rot_still, _ = trajectory_set_error(torch.eye(4, dtype=torch.float64)[None].expand(5, 4, 4), true)
     assert rot_speed < 0.1 * rot_still
+
+
+def test_mid_anchor_keeps_the_mid_pose_at_the_aligned_given_pose() -> None:
+    gen = torch.Generator().manual_seed(4)
+    given = se3_exp(torch.randn(2, 6, generator=gen, dtype=torch.float64))
+    mid = ExposureTrajectories(2, order=4, num_subframes=7, dtype=torch.float64, anchor="mid")
+    start = ExposureTrajectories(2, order=4, num_subframes=7, dtype=torch.float64)
+    with torch.no_grad():
+        for traj in (mid, start):
+            traj.control.copy_(0.1 * torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+            traj.alignment.copy_(0.05 * torch.randn(2, 6, generator=torch.Generator().manual_seed(6), dtype=torch.float64))
+    half = torch.full((2, 1), 0.5, dtype=torch.float64)
+    aligned = se3_exp(mid.alignment.detach()) @ given
+    torch.testing.assert_close(mid.world_to_camera(given, None, half)[:, 0].detach(), aligned)
+    assert not torch.allclose(start.world_to_camera(given, None, half)[:, 0].detach(), aligned)
+    torch.testing.assert_close(start.world_to_camera(given)[:, 0].detach(), aligned)  # start anchor: t = 0
+    # a common shift of all control points moves the start-anchored mid pose, not the mid-anchored one
+    with torch.no_grad():
+        mid.control += 0.2
+    torch.testing.assert_close(mid.world_to_camera(given, None, half)[:, 0].detach(), aligned)
+    with pytest.raises(ValueError, match="anchor"):
+        ExposureTrajectories(1, anchor="end")  # type: ignore[arg-type]

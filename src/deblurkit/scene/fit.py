@@ -49,7 +49,7 @@ from deblurkit.io import atomic_write
 from deblurkit.scene.data import ViewSet
 from deblurkit.scene.gaussians import Gaussians, quat_to_rotmat, random_gaussians
 from deblurkit.scene.render import Intrinsics, camera_centers, render
-from deblurkit.scene.trajectory import ExposureTrajectories, average_linear_to_srgb
+from deblurkit.scene.trajectory import ExposureTrajectories, TrajectoryAnchor, average_linear_to_srgb
 from deblurkit.synth.color import srgb_to_linear
 
 FitMode = Literal["plain", "joint", "oracle"]
@@ -81,7 +81,13 @@ class FitConfig:
     lr_sh0: float = 2.5e-3
     lr_sh1: float = 1.25e-4
     lr_control: float = 1e-3
-    """Learning rate of the Bézier control points and the start alignment (halves every ``lr_curve_half``)."""
+    """Learning rate of the Bézier control points (halves every ``lr_curve_half``, as the other trajectory rates)."""
+    lr_alignment: float | None = None
+    """Learning rate of each trajectory's alignment twist; None: ``lr_control``."""
+    trajectory_anchor: TrajectoryAnchor = "mid"
+    """``"mid"``: the given pose is the trajectory's mid-exposure pose (up to the alignment); ``"start"``: its start."""
+    trajectory_init_noise: float = 0.0
+    """Standard deviation of the initial control points (0: every trajectory starts as no motion)."""
     lr_times: float = 3e-3
     lr_curve_half: int = 1500
     smooth_weight: tuple[float, float] = (1e-2, 1e-3)
@@ -383,7 +389,8 @@ def load_run(run_dir: str | Path) -> tuple[FitConfig, Gaussians, ExposureTraject
         gs = Gaussians.from_state_dict(ck["gaussians"])
         traj = None
         if ck.get("trajectories") is not None:
-            traj = ExposureTrajectories(ck["num_views"], order=config.bezier_order, num_subframes=config.num_subframes)
+            traj = ExposureTrajectories(ck["num_views"], order=config.bezier_order, num_subframes=config.num_subframes,
+                                        anchor=config.trajectory_anchor)
             traj.load_state_dict(ck["trajectories"])
     except DeblurkitError:
         raise
@@ -410,6 +417,7 @@ def fit_scene(
     run_dir: str | Path | None = None,
     progress: Callable[[dict[str, float]], None] | None = None,
     log_every: int = 50,
+    monitor: Callable[[Gaussians, ExposureTrajectories | None], dict[str, float]] | None = None,
 ) -> FitResult:
     """Fit Gaussians (and, in joint mode, exposure trajectories) to blurry posed photos.
 
@@ -420,6 +428,9 @@ def fit_scene(
             checkpoint (the settings must match). None keeps everything in memory.
         progress: called with each logged record.
         log_every: iterations between history records.
+        monitor: called at each logged iteration with the current Gaussians and trajectories
+            (no gradients); the numbers it returns join the record (e.g. trajectory errors
+            against known true poses).
 
     Returns:
         :class:`FitResult` with the Gaussians, the trajectories (joint mode) and the history.
@@ -438,9 +449,13 @@ def fit_scene(
 
     traj = None
     if config.mode == "joint":
-        traj = ExposureTrajectories(v, order=config.bezier_order, num_subframes=config.num_subframes)
+        traj = ExposureTrajectories(v, order=config.bezier_order, num_subframes=config.num_subframes,
+                                    anchor=config.trajectory_anchor)
     depth = config.init_depth or estimate_depth_range(views.w2c)
     gs = init_gaussians_from_views(views, config.init_points, gen, depth=depth, sh_degree=config.sh_degree)
+    if traj is not None and config.trajectory_init_noise > 0:
+        with torch.no_grad():
+            traj.control.copy_(config.trajectory_init_noise * torch.randn(traj.control.shape, generator=gen))
     gs.requires_grad_(True)
     lrs = {n: getattr(config, _GAUSSIAN_LR_KEYS[n]) for n in gs.names()}
     lrs["means"] *= extent
@@ -448,7 +463,8 @@ def fit_scene(
     traj_opt = None
     if traj is not None:
         traj_params = {"control": traj.control, "alignment": traj.alignment, "inner_times": traj.inner_times}
-        traj_lrs = {"control": config.lr_control, "alignment": config.lr_control, "inner_times": config.lr_times}
+        lr_align = config.lr_control if config.lr_alignment is None else config.lr_alignment
+        traj_lrs = {"control": config.lr_control, "alignment": lr_align, "inner_times": config.lr_times}
         traj_opt = _Adam(traj_params, traj_lrs, eps=1e-8)
     start, history = 0, []
     grad_sum = torch.zeros(len(gs))
@@ -495,7 +511,7 @@ def fit_scene(
         joint = config.mode == "joint" and it >= config.plain_iterations
         if traj_opt is not None:
             half = 0.5 ** (max(0, it - config.plain_iterations) / config.lr_curve_half)
-            traj_opt.lrs.update(control=config.lr_control * half, alignment=config.lr_control * half,
+            traj_opt.lrs.update(control=config.lr_control * half, alignment=lr_align * half,
                                 inner_times=config.lr_times * half)
         if not order:
             order = torch.randperm(v, generator=gen).tolist()
@@ -531,6 +547,9 @@ def fit_scene(
         if done % log_every == 0 or done == config.iterations:
             rec = {"iteration": done, "loss": loss, "l1": l1, "gaussians": len(gs),
                    "seconds": time.perf_counter() - t0}
+            if monitor is not None:
+                with torch.no_grad():
+                    rec.update(monitor(gs.detach(), traj))
             history.append(rec)
             if progress is not None:
                 progress(rec)

@@ -11,6 +11,13 @@ given (initial) pose of the view and ``a`` a learnable alignment of the curve's 
 pose of a blurry photo is usually close to its mid-exposure pose, not its start). Sub-frame
 times ``t_k`` are learnable, kept sorted and clamped to [0, 1], with ``t_0 = 0`` and ``t_{N-1} = 1``.
 
+With ``anchor="mid"`` the curve is taken relative to its value at ``t = 0.5``
+(``exp(xi(t_k) - xi(0.5)) @ exp(a) @ P``): the control points then encode only the shape of the
+motion and ``a`` alone the offset of the mid-exposure pose from the given one. With the start
+anchor, a shift of the whole trajectory is spread over ``a`` and every control point, so an
+optimiser that normalises each parameter's step (Adam) moves the mid pose several times faster
+than the shape, and it drifts away from the given pose.
+
 se(3) vectors are ``(rho, omega)``: translation part first, then the rotation vector (radians).
 
 References:
@@ -21,12 +28,14 @@ References:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from deblurkit.synth.color import linear_to_srgb
 
+TrajectoryAnchor = Literal["start", "mid"]
 _SMALL_ANGLE2 = 1e-2  # below this squared angle the series expansions are used
 
 
@@ -151,13 +160,18 @@ class ExposureTrajectories(nn.Module):
         order: Bézier order ``n`` (``n`` learnable control points after the fixed ``c_0 = 0``).
         num_subframes: ``N`` >= 2 renders per exposure.
         dtype: parameter dtype.
+        anchor: ``"start"``: the curve starts at ``exp(a) P``; ``"mid"``: its pose at ``t = 0.5``
+            is ``exp(a) P`` (see the module docstring).
     """
 
-    def __init__(self, num_views: int, *, order: int = 9, num_subframes: int = 21, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, num_views: int, *, order: int = 9, num_subframes: int = 21, dtype: torch.dtype = torch.float32,
+                 anchor: TrajectoryAnchor = "start") -> None:
         super().__init__()
         if order < 1 or num_subframes < 2 or num_views < 1:
             raise ValueError("need num_views >= 1, order >= 1 and num_subframes >= 2")
-        self.order, self.num_subframes = order, num_subframes
+        if anchor not in ("start", "mid"):
+            raise ValueError(f"anchor must be 'start' or 'mid', got {anchor!r}")
+        self.order, self.num_subframes, self.anchor = order, num_subframes, anchor
         self.control = nn.Parameter(torch.zeros(num_views, order, 6, dtype=dtype))
         """``(V, n, 6)`` control points ``c_1 .. c_n`` relative to the curve's start."""
         self.alignment = nn.Parameter(torch.zeros(num_views, 6, dtype=dtype))
@@ -195,7 +209,10 @@ class ExposureTrajectories(nn.Module):
         """
         t = self.times(views) if t is None else t
         align = self.alignment if views is None else self.alignment[views]
-        return se3_exp(self.curve(t, views)) @ se3_exp(align)[:, None]
+        xi = self.curve(t, views)
+        if self.anchor == "mid":
+            xi = xi - self.curve(torch.full_like(t[:, :1], 0.5), views)
+        return se3_exp(xi) @ se3_exp(align)[:, None]
 
     def world_to_camera(self, given_w2c: Tensor, views: Tensor | None = None, t: Tensor | None = None) -> Tensor:
         """``(V', M, 4, 4)`` sub-frame world-to-camera poses ``exp(xi(t)) exp(a) P``.
