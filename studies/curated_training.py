@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Curated, uncurated and privacy-safe procedural training data (DreamClear's Figure 6, at CPU scale).
+
+    python -m studies.curated_training                       # curate, render, train 4 arms, evaluate
+    python -m studies.curated_training --arms uncurated,curated --no-eval   # train some arms only
+    python -m studies.curated_training --eval-only           # score the finished runs again
+    python -m studies.curated_training --max-steps 2 --procedural-count 4 --pool-limit 8 \\
+        --runs-dir /tmp/ct --out /tmp/ct/results --sets uniform --limit 1     # a smoke run
+
+The same network (``--model``, random initialisation), the same step budget, seed and synthesis
+(the ``realistic`` preset, a random scale per crop) for every arm; only the sharp images differ:
+
+- ``uncurated``: every TRAINING photo of ``studies/train_photos_many.yaml`` — the Debian
+  wallpaper photos (``studies/photos_manifest.json``, data/photos) and the research folders
+  ``../shared/data/sharp/{urban100,sunhays80,bsds500,polyu40,kodak24}`` (their train split);
+- ``curated``: the photos of that pool that ``deblurkit curate`` accepts (default thresholds, the
+  face filter on, BRISQUE off since it rejects nothing by default), run once and cached in
+  ``<runs-dir>/curation/manifest.jsonl``;
+- ``procedural``: privacy-safe images only: ``--procedural-count`` images rendered once at
+  ``--procedural-size`` px, half :class:`deblurkit.synth.procedural.ProceduralSceneSource` scenes
+  and half :class:`deblurkit.synth.sources.DeadLeavesSource` dead leaves (fixed seeds); a fixed,
+  pre-rendered pool like GenIR's generated set, and the same per-step cost as the photo arms;
+- ``curated+procedural``: both, each drawn with probability 1/2.
+
+Validation and test photos of the manifest are never in a pool; every arm is scored on the
+held-out sets of ``data/testsets`` (the Debian TEST photos; ``python -m studies.make_testsets``):
+PSNR and SSIM (``studies.heldout.metrics``: sRGB, data range 1) of each network (one pass, no
+self-ensemble) and of the blurry input. Writes ``<out>.json`` / ``<out>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+from deblurkit.train.runlog import run_wall_seconds
+from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
+
+ARMS = ("uncurated", "curated", "procedural", "curated+procedural")
+#: training settings shared by every arm (deblurkit TrainConfig keys, recipe nafnet)
+TRAIN = {
+    "model": "nafnet-w16", "preset": "realistic", "scale_min": 0.35, "scale_max": 1.0, "crop_size": 64,
+    "batch_size": 4, "max_steps": 1200, "synth_length": 1_000_000, "seed": 0, "ema_decay": 0.0,
+    "num_workers": 0, "threads": 1, "val_every": 0, "val_count": 2, "val_crop": 64, "checkpoint_every": 100,
+    "checkpoint_minutes": 10, "log_every": 50, "progress": False, "tensorboard": False,
+}
+
+
+def photo_pool(manifest: Path, limit: int = 0) -> list:
+    """Every training photo of a photo manifest (procedural sources left out), sorted by name.
+
+    ``limit`` > 0 keeps an evenly spaced subset of that many (smoke runs).
+    """
+    from deblurkit.synth.sources import PhotoSetSource
+
+    src = PhotoSetSource(manifest, split="train")
+    photos = sorted((p for s in src.sources for p in s.photos), key=lambda p: p.name)
+    if 0 < limit < len(photos):
+        photos = [photos[i] for i in np.linspace(0, len(photos) - 1, limit).round().astype(int)]
+    return photos
+
+
+def curate_pool(photos: list, folder: Path) -> dict[str, dict]:
+    """Run ``deblurkit curate``'s scorer over the pool once (cached); path -> manifest record."""
+    from deblurkit.curate.rules import CurationRules
+    from deblurkit.curate.run import MANIFEST_NAME, ProgressPrinter, curate_files
+
+    manifest = folder / MANIFEST_NAME
+    want = [str(p.path) for p in photos]
+    if manifest.is_file():
+        records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+        by_path = {r["path"]: r for r in records}
+        if all(w in by_path for w in want):
+            print(f"curation: cached {manifest}", flush=True)
+            return {w: by_path[w] for w in want}
+    print(f"curation: scoring {len(want)} photos -> {manifest}", flush=True)
+    curate_files([Path(w) for w in want], folder, CurationRules(), privacy=True, brisque=False,
+                 progress=ProgressPrinter())
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    return {r["path"]: r for r in records}
+
+
+def render_procedural_pool(folder: Path, count: int, size: int) -> list[Path]:
+    """``count`` procedural images (half scenes, half dead leaves, image i from seed i), rendered once."""
+    import cv2
+
+    from deblurkit.synth.procedural import ProceduralSceneSource
+    from deblurkit.synth.sources import DeadLeavesSource
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        kind = "scene" if i % 2 == 0 else "leaves"
+        path = folder / f"{kind}-{i:04d}.png"
+        if not path.is_file():
+            src = ProceduralSceneSource() if kind == "scene" else DeadLeavesSource()
+            img, _ = src.random_crop(size, np.random.default_rng([18, i]))
+            tmp = path.with_suffix(".tmp.png")
+            cv2.imwrite(str(tmp), (img[..., ::-1] * 255.0).round().astype(np.uint8))
+            tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
+def write_arm_manifest(arm: str, photos: list, curated: dict[str, dict], procedural: list[Path],
+                       folder: Path) -> tuple[Path, dict[str, int]]:
+    """The photo manifest of one arm (fetch-style photo lists, every image in the train split)."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lists: dict[str, list[dict]] = {}
+    if arm in ("uncurated", "curated", "curated+procedural"):
+        keep = [p for p in photos if arm == "uncurated" or curated.get(str(p.path), {}).get("status") == "accepted"]
+        lists["photos"] = [{"path": str(Path(p.path).resolve()), "package": p.source,
+                            "name": p.name.split("/", 1)[1], "split": "train"} for p in keep]
+    if arm in ("procedural", "curated+procedural"):
+        lists["procedural"] = [{"path": str(p.resolve()), "package": "procedural", "name": p.name, "split": "train"}
+                               for p in procedural]
+    sources = []
+    for name, entries in lists.items():
+        (folder / f"{name}.json").write_text(json.dumps({"root": "/", "photos": entries}, indent=1))
+        sources.append({"name": name, "photos_manifest": f"{name}.json", "weight": 1.0, "max_side": 2048})
+    path = folder / "sources.yaml"
+    path.write_text(yaml.safe_dump({"sources": sources}, sort_keys=False))
+    return path, {k: len(v) for k, v in lists.items()}
+
+
+def train_arm(arm: str, source: Path, out: Path, max_steps: int) -> None:
+    from deblurkit.train import resolve_config, train
+
+    if (out / "model.safetensors").exists():
+        print(f"[{arm}] finished already, skipped", flush=True)
+        return
+    overrides = {**TRAIN, "source": str(source), "out_dir": str(out), "max_steps": max_steps,
+                 "checkpoint_every": min(TRAIN["checkpoint_every"], max_steps)}
+    cfg = resolve_config(recipe="nafnet", overrides=overrides)
+    resume = (out / "checkpoints" / "last.pt").exists()
+    print(f"[{arm}] {'resuming' if resume else 'training'} -> {out}", flush=True)
+    t0 = time.time()
+    train(cfg, resume=resume)
+    print(f"[{arm}] done in {time.time() - t0:.0f} s", flush=True)
+
+
+def evaluate(args: argparse.Namespace, arms: list[str]) -> tuple[list[dict], list[str]]:
+    """PSNR / SSIM of every arm's network and of the input on every requested held-out set."""
+    import torch
+
+    from deblurkit.infer import load_restorer
+
+    torch.set_num_threads(args.threads)
+    restorers = {"input": None}
+    for arm in arms:
+        restorers[arm] = load_restorer(Path(args.runs_dir) / arm_folder(arm) / "model.safetensors",
+                                       backend="torch", threads=args.threads, tile=0, self_ensemble=False)
+    rows, sets = [], []
+    for set_name, root, items in requested_sets(args):
+        sets.append(set_name)
+        for it in items:
+            blur, sharp = load_pair(root, it["index"])
+            for m, r in restorers.items():
+                p, s = metrics(blur if r is None else r(blur), sharp)
+                rows.append({"set": set_name, "image": it["photo"], "method": m, "psnr": p, "ssim": s})
+        print(f"evaluated {set_name}: {len(items)} images", flush=True)
+    if not rows:
+        raise SystemExit(f"no held-out set found in {args.testsets}: run python -m studies.make_testsets first")
+    return rows, sets
+
+
+def arm_folder(arm: str) -> str:
+    return arm.replace("+", "-and-")
+
+
+def summarise(rows: list[dict], sets: list[str], arms: list[str]) -> dict:
+    """Mean PSNR / SSIM per set and over the blurred sets, with the gain over the input and its SE."""
+    groups = {**{s: [s] for s in sets}, "blurred sets": [s for s in sets if s != "sharp"]}
+    table: dict = {}
+    for g, members in groups.items():
+        if not members:
+            continue
+        table[g] = {}
+        for m in ["input", *arms]:
+            e: dict = {}
+            for k in ("psnr", "ssim"):
+                vals = np.array([r[k] for r in rows if r["method"] == m and r["set"] in members])
+                ref = np.array([r[k] for r in rows if r["method"] == "input" and r["set"] in members])
+                e[k] = float(vals.mean())
+                e[f"{k}_gain"] = float((vals - ref).mean())
+                e[f"{k}_gain_se"] = float((vals - ref).std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else 0.0
+            e["n"] = int(vals.size)
+            table[g][m] = e
+    return table
+
+
+def markdown(table: dict, arms: list[str], counts: dict, walls: dict, steps: int) -> list[str]:
+    groups = list(table)
+    lines = [f"PSNR (dB) / SSIM, mean over the images of each held-out set; `{TRAIN['model']}`, {steps} steps of "
+             f"batch {TRAIN['batch_size']} on {TRAIN['crop_size']}-px crops per arm:", "",
+             "| training images | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
+    for m in ["input", *arms]:
+        label = "blurry input" if m == "input" else f"{m} ({', '.join(f'{n} {k}' for k, n in counts.get(m, {}).items())})"
+        lines.append(f"| {label} | " + " | ".join(f"{table[g][m]['psnr']:.2f} / {table[g][m]['ssim']:.3f}"
+                                                  for g in groups) + " |")
+    lines += ["", "Gain over the blurry input, PSNR dB (mean ± standard error over images):", "",
+              "| arm | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
+    for m in arms:
+        lines.append(f"| {m} | " + " | ".join(f"{table[g][m]['psnr_gain']:+.2f} ± {table[g][m]['psnr_gain_se']:.2f}"
+                                              for g in groups) + " |")
+    lines += ["", "Training wall time per arm (s): " + ", ".join(f"{a} {walls.get(a, math.nan):.0f}" for a in arms)]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--manifest", default=str(ROOT / "studies" / "train_photos_many.yaml"))
+    ap.add_argument("--arms", default=",".join(ARMS), help=f"subset of {','.join(ARMS)}")
+    ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "curated-training"))
+    ap.add_argument("--out", default=str(ROOT / "studies" / "results" / "curated_training"))
+    ap.add_argument("--max-steps", type=int, default=TRAIN["max_steps"])
+    ap.add_argument("--procedural-count", type=int, default=400)
+    ap.add_argument("--procedural-size", type=int, default=384)
+    ap.add_argument("--pool-limit", type=int, default=0, help="use only this many pool photos (smoke runs)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument("--no-eval", action="store_true")
+    add_testset_arguments(ap)
+    args = ap.parse_args(argv)
+    arms = [a for a in args.arms.split(",") if a]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        ap.error(f"unknown arms {unknown}; valid: {', '.join(ARMS)}")
+    runs = Path(args.runs_dir)
+    photos = photo_pool(Path(args.manifest), args.pool_limit)
+    curated = curate_pool(photos, runs / "curation")
+    procedural = (render_procedural_pool(runs / "procedural-pool", args.procedural_count, args.procedural_size)
+                  if any("procedural" in a for a in arms) else [])
+    counts = {}
+    for arm in arms:
+        source, counts[arm] = write_arm_manifest(arm, photos, curated, procedural, runs / arm_folder(arm) / "data")
+        print(f"[{arm}] images: {counts[arm]}", flush=True)
+        if not args.eval_only:
+            train_arm(arm, source, runs / arm_folder(arm), args.max_steps)
+    if args.no_eval:
+        return 0
+    missing = [a for a in arms if not (runs / arm_folder(a) / "model.safetensors").exists()]
+    if missing:
+        print(f"not finished: {missing}", file=sys.stderr)
+        return 1
+    walls = {a: run_wall_seconds(runs / arm_folder(a)) for a in arms}
+    rows, sets = evaluate(args, arms)
+    table = summarise(rows, sets, arms)
+    reasons: dict[str, int] = {}
+    for r in curated.values():
+        for reason in r.get("reasons") or []:
+            key = reason.split(" (")[0].split(" of ")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+    command = "python -m studies.curated_training " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = {"command": command, "train": {**TRAIN, "max_steps": args.max_steps}, "arms": arms, "counts": counts,
+               "pool": len(photos), "curation_reasons": reasons, "train_wall_s": walls, "table": table, "rows": rows}
+    lines = markdown(table, arms, counts, walls, args.max_steps)
+    lines += ["", f"Pool: {len(photos)} training photos; curation rejected "
+              + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+              + " (an image can fail several checks).", "", f"Command: `{command}`"]
+    write_results(args.out, results, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
