@@ -47,7 +47,7 @@ ARMS = ("uncurated", "curated", "procedural", "curated+procedural")
 #: training settings shared by every arm (deblurkit TrainConfig keys, recipe nafnet)
 TRAIN = {
     "model": "nafnet-w16", "preset": "realistic", "scale_min": 0.35, "scale_max": 1.0, "crop_size": 64,
-    "batch_size": 4, "max_steps": 1200, "synth_length": 1_000_000, "seed": 0, "ema_decay": 0.0,
+    "batch_size": 4, "max_steps": 800, "synth_length": 1_000_000, "seed": 0, "ema_decay": 0.0,
     "num_workers": 0, "threads": 1, "val_every": 0, "val_count": 2, "val_crop": 64, "checkpoint_every": 100,
     "checkpoint_minutes": 10, "log_every": 50, "progress": False, "tensorboard": False,
 }
@@ -260,13 +260,19 @@ def main(argv: list[str] | None = None) -> int:
         for reason in r.get("reasons") or []:
             key = reason.split(" (")[0].split(" of ")[0]
             reasons[key] = reasons.get(key, 0) + 1
+    per_source: dict[str, list[int]] = {}
+    for p in photos:
+        kept = per_source.setdefault(p.source, [0, 0])
+        kept[0] += curated.get(str(p.path), {}).get("status") == "accepted"
+        kept[1] += 1
     command = "python -m studies.curated_training " + " ".join(argv if argv is not None else sys.argv[1:])
     results = {"command": command, "train": {**TRAIN, "max_steps": args.max_steps}, "arms": arms, "counts": counts,
-               "pool": len(photos), "curation_reasons": reasons, "train_wall_s": walls, "table": table, "rows": rows}
+               "pool": len(photos), "curation_reasons": reasons, "curation_kept_per_source": per_source, "train_wall_s": walls, "table": table, "rows": rows}
     lines = markdown(table, arms, counts, walls, args.max_steps)
     lines += ["", f"Pool: {len(photos)} training photos; curation rejected "
               + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
-              + " (an image can fail several checks).", "", f"Command: `{command}`"]
+              + " (an image can fail several checks); kept per source: "
+              + ", ".join(f"{k} {a} of {n}" for k, (a, n) in per_source.items()) + ".", "", f"Command: `{command}`"]
     write_results(args.out, results, lines)
     return 0
 
