@@ -5,7 +5,7 @@
     python -m studies.curated_training --arms uncurated,curated --no-eval   # train some arms only
     python -m studies.curated_training --eval-only           # score the finished runs again
     python -m studies.curated_training --max-steps 2 --procedural-count 4 --pool-limit 8 \\
-        --runs-dir /tmp/ct --out /tmp/ct/results --sets uniform --limit 1     # a smoke run
+        --runs-dir /tmp/ct --out /tmp/ct/results --figure "" --sets uniform --limit 1     # a smoke run
 
 The same network (``--model``, random initialisation), the same step budget, seed and synthesis
 (the ``realistic`` preset, a random scale per crop) for every arm; only the sharp images differ:
@@ -107,6 +107,24 @@ def render_procedural_pool(folder: Path, count: int, size: int) -> list[Path]:
             tmp.replace(path)
         paths.append(path)
     return paths
+
+
+def pool_sheet(procedural: list[Path], path: Path, per_row: int = 4, side: int = 192) -> None:
+    """A contact sheet of the procedural pool: the first ``per_row`` scenes above the first dead-leaves images."""
+    import cv2
+
+    rows = []
+    for kind in ("scene", "leaves"):
+        tiles = [cv2.resize(cv2.imread(str(p)), (side, side), interpolation=cv2.INTER_AREA)
+                 for p in procedural if p.name.startswith(kind)][:per_row]
+        tiles += [np.full((side, side, 3), 255, np.uint8)] * (per_row - len(tiles))
+        rows.append(np.concatenate(tiles, axis=1))
+    ok, buf = cv2.imencode(".png", np.concatenate(rows, axis=0))
+    if ok:
+        from deblurkit.io import atomic_write
+
+        with atomic_write(path, "wb") as fh:
+            fh.write(buf.tobytes())
 
 
 def write_arm_manifest(arm: str, photos: list, curated: dict[str, dict], procedural: list[Path],
@@ -225,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=TRAIN["max_steps"])
     ap.add_argument("--procedural-count", type=int, default=400)
     ap.add_argument("--procedural-size", type=int, default=384)
+    ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "curation" / "procedural_pool.png"),
+                    help="contact sheet of the procedural pool (empty: none)")
     ap.add_argument("--pool-limit", type=int, default=0, help="use only this many pool photos (smoke runs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-only", action="store_true")
@@ -240,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     curated = curate_pool(photos, runs / "curation")
     procedural = (render_procedural_pool(runs / "procedural-pool", args.procedural_count, args.procedural_size)
                   if any("procedural" in a for a in arms) else [])
+    if args.figure:
+        pool_sheet(procedural, Path(args.figure))
     counts = {}
     for arm in arms:
         source, counts[arm] = write_arm_manifest(arm, photos, curated, procedural, runs / arm_folder(arm) / "data")
