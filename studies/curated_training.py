@@ -5,7 +5,7 @@
     python -m studies.curated_training --arms uncurated,curated --no-eval   # train some arms only
     python -m studies.curated_training --eval-only           # score the finished runs again
     python -m studies.curated_training --max-steps 2 --procedural-count 4 --pool-limit 8 \\
-        --runs-dir /tmp/ct --out /tmp/ct/results --figure "" --sets uniform --limit 1     # a smoke run
+        --runs-dir /tmp/ct --out /tmp/ct/results --figure "" --real-blur-figure "" --sets uniform --limit 1     # a smoke run
 
 The same network (``--model``, random initialisation), the same step budget, seed and synthesis
 (the ``realistic`` preset, a random scale per crop) for every arm; only the sharp images differ:
@@ -25,7 +25,9 @@ The same network (``--model``, random initialisation), the same step budget, see
 Validation and test photos of the manifest are never in a pool; every arm is scored on the
 held-out sets of ``data/testsets`` (the Debian TEST photos; ``python -m studies.make_testsets``):
 PSNR and SSIM (``studies.heldout.metrics``: sRGB, data range 1) of each network (one pass, no
-self-ensemble) and of the blurry input. Writes ``<out>.json`` / ``<out>.md``.
+self-ensemble) and of the blurry input. Writes ``<out>.json`` / ``<out>.md``, a contact sheet of
+the procedural pool (``--figure``) and 1:1 crops of real blurry photos restored by each arm
+(``--real-blur-figure``; ``../shared/data/real-blur``, no ground truth).
 """
 
 from __future__ import annotations
@@ -191,6 +193,48 @@ def evaluate(args: argparse.Namespace, arms: list[str]) -> tuple[list[dict], lis
     return rows, sets
 
 
+def real_blur_sheet(args: argparse.Namespace, arms: list[str], path: Path, crop: int = 160, margin: int = 48) -> int:
+    """1:1 crops of real blurry photos (``studies.real_blur_sheet``'s photos) restored by every arm; rows written.
+
+    Each network restores the ``crop`` square with the most texture plus ``margin`` px around it
+    (the margin is cut off again). No ground truth: a visual check only.
+    """
+    import cv2
+    import torch
+
+    from deblurkit.infer import load_restorer
+    from deblurkit.io import atomic_write, load_image_rgb
+    from studies.real_blur_sheet import DEFAULT_DATA, DEFAULT_IMAGES, label, most_textured_crop
+
+    torch.set_num_threads(args.threads)
+    nets = {a: load_restorer(Path(args.runs_dir) / arm_folder(a) / "model.safetensors", backend="torch",
+                             threads=args.threads, tile=0, self_ensemble=False) for a in arms}
+    rows = []
+    for rel in DEFAULT_IMAGES:
+        f = DEFAULT_DATA / rel
+        if not f.is_file():
+            continue
+        img = load_image_rgb(f)
+        y, x = most_textured_crop(img, crop)
+        y0, x0 = max(0, y - margin), max(0, x - margin)
+        region = img[y0:y + crop + margin, x0:x + crop + margin]
+        panels = [label(img[y:y + crop, x:x + crop], f"{Path(rel).stem[:18]} input")]
+        for a, net in nets.items():
+            out = np.clip(net(region), 0.0, 1.0)
+            panels.append(label(out[y - y0:y - y0 + crop, x - x0:x - x0 + crop], a))
+        gap = np.ones((panels[0].shape[0], 4, 3), np.float32)
+        rows.append(np.concatenate([q for p in panels for q in (p, gap)][:-1], axis=1))
+    if not rows:
+        return 0
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=1.0) for r in rows]
+    ok, buf = cv2.imencode(".png", (np.concatenate(rows, axis=0)[..., ::-1] * 255.0 + 0.5).astype(np.uint8))
+    if ok:
+        with atomic_write(path, "wb") as fh:
+            fh.write(buf.tobytes())
+    return len(rows)
+
+
 def arm_folder(arm: str) -> str:
     return arm.replace("+", "-and-")
 
@@ -245,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procedural-size", type=int, default=384)
     ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "curation" / "procedural_pool.png"),
                     help="contact sheet of the procedural pool (empty: none)")
+    ap.add_argument("--real-blur-figure", default=str(ROOT / "docs" / "images" / "curation" / "real_blur_arms.png"),
+                    help="1:1 crops of ../shared/data/real-blur restored by each arm (empty: none; skipped "
+                         "without that folder)")
     ap.add_argument("--pool-limit", type=int, default=0, help="use only this many pool photos (smoke runs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-only", action="store_true")
@@ -296,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
               + " (an image can fail several checks); kept per source: "
               + ", ".join(f"{k} {a} of {n}" for k, (a, n) in per_source.items()) + ".", "", f"Command: `{command}`"]
     write_results(args.out, results, lines)
+    if args.real_blur_figure:
+        n = real_blur_sheet(args, arms, Path(args.real_blur_figure))
+        print(f"real-blur sheet: {n} photos -> {args.real_blur_figure}" if n else "real-blur sheet: no photos found")
     return 0
 
 
