@@ -61,6 +61,12 @@ def test_procedural_pool_is_rendered_once_and_alternates_kinds(tmp_path):
     again = study.render_procedural_pool(tmp_path, 4, 32)
     assert [p.stat().st_mtime_ns for p in again[:3]] == stamps and again[3].name == "leaves-0003.png"
     assert not list(tmp_path.glob("*.tmp.png"))
+    import cv2
+
+    study.pool_sheet(again, tmp_path / "sheet.png", per_row=3, side=16)
+    sheet = cv2.imread(str(tmp_path / "sheet.png"))
+    assert sheet.shape == (32, 48, 3)
+    assert (sheet[16:, 32:] == 255).all()  # two dead-leaves images for a row of three: the rest is blank
 
 
 def test_summary_gains_are_against_the_input_on_the_same_images():
