@@ -111,6 +111,35 @@ def render_procedural_pool(folder: Path, count: int, size: int) -> list[Path]:
     return paths
 
 
+def procedural_curation(procedural: list[Path], per_kind: int) -> dict[str, dict]:
+    """How ``deblurkit curate``'s checks (no face detector, no BRISQUE) judge the first images of each kind.
+
+    Returns:
+        kind -> ``{"n", "accepted", "reasons": {reason: count}, "sharpness": [min, median, max]}``.
+    """
+    from deblurkit.curate.rules import CurationRules, decide
+    from deblurkit.curate.run import score_image_srgb
+    from deblurkit.io import load_image_rgb
+
+    out: dict[str, dict] = {}
+    for kind in ("scene", "leaves"):
+        files = [p for p in procedural if p.name.startswith(kind)][:per_kind]
+        e: dict = {"n": len(files), "accepted": 0, "reasons": {}, "sharpness": []}
+        for f in files:
+            scores = score_image_srgb(load_image_rgb(f), privacy=False, brisque=False)
+            reasons = decide(scores, CurationRules())
+            e["accepted"] += not reasons
+            e["sharpness"].append(scores["sharpness"])
+            for r in reasons:
+                key = r.split(" (")[0]
+                e["reasons"][key] = e["reasons"].get(key, 0) + 1
+        if files:
+            e["sharpness"] = [float(np.min(e["sharpness"])), float(np.median(e["sharpness"])),
+                              float(np.max(e["sharpness"]))]
+        out[kind] = e
+    return out
+
+
 def pool_sheet(procedural: list[Path], path: Path, per_row: int = 4, side: int = 192) -> None:
     """A contact sheet of the procedural pool: the first ``per_row`` scenes above the first dead-leaves images."""
     import cv2
@@ -337,11 +366,18 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m studies.curated_training " + " ".join(argv if argv is not None else sys.argv[1:])
     results = {"command": command, "train": {**TRAIN, "max_steps": args.max_steps}, "arms": arms, "counts": counts,
                "pool": len(photos), "curation_reasons": reasons, "curation_kept_per_source": per_source, "train_wall_s": walls, "table": table, "rows": rows}
+    proc_scores = procedural_curation(procedural, 20) if procedural else {}
+    results["procedural_curation"] = proc_scores
     lines = markdown(table, arms, counts, walls, args.max_steps)
     lines += ["", f"Pool: {len(photos)} training photos; curation rejected "
               + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
               + " (an image can fail several checks); kept per source: "
-              + ", ".join(f"{k} {a} of {n}" for k, (a, n) in per_source.items()) + ".", "", f"Command: `{command}`"]
+              + ", ".join(f"{k} {a} of {n}" for k, (a, n) in per_source.items()) + "."]
+    for kind, e in proc_scores.items():
+        lines.append(f"Procedural `{kind}` images passing the curation checks (no face detector): {e['accepted']} of "
+                     f"{e['n']}; sharpness min / median / max " + " / ".join(f"{v:.2f}" for v in e["sharpness"])
+                     + "; rejected as " + (", ".join(f"{k} {v}" for k, v in e["reasons"].items()) or "-") + ".")
+    lines += ["", f"Command: `{command}`"]
     write_results(args.out, results, lines)
     if args.real_blur_figure:
         n = real_blur_sheet(args, arms, Path(args.real_blur_figure))

@@ -83,3 +83,15 @@ def test_summary_gains_are_against_the_input_on_the_same_images():
     assert table["uniform"]["curated"]["psnr_gain_se"] == pytest.approx(0.5 / np.sqrt(3))
     assert table["blurred sets"]["curated"]["n"] == 3  # the unblurred 'sharp' set is not a blurred set
     assert table["sharp"]["curated"]["ssim_gain"] == pytest.approx(0.1)
+
+
+def test_procedural_curation_counts_each_kind(tmp_path):
+    study = _study()
+    pool = study.render_procedural_pool(tmp_path, 2, 256)
+    report = study.procedural_curation(pool, per_kind=5)
+    for kind in ("scene", "leaves"):
+        e = report[kind]
+        assert e["n"] == 1 and e["accepted"] + sum(e["reasons"].values()) >= 1
+        lo, mid, hi = e["sharpness"]
+        assert 0 < lo <= mid <= hi
+    assert report["scene"]["sharpness"][0] >= 0.3  # sharp by the curation measure
