@@ -32,8 +32,8 @@ def main() -> None:
 
     from deblurkit.io import float_to_uint
     from deblurkit.synth.pipeline import synthesize_pair
-    from deblurkit.synth.procedural import ProceduralSceneSource
     from deblurkit.synth.presets import PRESETS, get_preset
+    from deblurkit.synth.procedural import ProceduralSceneSource
     from deblurkit.synth.sources import DeadLeavesSource
 
     torch.set_num_threads(1)

@@ -291,8 +291,8 @@ def summarise(rows: list[dict], sets: list[str], arms: list[str]) -> dict:
 
 def markdown(table: dict, arms: list[str], counts: dict, walls: dict, steps: int) -> list[str]:
     groups = list(table)
-    lines = [f"PSNR (dB) / SSIM, mean over the images of each held-out set; `{TRAIN['model']}`, {steps} steps of "
-             f"batch {TRAIN['batch_size']} on {TRAIN['crop_size']}-px crops per arm:", "",
+    lines = [(f"PSNR (dB) / SSIM, mean over the images of each held-out set; `{TRAIN['model']}`, {steps} steps of "
+              f"batch {TRAIN['batch_size']} on {TRAIN['crop_size']}-px crops per arm:"), "",
              "| training images | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
     for m in ["input", *arms]:
         label = "blurry input" if m == "input" else f"{m} ({', '.join(f'{n} {k}' for k, n in counts.get(m, {}).items())})"

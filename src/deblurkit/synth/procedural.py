@@ -168,7 +168,7 @@ def _draw_text(canvas: np.ndarray, rng: np.random.Generator, big: int) -> None:
     text = "".join(rng.choice(list(_CHARS), size=int(rng.integers(2, 10))))
     height = big * math.exp(rng.uniform(math.log(0.02), math.log(0.1)))
     scale = height / 22.0
-    thickness = max(1, int(round(scale * rng.uniform(1.0, 2.5))))
+    thickness = max(1, round(scale * rng.uniform(1.0, 2.5)))
     (tw, th), base = cv2.getTextSize(text, font, scale, thickness)
     x = int(rng.uniform(-0.1 * tw, max(1.0, big - 0.9 * tw)))
     y = int(rng.uniform(th, big + 0.1 * th))
