@@ -215,7 +215,7 @@ def evaluate(args: argparse.Namespace, arms: list[str]) -> tuple[list[dict], lis
             blur, sharp = load_pair(root, it["index"])
             for m, r in restorers.items():
                 p, s = metrics(blur if r is None else r(blur), sharp)
-                rows.append({"set": set_name, "image": it["photo"], "method": m, "psnr": p, "ssim": s})
+                rows.append({"set": set_name, "index": it["index"], "image": it["photo"], "method": m, "psnr": p, "ssim": s})
         print(f"evaluated {set_name}: {len(items)} images", flush=True)
     if not rows:
         raise SystemExit(f"no held-out set found in {args.testsets}: run python -m studies.make_testsets first")
@@ -257,7 +257,8 @@ def real_blur_sheet(args: argparse.Namespace, arms: list[str], path: Path, crop:
         return 0
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=1.0) for r in rows]
-    ok, buf = cv2.imencode(".png", (np.concatenate(rows, axis=0)[..., ::-1] * 255.0 + 0.5).astype(np.uint8))
+    sheet = (np.concatenate(rows, axis=0)[..., ::-1] * 255.0 + 0.5).astype(np.uint8)
+    ok, buf = cv2.imencode(path.suffix or ".png", sheet, [cv2.IMWRITE_JPEG_QUALITY, 90])
     if ok:
         with atomic_write(path, "wb") as fh:
             fh.write(buf.tobytes())
@@ -289,7 +290,23 @@ def summarise(rows: list[dict], sets: list[str], arms: list[str]) -> dict:
     return table
 
 
-def markdown(table: dict, arms: list[str], counts: dict, walls: dict, steps: int) -> list[str]:
+def paired_differences(rows: list[dict], groups: dict[str, list[str]], arms: list[str], base: str) -> dict:
+    """PSNR of each arm minus ``base`` on the same images: group -> arm -> (mean, standard error)."""
+    out: dict = {}
+    for g, members in groups.items():
+        out[g] = {}
+        ref = {(r["set"], r["index"]): r["psnr"] for r in rows if r["method"] == base and r["set"] in members}
+        for m in arms:
+            if m == base:
+                continue
+            d = np.array([r["psnr"] - ref[(r["set"], r["index"])] for r in rows
+                          if r["method"] == m and r["set"] in members])
+            out[g][m] = (float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else 0.0)
+    return out
+
+
+def markdown(table: dict, arms: list[str], counts: dict, walls: dict, steps: int,
+             diffs: dict | None = None) -> list[str]:
     groups = list(table)
     lines = [(f"PSNR (dB) / SSIM, mean over the images of each held-out set; `{TRAIN['model']}`, {steps} steps of "
               f"batch {TRAIN['batch_size']} on {TRAIN['crop_size']}-px crops per arm:"), "",
@@ -303,6 +320,14 @@ def markdown(table: dict, arms: list[str], counts: dict, walls: dict, steps: int
     for m in arms:
         lines.append(f"| {m} | " + " | ".join(f"{table[g][m]['psnr_gain']:+.2f} ± {table[g][m]['psnr_gain_se']:.2f}"
                                               for g in groups) + " |")
+    if diffs:
+        base = next(a for a in arms if a not in next(iter(diffs.values())))
+        lines += ["", (f"PSNR difference to `{base}` on the same images, dB (mean ± standard error of the paired "
+                       "differences):"), "", "| arm | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
+        for m in arms:
+            if m != base:
+                lines.append(f"| {m} | " + " | ".join(f"{diffs[g][m][0]:+.2f} ± {diffs[g][m][1]:.2f}" for g in groups)
+                             + " |")
     lines += ["", "Training wall time per arm (s): " + ", ".join(f"{a} {walls.get(a, math.nan):.0f}" for a in arms)]
     return lines
 
@@ -318,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procedural-size", type=int, default=384)
     ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "curation" / "procedural_pool.png"),
                     help="contact sheet of the procedural pool (empty: none)")
-    ap.add_argument("--real-blur-figure", default=str(ROOT / "docs" / "images" / "curation" / "real_blur_arms.png"),
+    ap.add_argument("--real-blur-figure", default=str(ROOT / "docs" / "images" / "curation" / "real_blur_arms.jpg"),
                     help="1:1 crops of ../shared/data/real-blur restored by each arm (empty: none; skipped "
                          "without that folder)")
     ap.add_argument("--pool-limit", type=int, default=0, help="use only this many pool photos (smoke runs)")
@@ -368,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
                "pool": len(photos), "curation_reasons": reasons, "curation_kept_per_source": per_source, "train_wall_s": walls, "table": table, "rows": rows}
     proc_scores = procedural_curation(procedural, 20) if procedural else {}
     results["procedural_curation"] = proc_scores
-    lines = markdown(table, arms, counts, walls, args.max_steps)
+    groups = {g: ([g] if g != "blurred sets" else [s for s in sets if s != "sharp"]) for g in table}
+    diffs = paired_differences(rows, groups, arms, arms[0]) if len(arms) > 1 else None
+    results["paired_differences"] = diffs
+    lines = markdown(table, arms, counts, walls, args.max_steps, diffs)
     lines += ["", f"Pool: {len(photos)} training photos; curation rejected "
               + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
               + " (an image can fail several checks); kept per source: "

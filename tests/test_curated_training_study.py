@@ -95,3 +95,16 @@ def test_procedural_curation_counts_each_kind(tmp_path):
         lo, mid, hi = e["sharpness"]
         assert 0 < lo <= mid <= hi
     assert report["scene"]["sharpness"][0] >= 0.3  # sharp by the curation measure
+
+
+def test_paired_differences_match_pairs_by_position_not_by_photo_name():
+    study = _study()
+    rows = []
+    for index, (base, arm) in enumerate([(20.0, 21.0), (30.0, 30.5), (25.0, 27.0)]):  # one photo, three crops
+        rows.append({"set": "capture", "index": index, "image": "same.jpg", "method": "uncurated", "psnr": base})
+        rows.append({"set": "capture", "index": index, "image": "same.jpg", "method": "procedural", "psnr": arm})
+    diffs = study.paired_differences(rows, {"capture": ["capture"]}, ["uncurated", "procedural"], "uncurated")
+    mean, se = diffs["capture"]["procedural"]
+    assert mean == pytest.approx(7 / 6)
+    assert se == pytest.approx(np.std([1.0, 0.5, 2.0], ddof=1) / np.sqrt(3))
+    assert "uncurated" not in diffs["capture"]
