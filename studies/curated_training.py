@@ -181,13 +181,13 @@ def write_arm_manifest(arm: str, photos: list, curated: dict[str, dict], procedu
     return path, {k: len(v) for k, v in lists.items()}
 
 
-def train_arm(arm: str, source: Path, out: Path, max_steps: int) -> None:
+def train_arm(arm: str, source: Path, out: Path, max_steps: int, seed: int = TRAIN["seed"]) -> None:
     from deblurkit.train import resolve_config, train
 
     if (out / "model.safetensors").exists():
         print(f"[{arm}] finished already, skipped", flush=True)
         return
-    overrides = {**TRAIN, "source": str(source), "out_dir": str(out), "max_steps": max_steps,
+    overrides = {**TRAIN, "source": str(source), "out_dir": str(out), "max_steps": max_steps, "seed": seed,
                  "checkpoint_every": min(TRAIN["checkpoint_every"], max_steps)}
     cfg = resolve_config(recipe="nafnet", overrides=overrides)
     resume = (out / "checkpoints" / "last.pt").exists()
@@ -339,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "curated-training"))
     ap.add_argument("--out", default=str(ROOT / "studies" / "results" / "curated_training"))
     ap.add_argument("--max-steps", type=int, default=TRAIN["max_steps"])
+    ap.add_argument("--seed", type=int, default=TRAIN["seed"], help="training seed (initialisation, crops, degradations)")
     ap.add_argument("--procedural-count", type=int, default=400)
     ap.add_argument("--procedural-size", type=int, default=384)
     ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "curation" / "procedural_pool.png"),
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         source, counts[arm] = write_arm_manifest(arm, photos, curated, procedural, runs / arm_folder(arm) / "data")
         print(f"[{arm}] images: {counts[arm]}", flush=True)
         if not args.eval_only:
-            train_arm(arm, source, runs / arm_folder(arm), args.max_steps)
+            train_arm(arm, source, runs / arm_folder(arm), args.max_steps, args.seed)
     if args.no_eval:
         return 0
     missing = [a for a in arms if not (runs / arm_folder(a) / "model.safetensors").exists()]
@@ -389,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         kept[0] += curated.get(str(p.path), {}).get("status") == "accepted"
         kept[1] += 1
     command = "python -m studies.curated_training " + " ".join(argv if argv is not None else sys.argv[1:])
-    results = {"command": command, "train": {**TRAIN, "max_steps": args.max_steps}, "arms": arms, "counts": counts,
+    results = {"command": command, "train": {**TRAIN, "max_steps": args.max_steps, "seed": args.seed}, "arms": arms, "counts": counts,
                "pool": len(photos), "curation_reasons": reasons, "curation_kept_per_source": per_source, "train_wall_s": walls, "table": table, "rows": rows}
     proc_scores = procedural_curation(procedural, 20) if procedural else {}
     results["procedural_curation"] = proc_scores
