@@ -2,7 +2,7 @@
 
 Compared with the floor of any file-based data pipeline: the time to decode one 256x256 PNG.
 Crops come from the procedural dead-leaves source, pre-rendered so that only synthesis is
-timed (dead-leaves rendering itself is reported on its own line).
+timed (dead-leaves and procedural-scene rendering are reported on their own lines).
 
 Times are CPU time of this process (``time.process_time``) with one thread, which is what one
 core delivers even on a shared machine; wall time is printed beside it.
@@ -33,6 +33,7 @@ def main() -> None:
     from deblurkit.io import float_to_uint
     from deblurkit.synth.pipeline import synthesize_pair
     from deblurkit.synth.presets import PRESETS, get_preset
+    from deblurkit.synth.procedural import ProceduralSceneSource
     from deblurkit.synth.sources import DeadLeavesSource
 
     torch.set_num_threads(1)
@@ -43,6 +44,10 @@ def main() -> None:
     t0 = time.process_time()
     crops = [src.random_crop(size + 8, rng)[0] for _ in range(8)]
     dl_ms = (time.process_time() - t0) / len(crops) * 1e3
+    t0 = time.process_time()
+    for _ in range(8):
+        ProceduralSceneSource().random_crop(size + 8, rng)
+    scene_ms = (time.process_time() - t0) / 8 * 1e3
     tensors = [torch.from_numpy(np.ascontiguousarray(c.transpose(2, 0, 1)))[None] for c in crops]
 
     # Floor: decode one PNG of the output size (what reading pre-made pairs from disk costs).
@@ -67,6 +72,7 @@ def main() -> None:
         f"{1000 / (2 * png_ms):.0f} pairs/s)"
     )
     print(f"dead-leaves source, one {size + 8}px image: {dl_ms:.1f} ms")
+    print(f"procedural-scenes source, one {size + 8}px image: {scene_ms:.1f} ms")
     print(f"{'preset':<40} {'CPU ms/pair':>11} {'pairs/s':>8} {'wall ms/pair':>12}")
     for name, cfg in configs.items():
         gen = torch.Generator().manual_seed(0)

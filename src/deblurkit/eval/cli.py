@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--seed", type=int, default=0, help="synthesis seed (default 0)")
     src.add_argument("--count", type=int, default=16, help="synthesized pairs (default 16)")
     src.add_argument("--size", type=int, default=256, help="synthesized pair size in pixels (default 256)")
-    src.add_argument("--source", default="samples", help="synthesis source: folder, samples or dead-leaves")
+    src.add_argument("--source", default="samples", help="synthesis source: folder, samples, dead-leaves or procedural-scenes")
     parser.add_argument("--protocol", choices=("standard", "realblur"), default="standard",
                         help="standard PSNR/SSIM, or the RealBlur protocol (ECC alignment, masked metrics)")
     parser.add_argument("--out", type=Path, default=Path("eval-output"), help="output folder (default eval-output)")

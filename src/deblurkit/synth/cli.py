@@ -8,7 +8,7 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sharp", required=True,
-        help="folder of sharp images, 'samples' (bundled photos), 'dead-leaves' or a photo manifest .yaml "
+        help="folder of sharp images, 'samples' (bundled photos), 'dead-leaves', 'procedural-scenes' or a photo manifest .yaml "
              "(its training photos; docs/training.md)",
     )
     parser.add_argument("--out", required=True, help="output folder (blur/, sharp/, manifest.jsonl)")

@@ -1,4 +1,6 @@
-"""Sharp-image sources: a folder of photos, scikit-image's bundled photos, or dead leaves.
+"""Sharp-image sources: a folder of photos, scikit-image's bundled photos, dead leaves, procedural scenes.
+
+Procedural scenes (:class:`deblurkit.synth.procedural.ProceduralSceneSource`) live in their own module.
 
 Every source has ``random_crop(size, rng) -> (crop, info)`` with ``crop`` a float32 sRGB
 ``(size, size, 3)`` array in [0, 1] and ``info`` a JSON-serialisable dict saying where the crop
@@ -283,14 +285,33 @@ class DeadLeavesSource:
         }
 
 
+#: the procedural (privacy-safe) source keywords, usable as a ``source`` and as a manifest's ``procedural:``
+PROCEDURAL_KINDS: tuple[str, ...] = ("dead-leaves", "procedural-scenes")
+
+
+def make_procedural_source(kind: str) -> SharpSource:
+    """A procedural source by keyword (:data:`PROCEDURAL_KINDS`).
+
+    Raises:
+        DeblurkitError: unknown keyword.
+    """
+    if kind == "dead-leaves":
+        return DeadLeavesSource()
+    if kind == "procedural-scenes":
+        from deblurkit.synth.procedural import ProceduralSceneSource
+
+        return ProceduralSceneSource()
+    raise DeblurkitError(f"unknown procedural source {kind!r}; valid: {', '.join(PROCEDURAL_KINDS)}")
+
+
 def make_source(
     spec: str | os.PathLike[str], *, split: Split = "train", scale: tuple[float, float] = (1.0, 1.0)
-) -> ImageFolderSource | SampleImageSource | DeadLeavesSource | PhotoSetSource:
-    """Build a source from a spec: a folder path, a photo manifest, ``"samples"`` or ``"dead-leaves"``.
+) -> SharpSource:
+    """Build a source from a spec: a folder path, a photo manifest, ``"samples"`` or a procedural keyword.
 
     Args:
         spec: a folder of photos, a photo manifest (``.yaml``/``.yml``/``.json`` file, see
-            :class:`PhotoSetSource`), ``"samples"`` or ``"dead-leaves"``.
+            :class:`PhotoSetSource`), ``"samples"``, ``"dead-leaves"`` or ``"procedural-scenes"``.
         split: for a photo manifest, the photos to use; the other sources have no splits.
         scale: for a photo manifest, the range of the per-crop random scale.
 
@@ -300,12 +321,13 @@ def make_source(
     s = str(spec)
     if s == "samples":
         return SampleImageSource()
-    if s == "dead-leaves":
-        return DeadLeavesSource()
+    if s in PROCEDURAL_KINDS:
+        return make_procedural_source(s)
     if is_photo_manifest(s):
         return PhotoSetSource(s, split=split, scale=scale)
     if not Path(s).is_dir():
-        raise DeblurkitError(f"--sharp {s!r}: not a folder (or use 'samples' / 'dead-leaves' / a photo manifest .yaml)")
+        raise DeblurkitError(f"--sharp {s!r}: not a folder (or use 'samples' / {' / '.join(repr(k) for k in PROCEDURAL_KINDS)}"
+                             " / a photo manifest .yaml)")
     return ImageFolderSource(s)
 
 
@@ -365,7 +387,7 @@ class PhotoSetEntrySource:
     name: str
     weight: float
     photos: list[PhotoEntry] = field(default_factory=list)
-    procedural: DeadLeavesSource | None = None
+    procedural: SharpSource | None = None
 
 
 def _image_header(path: Path) -> tuple[int, int]:
@@ -392,7 +414,8 @@ def load_photo_manifest(path: str | os.PathLike[str]) -> tuple[dict[str, Any], l
     - ``folder``: every image below it; split by :func:`split_of_name` of ``<name>/<relative path>``;
     - ``photos_manifest``: a ``scripts/fetch_photos.py`` manifest; its photos keep *its* split
       (``train`` / ``test``), so photos held out there stay held out;
-    - ``procedural: dead-leaves``: procedural images (training split only).
+    - ``procedural: dead-leaves`` or ``procedural: procedural-scenes``: procedural images
+      (training split only).
 
     and optionally ``max_side`` (photos are first reduced to this long side; default 2048).
 
@@ -435,9 +458,9 @@ def load_photo_manifest(path: str | os.PathLike[str]) -> tuple[dict[str, Any], l
             raise DeblurkitError(f"{path}: source {name!r}: weight must be > 0 and max_side >= 16")
         entry = PhotoSetEntrySource(name=name, weight=weight)
         if "procedural" in spec:
-            if spec["procedural"] != "dead-leaves":
-                raise DeblurkitError(f"{path}: source {name!r}: procedural must be 'dead-leaves'")
-            entry.procedural = DeadLeavesSource()
+            if spec["procedural"] not in PROCEDURAL_KINDS:
+                raise DeblurkitError(f"{path}: source {name!r}: procedural must be one of {', '.join(PROCEDURAL_KINDS)}")
+            entry.procedural = make_procedural_source(spec["procedural"])
         elif "folder" in spec:
             folder = root / str(spec["folder"])
             if not folder.is_dir():
@@ -553,7 +576,7 @@ class PhotoSetSource:
         src, photos = eligible[min(k, len(eligible) - 1)]
         if src.procedural is not None:
             crop, info = src.procedural.random_crop(size, rng)
-            return crop, {**info, "source": f"{src.name}/dead-leaves"}
+            return crop, {**info, "source": f"{src.name}/{info['source']}"}
         photo = photos[int(rng.integers(len(photos)))]
         u = rng.random()
         crop, info = _crop_at_scale_rgb(photo, size, u, self.scale, rng, self._cache)

@@ -56,7 +56,8 @@ class TrainConfig:
     """``synth`` (on-the-fly synthesis), ``paired`` (a folder with blur/ + sharp/, e.g. written by
     ``deblurkit synth``), ``gopro`` (``{split}/{blur,sharp}`` layout) or ``realblur`` (datalist)."""
     source: str = "samples"
-    """Synthesis source: a folder of sharp photos, ``samples`` or ``dead-leaves``."""
+    """Synthesis source: a folder of sharp photos, a photo manifest, ``samples``, or a procedural
+    (privacy-safe) source: ``dead-leaves`` or ``procedural-scenes``."""
     preset: str = "realistic"
     """Synthesis preset name (``deblurkit.synth.presets.PRESETS``)."""
     synth_length: int = 10000
@@ -293,7 +294,8 @@ def _check_choices(cfg: TrainConfig) -> None:
         if cfg.preset not in PRESETS:
             raise UnknownNameError("preset (config key)", cfg.preset, list(PRESETS))
         if not cfg.source.strip():
-            raise DeblurkitError("config key 'source' must name a folder, 'samples' or 'dead-leaves'")
+            raise DeblurkitError("config key 'source' must name a folder, a photo manifest, 'samples', "
+                                 "'dead-leaves' or 'procedural-scenes'")
     if cfg.data in ("paired", "gopro", "realblur") and not cfg.data_root:
         raise DeblurkitError(f"data={cfg.data} needs data_root=PATH")
     if cfg.scale_min > cfg.scale_max:
