@@ -36,13 +36,13 @@ import argparse
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 from deblurkit.train.runlog import run_wall_seconds
+from studies.data_scaling import train_run
 from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
 
 ARMS = ("uncurated", "curated", "procedural", "curated+procedural")
@@ -182,19 +182,9 @@ def write_arm_manifest(arm: str, photos: list, curated: dict[str, dict], procedu
 
 
 def train_arm(arm: str, source: Path, out: Path, max_steps: int, seed: int = TRAIN["seed"]) -> None:
-    from deblurkit.train import resolve_config, train
-
-    if (out / "model.safetensors").exists():
-        print(f"[{arm}] finished already, skipped", flush=True)
-        return
     overrides = {**TRAIN, "source": str(source), "out_dir": str(out), "max_steps": max_steps, "seed": seed,
                  "checkpoint_every": min(TRAIN["checkpoint_every"], max_steps)}
-    cfg = resolve_config(recipe="nafnet", overrides=overrides)
-    resume = (out / "checkpoints" / "last.pt").exists()
-    print(f"[{arm}] {'resuming' if resume else 'training'} -> {out}", flush=True)
-    t0 = time.time()
-    train(cfg, resume=resume)
-    print(f"[{arm}] done in {time.time() - t0:.0f} s", flush=True)
+    train_run(arm, out, overrides)
 
 
 def evaluate(args: argparse.Namespace, arms: list[str]) -> tuple[list[dict], list[str]]:

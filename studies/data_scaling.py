@@ -91,26 +91,33 @@ def write_variant_manifest(variant: str, count: int, pool: tuple[list, list], fo
     return path
 
 
-def train_variants(args: argparse.Namespace, variants: list[str]) -> dict[str, float]:
+def train_run(label: str, out: Path, overrides: dict) -> None:
+    """Train one study run of the ``nafnet`` recipe into ``out``: resumed from its last checkpoint,
+    skipped if its weights exist already."""
     from deblurkit.train import resolve_config, train
 
+    if (out / "model.safetensors").exists():
+        print(f"[{label}] finished already, skipped", flush=True)
+        return
+    cfg = resolve_config(recipe="nafnet", overrides=overrides)
+    resume = (out / "checkpoints" / "last.pt").exists()
+    print(f"[{label}] {'resuming' if resume else 'training'} -> {out}", flush=True)
+    t0 = time.time()
+    train(cfg, resume=resume)
+    print(f"[{label}] done in {time.time() - t0:.0f} s", flush=True)
+
+
+def train_variants(args: argparse.Namespace, variants: list[str]) -> dict[str, float]:
     pool = training_pool(Path(args.manifest))
     walls = {}
     for v in variants:
         out = Path(args.runs_dir) / v
-        if (out / "model.safetensors").exists():
-            print(f"[{v}] finished already, skipped", flush=True)
-        else:
+        if not (out / "model.safetensors").exists():
             source = write_variant_manifest(v, VARIANTS[v], pool, out / "data")
             overrides = {**TRAIN, "source": str(source), "out_dir": str(out)}
             if args.max_steps:
                 overrides.update(max_steps=args.max_steps, checkpoint_every=args.max_steps)
-            cfg = resolve_config(recipe="nafnet", overrides=overrides)
-            resume = (out / "checkpoints" / "last.pt").exists()
-            print(f"[{v}] {'resuming' if resume else 'training'} -> {out}", flush=True)
-            t0 = time.time()
-            train(cfg, resume=resume)
-            print(f"[{v}] done in {time.time() - t0:.0f} s", flush=True)
+            train_run(v, out, overrides)
         walls[v] = run_wall_seconds(out)
     return walls
 

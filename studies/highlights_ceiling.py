@@ -87,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
              f"`python -m studies.highlights_ceiling {' '.join(argv if argv is not None else sys.argv[1:])}`",
              (f"({args.clips} clips x {args.frames} frames per panorama and exposure preset, the clips of "
               "`highlights_eval`; per frame the best earlier frame as reference, chosen with the truth; true "
-              f"alignment; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)"), "",
-             "| method | " + " | ".join(f"{p} mu-law | {p} linear" for p in args.presets) + " | frames |",
-             "|---|" + "---|---|" * len(args.presets) + "---|"]
+              f"alignment; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)"), ""]
     table, rows = score_rows(scores, args.presets, list(restorers))
     results["table"].update(table)
     lines += rows

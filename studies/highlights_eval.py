@@ -78,8 +78,10 @@ def build_methods(names: list[str], checkpoint: str | None, policy_path: str | N
 
 def score_rows(scores: dict, presets: list[str], names: list[str]) -> tuple[dict, list[str]]:
     """Mean mu-law / linear PSNR per method and preset from ``scores[preset][name]`` frame lists:
-    the JSON table and its markdown rows (``| name | mu-law | linear | ... | frames |``)."""
-    table, lines = {}, []
+    the JSON table and its markdown table (header, then ``| name | mu-law | linear | ... | frames |``)."""
+    table = {}
+    lines = ["| method | " + " | ".join(f"{p} mu-law | {p} linear" for p in presets) + " | frames |",
+             "|---|" + "---|---|" * len(presets) + "---|"]
     for m in names:
         row, cells = {}, []
         for p in presets:
@@ -138,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Clipped-highlight recovery, held-out panoramas {', '.join(args.panoramas)}",
              "", f"`python -m studies.highlights_eval {' '.join(argv if argv is not None else sys.argv[1:])}`",
              (f"({args.clips} clips x {args.frames} frames per panorama and exposure preset, 256x144, "
-             f"alignment `{args.align}`; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)"), "",
-             "| method | " + " | ".join(f"{p} mu-law | {p} linear" for p in args.presets) + " | frames |",
-             "|---|" + "---|---|" * len(args.presets) + "---|"]
+             f"alignment `{args.align}`; PSNR in dB inside the clipped regions, peak {HDR_PEAK:g}x clipping)"), ""]
     table, rows = score_rows(scores, args.presets, list(methods))
     results["table"].update(table)
     lines += rows

@@ -206,11 +206,15 @@ def fit(args: argparse.Namespace) -> int:
     def rule_decide(train: list[dict], test: list[dict]) -> list[bool]:
         return rule_accepts(test, *choose_rule(train, args.worst))
 
+    def measured(scores: dict[str, float]) -> dict[str, float]:
+        # The pipeline skips the agreement (NaN) of kernels too small to deconvolve: no evidence, 0.
+        return {k: 0.0 if math.isnan(v) else v for k, v in scores.items()}
+
     def logistic_decide(train: list[dict], test: list[dict]) -> list[bool]:
-        m = fit_logistic([r["scores"] for r in train], [int(r["gain"] > 0) for r in train], features,
+        m = fit_logistic([measured(r["scores"]) for r in train], [int(r["gain"] > 0) for r in train], features,
                          log_features=logs, c=args.c, sample_weight=[abs(r["gain"]) + 0.1 for r in train])
-        t = choose_threshold(train, np.array([m.probability(r["scores"]) for r in train]), args.worst)
-        return [m.probability(r["scores"]) >= t for r in test]
+        t = choose_threshold(train, np.array([m.probability(measured(r["scores"])) for r in train]), args.worst)
+        return [m.probability(measured(r["scores"])) >= t for r in test]
 
     rule = choose_rule(records, args.worst)
     shipped = BlindParams()
