@@ -9,10 +9,10 @@
     python -m studies.kernel_gate fit
     # more validation photos, e.g. building facades (periodic structure):
     python -m studies.make_testsets --photo-dir ../shared/data/sharp/urban100 --limit 16 --sets uniform varying \
-        --out data/valsets-urban
-    python -m studies.kernel_gate collect --testsets data/valsets-urban --cache data/kernel_gate_cache_urban \
+        --out data/valsets-urban100
+    python -m studies.kernel_gate collect --testsets data/valsets-urban100 --cache data/kernel_gate_cache_urban100 \
         --sets uniform varying
-    python -m studies.kernel_gate fit --extra-cache urban=data/kernel_gate_cache_urban
+    python -m studies.kernel_gate fit --extra-cache urban=data/kernel_gate_cache_urban100
 
 ``collect``: per validation pair, the blind pipeline's kernel on one tile with every kernel
 trusted, its no-reference scores (:func:`deblurkit.kernel_aware.blind.kernel_scores`) and the
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--sets", nargs="*", default=VAL_SETS)
     f.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
     f.add_argument("--extra-cache", nargs="*", default=[], metavar="LABEL=DIR",
-                   help="more collected pairs (e.g. urban=data/kernel_gate_cache_urban, collected from "
+                   help="more collected pairs (e.g. urban=data/kernel_gate_cache_urban100, collected from "
                         "sets built with make_testsets --photo-dir); their sets are named LABEL-SET")
     f.add_argument("--worst", type=float, default=0.0,
                    help="largest loss (dB) allowed on a validation pair (0: none may lose, the project's standard)")
