@@ -183,6 +183,21 @@ def _draw_text(canvas: np.ndarray, rng: np.random.Generator, big: int) -> None:
     canvas[mask > 0] = ink
 
 
+def lamp_colour(rng: np.random.Generator) -> tuple[float, float, float]:
+    """A lamp's tint: each channel in [0.75, 1], one of them at full value."""
+    tint = rng.uniform(0.75, 1.0, size=3)
+    tint[int(rng.integers(3))] = 1.0
+    return (float(tint[0]), float(tint[1]), float(tint[2]))
+
+
+def draw_lamp(canvas: np.ndarray, cx: float, cy: float, r: float, colour: tuple[float, float, float]) -> None:
+    """A saturated lamp on an sRGB ``canvas`` (in place): a tinted disc of radius ``r`` px with a white core."""
+    import cv2
+
+    cv2.circle(canvas, (int(cx), int(cy)), max(1, int(r)), colour, -1, lineType=cv2.LINE_8)
+    cv2.circle(canvas, (int(cx), int(cy)), max(1, int(0.6 * r)), (1.0, 1.0, 1.0), -1, lineType=cv2.LINE_8)
+
+
 def render_scene_srgb(size: int, rng: np.random.Generator, **options: Any) -> np.ndarray:
     """Render one procedural scene (see the module docstring and :func:`render_scene_with_counts_srgb`).
 
@@ -271,13 +286,9 @@ def render_scene_with_counts_srgb(
     n_lights = int(rng.integers(light_sources[0], light_sources[1] + 1))
     for _ in range(n_lights):
         cx, cy = rng.uniform(0, big, size=2)
-        tint = rng.uniform(0.75, 1.0, size=3)
-        tint[int(rng.integers(3))] = 1.0
-        colour = tuple(float(c) for c in tint)
+        colour = lamp_colour(rng)
         if rng.random() < 0.7:  # a lamp: a small disc with a white core
-            r = rng.uniform(0.6, 3.0) * _SUPERSAMPLE
-            cv2.circle(canvas, (int(cx), int(cy)), max(1, int(r)), colour, -1, lineType=cv2.LINE_8)
-            cv2.circle(canvas, (int(cx), int(cy)), max(1, int(0.6 * r)), (1.0, 1.0, 1.0), -1, lineType=cv2.LINE_8)
+            draw_lamp(canvas, cx, cy, rng.uniform(0.6, 3.0) * _SUPERSAMPLE, colour)
         else:  # a light strip (neon tube, lit window edge)
             length = rng.uniform(0.03, 0.2) * big
             a = rng.uniform(0, math.pi)

@@ -226,6 +226,8 @@ class DeadLeavesSource:
         """Render a new ``size`` x ``size`` dead-leaves image."""
         import cv2
 
+        from deblurkit.synth.procedural import draw_lamp, lamp_colour
+
         if size < 8:
             raise DeblurkitError(f"dead-leaves size must be at least 8, got {size}")
         ss = 2  # supersampling for anti-aliased edges
@@ -263,19 +265,7 @@ class DeadLeavesSource:
         light_pos = rng.uniform(0, big, size=(n_lights, 2))
         light_r = rng.uniform(*self.light_radius, size=n_lights) * ss
         for (cx, cy), r in zip(light_pos, light_r, strict=True):
-            tint = rng.uniform(0.75, 1.0, size=3)
-            tint[int(rng.integers(3))] = 1.0
-            cv2.circle(
-                canvas,
-                (int(cx), int(cy)),
-                max(1, int(r)),
-                tuple(float(c) for c in tint),
-                -1,
-                lineType=cv2.LINE_8,
-            )
-            cv2.circle(
-                canvas, (int(cx), int(cy)), max(1, int(0.6 * r)), (1.0, 1.0, 1.0), -1, lineType=cv2.LINE_8
-            )
+            draw_lamp(canvas, cx, cy, r, lamp_colour(rng))
         img = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
         return np.clip(img, 0.0, 1.0), {
             "source": "dead-leaves",
