@@ -41,9 +41,9 @@ from deblurkit.highlights.video import (
 )
 
 
-def mulaw_torch(x: torch.Tensor, *, peak: float, mu: float = MU) -> torch.Tensor:
-    """Mu-law of linear values divided by ``peak`` (clipped to [0, 1])."""
-    return torch.log1p(mu * (x / peak).clamp(0.0, 1.0)) / math.log1p(mu)
+def mulaw_torch(x: torch.Tensor, *, peak: float, mu: float = MU, clip_above: bool = True) -> torch.Tensor:
+    """Mu-law of linear values divided by ``peak`` (clipped to [0, 1]; to [0, inf) without ``clip_above``)."""
+    return torch.log1p(mu * (x / peak).clamp(0.0, 1.0 if clip_above else None)) / math.log1p(mu)
 
 
 def mulaw_l1_loss(
@@ -66,8 +66,7 @@ def mulaw_l1_loss(
     # As the metric, values above the peak count as the peak where the truth is above it; elsewhere a
     # prediction above the peak keeps its gradient (a hard clamp would leave overshoots uncorrected).
     pred = torch.where(truth_linear >= peak, pred.clamp(max=peak), pred)
-    pred_mu = torch.log1p(mu * (pred / peak).clamp(min=0.0)) / math.log1p(mu)
-    diff = (pred_mu - mulaw_torch(truth_linear, peak=peak, mu=mu)).abs()
+    diff = (mulaw_torch(pred, peak=peak, mu=mu, clip_above=False) - mulaw_torch(truth_linear, peak=peak, mu=mu)).abs()
     w = 1.0 + clipped_weight * clipped
     return (diff * w).sum() / (w.sum() * diff.shape[1])
 
