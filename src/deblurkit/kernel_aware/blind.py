@@ -171,6 +171,11 @@ def kernel_trusted(scores: dict[str, float], params: BlindParams) -> bool:
             and scores["connectedness"] >= params.connectedness)
 
 
+def _deconvolved(scores: dict[str, float], params: BlindParams) -> bool:
+    """The pipeline's decision for a tile: its kernel is trusted and is more than a delta."""
+    return kernel_trusted(scores, params) and scores["support"] >= params.no_blur_support
+
+
 def _texture_map(gray: np.ndarray) -> np.ndarray:
     gx = np.zeros_like(gray)
     gy = np.zeros_like(gray)
@@ -285,17 +290,16 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
     def agreement_wanted(kernel: np.ndarray, consistency: float, overshoot: float) -> bool:
         # The agreement's two re-estimates are skipped for a kernel the other checks decline.
         partial = {"overshoot": overshoot, "consistency": consistency, "agreement": math.inf,
-                   "connectedness": kernel_connectedness(kernel)}
-        return kernel_trusted(partial, p) and kernel_effective_support(kernel) >= p.no_blur_support
+                   "connectedness": kernel_connectedness(kernel), "support": kernel_effective_support(kernel)}
+        return _deconvolved(partial, p)
 
-    def est(region: tuple[int, int, int, int], workers: int = 1) -> tuple[np.ndarray, bool, dict[str, float]]:
-        """Kernel of the region, whether it is trusted, and its scores."""
+    def est(region: tuple[int, int, int, int], workers: int = 1) -> tuple[np.ndarray, dict[str, float]]:
+        """Kernel of the region and its scores."""
         a, b, c, d = region
         r = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop,
                                  exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot,
                                  workers=workers, agreement_wanted=agreement_wanted)
-        scores = kernel_scores(r, sigma)
-        return r.kernel, kernel_trusted(scores, p), scores
+        return r.kernel, kernel_scores(r, sigma)
 
     energy = _texture_map(gray)
     if sat_d is not None:
@@ -309,7 +313,7 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
     regions = [(ys[i][0], ys[i][1], xs[j][0], xs[j][1]) for i, j in textured]
     if ny * nx > 1 and len(textured) < ny * nx:
         regions.append((0, h, 0, w))
-    results: list[tuple[np.ndarray, bool, dict[str, float]]] = []
+    results: list[tuple[np.ndarray, dict[str, float]]] = []
     if len(regions) == 1:
         # One region: its independent estimates run in parallel instead.
         results.append(est(regions[0], _workers(p.workers, 4)))
@@ -326,19 +330,19 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
                 tick()
     if ny * nx > 1 and len(textured) == ny * nx:
         tick()  # the global estimate was not needed; it still counts as one step of progress
-    chosen: dict[tuple[int, int], tuple[np.ndarray, bool, dict[str, float]]] = dict(zip(textured, results))
+    chosen: dict[tuple[int, int], tuple[np.ndarray, dict[str, float]]] = dict(zip(textured, results))
     for i in range(ny):
         for j in range(nx):
             if (i, j) not in chosen:
                 chosen[(i, j)] = results[-1]  # the whole image's kernel
                 tick()  # a borrowed kernel counts as one step of progress too
-    size = max(kernel_size, *(k.shape[0] for k, _, _ in chosen.values()))
+    size = max(kernel_size, *(k.shape[0] for k, _ in chosen.values()))
     kernels = np.zeros((ny, nx, size, size), dtype=np.float32)
     blurred = np.zeros((ny, nx), dtype=bool)
-    scores = [[chosen[(i, j)][2] for j in range(nx)] for i in range(ny)]
-    for (i, j), (k, ok, sc) in chosen.items():
+    scores = [[chosen[(i, j)][1] for j in range(nx)] for i in range(ny)]
+    for (i, j), (k, sc) in chosen.items():
         kernels[i, j] = _pad_kernel(k, size)
-        blurred[i, j] = ok and sc["support"] >= p.no_blur_support
+        blurred[i, j] = _deconvolved(sc, p)
     return kernels, blurred, sigma, scores
 
 
