@@ -74,42 +74,30 @@ def set_config(name: str):
     return dataclasses.replace(base, name=f"testset-{name}", **SETS[name])
 
 
-def load_test_photos(manifest_path: Path, photo_root: Path, side: int,
-                     split: str = "test") -> list[tuple[str, np.ndarray]]:
+def _load_photo(path: Path, side: int) -> np.ndarray:
+    """A photo as float32 sRGB in [0, 1], downscaled (area) to at most ``side`` px."""
     import cv2
 
     from deblurkit.io import load_image_rgb
 
+    img = load_image_rgb(path)
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    if s < 1:
+        img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def load_test_photos(manifest_path: Path, photo_root: Path, side: int,
+                     split: str = "test") -> list[tuple[str, np.ndarray]]:
     manifest = json.loads(manifest_path.read_text())
-    out = []
-    for e in manifest["photos"]:
-        if e["split"] != split:
-            continue
-        img = load_image_rgb(photo_root / e["path"])
-        h, w = img.shape[:2]
-        s = side / max(h, w)
-        if s < 1:
-            img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-        out.append((e["name"], np.clip(img, 0, 1).astype(np.float32)))
-    return out
+    return [(e["name"], _load_photo(photo_root / e["path"], side)) for e in manifest["photos"] if e["split"] == split]
 
 
 def load_folder_photos(folder: Path, side: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
     """The first ``limit`` images (sorted by name) of ``folder``, resized to at most ``side`` px."""
-    import cv2
-
-    from deblurkit.io import load_image_rgb
-
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))[:limit]
-    out = []
-    for f in files:
-        img = load_image_rgb(f)
-        h, w = img.shape[:2]
-        s = side / max(h, w)
-        if s < 1:
-            img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-        out.append((f.name, np.clip(img, 0, 1).astype(np.float32)))
-    return out
+    return [(f.name, _load_photo(f, side)) for f in files]
 
 
 def _textured_crop(img: np.ndarray, crop: int, rng: np.random.Generator, candidates: int = 8) -> tuple[int, int]:
