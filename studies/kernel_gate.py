@@ -6,6 +6,8 @@
     python -m studies.kernel_gate collect --sets capture sharp noise-low night varying --step 2
     python -m studies.kernel_gate collect --sets uniform
     python -m studies.kernel_gate collect --sets large noise-high --step 2
+    python -m studies.make_testsets --sets saturated --split train --out data/valsets
+    python -m studies.kernel_gate collect --sets saturated
     python -m studies.kernel_gate fit
     # more validation photos, e.g. building facades (periodic structure):
     python -m studies.make_testsets --photo-dir ../shared/data/sharp/urban100 --limit 16 --sets uniform varying \
@@ -17,8 +19,9 @@
 ``collect``: per validation pair, the blind pipeline's kernel on one tile with every kernel
 trusted, its no-reference scores (:func:`deblurkit.kernel_aware.blind.kernel_scores`) and the
 gain of the pipeline's deconvolution with it over the blurry input (shift-aligned PSNR as in
-``studies/blind_benchmark.py``; also with the true kernel). One JSON per set under ``--cache``,
-written after every image, so an interrupted run resumes. ``--step N`` takes every N-th pair.
+``studies/blind_benchmark.py``; also with the true kernel). One JSON per set under ``--cache``, written after every image, so
+an interrupted run resumes. ``--step N`` takes every N-th pair. ``rescore``: the gains again from
+the stored kernels (after a change of the deconvolution; no re-estimation).
 
 ``fit``: the thresholds on the deconvolution's overshoot (at most), the agreement, the
 cross-scale consistency and the kernel's connectedness (at least) with the largest mean gain over the sets (each set weighted
@@ -49,31 +52,44 @@ import numpy as np
 from studies.heldout import load_pair, set_items, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-VAL_SETS = ["capture", "uniform", "large", "sharp", "noise-low", "noise-high", "night", "varying"]
+VAL_SETS = ["capture", "uniform", "large", "sharp", "noise-low", "noise-high", "night", "varying", "saturated"]
 
 
 def collect_pair(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None, border: int = 15) -> dict:
     """Kernel scores and deconvolution gains (dB) of one blurry/sharp pair."""
-    from deblurkit.color import linear_to_srgb, srgb_to_linear
-    from deblurkit.kernel_aware.blind import BlindParams, deconvolve_with_kernel, estimate_tile_kernels
-    from studies.blind_benchmark import scores, working_luminance
+    from deblurkit.kernel_aware.blind import BlindParams, estimate_tile_kernels
+    from studies.blind_benchmark import working_luminance
 
-    lin = srgb_to_linear(blur)
-    reach = float(true_k.shape[0] // 2) if true_k is not None else 15.0
-    border = max(math.ceil(reach), border)
     t0 = time.perf_counter()
     found = estimate_tile_kernels(working_luminance(blur), tiles=1, input_space="linear",
                                   params=BlindParams(agreement=0.0, consistency=0.0, accept_overshoot=math.inf))
     seconds = time.perf_counter() - t0
     kernel = found.kernels[0, 0]
+    return {"scores": found.scores[0][0], "kernel": kernel, "blurred": bool(found.blurred[0, 0]),
+            "seconds": seconds, **pair_gains(blur, sharp, kernel, true_k, border)}
+
+
+def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernel: np.ndarray, true_k: np.ndarray | None,
+               border: int = 15) -> dict:
+    """Gains (dB over the blurry input) of the pipeline's deconvolution with ``kernel`` (and ``true_k``),
+    :func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel`; shift-aligned as in
+    ``studies/blind_benchmark.py`` and unaligned."""
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.kernel_aware.blind import deconvolve_with_kernel
+    from studies.blind_benchmark import scores
+
+    lin = srgb_to_linear(blur)
+    reach = float(true_k.shape[0] // 2) if true_k is not None else 15.0
+    border = max(math.ceil(reach), border)
     base = scores(blur, sharp, reach, border)
-    est = scores(linear_to_srgb(deconvolve_with_kernel(lin, kernel)), sharp, reach, border)
-    rec = {"scores": found.scores[0][0], "kernel": kernel,
-           "blurred": bool(found.blurred[0, 0]), "seconds": seconds,
-           "gain": est["psnr_aligned"] - base["psnr_aligned"], "gain_unaligned": est["psnr"] - base["psnr"]}
+
+    def restored(k: np.ndarray) -> dict:
+        return scores(linear_to_srgb(deconvolve_with_kernel(lin, k)), sharp, reach, border)
+
+    est = restored(kernel)
+    rec = {"gain": est["psnr_aligned"] - base["psnr_aligned"], "gain_unaligned": est["psnr"] - base["psnr"]}
     if true_k is not None:
-        true = scores(linear_to_srgb(deconvolve_with_kernel(lin, true_k)), sharp, reach, border)
-        rec["true_gain"] = true["psnr_aligned"] - base["psnr_aligned"]
+        rec["true_gain"] = restored(true_k)["psnr_aligned"] - base["psnr_aligned"]
     return rec
 
 
@@ -105,6 +121,32 @@ def collect(args: argparse.Namespace) -> int:
                 json.dump(done, fh, indent=1)
             print(f"{set_name} {key:>3}: gain {rec['gain']:+6.2f} dB (true {rec.get('true_gain', 0.0):+6.2f}) "
                   f"{rec['seconds']:.1f} s", file=sys.stderr)
+    return 0
+
+
+def rescore(args: argparse.Namespace) -> int:
+    """Recompute the gains of every collected pair from its stored kernel (no re-estimation), e.g.
+    after a change of the deconvolution; the scores and kernels are kept."""
+    from deblurkit.io import atomic_write
+
+    cache = Path(args.cache)
+    for set_name in args.sets:
+        path = cache / f"{set_name}.json"
+        found = set_items(args.testsets, set_name, None)
+        if not path.is_file() or found is None:
+            continue
+        root, items = found
+        by_index = {str(it["index"]): it for it in items}
+        done = json.loads(path.read_text())
+        for key, rec in done.items():
+            it = by_index[key]
+            blur, sharp = load_pair(root, it["index"])
+            true_k = np.load(root / it["kernel"]) if it.get("kernel") else None
+            old = rec["gain"]
+            rec.update(pair_gains(blur, sharp, np.load(cache / "kernels" / set_name / f"{key}.npy"), true_k))
+            print(f"{set_name} {key:>3}: gain {old:+6.2f} -> {rec['gain']:+6.2f} dB", file=sys.stderr)
+        with atomic_write(path, "w") as fh:
+            json.dump(done, fh, indent=1)
     return 0
 
 
@@ -265,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--sets", nargs="*", default=VAL_SETS)
     c.add_argument("--step", type=int, default=1, help="every N-th pair of each set")
     c.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
+    r = sub.add_parser("rescore", help="recompute the collected pairs' gains from their stored kernels")
+    r.add_argument("--testsets", default=str(ROOT / "data/valsets"))
+    r.add_argument("--sets", nargs="*", default=VAL_SETS)
+    r.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
     f = sub.add_parser("fit", help="fit the thresholds on the collected pairs")
     f.add_argument("--sets", nargs="*", default=VAL_SETS)
     f.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
@@ -276,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the compared logistic regression")
     f.add_argument("--out", default=str(ROOT / "studies/results/kernel_gate"))
     args = ap.parse_args(argv)
-    return collect(args) if args.cmd == "collect" else fit(args)
+    return {"collect": collect, "rescore": rescore, "fit": fit}[args.cmd](args)
 
 
 if __name__ == "__main__":

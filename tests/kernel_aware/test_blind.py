@@ -12,6 +12,7 @@ from deblurkit.kernel_aware.blind import (
     BlindParams,
     deblur_image,
     deblur_image_and_kernels,
+    deconvolve_with_kernel,
     estimate_noise_sigma,
     estimate_tile_kernels,
     kernel_effective_support,
@@ -167,3 +168,18 @@ def test_trust_thresholds_decide_which_kernels_are_deconvolved(blurred):
                                      and scores["connectedness"] >= p.connectedness)
     none = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(agreement=1.01))
     assert not none.blurred.any() and np.array_equal(none.image, blur)
+
+
+
+def test_clipped_highlights_are_deconvolved_like_the_rest(blurred) -> None:
+    blur_srgb, _ = blurred
+    img = blur_srgb.copy()
+    img[100:110, 100:110] = 1.0  # a clipped light
+    trust_all = BlindParams(agreement=0.0, consistency=0.0, accept_overshoot=float("inf"))
+    res = deblur_image_and_kernels(img, tiles=1, params=trust_all)
+    assert res.blurred.all()
+    k = res.kernels[0, 0]
+    expected = linear_to_srgb(deconvolve_with_kernel(srgb_to_linear(img), k, trust_all))
+    # Around the light too, the output is the deconvolution (not the blurry input).
+    np.testing.assert_allclose(res.image[90:120, 90:120], np.clip(expected[90:120, 90:120], 0, 1), atol=2e-3)
+    assert np.abs(res.image[90:120, 90:120] - img[90:120, 90:120]).max() > 0.05

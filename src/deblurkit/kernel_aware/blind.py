@@ -13,9 +13,10 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
    a delta (small effective support), is declared "not blurred" and left untouched
    (:func:`kernel_scores` gives the scores); a tile without enough texture borrows the global kernel.
 3. Hyper-Laplacian deconvolution at full resolution in blocks of at most ``block`` pixels,
-   blended with linear ramps over the overlaps; the prior weight grows with the noise.
-4. Around clipped highlights (where the linear blur model does not hold) the result is
-   blended back towards the input, then linear -> sRGB and clip to [0, 1].
+   blended with linear ramps over the overlaps; the prior weight grows with the noise; then
+   linear -> sRGB and clip to [0, 1]. Clipped highlights are deconvolved like the rest: keeping
+   the input around them cost more gain than the ringing it avoided on the validation pairs,
+   the saturated ones included (``studies/clipped_blend.py``).
 
 If no tile is blurred, the input is returned unchanged (bit-exact copy).
 """
@@ -93,7 +94,7 @@ class BlindParams:
     overlap: int = 32
     """Blend width between neighbouring blocks, in pixels."""
     saturation: float = 0.98
-    """Linear values at or above this (any channel) count as clipped."""
+    """Linear values at or above this (any channel) count as clipped; the kernel is estimated away from them."""
     min_texture: float = 0.25
     """A tile whose gradient energy is below this fraction of the image median borrows the global kernel."""
     workers: int = 0
@@ -424,7 +425,7 @@ def deblur_image_and_kernels(
     """
     p = params or BlindParams()
     prep = _prepare(image_srgb, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
-    lin, sat, scale, kernel_size, ys, xs = prep.lin, prep.sat, prep.scale, prep.kernel_size, prep.ys, prep.xs
+    lin, scale, kernel_size, ys, xs = prep.lin, prep.scale, prep.kernel_size, prep.ys, prep.xs
     h, w = lin.shape[:2]
     n_blocks_y = [max(1, int(np.ceil((b - a) / p.block))) for a, b in ys]
     n_blocks_x = [max(1, int(np.ceil((b - a) / p.block))) for a, b in xs]
@@ -464,13 +465,6 @@ def deblur_image_and_kernels(
     out_lin = blend_regions(h, w, lin.shape[2], cells, deconvolve, overlap=p.overlap,
                             margin=3 * kernel_size + p.overlap, progress=tick,
                             workers=_workers(p.workers, sum(bool(blurred[t]) for t in tile_of)))
-    if sat.any():
-        import cv2
-
-        ks = kernel_size
-        m = cv2.dilate(sat.astype(np.uint8), np.ones((ks, ks), np.uint8)).astype(np.float32)
-        m = cv2.GaussianBlur(m, (0, 0), ks / 4.0)[..., None]
-        out_lin = m * lin + (1.0 - m) * out_lin
     out = linear_to_srgb(out_lin) if input_space == "srgb" else np.clip(out_lin, 0.0, 1.0)
     if np.asarray(image_srgb).ndim == 2:
         out = out[..., 0]
