@@ -2,27 +2,39 @@
 """MoAM vs one modulator vs no modulator, at equal parameters and budget (DreamClear's Table 3, at CPU scale).
 
     python -m studies.moam_study                                   # the full comparison (see below)
+    python -m studies.moam_study --init nafnet-w16 --steps 360 --batch 8 --crop 64 --lr 5e-4 \
+        --test-count 10 --test-crop 192 --threads 1 --ckpt-dir data/moam_study/ft64   # what was run
     python -m studies.moam_study --steps 3 --batch 2 --crop 64 --test-count 2 --out /tmp/moam  # smoke
 
 The three registry variants ``moam-nafnet-w16`` (router + 3 expert modulators after every block),
 ``moam-nafnet-w16-single`` (one modulator) and ``moam-nafnet-w16-none`` (no modulators, two more
-blocks; all 1.63-1.65 M parameters) are trained from the same initial seed with the same steps,
-batch, crop, learning rate and training samples. Each training sample is a crop of a TRAIN photo
-(studies/photos_manifest.json, data/photos) degraded by one of five kinds drawn uniformly: camera
-shake (3-24 px), sensor noise (shot gain 3e-4..1e-2), JPEG (quality 20-70), the ``realistic``
-preset and the ``realesrgan`` preset. The reference restoration fed to the degradation map is
-``nafnet-w16``'s output (shipped weights, no ensemble), computed on the fly.
+blocks; all 1.63-1.65 M parameters) are trained in lockstep: from the same initial seed, each step
+one batch that every variant takes an optimizer step on (same learning rate and schedule). Each
+training sample is a crop of a TRAIN photo (studies/photos_manifest.json, data/photos) degraded by
+one of five kinds drawn uniformly: camera shake (3-24 px), sensor noise (shot gain 3e-4..1e-2), JPEG
+(quality 20-70), the ``realistic`` preset and the ``realesrgan`` preset; batch ``k`` is a pure
+function of ``(seed, k)``. The reference restoration fed to the degradation map is ``nafnet-w16``'s
+output (shipped weights, no ensemble), computed on the fly.
+
+``--init nafnet-w16`` starts every variant from the shipped ``nafnet-w16`` weights: the variants
+share its layer names, and what it lacks (the degradation map, the modulators whose experts start
+at zero, the two extra blocks of ``-none`` whose layer scales start at zero) leaves the function
+unchanged, so all three start as exactly ``nafnet-w16`` and the budget goes to adapting it. The
+default ``scratch`` trains from random weights.
+
+The state of all variants is written atomically to ``--ckpt-dir``/train_state.pt every
+``--checkpoint-every`` steps; a run started again with the same settings resumes there, and
+``--eval-only`` scores the last checkpoint without training further.
 
 Test sets (held out: centre 256x256 crops of ../shared/data/sharp/kodak24, fixed seeds): blur-only
 (4-16 px shake), noise-only (shot 1e-3..1e-2), JPEG-only (quality 20-50) and mixed (the
 ``realistic`` preset). Reported: PSNR/SSIM per set for every variant, the input and the reference;
 for ``moam``, the router's mean expert weights per set (which expert each degradation goes to).
 
-The full run (defaults: 3000 steps of batch 8, 128-px crops, per variant) has not been made. Five
-steps of it (``--steps 5 --variants moam-nafnet-w16 --test-count 1 --test-crop 128 --threads 1``)
-took 18.6 CPU-seconds including the set-up, so the comparison needs at most about 3 CPU-hours per
-variant, 9 for the three (plus the evaluation); results go to studies/results/moam_study.{json,md}
-and the weights to --ckpt-dir.
+The full run (defaults: 3000 steps of batch 8, 128-px crops, from scratch) has not been made: on
+the shared 2-core machine one lockstep step of batch 8 on 64-px crops took about 2.2 s with one
+thread (two threads were ten times slower while other jobs ran), so it needs roughly 3000 x 2.2 x 4
+s, about 7 hours. Results go to ``--out``.{json,md} and the weights to ``--ckpt-dir``.
 """
 
 from __future__ import annotations
@@ -286,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-count", type=int, default=24)
     ap.add_argument("--test-crop", type=int, default=256)
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (more were slower while other jobs shared the cores)")
     ap.add_argument("--checkpoint-every", type=int, default=20, help="steps between training checkpoints")
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--eval-only", action="store_true",
