@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-import studies.moam_study as moam_study
 from deblurkit.errors import DeblurkitError
 from deblurkit.models.registry import create_model
+from studies import moam_study
 
 VARIANTS = ["moam-nafnet-w16", "moam-nafnet-w16-none"]
 
