@@ -148,7 +148,7 @@ def training_batch(photos: list[np.ndarray], step: int, args) -> tuple[np.ndarra
 def run_key(args) -> dict[str, Any]:
     """What a training checkpoint must match to be resumed."""
     return {"steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "seed": args.seed,
-            "photo_side": args.photo_side, "init": args.init}
+            "photo_side": args.photo_side, "init": args.init, "new_lr_mult": args.new_lr_mult}
 
 
 def start_from_backbone(model, backbone_state: dict) -> None:
@@ -166,6 +166,23 @@ def start_from_backbone(model, backbone_state: dict) -> None:
     if bad:
         raise ValueError(f"backbone layers the model lacks or shapes differently: {bad[:5]}")
     model.load_state_dict(backbone_state, strict=False)
+
+
+def cosine_factor(step: int, steps: int, floor: float = 0.05) -> float:
+    """Cosine decay of the learning rate from 1 to ``floor`` over ``steps`` (every group alike)."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
+
+
+def param_groups(model, backbone_state: dict | None, lr: float, new_lr_mult: float) -> list[dict[str, Any]]:
+    """Optimizer groups: the layers copied from ``backbone_state`` at ``lr``, the new ones at ``lr * new_lr_mult``.
+
+    Without a backbone every layer is new (one group at ``lr * new_lr_mult``).
+    """
+    copied, new = [], []
+    for name, p in model.named_parameters():
+        (copied if backbone_state is not None and name in backbone_state else new).append(p)
+    groups = [{"params": copied, "lr": lr}, {"params": new, "lr": lr * new_lr_mult}]
+    return [g for g in groups if g["params"]]
 
 
 def train_variants(names: list[str], photos: list[np.ndarray], ref_model, args) -> tuple[dict[str, Any], int, dict]:
@@ -195,8 +212,8 @@ def train_variants(names: list[str], photos: list[np.ndarray], ref_model, args) 
         model = create_model(name)
         if init is not None:
             start_from_backbone(model, init)
-        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(args.steps, 1), eta_min=args.lr * 0.05)
+        opt = torch.optim.AdamW(param_groups(model, init, args.lr, args.new_lr_mult), weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cosine_factor(k, args.steps))
         runs[name] = (model, opt, sched)
     state_path = args.ckpt_dir / "train_state.pt"
     step, seconds = 0, {name: 0.0 for name in [*names, "batches"]}
@@ -291,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=128, help="training crop side (a multiple of 32)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--new-lr-mult", type=float, default=1.0,
+                    help="learning-rate factor of the layers that --init does not provide (map, modulators, blocks)")
     ap.add_argument("--init", default="scratch",
                     help="'scratch', or a nafnet registry name / weights file whose backbone every variant starts from")
     ap.add_argument("--photo-side", type=int, default=1024, help="train photos are resized to this long side")

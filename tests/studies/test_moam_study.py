@@ -17,7 +17,7 @@ VARIANTS = ["moam-nafnet-w16", "moam-nafnet-w16-none"]
 
 def _args(tmp_path, **kw) -> argparse.Namespace:
     base = {"steps": 2, "batch": 1, "crop": 32, "lr": 1e-3, "seed": 0, "photo_side": 64, "init": "scratch",
-            "checkpoint_every": 1, "log_every": 10, "eval_only": False, "ckpt_dir": tmp_path}
+            "new_lr_mult": 1.0, "checkpoint_every": 1, "log_every": 10, "eval_only": False, "ckpt_dir": tmp_path}
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -81,3 +81,14 @@ def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
         moam_study.train_variants(VARIANTS, photos, torch.nn.Identity(), _args(tmp_path, steps=1, lr=5e-4))
     with pytest.raises(DeblurkitError, match="no checkpoint"):
         moam_study.train_variants(VARIANTS, photos, torch.nn.Identity(), _args(tmp_path / "none", eval_only=True))
+
+
+def test_layers_the_backbone_lacks_learn_at_the_multiplied_rate():
+    model = create_model("moam-nafnet-w16")
+    backbone = create_model("nafnet-w16").state_dict()
+    copied, new = moam_study.param_groups(model, backbone, 1e-3, 10.0)
+    assert copied["lr"] == 1e-3 and new["lr"] == 1e-2
+    assert sum(p.numel() for p in copied["params"]) == sum(v.numel() for v in backbone.values()
+                                                           if v.dtype.is_floating_point)
+    assert len(moam_study.param_groups(model, None, 1e-3, 10.0)) == 1
+    assert moam_study.cosine_factor(0, 100) == 1.0 and abs(moam_study.cosine_factor(100, 100) - 0.05) < 1e-12
