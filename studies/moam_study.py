@@ -4,6 +4,9 @@
     python -m studies.moam_study                                   # the full comparison (see below)
     python -m studies.moam_study --init nafnet-w16 --steps 360 --batch 8 --crop 64 --lr 5e-4 \
         --test-count 10 --test-crop 192 --threads 1 --ckpt-dir data/moam_study/ft64   # what was run
+    # the same with the new layers at 10x the learning rate (--new-lr-mult 10 --ckpt-dir data/moam_study/ft64x10
+    # --out studies/results/moam_study_newlr10), and on 96-px crops (--steps 150 --crop 96
+    # --ckpt-dir data/moam_study/ft96 --out studies/results/moam_study_c96)
     python -m studies.moam_study --steps 3 --batch 2 --crop 64 --test-count 2 --out /tmp/moam  # smoke
 
 The three registry variants ``moam-nafnet-w16`` (router + 3 expert modulators after every block),
@@ -32,9 +35,9 @@ Test sets (held out: centre 256x256 crops of ../shared/data/sharp/kodak24, fixed
 for ``moam``, the router's mean expert weights per set (which expert each degradation goes to).
 
 The full run (defaults: 3000 steps of batch 8, 128-px crops, from scratch) has not been made: on
-the shared 2-core machine one lockstep step of batch 8 on 64-px crops took about 2.2 s with one
-thread (two threads were ten times slower while other jobs ran), so it needs roughly 3000 x 2.2 x 4
-s, about 7 hours. Results go to ``--out``.{json,md} and the weights to ``--ckpt-dir``.
+the shared 2-core machine one lockstep step of batch 8 on 64-px crops took about 2.8 s with one
+thread (with two threads, a first attempt took about 22 s a step while other jobs ran), so it
+needs roughly 3000 x 2.8 x 4 s, about 9 hours. Results go to ``--out``.{json,md} and the weights to ``--ckpt-dir``.
 """
 
 from __future__ import annotations
