@@ -130,18 +130,15 @@ def deconvolve_other_linear(method: str, lin: np.ndarray, kernel: np.ndarray, it
         return richardson_lucy_saturated_linear(lin, kernel, iterations=iterations, clip_level=1.0)
     if method == "hl+rl-saturated":
         # The fixed step, with the saturation-aware RL result blended in around clipped pixels
-        # (the blind pipeline's blend mask: clipped pixels dilated by the kernel size, then smoothed).
-        import cv2
+        # (clipped pixels dilated by the kernel size, then smoothed).
+        from studies.clipped_blend import clipped_regions_linear, keep_input_near
 
         base = deconvolve_with_kernel(lin, kernel)
-        clipped = (lin >= 0.98).any(axis=2)
+        clipped = clipped_regions_linear(lin)
         if not clipped.any():
             return base
-        ks = kernel.shape[0]
-        m = cv2.dilate(clipped.astype(np.uint8), np.ones((ks, ks), np.uint8)).astype(np.float32)
-        m = cv2.GaussianBlur(m, (0, 0), ks / 4.0)[..., None]
         sat = richardson_lucy_saturated_linear(lin, kernel, iterations=iterations, clip_level=1.0)
-        return m * sat + (1.0 - m) * base
+        return keep_input_near(sat, base, clipped, kernel.shape[0])
     raise ValueError(f"unknown non-blind method {method!r}; valid: {', '.join(NONBLIND)}")
 
 

@@ -16,7 +16,7 @@ Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
   pipeline is timed separately on one ``--speed-side`` image;
 * ``kernel-refine-true`` design (c) given the TRUE kernel (upper bound of the network part);
 * ``deconv-true``       (b)'s hyper-Laplacian deconvolution (same brightness scale, noise-adapted
-  weight) with the TRUE kernel instead of the estimate (no clipped-highlight blending): how much
+  weight) with the TRUE kernel instead of the estimate: how much
   of (b)'s shortfall is kernel estimation; with ``--chain`` also ``deconv-true+e2e``;
 * ``wiener-true``       Wiener (NSR 1e-2) with the TRUE kernel, no network;
 * ``rl-true``           Richardson-Lucy (30 iterations) with the TRUE kernel;
