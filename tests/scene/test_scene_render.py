@@ -145,6 +145,27 @@ def test_gradcheck_float64() -> None:
     assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, fast_mode=True)
 
 
+def test_chunked_compositing_equals_one_chunk(monkeypatch) -> None:
+    import deblurkit.scene.render as render_module
+
+    gs = _scene(30, seed=7, dtype=torch.float64)
+    vms = torch.stack([_viewmat(torch.float64, a) for a in (0.0, 0.12)])
+    intr = Intrinsics(20.0, 20.0, 8.0, 8.0, 16, 16)
+
+    def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        g = Gaussians(**{n: t.clone().requires_grad_(True) for n, t in gs.parameters().items()})
+        img = render(g, vms, intr, tile=4).image
+        (img * torch.linspace(-1, 1, img.numel(), dtype=img.dtype).reshape(img.shape)).sum().backward()
+        return img.detach(), [t.grad for t in g.parameters().values()]
+
+    img_one, grads_one = run()
+    monkeypatch.setattr(render_module, "COMPOSITE_CHUNK_ELEMENTS", 1)  # one tile per chunk
+    img_rows, grads_rows = run()
+    torch.testing.assert_close(img_rows, img_one)
+    for a, b in zip(grads_rows, grads_one):
+        torch.testing.assert_close(a, b)
+
+
 def test_every_parameter_and_the_pose_get_gradients() -> None:
     gs = _scene(25, seed=5, dtype=torch.float32, sh_degree=1).requires_grad_(True)
     vm = _viewmat(torch.float32).requires_grad_(True)
