@@ -166,6 +166,48 @@ def test_chunked_compositing_equals_one_chunk(monkeypatch) -> None:
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("chunk", [1 << 19, 1])
+def test_closed_form_backward_equals_autograd_where_pixels_stop(chunk: int, monkeypatch) -> None:
+    import deblurkit.scene.render as render_module
+
+    monkeypatch.setattr(render_module, "COMPOSITE_CHUNK_ELEMENTS", chunk)  # 1: each tile trimmed on its own
+
+    gen = torch.Generator().manual_seed(8)
+    n, k = 6, 40
+    mono = render_module._tile_monomials(4, torch.float64, torch.device("cpu"))
+    # wide Gaussians near the tile centre, opaque enough that most pixels stop within the lists
+    coef = torch.zeros(n, 6, k, dtype=torch.float64)
+    coef[:, 0] = coef[:, 1] = -0.02 - 0.02 * torch.rand(n, k, generator=gen, dtype=torch.float64)
+    coef[:, 3:5] = 0.1 * torch.randn(n, 2, k, generator=gen, dtype=torch.float64)
+    opacity = 0.3 + 0.69 * torch.rand(n, k, generator=gen, dtype=torch.float64)
+    feats = torch.rand(n, 5, k, generator=gen, dtype=torch.float64)
+    lengths = torch.tensor([40, 3, 25, 0, 40, 12])
+    valid = torch.arange(k)[None, :] < lengths[:, None]
+    upstream = torch.randn(n, 5, 16, generator=gen, dtype=torch.float64)
+
+    def grads(fn) -> list[torch.Tensor]:
+        inputs = [t.clone().requires_grad_(True) for t in (coef, opacity, feats)]
+        (fn(*inputs) * upstream).sum().backward()
+        return [t.grad for t in inputs]
+
+    def reference(c: torch.Tensor, o: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """The documented model, step by step through autograd."""
+        power = mono.T @ c  # (n, P, k)
+        raw = o[:, None, :] * torch.exp(power)
+        passes = valid[:, None, :] & (power >= -0.5 * SIGMA_CUT**2) & (raw >= ALPHA_MIN)
+        alpha = torch.where(passes, raw.clamp(max=ALPHA_MAX), 0.0)
+        keep = 1.0 - alpha
+        trans = torch.cumprod(torch.nn.functional.pad(keep[..., :-1], (1, 0), value=1.0), dim=-1)
+        weights = torch.where((trans * keep >= T_MIN).detach(), alpha * trans, 0.0)
+        return f @ weights.transpose(-1, -2)
+
+    _, trans, _ = render_module._alpha_and_transmittance(coef, opacity, valid, mono)
+    assert bool((trans[[0, 4], :, -1] == 0).all()), "the test needs tiles where every pixel stops"
+    ours = grads(lambda c, o, f: render_module._Composite.apply(c, o, f, valid, mono))
+    for a, b in zip(ours, grads(reference)):
+        torch.testing.assert_close(a, b)
+
+
 def test_every_parameter_and_the_pose_get_gradients() -> None:
     gs = _scene(25, seed=5, dtype=torch.float32, sh_degree=1).requires_grad_(True)
     vm = _viewmat(torch.float32).requires_grad_(True)

@@ -267,7 +267,8 @@ class _Composite(torch.autograd.Function):
     (1 - alpha_i)``, and alpha passes gradient only where it was neither cut (below 1/255) nor
     clamped (0.99). Both passes run over chunks of rows sorted by list length, each chunk only as
     long as its longest list (so short lists do not pay for the longest one), and the backward pass
-    recomputes alpha and T, so no ``(N, P, K)`` intermediate is ever held whole. The channel axis
+    recomputes alpha and T, so no ``(N, P, K)`` intermediate is ever held whole. The backward pass
+    stops each list where every pixel of its tile had stopped (nothing after that has a gradient). The channel axis
     comes before the list and pixel axes because CPU batched matrix products with 5-6 wide
     operands are several times faster in that orientation.
     """
@@ -277,20 +278,24 @@ class _Composite(torch.autograd.Function):
         lengths, order = valid.sum(-1).sort(descending=True)
         coef, opacity, feats, valid = coef[order], opacity[order], feats[order], valid[order]
         out = feats.new_zeros(feats.shape[0], feats.shape[1], mono.shape[1])
-        chunks = _row_chunks(lengths, mono.shape[1])
-        for sl, k in chunks:
+        reached = torch.zeros_like(lengths)
+        for sl, k in _row_chunks(lengths, mono.shape[1]):
             alpha, trans, _ = _alpha_and_transmittance(coef[sl, :, :k], opacity[sl, :k], valid[sl, :k], mono)
+            # list entries before every pixel of the tile stopped (a prefix): the backward pass needs no more
+            reached[sl] = (trans > 0).any(1).sum(-1)
             torch.matmul(feats[sl, :, :k], alpha.mul_(trans).transpose(-1, -2), out=out[sl])  # (rows, C, P)
-        ctx.save_for_backward(coef, opacity, feats, valid, mono, order)
-        ctx.chunks = chunks
+        ctx.save_for_backward(coef, opacity, feats, valid, mono, order, reached)
         return out[order.argsort()]
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        coef, opacity, feats, valid, mono, order = ctx.saved_tensors
+        coef, opacity, feats, valid, mono, order, reached = ctx.saved_tensors
+        # rows again sorted, now by how far their lists were reached before every pixel stopped
+        reached, again = reached.sort(descending=True)
+        coef, opacity, feats, valid, order = coef[again], opacity[again], feats[again], valid[again], order[again]
         grad_out = grad_out[order]
         g_coef, g_opacity, g_feats = torch.zeros_like(coef), torch.zeros_like(opacity), torch.zeros_like(feats)
-        for sl, k in ctx.chunks:
+        for sl, k in _row_chunks(reached, mono.shape[1]):
             op = opacity[sl, :k]
             alpha, trans, keep = _alpha_and_transmittance(coef[sl, :, :k], op, valid[sl, :k], mono)
             g = grad_out[sl]  # (rows, C, P)
