@@ -282,7 +282,7 @@ class _Composite(torch.autograd.Function):
         for sl, k in _row_chunks(lengths, mono.shape[1]):
             alpha, trans, _ = _alpha_and_transmittance(coef[sl, :, :k], opacity[sl, :k], valid[sl, :k], mono)
             # list entries before every pixel of the tile stopped (a prefix): the backward pass needs no more
-            reached[sl] = (trans > 0).any(1).sum(-1)
+            reached[sl] = (trans.amax(1) > 0).sum(-1)
             torch.matmul(feats[sl, :, :k], alpha.mul_(trans).transpose(-1, -2), out=out[sl])  # (rows, C, P)
         ctx.save_for_backward(coef, opacity, feats, valid, mono, order, reached)
         return out[order.argsort()]
