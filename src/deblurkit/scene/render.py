@@ -176,30 +176,48 @@ def _tile_monomials(tile: int, dtype: torch.dtype, device: torch.device) -> Tens
 def _tile_lists(proj: Projected, tiles_y: int, tiles_x: int, tile: int, k: int) -> tuple[Tensor, Tensor, Tensor]:
     """Depth-sorted Gaussian indices per tile.
 
+    A Gaussian touches tile ``(i, j)`` when its 3-sigma box ``[lo, hi]`` meets the tile's closed
+    square: ``j tile <= hi_x`` and ``lo_x <= (j + 1) tile`` (the same in y). Only the (Gaussian,
+    tile) pairs that touch are listed, then sorted by tile and depth, so the work grows with the
+    pairs rather than with tiles x Gaussians.
+
     Returns:
-        ``idx (B, T, K)`` long indices into G, ``valid (B, T, K)`` bool, ``counts (B, T)``; ``K`` is
-        the cap or the longest list, whichever is shorter.
+        ``idx (B, T, K)`` long indices into G (0 past a list's end), ``valid (B, T, K)`` bool,
+        ``counts (B, T)`` list lengths before the cap; ``K`` is the cap or the longest list,
+        whichever is shorter.
     """
     b, g = proj.depths.shape
+    nt = tiles_y * tiles_x
+    device = proj.depths.device
     with torch.no_grad():
-        lo = proj.means2d.detach() - proj.extents  # (B, G, 2)
-        hi = proj.means2d.detach() + proj.extents
-        x0 = torch.arange(tiles_x, device=lo.device, dtype=lo.dtype) * tile
-        y0 = torch.arange(tiles_y, device=lo.device, dtype=lo.dtype) * tile
-        hit_x = (hi[..., None, 0] >= x0) & (lo[..., None, 0] <= x0 + tile)  # (B, G, Tx)
-        hit_y = (hi[..., None, 1] >= y0) & (lo[..., None, 1] <= y0 + tile)  # (B, G, Ty)
-        hit_y = hit_y & proj.visible[..., None]
-        overlap = (hit_y[..., :, None] & hit_x[..., None, :]).reshape(b, g, tiles_y * tiles_x).transpose(1, 2)
-        rank = torch.empty(b, g, dtype=torch.long, device=lo.device)
-        rank.scatter_(1, proj.depths.detach().argsort(dim=1), torch.arange(g, device=lo.device).expand(b, g))
-        key = torch.where(overlap, rank[:, None, :], torch.full_like(rank[:, None, :], g))
-        counts = overlap.sum(-1)
-        kk = max(1, min(k, g, int(counts.max()) if counts.numel() else 1))  # no longer than the longest list
-        sorted_rank, _ = torch.topk(key, kk, dim=-1, largest=False, sorted=True)
-        valid = sorted_rank < g
+        centre = proj.means2d.detach()
+        lo = ((centre - proj.extents) / tile - 1).ceil()  # first touched tile (may be off the image)
+        hi = ((centre + proj.extents) / tile).floor()
+        limit = torch.tensor([tiles_x - 1, tiles_y - 1], dtype=lo.dtype, device=device)
+        lo = torch.maximum(lo, torch.zeros_like(lo)).long()
+        hi = torch.minimum(hi, limit).long()
+        span = (hi - lo + 1).clamp_min(0)  # (B, G, 2)
+        n = torch.where(proj.visible, span[..., 0] * span[..., 1], 0).reshape(-1)  # pairs per (camera, Gaussian)
+        owner = torch.repeat_interleave(torch.arange(b * g, device=device), n)
+        offset = torch.arange(owner.shape[0], device=device) - (torch.cumsum(n, 0) - n)[owner]
+        lo_f, span_x = lo.reshape(-1, 2)[owner], span.reshape(-1, 2)[owner, 0]
+        tile_id = (lo_f[:, 1] + offset // span_x) * tiles_x + lo_f[:, 0] + offset % span_x
+        cam = owner // g
+        rank = torch.empty(b, g, dtype=torch.long, device=device)
         order = proj.depths.detach().argsort(dim=1)  # rank -> Gaussian index
-        idx = torch.gather(order[:, None, :].expand(-1, sorted_rank.shape[1], -1), 2, sorted_rank.clamp_max(g - 1))
-    return idx, valid, counts
+        rank.scatter_(1, order, torch.arange(g, device=device).expand(b, g))
+        row = cam * nt + tile_id
+        key, perm = (row * g + rank.reshape(-1)[owner]).sort()
+        row, gauss = key // g, (owner % g)[perm]
+        counts = torch.bincount(row, minlength=b * nt)
+        kk = max(1, min(k, g, int(counts.max()) if counts.numel() else 1))  # no longer than the longest list
+        pos = torch.arange(row.shape[0], device=device) - (torch.cumsum(counts, 0) - counts)[row]
+        keep = pos < kk
+        idx = torch.zeros(b * nt, kk, dtype=torch.long, device=device)
+        valid = torch.zeros(b * nt, kk, dtype=torch.bool, device=device)
+        idx[row[keep], pos[keep]] = gauss[keep]
+        valid[row[keep], pos[keep]] = True
+    return idx.reshape(b, nt, kk), valid.reshape(b, nt, kk), counts.reshape(b, nt)
 
 
 def _alpha_and_transmittance(coef: Tensor, opacity: Tensor, valid: Tensor, mono: Tensor) -> tuple[Tensor, Tensor, Tensor]:
