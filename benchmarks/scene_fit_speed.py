@@ -10,7 +10,7 @@ callback; the median plain and joint times are multiplied by the schedule's iter
 (``--schedule TOTAL PLAIN``), which is an extrapolation, not a measured full fit. Peak resident
 memory of the process (Linux high-water mark, reset just before the fit) is printed too.
 
-Usage: python benchmarks/scene_fit_speed.py [--views 24] [--size 128] [--subframes 7] [--plain 3] [--joint 4] [--samples 16]
+Usage: python benchmarks/scene_fit_speed.py [--views 24] [--size 128] [--subframes 7] [--plain 3] [--joint 4] [--samples 16] [--tile 16]
 """
 
 from __future__ import annotations
