@@ -10,7 +10,7 @@ callback; the median plain and joint times are multiplied by the schedule's iter
 (``--schedule TOTAL PLAIN``), which is an extrapolation, not a measured full fit. Peak resident
 memory of the process (Linux high-water mark, reset just before the fit) is printed too.
 
-Usage: python benchmarks/scene_fit_speed.py [--views 24] [--size 128] [--subframes 7] [--plain 3] [--joint 4] [--samples 16]
+Usage: python benchmarks/scene_fit_speed.py [--views 24] [--size 128] [--subframes 7] [--plain 3] [--joint 4] [--samples 16] [--tile 16]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main() -> None:
                         help="iterations of the full fit to extrapolate to, and how many of them plain")
     parser.add_argument("--samples", type=int, default=16, help="sharp renders averaged per blurry photo (setup only)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tile", type=int, default=16, help="renderer tile side (FitConfig.tile)")
     args = parser.parse_args()
 
     import math
@@ -57,7 +58,7 @@ def main() -> None:
     total = args.plain + args.joint
     config = FitConfig(mode="joint", iterations=total, plain_iterations=args.plain, num_subframes=args.subframes,
                        bezier_order=args.order, subframe_chunk=args.subframes, init_points=args.init_points,
-                       init_depth=(2.0, 7.0), densify_from=10**9, checkpoint_every=10**9)
+                       init_depth=(2.0, 7.0), densify_from=10**9, checkpoint_every=10**9, tile=args.tile)
     stamps: list[float] = []
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -74,7 +75,7 @@ def main() -> None:
     full_total, full_plain = args.schedule
     estimate = full_plain * plain + (full_total - full_plain) * joint
     print(f"{args.views} views {args.size}x{args.size}, {args.init_points} Gaussians (no densification), "
-          f"{args.subframes} sub-frames, {args.threads} thread(s)")
+          f"{args.subframes} sub-frames, {args.tile}x{args.tile} tiles, {args.threads} thread(s)")
     print(f"CPU time per iteration (median): plain {plain:.2f} s ({args.plain} timed), "
           f"joint {joint:.2f} s ({args.joint} timed); wall for the {total} iterations {wall:.1f} s")
     print(f"extrapolated: {full_total} iterations ({full_plain} plain) = {estimate / 60:.1f} CPU minutes")

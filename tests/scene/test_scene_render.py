@@ -145,6 +145,69 @@ def test_gradcheck_float64() -> None:
     assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, fast_mode=True)
 
 
+def test_chunked_compositing_equals_one_chunk(monkeypatch) -> None:
+    import deblurkit.scene.render as render_module
+
+    gs = _scene(30, seed=7, dtype=torch.float64)
+    vms = torch.stack([_viewmat(torch.float64, a) for a in (0.0, 0.12)])
+    intr = Intrinsics(20.0, 20.0, 8.0, 8.0, 16, 16)
+
+    def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        g = Gaussians(**{n: t.clone().requires_grad_(True) for n, t in gs.parameters().items()})
+        img = render(g, vms, intr, tile=4).image
+        (img * torch.linspace(-1, 1, img.numel(), dtype=img.dtype).reshape(img.shape)).sum().backward()
+        return img.detach(), [t.grad for t in g.parameters().values()]
+
+    img_one, grads_one = run()
+    monkeypatch.setattr(render_module, "COMPOSITE_CHUNK_ELEMENTS", 1)  # one tile per chunk
+    img_rows, grads_rows = run()
+    torch.testing.assert_close(img_rows, img_one)
+    for a, b in zip(grads_rows, grads_one):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("chunk", [1 << 19, 1])
+def test_closed_form_backward_equals_autograd_where_pixels_stop(chunk: int, monkeypatch) -> None:
+    import deblurkit.scene.render as render_module
+
+    monkeypatch.setattr(render_module, "COMPOSITE_CHUNK_ELEMENTS", chunk)  # 1: each tile trimmed on its own
+
+    gen = torch.Generator().manual_seed(8)
+    n, k = 6, 40
+    mono = render_module._tile_monomials(4, torch.float64, torch.device("cpu"))
+    # wide Gaussians near the tile centre, opaque enough that most pixels stop within the lists
+    coef = torch.zeros(n, 6, k, dtype=torch.float64)
+    coef[:, 0] = coef[:, 1] = -0.02 - 0.02 * torch.rand(n, k, generator=gen, dtype=torch.float64)
+    coef[:, 3:5] = 0.1 * torch.randn(n, 2, k, generator=gen, dtype=torch.float64)
+    opacity = 0.3 + 0.69 * torch.rand(n, k, generator=gen, dtype=torch.float64)
+    feats = torch.rand(n, 5, k, generator=gen, dtype=torch.float64)
+    lengths = torch.tensor([40, 3, 25, 0, 40, 12])
+    valid = torch.arange(k)[None, :] < lengths[:, None]
+    upstream = torch.randn(n, 5, 16, generator=gen, dtype=torch.float64)
+
+    def grads(fn) -> list[torch.Tensor]:
+        inputs = [t.clone().requires_grad_(True) for t in (coef, opacity, feats)]
+        (fn(*inputs) * upstream).sum().backward()
+        return [t.grad for t in inputs]
+
+    def reference(c: torch.Tensor, o: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """The documented model, step by step through autograd."""
+        power = mono.T @ c  # (n, P, k)
+        raw = o[:, None, :] * torch.exp(power)
+        passes = valid[:, None, :] & (power >= -0.5 * SIGMA_CUT**2) & (raw >= ALPHA_MIN)
+        alpha = torch.where(passes, raw.clamp(max=ALPHA_MAX), 0.0)
+        keep = 1.0 - alpha
+        trans = torch.cumprod(torch.nn.functional.pad(keep[..., :-1], (1, 0), value=1.0), dim=-1)
+        weights = torch.where((trans * keep >= T_MIN).detach(), alpha * trans, 0.0)
+        return f @ weights.transpose(-1, -2)
+
+    _, trans, _ = render_module._alpha_and_transmittance(coef, opacity, valid, mono)
+    assert bool((trans[[0, 4], :, -1] == 0).all()), "the test needs tiles where every pixel stops"
+    ours = grads(lambda c, o, f: render_module._Composite.apply(c, o, f, valid, mono))
+    for a, b in zip(ours, grads(reference)):
+        torch.testing.assert_close(a, b)
+
+
 def test_every_parameter_and_the_pose_get_gradients() -> None:
     gs = _scene(25, seed=5, dtype=torch.float32, sh_degree=1).requires_grad_(True)
     vm = _viewmat(torch.float32).requires_grad_(True)
