@@ -131,14 +131,14 @@ def deconvolve_other_linear(method: str, lin: np.ndarray, kernel: np.ndarray, it
     if method == "hl+rl-saturated":
         # The fixed step, with the saturation-aware RL result blended in around clipped pixels
         # (clipped pixels dilated by the kernel size, then smoothed).
-        from studies.clipped_blend import clipped_regions_linear, keep_input_near
+        from studies.clipped_blend import blend_near, clipped_regions_linear
 
         base = deconvolve_with_kernel(lin, kernel)
         clipped = clipped_regions_linear(lin)
         if not clipped.any():
             return base
         sat = richardson_lucy_saturated_linear(lin, kernel, iterations=iterations, clip_level=1.0)
-        return keep_input_near(sat, base, clipped, kernel.shape[0])
+        return blend_near(sat, base, clipped, kernel.shape[0])
     raise ValueError(f"unknown non-blind method {method!r}; valid: {', '.join(NONBLIND)}")
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.heldout import load_pair, set_items, write_results
+from studies.heldout import load_pair, set_items, true_kernel, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("deconvolved", "input near clipped", "input near small clipped")
@@ -52,21 +52,28 @@ def clipped_regions_linear(lin: np.ndarray, level: float = 0.98, max_area: float
     return small[labels]
 
 
-def keep_input_near(lin: np.ndarray, restored: np.ndarray, mask: np.ndarray, kernel_size: int) -> np.ndarray:
-    """``restored`` with the input ``lin`` blended back around ``mask`` (dilated by the kernel, smoothed)."""
+def blend_near(near: np.ndarray, elsewhere: np.ndarray, mask: np.ndarray, kernel_size: int) -> np.ndarray:
+    """``near`` around ``mask`` (dilated by the kernel size, smoothed with sigma kernel/4), ``elsewhere`` away from it.
+
+    Args:
+        near, elsewhere: images ``(H, W, C)`` in the same space.
+        mask: boolean ``(H, W)``, e.g. :func:`clipped_regions_linear`.
+        kernel_size: side of the blur kernel in pixels.
+    """
     import cv2
 
     if not mask.any():
-        return restored
+        return elsewhere
     ks = max(1, int(kernel_size))
     m = cv2.dilate(mask.astype(np.uint8), np.ones((ks, ks), np.uint8)).astype(np.float32)
     m = cv2.GaussianBlur(m, (0, 0), ks / 4.0)[..., None]
-    return m * lin + (1.0 - m) * restored
+    return m * near + (1.0 - m) * elsewhere
 
 
 def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernels: dict[str, np.ndarray], reach: float,
                border: int = 15) -> dict[str, float]:
-    """``{"<kernel name>:<variant>": gain dB}`` for every kernel and :data:`VARIANTS`."""
+    """``{"<kernel name>:<variant>": gain dB}`` for every kernel and :data:`VARIANTS`, and the
+    ``"clipped"`` fraction of the blurry image's pixels."""
     from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.kernel_aware.blind import deconvolve_with_kernel
     from studies.blind_benchmark import scores
@@ -74,14 +81,15 @@ def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernels: dict[str, np.ndarra
     lin = srgb_to_linear(blur)
     border = max(math.ceil(reach), border)
     base = scores(blur, sharp, reach, border)["psnr_aligned"]
-    out = {}
+    clipped = clipped_regions_linear(lin)
+    out = {"clipped": float(clipped.mean())}
     for name, k in kernels.items():
         ks = max(k.shape)
         plain = deconvolve_with_kernel(lin, k)
-        masks = {"deconvolved": None, "input near clipped": clipped_regions_linear(lin),
+        masks = {"deconvolved": None, "input near clipped": clipped,
                  "input near small clipped": clipped_regions_linear(lin, max_area=ks * ks)}
         for variant, mask in masks.items():
-            restored = plain if mask is None else keep_input_near(lin, plain, mask, ks)
+            restored = plain if mask is None else blend_near(lin, plain, mask, ks)
             out[f"{name}:{variant}"] = scores(linear_to_srgb(restored), sharp, reach, border)["psnr_aligned"] - base
     return out
 
@@ -115,14 +123,11 @@ def main(argv: list[str] | None = None) -> int:
                 it = by_index[key]
                 blur, sharp = load_pair(root, it["index"])
                 kernels = {"est": np.load(kernels_dir / "kernels" / set_name / f"{key}.npy")}
-                true_k = np.load(root / it["kernel"]) if it.get("kernel") else None
+                true_k = true_kernel(root, it)
                 if true_k is not None:
                     kernels["true"] = true_k
                 reach = float(true_k.shape[0] // 2) if true_k is not None else 15.0
-                from deblurkit.color import srgb_to_linear
-
-                done[tag] = {"photo": it["photo"], "clipped": float((srgb_to_linear(blur) >= 0.98).any(axis=2).mean()),
-                             **pair_gains(blur, sharp, kernels, reach)}
+                done[tag] = {"photo": it["photo"], **pair_gains(blur, sharp, kernels, reach)}
                 with atomic_write(cache, "w") as fh:
                     json.dump(done, fh)
                 print(tag, {k: round(v, 2) for k, v in done[tag].items() if ":" in k}, file=sys.stderr)

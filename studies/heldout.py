@@ -87,6 +87,11 @@ def load_pair(root: Path, index: int) -> tuple[np.ndarray, np.ndarray]:
     return load_image_rgb(root / "blur" / f"{index:03d}.png"), load_image_rgb(root / "sharp" / f"{index:03d}.png")
 
 
+def true_kernel(root: Path, item: dict) -> np.ndarray | None:
+    """The true blur kernel of a set item from ``meta.json``; None for items without one (varying, sharp)."""
+    return np.load(root / item["kernel"]) if item.get("kernel") else None
+
+
 def write_results(out: str | Path, results: dict, lines: list[str]) -> None:
     """Write ``out.json`` (``results``) and ``out.md`` (``lines``) atomically; echo the table."""
     from deblurkit.io import atomic_write

@@ -19,9 +19,10 @@
 ``collect``: per validation pair, the blind pipeline's kernel on one tile with every kernel
 trusted, its no-reference scores (:func:`deblurkit.kernel_aware.blind.kernel_scores`) and the
 gain of the pipeline's deconvolution with it over the blurry input (shift-aligned PSNR as in
-``studies/blind_benchmark.py``; also with the true kernel). One JSON per set under ``--cache``, written after every image, so
-an interrupted run resumes. ``--step N`` takes every N-th pair. ``rescore``: the gains again from
-the stored kernels (after a change of the deconvolution; no re-estimation).
+``studies/blind_benchmark.py``; also with the true kernel). One JSON per set under ``--cache``,
+written after every image, so an interrupted run resumes. ``--step N`` takes every N-th pair.
+``rescore``: the gains again from the stored kernels (after a change of the deconvolution; no
+re-estimation).
 
 ``fit``: the thresholds on the deconvolution's overshoot (at most), the agreement, the
 cross-scale consistency and the kernel's connectedness (at least) with the largest mean gain over the sets (each set weighted
@@ -49,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.heldout import load_pair, set_items, write_results
+from studies.heldout import load_pair, set_items, true_kernel, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 VAL_SETS = ["capture", "uniform", "large", "sharp", "noise-low", "noise-high", "night", "varying", "saturated"]
@@ -112,7 +113,7 @@ def collect(args: argparse.Namespace) -> int:
             if key in done and (kernels / f"{key}.npy").is_file():
                 continue
             blur, sharp = load_pair(root, it["index"])
-            true_k = np.load(root / it["kernel"]) if it.get("kernel") else None
+            true_k = true_kernel(root, it)
             rec = {"photo": it["photo"], **collect_pair(blur, sharp, true_k)}
             with atomic_write(kernels / f"{key}.npy", "wb") as fh:
                 np.save(fh, rec.pop("kernel"))
@@ -141,7 +142,7 @@ def rescore(args: argparse.Namespace) -> int:
         for key, rec in done.items():
             it = by_index[key]
             blur, sharp = load_pair(root, it["index"])
-            true_k = np.load(root / it["kernel"]) if it.get("kernel") else None
+            true_k = true_kernel(root, it)
             old = rec["gain"]
             rec.update(pair_gains(blur, sharp, np.load(cache / "kernels" / set_name / f"{key}.npy"), true_k))
             print(f"{set_name} {key:>3}: gain {old:+6.2f} -> {rec['gain']:+6.2f} dB", file=sys.stderr)

@@ -170,7 +170,6 @@ def test_trust_thresholds_decide_which_kernels_are_deconvolved(blurred):
     assert not none.blurred.any() and np.array_equal(none.image, blur)
 
 
-
 def test_clipped_highlights_are_deconvolved_like_the_rest(blurred) -> None:
     blur_srgb, _ = blurred
     img = blur_srgb.copy()

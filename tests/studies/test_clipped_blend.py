@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studies.clipped_blend import clipped_regions_linear, keep_input_near
+from studies.clipped_blend import blend_near, clipped_regions_linear
 
 
 def test_small_clipped_regions_are_told_from_large_ones():
@@ -21,7 +21,7 @@ def test_the_input_is_kept_only_near_the_mask():
     restored = np.zeros_like(lin)
     mask = np.zeros((48, 48), bool)
     mask[24, 24] = True
-    out = keep_input_near(lin, restored, mask, kernel_size=5)
+    out = blend_near(lin, restored, mask, kernel_size=5)
     assert np.allclose(out[24, 24], lin[24, 24], atol=0.05)
     assert np.array_equal(out[:10, :10], restored[:10, :10])
-    assert np.array_equal(keep_input_near(lin, restored, np.zeros_like(mask), 5), restored)
+    assert np.array_equal(blend_near(lin, restored, np.zeros_like(mask), 5), restored)
