@@ -40,6 +40,7 @@ worst change vs the input. Writes ``--out`` ``.json`` and ``.md`` (default
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -57,8 +58,14 @@ ORDER = ["identity", "kernel-deconv", "kernel-refine", "e2e", "gated-chain", "re
 DESIGNS = ["kernel-deconv", "kernel-refine", "e2e", "gated-chain", "refine+e2e", "deconv+e2e"]
 
 
+@functools.cache
 def classical_code_version() -> str:
-    """Hash of the design (b) source files: the ``_code`` of a valid ``--cache`` (another: recomputed)."""
+    """Hash of the design (b) source files: the ``_code`` of a valid ``--cache`` (another: recomputed).
+
+    Read once per process, when the modules it names are imported: a process that scores twice
+    (``long_run_heldout``) while the files change on disk must not stamp results of the code in
+    memory with the hash of the new files.
+    """
     import hashlib
 
     return hashlib.sha256(b"".join((ROOT / "src/deblurkit/kernel_aware" / f).read_bytes()
