@@ -33,16 +33,23 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.heldout import load_pair, set_items, true_kernel, write_results
+from studies.heldout import load_pair, true_kernel, write_results
+from studies.kernel_gate import collected_pairs, stored_kernel_path
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("deconvolved", "input near clipped", "input near small clipped")
 
 
-def clipped_regions_linear(lin: np.ndarray, level: float = 0.98, max_area: float = math.inf) -> np.ndarray:
-    """Boolean ``(H, W)`` mask of clipped pixels (any channel >= ``level``) in regions of at most ``max_area`` px."""
+def clipped_regions_linear(lin: np.ndarray, level: float | None = None, max_area: float = math.inf) -> np.ndarray:
+    """Boolean ``(H, W)`` mask of clipped pixels (any channel >= ``level``, by default the blind
+    pipeline's :attr:`~deblurkit.kernel_aware.blind.BlindParams.saturation`) in regions of at most
+    ``max_area`` px."""
     import cv2
 
+    if level is None:
+        from deblurkit.kernel_aware.blind import BlindParams
+
+        level = BlindParams.saturation
     clipped = (lin >= level).any(axis=2)
     if not math.isfinite(max_area) or not clipped.any():
         return clipped
@@ -107,22 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     cache = Path(args.cache)
     done = json.loads(cache.read_text()) if cache.is_file() else {}
-    kernels_dir = Path(args.kernels)
     rows: dict[str, list[dict]] = {}
     for set_name in args.sets:
-        found = set_items(args.testsets, set_name, None)
-        gate = kernels_dir / f"{set_name}.json"
-        if found is None or not gate.is_file():
-            print(f"skip {set_name}: no pairs or no kernels ({gate})", file=sys.stderr)
+        found = collected_pairs(args.testsets, args.kernels, set_name)
+        if found is None:
             continue
-        root, items = found
-        by_index = {str(it["index"]): it for it in items}
-        for key in json.loads(gate.read_text()):
+        root, collected, items = found
+        for key in collected:
             tag = f"{set_name}|{key}"
             if tag not in done:
-                it = by_index[key]
+                it = items[key]
                 blur, sharp = load_pair(root, it["index"])
-                kernels = {"est": np.load(kernels_dir / "kernels" / set_name / f"{key}.npy")}
+                kernels = {"est": np.load(stored_kernel_path(args.kernels, set_name, key))}
                 true_k = true_kernel(root, it)
                 if true_k is not None:
                     kernels["true"] = true_k

@@ -94,6 +94,23 @@ def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernel: np.ndarray, true_k: 
     return rec
 
 
+def stored_kernel_path(cache: Path, set_name: str, key: str) -> Path:
+    """Where ``collect`` stores the kernel it estimated for pair ``key`` of ``set_name``."""
+    return Path(cache) / "kernels" / set_name / f"{key}.npy"
+
+
+def collected_pairs(testsets: str | Path, cache: Path, set_name: str) -> tuple[Path, dict, dict[str, dict]] | None:
+    """What ``collect`` stored for a set: its folder, the records by pair key and the set's items by
+    the same keys; None (with a note) if the set or its records are missing."""
+    path = Path(cache) / f"{set_name}.json"
+    found = set_items(testsets, set_name, None)
+    if found is None or not path.is_file():
+        print(f"skip {set_name}: no pairs or no collected kernels ({path})", file=sys.stderr)
+        return None
+    root, items = found
+    return root, json.loads(path.read_text()), {str(it["index"]): it for it in items}
+
+
 def collect(args: argparse.Namespace) -> int:
     from deblurkit.io import atomic_write
 
@@ -105,17 +122,18 @@ def collect(args: argparse.Namespace) -> int:
             continue
         root, items = found
         path = cache / f"{set_name}.json"
-        kernels = cache / "kernels" / set_name  # the estimates, so that new scores need no re-estimation
-        kernels.mkdir(parents=True, exist_ok=True)
         done = json.loads(path.read_text()) if path.is_file() else {}
         for it in items[::args.step]:
             key = str(it["index"])
-            if key in done and (kernels / f"{key}.npy").is_file():
+            # the estimates are kept, so that new scores need no re-estimation
+            stored = stored_kernel_path(cache, set_name, key)
+            if key in done and stored.is_file():
                 continue
             blur, sharp = load_pair(root, it["index"])
             true_k = true_kernel(root, it)
             rec = {"photo": it["photo"], **collect_pair(blur, sharp, true_k)}
-            with atomic_write(kernels / f"{key}.npy", "wb") as fh:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(stored, "wb") as fh:
                 np.save(fh, rec.pop("kernel"))
             done[key] = rec
             with atomic_write(path, "w") as fh:
@@ -132,21 +150,18 @@ def rescore(args: argparse.Namespace) -> int:
 
     cache = Path(args.cache)
     for set_name in args.sets:
-        path = cache / f"{set_name}.json"
-        found = set_items(args.testsets, set_name, None)
-        if not path.is_file() or found is None:
+        found = collected_pairs(args.testsets, cache, set_name)
+        if found is None:
             continue
-        root, items = found
-        by_index = {str(it["index"]): it for it in items}
-        done = json.loads(path.read_text())
+        root, done, items = found
         for key, rec in done.items():
-            it = by_index[key]
+            it = items[key]
             blur, sharp = load_pair(root, it["index"])
             true_k = true_kernel(root, it)
             old = rec["gain"]
-            rec.update(pair_gains(blur, sharp, np.load(cache / "kernels" / set_name / f"{key}.npy"), true_k))
+            rec.update(pair_gains(blur, sharp, np.load(stored_kernel_path(cache, set_name, key)), true_k))
             print(f"{set_name} {key:>3}: gain {old:+6.2f} -> {rec['gain']:+6.2f} dB", file=sys.stderr)
-        with atomic_write(path, "w") as fh:
+        with atomic_write(cache / f"{set_name}.json", "w") as fh:
             json.dump(done, fh, indent=1)
     return 0
 

@@ -272,7 +272,7 @@ def main() -> None:
     for mode, r in results["fits"].items():
         fl = "-" if r["floaters"] is None else f"{r['floaters']['count']} ({r['floaters']['opacity_share']:.3f})"
         lines.append(f"| {mode} | {r['test']['psnr']:.2f} | {r['test']['ssim']:.3f} | {r['train_sharp']['psnr']:.2f} | "
-                     f"{r['gaussians']} | {fl} | {r['seconds']:.0f} ({r.get('cpu_seconds', float('nan')):.0f}) | "
+                     f"{r['gaussians']} | {fl} | {r['seconds']:.0f} ({r['cpu_seconds']:.0f}) | "
                      f"{r['peak_rss_mb']:.0f}, {r['rss_at_start_mb']:.0f} |")
     nm = results["trajectory_error_of_no_motion"]
     lines += ["", f"Trajectory errors (mean over views; index-matched relative to the mid pose up to reversal | "

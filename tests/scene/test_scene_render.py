@@ -201,7 +201,7 @@ def test_closed_form_backward_equals_autograd_where_pixels_stop(chunk: int, monk
         weights = torch.where((trans * keep >= T_MIN).detach(), alpha * trans, 0.0)
         return f @ weights.transpose(-1, -2)
 
-    _, trans, _ = render_module._alpha_and_transmittance(coef, opacity, valid, mono)
+    _, trans = render_module._alpha_and_transmittance(coef, opacity, valid, mono)
     assert bool((trans[[0, 4], :, -1] == 0).all()), "the test needs tiles where every pixel stops"
     ours = grads(lambda c, o, f: render_module._Composite.apply(c, o, f, valid, mono))
     for a, b in zip(ours, grads(reference)):

@@ -220,7 +220,7 @@ def _tile_lists(proj: Projected, tiles_y: int, tiles_x: int, tile: int, k: int) 
     return idx.reshape(b, nt, kk), valid.reshape(b, nt, kk), counts.reshape(b, nt)
 
 
-def _alpha_and_transmittance(coef: Tensor, opacity: Tensor, valid: Tensor, mono: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _alpha_and_transmittance(coef: Tensor, opacity: Tensor, valid: Tensor, mono: Tensor) -> tuple[Tensor, Tensor]:
     """Per (tile, pixel, listed Gaussian) alpha and transmittance before it (0 once the pixel stopped).
 
     Args:
@@ -230,7 +230,7 @@ def _alpha_and_transmittance(coef: Tensor, opacity: Tensor, valid: Tensor, mono:
         mono: ``(6, P)`` pixel monomials.
 
     Returns:
-        ``alpha, trans, 1 - alpha``, each ``(N, P, K)``; the compositing weights are ``alpha * trans``.
+        ``alpha, trans``, each ``(N, P, K)``; the compositing weights are ``alpha * trans``.
     """
     # one cut per listed Gaussian: alpha = o exp(power) is dropped below `cut`, which is where the
     # 3-sigma ellipse ends (o exp(-SIGMA_CUT^2 / 2)) or ALPHA_MIN, whichever is higher; past the
@@ -249,7 +249,7 @@ def _alpha_and_transmittance(coef: Tensor, opacity: Tensor, valid: Tensor, mono:
     # added (a prefix of each list stays alive since T only decreases); T before a Gaussian is the
     # inclusive product over its own 1 - alpha (>= 1 - ALPHA_MAX)
     trans = F.threshold_(torch.cumprod(keep, dim=-1), T_MIN, 0.0).div_(keep)
-    return alpha, trans, keep
+    return alpha, trans
 
 
 #: Elements of the ``(tiles, pixels, list)`` intermediates processed at once by :class:`_Composite`
@@ -300,7 +300,7 @@ class _Composite(torch.autograd.Function):
         out = feats.new_zeros(feats.shape[0], feats.shape[1], mono.shape[1])
         saved = []
         for sl, k in _row_chunks(lengths, mono.shape[1]):
-            alpha, trans, _ = _alpha_and_transmittance(coef[sl, :, :k], opacity[sl, :k], valid[sl, :k], mono)
+            alpha, trans = _alpha_and_transmittance(coef[sl, :, :k], opacity[sl, :k], valid[sl, :k], mono)
             # list entries before every pixel of the tile stopped (a prefix): the backward pass needs no more
             reached = max(1, int((trans.amax((0, 1)) > 0).sum()))
             alpha, trans = alpha[..., :reached].contiguous(), trans[..., :reached].contiguous()
