@@ -8,6 +8,8 @@
     python -m studies.kernel_gate collect --sets large noise-high --step 2
     python -m studies.make_testsets --sets saturated --split train --out data/valsets
     python -m studies.kernel_gate collect --sets saturated
+    python -m studies.make_testsets --sets medium --split train --out data/valsets
+    python -m studies.kernel_gate collect --sets medium
     python -m studies.kernel_gate fit
     # more validation photos, e.g. building facades (periodic structure):
     python -m studies.make_testsets --photo-dir ../shared/data/sharp/urban100 --limit 16 --sets uniform varying \
@@ -53,7 +55,7 @@ import numpy as np
 from studies.heldout import load_pair, set_items, true_kernel, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-VAL_SETS = ["capture", "uniform", "large", "sharp", "noise-low", "noise-high", "night", "varying", "saturated"]
+VAL_SETS = ["capture", "uniform", "large", "sharp", "noise-low", "noise-high", "night", "varying", "saturated", "medium"]
 
 
 def collect_pair(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None, border: int = 15) -> dict:

@@ -24,6 +24,9 @@ Sets (each: one crop per test photo, ``--size`` px, fixed seeds; synthesised wit
                 blurred in linear light, low sensor noise
                 (RSBlur's RealBlur calibration, Poisson-Gaussian), no camera pipeline, gamma-encoded
                 (sRGB) 8-bit gray PNG as a camera writes it
+* ``medium``    medium uniform shake on photo-sized images: 800 px crops of photos resized to
+                1600 px, path length 15-40 px with a calm hand (kernels of about 10-35 px), RSBlur
+                sensor noise; the size of real photos, where the blind stage's coarse probe runs
 
 Each crop is the most textured of 8 random candidates (mean gradient magnitude). Photos are first resized to ``--photo-side`` px on their long side (a typical phone-photo
 scale at which 30 px of shake is realistic), then cropped. ``data/`` is git-ignored; the
@@ -57,9 +60,12 @@ SETS: dict[str, dict] = {
     "capture": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur", "blur_length_px": (12.0, 32.0),
                 "anxiety": (0.005, 0.03),
                 "camera_pipeline": False, "trim": 0},
+    "medium": {"spatially_varying_prob": 0.0, "noise_model": "rsblur-realblur", "blur_length_px": (15.0, 40.0),
+               "anxiety": (0.005, 0.03)},
 }
 DARKEN = {"night": 0.35}
 GEOMETRY = {"large": {"size": 1000, "photo_side": 1920},
+            "medium": {"size": 800, "photo_side": 1600},
             "capture": {"size": 255, "photo_side": 1024, "crops": 4, "gray": True}}
 """Sets with their own crop size, photo side, crops per photo and gray flag (the others use
 ``--size`` and ``--photo-side``, one colour crop per photo)."""
