@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from train_testlib import write_pairs
 
 from deblurkit.errors import DeblurkitError
@@ -59,3 +60,44 @@ def test_dataset_kinds(tmp_path):
 
     with pytest.raises(DeblurkitError, match="data=gopro"):  # would silently train on the test split
         build_datasets(resolve_config(overrides={"data": "paired", "data_root": str(root)}))
+
+
+def test_deconvolved_inputs_replace_uniform_blur_only(tmp_path):
+    """With deconvolved_input_prob=1 every uniform-blur input is the kernel stage's output."""
+    import numpy as np
+
+    from deblurkit.kernel_aware.kernels import kernel_similarity, perturbed_kernel
+    from deblurkit.train.data import DeconvolvedInputs
+
+    cfg = resolve_config(overrides={"data": "synth", "source": "samples", "preset": "realistic-no-noise",
+                                    "crop_size": "128", "synth_length": "6", "val_count": "1",
+                                    "deconvolved_input_prob": "1"})
+    train, _, info = build_datasets(cfg)
+    assert isinstance(train, DeconvolvedInputs) and info["deconvolved_input_prob"] == 1.0
+
+    def psnr(a, b):
+        return float(10 * np.log10(1.0 / ((a.numpy() - b.numpy()) ** 2).mean()))
+
+    uniform = 0
+    for i in range(len(train)):
+        item, plain = train.render(i, 128), train.base.render(i, 128)
+        assert item["blur"].shape == plain["blur"].shape and torch.equal(item["sharp"], plain["sharp"])
+        assert float(item["blur"].min()) >= 0.0 and float(item["blur"].max()) <= 1.0
+        assert torch.equal(item["blur"], train.render(i, 128)["blur"])  # a pure function of (seed, index)
+        pair = train.base.sample(i, 128)
+        if pair.kernel is None:  # spatially varying blur: left as it is
+            assert torch.equal(item["blur"], plain["blur"])
+            continue
+        uniform += 1
+        assert not torch.equal(item["blur"], plain["blur"])
+        # the deconvolution itself (colour conversions, layout): the true kernel brings the input closer
+        exact = DeconvolvedInputs.deconvolved(plain["blur"], pair.kernel[0, 0].numpy())
+        assert psnr(exact, plain["sharp"]) > psnr(plain["blur"], plain["sharp"])
+        guess = perturbed_kernel(pair.kernel[0, 0].numpy(), np.random.default_rng(i))
+        assert guess.shape[0] % 2 == 1 and guess.sum() == pytest.approx(1.0) and guess.min() >= 0
+        assert 0.5 < kernel_similarity(guess, pair.kernel[0, 0].numpy()) < 1.0
+    assert uniform >= 2
+
+    with pytest.raises(DeblurkitError, match="data=synth"):
+        build_datasets(resolve_config(overrides={"data": "paired", "data_root": str(tmp_path),
+                                                 "deconvolved_input_prob": "0.5"}))

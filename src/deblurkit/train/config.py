@@ -62,6 +62,10 @@ class TrainConfig:
     """Synthesis preset name (``deblurkit.synth.presets.PRESETS``)."""
     synth_length: int = 10000
     """Number of distinct synthesized training pairs (indices 0..synth_length-1)."""
+    deconvolved_input_prob: float = 0.0
+    """Share of synthesized uniform-blur training pairs whose input is the blind stage's
+    deconvolution with a perturbed copy of the true kernel instead of the blurry image: the default
+    chain feeds the network that stage's output wherever it trusts a kernel."""
     data_root: str = ""
     """Dataset root for ``paired``/``gopro``/``realblur``."""
     train_split: str = "train"
@@ -227,6 +231,7 @@ NUMERIC_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "seed": (0, 2**63 - 1, True, True),
     "max_steps": (1, INF, True, False),
     "synth_length": (1, INF, True, False),
+    "deconvolved_input_prob": (0.0, 1.0, True, True),
     "val_fraction": (0.0, 1.0, False, False),
     "val_count": (1, INF, True, False),
     "val_crop": (0, INF, True, False),  # and 0 or >= MIN_CROP, checked below

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, Subset
 
@@ -164,6 +165,58 @@ class PatchDataset(Dataset):
         return out
 
 
+class DeconvolvedInputs(Dataset):
+    """Synthetic pairs whose input is, for a share of the uniform-blur items, the blind stage's
+    deconvolution instead of the blurry image.
+
+    The default chain restores the output of the kernel stage wherever it trusts a kernel, so a
+    network trained only on blurry inputs meets ringing and leftover blur it never saw. For item
+    ``i`` a coin with probability ``prob`` (seeded by ``(seed, i)``) decides; if it falls and the
+    item's blur is uniform, the blurry image is deconvolved in linear light by
+    :func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel` with
+    :func:`deblurkit.kernel_aware.kernels.perturbed_kernel` of the true kernel (an estimate is never
+    exact), then clipped to [0, 1] in sRGB as the stage's output is.
+
+    Args:
+        base: a :class:`~deblurkit.synth.dataset.SynthPairDataset`.
+        prob: share of items to deconvolve, in [0, 1].
+        seed: base seed of the coin and the kernel perturbation.
+    """
+
+    def __init__(self, base: Any, prob: float, seed: int) -> None:
+        if base.config.blur_space != "linear":
+            raise DeblurkitError(f"deconvolved inputs need blur in linear light; preset {base.config.name!r} "
+                                 f"blurs in {base.config.blur_space}")
+        self.base, self.prob, self.seed = base, float(prob), int(seed)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def render(self, index: int, size: int) -> dict[str, Any]:
+        pair = self.base.sample(int(index), size)
+        blur = pair.blur[0]
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(index), 31]))
+        if pair.kernel is not None and rng.random() < self.prob:
+            from deblurkit.kernel_aware.kernels import perturbed_kernel
+
+            blur = self.deconvolved(blur, perturbed_kernel(pair.kernel[0, 0].numpy(), rng))
+        return {"blur": blur, "sharp": pair.sharp[0], "index": int(index)}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.render(index, self.base.size)
+
+    @staticmethod
+    def deconvolved(blur_srgb: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
+        """``(3, H, W)`` sRGB in [0, 1] deconvolved in linear light with ``kernel``; same shape and range."""
+        from deblurkit.color import linear_to_srgb, srgb_to_linear
+        from deblurkit.kernel_aware.blind import deconvolve_with_kernel
+
+        linear = srgb_to_linear(blur_srgb.permute(1, 2, 0).numpy().astype(np.float32))
+        out = deconvolve_with_kernel(linear, kernel)
+        srgb = np.clip(linear_to_srgb(np.maximum(out, 0.0)), 0.0, 1.0).astype(np.float32)
+        return torch.from_numpy(np.ascontiguousarray(srgb.transpose(2, 0, 1)))
+
+
 class CenterCropDataset(Dataset):
     """Validation items center-cropped to ``crop`` (0 keeps full images)."""
 
@@ -221,12 +274,17 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, dict[str, Any]]:
             except DeblurkitError:  # a manifest without validation photos: held-out seed on the training photos
                 val_from = "the training photos (the manifest has no validation photos)"
         train = SynthPairDataset(source, cfg.preset, size=cfg.crop_size, length=cfg.synth_length, seed=cfg.seed)
+        if cfg.deconvolved_input_prob > 0:
+            train = DeconvolvedInputs(train, cfg.deconvolved_input_prob, cfg.seed)
+            info["deconvolved_input_prob"] = cfg.deconvolved_input_prob
         val_size = cfg.val_crop or cfg.crop_size
         val = SynthPairDataset(val_source, cfg.preset, size=val_size, length=max(1, cfg.val_count), seed=SYNTH_VAL_SEED)
         info.update(source=cfg.source, preset=cfg.preset, train_pairs=cfg.synth_length,
                     val=f"{len(val)} pairs synthesized from {val_from} with held-out seed {SYNTH_VAL_SEED}")
         return train, CenterCropDataset(val, cfg.val_crop), info
 
+    if cfg.deconvolved_input_prob > 0:
+        raise DeblurkitError(f"deconvolved_input_prob needs the true kernels of synthesis (data=synth), not data={cfg.data}")
     from deblurkit.data.paired import PairedFolderDataset, RealBlurListDataset
 
     if cfg.data == "realblur":
