@@ -9,12 +9,15 @@ Real blur has no ground truth, so this is a visual check. Photos come from ``--d
 ``../shared/data/real-blur`` beside the project: Köhler et al. 2012 recorded 6-DoF shakes,
 RealBlur-J frames incl. night lights, Pan et al. 2016 inputs incl. a saturated night scene,
 handheld phone photos); they are research data, never copied into the repository. Each row:
-the whole photo before and after (downscaled), a 1:1 crop before and after (the most textured
+the whole photo before and after (downscaled, sRGB-encoded for viewing), a 1:1 crop before and
+after (the most textured
 ``--crop`` square), and the kernel that ``--kernels`` estimates from the photo's normalised linear
 luminance (an estimator of ``studies.blind_benchmark``: ``pipeline`` = the blind pipeline's global
 kernel with its trust checks, ``shipped``, ``NAME=module:function``, or ``none``). The kernel
 is shown magnified, brightest = white, or marked "declined" where the estimator returns none.
-Writes one PNG (and a ``.json`` beside it with the timings and settings).
+Photos of the ``--linear`` subfolders (default: Köhler et al.'s, stored in linear light) are
+sRGB-encoded before anything else, as ``deblurkit deblur --input-space linear`` does. Writes one
+PNG (and a ``.json`` beside it with the timings and settings).
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ DEFAULT_IMAGES = [
     "pan2016/las_vegas_saturated.png",
     "phone/set002_001_IMG_20190504_083343_BURST21.png",
 ]
+
+
+LINEAR_FOLDERS = ["koehler2012"]
+"""Köhler et al. 2012's photos are raw-derived (Canon SRAW2) linear intensities, dark when shown
+as sRGB; decoded as sRGB once more, their shakes no longer fit a convolution and the kernel
+estimates collapse to blobs."""
 
 
 def most_textured_crop(img: np.ndarray, size: int) -> tuple[int, int]:
@@ -121,12 +130,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="estimator whose kernel is shown: pipeline, shipped, NAME=module:function, or none")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="folder holding the real-blur subfolders")
     ap.add_argument("--images", nargs="+", default=DEFAULT_IMAGES, help="paths relative to --data")
+    ap.add_argument("--linear", nargs="*", default=LINEAR_FOLDERS,
+                    help="subfolders whose photos are stored in linear light: sRGB-encoded first, as "
+                         "`deblurkit deblur --input-space linear` does")
     ap.add_argument("--width", type=int, default=200, help="width of the downscaled whole photos")
     ap.add_argument("--crop", type=int, default=144, help="side of the 1:1 crops")
     ap.add_argument("--kernel-side", type=int, default=96, help="side of the magnified kernel panel")
     ap.add_argument("--out", default=str(ROOT / "docs/images/real-blur/default.png"))
     args = ap.parse_args(argv)
 
+    from deblurkit.color import linear_to_srgb
     from deblurkit.infer import load_restorer
     from deblurkit.io import atomic_write, load_image_rgb, save_png
 
@@ -139,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, info = [], []
     for rel in args.images:
         img = load_image_rgb(data / rel)
+        if Path(rel).parts[0] in args.linear:
+            img = np.clip(linear_to_srgb(img), 0.0, 1.0).astype(np.float32)
         t0 = time.perf_counter()
         out = np.clip(restorer.restore_rgb(img), 0.0, 1.0)
         seconds = time.perf_counter() - t0
@@ -160,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_png(out_path, np.concatenate(parts[:-1], axis=0))
     with atomic_write(out_path.with_suffix(".json"), "w") as fh:
-        json.dump({"restorer": args.restorer, "kernels": args.kernels, "data": os.path.relpath(data, ROOT), "images": info,
+        json.dump({"restorer": args.restorer, "kernels": args.kernels, "data": os.path.relpath(data, ROOT),
+                   "linear": args.linear, "images": info,
                    "command": "python -m studies.real_blur_sheet " + " ".join(sys.argv[1:] if argv is None else argv)},
                   fh, indent=1)
     print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)

@@ -40,3 +40,18 @@ def test_kernel_panel_and_declined():
     assert panel.shape == (50, 50, 3) and panel.max() == 1.0 and panel[0, 0, 0] == 0.0
     declined = real_blur_sheet.kernel_panel(None, 50)
     assert declined.shape == (50, 50, 3) and 0.2 < declined[25, 0, 0] < 0.3
+
+
+def test_linear_folders_are_encoded_first(tmp_path, rng):
+    """A photo of a --linear folder is shown (and restored) sRGB-encoded: brighter than stored."""
+    data = tmp_path / "real-blur"
+    save_png(data / "lin/x.png", np.full((60, 60, 3), 0.2, np.float32))
+    out = {}
+    for linear in ([], ["lin"]):
+        path = tmp_path / f"sheet{len(linear)}.png"
+        assert real_blur_sheet.main(["--restorer", "identity", "--kernels", "none", "--data", str(data),
+                                     "--images", "lin/x.png", "--linear", *linear, "--width", "60", "--crop", "40",
+                                     "--kernel-side", "30", "--out", str(path)]) == 0
+        out[len(linear)] = load_image_rgb(path)[40:, :60]  # below the label strip, the whole "before" panel
+        assert json.loads(path.with_suffix(".json").read_text())["linear"] == linear
+    assert np.allclose(out[0], 0.2, atol=1 / 255) and np.allclose(out[1], 0.484, atol=2 / 255)
