@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     for rel in args.images:
         img = load_image_rgb(data / rel)
         if Path(rel).parts[0] in args.linear:
-            img = np.clip(linear_to_srgb(img), 0.0, 1.0).astype(np.float32)
+            img = linear_to_srgb(img)
         t0 = time.perf_counter()
         out = np.clip(restorer.restore_rgb(img), 0.0, 1.0)
         seconds = time.perf_counter() - t0

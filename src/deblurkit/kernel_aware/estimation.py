@@ -35,6 +35,7 @@ import numpy as np
 
 from deblurkit.errors import DeblurkitError
 from deblurkit.kernel_aware.deconv import pad_for_deconv, psf2otf
+from deblurkit.kernel_aware.kernels import resize_kernel
 
 __all__ = [
     "KernelEstimate",
@@ -226,19 +227,6 @@ def _resize(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img.astype(np.float32), (w, h), interpolation=interp)
 
 
-def _resize_kernel(k: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    out = cv2.resize(k.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float64)
-    out = np.maximum(out, 0.0)
-    s = out.sum()
-    if s <= 0:
-        out = np.zeros((size, size))
-        out[size // 2, size // 2] = 1.0
-        return out
-    return out / s
-
-
 def estimate_kernel(
     gray: np.ndarray,
     *,
@@ -291,7 +279,7 @@ def estimate_kernel(
         scale = ks / kernel_size
         shape = (max(round(gray.shape[0] * scale), 2 * ks), max(round(gray.shape[1] * scale), 2 * ks))
         y = gray if level == len(sizes) - 1 else _resize(gray, shape)
-        k = _resize_kernel(k, ks)
+        k = resize_kernel(k, ks)
         for _ in range(iterations):
             x = l0_latent(y, k, lam)
             k_new = _estimate_psf(x, y, ks, gamma, k, edge_keep=edge_keep)
@@ -336,7 +324,7 @@ def _upscale_kernel(kernel: np.ndarray, factor: float) -> np.ndarray:
     """A kernel estimated on an image downscaled ``factor`` times, at the full resolution."""
     if factor <= 1.0:
         return np.asarray(kernel, np.float64)
-    return _resize_kernel(kernel, round(kernel.shape[0] * factor) | 1)
+    return resize_kernel(kernel, round(kernel.shape[0] * factor) | 1)
 
 
 def _textured_crop(gray: np.ndarray, size: int, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -518,7 +506,7 @@ def estimate_kernel_auto(
         return _upscale_kernel(at(scale2, max(min_size, int(np.ceil(k.shape[0] / check_scale))) | 1), scale2)
 
     def overshoot(full: np.ndarray) -> float:
-        small = full if shrink == 1.0 else _resize_kernel(full, max(3, round(full.shape[0] / shrink) | 1))
+        small = full if shrink == 1.0 else resize_kernel(full, max(3, round(full.shape[0] / shrink) | 1))
         return deconvolution_overshoot(whole, small)
 
     fulls = [_upscale_kernel(k, scale) for k, scale in hypotheses]

@@ -1,10 +1,10 @@
-"""Kernel utilities shared by estimation, the blind pipeline and the studies."""
+"""Kernel utilities shared by estimation, the blind pipeline, training data and the studies."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["kernel_similarity", "perturbed_kernel"]
+__all__ = ["kernel_similarity", "perturbed_kernel", "resize_kernel"]
 
 
 def kernel_similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -25,6 +25,21 @@ def kernel_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(full.max() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
+def resize_kernel(k: np.ndarray, size: int) -> np.ndarray:
+    """``k`` resampled (bilinear) to ``size`` x ``size``, negatives dropped, summing to 1 (a
+    centred delta if nothing is left). Float64."""
+    import cv2
+
+    out = cv2.resize(k.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float64)
+    out = np.maximum(out, 0.0)
+    s = out.sum()
+    if s <= 0:
+        out = np.zeros((size, size))
+        out[size // 2, size // 2] = 1.0
+        return out
+    return out / s
+
+
 def perturbed_kernel(kernel: np.ndarray, rng: np.random.Generator, *, size_jitter: float = 0.15,
                      max_smoothing: float = 0.8) -> np.ndarray:
     """A plausible blind estimate of ``kernel``: its extent scaled by a random factor within
@@ -38,18 +53,11 @@ def perturbed_kernel(kernel: np.ndarray, rng: np.random.Generator, *, size_jitte
     Returns:
         ``(k', k')`` float64 PSF summing to 1, ``k'`` odd (the jittered size).
     """
-    import cv2
     from scipy.ndimage import gaussian_filter
 
-    k = np.asarray(kernel, np.float64)
     factor = float(rng.uniform(1.0 - size_jitter, 1.0 + size_jitter))
     sigma = float(rng.uniform(0.0, max_smoothing))
-    size = max(3, round(k.shape[0] * factor) | 1)
-    out = cv2.resize(k, (size, size), interpolation=cv2.INTER_LINEAR) if size != k.shape[0] else k
+    out = resize_kernel(np.asarray(kernel), max(3, round(kernel.shape[0] * factor) | 1))
     if sigma > 0:
         out = gaussian_filter(out, sigma, mode="constant")
-    out = np.maximum(out, 0.0)
-    total = out.sum()
-    if total <= 0:  # pragma: no cover - a resized non-negative kernel keeps its mass
-        return k / k.sum()
-    return out / total
+    return out / out.sum()  # the blur of a non-negative kernel keeps most of its mass

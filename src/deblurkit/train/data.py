@@ -213,7 +213,7 @@ class DeconvolvedInputs(Dataset):
 
         linear = srgb_to_linear(blur_srgb.permute(1, 2, 0).numpy().astype(np.float32))
         out = deconvolve_with_kernel(linear, kernel)
-        srgb = np.clip(linear_to_srgb(np.maximum(out, 0.0)), 0.0, 1.0).astype(np.float32)
+        srgb = linear_to_srgb(out)  # clips to [0, 1] in linear light, so in sRGB too
         return torch.from_numpy(np.ascontiguousarray(srgb.transpose(2, 0, 1)))
 
 
