@@ -127,9 +127,10 @@ def _child(src: str, dst: str, model: str) -> dict:
         estimate = blind._estimate
 
         def noted(*args, **kwargs):
-            kernels, blurred, sigma = estimate(*args, **kwargs)
+            found = estimate(*args, **kwargs)  # (kernels, blurred, ...)
+            blurred = found[1]
             tiles.update(tiles=list(blurred.shape), accepted=int(blurred.sum()))
-            return kernels, blurred, sigma
+            return found
 
         blind._estimate = noted
         counted(estimation, "estimate_kernel")
