@@ -119,14 +119,8 @@ def l0_latent(blur: np.ndarray, kernel: np.ndarray, lam: float, *, kappa: float 
         np.copyto(h, 0.0, where=small)
         np.copyto(v, 0.0, where=small)
         dtw = _circular_diff_adjoint(h, v)
-        # In place: (num_data + beta * F(dtw)) / (den_data + beta * den_grad), without temporaries.
-        spectrum = fft.rfft2(dtw)
-        spectrum *= beta
-        spectrum += num_data
-        den = den_grad * beta
-        den += den_data
-        spectrum /= den
-        x = fft.irfft2(spectrum, s=shape).astype(np.float32)
+        x = fft.irfft2((num_data + beta * fft.rfft2(dtw)) / (den_data + beta * den_grad), s=shape)
+        x = x.astype(np.float32)
         beta *= kappa
     return x[top:top + blur.shape[0], left:left + blur.shape[1]]
 
