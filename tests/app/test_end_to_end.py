@@ -68,7 +68,7 @@ def test_default_restorer_sharpens_a_blurred_photo(tmp_path):
     err_after = np.abs(out.astype(float) - sharp).mean()
     assert err_after < err_before, (err_before, err_after)
     psnr = lambda a: 10 * np.log10(255.0**2 / np.mean((a.astype(float) - sharp) ** 2))
-    assert psnr(out) > psnr(blurred) + 0.3  # measured about +0.5 dB
+    assert psnr(out) > psnr(blurred) + 1.0  # measured about +2.0 dB
     # One pass of the network (no rotation averaging) restores horizontal detail: gradients grow.
     single = tmp_path / "single.png"
     assert deblur_files([str(src)], output=str(single), model="default", quiet=True,

@@ -190,8 +190,12 @@ def test_default_model_card_matches_its_weights_and_measured_results():
 
     card = (bundled_weights_dir() / "nafnet-w16.md").read_text()
     with safe_open(str(bundled_weights_dir() / "nafnet-w16.safetensors"), "pt") as fh:
-        cfg = json.loads(fh.metadata()["extra"])["train_config"]
-    assert f"{cfg['max_steps']:,} steps of batch {cfg['batch_size']} on {cfg['crop_size']}-px crops" in card
+        extra = json.loads(fh.metadata()["extra"])
+    cfg = extra["train_config"]  # the last training stage's resolved config
+    assert f"{extra['trained_steps']:,}" in card and f"{extra['trained_steps_total']:,} steps" in card
+    schedule = " → ".join(f"{b} × {c}" for b, c in zip(cfg["batch_sizes"], cfg["crop_sizes"])) + " px"
+    assert schedule in card and f"seed {cfg['seed']}" in card
+    assert f"deconvolved_input_prob={cfg['deconvolved_input_prob']}" in card
     assert cfg["preset"] == "realistic" and "`realistic` preset" in card
     results = Path(__file__).resolve().parents[2] / "studies" / "results" / "designs_default.json"
     if not results.is_file():
