@@ -6,6 +6,7 @@
     python -m studies.train_data_study --eval-only # evaluate the finished runs again
     python -m studies.train_data_study --seed 1    # a training-seed replicate (folders suffixed -seed1)
     python -m studies.train_data_study --combine-seeds 0,1   # replicates side by side -> seeds.md
+    python -m studies.train_data_study --config studies/data_study_many.yaml   # 619 photos, 3,000 steps
     python -m studies.train_data_study --source-only data/train-ms --photo-sides 1024,1536,2048
                                                     # only the sharp folder, photos at three scales
 
@@ -20,7 +21,9 @@ Training runs one variant at a time with ``torch.set_num_threads(1)``.
 
 Sharp source (built once under ``data/``, git-ignored): the TRAIN-split photos of
 ``studies/photos_manifest.json`` resized to ``photo_side`` on the long side, scikit-image's
-bundled sample photos, and procedural dead-leaves images. The held-out test photos are never
+bundled sample photos, and procedural dead-leaves images; or, where the config names a
+``source`` (``studies/data_study_many.yaml``: the photo manifest ``studies/train_photos_many.yaml``,
+its TRAIN split), that source as it is. The held-out test photos are never
 read here except through ``studies/make_testsets.py``'s sets in ``data/testsets``.
 
 Evaluation: every variant plus ``identity`` (the blurry input) on every held-out set, PSNR/SSIM
@@ -58,7 +61,13 @@ def load_study_config(path: Path) -> dict:
 
 
 def build_source(cfg: dict) -> Path:
-    """Write the shared sharp-image folder once (BMP: fast to decode); return its path."""
+    """The sharp source of every variant: the config's ``source`` (a photo manifest or folder) if it
+    names one, else the shared sharp-image folder, written once (BMP: fast to decode)."""
+    if cfg.get("source"):
+        path = ROOT / cfg["source"]
+        if not path.exists():
+            raise SystemExit(f"{path} missing: the config's source must exist")
+        return path
     import cv2
 
     from deblurkit.io import load_image_rgb
@@ -464,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None:
         cfg = with_seed(cfg, args.seed)
     if args.source_only:
-        cfg = {**cfg, "source_dir": args.source_only}
+        cfg = {**{k: v for k, v in cfg.items() if k != "source"}, "source_dir": args.source_only}
         if args.photo_sides:
             cfg["photo_sides"] = [int(v) for v in args.photo_sides.split(",")]
         print(build_source(cfg))

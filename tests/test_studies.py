@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -37,6 +38,19 @@ def test_build_source_writes_train_photos_at_each_scale_and_never_a_test_photo(t
     info = json.loads((out / "source.json").read_text())
     assert info["photos"] == ["train_a.png"] and info["photo_sides"] == [64, 32, 128]
     assert len(list((out / "dead-leaves").iterdir())) == 1
+
+
+def test_a_configured_source_is_used_as_it_is_and_the_many_photos_config_resolves(tmp_path, monkeypatch):
+    study = _load("train_data_study")
+    cfg = study.load_study_config(study.ROOT / "studies" / "data_study_many.yaml")
+    assert study.build_source(cfg) == study.ROOT / "studies" / "train_photos_many.yaml"
+    train = study.train_config(cfg, "gopro", study.build_source(cfg))
+    assert (train.preset, train.max_steps, train.batch_size, train.crop_size) == ("gopro", 3000, 8, 128)
+    assert train.source.endswith("train_photos_many.yaml") and train.out_dir.endswith("train-data-study-many/gopro")
+    monkeypatch.setattr(study, "ROOT", tmp_path)
+    with pytest.raises(SystemExit, match="no-such.yaml"):
+        study.build_source({"source": "no-such.yaml", "source_dir": "src"})
+    assert not (tmp_path / "src").exists()  # nothing was written in its place
 
 
 def _fake_results(tmp_path: Path, name: str, images: list[tuple[str, float, float, float]]) -> tuple[Path, Path]:
