@@ -37,6 +37,19 @@ def test_folder_to_16bit_png(tmp_path, capsys):
     assert "4 frames" in capsys.readouterr().out
 
 
+def test_default_reference_choice_is_the_shipped_policy(tmp_path, monkeypatch):
+    from deblurkit.highlights import policy as hp
+    from deblurkit.io import save_png
+
+    for i, f in enumerate(_clip()):
+        save_png(tmp_path / "in" / f"{i:03d}.png", f.astype(np.float32) / 255.0)
+    loaded = []
+    real_load = hp.load_policy
+    monkeypatch.setattr(hp, "load_policy", lambda p: loaded.append(str(p)) or real_load(p))
+    assert main(["highlights", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--quiet", "--align", "flow"]) == 0
+    assert loaded == [hp.BUNDLED_POLICY] and len(list((tmp_path / "out").glob("frame_*.png"))) == 4
+
+
 def test_video_in_float_tiff_out(tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     import imageio.v3 as iio

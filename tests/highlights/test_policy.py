@@ -32,6 +32,17 @@ def test_save_load_round_trip_and_bad_file(tmp_path):
         load_policy(tmp_path / "bad.json")
 
 
+def test_the_shipped_policy_loads_by_name_and_prefers_a_darker_less_clipped_frame():
+    from deblurkit.highlights.policy import BUNDLED_POLICY, bundled_policy_path
+
+    pol = load_policy(BUNDLED_POLICY)
+    assert pol == load_policy(bundled_policy_path())
+    # StepFeatures(index, newly well exposed, log2 ratio now / reference, age, confidence, clipped fraction, ...)
+    darker_less_clipped = StepFeatures(5, 0.05, -1.0, 5, 1.0, 0.01, True)
+    brighter_more_clipped = StepFeatures(5, 0.0, 1.0, 5, 1.0, 0.2, True)
+    assert pol.probability(darker_less_clipped) > 0.5 > pol.probability(brighter_more_clipped)
+
+
 def test_reinforce_iteration_runs_and_moves_the_weights():
     rng = np.random.default_rng(0)
     pano = rng.uniform(0.02, 0.6, (64, 128, 3)).astype(np.float32)

@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder of frames, or a tone-mapped video (.mp4, .mkv, .mov)")
     parser.add_argument("--model", default="copy",
                         help="'copy' (paste the aligned reference), 'none', or a HighlightNet .safetensors file")
-    parser.add_argument("--policy", default="interval",
-                        help="reference rule: previous, first, interval, or a learned policy .json")
+    parser.add_argument("--policy", default="learned",
+                        help="reference choice: 'learned' (the shipped policy), previous, first, interval, "
+                             "or a policy .json")
     parser.add_argument("--interval", type=int, default=8, help="frames between reference updates (interval rule)")
     parser.add_argument("--align", choices=["homography", "flow"], default="homography")
     parser.add_argument("--tone-curve", choices=["srgb", "srgb-smoothstep"], default="srgb")

@@ -56,14 +56,27 @@ def save_policy(policy: LogisticPolicy, path: str | os.PathLike[str], **extra: o
                    "weights": list(policy.weights), "bias": policy.bias, **extra}, fh, indent=1)
 
 
+#: The name of the shipped policy (``deblurkit/weights/highlight-policy.json``, model card beside it).
+BUNDLED_POLICY = "learned"
+
+
+def bundled_policy_path() -> str:
+    """Path of the shipped reference policy (``deblurkit/weights/highlight-policy.json``)."""
+    from deblurkit.models.checkpoint import bundled_weights_dir
+
+    return str(bundled_weights_dir() / "highlight-policy.json")
+
+
 def load_policy(path: str | os.PathLike[str]) -> LogisticPolicy:
-    """Read a policy written by :func:`save_policy`.
+    """Read a policy written by :func:`save_policy`; :data:`BUNDLED_POLICY` names the shipped one.
 
     Raises:
         DeblurkitError: missing file or not a policy.
     """
     from deblurkit.errors import DeblurkitError
 
+    if str(path) == BUNDLED_POLICY:
+        path = bundled_policy_path()
     try:
         with open(path) as fh:
             data = json.load(fh)
