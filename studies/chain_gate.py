@@ -8,6 +8,8 @@
     python -m studies.eval_designs --e2e src/deblurkit/weights/nafnet-w16.safetensors --chain \\
         --speed-side 0 --threads 2 --out studies/results/designs_chains
     python -m studies.chain_gate
+    # several results files are pooled, e.g. the photo-sized sets run separately:
+    python -m studies.chain_gate --val VAL_SIX.json VAL_PHOTO.json --test TEST_SIX.json TEST_PHOTO.json
 
 The chain ``kernel-deconv+nafnet-w16`` gains most on long camera shake, where the network alone
 fails, but a short kernel estimated wrongly costs up to several dB (docs/default-pipeline.md,
@@ -69,16 +71,31 @@ def summary(by_set: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
     return {k: (float(np.mean(v)), float(np.min(v))) for k, v in by_set.items()}
 
 
+def pooled_results(paths: list[str]) -> dict:
+    """The ``per_image`` rows of several ``eval_designs.py`` results files as one (e.g. six sets
+    in one run and the photo-sized sets in another); a set in two files is an error."""
+    rows: list[dict] = []
+    seen: dict[str, int] = {}
+    for i, p in enumerate(paths):
+        for r in json.loads(Path(p).read_text())["per_image"]:
+            if seen.setdefault(r["set"], i) != i:
+                raise SystemExit(f"set {r['set']!r} is in both {paths[seen[r['set']]]} and {p}")
+            rows.append(r)
+    return {"per_image": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--val", default=str(ROOT / "studies/results/designs_chains_val.json"))
+    ap.add_argument("--val", nargs="+", default=[str(ROOT / "studies/results/designs_chains_val.json")],
+                    help="eval_designs.py --chain results on the validation sets (several: their sets are pooled)")
     ap.add_argument("--val-kernels", default=str(ROOT / "data/eval_cache_val/kernels"))
-    ap.add_argument("--test", default=str(ROOT / "studies/results/designs_chains.json"))
+    ap.add_argument("--test", nargs="+", default=[str(ROOT / "studies/results/designs_chains.json")],
+                    help="the same on the held-out test sets")
     ap.add_argument("--test-kernels", default=str(ROOT / "data/eval_cache/kernels"))
     ap.add_argument("--out", default=str(ROOT / "studies/results/chain_gate"))
     args = ap.parse_args(argv)
 
-    val, test = (json.loads(Path(p).read_text()) for p in (args.val, args.test))
+    val, test = (pooled_results(paths) for paths in (args.val, args.test))
     for name, res in (("validation", val), ("test", test)):
         if not res["per_image"] or "deconv+e2e" not in res["per_image"][0]:
             print(f"{name} results lack the chain rows: run python -m studies.eval_designs with --chain and --e2e", file=sys.stderr)

@@ -86,6 +86,26 @@ def test_chain_gate_picks_the_threshold_on_validation_only(tmp_path):
     assert result["test"] == {"uniform": [0.0, 0.0], "night": [0.0, 0.0]}  # scored with T, not tuned on it
 
 
+def test_chain_gate_pools_several_results_files_and_refuses_a_set_twice(tmp_path):
+    gate = _load("chain_gate")
+    val_a, val_k = _fake_results(tmp_path, "val-a", [("uniform", 40, 0.1, 2.0), ("uniform", 10, 1.0, -1.0)])
+    # a second validation file with another set; its kernels go to the same cache folder
+    val_b, val_b_k = _fake_results(tmp_path, "val-b", [("medium", 0, 0.0, 0.0), ("medium", 20, 0.2, 1.5)])
+    for f in val_b_k.iterdir():
+        f.rename(val_k / f.name)
+    test, test_k = _fake_results(tmp_path, "test", [("uniform", 12, 0.0, 5.0)])
+    out = tmp_path / "gate"
+    assert gate.main(["--val", str(val_a), str(val_b), "--val-kernels", str(val_k), "--test", str(test),
+                      "--test-kernels", str(test_k), "--out", str(out)]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    # pooled: T = 20 lets the chain act on medium's 20 px² kernel (+1.5) and uniform's 40 px² one
+    assert abs(result["threshold"] - 20.0) < 1e-6
+    assert set(result["validation"]) == {"uniform", "medium"}
+    with pytest.raises(SystemExit, match="uniform"):
+        gate.main(["--val", str(val_a), str(val_a), "--val-kernels", str(val_k), "--test", str(test),
+                   "--test-kernels", str(test_k), "--out", str(out)])
+
+
 def test_kernel_study_sparsity_rises_with_blur_and_rules_pick_per_image():
     study = _load("kernel_estimation_study")
     from scipy.ndimage import uniform_filter
