@@ -8,6 +8,8 @@ from scipy.ndimage import convolve
 
 from deblurkit.errors import DeblurkitError
 from deblurkit.kernel_aware.deconv import (
+    circular_diff,
+    circular_diff_adjoint,
     convolve_fft,
     hyper_laplacian_deconv,
     richardson_lucy_deconv,
@@ -98,3 +100,13 @@ def test_shrink_interpolation_is_numpys_bit_for_bit() -> None:
         for probe in (x, grid):
             ref = np.interp(probe, grid, vals)
             assert np.array_equal(_interp_uniform(probe, grid, vals).view(np.int64), ref.view(np.int64))
+
+
+@pytest.mark.parametrize("shape", [(9, 13), (9, 13, 3)])
+def test_circular_diff_wraps_around_and_its_adjoint_is_exact(shape):
+    rng = np.random.default_rng(0)
+    x, wx, wy = (rng.standard_normal(shape) for _ in range(3))
+    h, v = circular_diff(x)
+    assert h[2, -1] == pytest.approx(x[2, 0] - x[2, -1]) and v[-1, 4] == pytest.approx(x[0, 4] - x[-1, 4])
+    # <D x, w> = <x, D^T w>
+    assert np.sum(h * wx) + np.sum(v * wy) == pytest.approx(np.sum(x * circular_diff_adjoint(wx, wy)))

@@ -24,6 +24,8 @@ import numpy as np
 from deblurkit.errors import DeblurkitError
 
 __all__ = [
+    "circular_diff",
+    "circular_diff_adjoint",
     "convolve_fft",
     "hyper_laplacian_deconv",
     "pad_for_deconv",
@@ -78,6 +80,29 @@ def psf2otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     spectrum = np.zeros((h, w // 2 + 1), dtype=np.complex128)
     spectrum[(np.arange(kh) - kh // 2) % h] = fft.rfft(rows, axis=1)
     return fft.fft(spectrum, axis=0, overwrite_x=True).astype(np.complex64)
+
+
+def circular_diff(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward differences ``x[i+1] - x[i]`` along axis 1 and axis 0 with wrap-around, the model
+    of the FFT solves (``(H, W)`` or ``(H, W, C)``; slicing, not ``np.roll``, which copies)."""
+    h = np.empty_like(x)
+    np.subtract(x[:, 1:], x[:, :-1], out=h[:, :-1])
+    np.subtract(x[:, :1], x[:, -1:], out=h[:, -1:])
+    v = np.empty_like(x)
+    np.subtract(x[1:], x[:-1], out=v[:-1])
+    np.subtract(x[:1], x[-1:], out=v[-1:])
+    return h, v
+
+
+def circular_diff_adjoint(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Adjoint of :func:`circular_diff` applied to ``(h, v)``: ``D_x^T h + D_y^T v``."""
+    a = np.empty_like(h)
+    np.subtract(h[:, :-1], h[:, 1:], out=a[:, 1:])
+    np.subtract(h[:, -1:], h[:, :1], out=a[:, :1])
+    b = np.empty_like(v)
+    np.subtract(v[:-1], v[1:], out=b[1:])
+    np.subtract(v[-1:], v[:1], out=b[:1])
+    return a + b
 
 
 def convolve_fft(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -389,14 +414,12 @@ def hyper_laplacian_deconv(
     beta = 1.0
     inc = 2.0 * np.sqrt(2.0)
     while beta <= beta_max * 1.0001:
-        gx = np.roll(x, -1, axis=1) - x
-        gy = np.roll(x, -1, axis=0) - x
+        gx, gy = circular_diff(x)
         vmax = float(max(np.abs(gx).max(), np.abs(gy).max(), 1e-3)) + 1e-6
         table = _shrink_lut(alpha, beta, vmax)
         wx = _shrink(gx, table)
         wy = _shrink(gy, table)
-        # D^T w: adjoint of the forward difference.
-        dtw = (np.roll(wx, 1, axis=1) - wx) + (np.roll(wy, 1, axis=0) - wy)
+        dtw = circular_diff_adjoint(wx, wy)
         g = weight * beta
         num = num_data + g * fft.rfft2(dtw, axes=(0, 1))
         x = fft.irfft2(num / (den_data + g * den_grad), s=shape, axes=(0, 1)).astype(np.float32)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deblurkit.errors import DeblurkitError
-from deblurkit.kernel_aware.deconv import pad_for_deconv, psf2otf
+from deblurkit.kernel_aware.deconv import circular_diff, circular_diff_adjoint, pad_for_deconv, psf2otf
 from deblurkit.kernel_aware.kernels import resize_kernel
 
 __all__ = [
@@ -66,28 +66,6 @@ def _grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def _circular_diff(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward differences along columns and rows with wrap-around (the FFT solve's model)."""
-    h = np.empty_like(x)
-    np.subtract(x[:, 1:], x[:, :-1], out=h[:, :-1])
-    np.subtract(x[:, :1], x[:, -1:], out=h[:, -1:])
-    v = np.empty_like(x)
-    np.subtract(x[1:], x[:-1], out=v[:-1])
-    np.subtract(x[:1], x[-1:], out=v[-1:])
-    return h, v
-
-
-def _circular_diff_adjoint(h: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Adjoint of :func:`_circular_diff` applied to ``(h, v)``."""
-    a = np.empty_like(h)
-    np.subtract(h[:, :-1], h[:, 1:], out=a[:, 1:])
-    np.subtract(h[:, -1:], h[:, :1], out=a[:, :1])
-    b = np.empty_like(v)
-    np.subtract(v[:-1], v[1:], out=b[1:])
-    np.subtract(v[-1:], v[:1], out=b[:1])
-    return a + b
-
-
 def l0_latent(blur: np.ndarray, kernel: np.ndarray, lam: float, *, kappa: float = 2.0,
               beta_max: float = 1e5) -> np.ndarray:
     """Latent image under an L0 gradient prior (half-quadratic splitting, FFT solves).
@@ -114,11 +92,11 @@ def l0_latent(blur: np.ndarray, kernel: np.ndarray, lam: float, *, kappa: float 
     x = y.copy()
     beta = 2.0 * lam
     while beta < beta_max:
-        h, v = _circular_diff(x)
+        h, v = circular_diff(x)
         small = (h * h + v * v) < lam / beta
         np.copyto(h, 0.0, where=small)
         np.copyto(v, 0.0, where=small)
-        dtw = _circular_diff_adjoint(h, v)
+        dtw = circular_diff_adjoint(h, v)
         x = fft.irfft2((num_data + beta * fft.rfft2(dtw)) / (den_data + beta * den_grad), s=shape)
         x = x.astype(np.float32)
         beta *= kappa
