@@ -2,7 +2,7 @@
 """The data-scaling study: does a deblurring network improve with more distinct photos?
 
     python -m studies.data_scaling                     # train every variant, then evaluate (hours: see docs)
-    python -m studies.data_scaling --eval-only         # evaluate the finished runs again
+    python -m studies.data_scaling --eval-only         # score finished runs that have no score file yet
     python -m studies.data_scaling --max-steps 4 --variants photos-22,procedural --runs-dir /tmp/ds \\
         --out /tmp/ds/results --figure /tmp/ds/scaling.png   # a smoke run
 
@@ -26,8 +26,12 @@ variant is skipped, an interrupted one resumed).
 Evaluation: every network (one pass, no self-ensemble) and ``identity`` on every held-out set of
 ``data/testsets`` (the Debian TEST photos; ``python -m studies.make_testsets``; photos the manifest
 excludes from scoring are left out, as in every held-out table): PSNR, and shift-aligned PSNR
-(``deblurkit.eval.metrics.psnr_shift_aligned`` within ``ALIGN_REACH_PX``). Writes
-``results.md``, ``summary.json`` and ``per_image.csv`` to ``--out`` and a figure to ``--figure``.
+(``deblurkit.eval.metrics.psnr_shift_aligned`` within ``ALIGN_REACH_PX``). Each variant is scored
+as soon as its training ends, into ``--out``/variants/<variant>.json (per-image rows, steps, training
+wall time), so the study outlives its runs folder: a variant with a score file is neither trained nor
+scored again (``--rescore`` scores the runs that exist again). The summary covers every requested
+variant with a score file: ``results.md``, ``summary.json`` and ``per_image.csv`` in ``--out`` and a
+figure at ``--figure``; variants still missing are named there.
 """
 
 from __future__ import annotations
@@ -107,64 +111,94 @@ def train_run(label: str, out: Path, overrides: dict) -> None:
     print(f"[{label}] done in {time.time() - t0:.0f} s", flush=True)
 
 
-def train_variants(args: argparse.Namespace, variants: list[str]) -> dict[str, float]:
+def score_path(args: argparse.Namespace, variant: str) -> Path:
+    """Where one variant's scores live (``identity`` included)."""
+    return Path(args.out) / "variants" / f"{variant}.json"
+
+
+def train_variants(args: argparse.Namespace, variants: list[str]) -> None:
+    """Train each variant that has neither weights nor a score file, and score it as soon as it ends."""
     pool = training_pool(Path(args.manifest))
-    walls = {}
     for v in variants:
         out = Path(args.runs_dir) / v
+        if score_path(args, v).exists():
+            print(f"[{v}] scored already ({score_path(args, v)}), skipped", flush=True)
+            continue
         if not (out / "model.safetensors").exists():
             source = write_variant_manifest(v, VARIANTS[v], pool, out / "data")
             overrides = {**TRAIN, "source": str(source), "out_dir": str(out)}
             if args.max_steps:
                 overrides.update(max_steps=args.max_steps, checkpoint_every=args.max_steps)
             train_run(v, out, overrides)
-        walls[v] = run_wall_seconds(out)
-    return walls
+        score_variant(args, v)
 
 
 ALIGN_REACH_PX = 15
 """Shift search reach: half the longest kernel of the held-out sets (5-30 px shakes)."""
 
 
-def evaluate(args: argparse.Namespace, variants: list[str]) -> tuple[list[dict], list[str], str | None]:
-    """Score every network and ``identity`` on every held-out set; returns rows, sets, the aligned metric."""
+def score_variant(args: argparse.Namespace, variant: str) -> None:
+    """Score one trained variant (one pass, no self-ensemble; ``identity``: the blurry input) on every
+    held-out set and write its score file atomically."""
     import torch
 
     from deblurkit.eval import metrics
     from deblurkit.infer import load_restorer
+    from deblurkit.io import atomic_write
 
     torch.set_num_threads(args.threads)
-    restorers = {"identity": None}
-    for v in variants:
-        restorers[v] = load_restorer(Path(args.runs_dir) / v / "model.safetensors", backend="torch",
-                                     threads=args.threads, tile=0, self_ensemble=False)
-    rows, sets = [], []
+    run = Path(args.runs_dir) / variant
+    restorer = None
+    if variant != "identity":
+        restorer = load_restorer(run / "model.safetensors", backend="torch", threads=args.threads, tile=0,
+                                 self_ensemble=False)
+    t0, rows = time.time(), []
     for set_name in args.sets:
         found = set_items(args.testsets, set_name, args.limit, args.all_photos)
         if found is None:
             continue
         root, items = found
-        sets.append(set_name)
         for it in items:
             blur, sharp = load_pair(root, it["index"])
-            for m, r in restorers.items():
-                out = blur if r is None else np.clip(r(blur), 0, 1)
-                row = {"set": set_name, "image": it["photo"], "method": m,
-                       "psnr": metrics.psnr(out, sharp, data_range=1.0)}
-                row["psnr_aligned"] = metrics.psnr_shift_aligned(out, sharp, data_range=1.0,
-                                                                 max_shift=ALIGN_REACH_PX)
-                rows.append(row)
-        print(f"evaluated {set_name}: {len(items)} images", flush=True)
+            out = blur if restorer is None else np.clip(restorer(blur), 0, 1)
+            rows.append({"set": set_name, "image": it["photo"], "method": variant,
+                         "psnr": metrics.psnr(out, sharp, data_range=1.0),
+                         "psnr_aligned": metrics.psnr_shift_aligned(out, sharp, data_range=1.0,
+                                                                    max_shift=ALIGN_REACH_PX)})
     if not rows:
         raise SystemExit(f"no held-out set found in {args.testsets}: run python -m studies.make_testsets first")
-    return rows, sets, "psnr_shift_aligned"
+    record = {"variant": variant, "rows": rows, "eval_s": round(time.time() - t0, 1)}
+    if variant != "identity":
+        import yaml
+
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        record.update(train_wall_s=run_wall_seconds(run), steps=int(config["max_steps"]))
+    path = score_path(args, variant)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as fh:
+        json.dump(record, fh, indent=0)
+    print(f"[{variant}] scored {len(rows)} images in {record['eval_s']:.0f} s -> {path}", flush=True)
+
+
+def load_scores(args: argparse.Namespace, variants: list[str]) -> tuple[list[dict], list[str], dict, dict]:
+    """Rows of ``identity`` and of every scored variant, the sets in order, walls and steps per variant."""
+    if not score_path(args, "identity").exists() or args.rescore:
+        score_variant(args, "identity")
+    rows, walls, steps = [], {}, {}
+    for v in ["identity", *variants]:
+        record = json.loads(score_path(args, v).read_text())
+        rows += record["rows"]
+        if v != "identity":
+            walls[v], steps[v] = record["train_wall_s"], record["steps"]
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    return rows, sets, walls, steps
 
 
 def summarise(rows: list[dict], sets: list[str], variants: list[str], walls: dict, photos: dict,
-              aligned: str | None) -> dict:
+              steps: dict, missing: list[str]) -> dict:
     groups = {s: [s] for s in sets}
     groups["blurred"] = [s for s in sets if s != "sharp"]
-    keys = ["psnr"] + (["psnr_aligned"] if aligned else [])
+    keys = ["psnr", "psnr_aligned"]
     table: dict = {}
     for g, members in groups.items():
         table[g] = {}
@@ -178,8 +212,8 @@ def summarise(rows: list[dict], sets: list[str], variants: list[str], walls: dic
                 e[f"{k}_gain_se"] = float((vals - ident).std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else 0.0
             e["n"] = int(sum(1 for r in rows if r["method"] == m and r["set"] in members))
             table[g][m] = e
-    return {"variants": variants, "photos": photos, "train": TRAIN, "train_wall_s": walls, "groups": groups,
-            "aligned_metric": aligned, "table": table}
+    return {"variants": variants, "missing": missing, "photos": photos, "train": TRAIN, "steps": steps,
+            "train_wall_s": walls, "groups": groups, "aligned_metric": "psnr_shift_aligned", "table": table}
 
 
 def markdown(summary: dict, sets: list[str]) -> str:
@@ -197,8 +231,10 @@ def markdown(summary: dict, sets: list[str]) -> str:
         lines.append("| input " + label + " | " + " | ".join(f"{t[g]['identity'][key]:.2f}" for g in groups) + " |")
         lines.append("")
     walls = summary["train_wall_s"]
-    lines += ["Training wall time per variant (s): " + ", ".join(f"{v} {walls.get(v, math.nan):.0f}"
-                                                                 for v in summary["variants"]), ""]
+    lines += ["Steps and training wall time per variant: " + ", ".join(
+        f"{v} {summary['steps'][v]} steps, {walls.get(v, math.nan):.0f} s" for v in summary["variants"]), ""]
+    if summary["missing"]:
+        lines += ["Not trained yet: " + ", ".join(summary["missing"]) + ".", ""]
     return "\n".join(lines)
 
 
@@ -267,25 +303,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "training-data" / "data_scaling.png"))
     ap.add_argument("--max-steps", type=int, default=0, help="override the step budget (smoke runs)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument("--eval-only", action="store_true", help="train nothing: score the finished runs without scores")
+    ap.add_argument("--rescore", action="store_true", help="score every finished run again (and the input)")
     args = ap.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         ap.error(f"unknown variants {unknown}; valid: {', '.join(VARIANTS)}")
     t0 = time.time()
-    walls = ({v: run_wall_seconds(Path(args.runs_dir) / v) for v in variants} if args.eval_only
-             else train_variants(args, variants))
-    missing = [v for v in variants if not (Path(args.runs_dir) / v / "model.safetensors").exists()]
+    if args.eval_only or args.rescore:
+        for v in variants:
+            if (Path(args.runs_dir) / v / "model.safetensors").exists() and (
+                    args.rescore or not score_path(args, v).exists()):
+                score_variant(args, v)
+    else:
+        train_variants(args, variants)
+    scored = [v for v in variants if score_path(args, v).exists()]
+    missing = [v for v in variants if v not in scored]
     if missing:
-        print(f"not finished: {missing}", file=sys.stderr)
+        print(f"not trained yet: {', '.join(missing)}", file=sys.stderr)
+    if not scored:
         return 1
     debian, others = training_pool(Path(args.manifest))
-    photos = {v: (len(debian) + len(others) if n < 0 else n) for v, n in VARIANTS.items() if v in variants}
-    t_eval = time.time()
-    rows, sets, aligned = evaluate(args, variants)
-    summary = summarise(rows, sets, variants, walls, photos, aligned)
-    summary.update(eval_s=round(time.time() - t_eval, 1), invocation_s=round(time.time() - t0, 1),
+    photos = {v: (len(debian) + len(others) if n < 0 else n) for v, n in VARIANTS.items() if v in scored}
+    rows, sets, walls, steps = load_scores(args, scored)
+    summary = summarise(rows, sets, scored, walls, photos, steps, missing)
+    summary.update(invocation_s=round(time.time() - t0, 1),
                    command="python -m studies.data_scaling " + " ".join(argv if argv is not None else sys.argv[1:]))
     md = markdown(summary, sets)
 
@@ -303,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         fh.write(md)
     figure(summary, sets, Path(args.figure))
     print(md)
-    print(f"training {sum(v for v in walls.values() if not math.isnan(v)):.0f} s, evaluation "
-          f"{summary['eval_s']:.0f} s, this invocation {summary['invocation_s']:.0f} s", flush=True)
+    print(f"training {sum(v for v in walls.values() if not math.isnan(v)):.0f} s in all, "
+          f"this invocation {summary['invocation_s']:.0f} s", flush=True)
     return 0
 
 

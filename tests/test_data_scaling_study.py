@@ -77,3 +77,16 @@ def test_tiny_end_to_end_run_writes_table_and_figure(tmp_path, monkeypatch):
     assert abs(row["psnr_gain"]) < 1e-9 and summary["table"]["uniform"]["procedural"]["n"] == 1
     assert "photos-22 (2 photos)" in (out / "results.md").read_text()
     assert Image.open(tmp_path / "fig.png").size == (760, 420)
+    record = json.loads((out / "variants" / "procedural.json").read_text())
+    assert record["steps"] == 1 and {r["set"] for r in record["rows"]} == {"uniform"}
+
+    # the scores outlive the runs folder: nothing is trained again, and a new variant is reported missing
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    monkeypatch.setattr(study, "train_run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    argv[argv.index("--variants") + 1] = "photos-22,procedural,photos-100"
+    assert study.main([*argv, "--eval-only"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["variants"] == ["photos-22", "procedural"] and summary["missing"] == ["photos-100"]
+    assert "Not trained yet: photos-100." in (out / "results.md").read_text()
