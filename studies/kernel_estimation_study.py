@@ -49,15 +49,15 @@ SETTINGS: dict[str, dict] = {
     "default": {},
     "lam 4e-3": {"lam": 4e-3},
     "lam 1.6e-2": {"lam": 1.6e-2},
-    "edge_keep 0.05": {"edge_keep": 0.05},
-    "edge_keep 0.3": {"edge_keep": 0.3},
+    "final_threshold 0.05": {"final_threshold": 0.05},
+    "iter_threshold 0.1": {"iter_threshold": 0.1},
     "gamma 0.5": {"gamma": 0.5},
     "gamma 8": {"gamma": 8.0},
     "iter_threshold 0.05": {"iter_threshold": 0.05},
     "iterations 10": {"iterations": 10},
     "kernel_size 41": {"kernel_size": 41},
     "kernel_size 41, lam 1.6e-2": {"kernel_size": 41, "lam": 1.6e-2},
-    "edge_keep 0.3, lam 1.6e-2": {"edge_keep": 0.3, "lam": 1.6e-2},
+    "iter_threshold 0.1, lam 1.6e-2": {"iter_threshold": 0.1, "lam": 1.6e-2},
 }
 """Estimator settings compared (keyword arguments of ``estimate_kernel``; ``{}`` = the shipped one)."""
 

@@ -141,12 +141,34 @@ def test_kernel_step_recovers_the_kernel_from_the_true_latent_image(case, side) 
     """Given the sharp image, the gradient-domain least-squares kernel step returns the shake kernel
     (circular blur, so the data model holds exactly)."""
     from deblurkit.kernel_aware.deconv import psf2otf
-    from deblurkit.kernel_aware.estimation import _estimate_psf
+    from deblurkit.kernel_aware.estimation import _estimate_psf, _grad
 
     sharp, _, k_true = case
     sharp = sharp[256 - side:, 256 - side:]
     blur = np.fft.irfft2(np.fft.rfft2(sharp) * psf2otf(k_true, sharp.shape), s=sharp.shape).astype(np.float32)
     flat = np.full_like(k_true, 1.0 / k_true.size)
-    k = _estimate_psf(sharp, blur, k_true.shape[0], 1e-6, flat, cg_iters=300)
+    k = _estimate_psf(*_grad(sharp), blur, k_true.shape[0], 1e-6, flat, cg_iters=300)
     assert kernel_similarity(np.maximum(k, 0), k_true) > 0.99
     assert np.abs(k - k_true).max() < 0.1 * k_true.max()
+
+
+def test_edge_selection_keeps_every_orientation() -> None:
+    """Weak diagonal edges survive the selection beside strong horizontal ones: each of the four
+    orientation bins keeps its strongest max(20 k, 10) pixels, however weak they are globally."""
+    from deblurkit.kernel_aware.estimation import select_edges_by_orientation
+
+    rng = np.random.default_rng(0)
+    lx = np.zeros((64, 64), np.float32)
+    ly = np.zeros((64, 64), np.float32)
+    lx[:, :32] = rng.uniform(0.5, 1.0, (64, 32))  # strong 0-degree gradients
+    diag = rng.uniform(0.01, 0.02, (64, 32))
+    lx[:, 32:], ly[:, 32:] = diag, diag  # weak 45-degree gradients
+    ly[:8, 32:] = -diag[:8]  # ... a few at 135 degrees
+    ly[8:16, :32] = 0.0
+    lx[8:16, :32] = 0.0
+    ly[8:16, :32] = rng.uniform(0.5, 1.0, (8, 32))  # and some at 90 degrees
+    sx, sy = select_edges_by_orientation(lx, ly, 3)
+    kept = np.hypot(sx, sy) > 0
+    assert kept[16:, 32:].sum() >= 60 and kept[:8, 32:].sum() >= 60  # 45 and 135 degrees kept
+    assert kept[8:16, :32].sum() >= 60 and kept[16:, :32].sum() >= 60  # 90 and 0 degrees kept
+    assert kept.sum() < kept.size  # ... and it is a selection
