@@ -76,6 +76,8 @@ def test_tiny_end_to_end_run_writes_table_and_figure(tmp_path, monkeypatch):
     row = summary["table"]["uniform"]["identity"]
     assert abs(row["psnr_gain"]) < 1e-9 and summary["table"]["uniform"]["procedural"]["n"] == 1
     assert "photos-22 (2 photos)" in (out / "results.md").read_text()
+    assert summary["paired_to"] == "photos-22" and set(summary["paired"]) == {"procedural"}
+    assert summary["paired"]["procedural"]["psnr"]["n"] == 1  # the uniform pair ("sharp" is not a blurred set)
     assert Image.open(tmp_path / "fig.png").size == (760, 420)
     record = json.loads((out / "variants" / "procedural.json").read_text())
     assert record["steps"] == 1 and {r["set"] for r in record["rows"]} == {"uniform"}
