@@ -135,7 +135,8 @@ def select_edges_by_orientation(lx: np.ndarray, ly: np.ndarray, ksize: int) -> t
     for b in range(4):
         m = mag[(bins == b) & (mag > 0)]
         if m.size:
-            threshold = min(threshold, float(np.partition(m, max(m.size - need, 0))[max(m.size - need, 0)]))
+            rank = max(m.size - need, 0)  # the need-th largest, or the smallest if fewer
+            threshold = min(threshold, float(np.partition(m, rank)[rank]))
     small = mag < (threshold if math.isfinite(threshold) else 0.0)
     return np.where(small, 0.0, lx).astype(np.float32), np.where(small, 0.0, ly).astype(np.float32)
 
