@@ -16,6 +16,7 @@ from deblurkit.kernel_aware.blind import (
     estimate_noise_sigma,
     estimate_tile_kernels,
     kernel_effective_support,
+    trusting_every_kernel,
 )
 from deblurkit.kernel_aware.kernels import kernel_similarity
 from deblurkit.synth.trajectory import random_shake_kernel
@@ -65,9 +66,9 @@ def test_sharp_photo_returned_unchanged(sharp_srgb) -> None:
 
 def test_agreement_is_measured_only_for_kernels_the_other_checks_pass(sharp_srgb) -> None:
     """A sharp photo's kernel is too small to deconvolve: its two re-estimates are skipped."""
-    declined = estimate_tile_kernels(sharp_srgb, kernel_size=21, tiles=1)
+    declined = estimate_tile_kernels(sharp_srgb, kernel_size=21, tiles=1, params=BlindParams(agreement=0.88))
     assert not declined.blurred[0, 0] and np.isnan(declined.scores[0][0]["agreement"])
-    permissive = BlindParams(no_blur_support=0.0, agreement=0.0, consistency=0.0, accept_overshoot=float("inf"))
+    permissive = trusting_every_kernel(BlindParams(no_blur_support=0.0))
     measured = estimate_tile_kernels(sharp_srgb, kernel_size=21, tiles=1, params=permissive)
     assert 0.0 <= measured.scores[0][0]["agreement"] <= 1.0
     np.testing.assert_array_equal(declined.kernels, measured.kernels)
@@ -156,7 +157,7 @@ def test_trust_thresholds_decide_which_kernels_are_deconvolved(blurred):
     """Permissive thresholds trust the kernel; an impossible agreement declines it (input unchanged)."""
     blur, _ = blurred
     trusting = estimate_tile_kernels(blur, kernel_size=21, tiles=1,
-                                     params=BlindParams(agreement=0.0, consistency=0.0, accept_overshoot=float("inf")))
+                                     params=trusting_every_kernel())
     assert trusting.blurred[0, 0]
     scores = trusting.scores[0][0]
     assert set(scores) >= {"consistency", "agreement", "overshoot", "support", "extent", "compactness", "connectedness",
@@ -165,9 +166,10 @@ def test_trust_thresholds_decide_which_kernels_are_deconvolved(blurred):
     default = estimate_tile_kernels(blur, kernel_size=21, tiles=1)
     np.testing.assert_array_equal(default.kernels, trusting.kernels)
     p = BlindParams()
-    assert default.blurred[0, 0] == (scores["overshoot"] <= p.accept_overshoot and scores["agreement"] >= p.agreement
-                                     and scores["consistency"] >= p.consistency
+    assert p.agreement is None and scores["scale"] == 1.0  # full resolution: the agreement is not read
+    assert default.blurred[0, 0] == (scores["overshoot"] <= p.accept_overshoot and scores["consistency"] >= p.consistency
                                      and scores["connectedness"] >= p.connectedness)
+    assert np.isnan(default.scores[0][0]["agreement"])  # so its re-estimates were skipped
     none = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(agreement=1.01))
     assert not none.blurred.any() and np.array_equal(none.image, blur)
 
@@ -176,7 +178,7 @@ def test_clipped_highlights_are_deconvolved_like_the_rest(blurred) -> None:
     blur_srgb, _ = blurred
     img = blur_srgb.copy()
     img[100:110, 100:110] = 1.0  # a clipped light
-    trust_all = BlindParams(agreement=0.0, consistency=0.0, accept_overshoot=float("inf"))
+    trust_all = trusting_every_kernel()
     res = deblur_image_and_kernels(img, tiles=1, params=trust_all)
     assert res.blurred.all()
     k = res.kernels[0, 0]

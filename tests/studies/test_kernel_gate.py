@@ -10,7 +10,7 @@ from studies.kernel_gate import choose_rule, gated_summary, leave_one_photo_out,
 def _rec(set_name, photo, gain, overshoot, agreement, consistency=0.9, connectedness=1.0):
     return {"set": set_name, "photo": photo, "gain": gain, "blurred": True,
             "scores": {"overshoot": overshoot, "agreement": agreement, "consistency": consistency,
-                       "connectedness": connectedness}}
+                       "connectedness": connectedness, "scale": 1.0}}
 
 
 RECORDS = [
@@ -43,3 +43,22 @@ def test_pairs_from_another_photo_source_form_their_own_sets(tmp_path):
     (tmp_path / "uniform.json").write_text(json.dumps({"0": {k: rec[k] for k in ("photo", "gain", "blurred", "scores")}}))
     loaded = load_records(tmp_path, ["uniform", "varying"], "urban")
     assert [(r["set"], r["photo"], r["index"]) for r in loaded] == [("urban-uniform", "urban/img_001.jpg", 0)]
+
+
+def test_the_loss_limit_can_read_the_true_kernel_and_leave_sets_aside():
+    """A pair the true kernel loses too counts only by its excess; an unconstrained set only in the mean."""
+    clipped = {**_rec("c", "p7", -3.0, 0.001, 0.95), "true_gain": -2.5}  # the deconvolution fails, not the kernel
+    odd = _rec("d", "p8", -2.0, 0.001, 0.95)
+    records = RECORDS + [clipped, odd]
+    accept = [True] * len(records)
+    plain = gated_summary(records, accept)
+    assert plain["constrained_worst"] == -4.0  # p3 rings
+    ok = [r["scores"]["overshoot"] < 0.01 and r["scores"]["connectedness"] > 0.6 for r in records]
+    assert gated_summary(records, ok)["constrained_worst"] == -3.0
+    s = gated_summary(records, ok, against_truth=True, unconstrained=("b",))
+    assert s["constrained_worst"] == -2.0  # p7 by its 0.5 dB excess; p4 and p6 in set b aside; p8 counts
+    assert s["sets"]["d"] == {"mean": -2.0, "worst": -2.0, "kept": 1, "n": 1}  # the means are unchanged
+    # With that limit the fit may keep the gains of set a even though p7 and set b lose.
+    rule = choose_rule(records, worst=2.0, against_truth=True, unconstrained=("b",))
+    kept = rule_accepts(records, *rule)
+    assert kept[0] and kept[1] and not kept[2]

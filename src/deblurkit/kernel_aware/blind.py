@@ -9,8 +9,9 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
    size and image scale found per tile, on the most informative crop away from clipped
    highlights) for each kernel tile: one tile for uniform blur, a grid ``(ny, nx)`` for blur
    that varies across the photo. A tile whose kernel makes the deconvolution ring (overshoot),
-   depends on the estimator's settings (agreement) or on the scale (consistency), or is close to
-   a delta (small effective support), is declared "not blurred" and left untouched
+   splits into pieces (connectedness), was found on a downscaled image and depends on the
+   estimator's settings (agreement), or is close to a delta (small effective support), is
+   declared "not blurred" and left untouched
    (:func:`kernel_scores` gives the scores); a tile without enough texture borrows the global kernel.
 3. Hyper-Laplacian deconvolution at full resolution in blocks of at most ``block`` pixels,
    blended with linear ramps over the overlaps; the prior weight grows with the noise; then
@@ -46,6 +47,7 @@ __all__ = [
     "BlindParams",
     "DeblurResult",
     "TileKernels",
+    "agreement_threshold",
     "deblur_image",
     "deblur_image_and_kernels",
     "deconvolve_with_kernel",
@@ -54,6 +56,7 @@ __all__ = [
     "kernel_effective_support",
     "kernel_scores",
     "kernel_trusted",
+    "trusting_every_kernel",
 ]
 
 @dataclass(frozen=True)
@@ -65,20 +68,24 @@ class BlindParams:
     no_blur_support: float = 12.0
     """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta
     (short blurs gain little, while a spurious small kernel over-sharpens a sharp photo)."""
-    accept_overshoot: float = 0.01
+    accept_overshoot: float = 0.003
     """A tile's kernel is trusted only if the hyper-Laplacian deconvolution with it leaves [0, 1]
     by at most this on average (:attr:`KernelEstimate.overshoot`; wrong kernels ring), ..."""
-    agreement: float = 0.88
-    """... two re-estimates at its scale (weaker L0 prior; window +10 px) match it with a kernel
-    similarity of at least this (:attr:`KernelEstimate.agreement`; periodic texture fools the
-    cross-scale check, not this one) ..."""
-    consistency: float = 0.75
+    connectedness: float = 0.9
+    """... at least this fraction of its mass lies in one connected piece
+    (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`; estimates fooled by texture
+    or noise split) ..."""
+    consistency: float = 0.0
     """... an estimate from a 1.5x coarser scale matches it with at least this
     (:attr:`KernelEstimate.consistency`) ..."""
-    connectedness: float = 0.0
-    """... and at least this fraction of its mass lies in one connected piece
-    (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`). ``studies/kernel_gate.py``
-    compares these thresholds with ones fitted on validation pairs (docs/classical.md, "Trust
+    agreement: float | None = None
+    """... and, for a kernel estimated at full resolution, two re-estimates at its scale (weaker
+    L0 prior; window +10 px) match it with a kernel similarity of at least this
+    (:attr:`KernelEstimate.agreement`); None: not checked, and the re-estimates are skipped ..."""
+    agreement_downscaled: float | None = 0.88
+    """... the same for a kernel estimated on a downscaled image (the large-blur hypothesis of
+    :func:`~deblurkit.kernel_aware.estimation.estimate_kernel_auto`; periodic texture fools it
+    there). Fitted on validation pairs by ``studies/kernel_gate.py`` (docs/classical.md, "Trust
     thresholds")."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
@@ -163,13 +170,29 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
     }
 
 
+def trusting_every_kernel(params: BlindParams | None = None) -> BlindParams:
+    """``params`` (default :class:`BlindParams`) with every trust threshold off; the scores, the
+    agreement included, are still measured (for studies of the thresholds)."""
+    import dataclasses
+
+    return dataclasses.replace(params or BlindParams(), accept_overshoot=math.inf, connectedness=0.0,
+                               consistency=0.0, agreement=0.0, agreement_downscaled=0.0)
+
+
+def agreement_threshold(scale: float, params: BlindParams) -> float | None:
+    """The agreement a kernel estimated at downscale factor ``scale`` must reach (None: not checked)."""
+    return params.agreement if scale <= 1.0 else params.agreement_downscaled
+
+
 def kernel_trusted(scores: dict[str, float], params: BlindParams) -> bool:
     """Whether an estimate with these :func:`kernel_scores` passes the trust thresholds of ``params``
-    (overshoot at most ``accept_overshoot``; agreement, consistency and connectedness at least
-    their thresholds)."""
-    return (scores["overshoot"] <= params.accept_overshoot and scores["agreement"] >= params.agreement
+    (overshoot at most ``accept_overshoot``; connectedness, consistency and, where its scale asks
+    for it (:func:`agreement_threshold`), agreement at least their thresholds)."""
+    needed = agreement_threshold(scores["scale"], params)
+    return (scores["overshoot"] <= params.accept_overshoot
+            and scores["connectedness"] >= params.connectedness
             and scores["consistency"] >= params.consistency
-            and scores["connectedness"] >= params.connectedness)
+            and (needed is None or scores["agreement"] >= needed))
 
 
 def _deconvolved(scores: dict[str, float], params: BlindParams) -> bool:
@@ -288,9 +311,12 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
 
         sat_d = cv2.dilate(prep.sat.astype(np.uint8), np.ones((kernel_size, kernel_size), np.uint8)) > 0
 
-    def agreement_wanted(kernel: np.ndarray, consistency: float, overshoot: float) -> bool:
-        # The agreement's two re-estimates are skipped for a kernel the other checks decline.
-        partial = {"overshoot": overshoot, "consistency": consistency, "agreement": math.inf,
+    def agreement_wanted(kernel: np.ndarray, scale: float, consistency: float, overshoot: float) -> bool:
+        # The agreement's two re-estimates are skipped where no threshold reads them, and for a
+        # kernel the other checks decline.
+        if agreement_threshold(scale, p) is None:
+            return False
+        partial = {"overshoot": overshoot, "consistency": consistency, "agreement": math.inf, "scale": scale,
                    "connectedness": kernel_connectedness(kernel), "support": kernel_effective_support(kernel)}
         return _deconvolved(partial, p)
 

@@ -428,7 +428,7 @@ def estimate_kernel_auto(
     overshoot_side: int = 1024,
     exclude: np.ndarray | None = None,
     workers: int = 1,
-    agreement_wanted: Callable[[np.ndarray, float, float], bool] | None = None,
+    agreement_wanted: Callable[[np.ndarray, float, float, float], bool] | None = None,
 ) -> KernelEstimate:
     """Blind kernel of any size up to about a tenth of the image side, size found per image.
 
@@ -464,7 +464,7 @@ def estimate_kernel_auto(
         overshoot_side: longest side of the image on which the overshoot is measured.
         exclude: optional boolean ``(H, W)`` mask of pixels the crop should avoid (clipped areas).
         workers: threads for the independent estimates (the result does not depend on it).
-        agreement_wanted: optional ``(kernel, consistency, overshoot) -> bool``; where it says
+        agreement_wanted: optional ``(kernel, scale, consistency, overshoot) -> bool``; where it says
             no (e.g. the kernel will be declined anyway), the two re-estimates are skipped and
             the agreement is NaN.
 
@@ -550,7 +550,7 @@ def estimate_kernel_auto(
     # the cross-scale check: it gives the same wrong kernel at every scale).
     size = k.shape[0]
     full = center_kernel(full).astype(np.float32)
-    if agreement_wanted is None or agreement_wanted(full, float(consistency), float(over)):
+    if agreement_wanted is None or agreement_wanted(full, float(scale), float(consistency), float(over)):
         weaker, wider = run(lambda: at(scale, size, lam=4e-3), lambda: at(scale, size + 10))
         agreement = min(kernel_similarity(k, weaker), kernel_similarity(k, wider))
     else:

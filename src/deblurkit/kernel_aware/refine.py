@@ -63,7 +63,8 @@ class KernelRefineParams:
     """Override of the classical "no blur" threshold on the kernel's effective support
     (:class:`deblurkit.kernel_aware.blind.BlindParams`); None keeps the classical default."""
     agreement: float | None = None
-    """Override of the kernel-agreement threshold (:attr:`BlindParams.agreement`); None keeps the classical default."""
+    """Override of the kernel-agreement threshold at every scale (:attr:`BlindParams.agreement`
+    and :attr:`BlindParams.agreement_downscaled`); None keeps the classical defaults."""
     overlap: int = 48
     """Blend width between neighbouring kernel tiles, in pixels."""
     net_tile: int = 512
@@ -120,8 +121,8 @@ def estimate_kernels(
 
     from deblurkit.kernel_aware import blind
 
-    overrides = {k: v for k, v in (("no_blur_support", no_blur_support),
-                                              ("agreement", agreement)) if v is not None}
+    overrides = {k: v for k, v in (("no_blur_support", no_blur_support), ("agreement", agreement),
+                                   ("agreement_downscaled", agreement)) if v is not None}
     bp = dataclasses.replace(blind.BlindParams(), **overrides)
     res = blind.estimate_tile_kernels(image, kernel_size=kernel_size, tiles=tiles, progress=progress,
                                       input_space=input_space, params=bp)
