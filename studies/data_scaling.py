@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import sys
@@ -212,23 +213,27 @@ def summarise(rows: list[dict], sets: list[str], variants: list[str], walls: dic
                 e[f"{k}_gain_se"] = float((vals - ident).std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else 0.0
             e["n"] = int(sum(1 for r in rows if r["method"] == m and r["set"] in members))
             table[g][m] = e
-    # Paired per-image differences to the first variant (same images, so far tighter than the
-    # per-set standard errors): mean, standard error and the number of images that improve.
-    paired: dict = {}
-    base = variants[0] if variants else None
-    for m in variants[1:]:
-        paired[m] = {}
+    # Paired per-image differences (same images, so far tighter than the per-set standard errors):
+    # every variant against the first, and each photo pool against the next smaller one.
+    def paired_difference(base: str, m: str) -> dict:
+        out = {}
         for k in keys:
-            by_image = {}
+            by_image: dict = {}
             for r in rows:
                 if r["set"] in groups["blurred"] and r["method"] in (base, m):
                     by_image.setdefault((r["set"], r["image"]), {})[r["method"]] = r[k]
             d = np.array([v[m] - v[base] for v in by_image.values() if len(v) == 2])
-            paired[m][k] = {"mean": float(d.mean()), "se": float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1
-                            else 0.0, "better": int((d > 0).sum()), "n": int(d.size)}
+            out[k] = {"mean": float(d.mean()), "se": float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1
+                      else 0.0, "better": int((d > 0).sum()), "n": int(d.size)}
+        return out
+
+    base = variants[0] if variants else None
+    paired = {m: paired_difference(base, m) for m in variants[1:]}
+    pools = sorted((v for v in variants if photos.get(v)), key=lambda v: photos[v])
+    steps_up = [{"from": a, "to": b, **paired_difference(a, b)} for a, b in itertools.pairwise(pools) if a != base]
     return {"variants": variants, "missing": missing, "photos": photos, "train": TRAIN, "steps": steps,
             "train_wall_s": walls, "groups": groups, "aligned_metric": "psnr_shift_aligned", "table": table,
-            "paired_to": base, "paired": paired}
+            "paired_to": base, "paired": paired, "paired_steps": steps_up}
 
 
 def markdown(summary: dict, sets: list[str]) -> str:
@@ -249,6 +254,10 @@ def markdown(summary: dict, sets: list[str]) -> str:
             e = d[key]
             lines += [(f"{v} minus {summary['paired_to']}, per image over the blurred sets: {e['mean']:+.2f} ± "
                        f"{e['se']:.2f} dB, better on {e['better']} of {e['n']} images."), ""]
+        for d in summary.get("paired_steps", []):
+            e = d[key]
+            lines += [(f"{d['to']} minus {d['from']} (the next smaller photo pool), per image over the blurred sets: "
+                       f"{e['mean']:+.2f} ± {e['se']:.2f} dB, better on {e['better']} of {e['n']} images."), ""]
     walls = summary["train_wall_s"]
     lines += ["Steps and training wall time per variant: " + ", ".join(
         f"{v} {summary['steps'][v]} steps, {walls.get(v, math.nan):.0f} s" for v in summary["variants"]), ""]

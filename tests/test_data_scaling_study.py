@@ -92,3 +92,21 @@ def test_tiny_end_to_end_run_writes_table_and_figure(tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["variants"] == ["photos-22", "procedural"] and summary["missing"] == ["photos-100"]
     assert "Not trained yet: photos-100." in (out / "results.md").read_text()
+
+
+def test_each_photo_pool_is_paired_with_the_next_smaller_one():
+    study = _load()
+    rows = []
+    for image in range(3):
+        for method, psnr in (("identity", 20.0), ("photos-22", 21.0), ("photos-100", 22.0 + image),
+                             ("photos-all", 21.5), ("procedural", 19.0)):
+            rows.append({"method": method, "set": "uniform", "image": image, "psnr": psnr, "psnr_aligned": psnr})
+    variants = ["photos-22", "photos-100", "photos-all", "procedural"]
+    photos = {"photos-22": 22, "photos-100": 100, "photos-all": 619, "procedural": 0}
+    s = study.summarise(rows, ["uniform"], variants, {}, photos, {v: 1 for v in variants}, [])
+    # Against the first variant: every other one; steps: 100 -> all only (22 -> 100 is the first pairing).
+    assert set(s["paired"]) == {"photos-100", "photos-all", "procedural"}
+    assert [(d["from"], d["to"]) for d in s["paired_steps"]] == [("photos-100", "photos-all")]
+    step = s["paired_steps"][0]["psnr"]
+    assert step["mean"] == -1.5 and step["better"] == 0 and step["n"] == 3  # 21.5 vs 22, 23, 24
+    assert "photos-all minus photos-100 (the next smaller photo pool)" in study.markdown(s, ["uniform"])
