@@ -26,9 +26,10 @@ no motion, and (synthetic scenes) the floaters: visible fitted Gaussians farther
 ``--floater-distance`` from every true Gaussian. The blurry training photos vs their sharp
 versions are reported too, and so are the restored ones for ``deblurred``. ``--scene lego``: the first ``--views`` NeRF-synthetic lego views
 (``../shared/data/scenes/lego``, RGBA on white, resized to ``--size``), training views blurred by
-camera rotation (exact homographies), test views the sharp photos. Writes ``--out`` ``.json`` and ``.md`` and a picture row per test
-view (blurry nearest training photo is not meaningful for new poses, so the row is: truth,
-then each fit in ``--modes`` order).
+camera rotation (exact homographies), test views the sharp photos. Writes ``--out`` ``.json`` and ``.md``, a picture row per test
+view (``_test_views.png``; a blurry photo does not exist for new poses, so the row is: truth, then each fit in ``--modes``
+order) and one per training view, for the first three (``_train_views.png``: the blurry photo, each fit's sharp render at
+that view's mid-exposure pose, the truth).
 
 Sizes are tiny on purpose (a shared 2-core CPU); all are options.
 
@@ -193,6 +194,9 @@ def main() -> None:
         return rec
 
     pictures = {"truth": test_true}
+    # Training views side by side: the blurry photo, each fit's sharp render at that view, the truth.
+    shown = slice(0, 3)
+    train_pictures = {"blurry": train.images[shown].permute(0, 2, 3, 1).numpy().astype(np.float64)}
     for mode in args.modes.split(","):
         photos, fit_mode = train, mode
         if mode == "deblurred":
@@ -248,6 +252,7 @@ def main() -> None:
                                                          "set_rotation_deg": float(np.mean([e[0] for e in errs_set])),
                                                          "set_position": float(np.mean([e[1] for e in errs_set]))}
         pictures[mode] = test_pred
+        train_pictures[mode] = train_pred[shown]
         print(mode, results["fits"][mode]["test"], f"{seconds:.0f} s wall, {cpu_seconds:.0f} s CPU", flush=True)
 
     out = Path(args.out)
@@ -288,6 +293,9 @@ def main() -> None:
         fh.write("\n".join(lines) + "\n")
     row = np.concatenate([np.concatenate(list(v), axis=0) for v in pictures.values()], axis=1)
     save_png(out.parent / (out.name + "_test_views.png"), row.astype(np.float32))
+    train_pictures["truth"] = train_true[shown]
+    row = np.concatenate([np.concatenate(list(v), axis=0) for v in train_pictures.values()], axis=1)
+    save_png(out.parent / (out.name + "_train_views.png"), row.astype(np.float32))
     print("\n".join(lines))
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -173,10 +173,8 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
 def trusting_every_kernel(params: BlindParams | None = None) -> BlindParams:
     """``params`` (default :class:`BlindParams`) with every trust threshold off; the scores, the
     agreement included, are still measured (for studies of the thresholds)."""
-    import dataclasses
-
-    return dataclasses.replace(params or BlindParams(), accept_overshoot=math.inf, connectedness=0.0,
-                               consistency=0.0, agreement=0.0, agreement_downscaled=0.0)
+    return replace(params or BlindParams(), accept_overshoot=math.inf, connectedness=0.0, consistency=0.0,
+                   agreement=0.0, agreement_downscaled=0.0)
 
 
 def agreement_threshold(scale: float, params: BlindParams) -> float | None:
