@@ -32,8 +32,8 @@ without each photo's pairs, that photo scored), so the validation figure is not 
 its own training pairs; a logistic model over all the scores
 (:func:`deblurkit.logistic.fit_logistic`, pairs weighted by their absolute gain, its probability
 threshold chosen the same way, also leave-one-photo-out); the shipped defaults of
-:class:`deblurkit.kernel_aware.blind.BlindParams` (``accept_overshoot``, ``agreement``,
-``consistency``, ``connectedness``); and the oracle that accepts exactly the pairs that gain. Writes ``--out`` ``.md``/``.json``.
+:class:`deblurkit.kernel_aware.blind.BlindParams` (``accept_overshoot``, ``connectedness``,
+``consistency``, ``agreement`` and ``agreement_downscaled``, through ``kernel_trusted``); and the oracle that accepts exactly the pairs that gain. Writes ``--out`` ``.md``/``.json``.
 Compare a fitted rule on the held-out sets with ``python -m studies.blind_benchmark --params
 accept_overshoot=... agreement=... consistency=... connectedness=...`` before making it the default.
 """
@@ -296,6 +296,7 @@ def fit(args: argparse.Namespace) -> int:
 
     rule = choose_rule(records, args.worst, **constraint)
     shipped = BlindParams()
+
     def summary(accept: list[bool]) -> dict:
         return gated_summary(records, accept, **constraint)
 
@@ -305,8 +306,7 @@ def fit(args: argparse.Namespace) -> int:
         "fitted thresholds, leave one photo out": summary(leave_one_photo_out(records, rule_decide)),
         "logistic model, all scores": summary(logistic_decide(records, records)),
         "logistic model, leave one photo out": summary(leave_one_photo_out(records, logistic_decide)),
-        "shipped defaults (BlindParams)": summary([kernel_trusted(r["scores"], shipped)
-                                                                  for r in records]),
+        "shipped defaults (BlindParams)": summary([kernel_trusted(r["scores"], shipped) for r in records]),
         "oracle (accept where it gains)": summary([r["gain"] > 0 for r in records]),
     }
     sets = list(rows["every kernel trusted"]["sets"])
