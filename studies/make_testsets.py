@@ -166,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         items = []
         crops = geometry.get("crops", 1)
         gray = geometry.get("gray", False)
-        jobs = [(photo_name, img, c) for photo_name, img in photos for c in range(crops)]
+        crop = size + 2 * cfg.trim
+        small = [name for name, img in photos if min(img.shape[:2]) < crop]
+        if small:
+            print(f"{set_name}: {len(small)} photos smaller than the {crop}-px crop left out", file=sys.stderr)
+        jobs = [(photo_name, img, c) for photo_name, img in photos for c in range(crops)
+                if min(img.shape[:2]) >= crop]
         for i, (photo_name, img, c) in enumerate(jobs):
             key = {"test": f"{set_name}/{photo_name}", "train": f"val/{set_name}/{photo_name}",
                    "folder": f"folder/{set_name}/{photo_name}"}[split]
@@ -174,7 +179,6 @@ def main(argv: list[str] | None = None) -> int:
                 key += f"/{c}"
             seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
             rng = np.random.default_rng(seed)
-            crop = size + 2 * cfg.trim
             y0, x0 = _textured_crop(img, crop, rng)
             sharp = img[y0:y0 + crop, x0:x0 + crop]
             if set_name in DARKEN:

@@ -172,3 +172,27 @@ def test_edge_selection_keeps_every_orientation() -> None:
     assert kept[16:, 32:].sum() >= 60 and kept[:8, 32:].sum() >= 60  # 45 and 135 degrees kept
     assert kept[8:16, :32].sum() >= 60 and kept[16:, :32].sum() >= 60  # 90 and 0 degrees kept
     assert kept.sum() < kept.size  # ... and it is a selection
+
+
+def test_consistency_unmeasured_gives_the_same_kernel_in_fewer_estimates(case, monkeypatch) -> None:
+    """Without ``measure_consistency`` a cross-scale estimate is made only where it chooses between
+    hypotheses: the kernel is the same, the work smaller."""
+    from deblurkit.kernel_aware import estimation
+
+    _, blur, _ = case
+    calls = []
+    real = estimation.estimate_kernel
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("kernel_size"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(estimation, "estimate_kernel", counted)
+    measured = estimate_kernel_auto(blur, window=31)
+    n_measured = len(calls)
+    calls.clear()
+    lean = estimate_kernel_auto(blur, window=31, measure_consistency=False)
+    np.testing.assert_array_equal(lean.kernel, measured.kernel)
+    assert lean.scale == measured.scale and lean.overshoot == measured.overshoot
+    assert len(measured.candidates) == 1  # one hypothesis: nothing to choose, no cross-scale estimate
+    assert np.isnan(lean.consistency) and len(calls) == n_measured - 1

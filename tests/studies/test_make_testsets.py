@@ -21,3 +21,14 @@ def test_sets_from_a_photo_folder(tmp_path):
     assert meta["split"] == "folder" and [it["photo"] for it in meta["items"]] == ["a.png", "b.png"]
     assert (tmp_path / "sets" / "uniform" / "blur" / "001.png").is_file()
     assert (tmp_path / "sets" / "uniform" / "kernels" / "000.npy").is_file()
+
+
+def test_photos_smaller_than_the_crop_are_left_out(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    save_png(tmp_path / "photos" / "big.png", rng.random((160, 160, 3)).astype(np.float32))
+    save_png(tmp_path / "photos" / "small.png", rng.random((60, 160, 3)).astype(np.float32))
+    assert main(["--photo-dir", str(tmp_path / "photos"), "--sets", "uniform",
+                 "--size", "64", "--out", str(tmp_path / "sets")]) == 0
+    meta = json.loads((tmp_path / "sets" / "uniform" / "meta.json").read_text())
+    assert [it["photo"] for it in meta["items"]] == ["big.png"]
+    assert "1 photos smaller than the 72-px crop left out" in capsys.readouterr().err

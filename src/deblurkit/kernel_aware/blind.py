@@ -75,9 +75,10 @@ class BlindParams:
     """... at least this fraction of its mass lies in one connected piece
     (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`; estimates fooled by texture
     or noise split) ..."""
-    consistency: float = 0.0
+    consistency: float | None = None
     """... an estimate from a 1.5x coarser scale matches it with at least this
-    (:attr:`KernelEstimate.consistency`) ..."""
+    (:attr:`KernelEstimate.consistency`; None: not checked, and the cross-scale estimates are made
+    only where they choose between the estimator's hypotheses) ..."""
     agreement: float | None = None
     """... and, for a kernel estimated at full resolution, two re-estimates at its scale (weaker
     L0 prior; window +10 px) match it with a kernel similarity of at least this
@@ -189,7 +190,7 @@ def kernel_trusted(scores: dict[str, float], params: BlindParams) -> bool:
     needed = agreement_threshold(scores["scale"], params)
     return (scores["overshoot"] <= params.accept_overshoot
             and scores["connectedness"] >= params.connectedness
-            and scores["consistency"] >= params.consistency
+            and (params.consistency is None or scores["consistency"] >= params.consistency)
             and (needed is None or scores["agreement"] >= needed))
 
 
@@ -209,7 +210,9 @@ def _texture_map(gray: np.ndarray) -> np.ndarray:
 def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
     if tiles is None:
         h, w = shape
-        auto = lambda n: min(3, max(1, round(n / (1.5 * est_crop))))
+        # About one tile per 1024 px: smaller tiles gave worse kernels on validation photos of
+        # spatially varying shake (docs/classical.md, "Tiles").
+        auto = lambda n: min(3, max(1, round(n / (2 * est_crop))))
         return auto(h), auto(w)
     if isinstance(tiles, int):
         if tiles < 1:
@@ -323,7 +326,8 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         a, b, c, d = region
         r = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop,
                                  exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot,
-                                 workers=workers, agreement_wanted=agreement_wanted)
+                                 workers=workers, agreement_wanted=agreement_wanted,
+                                 measure_consistency=p.consistency is not None)
         return r.kernel, kernel_scores(r, sigma)
 
     energy = _texture_map(gray)
@@ -438,7 +442,7 @@ def deblur_image_and_kernels(
             are rounded up). Larger blurs are estimated on a downscaled image, up to about a
             tenth of the image side; the kernels returned may be larger than this.
         tiles: kernel grid for spatially varying blur: an int ``n`` (n x n), ``(ny, nx)``, or
-            None for automatic (one tile per ~1.5 x ``est_crop`` pixels of side, at most 3 x 3).
+            None for automatic (one tile per ~2 x ``est_crop`` pixels of side, at most 3 x 3).
         progress: optional ``progress(done, total)`` callback.
         input_space: ``"srgb"`` (default) or ``"linear"`` (raw-derived images); the output is
             in the same space.

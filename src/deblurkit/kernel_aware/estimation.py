@@ -429,6 +429,7 @@ def estimate_kernel_auto(
     exclude: np.ndarray | None = None,
     workers: int = 1,
     agreement_wanted: Callable[[np.ndarray, float, float, float], bool] | None = None,
+    measure_consistency: bool = True,
 ) -> KernelEstimate:
     """Blind kernel of any size up to about a tenth of the image side, size found per image.
 
@@ -467,6 +468,9 @@ def estimate_kernel_auto(
         agreement_wanted: optional ``(kernel, scale, consistency, overshoot) -> bool``; where it says
             no (e.g. the kernel will be declined anyway), the two re-estimates are skipped and
             the agreement is NaN.
+        measure_consistency: False: a hypothesis' cross-scale estimate is made only where it
+            decides between hypotheses (two or more pass ``max_overshoot``), and the consistency
+            is NaN elsewhere; the kernel returned is the same, in fewer estimates.
 
     Returns:
         :class:`KernelEstimate`.
@@ -537,12 +541,21 @@ def estimate_kernel_auto(
         return deconvolution_overshoot(whole, small)
 
     fulls = [_upscale_kernel(k, scale) for k, scale in hypotheses]
-    jobs: list[Callable[[], object]] = []
-    for (k, scale), full in zip(hypotheses, fulls):
-        jobs += [lambda k=k, scale=scale: coarser(k, scale), lambda full=full: overshoot(full)]
-    done = run(*jobs)
-    checked = [(full, scale, kernel_similarity(full, done[2 * i]), float(done[2 * i + 1]), k)
-               for i, ((k, scale), full) in enumerate(zip(hypotheses, fulls))]
+    if measure_consistency:
+        done = run(*[job for (k, scale), full in zip(hypotheses, fulls)
+                     for job in (lambda k=k, scale=scale: coarser(k, scale), lambda full=full: overshoot(full))])
+        overs = [float(o) for o in done[1::2]]
+        checks: list[np.ndarray | None] = list(done[::2])
+    else:
+        overs = [float(o) for o in run(*[lambda full=full: overshoot(full) for full in fulls])]
+        # The consistency only chooses between hypotheses that both pass the ringing check.
+        deciding = [i for i, o in enumerate(overs) if o <= max_overshoot] if len(fulls) > 1 else []
+        checks = [None] * len(fulls)
+        if len(deciding) > 1:
+            for i, c in zip(deciding, run(*[lambda i=i: coarser(*hypotheses[i]) for i in deciding])):
+                checks[i] = c
+    checked = [(full, scale, math.nan if c is None else kernel_similarity(full, c), o, k)
+               for (k, scale), full, c, o in zip(hypotheses, fulls, checks, overs)]
     passing = [c for c in checked if c[3] <= max_overshoot]
     best = max(passing, key=lambda c: c[2]) if passing else min(checked, key=lambda c: c[3])
     full, scale, consistency, over, k = best
