@@ -21,7 +21,8 @@ gain of the pipeline's deconvolution with it over the blurry input (shift-aligne
 ``studies/blind_benchmark.py``; also with the true kernel). One JSON per set under ``--cache``,
 written after every image, so an interrupted run resumes. ``--step N`` takes every N-th pair.
 ``rescore``: the gains again from the stored kernels (after a change of the deconvolution; no
-re-estimation).
+re-estimation). ``weights``: the deconvolution's prior weights compared on the pairs the shipped
+rule deconvolves, from the stored kernels (``--combos WEIGHT:NOISE_WEIGHT ...``; writes ``--out``).
 
 ``fit``: the thresholds on the deconvolution's overshoot (at most), the agreement, the
 cross-scale consistency and the kernel's connectedness (at least) with the largest mean gain over the sets (each set weighted
@@ -71,9 +72,10 @@ def collect_pair(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
 
 
 def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernel: np.ndarray, true_k: np.ndarray | None,
-               border: int = 15) -> dict:
+               border: int = 15, params=None) -> dict:
     """Gains (dB over the blurry input) of the pipeline's deconvolution with ``kernel`` (and ``true_k``),
-    :func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel`; shift-aligned as in
+    :func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel` (with ``params``, a
+    :class:`~deblurkit.kernel_aware.blind.BlindParams`; default settings if None); shift-aligned as in
     ``studies/blind_benchmark.py`` and unaligned."""
     from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.kernel_aware.blind import deconvolve_with_kernel
@@ -85,7 +87,7 @@ def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernel: np.ndarray, true_k: 
     base = scores(blur, sharp, reach, border)
 
     def restored(k: np.ndarray) -> dict:
-        return scores(linear_to_srgb(deconvolve_with_kernel(lin, k)), sharp, reach, border)
+        return scores(linear_to_srgb(deconvolve_with_kernel(lin, k, params)), sharp, reach, border)
 
     est = restored(kernel)
     rec = {"gain": est["psnr_aligned"] - base["psnr_aligned"], "gain_unaligned": est["psnr"] - base["psnr"]}
@@ -163,6 +165,77 @@ def rescore(args: argparse.Namespace) -> int:
             print(f"{set_name} {key:>3}: gain {old:+6.2f} -> {rec['gain']:+6.2f} dB", file=sys.stderr)
         with atomic_write(cache / f"{set_name}.json", "w") as fh:
             json.dump(done, fh, indent=1)
+    return 0
+
+
+def _weight_gains(job: tuple) -> dict:
+    """Gains of one pair's deconvolution with its stored and its true kernel, per prior weight pair."""
+    from dataclasses import replace
+
+    from deblurkit.kernel_aware.blind import BlindParams
+
+    set_label, root, index, kernel_path, combos = job
+    blur, sharp = load_pair(Path(root), index)
+    item = {it["index"]: it for it in set_items(Path(root).parent, Path(root).name, None)[1]}[index]
+    true_k, kernel = true_kernel(Path(root), item), np.load(kernel_path)
+    rows = [pair_gains(blur, sharp, kernel, true_k, params=replace(BlindParams(), weight=w, noise_weight=nw))
+            for w, nw in combos]
+    print(f"{set_label} {index:>3}: " + " ".join(f"{r['gain']:+.2f}" for r in rows), file=sys.stderr, flush=True)
+    return {"set": set_label, "index": index, "rows": rows}
+
+
+def weights(args: argparse.Namespace) -> int:
+    """The deconvolution's prior weights compared on the collected pairs whose kernel the shipped
+    trust rule deconvolves (stored kernels, no re-estimation): mean gain per set with the estimated
+    and with the true kernel for every ``(weight, noise_weight)``."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from deblurkit.kernel_aware.blind import BlindParams, kernel_trusted
+
+    shipped = BlindParams()
+    combos = [(float(w), float(nw)) for w, nw in (c.split(":") for c in args.combos)]
+    caches = [("", Path(args.testsets), Path(args.cache))]
+    for extra in args.extra:
+        label, _, dirs = extra.partition("=")
+        testsets, _, cache = dirs.partition(",")
+        caches.append((label + "-", Path(testsets), Path(cache)))
+    jobs = []
+    for prefix, testsets, cache in caches:
+        for set_name in args.sets:
+            found = collected_pairs(testsets, cache, set_name)
+            if found is None:
+                continue
+            root, done, items = found
+            for key, rec in done.items():
+                if kernel_trusted(rec["scores"], shipped) and rec["scores"]["support"] >= shipped.no_blur_support:
+                    jobs.append((prefix + set_name, str(root), items[key]["index"],
+                                 str(stored_kernel_path(cache, set_name, key)), combos))
+    t0 = time.time()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        pairs = list(pool.map(_weight_gains, jobs))
+    labels = list(dict.fromkeys(p["set"] for p in pairs))
+    table: dict = {}
+    for label in labels:
+        rows = [p["rows"] for p in pairs if p["set"] == label]
+        table[label] = {"pairs": len(rows), "gain": [float(np.mean([r[i]["gain"] for r in rows])) for i in range(len(combos))]}
+        if "true_gain" in rows[0][0]:
+            table[label]["true_gain"] = [float(np.mean([r[i]["true_gain"] for r in rows])) for i in range(len(combos))]
+    heads = [f"{w:g} + {nw:g} σ²" for w, nw in combos]
+    lines = [("Hyper-Laplacian prior weight of the pipeline's deconvolution (`weight + noise_weight σ²`) on the "
+              "validation pairs whose estimated kernel the shipped trust rule deconvolves (stored kernels of "
+              "`kernel_gate collect`). Mean shift-aligned gain over the blurry input, dB: estimated kernel "
+              "(true kernel)."), "",
+             "| set | pairs | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(combos)]
+    for label, t in table.items():
+        cells = [f"{g:+.2f}" + (f" ({t['true_gain'][i]:+.2f})" if "true_gain" in t else "")
+                 for i, g in enumerate(t["gain"])]
+        lines.append(f"| {label} | {t['pairs']} | " + " | ".join(cells) + " |")
+    means = [float(np.mean([t["gain"][i] for t in table.values()])) for i in range(len(combos))]
+    lines.append("| mean of sets | | " + " | ".join(f"{m:+.2f}" for m in means) + " |")
+    lines += ["", f"Whole run {time.time() - t0:.0f} s: `python -m studies.kernel_gate weights "
+              + " ".join(sys.argv[2:]) + "`"]
+    write_results(args.out, {"combos": combos, "sets": table, "mean_of_sets": means}, lines)
+    print("\n".join(lines))
     return 0
 
 
@@ -353,6 +426,16 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--testsets", default=str(ROOT / "data/valsets"))
     r.add_argument("--sets", nargs="*", default=VAL_SETS)
     r.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
+    w = sub.add_parser("weights", help="compare deconvolution prior weights on the trusted collected pairs")
+    w.add_argument("--testsets", default=str(ROOT / "data/valsets"))
+    w.add_argument("--sets", nargs="*", default=VAL_SETS)
+    w.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
+    w.add_argument("--extra", nargs="*", default=[], metavar="LABEL=TESTSETS,CACHE",
+                   help="more collected pairs, e.g. urban=data/valsets-urban100,data/kernel_gate_cache_urban100")
+    w.add_argument("--combos", nargs="+", default=["2e-3:20", "1e-3:20", "5e-4:20", "1e-3:5", "5e-4:5"],
+                   metavar="WEIGHT:NOISE_WEIGHT")
+    w.add_argument("--workers", type=int, default=2, help="processes")
+    w.add_argument("--out", default=str(ROOT / "studies/results/deconv_weight"))
     f = sub.add_parser("fit", help="fit the thresholds on the collected pairs")
     f.add_argument("--sets", nargs="*", default=VAL_SETS)
     f.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
@@ -369,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the compared logistic regression")
     f.add_argument("--out", default=str(ROOT / "studies/results/kernel_gate"))
     args = ap.parse_args(argv)
-    return {"collect": collect, "rescore": rescore, "fit": fit}[args.cmd](args)
+    return {"collect": collect, "rescore": rescore, "weights": weights, "fit": fit}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,43 @@ def test_the_loss_limit_can_read_the_true_kernel_and_leave_sets_aside():
     rule = choose_rule(records, worst=2.0, against_truth=True, unconstrained=("b",))
     kept = rule_accepts(records, *rule)
     assert kept[0] and kept[1] and not kept[2]
+
+
+def test_prior_weights_are_compared_on_the_pairs_the_shipped_rule_deconvolves(tmp_path):
+    """``weights`` deconvolves the trusted pairs only, with each weight, from the stored kernels."""
+    import numpy as np
+
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.io import save_png
+    from deblurkit.kernel_aware.deconv import convolve_fft
+    from studies.kernel_gate import main, stored_kernel_path
+
+    rng = np.random.default_rng(0)
+    kernel = np.zeros((9, 9), np.float32)
+    kernel[4, 1:8] = 1.0 / 7  # a 7-px horizontal shake
+    root = tmp_path / "sets" / "uniform"
+    (root / "kernels").mkdir(parents=True)
+    items, cache = [], {}
+    for i in range(2):
+        sharp = np.clip(rng.random((96, 96, 3)), 0, 1).astype(np.float32)
+        blur = linear_to_srgb(convolve_fft(srgb_to_linear(sharp), kernel))
+        save_png(root / "sharp" / f"{i:03d}.png", sharp, bits=16)
+        save_png(root / "blur" / f"{i:03d}.png", blur, bits=16)
+        np.save(root / "kernels" / f"{i:03d}.npy", kernel)
+        items.append({"index": i, "photo": f"p{i}.jpg", "kernel": f"kernels/{i:03d}.npy"})
+        rec = _rec("uniform", f"p{i}.jpg", 1.0, 0.001 if i == 0 else 0.5, 0.95)  # pair 1 rings: declined
+        rec["scores"]["support"] = 20.0
+        cache[str(i)] = {k: rec[k] for k in ("photo", "gain", "blurred", "scores")}
+        path = stored_kernel_path(tmp_path / "cache", "uniform", str(i))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, kernel)  # the "estimate" is the truth here
+    (root / "meta.json").write_text(json.dumps({"items": items}))
+    (tmp_path / "cache" / "uniform.json").write_text(json.dumps(cache))
+    out = tmp_path / "res" / "w"
+    assert main(["weights", "--testsets", str(tmp_path / "sets"), "--sets", "uniform", "--cache",
+                 str(tmp_path / "cache"), "--combos", "2e-3:20", "1e-4:0", "--workers", "1", "--out", str(out)]) == 0
+    res = json.loads(out.with_suffix(".json").read_text())
+    row = res["sets"]["uniform"]
+    assert row["pairs"] == 1  # the ringing pair is left out, as the pipeline declines it
+    assert row["gain"] == row["true_gain"]  # the stored kernel is the truth
+    assert row["gain"][1] > max(row["gain"][0], 0.0)  # noise-free: the weaker prior restores more
