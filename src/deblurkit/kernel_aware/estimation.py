@@ -549,7 +549,7 @@ def estimate_kernel_auto(
     else:
         overs = [float(o) for o in run(*[lambda full=full: overshoot(full) for full in fulls])]
         # The consistency only chooses between hypotheses that both pass the ringing check.
-        deciding = [i for i, o in enumerate(overs) if o <= max_overshoot] if len(fulls) > 1 else []
+        deciding = [i for i, o in enumerate(overs) if o <= max_overshoot]
         checks = [None] * len(fulls)
         if len(deciding) > 1:
             for i, c in zip(deciding, run(*[lambda i=i: coarser(*hypotheses[i]) for i in deciding])):
