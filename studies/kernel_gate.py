@@ -174,9 +174,9 @@ def _weight_gains(job: tuple) -> dict:
 
     from deblurkit.kernel_aware.blind import BlindParams
 
-    set_label, root, index, kernel_path, combos = job
+    set_label, root, item, kernel_path, combos = job
+    index = item["index"]
     blur, sharp = load_pair(Path(root), index)
-    item = {it["index"]: it for it in set_items(Path(root).parent, Path(root).name, None)[1]}[index]
     true_k, kernel = true_kernel(Path(root), item), np.load(kernel_path)
     rows = [pair_gains(blur, sharp, kernel, true_k, params=replace(BlindParams(), weight=w, noise_weight=nw))
             for w, nw in combos]
@@ -207,8 +207,8 @@ def weights(args: argparse.Namespace) -> int:
                 continue
             root, done, items = found
             for key, rec in done.items():
-                if kernel_trusted(rec["scores"], shipped) and rec["scores"]["support"] >= shipped.no_blur_support:
-                    jobs.append((prefix + set_name, str(root), items[key]["index"],
+                if rec["blurred"] and kernel_trusted(rec["scores"], shipped):  # as gated_summary counts it
+                    jobs.append((prefix + set_name, str(root), items[key],
                                  str(stored_kernel_path(cache, set_name, key)), combos))
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:

@@ -167,11 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         crops = geometry.get("crops", 1)
         gray = geometry.get("gray", False)
         crop = size + 2 * cfg.trim
-        small = [name for name, img in photos if min(img.shape[:2]) < crop]
-        if small:
-            print(f"{set_name}: {len(small)} photos smaller than the {crop}-px crop left out", file=sys.stderr)
-        jobs = [(photo_name, img, c) for photo_name, img in photos for c in range(crops)
-                if min(img.shape[:2]) >= crop]
+        fitting = [(photo_name, img) for photo_name, img in photos if min(img.shape[:2]) >= crop]
+        if len(fitting) < len(photos):
+            print(f"{set_name}: {len(photos) - len(fitting)} photos smaller than the {crop}-px crop left out",
+                  file=sys.stderr)
+        jobs = [(photo_name, img, c) for photo_name, img in fitting for c in range(crops)]
         for i, (photo_name, img, c) in enumerate(jobs):
             key = {"test": f"{set_name}/{photo_name}", "train": f"val/{set_name}/{photo_name}",
                    "folder": f"folder/{set_name}/{photo_name}"}[split]

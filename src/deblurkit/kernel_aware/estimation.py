@@ -541,21 +541,15 @@ def estimate_kernel_auto(
         return deconvolution_overshoot(whole, small)
 
     fulls = [_upscale_kernel(k, scale) for k, scale in hypotheses]
+    overs = [float(o) for o in run(*[lambda full=full: overshoot(full) for full in fulls])]
     if measure_consistency:
-        done = run(*[job for (k, scale), full in zip(hypotheses, fulls)
-                     for job in (lambda k=k, scale=scale: coarser(k, scale), lambda full=full: overshoot(full))])
-        overs = [float(o) for o in done[1::2]]
-        checks: list[np.ndarray | None] = list(done[::2])
-    else:
-        overs = [float(o) for o in run(*[lambda full=full: overshoot(full) for full in fulls])]
-        # The consistency only chooses between hypotheses that both pass the ringing check.
-        deciding = [i for i, o in enumerate(overs) if o <= max_overshoot]
-        checks = [None] * len(fulls)
-        if len(deciding) > 1:
-            for i, c in zip(deciding, run(*[lambda i=i: coarser(*hypotheses[i]) for i in deciding])):
-                checks[i] = c
-    checked = [(full, scale, math.nan if c is None else kernel_similarity(full, c), o, k)
-               for (k, scale), full, c, o in zip(hypotheses, fulls, checks, overs)]
+        wanted = list(range(len(fulls)))
+    else:  # the consistency only chooses between hypotheses that both pass the ringing check
+        wanted = [i for i, o in enumerate(overs) if o <= max_overshoot]
+        wanted = wanted if len(wanted) > 1 else []
+    checks = dict(zip(wanted, run(*[lambda i=i: coarser(*hypotheses[i]) for i in wanted])))
+    checked = [(full, scale, kernel_similarity(full, checks[i]) if i in checks else math.nan, overs[i], k)
+               for i, ((k, scale), full) in enumerate(zip(hypotheses, fulls))]
     passing = [c for c in checked if c[3] <= max_overshoot]
     best = max(passing, key=lambda c: c[2]) if passing else min(checked, key=lambda c: c[3])
     full, scale, consistency, over, k = best
