@@ -190,6 +190,26 @@ def screen(path: Path) -> dict:
             "flat_fraction": round(flat, 4), "colours": colours, "sharpness_p99": round(sharp, 2)}
 
 
+#: Keys a person adds to a manifest entry after screening (e.g. a test photo found to be blurred
+#: itself); a re-fetch keeps them for the same file.
+ANNOTATIONS = ("exclude_from_scoring",)
+
+
+def carry_annotations(entries: list[dict], old_manifest: Path) -> None:
+    """Copy :data:`ANNOTATIONS` from an existing manifest onto the entries of the same path and sha256."""
+    if not old_manifest.is_file():
+        return
+    try:
+        old = {e["path"]: e for e in json.loads(old_manifest.read_text()).get("photos", [])}
+    except (ValueError, KeyError, TypeError):
+        print(f"{old_manifest}: unreadable, its annotations are not carried over", file=sys.stderr)
+        return
+    for e in entries:
+        before = old.get(e["path"])
+        if before is not None and before.get("sha256") == e["sha256"]:
+            e.update({k: before[k] for k in ANNOTATIONS if k in before})
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="data/photos", help="cache folder for packages and photos (git-ignored)")
@@ -224,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sha256": sha256_file(path), "split": split_of(pkg, name), **stats,
             })
     entries.sort(key=lambda e: e["path"])
+    carry_annotations(entries, Path(args.manifest))
     manifest = {
         "description": "Freely licensed photographs from Debian wallpaper packages; produced by scripts/fetch_photos.py",
         "root": args.out,

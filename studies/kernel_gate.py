@@ -22,7 +22,9 @@ gain of the pipeline's deconvolution with it over the blurry input (shift-aligne
 written after every image, so an interrupted run resumes. ``--step N`` takes every N-th pair.
 ``rescore``: the gains again from the stored kernels (after a change of the deconvolution; no
 re-estimation). ``weights``: the deconvolution's prior weights compared on the pairs the shipped
-rule deconvolves, from the stored kernels (``--combos WEIGHT:NOISE_WEIGHT ...``; writes ``--out``).
+rule deconvolves, from the stored kernels (``--combos WEIGHT:NOISE_WEIGHT ...``; writes ``--out``);
+with ``--chain``, on the pairs the default chain deconvolves, the chain (deconvolution, then its
+network) at each weight beside the network alone.
 
 ``fit``: the thresholds on the deconvolution's overshoot (at most), the agreement, the
 cross-scale consistency and the kernel's connectedness (at least) with the largest mean gain over the sets (each set weighted
@@ -72,11 +74,12 @@ def collect_pair(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
 
 
 def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernel: np.ndarray, true_k: np.ndarray | None,
-               border: int = 15, params=None) -> dict:
+               border: int = 15, params=None, then=None) -> dict:
     """Gains (dB over the blurry input) of the pipeline's deconvolution with ``kernel`` (and ``true_k``),
     :func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel` (with ``params``, a
     :class:`~deblurkit.kernel_aware.blind.BlindParams`; default settings if None); shift-aligned as in
-    ``studies/blind_benchmark.py`` and unaligned."""
+    ``studies/blind_benchmark.py`` and unaligned. ``then``: a restorer run on the deconvolved sRGB
+    image clipped to [0, 1], as the default chain does (adds ``chain_gain``, with the estimated kernel)."""
     from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.kernel_aware.blind import deconvolve_with_kernel
     from studies.blind_benchmark import scores
@@ -86,14 +89,27 @@ def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernel: np.ndarray, true_k: 
     border = max(math.ceil(reach), border)
     base = scores(blur, sharp, reach, border)
 
-    def restored(k: np.ndarray) -> dict:
-        return scores(linear_to_srgb(deconvolve_with_kernel(lin, k, params)), sharp, reach, border)
+    def deconvolved(k: np.ndarray) -> np.ndarray:
+        return linear_to_srgb(deconvolve_with_kernel(lin, k, params))
 
-    est = restored(kernel)
+    out = deconvolved(kernel)
+    est = scores(out, sharp, reach, border)
     rec = {"gain": est["psnr_aligned"] - base["psnr_aligned"], "gain_unaligned": est["psnr"] - base["psnr"]}
     if true_k is not None:
-        rec["true_gain"] = restored(true_k)["psnr_aligned"] - base["psnr_aligned"]
+        rec["true_gain"] = scores(deconvolved(true_k), sharp, reach, border)["psnr_aligned"] - base["psnr_aligned"]
+    if then is not None:
+        chained = then(np.clip(out, 0.0, 1.0).astype(np.float32))
+        rec["chain_gain"] = scores(chained, sharp, reach, border)["psnr_aligned"] - base["psnr_aligned"]
     return rec
+
+
+def network_gain(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None, network, border: int = 15) -> float:
+    """Shift-aligned gain (dB) of ``network`` alone over the blurry input, scored as :func:`pair_gains`."""
+    from studies.blind_benchmark import scores
+
+    reach = float(true_k.shape[0] // 2) if true_k is not None else 15.0
+    border = max(math.ceil(reach), border)
+    return scores(network(blur), sharp, reach, border)["psnr_aligned"] - scores(blur, sharp, reach, border)["psnr_aligned"]
 
 
 def stored_kernel_path(cache: Path, set_name: str, key: str) -> Path:
@@ -168,32 +184,57 @@ def rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+_NETWORK: dict = {}
+
+
+def chain_network():
+    """The network stage of the default chain (loaded once per worker process), as a function of an
+    sRGB image in [0, 1] to its restoration clipped to [0, 1]."""
+    if "run" not in _NETWORK:
+        from deblurkit.infer import DEFAULT_RESTORER, load_restorer
+
+        stage = load_restorer(DEFAULT_RESTORER.split("+")[-1], threads=1)
+        _NETWORK["run"] = lambda rgb: np.clip(stage.restore_rgb(rgb), 0.0, 1.0)
+    return _NETWORK["run"]
+
+
 def _weight_gains(job: tuple) -> dict:
-    """Gains of one pair's deconvolution with its stored and its true kernel, per prior weight pair."""
+    """Gains of one pair's deconvolution with its stored and its true kernel, per prior weight pair;
+    with ``chain``, also of the default chain's network after the deconvolution and alone."""
     from dataclasses import replace
 
     from deblurkit.kernel_aware.blind import BlindParams
 
-    set_label, root, item, kernel_path, combos = job
+    set_label, root, item, kernel_path, combos, chain = job
     index = item["index"]
     blur, sharp = load_pair(Path(root), index)
     true_k, kernel = true_kernel(Path(root), item), np.load(kernel_path)
-    rows = [pair_gains(blur, sharp, kernel, true_k, params=replace(BlindParams(), weight=w, noise_weight=nw))
+    then = chain_network() if chain else None
+    rows = [pair_gains(blur, sharp, kernel, true_k, params=replace(BlindParams(), weight=w, noise_weight=nw), then=then)
             for w, nw in combos]
-    print(f"{set_label} {index:>3}: " + " ".join(f"{r['gain']:+.2f}" for r in rows), file=sys.stderr, flush=True)
-    return {"set": set_label, "index": index, "rows": rows}
+    rec = {"set": set_label, "index": index, "rows": rows}
+    note = " ".join(f"{r['gain']:+.2f}" for r in rows)
+    if chain:
+        rec["network_gain"] = network_gain(blur, sharp, true_k, then)
+        note += f" | network {rec['network_gain']:+.2f} chain " + " ".join(f"{r['chain_gain']:+.2f}" for r in rows)
+    print(f"{set_label} {index:>3}: {note}", file=sys.stderr, flush=True)
+    return rec
 
 
 def weights(args: argparse.Namespace) -> int:
     """The deconvolution's prior weights compared on the collected pairs whose kernel the shipped
     trust rule deconvolves (stored kernels, no re-estimation): mean gain per set with the estimated
-    and with the true kernel for every ``(weight, noise_weight)``."""
+    and with the true kernel for every ``(weight, noise_weight)``. With ``--chain``: on the pairs the
+    default chain deconvolves (support at least ``CHAIN_KERNEL_MIN_SUPPORT``), the chain's gain
+    (deconvolution, then its network) per weight beside the network alone."""
     from concurrent.futures import ProcessPoolExecutor
 
+    from deblurkit.infer.restorers import CHAIN_KERNEL_MIN_SUPPORT
     from deblurkit.kernel_aware.blind import BlindParams, kernel_trusted
 
     shipped = BlindParams()
     combos = [(float(w), float(nw)) for w, nw in (c.split(":") for c in args.combos)]
+    min_support = CHAIN_KERNEL_MIN_SUPPORT if args.chain else shipped.no_blur_support
     caches = [("", Path(args.testsets), Path(args.cache))]
     for extra in args.extra:
         label, _, dirs = extra.partition("=")
@@ -207,35 +248,69 @@ def weights(args: argparse.Namespace) -> int:
                 continue
             root, done, items = found
             for key, rec in done.items():
-                if rec["blurred"] and kernel_trusted(rec["scores"], shipped):  # as gated_summary counts it
+                deconvolved = rec["blurred"] and kernel_trusted(rec["scores"], shipped)  # as gated_summary counts it
+                if deconvolved and (not args.chain or rec["scores"]["support"] >= min_support):
                     jobs.append((prefix + set_name, str(root), items[key],
-                                 str(stored_kernel_path(cache, set_name, key)), combos))
+                                 str(stored_kernel_path(cache, set_name, key)), combos, args.chain))
+    if not jobs:
+        print("no collected pair is deconvolved" + (" by the chain" if args.chain else "") + ": nothing to compare",
+              file=sys.stderr)
+        return 1
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         pairs = list(pool.map(_weight_gains, jobs))
     labels = list(dict.fromkeys(p["set"] for p in pairs))
     table: dict = {}
     for label in labels:
-        rows = [p["rows"] for p in pairs if p["set"] == label]
-        table[label] = {"pairs": len(rows), "gain": [float(np.mean([r[i]["gain"] for r in rows])) for i in range(len(combos))]}
+        mine = [p for p in pairs if p["set"] == label]
+        rows = [p["rows"] for p in mine]
+        t = table[label] = {"pairs": len(rows),
+                            "gain": [float(np.mean([r[i]["gain"] for r in rows])) for i in range(len(combos))]}
         if "true_gain" in rows[0][0]:
-            table[label]["true_gain"] = [float(np.mean([r[i]["true_gain"] for r in rows])) for i in range(len(combos))]
+            t["true_gain"] = [float(np.mean([r[i]["true_gain"] for r in rows])) for i in range(len(combos))]
+        if args.chain:
+            t["network_gain"] = float(np.mean([p["network_gain"] for p in mine]))
+            t["chain_gain"] = [float(np.mean([r[i]["chain_gain"] for r in rows])) for i in range(len(combos))]
+            t["chain_worst_vs_network"] = [float(min(p["rows"][i]["chain_gain"] - p["network_gain"] for p in mine))
+                                           for i in range(len(combos))]
     heads = [f"{w:g} + {nw:g} σ²" for w, nw in combos]
+    means = [float(np.mean([t["gain"][i] for t in table.values()])) for i in range(len(combos))]
     lines = [("Hyper-Laplacian prior weight of the pipeline's deconvolution (`weight + noise_weight σ²`) on the "
-              "validation pairs whose estimated kernel the shipped trust rule deconvolves (stored kernels of "
-              "`kernel_gate collect`). Mean shift-aligned gain over the blurry input, dB: estimated kernel "
-              "(true kernel)."), "",
+              "validation pairs whose estimated kernel the shipped trust rule deconvolves"
+              + (f" and whose effective support is at least {min_support:g} px² (the default chain's gate)"
+                 if args.chain else "")
+              + " (stored kernels of `kernel_gate collect`). Mean shift-aligned gain over the blurry input, dB: "
+              "estimated kernel (true kernel)."), "",
              "| set | pairs | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(combos)]
     for label, t in table.items():
         cells = [f"{g:+.2f}" + (f" ({t['true_gain'][i]:+.2f})" if "true_gain" in t else "")
                  for i, g in enumerate(t["gain"])]
         lines.append(f"| {label} | {t['pairs']} | " + " | ".join(cells) + " |")
-    means = [float(np.mean([t["gain"][i] for t in table.values()])) for i in range(len(combos))]
     lines.append("| mean of sets | | " + " | ".join(f"{m:+.2f}" for m in means) + " |")
+    result = {"combos": combos, "sets": table, "mean_of_sets": means, "min_support": min_support}
+    if args.chain:
+        chain_means = [float(np.mean([t["chain_gain"][i] for t in table.values()])) for i in range(len(combos))]
+        gaps = [[p["rows"][i]["chain_gain"] - p["network_gain"] for p in pairs] for i in range(len(combos))]
+        result.update(chain_mean_of_sets=chain_means,
+                      network_mean_of_sets=float(np.mean([t["network_gain"] for t in table.values()])),
+                      chain_worst_vs_network=[float(min(g)) for g in gaps],
+                      chain_pairs_below_network=[int(sum(x < -0.5 for x in g)) for g in gaps])
+        lines += ["", ("The default chain on the same pairs: the deconvolution at each weight, then the network "
+                       "(`" + ", ".join(heads) + "`), beside the network alone. Mean shift-aligned gain, dB "
+                       "(worst pair's chain gain minus the network alone's)."), "",
+                  "| set | pairs | network alone | " + " | ".join(heads) + " |",
+                  "|---|---|---|" + "---|" * len(combos)]
+        for label, t in table.items():
+            cells = [f"{g:+.2f} ({t['chain_worst_vs_network'][i]:+.2f})" for i, g in enumerate(t["chain_gain"])]
+            lines.append(f"| {label} | {t['pairs']} | {t['network_gain']:+.2f} | " + " | ".join(cells) + " |")
+        lines.append(f"| mean of sets | | {result['network_mean_of_sets']:+.2f} | "
+                     + " | ".join(f"{m:+.2f} ({w:+.2f})" for m, w in zip(chain_means, result["chain_worst_vs_network"]))
+                     + " |")
+        lines.append("| pairs > 0.5 dB below the network alone | | | "
+                     + " | ".join(str(n) for n in result["chain_pairs_below_network"]) + " |")
     lines += ["", f"Whole run {time.time() - t0:.0f} s: `python -m studies.kernel_gate weights "
               + " ".join(sys.argv[2:]) + "`"]
-    write_results(args.out, {"combos": combos, "sets": table, "mean_of_sets": means}, lines)
-    print("\n".join(lines))
+    write_results(args.out, result, lines)  # prints the tables too
     return 0
 
 
@@ -434,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="more collected pairs, e.g. urban=data/valsets-urban100,data/kernel_gate_cache_urban100")
     w.add_argument("--combos", nargs="+", default=["2e-3:20", "1e-3:20", "5e-4:20", "1e-3:5", "5e-4:5"],
                    metavar="WEIGHT:NOISE_WEIGHT")
+    w.add_argument("--chain", action="store_true",
+                   help="on the pairs the default chain deconvolves, also its network after each deconvolution")
     w.add_argument("--workers", type=int, default=2, help="processes")
     w.add_argument("--out", default=str(ROOT / "studies/results/deconv_weight"))
     f = sub.add_parser("fit", help="fit the thresholds on the collected pairs")

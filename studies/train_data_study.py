@@ -7,6 +7,8 @@
     python -m studies.train_data_study --seed 1    # a training-seed replicate (folders suffixed -seed1)
     python -m studies.train_data_study --combine-seeds 0,1   # replicates side by side -> seeds.md
     python -m studies.train_data_study --config studies/data_study_many.yaml   # 619 photos, 3,000 steps
+    python -m studies.train_data_study --config studies/data_study_many.yaml --variants realistic,naive
+                                                    # only these variants; the others' stored rows are kept
     python -m studies.train_data_study --source-only data/train-ms --photo-sides 1024,1536,2048
                                                     # only the sharp folder, photos at three scales
 
@@ -30,6 +32,11 @@ Evaluation: every variant plus ``identity`` (the blurry input) on every held-out
 (``deblurkit.eval.metrics``, data range 1, RGB, outputs clipped to [0, 1]). Writes
 ``per_image.csv``, ``summary.json`` and ``results.md`` to ``out_dir`` and a bar chart and a crop
 figure to ``figures_dir``. The run time is printed at the end.
+
+``--variants`` trains and evaluates only the named variants and merges their rows into the stored
+``per_image.csv`` (the other variants' rows and training wall times are kept), so a study too long
+for one working day lands variant by variant; the tables cover the variants evaluated so far, and
+the crop figure is drawn when an invocation evaluates every variant.
 """
 
 from __future__ import annotations
@@ -175,7 +182,20 @@ def trial(cfg: dict, source: Path, steps: int = 20) -> None:
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
+def stored_rows(cfg: dict) -> tuple[list[dict], dict[str, float]]:
+    """The rows of ``per_image.csv`` and the training wall times already in ``out_dir`` (none: empty)."""
+    out = ROOT / cfg["out_dir"]
+    if not (out / "per_image.csv").exists():
+        return [], {}
+    with open(out / "per_image.csv", newline="") as fh:
+        rows = [{**r, "psnr": float(r["psnr"]), "ssim": float(r["ssim"]), "seconds": float(r["seconds"])}
+                for r in csv.DictReader(fh)]
+    walls = json.loads((out / "summary.json").read_text()).get("train_wall_s", {}) if (out / "summary.json").exists() else {}
+    return rows, walls
+
+
+def evaluate_all(cfg: dict, walls: dict[str, float], only: list[str] | None = None) -> dict:
+    """Every variant (or only those named, merged with the stored rows of the others) on every held-out set."""
     import torch
 
     from deblurkit.infer import load_restorer
@@ -185,9 +205,16 @@ def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
     if not troot.is_dir():
         raise SystemExit(f"{troot} missing: run python -m studies.make_testsets first")
     sets = available_sets(troot)
-    methods = ["identity"] + list(cfg["variants"])
+    evaluated = list(cfg["variants"]) if only is None else list(only)
+    kept: list[dict] = []
+    if only is not None:
+        old_rows, old_walls = stored_rows(cfg)
+        kept = [r for r in old_rows if r["method"] not in evaluated and r["method"] != "identity"]
+        walls = {**{v: old_walls[v] for v in old_walls if v not in evaluated}, **walls}
+    present = set(evaluated) | {r["method"] for r in kept}
+    methods = ["identity"] + [v for v in cfg["variants"] if v in present]
     restorers = {"identity": None}
-    for v in cfg["variants"]:
+    for v in evaluated:
         restorers[v] = load_restorer(ROOT / cfg["runs_dir"] / v / "model.safetensors", backend="torch",
                                      threads=1, tile=0)
     rows: list[dict] = []
@@ -197,7 +224,7 @@ def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
         for n, it in enumerate(items):
             name = f"{it['index']:03d}.png"
             blur, sharp = load_pair(root, it["index"])
-            for m in methods:
+            for m in ["identity"] + evaluated:
                 t0 = time.time()
                 out = blur if restorers[m] is None else np.clip(restorers[m](blur), 0, 1)
                 sec = time.time() - t0
@@ -207,9 +234,11 @@ def evaluate_all(cfg: dict, walls: dict[str, float]) -> dict:
                     outputs[(s, name, m)] = out
             if n == 0:
                 outputs[(s, name, "sharp")] = sharp
-        print(f"evaluated {s}: {len(items)} images x {len(methods)} methods", flush=True)
+        print(f"evaluated {s}: {len(items)} images x {len(evaluated) + 1} methods", flush=True)
+    rows += [r for r in kept if r["set"] in sets]
     summary = summarise(cfg, rows, sets, methods, walls)
-    return {"rows": rows, "summary": summary, "outputs": outputs, "sets": sets, "methods": methods}
+    return {"rows": rows, "summary": summary, "outputs": outputs, "sets": sets, "methods": methods,
+            "all_evaluated": set(evaluated) == set(cfg["variants"])}
 
 
 def summarise(cfg: dict, rows: list[dict], sets: list[str], methods: list[str], walls: dict[str, float]) -> dict:
@@ -243,7 +272,7 @@ def summarise(cfg: dict, rows: list[dict], sets: list[str], methods: list[str], 
         "groups": groups,
         "command": "python -m studies.train_data_study",
         "train": tcfg,
-        "variants": cfg["variants"],
+        "variants": methods[1:],
         "testsets": {s: len({r["image"] for r in rows if r["set"] == s}) for s in sets},
         "metrics": "PSNR/SSIM (deblurkit.eval.metrics), RGB, data range 1, outputs clipped to [0,1], float",
         "train_wall_s": walls,
@@ -454,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="train/evaluate a replicate with this seed (own runs/results folders, suffix -seedN)")
     ap.add_argument("--combine-seeds", default=None, metavar="S0,S1,...",
                     help="tabulate finished replicates' summaries side by side and exit")
+    ap.add_argument("--variants", default=None, metavar="V0,V1,...",
+                    help="train and evaluate only these variants; the stored rows of the others are kept")
     ap.add_argument("--source-only", metavar="DIR", default=None,
                     help="only write the sharp source folder to DIR (e.g. for the default model's training) and exit")
     ap.add_argument("--photo-sides", default=None, metavar="S0,S1,...",
@@ -478,25 +509,33 @@ def main(argv: list[str] | None = None) -> int:
             cfg["photo_sides"] = [int(v) for v in args.photo_sides.split(",")]
         print(build_source(cfg))
         return 0
+    only = None
+    if args.variants:
+        only = args.variants.split(",")
+        unknown = [v for v in only if v not in cfg["variants"]]
+        if unknown:
+            ap.error(f"--variants: {unknown} not in the config's variants {cfg['variants']}")
     source = build_source(cfg)
     if args.trial:
         trial(cfg, source)
         return 0
+    wanted = cfg["variants"] if only is None else only
     if args.eval_only:
-        walls = {v: run_wall_seconds(ROOT / cfg["runs_dir"] / v) for v in cfg["variants"]}
+        walls = {v: run_wall_seconds(ROOT / cfg["runs_dir"] / v) for v in wanted}
     else:
-        walls = run_training(cfg, source)
-    missing = [v for v in cfg["variants"] if not (ROOT / cfg["runs_dir"] / v / "model.safetensors").exists()]
+        walls = run_training({**cfg, "variants": wanted}, source)
+    missing = [v for v in wanted if not (ROOT / cfg["runs_dir"] / v / "model.safetensors").exists()]
     if missing:
         print(f"not finished: {missing}", file=sys.stderr)
         return 1
     t_eval = time.time()
-    res = evaluate_all(cfg, walls)
+    res = evaluate_all(cfg, walls, only)
     res["summary"]["eval_s"] = round(time.time() - t_eval, 1)
     write_results(cfg, res, time.time() - t0)
     figs = ROOT / cfg["figures_dir"]
     bar_figure(res["summary"], res["sets"], res["methods"], figs / "psnr_gain_per_variant.png")
-    crop_figure(res, res["sets"], res["methods"], figs / "crops_per_variant.png")
+    if res["all_evaluated"]:  # the crops need every variant's outputs
+        crop_figure(res, res["sets"], res["methods"], figs / "crops_per_variant.png")
     print(f"evaluation {time.time() - t_eval:.0f} s; this invocation {time.time() - t0:.0f} s; "
           f"training wall time (sum over variants, from metrics.csv) {sum(walls.values()):.0f} s", flush=True)
     return 0

@@ -20,6 +20,7 @@ MODULES = sorted(
     for p in (SRC / "deblurkit").rglob("*.py")
 )
 LAYERS = {"errors": 0, "color": 0, "io": 0, "photo_io": 0, "viz": 0, "logistic": 0, "synth": 0, "data": 0, "weights": 0,
+          "devices": 0,
           "models": 1, "infer": 2, "kernel_aware": 2, "scene": 2, "highlights": 2, "train": 3, "eval": 3,
           "curate": 3, "app": 4, "cli": 4, "demo": 4,
           "__main__": 4}

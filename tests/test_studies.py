@@ -53,6 +53,40 @@ def test_a_configured_source_is_used_as_it_is_and_the_many_photos_config_resolve
     assert not (tmp_path / "src").exists()  # nothing was written in its place
 
 
+def test_data_study_lands_variant_by_variant_keeping_the_stored_rows(tmp_path, monkeypatch):
+    study = _load("train_data_study")
+    import deblurkit.infer
+
+    monkeypatch.setattr(study, "ROOT", tmp_path)
+    (tmp_path / "tests-sets").mkdir()
+    rng = np.random.default_rng(0)
+    sharp = rng.random((16, 16, 3)).astype(np.float32)
+    pairs = {0: (np.clip(sharp + 0.1, 0, 1), sharp), 1: (np.clip(sharp - 0.1, 0, 1), sharp)}
+    monkeypatch.setattr(study, "available_sets", lambda root: ["uniform"])
+    monkeypatch.setattr(study, "set_items", lambda root, s, limit, all_photos: (root, [{"index": 0}, {"index": 1}]))
+    monkeypatch.setattr(study, "load_pair", lambda root, i: pairs[i])
+    near = np.clip(sharp + 0.01, 0, 1)  # a "network" that returns nearly the sharp image
+    monkeypatch.setattr(deblurkit.infer, "load_restorer", lambda path, **kw: (lambda blur: near))
+    cfg = {"variants": ["naive", "gopro", "realistic"], "runs_dir": "runs", "testsets_dir": "tests-sets",
+           "out_dir": "out", "train": {}}
+
+    first = study.evaluate_all(cfg, {"realistic": 10.0}, only=["realistic"])
+    study.write_results(cfg, first, 1.0)
+    assert first["methods"] == ["identity", "realistic"] and not first["all_evaluated"]
+
+    monkeypatch.setattr(deblurkit.infer, "load_restorer", lambda path, **kw: (lambda blur: blur))  # no gain
+    second = study.evaluate_all(cfg, {"naive": 20.0}, only=["naive"])
+    study.write_results(cfg, second, 1.0)
+    assert second["methods"] == ["identity", "naive", "realistic"]  # in the config's order
+    table = second["summary"]["table"]["uniform"]
+    assert table["naive"]["gain_db"] == pytest.approx(0.0)
+    assert table["realistic"]["gain_db"] > 10  # the stored rows, not re-run
+    assert table["naive"]["realistic_wins"] == 2
+    assert second["summary"]["train_wall_s"] == {"realistic": 10.0, "naive": 20.0}
+    assert sorted({(r["method"], r["image"]) for r in second["rows"]}) == sorted(
+        (m, f"{i:03d}.png") for m in ("identity", "naive", "realistic") for i in (0, 1))
+
+
 def _fake_results(tmp_path: Path, name: str, images: list[tuple[str, float, float, float]]) -> tuple[Path, Path]:
     """Results json + kernel cache for images ``(set, support px², gain of e2e, gain of the chain)``."""
     kernel_dir = tmp_path / f"{name}-kernels"

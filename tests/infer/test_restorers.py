@@ -99,6 +99,7 @@ def test_default_and_kernel_deconv_wrapper(monkeypatch):
 
     fake = types.ModuleType("deblurkit.kernel_aware.blind")
     fake.deblur_image = fake_deblur_image
+    fake.min_image_side = lambda kernel_size=31: 1  # the fake takes images of any size
     monkeypatch.setitem(sys.modules, "deblurkit.kernel_aware.blind", fake)
     import deblurkit.kernel_aware
 
@@ -237,6 +238,7 @@ def _fake_blind(monkeypatch, calls):
 
     fake = types.ModuleType("deblurkit.kernel_aware.blind")
     fake.deblur_image = fake_deblur_image
+    fake.min_image_side = lambda kernel_size=31: 1  # the fake takes images of any size
     fake.BlindParams = lambda **settings: settings
     monkeypatch.setitem(sys.modules, "deblurkit.kernel_aware.blind", fake)
     import deblurkit.kernel_aware
@@ -285,3 +287,17 @@ def test_bad_chains_give_one_line_errors(spec):
 def test_chain_with_an_unknown_part_names_the_valid_ones():
     with pytest.raises(UnknownNameError, match="valid: .*kernel-deconv"):
         load_restorer("sharpen-9000+identity")
+
+
+def test_an_image_too_small_for_a_kernel_skips_the_kernel_stage_not_the_network():
+    from deblurkit.kernel_aware.blind import min_image_side
+
+    side = min_image_side(31) - 1
+    img = np.random.default_rng(1).random((side, side + 10, 3), dtype=np.float32)
+    ticks = []
+    alone = load_restorer("kernel-deconv")(img, progress=lambda i, n: ticks.append((i, n)))
+    np.testing.assert_array_equal(alone, img)  # nothing to deconvolve: returned as it is
+    assert ticks and ticks[-1][0] == ticks[-1][1]
+    default = load_restorer("default", threads=1)
+    network = load_restorer("nafnet-w16", threads=1)
+    np.testing.assert_allclose(default(img), np.clip(network(img), 0, 1), atol=1e-5)  # the network still runs

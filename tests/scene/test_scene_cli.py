@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from deblurkit.cli import main
@@ -52,3 +53,44 @@ def test_fit_views_render_roundtrip(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "4x4" in err[0]
     assert main(["scene", "views", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x")]) == 2
+
+
+#: devices no machine running these tests has: a nonsense name, the data-less meta device, a CUDA
+#: index past the last GPU (cuda:3 where there is none), and plain cuda where CUDA is unavailable
+_MISSING_DEVICES = ["banana", "meta", f"cuda:{torch.cuda.device_count() + 3}"] + (
+    [] if torch.cuda.is_available() else ["cuda"])
+
+
+@pytest.fixture(scope="module")
+def nerf_poses(tmp_path_factory) -> Path:
+    return _nerf_folder(tmp_path_factory.mktemp("data"))
+
+
+@pytest.mark.parametrize("device", _MISSING_DEVICES)
+def test_fit_refuses_a_missing_device_in_one_line_and_writes_nothing(nerf_poses: Path, tmp_path: Path, capsys,
+                                                                      device: str) -> None:
+    run = tmp_path / "run"
+    assert main(["scene", "fit", str(nerf_poses), "--out", str(run), "--iterations", "2", "--device", device]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("deblurkit: error:") and repr(device) in err[0], err
+    assert captured.out == ""
+    assert not run.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["views", "render"])
+def test_views_and_render_check_the_device_before_the_run(tmp_path: Path, capsys, command: str) -> None:
+    out = tmp_path / ("views" if command == "views" else "new.png")
+    extra = ["--pose", str(tmp_path / "pose.json")] if command == "render" else []
+    assert main(["scene", command, str(tmp_path / "no_run"), *extra, "-o", str(out), "--device", "banana"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown device 'banana'" in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resolve_device_accepts_cpu_in_any_spelling() -> None:
+    from deblurkit.devices import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")).type == "cpu"
+    assert resolve_device("cpu:0").type == "cpu"

@@ -55,23 +55,111 @@ def test_finished_run_folder_reloads_and_refuses_other_settings(tiny_views, tmp_
         load_run(tmp_path / "nothing")
 
 
+class _Stop(Exception):
+    pass
+
+
+def _interrupt_at(views, cfg, run_dir: Path, iteration: int, **kw) -> None:
+    """Start a fit in ``run_dir`` and stop it (as a killed process would) at ``iteration``."""
+
+    def stop(rec: dict) -> None:
+        if rec["iteration"] == iteration:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        fit_scene(views, cfg, run_dir=run_dir, progress=stop, **kw)
+
+
 def test_resume_from_a_middle_checkpoint_matches_an_uninterrupted_run(tiny_views, tmp_path: Path) -> None:
     cfg = _config(iterations=12, plain_iterations=4, checkpoint_every=6, densify_from=4, densify_every=4)
     whole = fit_scene(tiny_views, cfg)
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_9(rec: dict) -> None:
-        if rec["iteration"] == 9:
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit_scene(tiny_views, cfg, run_dir=tmp_path, progress=stop_at_9, log_every=3)
+    _interrupt_at(tiny_views, cfg, tmp_path, 9, log_every=3)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["iteration"] == 6
     resumed = fit_scene(tiny_views, cfg, run_dir=tmp_path)
     torch.testing.assert_close(resumed.gaussians.means, whole.gaussians.means)
     torch.testing.assert_close(resumed.trajectories.control, whole.trajectories.control)
+
+
+def _tensors(obj, path: str = "") -> list[tuple[str, torch.Tensor]]:
+    """Every tensor in a nested checkpoint payload, with where it sits."""
+    if torch.is_tensor(obj):
+        return [(path, obj)]
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    return [t for k, v in items for t in _tensors(v, f"{path}/{k}")]
+
+
+def test_fit_on_an_explicit_device_writes_a_checkpoint_that_loads_anywhere(tiny_views, tmp_path: Path) -> None:
+    cfg = _config(iterations=6, plain_iterations=3, checkpoint_every=3, densify_from=3, densify_every=3)
+    res = fit_scene(tiny_views, cfg, run_dir=tmp_path, device=torch.device("cpu"))
+    assert res.gaussians.means.device.type == "cpu" and res.trajectories.control.device.type == "cpu"
+    path = tmp_path / "checkpoint.pt"
+    # no map_location: tensors come back where they were saved, so all must have been saved on the CPU
+    raw = torch.load(path, weights_only=False)
+    found = _tensors(raw)
+    assert {"/w2c", "/gaussians/means", "/grad_sum", "/trajectories/control"} <= {k for k, _ in found}
+    assert all(t.device.type == "cpu" for _, t in found), [k for k, t in found if t.device.type != "cpu"]
+    mapped = torch.load(path, map_location=torch.device("cpu"), weights_only=False)
+    torch.testing.assert_close(mapped["gaussians"]["means"], res.gaussians.means)
+    config, gs, traj, ck = load_run(tmp_path, device=torch.device("cpu"))
+    assert config == cfg and ck["iteration"] == 6
+    torch.testing.assert_close(gs.means, res.gaussians.means)
+    torch.testing.assert_close(traj.control.detach(), res.trajectories.control.detach())
+    with pytest.raises(DeblurkitError, match="unknown device"):
+        fit_scene(tiny_views, cfg, device="banana")
+    with pytest.raises(DeblurkitError, match="meta"):
+        load_run(tmp_path, device="meta")
+
+
+@pytest.fixture
+def _default_device_meta():
+    """Tensors made without ``device=`` land on the data-less meta device for the test's duration."""
+    before = torch.get_default_device()
+    torch.set_default_device("meta")
+    yield
+    torch.set_default_device(before)
+
+
+def test_fit_makes_every_tensor_on_the_fitting_device(tiny_views, tmp_path: Path, _default_device_meta) -> None:
+    """A stand-in for a GPU run on a CPU-only machine: with the default device set to meta, a tensor
+    made without an explicit device is a meta tensor, and mixing it with the CPU data (or reading a
+    number out of it) fails, as a CPU tensor would next to CUDA data. Some mixes (a matrix product,
+    an index) quietly give CPU tensors of made-up values instead, so the results are also compared
+    with the same steps run with the CPU as the default device."""
+    from deblurkit.scene.fit import sharp_view_poses
+    from deblurkit.scene.render import render
+
+    # joint mode with chunked sub-frames, splits up to the cap, init noise, a checkpoint and a resume
+    cfg = _config(iterations=8, plain_iterations=3, checkpoint_every=4, densify_from=2, densify_every=2,
+                  grad_threshold_start=1e-9, grad_threshold_end=1e-9, max_gaussians=400, trajectory_init_noise=0.01)
+
+    _interrupt_at(tiny_views, cfg, tmp_path, 6, log_every=2, device=torch.device("cpu"))
+    res = fit_scene(tiny_views, cfg, run_dir=tmp_path, device=torch.device("cpu"))
+    assert res.gaussians.means.device.type == "cpu" and len(res.gaussians) != cfg.init_points
+    _, gs, traj, ck = load_run(tmp_path, device="cpu")
+    img = render(gs, sharp_view_poses(ck["w2c"], traj), tiny_views.intr).image
+    assert img.device.type == "cpu"
+    oracle = fit_scene(tiny_views, _config(mode="oracle", iterations=2), device="cpu")
+    assert oracle.gaussians.means.device.type == "cpu"
+    with torch.device("cpu"):  # the same steps, nothing on meta (a resumed run matches an uninterrupted one)
+        ref = fit_scene(tiny_views, cfg)
+        ref_img = render(ref.gaussians, sharp_view_poses(tiny_views.w2c, ref.trajectories), tiny_views.intr).image
+        ref_oracle = fit_scene(tiny_views, _config(mode="oracle", iterations=2))
+    torch.testing.assert_close(res.gaussians.means, ref.gaussians.means)
+    torch.testing.assert_close(img, ref_img)
+    torch.testing.assert_close(oracle.gaussians.means, ref_oracle.gaussians.means)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_run_fitted_on_cuda_resumes_on_the_cpu(tiny_views, tmp_path: Path) -> None:
+    cfg = _config(iterations=8, plain_iterations=3, checkpoint_every=4, densify_from=2, densify_every=2)
+
+    _interrupt_at(tiny_views, cfg, tmp_path, 6, log_every=2, device="cuda")
+    assert all(t.device.type == "cpu" for _, t in _tensors(torch.load(tmp_path / "checkpoint.pt", weights_only=False)))
+    res = fit_scene(tiny_views, cfg, run_dir=tmp_path, device="cpu")
+    assert res.gaussians.means.device.type == "cpu" and bool(torch.isfinite(res.gaussians.means).all())
+    _, gs, traj, _ = load_run(tmp_path, device="cuda")
+    assert gs.means.device.type == "cuda" and traj.control.device.type == "cuda"
 
 
 def test_threshold_anneals_from_start_to_end_counting_from_densify_from() -> None:

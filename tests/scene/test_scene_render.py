@@ -22,7 +22,7 @@ from deblurkit.scene.render import (
 
 def _scene(g: int, seed: int, dtype=torch.float64, sh_degree: int = 0) -> Gaussians:
     gen = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.rand(*s, generator=gen, dtype=dtype)  # noqa: E731
+    r = lambda *s: torch.rand(*s, generator=gen, dtype=dtype)
     means = torch.stack([(r(g) - 0.5) * 1.6, (r(g) - 0.5) * 1.6, 2.0 + 2.0 * r(g)], dim=-1)
     return Gaussians(
         means=means,

@@ -102,3 +102,18 @@ def test_prior_weights_are_compared_on_the_pairs_the_shipped_rule_deconvolves(tm
     assert row["pairs"] == 1  # the ringing pair is left out, as the pipeline declines it
     assert row["gain"] == row["true_gain"]  # the stored kernel is the truth
     assert row["gain"][1] > max(row["gain"][0], 0.0)  # noise-free: the weaker prior restores more
+
+    # --chain: the default chain's network after each deconvolution, beside the network alone
+    chain_out = tmp_path / "res" / "c"
+    args = ["weights", "--testsets", str(tmp_path / "sets"), "--sets", "uniform", "--cache", str(tmp_path / "cache"),
+            "--combos", "2e-3:20", "1e-4:0", "--workers", "1", "--chain", "--out", str(chain_out)]
+    assert main(args) == 0
+    res = json.loads(chain_out.with_suffix(".json").read_text())
+    row = res["sets"]["uniform"]
+    assert row["pairs"] == 1 and row["gain"] == json.loads(out.with_suffix(".json").read_text())["sets"]["uniform"]["gain"]
+    assert len(row["chain_gain"]) == 2 and row["chain_gain"] != row["gain"]  # the network acted
+    assert res["chain_worst_vs_network"] == [g - row["network_gain"] for g in row["chain_gain"]]  # one pair
+    # a kernel below the chain's support gate is left to the network: nothing to compare
+    cache["0"]["scores"]["support"] = 15.0
+    (tmp_path / "cache" / "uniform.json").write_text(json.dumps(cache))
+    assert main(args) == 1

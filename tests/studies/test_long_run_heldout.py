@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from deblurkit.io import save_png
@@ -83,10 +84,12 @@ def test_every_set_must_improve():
     assert study.every_set_improved(better) == {"e2e": True}
 
 
-def test_gated_chain_runs_the_network_on_b_output_only_where_the_gate_acts(tmp_path):
-    from deblurkit.io import atomic_write, load_image_rgb
+def test_gated_chain_is_the_default_chain_as_load_restorer_builds_it(tmp_path, monkeypatch):
+    from deblurkit.infer import restorers
+    from deblurkit.io import load_image_rgb
     from deblurkit.models.checkpoint import save_safetensors
     from deblurkit.models.registry import create_model
+    from studies.heldout import metrics
 
     designs = importlib.import_module("studies.eval_designs")
     net = create_model("nafnet-w16", **TINY_NAF).eval()
@@ -95,21 +98,31 @@ def test_gated_chain_runs_the_network_on_b_output_only_where_the_gate_acts(tmp_p
     weights = tmp_path / "identity.safetensors"
     save_safetensors(net, weights, name="nafnet-custom", meta={})
     testsets = _testsets(tmp_path / "testsets", ["uniform"])
-    # cached (b) runs: image 0 with a 5x5 box kernel (effective support 25 px², the gate acts),
-    # image 1 with a delta kernel (support 1 px², it does not); (b)'s output: halfway to the truth
+    gates = []
+
+    def fake_kernel_stage(self, rgb, progress=None):  # a stand-in for (b): halves the contrast
+        gates.append(self.no_blur_support)
+        return rgb * 0.5 + 0.25
+
+    monkeypatch.setattr(restorers.KernelDeconvRestorer, "restore_rgb", fake_kernel_stage)
+    # the (b) column's runs, cached as eval_designs keeps them (the images are too small to run it)
     cache = tmp_path / "cache" / "kernel_deconv.json"
-    box, delta = np.zeros((1, 1, 7, 7), np.float32), np.zeros((1, 1, 7, 7), np.float32)
-    box[0, 0, 1:6, 1:6], delta[0, 0, 3, 3] = 1 / 25, 1.0
-    for i, k in enumerate((box, delta)):
-        root = testsets / "uniform"
-        halfway = (load_image_rgb(root / "blur" / f"{i:03d}.png") + load_image_rgb(root / "sharp" / f"{i:03d}.png")) / 2
-        with atomic_write(cache.parent / "kernels" / f"uniform-{i:03d}.npz") as fh:
-            np.savez(fh, kernels=k, blurred=np.ones((1, 1), bool), image=halfway.astype(np.float32))
+    delta = np.zeros((1, 1, 7, 7), np.float32)
+    delta[0, 0, 3, 3] = 1.0
+    for i in (0, 1):
+        (cache.parent / "kernels").mkdir(parents=True, exist_ok=True)
+        np.savez(cache.parent / "kernels" / f"uniform-{i:03d}.npz", kernels=delta, blurred=np.zeros((1, 1), bool))
     cache.write_text(json.dumps({"_code": designs.classical_code_version(),
                                  **{f"uniform/{i:03d}": {"metrics": [0.0, 0.0], "seconds": 1.0} for i in (0, 1)}}))
     out = tmp_path / "d"
     assert designs.main(["--e2e", str(weights), "--only-e2e", "--gated-chain", "--testsets", str(testsets),
                          "--sets", "uniform", "--cache", str(cache), "--out", str(out)]) == 0
-    first, second = json.loads(out.with_suffix(".json").read_text())["per_image"]
-    assert first["e2e"] == first["identity"] and first["gated-chain"][0] > first["e2e"][0] + 3  # (a) on (b)'s output
-    assert second["gated-chain"] == second["e2e"]  # gate closed: (a) on the input
+    per_image = json.loads(out.with_suffix(".json").read_text())["per_image"]
+    # the chain's kernel stage ran with the chain's support gate, on every image ...
+    assert restorers.CHAIN_KERNEL_MIN_SUPPORT in gates
+    for row in per_image:
+        blur = load_image_rgb(testsets / "uniform" / "blur" / f"{row['index']:03d}.png")
+        sharp = load_image_rgb(testsets / "uniform" / "sharp" / f"{row['index']:03d}.png")
+        # ... and the network (here the identity) ran on its output
+        assert row["gated-chain"] == pytest.approx(metrics(blur * 0.5 + 0.25, sharp), abs=1e-3)
+        assert row["e2e"] == pytest.approx(row["identity"], abs=1e-3)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from deblurkit.devices import resolve_device
 from deblurkit.errors import DeblurkitError
 
 VALID_BACKENDS = ("auto", "torch", "onnx")
@@ -43,13 +44,9 @@ class TorchBackend:
 
         if device not in VALID_DEVICES:
             raise DeblurkitError(f"unknown device {device!r}; valid: {', '.join(VALID_DEVICES)}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise DeblurkitError("device 'cuda' requested but torch.cuda.is_available() is False")
-        if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise DeblurkitError("device 'mps' requested but MPS is not available")
         if dtype not in VALID_DTYPES:
             raise DeblurkitError(f"unknown dtype {dtype!r}; valid: {', '.join(VALID_DTYPES)}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)  # a supported type; is it on this machine?
         self.dtype = getattr(torch, dtype)
         self.model = model.to(self.device, self.dtype).eval()
 

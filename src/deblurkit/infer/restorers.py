@@ -64,6 +64,10 @@ class KernelDeconvRestorer(Restorer):
     def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
         from deblurkit.kernel_aware import blind  # lazy: owned by the classical module
 
+        if min(rgb.shape[:2]) < blind.min_image_side(self.kernel_size):
+            if progress is not None:
+                progress(1, 1)
+            return rgb.copy()  # too small to hold a measurable blur kernel: nothing to deconvolve
         options = {}
         if self.no_blur_support is not None:
             options["params"] = blind.BlindParams(no_blur_support=self.no_blur_support)

@@ -56,6 +56,7 @@ __all__ = [
     "kernel_effective_support",
     "kernel_scores",
     "kernel_trusted",
+    "min_image_side",
     "trusting_every_kernel",
 ]
 
@@ -256,6 +257,12 @@ class _Prepared:
     xs: list[tuple[int, int]]
 
 
+def min_image_side(kernel_size: int = 31) -> int:
+    """Smallest image side (px) on which a kernel of ``kernel_size`` px can be estimated: the
+    window twice over plus a pixel of margin on each side (even sizes are rounded up to odd)."""
+    return 2 * (kernel_size | 1) + 2
+
+
 def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int] | None, input_space: ColorSpace,
              p: BlindParams) -> _Prepared:
     """Validate the input; linearise, normalise the brightness and lay out the kernel tiles."""
@@ -271,15 +278,16 @@ def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int
     kernel_size = kernel_size | 1
     img = img.astype(np.float32, copy=False)
     h, w = img.shape[:2]
-    if min(h, w) < 2 * kernel_size + 2:
-        raise DeblurkitError(f"image {w}x{h} is too small for kernel_size {kernel_size} (needs >= {2 * kernel_size + 2} px)")
+    if min(h, w) < min_image_side(kernel_size):
+        raise DeblurkitError(f"image {w}x{h} is too small for kernel_size {kernel_size} "
+                             f"(needs >= {min_image_side(kernel_size)} px)")
     lin = srgb_to_linear(img) if input_space == "srgb" else np.clip(img, 0.0, None)
     gray = luminance(lin) if lin.shape[2] == 3 else lin[..., 0]
     # The L0 and hyper-Laplacian weights are absolute, so work at a fixed brightness scale:
     # a dark (night) photo is scaled up before estimation and deconvolution, and back after.
     scale = working_scale(gray)
     ny, nx = _parse_tiles(tiles, (h, w), p.est_crop)
-    min_tile = 2 * kernel_size + 2
+    min_tile = min_image_side(kernel_size)
     ny, nx = max(1, min(ny, h // min_tile)), max(1, min(nx, w // min_tile))
     sat = (lin >= p.saturation).any(axis=2)
     return _Prepared(lin, gray / scale, sat, scale, kernel_size, split_evenly(h, ny), split_evenly(w, nx))

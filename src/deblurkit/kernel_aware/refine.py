@@ -31,6 +31,7 @@ from deblurkit.color import ColorSpace, linear_to_srgb, srgb_to_linear
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn, Restorer
 from deblurkit.infer.tiling import blend_regions, split_evenly
+from deblurkit.kernel_aware.blind import min_image_side
 from deblurkit.models.checkpoint import bundled_weights_dir
 
 __all__ = [
@@ -232,8 +233,8 @@ def refine_image_and_kernels(
     if input_space not in ("srgb", "linear"):
         raise DeblurkitError(f"unknown input space {input_space!r}; valid: linear, srgb")
     h, w = img.shape[:2]
-    if min(h, w) < 2 * p.kernel_size + 2:
-        raise DeblurkitError(f"image {w}x{h} is too small (needs >= {2 * p.kernel_size + 2} px per side)")
+    if min(h, w) < min_image_side(p.kernel_size):
+        raise DeblurkitError(f"image {w}x{h} is too small (needs >= {min_image_side(p.kernel_size)} px per side)")
     img = np.clip(img.astype(np.float32), 0.0, 1.0)
     lin = srgb_to_linear(img) if input_space == "srgb" else img
     srgb = img if input_space == "srgb" else linear_to_srgb(img)
@@ -374,7 +375,7 @@ class KernelRefineRestorer(Restorer):
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        if min(rgb.shape[:2]) < 2 * self.params.kernel_size + 2:
+        if min(rgb.shape[:2]) < min_image_side(self.params.kernel_size):
             if progress:
                 progress(1, 1)
             return rgb.copy()  # too small to hold a measurable blur kernel

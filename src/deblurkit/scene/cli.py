@@ -4,6 +4,10 @@
 - ``deblurkit scene views RUN -o DIR`` writes sharp versions of the input views;
 - ``deblurkit scene render RUN --pose FILE -o out.png`` renders a new view.
 
+``--device`` takes any torch device (``cpu``, the default, ``cuda``, ``cuda:1``, ``mps``, ...); it is
+checked before anything is read or written, and a device this machine lacks is a one-line error.
+A run fitted on one device renders and resumes on any other.
+
 Heavy imports (torch) happen inside the handlers so ``deblurkit --help`` stays fast.
 """
 
@@ -27,17 +31,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--background", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("R", "G", "B"),
                      help="sRGB colour behind transparent pixels of RGBA photos, also rendered behind the "
                           "scene (default white)")
-    fit.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    fit.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps, ...")
     fit.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     fit.add_argument("--seed", type=int, default=0)
     views = sub.add_parser("views", help="write sharp versions of the input views of a run")
     views.add_argument("run", help="run folder")
     views.add_argument("-o", "--output", required=True, help="output folder (PNG per view)")
+    views.add_argument("--device", default="cpu", help="torch device to render on (default cpu)")
     rend = sub.add_parser("render", help="render a run from a new pose")
     rend.add_argument("run", help="run folder")
     rend.add_argument("--pose", required=True,
                       help="JSON file with 'w2c' (4x4 world-to-camera, OpenCV axes) or 'transform_matrix' (NeRF c2w)")
     rend.add_argument("-o", "--output", required=True, help="output PNG")
+    rend.add_argument("--device", default="cpu", help="torch device to render on (default cpu)")
 
 
 def _run_fit(args: argparse.Namespace) -> int:
@@ -45,12 +51,12 @@ def _run_fit(args: argparse.Namespace) -> int:
 
     import torch
 
-    from deblurkit.errors import DeblurkitError
+    from deblurkit.devices import resolve_device
     from deblurkit.scene.data import load_views
     from deblurkit.scene.fit import FitConfig, fit_scene
 
-    if args.device != "cpu":
-        raise DeblurkitError("only --device cpu is supported for now")
+    # first: a missing GPU is a one-line error before anything is read or written
+    device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     poses = Path(args.poses)
@@ -67,17 +73,19 @@ def _run_fit(args: argparse.Namespace) -> int:
         print(f"iteration {rec['iteration']}/{config.iterations}: L1 {rec['l1']:.4f}, "
               f"{rec['gaussians']} Gaussians, {rec['seconds']:.0f} s", file=sys.stderr)
 
-    print(f"fitting {len(views)} views of {views.intr.width}x{views.intr.height} ({args.mode})", file=sys.stderr)
-    fit_scene(views, config, run_dir=args.out, progress=report, log_every=max(1, min(100, args.iterations // 20)))
+    print(f"fitting {len(views)} views of {views.intr.width}x{views.intr.height} ({args.mode}) on {device}",
+          file=sys.stderr)
+    fit_scene(views, config, run_dir=args.out, progress=report, log_every=max(1, min(100, args.iterations // 20)),
+              device=device)
     print(f"wrote {Path(args.out) / 'checkpoint.pt'}", file=sys.stderr)
     return 0
 
 
-def _load(run: str):
+def _load(run: str, device: str):
     from deblurkit.scene.fit import load_run
     from deblurkit.scene.render import Intrinsics
 
-    config, gs, traj, ck = load_run(run)
+    config, gs, traj, ck = load_run(run, device=device)  # checks the device before reading the run
     return config, gs, traj, ck, Intrinsics(**ck["intrinsics"])
 
 
@@ -85,7 +93,7 @@ def _save(path, image_linear) -> None:
     from deblurkit.io import save_png
     from deblurkit.synth.color import linear_to_srgb
 
-    img = linear_to_srgb(image_linear.clamp(0, 1))[0].permute(1, 2, 0).numpy()
+    img = linear_to_srgb(image_linear.clamp(0, 1))[0].permute(1, 2, 0).cpu().numpy()
     save_png(path, img)
 
 
@@ -95,7 +103,7 @@ def _run_views(args: argparse.Namespace) -> int:
     from deblurkit.scene.fit import sharp_view_poses
     from deblurkit.scene.render import render
 
-    config, gs, traj, ck, intr = _load(args.run)
+    config, gs, traj, ck, intr = _load(args.run, args.device)
     poses = sharp_view_poses(ck["w2c"], traj)
     out = Path(args.output)
     for name, pose in zip(ck["names"], poses):
@@ -108,13 +116,14 @@ def _run_views(args: argparse.Namespace) -> int:
 
 def _read_pose(path: str):
     import json
+    from pathlib import Path
 
     import torch
 
     from deblurkit.errors import DeblurkitError
 
     try:
-        data = json.loads(open(path).read())
+        data = json.loads(Path(path).read_text())
         if "w2c" in data:
             m = torch.tensor(data["w2c"], dtype=torch.float64)
         else:
@@ -130,7 +139,7 @@ def _read_pose(path: str):
 def _run_render(args: argparse.Namespace) -> int:
     from deblurkit.scene.render import render
 
-    config, gs, _, _, intr = _load(args.run)
+    config, gs, _, _, intr = _load(args.run, args.device)
     pose = _read_pose(args.pose)
     img = render(gs, pose, intr, background=config.background, tile=config.tile,
                  max_per_tile=config.max_per_tile).image.detach()

@@ -15,6 +15,13 @@
 
 Poses are world-to-camera ``(4, 4)`` matrices in the OpenCV/COLMAP frame (x right, y down, z
 forward); images are float32 sRGB ``(V, 3, H, W)`` in [0, 1].
+
+Devices: readers and the synthetic-scene makers build on the CPU (random draws come from a CPU
+``torch.Generator``, so a seed gives the same data on any machine); :meth:`ViewSet.to` and
+:meth:`~deblurkit.scene.gaussians.Gaussians.to` move them. Functions that take tensors
+(:func:`make_blurry_views`, :func:`rotation_blur_views`, :func:`restore_views`, :func:`look_at_w2c`)
+return them on the device of their inputs; CPU-only steps (sensor noise, homography warps,
+single-image restorers) run on a CPU copy.
 """
 
 from __future__ import annotations
@@ -56,6 +63,19 @@ class ViewSet:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device: torch.device | str) -> ViewSet:
+        """The same views with images and poses on ``device`` (no copy where they already are)."""
+        return replace(
+            self,
+            images=self.images.to(device),
+            w2c=self.w2c.to(device),
+            true_w2c=None if self.true_w2c is None else self.true_w2c.to(device),
+        )
+
     def subset(self, index: list[int]) -> ViewSet:
         return replace(
             self,
@@ -75,16 +95,16 @@ def look_at_w2c(eye: Tensor, target: Tensor, up: tuple[float, float, float] = (0
         up: world direction that appears upwards in the image (default -y, the OpenCV convention).
 
     Returns:
-        ``(4, 4)`` float32 matrix.
+        ``(4, 4)`` float32 matrix on the device of ``eye``.
     """
-    eye, target = eye.to(torch.float64), target.to(torch.float64)
+    eye, target = eye.to(torch.float64), target.to(device=eye.device, dtype=torch.float64)
     z = target - eye
     z = z / z.norm()
-    x = torch.linalg.cross(z, -torch.tensor(up, dtype=torch.float64))
+    x = torch.linalg.cross(z, -torch.tensor(up, dtype=torch.float64, device=eye.device))
     x = x / x.norm()
     y = torch.linalg.cross(z, x)
     rot = torch.stack([x, y, z])  # rows: camera axes in world coordinates
-    m = torch.eye(4, dtype=torch.float64)
+    m = torch.eye(4, dtype=torch.float64, device=eye.device)
     m[:3, :3] = rot
     m[:3, 3] = -rot @ eye
     return m.float()
@@ -150,7 +170,7 @@ def make_synthetic_scene(gen: torch.Generator, *, spacing: float = 0.1, num_boxe
     Returns:
         Float32 degree-0 Gaussians (about ``60 / spacing^2`` of them).
     """
-    ex, ey, ez = torch.eye(3).unbind(0)
+    ex, ey, _ = torch.eye(3).unbind(0)
     parts = [_face_gaussians(torch.tensor([0.0, 0.0, 6.0]), ex, ey, 7.2, 7.2, spacing, gen)]
     for _ in range(num_boxes):
         size = 0.6 + 0.5 * torch.rand(3, generator=gen)
@@ -238,17 +258,21 @@ def make_blurry_views(
     is its mid-exposure pose; the true poses are kept in ``true_w2c``.
 
     Returns:
-        :class:`ViewSet` with ``true_w2c (V, num_samples, 4, 4)``.
+        :class:`ViewSet` with ``true_w2c (V, num_samples, 4, 4)``, on the device of ``gaussians``
+        (the shake and the noise are drawn on the CPU from ``gen``, the same on any device).
     """
     v = w2c_mid.shape[0]
+    device = gaussians.means.device
+    w2c_mid = w2c_mid.to(device)
     xi = random_shake_twists(gen, v, num_samples, rotation_deg=rotation_deg, translation=translation)
-    true_w2c = se3_exp(xi) @ w2c_mid[:, None]
+    true_w2c = se3_exp(xi.to(device)) @ w2c_mid[:, None]
     images = []
     for i in range(v):
         lin = render_views_linear(gaussians, true_w2c[i], intr, background=background).mean(0, keepdim=True)
         shot, read = sample_noise_levels(noise, gen)
-        if shot > 0 or read > 0:
-            lin = add_poisson_gaussian_noise(lin.clamp_min(0), torch.tensor([shot]), torch.tensor([read]), gen)
+        if shot > 0 or read > 0:  # the noise draws from the CPU generator, so they are made on the CPU
+            levels = torch.tensor([shot], device="cpu"), torch.tensor([read], device="cpu")
+            lin = add_poisson_gaussian_noise(lin.clamp_min(0).cpu(), *levels, gen).to(device)
         images.append(linear_to_srgb(lin.clamp(0, 1)))
     return ViewSet(torch.cat(images), w2c_mid.clone(), intr, [f"view_{i:03d}" for i in range(v)], true_w2c)
 
@@ -262,7 +286,8 @@ def rotation_blur_views(views: ViewSet, gen: torch.Generator, *, num_samples: in
     linear light. The given pose stays the sharp photo's pose, which is the mid-exposure pose.
 
     Returns:
-        A :class:`ViewSet` of blurry photos with ``true_w2c (V, num_samples, 4, 4)``.
+        A :class:`ViewSet` of blurry photos with ``true_w2c (V, num_samples, 4, 4)``, on the device
+        of ``views`` (the warps themselves run on the CPU).
     """
     from deblurkit.synth.blur import warp_average
 
@@ -270,11 +295,11 @@ def rotation_blur_views(views: ViewSet, gen: torch.Generator, *, num_samples: in
     xi[..., :3] = 0.0
     rel = se3_exp(xi)
     k = views.intr.matrix()
-    shift = torch.tensor([[1.0, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], dtype=torch.float64)  # OpenCV centres -> ours
+    shift = torch.tensor([[1.0, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], dtype=torch.float64, device="cpu")  # OpenCV centres -> ours
     homs = [torch.linalg.inv(shift) @ k @ r[:, :3, :3].double() @ torch.linalg.inv(k) @ shift for r in rel]
-    lin = srgb_to_linear(views.images)
-    blurred = warp_average(lin, [h.float() for h in homs], quantize=False)
-    return replace(views, images=linear_to_srgb(blurred.clamp(0, 1)), true_w2c=rel @ views.w2c[:, None])
+    lin = srgb_to_linear(views.images.cpu())  # warp_average works on NumPy arrays
+    blurred = warp_average(lin, [h.float() for h in homs], quantize=False).to(views.device)
+    return replace(views, images=linear_to_srgb(blurred.clamp(0, 1)), true_w2c=rel.to(views.device) @ views.w2c[:, None])
 
 
 def restore_views(views: ViewSet, restorer: Restorer, *, min_side: int = 96) -> ViewSet:
@@ -291,20 +316,21 @@ def restore_views(views: ViewSet, restorer: Restorer, *, min_side: int = 96) -> 
         min_side: smallest side, in pixels, handed to the restorer.
 
     Returns:
-        The same :class:`ViewSet` with restored images, clipped to [0, 1]; ``true_w2c`` is kept.
+        The same :class:`ViewSet` with restored images, clipped to [0, 1], on the device of the
+        input ones; ``true_w2c`` is kept.
     """
     import cv2
 
     h, w = views.images.shape[-2:]
     factor = max(1, math.ceil(min_side / min(h, w)))
     out = []
-    for img in views.images.permute(0, 2, 3, 1).numpy():
+    for img in views.images.permute(0, 2, 3, 1).cpu().numpy():  # the restorers take NumPy images
         big = img if factor == 1 else cv2.resize(img, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
         res = np.asarray(restorer.restore_rgb(np.ascontiguousarray(big, dtype=np.float32)), dtype=np.float32)
         if factor > 1:
             res = cv2.resize(res, (w, h), interpolation=cv2.INTER_AREA)
         out.append(np.clip(res, 0.0, 1.0))
-    return replace(views, images=torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous())
+    return replace(views, images=torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous().to(views.device))
 
 
 def _load_rgb(path: Path, background: tuple[float, float, float], size: tuple[int, int] | None) -> np.ndarray:

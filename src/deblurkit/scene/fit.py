@@ -25,6 +25,11 @@ forward pass.
 A run folder holds ``checkpoint.pt`` (written atomically every ``checkpoint_every`` iterations and
 at the end; a run resumes from it) and ``config.json``.
 
+Devices: the fit runs where the views are (or on ``fit_scene(..., device=...)``); every tensor
+it makes follows them. Random draws come from a CPU ``torch.Generator`` and are moved, so a seed
+starts the same fit on any device, and checkpoints hold CPU tensors only: a run fitted on a GPU
+resumes on the CPU and back.
+
 References:
     Oh, Chung, Lee, Lee, "DeblurGS: Gaussian Splatting for Camera Motion Blur", arXiv 2404.11358;
     Kerbl et al., "3D Gaussian Splatting for Real-Time Radiance Field Rendering", SIGGRAPH 2023.
@@ -32,6 +37,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -44,6 +50,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from deblurkit.devices import resolve_device
 from deblurkit.errors import DeblurkitError
 from deblurkit.io import atomic_write
 from deblurkit.scene.data import ViewSet
@@ -145,11 +152,22 @@ def scene_extent(w2c: Tensor) -> float:
     return max(1.1 * float((c - c.mean(0)).norm(dim=-1).max()), 1e-3)
 
 
+def _to_device(obj: Any, device: torch.device | str) -> Any:
+    """``obj`` with every tensor in it (through dicts, lists and tuples) detached and moved to ``device``."""
+    if torch.is_tensor(obj):
+        return obj.detach().to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(x, device) for k, x in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(x, device) for x in obj)
+    return obj
+
+
 def estimate_depth_range(w2c: Tensor) -> tuple[float, float]:
     """Depth range around the point nearest to all optical axes (least squares); (1, 10) if they are parallel."""
     c = camera_centers(w2c.double())
     d = w2c[:, 2, :3].double()  # optical axes (third row of the rotation) in world coordinates
-    eye = torch.eye(3, dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64, device=w2c.device)
     proj = eye - d[:, :, None] * d[:, None, :]
     a = proj.sum(0)
     b = (proj @ c[:, :, None]).sum(0)[:, 0]
@@ -167,16 +185,19 @@ def init_gaussians_from_views(views: ViewSet, num: int, gen: torch.Generator, *,
     """Random Gaussians in the views' frustums, coloured by the (linearised) photo pixel they project to.
 
     Points are spread evenly over the views, at uniform inverse depth in ``depth``; each
-    Gaussian's size covers its share of the image.
+    Gaussian's size covers its share of the image. The draws are made on the CPU (``gen`` is a
+    CPU generator, so a seed gives the same points on any device); the Gaussians are on the
+    device of ``views``.
     """
     v, _, h, w = views.images.shape
     intr = views.intr
-    view = torch.arange(num) % v
-    u = torch.rand(num, generator=gen) * w
-    vv = torch.rand(num, generator=gen) * h
-    inv = 1 / depth[1] + torch.rand(num, generator=gen) * (1 / depth[0] - 1 / depth[1])
+    device = views.images.device
+    view = torch.arange(num, device=device) % v
+    u = torch.rand(num, generator=gen, device="cpu").to(device) * w
+    vv = torch.rand(num, generator=gen, device="cpu").to(device) * h
+    inv = 1 / depth[1] + torch.rand(num, generator=gen, device="cpu").to(device) * (1 / depth[0] - 1 / depth[1])
     z = 1 / inv
-    cam = torch.stack([(u - intr.cx) / intr.fx * z, (vv - intr.cy) / intr.fy * z, z, torch.ones(num)], dim=-1)
+    cam = torch.stack([(u - intr.cx) / intr.fx * z, (vv - intr.cy) / intr.fy * z, z, torch.ones_like(z)], dim=-1)
     c2w = torch.linalg.inv(views.w2c.double()).float()
     pts = (c2w[view] @ cam[..., None])[:, :3, 0]
     lin = srgb_to_linear(views.images)
@@ -222,7 +243,7 @@ class _Adam:
                 t.addcdiv_(st["m"], denom, value=-self.lrs[n] / (1 - b1 ** st["step"]))
             else:
                 if not torch.is_tensor(st["step"]):
-                    st["step"] = torch.full((t.shape[0],), float(st["step"]))
+                    st["step"] = torch.full((t.shape[0],), float(st["step"]), device=t.device)
                 st["step"][rows] += 1
                 k = st["step"][rows].reshape(-1, *([1] * (t.ndim - 1)))
                 g = t.grad[rows]
@@ -235,10 +256,10 @@ class _Adam:
     def rebuild(self, new: Gaussians, keep: Tensor, appended: int) -> None:
         """Swap in ``new`` = ``old[keep]`` followed by ``appended`` fresh Gaussians (zero moments)."""
         self.params = new.parameters()
-        for n, st in self.state.items():
+        for st in self.state.values():
             for key in ("m", "v"):
                 s = st[key][keep]
-                st[key] = torch.cat([s, torch.zeros((appended, *s.shape[1:]), dtype=s.dtype)])
+                st[key] = torch.cat([s, s.new_zeros((appended, *s.shape[1:]))])
 
     def reset(self, name: str) -> None:
         st = self.state[name]
@@ -249,8 +270,9 @@ class _Adam:
         return {"lrs": dict(self.lrs), "state": {n: dict(st) for n, st in self.state.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load moments saved by :meth:`state_dict`, onto the device of each parameter (checkpoints hold CPU tensors)."""
         self.lrs = dict(state["lrs"])
-        self.state = {n: dict(st) for n, st in state["state"].items()}
+        self.state = {n: _to_device(dict(st), self.params[n].device) for n, st in state["state"].items()}
 
 
 def _threshold(config: FitConfig, it: int) -> float:
@@ -287,8 +309,10 @@ def _densify_and_prune(gs: Gaussians, opt: _Adam, grad_sum: Tensor, count: Tenso
     # two samples from each split Gaussian, scales / 1.6
     new_parts = []
     for _ in range(2):
-        p = parts.select(torch.arange(len(parts)))
-        offset = torch.randn(len(parts), 3, generator=gen, dtype=d.means.dtype) * parts.scales()
+        p = parts.select(torch.arange(len(parts), device=parts.means.device))
+        # drawn on the CPU from the CPU generator: the same samples on any device
+        offset = torch.randn(len(parts), 3, generator=gen, dtype=d.means.dtype, device="cpu").to(d.means.device)
+        offset = offset * parts.scales()
         p.means = parts.means + (quat_to_rotmat(parts.quats) @ offset[..., None])[..., 0]
         p.log_scales = parts.log_scales - math.log(1.6)
         new_parts.append(p)
@@ -311,17 +335,17 @@ def _subframe_poses(mode: FitMode, views: ViewSet, traj: ExposureTrajectories | 
         if views.true_w2c is None:
             raise DeblurkitError("oracle mode needs the true exposure poses (synthetic views)")
         m = views.true_w2c.shape[1]
-        pick = torch.linspace(0, m - 1, n).round().long()
+        pick = torch.linspace(0, m - 1, n, device=views.true_w2c.device).round().long()
         return views.true_w2c[v, pick]
     if mode == "plain" or not joint or traj is None:
         return views.w2c[v : v + 1]
-    return traj.world_to_camera(views.w2c[v : v + 1], torch.tensor([v]))[0]
+    return traj.world_to_camera(views.w2c[v : v + 1], torch.tensor([v], device=views.w2c.device))[0]
 
 
 def _on_screen(out: Any, intr: Intrinsics) -> Tensor:
     """``(G,)`` bool: the Gaussian's 3-sigma box touches the image in some camera of the batch."""
     p, e = out.projected.means2d.detach(), out.projected.extents
-    size = torch.tensor([intr.width, intr.height], dtype=p.dtype)
+    size = torch.tensor([intr.width, intr.height], dtype=p.dtype, device=p.device)
     hit = (e > 0).all(-1) & ((p + e) >= 0).all(-1) & ((p - e) <= size).all(-1)
     return hit.any(0)
 
@@ -333,7 +357,7 @@ def _blurry_loss_backward(gs: Gaussians, poses_fn: Callable[[], Tensor], target:
     Returns:
         ``(l1, ndc_grad (G, 2) summed over sub-frames, seen (G,) bool)``.
     """
-    kw = dict(background=config.background, tile=config.tile, max_per_tile=config.max_per_tile)
+    kw = {"background": config.background, "tile": config.tile, "max_per_tile": config.max_per_tile}
     with torch.no_grad():
         poses = poses_fn()
     n = poses.shape[0]
@@ -354,8 +378,8 @@ def _blurry_loss_backward(gs: Gaussians, poses_fn: Callable[[], Tensor], target:
     loss = (linear_to_srgb(mean.clamp(0.0, 1.0)) - target).abs().mean()
     loss.backward()
     upstream = mean.grad / n
-    grad = torch.zeros(len(gs), 2, dtype=gs.means.dtype)
-    seen = torch.zeros(len(gs), dtype=torch.bool)
+    grad = torch.zeros(len(gs), 2, dtype=gs.means.dtype, device=gs.means.device)
+    seen = torch.zeros(len(gs), dtype=torch.bool, device=gs.means.device)
     for i in range(0, n, chunk):
         poses = poses_fn()[i : i + chunk]
         out = render(gs, poses, intr, **kw)
@@ -367,30 +391,38 @@ def _blurry_loss_backward(gs: Gaussians, poses_fn: Callable[[], Tensor], target:
 
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` atomically, every tensor moved to the CPU so that any machine can load it."""
     buf = io.BytesIO()
-    torch.save(payload, buf)
+    torch.save(_to_device(payload, "cpu"), buf)
     with atomic_write(path) as fh:
         fh.write(buf.getvalue())
 
 
-def load_run(run_dir: str | Path) -> tuple[FitConfig, Gaussians, ExposureTrajectories | None, dict[str, Any]]:
+def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu",
+             ) -> tuple[FitConfig, Gaussians, ExposureTrajectories | None, dict[str, Any]]:
     """The config, Gaussians, trajectories and raw checkpoint of a run folder.
 
     The checkpoint also holds the input views' given poses (``w2c``), ``intrinsics`` (a dict of
     :class:`~deblurkit.scene.render.Intrinsics` fields), ``names``, ``iteration`` and ``history``.
 
+    Args:
+        run_dir: the run folder.
+        device: where the Gaussians and trajectories go; the raw checkpoint stays on the CPU
+            (it is loaded with ``map_location="cpu"``, whatever device the run was fitted on).
+
     Raises:
-        DeblurkitError: no readable checkpoint there.
+        DeblurkitError: no readable checkpoint there, or an unusable ``device``.
     """
+    device = resolve_device(device)
     path = Path(run_dir) / "checkpoint.pt"
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
         config = FitConfig.from_dict(ck["config"])
-        gs = Gaussians.from_state_dict(ck["gaussians"])
+        gs = Gaussians.from_state_dict(ck["gaussians"]).to(device)
         traj = None
         if ck.get("trajectories") is not None:
             traj = ExposureTrajectories(ck["num_views"], order=config.bezier_order, num_subframes=config.num_subframes,
-                                        anchor=config.trajectory_anchor)
+                                        device=device, anchor=config.trajectory_anchor)
             traj.load_state_dict(ck["trajectories"])
     except DeblurkitError:
         raise
@@ -406,7 +438,7 @@ def sharp_view_poses(w2c: Tensor, trajectories: ExposureTrajectories | None) -> 
         return w2c
     with torch.no_grad():
         v = trajectories.num_views
-        mid = torch.full((v, 1), 0.5, dtype=trajectories.control.dtype)
+        mid = torch.full((v, 1), 0.5, dtype=trajectories.control.dtype, device=trajectories.control.device)
         return trajectories.world_to_camera(w2c, None, mid)[:, 0].to(w2c.dtype)
 
 
@@ -418,6 +450,7 @@ def fit_scene(
     progress: Callable[[dict[str, float]], None] | None = None,
     log_every: int = 50,
     monitor: Callable[[Gaussians, ExposureTrajectories | None], dict[str, float]] | None = None,
+    device: str | torch.device | None = None,
 ) -> FitResult:
     """Fit Gaussians (and, in joint mode, exposure trajectories) to blurry posed photos.
 
@@ -431,31 +464,38 @@ def fit_scene(
         monitor: called at each logged iteration with the current Gaussians and trajectories
             (no gradients); the numbers it returns join the record (e.g. trajectory errors
             against known true poses).
+        device: where to fit (any torch device); None: where ``views`` are. The views are moved
+            there; a checkpoint from any device resumes.
 
     Returns:
-        :class:`FitResult` with the Gaussians, the trajectories (joint mode) and the history.
+        :class:`FitResult` with the Gaussians, the trajectories (joint mode) and the history, on
+        the fitting device.
 
     Raises:
-        DeblurkitError: bad settings, or a run folder made with different settings.
+        DeblurkitError: bad settings, an unusable device, or a run folder made with different settings.
     """
     config.validate()
-    gen = torch.Generator().manual_seed(config.seed)
+    device = views.device if device is None else resolve_device(device)
+    views = views.to(device)
+    # a CPU generator on every device: the same seed draws the same numbers on a GPU
+    gen = torch.Generator(device="cpu").manual_seed(config.seed)
     v = len(views)
     extent = scene_extent(views.w2c)
     intr = views.intr
-    ndc_scale = torch.tensor([0.5 * intr.width, 0.5 * intr.height])
+    ndc_scale = torch.tensor([0.5 * intr.width, 0.5 * intr.height], dtype=views.images.dtype, device=device)
     run = Path(run_dir) if run_dir is not None else None
     ck_path = run / "checkpoint.pt" if run is not None else None
 
     traj = None
     if config.mode == "joint":
         traj = ExposureTrajectories(v, order=config.bezier_order, num_subframes=config.num_subframes,
-                                    anchor=config.trajectory_anchor)
+                                    device=device, anchor=config.trajectory_anchor)
     depth = config.init_depth or estimate_depth_range(views.w2c)
     gs = init_gaussians_from_views(views, config.init_points, gen, depth=depth, sh_degree=config.sh_degree)
     if traj is not None and config.trajectory_init_noise > 0:
         with torch.no_grad():
-            traj.control.copy_(config.trajectory_init_noise * torch.randn(traj.control.shape, generator=gen))
+            noise = torch.randn(traj.control.shape, generator=gen, device="cpu")
+            traj.control.copy_(config.trajectory_init_noise * noise.to(device))
     gs.requires_grad_(True)
     lrs = {n: getattr(config, _GAUSSIAN_LR_KEYS[n]) for n in gs.names()}
     lrs["means"] *= extent
@@ -467,12 +507,12 @@ def fit_scene(
         traj_lrs = {"control": config.lr_control, "alignment": lr_align, "inner_times": config.lr_times}
         traj_opt = _Adam(traj_params, traj_lrs, eps=1e-8)
     start, history = 0, []
-    grad_sum = torch.zeros(len(gs))
-    count = torch.zeros(len(gs))
+    grad_sum = gs.means.new_zeros(len(gs))
+    count = gs.means.new_zeros(len(gs))
     order: list[int] = []
 
     if ck_path is not None and ck_path.exists():
-        saved_config, gs_saved, traj_saved, ck = load_run(run)
+        saved_config, gs_saved, traj_saved, ck = load_run(run, device=device)
         if saved_config.to_dict() != config.to_dict():
             raise DeblurkitError(f"{run} holds a run with different settings; use another folder")
         gs = gs_saved.requires_grad_(True)
@@ -482,7 +522,7 @@ def fit_scene(
             traj.load_state_dict(traj_saved.state_dict())
             traj_opt.load_state_dict(ck["trajectory_optimizer"])
         start, history = ck["iteration"], ck["history"]
-        grad_sum, count = ck["grad_sum"], ck["count"]
+        grad_sum, count = ck["grad_sum"].to(device), ck["count"].to(device)
         gen.set_state(ck["generator"])
         order = ck["order"]
     elif run is not None:
@@ -514,22 +554,22 @@ def fit_scene(
             traj_opt.lrs.update(control=config.lr_control * half, alignment=lr_align * half,
                                 inner_times=config.lr_times * half)
         if not order:
-            order = torch.randperm(v, generator=gen).tolist()
+            order = torch.randperm(v, generator=gen, device="cpu").tolist()
         view = order.pop()
         target = views.images[view : view + 1]
         n_sub = config.num_subframes if (joint or config.mode == "oracle") else 1
-        l1, grad2d, seen = _blurry_loss_backward(
-            gs, lambda: _subframe_poses(config.mode, views, traj, view, n_sub, joint), target, intr, config, ndc_scale
-        )
+        poses_fn = functools.partial(_subframe_poses, config.mode, views, traj, view, n_sub, joint)
+        l1, grad2d, seen = _blurry_loss_backward(gs, poses_fn, target, intr, config, ndc_scale)
         loss = l1
         if joint and traj is not None and traj_opt is not None:
             span = max(1, config.iterations - config.plain_iterations)
             f = (it - config.plain_iterations) / span
             w = config.smooth_weight[0] * (config.smooth_weight[1] / config.smooth_weight[0]) ** f
-            smooth = w * traj.smoothness(torch.tensor([view]))
+            rows = torch.tensor([view], device=device)
+            smooth = w * traj.smoothness(rows)
             smooth.backward()
             loss += float(smooth.detach())
-            traj_opt.step(rows=torch.tensor([view]))
+            traj_opt.step(rows=rows)
         opt.step()
         with torch.no_grad():
             grad_sum += torch.where(seen, grad2d.norm(dim=-1), 0.0)
@@ -537,8 +577,8 @@ def fit_scene(
         done = it + 1
         if config.densify_from <= done <= densify_until and done % config.densify_every == 0:
             gs, _ = _densify_and_prune(gs, opt, grad_sum, count, _threshold(config, done), extent, config, gen)
-            grad_sum = torch.zeros(len(gs))
-            count = torch.zeros(len(gs))
+            grad_sum = gs.means.new_zeros(len(gs))
+            count = gs.means.new_zeros(len(gs))
         if config.opacity_reset_every and done % config.opacity_reset_every == 0 and done < densify_until:
             with torch.no_grad():
                 cap = math.log(0.01 / 0.99)

@@ -76,9 +76,10 @@ class Intrinsics:
         sx, sy = w / self.width, h / self.height
         return Intrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h)
 
-    def matrix(self) -> Tensor:
-        """``(3, 3)`` float64 calibration matrix."""
-        return torch.tensor([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    def matrix(self, device: torch.device | str | None = None) -> Tensor:
+        """``(3, 3)`` float64 calibration matrix on ``device`` (the CPU when None)."""
+        return torch.tensor([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=torch.float64,
+                            device="cpu" if device is None else device)
 
 
 @dataclass
@@ -348,7 +349,8 @@ def render(
 
     Args:
         gaussians: ``G`` Gaussians (float32 or float64).
-        viewmats: ``(B, 4, 4)`` or ``(4, 4)`` world-to-camera matrices, OpenCV frame.
+        viewmats: ``(B, 4, 4)`` or ``(4, 4)`` world-to-camera matrices, OpenCV frame; moved to the
+            device and dtype of the Gaussians (which decide where the rendering runs).
         intr: shared intrinsics; the image is ``intr.height x intr.width``.
         background: linear-light RGB behind the Gaussians.
         tile: tile side in pixels.
@@ -368,7 +370,7 @@ def render(
     if tile < 1 or max_per_tile < 1:
         raise ValueError("tile and max_per_tile must be positive")
     dtype, device = gaussians.means.dtype, gaussians.means.device
-    viewmats = viewmats.to(dtype)
+    viewmats = viewmats.to(device=device, dtype=dtype)  # a pose read from a file is on the CPU
     b, w, h = viewmats.shape[0], intr.width, intr.height
     tiles_x, tiles_y = -(-w // tile), -(-h // tile)
     nt = tiles_x * tiles_y

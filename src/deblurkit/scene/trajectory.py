@@ -160,23 +160,25 @@ class ExposureTrajectories(nn.Module):
         order: Bézier order ``n`` (``n`` learnable control points after the fixed ``c_0 = 0``).
         num_subframes: ``N`` >= 2 renders per exposure.
         dtype: parameter dtype.
+        device: parameter device (the CPU when None; ``.to(device)`` moves them later).
         anchor: ``"start"``: the curve starts at ``exp(a) P``; ``"mid"``: its pose at ``t = 0.5``
             is ``exp(a) P`` (see the module docstring).
     """
 
     def __init__(self, num_views: int, *, order: int = 9, num_subframes: int = 21, dtype: torch.dtype = torch.float32,
-                 anchor: TrajectoryAnchor = "start") -> None:
+                 device: torch.device | str | None = None, anchor: TrajectoryAnchor = "start") -> None:
         super().__init__()
         if order < 1 or num_subframes < 2 or num_views < 1:
             raise ValueError("need num_views >= 1, order >= 1 and num_subframes >= 2")
         if anchor not in ("start", "mid"):
             raise ValueError(f"anchor must be 'start' or 'mid', got {anchor!r}")
         self.order, self.num_subframes, self.anchor = order, num_subframes, anchor
-        self.control = nn.Parameter(torch.zeros(num_views, order, 6, dtype=dtype))
+        kw = {"dtype": dtype, "device": "cpu" if device is None else device}
+        self.control = nn.Parameter(torch.zeros(num_views, order, 6, **kw))
         """``(V, n, 6)`` control points ``c_1 .. c_n`` relative to the curve's start."""
-        self.alignment = nn.Parameter(torch.zeros(num_views, 6, dtype=dtype))
+        self.alignment = nn.Parameter(torch.zeros(num_views, 6, **kw))
         """``(V, 6)`` twist from the given pose to the curve's start."""
-        self.inner_times = nn.Parameter(torch.linspace(0, 1, num_subframes, dtype=dtype)[1:-1].repeat(num_views, 1))
+        self.inner_times = nn.Parameter(torch.linspace(0, 1, num_subframes, **kw)[1:-1].repeat(num_views, 1))
         """``(V, N - 2)`` raw interior sub-frame times (sorted and clamped on use)."""
 
     @property
@@ -218,12 +220,12 @@ class ExposureTrajectories(nn.Module):
         """``(V', M, 4, 4)`` sub-frame world-to-camera poses ``exp(xi(t)) exp(a) P``.
 
         Args:
-            given_w2c: ``(V', 4, 4)`` given poses of the selected views.
+            given_w2c: ``(V', 4, 4)`` given poses of the selected views (moved to the trajectories' device).
             views: view indices (all when None).
             t: times (the sub-frame times when None).
         """
         rel = self.relative_poses(views, t)
-        return rel @ given_w2c.to(rel.dtype)[:, None]
+        return rel @ given_w2c.to(device=rel.device, dtype=rel.dtype)[:, None]
 
     def smoothness(self, views: Tensor | None = None) -> Tensor:
         """Mean squared twist difference between neighbouring sub-frames (a scalar)."""
@@ -247,7 +249,7 @@ def trajectory_error(est_w2c: Tensor, true_w2c: Tensor, *, samples: int = 9) -> 
         ``(mean rotation error in degrees, mean camera-centre error in world units)``.
     """
     def resample(w2c: Tensor) -> Tensor:
-        idx = torch.linspace(0, w2c.shape[0] - 1, samples).round().long()
+        idx = torch.linspace(0, w2c.shape[0] - 1, samples, device=w2c.device).round().long()
         mats = w2c[idx].double()
         mid = w2c[(w2c.shape[0] - 1) // 2 : (w2c.shape[0] - 1) // 2 + 1].double() if w2c.shape[0] % 2 else None
         if mid is None:  # even count: average the two middle twists

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deblurkit.devices import resolve_device
 from deblurkit.errors import DeblurkitError
 from deblurkit.train.checkpoint import (
     load_checkpoint,
@@ -117,22 +118,20 @@ class TrainResult:
 def setup_distributed(device: str) -> DistInfo:
     """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1), and pick the device.
 
-    ``device="cuda"`` uses ``cuda:LOCAL_RANK`` and NCCL; ``cpu`` uses gloo.
+    ``device="cuda"`` (and any ``cuda:N`` in a multi-process run) uses ``cuda:LOCAL_RANK`` and NCCL;
+    other devices use gloo. A device this machine lacks is a one-line :class:`DeblurkitError`
+    (:func:`deblurkit.devices.resolve_device`).
     """
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DeblurkitError(f"device={device} but no CUDA device is available (use device=cpu)")
-        dev = torch.device("cuda", local_rank) if (world > 1 or device == "cuda") else torch.device(device)
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        if world > 1 or dev.index is None:  # one GPU per process; the rank's GPU must be there too
+            dev = resolve_device(torch.device("cuda", local_rank))
         torch.cuda.set_device(dev)
-    elif device == "cpu":
-        dev = torch.device("cpu")
-    else:
-        raise DeblurkitError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
     info = DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
