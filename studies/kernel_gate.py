@@ -73,43 +73,48 @@ def collect_pair(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
             "seconds": seconds, **pair_gains(blur, sharp, kernel, true_k, border)}
 
 
-def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernel: np.ndarray, true_k: np.ndarray | None,
-               border: int = 15, params=None, then=None) -> dict:
-    """Gains (dB over the blurry input) of the pipeline's deconvolution with ``kernel`` (and ``true_k``),
-    :func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel` (with ``params``, a
-    :class:`~deblurkit.kernel_aware.blind.BlindParams`; default settings if None); shift-aligned as in
-    ``studies/blind_benchmark.py`` and unaligned. ``then``: a restorer run on the deconvolved sRGB
-    image clipped to [0, 1], as the default chain does (adds ``chain_gain``, with the estimated kernel)."""
-    from deblurkit.color import linear_to_srgb, srgb_to_linear
-    from deblurkit.kernel_aware.blind import deconvolve_with_kernel
+def gain_scorer(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None, border: int = 15):
+    """A function of a restored sRGB image to its gains over the blurry input, dB, ``(shift-aligned,
+    unaligned)``, scored as in ``studies/blind_benchmark.py``: shifts within half the true kernel's
+    size (15 px without one), a border of at least that. The input is scored once."""
     from studies.blind_benchmark import scores
 
-    lin = srgb_to_linear(blur)
     reach = float(true_k.shape[0] // 2) if true_k is not None else 15.0
     border = max(math.ceil(reach), border)
     base = scores(blur, sharp, reach, border)
+
+    def gain(out: np.ndarray) -> tuple[float, float]:
+        s = scores(out, sharp, reach, border)
+        return s["psnr_aligned"] - base["psnr_aligned"], s["psnr"] - base["psnr"]
+
+    return gain
+
+
+def pair_gains(blur: np.ndarray, sharp: np.ndarray, kernel: np.ndarray, true_k: np.ndarray | None,
+               border: int = 15, params=None, then=None, gain=None) -> dict:
+    """Gains (dB over the blurry input) of the pipeline's deconvolution with ``kernel`` (and ``true_k``),
+    :func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel` (with ``params``, a
+    :class:`~deblurkit.kernel_aware.blind.BlindParams`; default settings if None); shift-aligned and
+    unaligned (:func:`gain_scorer`, or ``gain``, one made for this pair already). ``then``: a
+    restorer run on the deconvolved sRGB image clipped to [0, 1], as the default chain does (adds
+    ``chain_gain``, with the estimated kernel)."""
+    from deblurkit.color import linear_to_srgb, srgb_to_linear
+    from deblurkit.kernel_aware.blind import deconvolve_with_kernel
+
+    lin = srgb_to_linear(blur)
+    gain = gain or gain_scorer(blur, sharp, true_k, border)
 
     def deconvolved(k: np.ndarray) -> np.ndarray:
         return linear_to_srgb(deconvolve_with_kernel(lin, k, params))
 
     out = deconvolved(kernel)
-    est = scores(out, sharp, reach, border)
-    rec = {"gain": est["psnr_aligned"] - base["psnr_aligned"], "gain_unaligned": est["psnr"] - base["psnr"]}
+    aligned, unaligned = gain(out)
+    rec = {"gain": aligned, "gain_unaligned": unaligned}
     if true_k is not None:
-        rec["true_gain"] = scores(deconvolved(true_k), sharp, reach, border)["psnr_aligned"] - base["psnr_aligned"]
+        rec["true_gain"] = gain(deconvolved(true_k))[0]
     if then is not None:
-        chained = then(np.clip(out, 0.0, 1.0).astype(np.float32))
-        rec["chain_gain"] = scores(chained, sharp, reach, border)["psnr_aligned"] - base["psnr_aligned"]
+        rec["chain_gain"] = gain(then(np.clip(out, 0.0, 1.0).astype(np.float32)))[0]
     return rec
-
-
-def network_gain(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None, network, border: int = 15) -> float:
-    """Shift-aligned gain (dB) of ``network`` alone over the blurry input, scored as :func:`pair_gains`."""
-    from studies.blind_benchmark import scores
-
-    reach = float(true_k.shape[0] // 2) if true_k is not None else 15.0
-    border = max(math.ceil(reach), border)
-    return scores(network(blur), sharp, reach, border)["psnr_aligned"] - scores(blur, sharp, reach, border)["psnr_aligned"]
 
 
 def stored_kernel_path(cache: Path, set_name: str, key: str) -> Path:
@@ -210,12 +215,14 @@ def _weight_gains(job: tuple) -> dict:
     blur, sharp = load_pair(Path(root), index)
     true_k, kernel = true_kernel(Path(root), item), np.load(kernel_path)
     then = chain_network() if chain else None
-    rows = [pair_gains(blur, sharp, kernel, true_k, params=replace(BlindParams(), weight=w, noise_weight=nw), then=then)
+    gain = gain_scorer(blur, sharp, true_k)
+    rows = [pair_gains(blur, sharp, kernel, true_k, params=replace(BlindParams(), weight=w, noise_weight=nw),
+                       then=then, gain=gain)
             for w, nw in combos]
     rec = {"set": set_label, "index": index, "rows": rows}
     note = " ".join(f"{r['gain']:+.2f}" for r in rows)
     if chain:
-        rec["network_gain"] = network_gain(blur, sharp, true_k, then)
+        rec["network_gain"] = gain(then(blur))[0]
         note += f" | network {rec['network_gain']:+.2f} chain " + " ".join(f"{r['chain_gain']:+.2f}" for r in rows)
     print(f"{set_label} {index:>3}: {note}", file=sys.stderr, flush=True)
     return rec
