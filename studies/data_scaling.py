@@ -50,6 +50,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 from deblurkit.train.runlog import run_wall_seconds
 from studies.heldout import add_testset_arguments, load_pair, set_items
+from studies.variant_scores import VariantScores
 
 #: the photo pools: name -> number of photos (0: procedural only; -1: every training photo)
 VARIANTS: dict[str, int] = {"photos-22": 22, "photos-100": 100, "photos-300": 300, "photos-all": -1,
@@ -112,18 +113,14 @@ def train_run(label: str, out: Path, overrides: dict) -> None:
     print(f"[{label}] done in {time.time() - t0:.0f} s", flush=True)
 
 
-def score_path(args: argparse.Namespace, variant: str) -> Path:
-    """Where one variant's scores live (``identity`` included)."""
-    return Path(args.out) / "variants" / f"{variant}.json"
-
-
 def train_variants(args: argparse.Namespace, variants: list[str]) -> None:
     """Train each variant that has neither weights nor a score file, and score it as soon as it ends."""
     pool = training_pool(Path(args.manifest))
+    store = VariantScores(args.out)
     for v in variants:
         out = Path(args.runs_dir) / v
-        if score_path(args, v).exists():
-            print(f"[{v}] scored already ({score_path(args, v)}), skipped", flush=True)
+        if v in store:
+            print(f"[{v}] scored already ({store.path(v)}), skipped", flush=True)
             continue
         if not (out / "model.safetensors").exists():
             source = write_variant_manifest(v, VARIANTS[v], pool, out / "data")
@@ -145,7 +142,6 @@ def score_variant(args: argparse.Namespace, variant: str) -> None:
 
     from deblurkit.eval import metrics
     from deblurkit.infer import load_restorer
-    from deblurkit.io import atomic_write
 
     torch.set_num_threads(args.threads)
     run = Path(args.runs_dir) / variant
@@ -168,29 +164,25 @@ def score_variant(args: argparse.Namespace, variant: str) -> None:
                                                                     max_shift=ALIGN_REACH_PX)})
     if not rows:
         raise SystemExit(f"no held-out set found in {args.testsets}: run python -m studies.make_testsets first")
-    record = {"variant": variant, "rows": rows, "eval_s": round(time.time() - t0, 1)}
+    record = {"rows": rows, "eval_s": round(time.time() - t0, 1)}
     if variant != "identity":
         import yaml
 
         config = yaml.safe_load((run / "config.yaml").read_text())
         record.update(train_wall_s=run_wall_seconds(run), steps=int(config["max_steps"]))
-    path = score_path(args, variant)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "w") as fh:
-        json.dump(record, fh, indent=0)
+    path = VariantScores(args.out).write(variant, record)
     print(f"[{variant}] scored {len(rows)} images in {record['eval_s']:.0f} s -> {path}", flush=True)
 
 
 def load_scores(args: argparse.Namespace, variants: list[str]) -> tuple[list[dict], list[str], dict, dict]:
     """Rows of ``identity`` and of every scored variant, the sets in order, walls and steps per variant."""
-    if not score_path(args, "identity").exists() or args.rescore:
+    store = VariantScores(args.out)
+    if "identity" not in store or args.rescore:
         score_variant(args, "identity")
-    rows, walls, steps = [], {}, {}
-    for v in ["identity", *variants]:
-        record = json.loads(score_path(args, v).read_text())
-        rows += record["rows"]
-        if v != "identity":
-            walls[v], steps[v] = record["train_wall_s"], record["steps"]
+    rows, walls, steps = store.rows(["identity", *variants]), {}, {}
+    for v in variants:
+        record = store.read(v)
+        walls[v], steps[v] = record["train_wall_s"], record["steps"]
     sets = list(dict.fromkeys(r["set"] for r in rows))
     return rows, sets, walls, steps
 
@@ -339,14 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown variants {unknown}; valid: {', '.join(VARIANTS)}")
     t0 = time.time()
+    store = VariantScores(args.out)
     if args.eval_only or args.rescore:
         for v in variants:
-            if (Path(args.runs_dir) / v / "model.safetensors").exists() and (
-                    args.rescore or not score_path(args, v).exists()):
+            if (Path(args.runs_dir) / v / "model.safetensors").exists() and (args.rescore or v not in store):
                 score_variant(args, v)
     else:
         train_variants(args, variants)
-    scored = [v for v in variants if score_path(args, v).exists()]
+    scored = store.scored(variants)
     missing = [v for v in variants if v not in scored]
     if missing:
         print(f"not trained yet: {', '.join(missing)}", file=sys.stderr)

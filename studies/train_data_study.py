@@ -3,12 +3,13 @@
 
     python -m studies.train_data_study --trial     # 20-step trial: steps/s, to set max_steps
     python -m studies.train_data_study             # train every variant, then evaluate
-    python -m studies.train_data_study --eval-only # evaluate the finished runs again
+    python -m studies.train_data_study --eval-only # score finished runs that have no score file yet
+    python -m studies.train_data_study --rescore   # score every finished run again
     python -m studies.train_data_study --seed 1    # a training-seed replicate (folders suffixed -seed1)
     python -m studies.train_data_study --combine-seeds 0,1   # replicates side by side -> seeds.md
     python -m studies.train_data_study --config studies/data_study_many.yaml   # 619 photos, 3,000 steps
     python -m studies.train_data_study --config studies/data_study_many.yaml --variants realistic,naive
-                                                    # only these variants; the others' stored rows are kept
+                                                    # only these variants; the others' scores are kept
     python -m studies.train_data_study --source-only data/train-ms --photo-sides 1024,1536,2048
                                                     # only the sharp folder, photos at three scales
 
@@ -29,14 +30,13 @@ its TRAIN split), that source as it is. The held-out test photos are never
 read here except through ``studies/make_testsets.py``'s sets in ``data/testsets``.
 
 Evaluation: every variant plus ``identity`` (the blurry input) on every held-out set, PSNR/SSIM
-(``deblurkit.eval.metrics``, data range 1, RGB, outputs clipped to [0, 1]). Writes
-``per_image.csv``, ``summary.json`` and ``results.md`` to ``out_dir`` and a bar chart and a crop
-figure to ``figures_dir``. The run time is printed at the end.
-
-``--variants`` trains and evaluates only the named variants and merges their rows into the stored
-``per_image.csv`` (the other variants' rows and training wall times are kept), so a study too long
-for one working day lands variant by variant; the tables cover the variants evaluated so far, and
-the crop figure is drawn when an invocation evaluates every variant.
+(``deblurkit.eval.metrics``, data range 1, RGB, outputs clipped to [0, 1]). Each variant is scored
+as soon as its training ends, into ``out_dir``/variants/<variant>.json (per-image rows, training
+wall time; :class:`studies.variant_scores.VariantScores`), so a study too long for one working day
+lands variant by variant: a variant with a score file is neither trained nor scored again. The
+tables cover every variant scored so far: ``per_image.csv``, ``summary.json`` and ``results.md`` in
+``out_dir`` and a bar chart in ``figures_dir``; the crop figure is drawn when every variant's weights
+are in the runs folder. The run time is printed at the end.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ import numpy as np
 
 from deblurkit.train.runlog import run_wall_seconds
 from studies.heldout import available_sets, load_pair, metrics, set_items
+from studies.variant_scores import VariantScores
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "studies" / "data_study_config.yaml"
@@ -139,23 +140,36 @@ def train_config(cfg: dict, variant: str, source: Path, **extra):
     return resolve_config(recipe=recipe, overrides={k: v for k, v in t.items()})
 
 
-def run_training(cfg: dict, source: Path) -> dict[str, float]:
-    """Train each variant in turn (skip finished, resume unfinished); return wall seconds per variant."""
+def train_variant(cfg: dict, variant: str, source: Path) -> None:
+    """Train one variant (resumed from its last checkpoint if one exists)."""
     from deblurkit.train import train
 
-    walls: dict[str, float] = {}
-    for v in cfg["variants"]:
-        out = ROOT / cfg["runs_dir"] / v
-        if (out / "model.safetensors").exists():
-            print(f"[{v}] finished already, skipped", flush=True)
-        else:
-            resume = (out / "checkpoints" / "last.pt").exists()
-            print(f"[{v}] {'resuming' if resume else 'training'} -> {out}", flush=True)
-            t0 = time.time()
-            train(train_config(cfg, v, source), resume=resume)
-            print(f"[{v}] done in {time.time() - t0:.0f} s", flush=True)
-        walls[v] = run_wall_seconds(out)
-    return walls
+    out = ROOT / cfg["runs_dir"] / variant
+    resume = (out / "checkpoints" / "last.pt").exists()
+    print(f"[{variant}] {'resuming' if resume else 'training'} -> {out}", flush=True)
+    t0 = time.time()
+    train(train_config(cfg, variant, source), resume=resume)
+    print(f"[{variant}] done in {time.time() - t0:.0f} s", flush=True)
+
+
+def run_variants(cfg: dict, variants: list[str], *, train_missing: bool = True, rescore: bool = False) -> None:
+    """Score every variant of ``variants`` that has no score file yet (``rescore``: every finished
+    one again), training it first if it has no weights and ``train_missing``; the blurry input
+    (``identity``) is scored once."""
+    store = VariantScores(ROOT / cfg["out_dir"])
+    if "identity" not in store or rescore:
+        score_variant(cfg, "identity")
+    source = None
+    for v in variants:
+        if v in store and not rescore:
+            print(f"[{v}] scored already ({store.path(v)}), skipped", flush=True)
+            continue
+        if not (ROOT / cfg["runs_dir"] / v / "model.safetensors").exists():
+            if not train_missing:
+                continue
+            source = source or build_source(cfg)
+            train_variant(cfg, v, source)
+        score_variant(cfg, v)
 
 
 def trial(cfg: dict, source: Path, steps: int = 20) -> None:
@@ -182,20 +196,9 @@ def trial(cfg: dict, source: Path, steps: int = 20) -> None:
 # --------------------------------------------------------------------------- evaluation
 
 
-def stored_rows(cfg: dict) -> tuple[list[dict], dict[str, float]]:
-    """The rows of ``per_image.csv`` and the training wall times already in ``out_dir`` (none: empty)."""
-    out = ROOT / cfg["out_dir"]
-    if not (out / "per_image.csv").exists():
-        return [], {}
-    with open(out / "per_image.csv", newline="") as fh:
-        rows = [{**r, "psnr": float(r["psnr"]), "ssim": float(r["ssim"]), "seconds": float(r["seconds"])}
-                for r in csv.DictReader(fh)]
-    walls = json.loads((out / "summary.json").read_text()).get("train_wall_s", {}) if (out / "summary.json").exists() else {}
-    return rows, walls
-
-
-def evaluate_all(cfg: dict, walls: dict[str, float], only: list[str] | None = None) -> dict:
-    """Every variant (or only those named, merged with the stored rows of the others) on every held-out set."""
+def score_variant(cfg: dict, variant: str) -> None:
+    """Score one finished variant (``identity``: the blurry input) on every held-out set and store its
+    per-image rows (and training wall time) in the study's score files."""
     import torch
 
     from deblurkit.infer import load_restorer
@@ -204,41 +207,56 @@ def evaluate_all(cfg: dict, walls: dict[str, float], only: list[str] | None = No
     troot = ROOT / cfg["testsets_dir"]
     if not troot.is_dir():
         raise SystemExit(f"{troot} missing: run python -m studies.make_testsets first")
-    sets = available_sets(troot)
-    evaluated = list(cfg["variants"]) if only is None else list(only)
-    kept: list[dict] = []
-    if only is not None:
-        old_rows, old_walls = stored_rows(cfg)
-        kept = [r for r in old_rows if r["method"] not in evaluated and r["method"] != "identity"]
-        walls = {**{v: old_walls[v] for v in old_walls if v not in evaluated}, **walls}
-    present = set(evaluated) | {r["method"] for r in kept}
-    methods = ["identity"] + [v for v in cfg["variants"] if v in present]
-    restorers = {"identity": None}
-    for v in evaluated:
-        restorers[v] = load_restorer(ROOT / cfg["runs_dir"] / v / "model.safetensors", backend="torch",
-                                     threads=1, tile=0)
-    rows: list[dict] = []
-    outputs: dict[tuple[str, str, str], np.ndarray] = {}
+    run = ROOT / cfg["runs_dir"] / variant
+    restorer = None
+    if variant != "identity":
+        restorer = load_restorer(run / "model.safetensors", backend="torch", threads=1, tile=0)
+    t0, rows = time.time(), []
+    for s in available_sets(troot):
+        root, items = set_items(troot, s, None, all_photos=True)
+        for it in items:
+            blur, sharp = load_pair(root, it["index"])
+            t = time.time()
+            out = blur if restorer is None else np.clip(restorer(blur), 0, 1)
+            sec = time.time() - t
+            p, q = metrics(out, sharp)
+            rows.append({"set": s, "image": f"{it['index']:03d}.png", "method": variant, "psnr": p, "ssim": q,
+                         "seconds": sec})
+    record: dict = {"rows": rows, "eval_s": round(time.time() - t0, 1)}
+    if variant != "identity":
+        record["train_wall_s"] = run_wall_seconds(run)
+    path = VariantScores(ROOT / cfg["out_dir"]).write(variant, record)
+    print(f"[{variant}] scored {len(rows)} images in {record['eval_s']:.0f} s -> {path}", flush=True)
+
+
+def stored_results(cfg: dict) -> dict:
+    """The tables of every scored variant (in the config's order) and the blurry input."""
+    store = VariantScores(ROOT / cfg["out_dir"])
+    methods = ["identity"] + store.scored(cfg["variants"])
+    rows = store.rows(methods)
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    walls = {v: store.read(v)["train_wall_s"] for v in methods[1:]}
+    return {"rows": rows, "summary": summarise(cfg, rows, sets, methods, walls), "sets": sets, "methods": methods}
+
+
+def first_image_outputs(cfg: dict, sets: list[str], methods: list[str]) -> dict[tuple[str, str, str], np.ndarray]:
+    """``(set, image, method) -> output`` for the first image of each set (and ``sharp``: its target),
+    from the variants' weights in the runs folder, for :func:`crop_figure`."""
+    from deblurkit.infer import load_restorer
+
+    troot = ROOT / cfg["testsets_dir"]
+    restorers = {m: None if m == "identity" else load_restorer(ROOT / cfg["runs_dir"] / m / "model.safetensors",
+                                                               backend="torch", threads=1, tile=0)
+                 for m in methods}
+    outputs = {}
     for s in sets:
         root, items = set_items(troot, s, None, all_photos=True)
-        for n, it in enumerate(items):
-            name = f"{it['index']:03d}.png"
-            blur, sharp = load_pair(root, it["index"])
-            for m in ["identity"] + evaluated:
-                t0 = time.time()
-                out = blur if restorers[m] is None else np.clip(restorers[m](blur), 0, 1)
-                sec = time.time() - t0
-                p, q = metrics(out, sharp)
-                rows.append({"set": s, "image": name, "method": m, "psnr": p, "ssim": q, "seconds": sec})
-                if n == 0:  # keep the first image of each set for the crop figure
-                    outputs[(s, name, m)] = out
-            if n == 0:
-                outputs[(s, name, "sharp")] = sharp
-        print(f"evaluated {s}: {len(items)} images x {len(evaluated) + 1} methods", flush=True)
-    rows += [r for r in kept if r["set"] in sets]
-    summary = summarise(cfg, rows, sets, methods, walls)
-    return {"rows": rows, "summary": summary, "outputs": outputs, "sets": sets, "methods": methods,
-            "all_evaluated": set(evaluated) == set(cfg["variants"])}
+        name = f"{items[0]['index']:03d}.png"
+        blur, sharp = load_pair(root, items[0]["index"])
+        outputs[(s, name, "sharp")] = sharp
+        for m, restorer in restorers.items():
+            outputs[(s, name, m)] = blur if restorer is None else np.clip(restorer(blur), 0, 1)
+    return outputs
 
 
 def summarise(cfg: dict, rows: list[dict], sets: list[str], methods: list[str], walls: dict[str, float]) -> dict:
@@ -380,7 +398,7 @@ def bar_figure(summary: dict, sets: list[str], methods: list[str], path: Path) -
     img.save(path, optimize=True)
 
 
-def crop_figure(res: dict, sets: list[str], methods: list[str], path: Path, crop: int = 112) -> None:
+def crop_figure(outputs: dict, sets: list[str], methods: list[str], path: Path, crop: int = 112) -> None:
     """Rows: held-out sets; columns: blurry input, each variant, sharp target (same crop, with PSNR)."""
     from PIL import Image, ImageDraw
 
@@ -395,9 +413,9 @@ def crop_figure(res: dict, sets: list[str], methods: list[str], path: Path, crop
     for ci, c in enumerate(cols):
         d.text((ci * crop + 3, 1), "blurry" if c == "identity" else c[:20], fill="black")
     for si, s in enumerate(sets):
-        keys = [k for k in res["outputs"] if k[0] == s and k[2] == "sharp"]
+        keys = [k for k in outputs if k[0] == s and k[2] == "sharp"]
         _, name, _ = keys[0]
-        sharp = res["outputs"][(s, name, "sharp")]
+        sharp = outputs[(s, name, "sharp")]
         h, w = sharp.shape[:2]
         # the most textured crop of the sharp image, so differences are visible
         best, top_left = -1.0, (0, 0)
@@ -410,7 +428,7 @@ def crop_figure(res: dict, sets: list[str], methods: list[str], path: Path, crop
         ty, tx = top_left
         y0 = label_h + si * (crop + label_h)
         for ci, c in enumerate(cols):
-            a = res["outputs"][(s, name, c)][ty:ty + crop, tx:tx + crop]
+            a = outputs[(s, name, c)][ty:ty + crop, tx:tx + crop]
             img.paste(Image.fromarray(np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)), (ci * crop, y0))
             txt = f"{s} {name}" if c == "sharp" else f"{psnr(a, sharp[ty:ty + crop, tx:tx + crop], data_range=1.0):.2f} dB"
             d.text((ci * crop + 3, y0 + crop), txt, fill="black")
@@ -478,13 +496,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default=str(CONFIG))
     ap.add_argument("--trial", action="store_true", help="time 20 training steps and exit")
-    ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the finished runs")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="train nothing: score the finished runs that have no score file yet")
+    ap.add_argument("--rescore", action="store_true", help="score every finished run again (and the input)")
     ap.add_argument("--seed", type=int, default=None,
                     help="train/evaluate a replicate with this seed (own runs/results folders, suffix -seedN)")
     ap.add_argument("--combine-seeds", default=None, metavar="S0,S1,...",
                     help="tabulate finished replicates' summaries side by side and exit")
     ap.add_argument("--variants", default=None, metavar="V0,V1,...",
-                    help="train and evaluate only these variants; the stored rows of the others are kept")
+                    help="train and score only these variants (default: every variant of the config)")
     ap.add_argument("--source-only", metavar="DIR", default=None,
                     help="only write the sharp source folder to DIR (e.g. for the default model's training) and exit")
     ap.add_argument("--photo-sides", default=None, metavar="S0,S1,...",
@@ -509,35 +529,35 @@ def main(argv: list[str] | None = None) -> int:
             cfg["photo_sides"] = [int(v) for v in args.photo_sides.split(",")]
         print(build_source(cfg))
         return 0
-    only = None
+    wanted = list(cfg["variants"])
     if args.variants:
-        only = args.variants.split(",")
-        unknown = [v for v in only if v not in cfg["variants"]]
+        wanted = args.variants.split(",")
+        unknown = [v for v in wanted if v not in cfg["variants"]]
         if unknown:
             ap.error(f"--variants: {unknown} not in the config's variants {cfg['variants']}")
-    source = build_source(cfg)
     if args.trial:
-        trial(cfg, source)
+        trial(cfg, build_source(cfg))
         return 0
-    wanted = cfg["variants"] if only is None else only
-    if args.eval_only:
-        walls = {v: run_wall_seconds(ROOT / cfg["runs_dir"] / v) for v in wanted}
-    else:
-        walls = run_training({**cfg, "variants": wanted}, source)
-    missing = [v for v in wanted if not (ROOT / cfg["runs_dir"] / v / "model.safetensors").exists()]
+    run_variants(cfg, wanted, train_missing=not (args.eval_only or args.rescore), rescore=args.rescore)
+    store = VariantScores(ROOT / cfg["out_dir"])
+    missing = [v for v in cfg["variants"] if v not in store]
     if missing:
-        print(f"not finished: {missing}", file=sys.stderr)
+        print(f"not scored yet: {', '.join(missing)}", file=sys.stderr)
+    if len(missing) == len(cfg["variants"]):
         return 1
-    t_eval = time.time()
-    res = evaluate_all(cfg, walls, only)
-    res["summary"]["eval_s"] = round(time.time() - t_eval, 1)
+    res = stored_results(cfg)
     write_results(cfg, res, time.time() - t0)
     figs = ROOT / cfg["figures_dir"]
     bar_figure(res["summary"], res["sets"], res["methods"], figs / "psnr_gain_per_variant.png")
-    if res["all_evaluated"]:  # the crops need every variant's outputs
-        crop_figure(res, res["sets"], res["methods"], figs / "crops_per_variant.png")
-    print(f"evaluation {time.time() - t_eval:.0f} s; this invocation {time.time() - t0:.0f} s; "
-          f"training wall time (sum over variants, from metrics.csv) {sum(walls.values()):.0f} s", flush=True)
+    runs = [ROOT / cfg["runs_dir"] / v / "model.safetensors" for v in cfg["variants"]]
+    if not missing and all(p.exists() for p in runs):  # the crops need every variant's weights
+        outputs = first_image_outputs(cfg, res["sets"], res["methods"])
+        crop_figure(outputs, res["sets"], res["methods"], figs / "crops_per_variant.png")
+    else:
+        print("crop figure not drawn: it needs every variant's weights in the runs folder", file=sys.stderr)
+    walls = res["summary"]["train_wall_s"]
+    print(f"this invocation {time.time() - t0:.0f} s; training wall time (sum over variants, from metrics.csv) "
+          f"{sum(walls.values()):.0f} s", flush=True)
     return 0
 
 

@@ -53,7 +53,7 @@ def test_a_configured_source_is_used_as_it_is_and_the_many_photos_config_resolve
     assert not (tmp_path / "src").exists()  # nothing was written in its place
 
 
-def test_data_study_lands_variant_by_variant_keeping_the_stored_rows(tmp_path, monkeypatch):
+def test_data_study_lands_variant_by_variant_keeping_the_stored_scores(tmp_path, monkeypatch):
     study = _load("train_data_study")
     import deblurkit.infer
 
@@ -65,26 +65,36 @@ def test_data_study_lands_variant_by_variant_keeping_the_stored_rows(tmp_path, m
     monkeypatch.setattr(study, "available_sets", lambda root: ["uniform"])
     monkeypatch.setattr(study, "set_items", lambda root, s, limit, all_photos: (root, [{"index": 0}, {"index": 1}]))
     monkeypatch.setattr(study, "load_pair", lambda root, i: pairs[i])
+    monkeypatch.setattr(study, "run_wall_seconds", lambda run: {"realistic": 10.0, "naive": 20.0}[run.name])
+    for v in ("realistic", "naive"):  # finished runs: their weights exist
+        (tmp_path / "runs" / v).mkdir(parents=True)
+        (tmp_path / "runs" / v / "model.safetensors").write_bytes(b"")
     near = np.clip(sharp + 0.01, 0, 1)  # a "network" that returns nearly the sharp image
     monkeypatch.setattr(deblurkit.infer, "load_restorer", lambda path, **kw: (lambda blur: near))
     cfg = {"variants": ["naive", "gopro", "realistic"], "runs_dir": "runs", "testsets_dir": "tests-sets",
            "out_dir": "out", "train": {}}
 
-    first = study.evaluate_all(cfg, {"realistic": 10.0}, only=["realistic"])
-    study.write_results(cfg, first, 1.0)
-    assert first["methods"] == ["identity", "realistic"] and not first["all_evaluated"]
+    study.run_variants(cfg, ["realistic"], train_missing=False)
+    first = study.stored_results(cfg)
+    assert first["methods"] == ["identity", "realistic"]
 
     monkeypatch.setattr(deblurkit.infer, "load_restorer", lambda path, **kw: (lambda blur: blur))  # no gain
-    second = study.evaluate_all(cfg, {"naive": 20.0}, only=["naive"])
+    # gopro has no weights and is not trained here; realistic is scored already and not run again
+    study.run_variants(cfg, ["naive", "gopro", "realistic"], train_missing=False)
+    second = study.stored_results(cfg)
     study.write_results(cfg, second, 1.0)
     assert second["methods"] == ["identity", "naive", "realistic"]  # in the config's order
     table = second["summary"]["table"]["uniform"]
     assert table["naive"]["gain_db"] == pytest.approx(0.0)
-    assert table["realistic"]["gain_db"] > 10  # the stored rows, not re-run
+    assert table["realistic"]["gain_db"] > 10  # the stored scores, not re-run
     assert table["naive"]["realistic_wins"] == 2
-    assert second["summary"]["train_wall_s"] == {"realistic": 10.0, "naive": 20.0}
+    assert second["summary"]["train_wall_s"] == {"naive": 20.0, "realistic": 10.0}
     assert sorted({(r["method"], r["image"]) for r in second["rows"]}) == sorted(
         (m, f"{i:03d}.png") for m in ("identity", "naive", "realistic") for i in (0, 1))
+    assert (tmp_path / "out" / "results.md").read_text().count("| realistic |") == 2
+
+    study.run_variants(cfg, ["realistic"], train_missing=False, rescore=True)  # scored again: no gain now
+    assert study.stored_results(cfg)["summary"]["table"]["uniform"]["realistic"]["gain_db"] == pytest.approx(0.0)
 
 
 def _fake_results(tmp_path: Path, name: str, images: list[tuple[str, float, float, float]]) -> tuple[Path, Path]:
@@ -214,3 +224,18 @@ def test_kernel_refine_training_runs_through_the_library_loop_and_resumes_exactl
     model, meta = load_kernel_refine_model(tmp_path / "kr.safetensors")
     assert meta["name"] == "kernel-refine" and meta["extra"]["steps"] == 4 and model.hparams == study.HPARAMS
     assert meta["extra"]["training_pairs"] == 3 and meta["extra"]["wall_seconds"] > 0  # read by studies.eval_designs
+
+
+def test_variant_scores_keep_one_record_per_variant(tmp_path):
+    from studies.variant_scores import VariantScores
+
+    store = VariantScores(tmp_path / "out")
+    assert store.scored(["a", "b"]) == [] and "a" not in store
+    store.write("b", {"rows": [{"image": "x", "psnr": 1.0}], "train_wall_s": 5.0})
+    store.write("a", {"rows": [{"image": "x", "psnr": 2.0}, {"image": "y", "psnr": 3.0}]})
+    assert store.scored(["a", "b", "c"]) == ["a", "b"]
+    assert [r["psnr"] for r in store.rows(["b", "a"])] == [1.0, 2.0, 3.0]
+    assert store.read("b") == {"variant": "b", "rows": [{"image": "x", "psnr": 1.0}], "train_wall_s": 5.0}
+    with pytest.raises(TypeError, match="rows"):
+        store.write("c", {"psnr": 1.0})
+    assert "c" not in store and sorted(p.name for p in store.folder.iterdir()) == ["a.json", "b.json"]
