@@ -3,10 +3,23 @@
 Every output is reduced to its 16 x 16 block means (a 10 x 10 x 3 digest of each 160 x 160 image),
 stored in ``tests/infer/restorer_outputs.json`` by running this file as a script
 (``python tests/infer/test_regression_outputs.py``). A change of behaviour moves the block means
-by far more than :data:`TOLERANCE`; what differs between CPUs (the vector instructions that
-PyTorch and the FFTs pick give last-bit differences) stays far below it, which bit-exact hashes
-did not survive. Regenerate the file only for an intended change of behaviour, and say so in the
-commit message.
+by far more than the tolerances; what differs between CPUs must stay below them. Regenerate the
+file only for an intended change of behaviour, and say so in the commit message.
+
+Two tolerances, because CPUs differ in two ways. The networks see last-bit differences (the vector
+instructions that PyTorch and the FFTs pick) and pass them on unamplified: :data:`TOLERANCE`.
+Blind kernel estimation amplifies them: its L0 steps threshold every pixel, so a last-bit change
+can move a pixel across a threshold and the kernel a little, and on an image whose ringing check
+sits near its limit it can flip the decision to deblur at all (a 21-px blur of the same crop at
+1.1 rad is such an image: its block means move by up to 0.18 under 1e-6 perturbations, and they
+did between two CPUs). The blurred image is therefore
+one on which the decision has a margin and the kernel is stable, and the restorers that estimate
+kernels get :data:`BLIND_TOLERANCE`. ``python tests/infer/test_regression_outputs.py --spread``
+measures that stability: each case's largest block-mean change under input perturbations of
+1e-6 (about a float32 last bit), which must stay well below the case's tolerance (measured: at
+most 1.2e-4 for the blind cases, 1e-6 for the others). The blind tolerance still catches small
+changes: the deconvolution's prior weight at 1e-3 or 3e-3 instead of 2e-3 moves ``kernel-deconv``'s
+block means by 6e-3 and 4e-3.
 """
 
 from __future__ import annotations
@@ -21,7 +34,10 @@ pytestmark = pytest.mark.slow  # runs the default chain several times (about a m
 
 STORED = Path(__file__).resolve().parent / "restorer_outputs.json"
 TOLERANCE = 2e-4
-"""Largest allowed difference of a block mean (images in [0, 1])."""
+"""Largest allowed difference of a block mean (images in [0, 1]) for restorers without blind kernels."""
+BLIND_TOLERANCE = 2e-3
+"""The same for restorers that estimate kernels (about 10x the ``--spread`` measured on this image)."""
+BLIND_CASES = frozenset({"kernel-deconv", "kernel-refine", "default-torch", "default"})
 BLOCK = 16
 #: (restorer spec, load_restorer keyword arguments)
 CASES: dict[str, tuple[str, dict]] = {
@@ -45,13 +61,13 @@ def _line_kernel(length: int, angle: float) -> np.ndarray:
 
 
 def fixed_images() -> dict[str, np.ndarray]:
-    """Two 160x160 sRGB float32 crops of ``skimage.data.astronaut()``: sharp, and with a long motion blur."""
+    """Two 160x160 sRGB float32 crops of ``skimage.data.astronaut()``: sharp, and with an 11-px motion blur."""
     from scipy.ndimage import convolve
     from skimage import data
 
     base = (data.astronaut()[0:160, 180:340] / 255.0).astype(np.float32)
     out = {"sharp": base}
-    for name, length, angle in (("long", 21, 1.1),):
+    for name, length, angle in (("shake", 11, 0.3),):
         k = _line_kernel(length, angle)
         blurred = np.stack([convolve(base[..., c], k, mode="reflect") for c in range(3)], axis=2)
         noise = np.random.default_rng(0).normal(0.0, 0.003, blurred.shape)
@@ -67,12 +83,25 @@ def digest(img: np.ndarray) -> list:
     return np.round(blocks, 6).tolist()
 
 
-def output_digests(case: str) -> dict[str, list]:
+def output_digests(case: str, perturbation_seed: int | None = None) -> dict[str, list]:
+    """Block means of ``case``'s outputs; with a seed, of inputs perturbed by N(0, 1e-6) noise."""
     from deblurkit.infer import load_restorer
 
     spec, kwargs = CASES[case]
     restorer = load_restorer(spec, **kwargs)
-    return {name: digest(restorer(img)) for name, img in fixed_images().items()}
+    images = fixed_images()
+    if perturbation_seed is not None:
+        rng = np.random.default_rng(perturbation_seed)
+        images = {k: np.clip(v + rng.normal(0.0, 1e-6, v.shape), 0.0, 1.0).astype(np.float32)
+                  for k, v in images.items()}
+    return {name: digest(restorer(img)) for name, img in images.items()}
+
+
+def spread(case: str, draws: int = 8) -> float:
+    """Largest block-mean change of ``case``'s outputs over ``draws`` perturbed copies of the inputs."""
+    base = output_digests(case)
+    return max(float(np.abs(np.asarray(output_digests(case, seed)[name]) - np.asarray(base[name])).max())
+               for seed in range(1, draws + 1) for name in base)
 
 
 def test_fixed_images_are_fixed():
@@ -84,14 +113,22 @@ def test_fixed_images_are_fixed():
 @pytest.mark.parametrize("case", list(CASES))
 def test_outputs_unchanged(case):
     stored = json.loads(STORED.read_text())["outputs"][case]
+    tolerance = BLIND_TOLERANCE if case in BLIND_CASES else TOLERANCE
     for name, got in output_digests(case).items():
-        np.testing.assert_allclose(got, stored[name], rtol=0, atol=TOLERANCE, err_msg=f"{case} on {name}")
+        np.testing.assert_allclose(got, stored[name], rtol=0, atol=tolerance, err_msg=f"{case} on {name}")
 
 
 if __name__ == "__main__":
+    import sys
+
     import torch
 
     torch.set_num_threads(1)
+    if "--spread" in sys.argv[1:]:
+        for case in CASES:
+            tolerance = BLIND_TOLERANCE if case in BLIND_CASES else TOLERANCE
+            print(f"{case}: largest change {spread(case):.1e} (tolerance {tolerance:.0e})", flush=True)
+        sys.exit(0)
     record = {"inputs": {k: digest(v) for k, v in fixed_images().items()},
               "outputs": {case: output_digests(case) for case in CASES}}
     STORED.write_text(json.dumps(record, separators=(",", ":")) + "\n")
