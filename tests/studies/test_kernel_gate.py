@@ -102,6 +102,8 @@ def test_prior_weights_are_compared_on_the_pairs_the_shipped_rule_deconvolves(tm
     assert row["pairs"] == 1  # the ringing pair is left out, as the pipeline declines it
     assert row["gain"] == row["true_gain"]  # the stored kernel is the truth
     assert row["gain"][1] > max(row["gain"][0], 0.0)  # noise-free: the weaker prior restores more
+    assert row["best_gain"] == max(row["gain"]) and row["best_true_gain"] == max(row["true_gain"])  # one pair
+    assert res["best_per_pair_mean_of_sets"] == row["best_gain"]
 
     # --chain: the default chain's network after each deconvolution, beside the network alone
     chain_out = tmp_path / "res" / "c"
