@@ -229,6 +229,12 @@ def _weight_gains(job: tuple) -> dict:
     return rec
 
 
+def best_per_pair(rows: list[list[dict]], key: str) -> float:
+    """Mean over pairs of each pair's best ``key`` over the weights (``rows[pair][weight]``): the
+    weight chosen per pair with the sharp image, the most any per-photo choice among them could add."""
+    return float(np.mean([max(x[key] for x in r) for r in rows]))
+
+
 def weights(args: argparse.Namespace) -> int:
     """The deconvolution's prior weights compared on the collected pairs whose kernel the shipped
     trust rule deconvolves (stored kernels, no re-estimation): mean gain per set with the estimated
@@ -274,12 +280,10 @@ def weights(args: argparse.Namespace) -> int:
         rows = [p["rows"] for p in mine]
         t = table[label] = {"pairs": len(rows),
                             "gain": [float(np.mean([r[i]["gain"] for r in rows])) for i in range(len(combos))]}
-        # The best weight of the list chosen per pair with the truth: the most any per-photo choice
-        # among these weights could add.
-        t["best_gain"] = float(np.mean([max(x["gain"] for x in r) for r in rows]))
+        t["best_gain"] = best_per_pair(rows, "gain")
         if "true_gain" in rows[0][0]:
             t["true_gain"] = [float(np.mean([r[i]["true_gain"] for r in rows])) for i in range(len(combos))]
-            t["best_true_gain"] = float(np.mean([max(x["true_gain"] for x in r) for r in rows]))
+            t["best_true_gain"] = best_per_pair(rows, "true_gain")
         if args.chain:
             t["network_gain"] = float(np.mean([p["network_gain"] for p in mine]))
             t["chain_gain"] = [float(np.mean([r[i]["chain_gain"] for r in rows])) for i in range(len(combos))]

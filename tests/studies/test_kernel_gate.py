@@ -64,6 +64,15 @@ def test_the_loss_limit_can_read_the_true_kernel_and_leave_sets_aside():
     assert kept[0] and kept[1] and not kept[2]
 
 
+def test_best_weight_is_chosen_per_pair_not_per_set():
+    from studies.kernel_gate import best_per_pair
+
+    # pair 0 prefers the first weight, pair 1 the second: the per-pair best beats either fixed weight
+    rows = [[{"gain": 3.0}, {"gain": 1.0}], [{"gain": 0.0}, {"gain": 2.0}]]
+    assert best_per_pair(rows, "gain") == 2.5
+    assert best_per_pair(rows, "gain") > max(sum(r[i]["gain"] for r in rows) / len(rows) for i in range(2))
+
+
 def test_prior_weights_are_compared_on_the_pairs_the_shipped_rule_deconvolves(tmp_path):
     """``weights`` deconvolves the trusted pairs only, with each weight, from the stored kernels."""
     import numpy as np
