@@ -238,9 +238,10 @@ def best_per_pair(rows: list[list[dict]], key: str) -> float:
 def weights(args: argparse.Namespace) -> int:
     """The deconvolution's prior weights compared on the collected pairs whose kernel the shipped
     trust rule deconvolves (stored kernels, no re-estimation): mean gain per set with the estimated
-    and with the true kernel for every ``(weight, noise_weight)``, and with the best of them per pair. With ``--chain``: on the pairs the
-    default chain deconvolves (support at least ``CHAIN_KERNEL_MIN_SUPPORT``), the chain's gain
-    (deconvolution, then its network) per weight beside the network alone."""
+    and with the true kernel for every ``(weight, noise_weight)``, and with the best of them per pair.
+    With ``--chain``: on the pairs the default chain deconvolves (support at least
+    ``CHAIN_KERNEL_MIN_SUPPORT``), the chain's gain (deconvolution, then its network) per weight beside
+    the network alone."""
     from concurrent.futures import ProcessPoolExecutor
 
     from deblurkit.infer.restorers import CHAIN_KERNEL_MIN_SUPPORT

@@ -13,10 +13,11 @@ can move a pixel across a threshold and the kernel a little, and on an image who
 sits near its limit it can flip the decision to deblur at all (a 21-px blur of the same crop at
 1.1 rad is such an image: its block means move by up to 0.18 under 1e-6 perturbations, and they
 did between two CPUs). The blurred image is therefore one on which the decision has a margin and
-the kernel is stable, and the restorers that estimate kernels get :data:`BLIND_TOLERANCE`. ``python tests/infer/test_regression_outputs.py --spread``
-measures that stability: each case's largest block-mean change under input perturbations of
-1e-6 (about a float32 last bit), which must stay well below the case's tolerance (measured: at
-most 1.2e-4 for the blind cases, 1e-6 for the others). The blind tolerance still catches small
+the kernel is stable, and the restorers that estimate kernels get :data:`BLIND_TOLERANCE`.
+``python tests/infer/test_regression_outputs.py --spread`` measures that stability: each case's
+largest block-mean change under input perturbations of 1e-6 (about a float32 last bit), which must
+stay well below the case's tolerance (measured: at most 1.2e-4 for the blind cases, 1e-6 for the
+others). The blind tolerance still catches small
 changes: the deconvolution's prior weight at 1e-3 or 3e-3 instead of 2e-3 moves ``kernel-deconv``'s
 block means by 6e-3 and 4e-3.
 """
@@ -60,7 +61,8 @@ def _line_kernel(length: int, angle: float) -> np.ndarray:
 
 
 def fixed_images() -> dict[str, np.ndarray]:
-    """Two 160x160 sRGB float32 crops of ``skimage.data.astronaut()``: sharp, and with an 11-px motion blur."""
+    """Two 160x160 sRGB float32 crops of ``skimage.data.astronaut()``: sharp, and with an 11-px
+    motion blur."""
     from scipy.ndimage import convolve
     from skimage import data
 
@@ -104,7 +106,8 @@ def output_digests(case: str) -> dict[str, list]:
 
 
 def spread(case: str, draws: int = 8) -> float:
-    """Largest block-mean change of ``case``'s outputs when the inputs get N(0, 1e-6) noise (``draws`` draws)."""
+    """Largest block-mean change of ``case``'s outputs when the inputs get N(0, 1e-6) noise
+    (``draws`` draws)."""
     restorer = _restorer(case)
     images = fixed_images()
     base = _digests(restorer, images)
@@ -128,7 +131,8 @@ def test_fixed_images_are_fixed():
 def test_outputs_unchanged(case):
     stored = json.loads(STORED.read_text())["outputs"][case]
     for name, got in output_digests(case).items():
-        np.testing.assert_allclose(got, stored[name], rtol=0, atol=tolerance(case), err_msg=f"{case} on {name}")
+        np.testing.assert_allclose(got, stored[name], rtol=0, atol=tolerance(case),
+                                   err_msg=f"{case} on {name}")
 
 
 if __name__ == "__main__":
