@@ -94,3 +94,26 @@ def test_resolve_device_accepts_cpu_in_any_spelling() -> None:
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(torch.device("cpu")).type == "cpu"
     assert resolve_device("cpu:0").type == "cpu"
+
+
+def test_fit_sh_degree_one_gives_view_dependent_colours(nerf_poses: Path, tmp_path: Path) -> None:
+    from deblurkit.scene.fit import load_run
+
+    run = tmp_path / "run"
+    assert main(["scene", "fit", str(nerf_poses), "--out", str(run), "--iterations", "3", "--threads", "1",
+                 "--sh-degree", "1"]) == 0
+    config, gs, _, _ = load_run(run)
+    assert config.sh_degree == 1 and gs.sh_degree == 1
+    assert json.loads((run / "config.json").read_text())["sh_degree"] == 1
+    # the degree-1 coefficients start at 0 and were trained: three iterations moved them
+    assert gs.sh1 is not None and float(gs.sh1.abs().max()) > 0
+    assert main(["scene", "views", str(run), "-o", str(tmp_path / "views")]) == 0
+    assert len(list((tmp_path / "views").glob("*.png"))) == 3
+
+
+def test_fit_refuses_an_unsupported_sh_degree(nerf_poses: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["scene", "fit", str(nerf_poses), "--out", str(tmp_path / "run"), "--sh-degree", "3"])
+    assert exc.value.code == 2
+    assert "--sh-degree" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

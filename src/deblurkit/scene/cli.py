@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--scale", type=float, default=1.0, help="resize the photos by this factor first")
     fit.add_argument("--subframes", type=int, default=21, help="renders per exposure (default 21)")
     fit.add_argument("--order", type=int, default=9, help="Bézier order of each trajectory (default 9)")
+    fit.add_argument("--sh-degree", type=int, default=0, choices=(0, 1),
+                     help="spherical-harmonics degree of the colours: 0 (default, one colour per Gaussian) or 1 "
+                          "(view-dependent)")
     fit.add_argument("--background", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("R", "G", "B"),
                      help="sRGB colour behind transparent pixels of RGBA photos, also rendered behind the "
                           "scene (default white)")
@@ -67,7 +70,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     # transparent pixels were composited on this colour, so the scene is rendered over it too
     background = tuple(float(c) for c in srgb_to_linear(torch.tensor(args.background, dtype=torch.float32)))
     config = FitConfig(mode=args.mode, iterations=args.iterations, num_subframes=args.subframes,
-                       bezier_order=args.order, seed=args.seed, background=background)
+                       bezier_order=args.order, sh_degree=args.sh_degree, seed=args.seed, background=background)
 
     def report(rec: dict) -> None:
         print(f"iteration {rec['iteration']}/{config.iterations}: L1 {rec['l1']:.4f}, "
