@@ -31,12 +31,15 @@ view (``_test_views.png``; a blurry photo does not exist for new poses, so the r
 order) and one per training view, for the first three (``_train_views.png``: the blurry photo, each fit's sharp render at
 that view's mid-exposure pose, the truth).
 
-Sizes are tiny on purpose (a shared 2-core CPU); all are options.
+Sizes are tiny on purpose (a shared 2-core CPU); all are options. Fits longer than a working
+day: ``--runs-dir DIR`` checkpoints each fit in ``DIR/<mode>``, and the same command resumes it.
 
 ``--summarize A.json B.json ...`` (no fitting): mean and spread (sample standard deviation, min
 and max) of each fit's test PSNR/SSIM and of its gap to ``joint`` over several runs, e.g. seeds;
 files of the same seed (the same study split over processes with ``--modes``) are merged first;
-writes ``--out`` ``.json`` and ``.md``.
+writes ``--out`` ``.json`` and ``.md``. With ``--baseline C.json D.json ...`` (runs of the same seeds
+with another setting, e.g. ``--no-anneal``) each fit is also compared with them, paired by seed:
+test PSNR difference, Gaussians and floaters.
 """
 
 from __future__ import annotations
@@ -88,11 +91,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="studies/results/scene_deblur")
+    ap.add_argument("--runs-dir", default=None,
+                    help="keep each fit's checkpoints in DIR/<mode> (every --checkpoint-every iterations), "
+                         "so that the same command resumes an interrupted fit; default: no checkpoints")
+    ap.add_argument("--checkpoint-every", type=int, default=100,
+                    help="iterations between checkpoints (--runs-dir)")
     ap.add_argument("--summarize", nargs="+", metavar="JSON", help="summarise finished runs instead of fitting")
+    ap.add_argument("--baseline", nargs="+", metavar="JSON",
+                    help="with --summarize: runs of the same seeds with another setting (e.g. --no-anneal); "
+                         "adds each fit's difference to them, paired by seed")
     args = ap.parse_args()
     if args.summarize:
-        summarize(args.summarize, Path(args.out))
+        summarize(args.summarize, Path(args.out), baseline=args.baseline)
         return
+    if args.baseline:
+        ap.error("--baseline needs --summarize")
 
     import resource
 
@@ -215,15 +228,18 @@ def main() -> None:
                            trajectory_anchor=args.anchor, lr_alignment=args.lr_alignment,
                            trajectory_init_noise=args.init_noise,
                            densify_every=args.densify_every, densify_from=args.densify_from,
-                           anneal_fraction=args.anneal_fraction, checkpoint_every=10**9, seed=args.seed,
+                           anneal_fraction=args.anneal_fraction,
+                           checkpoint_every=args.checkpoint_every if args.runs_dir else 10**9, seed=args.seed,
                            grad_threshold_start=2e-4 if args.no_anneal else 4e-4)
         scope = reset_peak_rss()
         rss_start = peak_rss_mb()  # after a reset: the resident memory now
         t0, c0 = time.perf_counter(), time.process_time()
         res = fit_scene(photos, config, log_every=args.log_every or max(1, args.iterations // 6),
                         progress=lambda r, m=mode: print(m, {k: round(x, 4) for k, x in r.items()}, flush=True),
-                        monitor=monitor)
+                        monitor=monitor, run_dir=Path(args.runs_dir) / mode if args.runs_dir else None)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+        if args.runs_dir is not None:  # a resumed fit: its own record of the wall time, all sessions
+            seconds = max(seconds, res.history[-1]["seconds"])
         peak = peak_rss_mb()
         test_pred = srgb(render_views_linear(res.gaussians, cams[test_idx], intr, background=background))
         train_pred = srgb(render_views_linear(res.gaussians, sharp_view_poses(train.w2c, res.trajectories), intr,
@@ -299,20 +315,30 @@ def main() -> None:
     print("\n".join(lines))
 
 
-def summarize(files: list[str], out: Path) -> dict:
-    """Mean, sample standard deviation, min and max over runs of each fit's test scores."""
-    import numpy as np
-
-    from deblurkit.io import atomic_write
-
+def _runs_by_seed(files: list[str]) -> list[dict]:
+    """The runs in ``files``, one per seed: runs of one seed made with different --modes are merged."""
     runs: list[dict] = []
-    for f in files:  # runs of one seed made with different --modes are merged into one
+    for f in files:
         r = json.loads(Path(f).read_text())
         same = [q for q in runs if q["settings"]["seed"] == r["settings"]["seed"]]
         if same:
             same[0]["fits"].update(r["fits"])
         else:
             runs.append(r)
+    return runs
+
+
+def summarize(files: list[str], out: Path, baseline: list[str] | None = None) -> dict:
+    """Mean, sample standard deviation, min and max over runs of each fit's test scores.
+
+    With ``baseline`` (runs of the same seeds with another setting), each fit's test PSNR, number
+    of Gaussians and floaters are also given against the baseline's, paired by seed.
+    """
+    import numpy as np
+
+    from deblurkit.io import atomic_write
+
+    runs = _runs_by_seed(files)
     modes = [m for m in ("plain", "deblurred", "joint", "oracle") if all(m in r["fits"] for r in runs)]
 
     def stats(values: list[float]) -> dict[str, float]:
@@ -350,6 +376,34 @@ def summarize(files: list[str], out: Path) -> dict:
         for name, row in summary["trajectory_error"].items():
             lines.append(f"| {name.replace('_', ' ')} | {fmt(row['rotation_deg'], 2)} | {fmt(row['position'], 3)} | "
                          f"{fmt(row['set_rotation_deg'], 2)} | {fmt(row['set_position'], 3)} |")
+    if baseline:
+        base = {r["settings"]["seed"]: r for r in _runs_by_seed(baseline)}
+        missing = [r["settings"]["seed"] for r in runs if r["settings"]["seed"] not in base]
+        if missing:
+            raise SystemExit(f"--baseline has no run of seed(s) {missing}")
+        summary["baseline"] = {"runs": baseline, "fits": {}}
+        header = ("| fit | test PSNR, this − baseline (dB) | better on | Gaussians (this / baseline) | "
+                  "floaters (this / baseline) | floaters' opacity share (this / baseline) |")
+        lines += ["", "Against the baseline runs (same seeds; this minus baseline where a difference):", "",
+                  header, "|---|---|---|---|---|---|"]
+        for m in [m for m in modes if all(m in base[r["settings"]["seed"]]["fits"] for r in runs)]:
+            pairs = [(r["fits"][m], base[r["settings"]["seed"]]["fits"][m]) for r in runs]
+            row = {"psnr_minus_baseline": stats([a["test"]["psnr"] - b["test"]["psnr"] for a, b in pairs]),
+                   "gaussians": stats([a["gaussians"] for a, _ in pairs]),
+                   "baseline_gaussians": stats([b["gaussians"] for _, b in pairs])}
+            if all("floaters" in a and "floaters" in b for a, b in pairs):
+                for key in ("count", "opacity_share"):
+                    row[f"floaters_{key}"] = stats([a["floaters"][key] for a, _ in pairs])
+                    row[f"baseline_floaters_{key}"] = stats([b["floaters"][key] for _, b in pairs])
+            summary["baseline"]["fits"][m] = row
+            better = sum(d > 0 for d in row["psnr_minus_baseline"]["values"])
+            floaters = "- | -"
+            if "floaters_count" in row:
+                floaters = (f"{fmt(row['floaters_count'], 0)} / {fmt(row['baseline_floaters_count'], 0)} | "
+                            f"{row['floaters_opacity_share']['mean']:.3f} / "
+                            f"{row['baseline_floaters_opacity_share']['mean']:.3f}")
+            lines.append(f"| {m} | {fmt(row['psnr_minus_baseline'], 2)} | {better} of {len(pairs)} | "
+                         f"{fmt(row['gaussians'], 0)} / {fmt(row['baseline_gaussians'], 0)} | {floaters} |")
     with atomic_write(out.with_suffix(".json"), "w") as fh:
         json.dump(summary, fh, indent=2)
     with atomic_write(out.with_suffix(".md"), "w") as fh:

@@ -81,6 +81,21 @@ def test_resume_from_a_middle_checkpoint_matches_an_uninterrupted_run(tiny_views
     torch.testing.assert_close(resumed.trajectories.control, whole.trajectories.control)
 
 
+def test_a_resumed_fit_counts_the_time_before_the_interruption(tiny_views, tmp_path: Path) -> None:
+    cfg = _config(iterations=8, plain_iterations=4, checkpoint_every=4)
+    _interrupt_at(tiny_views, cfg, tmp_path, 6, log_every=2)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ck["iteration"] == 4 and ck["seconds"] > 0
+    # as if the first session had taken an hour: the resumed records start from there
+    ck["seconds"] = 3600.0
+    torch.save(ck, tmp_path / "checkpoint.pt")
+    resumed = fit_scene(tiny_views, cfg, run_dir=tmp_path, log_every=2)
+    records = [r for r in resumed.history if r["iteration"] > 4]
+    assert [r["iteration"] for r in records] == [6, 8]
+    assert all(3600.0 < r["seconds"] < 3600.0 + 600.0 for r in records)
+    assert [r["iteration"] for r in resumed.history if r["iteration"] <= 4] == [2, 4]
+
+
 def _tensors(obj, path: str = "") -> list[tuple[str, torch.Tensor]]:
     """Every tensor in a nested checkpoint payload, with where it sits."""
     if torch.is_tensor(obj):

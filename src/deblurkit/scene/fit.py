@@ -143,7 +143,8 @@ class FitResult:
     gaussians: Gaussians
     trajectories: ExposureTrajectories | None
     history: list[dict[str, float]] = field(default_factory=list)
-    """One record per logged iteration: iteration, loss, l1, gaussians, seconds."""
+    """One record per logged iteration: iteration, loss, l1, gaussians, seconds (wall time of the
+    fit so far, the sessions before a resume included)."""
 
 
 def scene_extent(w2c: Tensor) -> float:
@@ -506,7 +507,7 @@ def fit_scene(
         lr_align = config.lr_control if config.lr_alignment is None else config.lr_alignment
         traj_lrs = {"control": config.lr_control, "alignment": lr_align, "inner_times": config.lr_times}
         traj_opt = _Adam(traj_params, traj_lrs, eps=1e-8)
-    start, history = 0, []
+    start, history, seconds_before = 0, [], 0.0
     grad_sum = gs.means.new_zeros(len(gs))
     count = gs.means.new_zeros(len(gs))
     order: list[int] = []
@@ -522,6 +523,7 @@ def fit_scene(
             traj.load_state_dict(traj_saved.state_dict())
             traj_opt.load_state_dict(ck["trajectory_optimizer"])
         start, history = ck["iteration"], ck["history"]
+        seconds_before = float(ck.get("seconds", 0.0))  # checkpoints from before this field: 0
         grad_sum, count = ck["grad_sum"].to(device), ck["count"].to(device)
         gen.set_state(ck["generator"])
         order = ck["order"]
@@ -540,11 +542,11 @@ def fit_scene(
             "trajectories": None if traj is None else traj.state_dict(),
             "trajectory_optimizer": None if traj_opt is None else traj_opt.state_dict(),
             "history": history, "grad_sum": grad_sum, "count": count,
-            "generator": gen.get_state(), "order": order,
+            "generator": gen.get_state(), "order": order, "seconds": time.perf_counter() - t0,
         })
 
     densify_until = round(config.densify_until_fraction * config.iterations)
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - seconds_before  # a resumed fit's records count the earlier sessions' time
     for it in range(start, config.iterations):
         frac = it / max(1, config.iterations - 1)
         opt.lrs["means"] = lrs["means"] * 0.01**frac
