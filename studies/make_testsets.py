@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="build validation sets from the images of this folder instead of the manifest's "
                          "(e.g. ../shared/data/sharp/urban100: building facades, periodic structure)")
     ap.add_argument("--limit", type=int, default=None, help="with --photo-dir: the first N images by name")
+    ap.add_argument("--psf-dir", default=None,
+                    help="blur with the measured PSFs of this folder (.npy or grayscale PNG; a random one "
+                         "per pair, in a random orientation) instead of synthetic shake; every set's other "
+                         "settings are kept")
     args = ap.parse_args(argv)
     split = "folder" if args.photo_dir else args.split
 
@@ -162,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no {split} photos: run scripts/fetch_photos.py first (or check --photo-dir)", file=sys.stderr)
             return 2
         cfg = set_config(set_name)
+        if args.psf_dir:
+            cfg = dataclasses.replace(cfg, trajectory="recorded", psf_dir=args.psf_dir)
         out = Path(args.out) / set_name
         items = []
         crops = geometry.get("crops", 1)

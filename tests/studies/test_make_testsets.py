@@ -32,3 +32,24 @@ def test_photos_smaller_than_the_crop_are_left_out(tmp_path, capsys):
     meta = json.loads((tmp_path / "sets" / "uniform" / "meta.json").read_text())
     assert [it["photo"] for it in meta["items"]] == ["big.png"]
     assert "1 photos smaller than the 72-px crop left out" in capsys.readouterr().err
+
+
+def test_sets_blurred_with_measured_psfs(tmp_path):
+    rng = np.random.default_rng(2)
+    for name in ("a.png", "b.png"):
+        save_png(tmp_path / "photos" / name, rng.random((160, 160, 3)).astype(np.float32))
+    psf = np.zeros((9, 9), np.float32)
+    psf[4, 1:8] = 1.0  # a 7-px horizontal stroke
+    (tmp_path / "psfs").mkdir()
+    np.save(tmp_path / "psfs" / "stroke.npy", psf)
+    assert main(["--photo-dir", str(tmp_path / "photos"), "--sets", "uniform", "--size", "64",
+                 "--psf-dir", str(tmp_path / "psfs"), "--out", str(tmp_path / "sets")]) == 0
+    meta = json.loads((tmp_path / "sets" / "uniform" / "meta.json").read_text())
+    assert meta["config"]["trajectory"] == "recorded" and meta["config"]["psf_dir"] == str(tmp_path / "psfs")
+    for it in meta["items"]:
+        assert it["params"]["psf"] == "stroke.npy"
+        k = np.load(tmp_path / "sets" / "uniform" / it["kernel"])
+        # the stroke in one of its orientations: 7 equal values on one row or one column
+        assert k.shape == (7, 7) and np.isclose(k.sum(), 1.0)
+        assert np.count_nonzero(k) == 7
+        assert np.count_nonzero(k.sum(0)) == 1 or np.count_nonzero(k.sum(1)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -151,3 +152,50 @@ def test_sixteen_bit_warping_matches_float_warping():
     fast = blur.warp_average(x, [homs], quantize=True)
     exact = blur.warp_average(x, [homs], quantize=False)
     assert float((fast - exact).abs().max()) < 2.5 / 65535 * 2
+
+
+def test_centered_psf_puts_the_centroid_in_the_middle_of_an_odd_square():
+    from deblurkit.synth.blur import centered_psf
+
+    psf = np.zeros((6, 10))
+    psf[1, 2:8] = 2.0  # a 6-px stroke, off-centre, in an even-sized array
+    psf[4, 0] = -1.0  # negative noise of a measurement is dropped
+    k = centered_psf(psf).numpy()
+    assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
+    assert np.isclose(k.sum(), 1.0) and k.min() >= 0
+    yy, xx = np.mgrid[: k.shape[0], : k.shape[1]]
+    c = k.shape[0] // 2
+    assert abs((k * yy).sum() - c) <= 0.5 + 1e-5 and abs((k * xx).sum() - c) <= 0.5 + 1e-5
+    assert np.count_nonzero(k) == 6
+
+
+def test_centered_psf_rejects_what_is_not_a_psf():
+    from deblurkit.synth.blur import centered_psf
+
+    for bad in (np.zeros((5, 5)), np.ones((3, 3, 3)), np.full((3, 3), np.nan)):
+        with pytest.raises(ValueError):
+            centered_psf(bad)
+
+
+def test_psf_bank_reads_npy_and_16_bit_png_sorted_and_names_a_bad_file(tmp_path):
+    import cv2
+
+    from deblurkit.synth.blur import load_psf_bank
+
+    a = np.zeros((5, 5), np.uint16)
+    a[2, 1:4] = 65535
+    cv2.imwrite(str(tmp_path / "b_line.png"), a)
+    np.save(tmp_path / "a_dot.npy", np.ones((1, 1)))
+    (tmp_path / "notes.txt").write_text("not a PSF")
+    bank = load_psf_bank(str(tmp_path))
+    assert [name for name, _ in bank] == ["a_dot.npy", "b_line.png"]
+    assert bank[0][1].numpy().tolist() == [[1.0]]
+    assert np.allclose(bank[1][1].numpy(), [[0, 0, 0], [1 / 3, 1 / 3, 1 / 3], [0, 0, 0]])
+    np.save(tmp_path / "c_empty.npy", np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="c_empty.npy"):
+        load_psf_bank(str(tmp_path))
+    with pytest.raises(ValueError, match="does not exist"):
+        load_psf_bank(str(tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no"):
+        load_psf_bank(str(tmp_path / "empty"))

@@ -177,3 +177,42 @@ def test_study_variants_share_every_draw_except_the_stage_they_switch_off():
     assert (
         runs["realistic-no-noise"]["shot_noise"] == 0.0 and not runs["realistic-no-saturation"]["saturation"]
     )
+
+
+def test_recorded_psfs_blur_with_one_of_the_folder_in_one_of_its_orientations(tmp_path):
+    import numpy as np
+
+    from deblurkit.synth.blur import convolve_fft
+    from deblurkit.synth.color import linear_to_srgb, srgb_to_linear
+
+    hook = np.zeros((7, 7))
+    hook[3, 1:6] = 1.0
+    hook[1:3, 5] = 1.0  # an L-shaped stroke: its 8 orientations all differ
+    np.save(tmp_path / "hook.npy", hook)
+    cfg = replace(get_preset("gopro"), trajectory="recorded", psf_dir=str(tmp_path))
+    x = textured(64, 64)
+    seen = set()
+    for seed in range(12):
+        pair = synthesize_pair(x, cfg, torch.Generator().manual_seed(seed))
+        p = pair.params[0]
+        assert p["trajectory"] == "recorded" and p["psf"] == "hook.npy" and p["blur_type"] == "uniform"
+        k = pair.kernel[0, 0].numpy()
+        ref = hook[:, 1:]  # the stroke's bounding box, centred as the pipeline centres it
+        ref = np.rot90(ref / ref.sum(), p["psf_orientation"] % 4)
+        ref = ref[:, ::-1] if p["psf_orientation"] >= 4 else ref
+        assert np.count_nonzero(k) == 7 and np.allclose(np.sort(k[k > 0]), np.sort(ref[ref > 0]))
+        rows, cols = k.shape[0] - ref.shape[0] + 1, k.shape[1] - ref.shape[1] + 1
+        assert any(np.allclose(k[i:i + ref.shape[0], j:j + ref.shape[1]], ref)
+                   for i in range(rows) for j in range(cols))
+        seen.add(p["psf_orientation"])
+        expected = linear_to_srgb(convolve_fft(srgb_to_linear(x), pair.kernel).clamp(0, 1))
+        assert torch.allclose(pair.blur, expected, atol=1e-5)
+    assert len(seen) >= 4
+    first, again = (synthesize_pair(x, cfg, torch.Generator().manual_seed(3)) for _ in range(2))
+    assert first.params[0] == again.params[0] and torch.equal(first.blur, again.blur)
+
+
+def test_recorded_psfs_need_a_folder():
+    cfg = replace(get_preset("gopro"), trajectory="recorded")
+    with pytest.raises(ValueError, match="psf_dir"):
+        synthesize_pair(textured(32, 32), cfg, torch.Generator().manual_seed(0))

@@ -75,6 +75,76 @@ def render_psf(
     return (k / k.sum()).to(torch.float32)
 
 
+PSF_SUFFIXES = (".npy", ".png")
+"""File types :func:`load_psf_bank` reads: float ``.npy`` arrays and grayscale PNG (8 or 16 bit)."""
+
+
+def centered_psf(psf: np.ndarray) -> Tensor:
+    """A measured PSF as a kernel: non-negative, summing to 1, zero-padded to an odd square whose
+    centre pixel holds its centroid (whole-pixel shift, so no resampling smooths it).
+
+    Args:
+        psf: ``(h, w)`` array, any non-negative scale.
+
+    Returns:
+        ``(k, k)`` float32 tensor, ``k`` odd.
+
+    Raises:
+        ValueError: not 2-D, or nothing positive in it.
+    """
+    a = np.asarray(psf, dtype=np.float64)
+    if a.ndim != 2 or not np.isfinite(a).all():
+        raise ValueError(f"a PSF must be a finite 2-D array, got shape {a.shape}")
+    a = np.maximum(a, 0.0)
+    total = a.sum()
+    if total <= 0:
+        raise ValueError("a PSF must have positive values")
+    a = a / total
+    ys, xs = np.nonzero(a)
+    a = a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    yy, xx = np.mgrid[: a.shape[0], : a.shape[1]]
+    cy, cx = (a * yy).sum(), (a * xx).sum()
+    # half-side that holds the support around the rounded centroid
+    r = int(max(round(cy), a.shape[0] - 1 - round(cy), round(cx), a.shape[1] - 1 - round(cx)))
+    out = np.zeros((2 * r + 1, 2 * r + 1))
+    top, left = r - round(cy), r - round(cx)
+    out[top : top + a.shape[0], left : left + a.shape[1]] = a
+    return torch.from_numpy(out.astype(np.float32))
+
+
+def load_psf_bank(folder: str) -> list[tuple[str, Tensor]]:
+    """Every PSF file of ``folder`` (sorted by name) as ``(name, kernel)``, kernels from :func:`centered_psf`.
+
+    Raises:
+        ValueError: no such folder, no PSF file in it, or a file that is not a usable PSF (named).
+    """
+    from pathlib import Path
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"PSF folder {folder!r} does not exist")
+    files = sorted(f for f in root.iterdir() if f.suffix.lower() in PSF_SUFFIXES and f.is_file())
+    if not files:
+        raise ValueError(f"PSF folder {folder!r} holds no {'/'.join(PSF_SUFFIXES)} file")
+    bank = []
+    for f in files:
+        try:
+            if f.suffix.lower() == ".npy":
+                arr = np.load(f, allow_pickle=False)
+            else:
+                import cv2
+
+                arr = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+                if arr is None:
+                    raise ValueError("not a readable PNG")
+                if arr.ndim == 3:
+                    raise ValueError("a PSF image must be grayscale")
+            bank.append((f.name, centered_psf(arr)))
+        except (ValueError, OSError) as err:
+            raise ValueError(f"PSF file {f}: {err}") from None
+    return bank
+
+
 def pad_kernels(kernels: list[Tensor]) -> Tensor:
     """Zero-pad a list of odd ``(k_i, k_i)`` kernels to a common size: ``(B, 1, k, k)``."""
     k = max(int(t.shape[-1]) for t in kernels)

@@ -3,8 +3,9 @@
 Stages for the ``motion`` degradation (each is a function in this package, usable alone):
 
 1. sRGB -> linear light (:func:`~deblurkit.synth.color.srgb_to_linear`), unless ``blur_space="srgb"``.
-2. Shake: a uniform PSF from a 2-D trajectory (:func:`~deblurkit.synth.blur.render_psf`), or
-   3-D rotational shake as homographies ``K R(t) K^-1`` (spatially varying).
+2. Shake: a uniform PSF from a 2-D trajectory (:func:`~deblurkit.synth.blur.render_psf`), a
+   measured PSF from ``psf_dir`` (``trajectory="recorded"``), or 3-D rotational shake as
+   homographies ``K R(t) K^-1`` (spatially varying).
 3. Saturation: ``linear += alpha * mask`` on clipped pixels (RSBlur), so highlights smear into
    bright streaks; clipped to [0, 1] after blurring.
 4. Blur: FFT convolution (uniform) or averaging of warped copies (spatially varying).
@@ -17,6 +18,7 @@ Stages for the ``motion`` degradation (each is a function in this package, usabl
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +87,8 @@ def sample_shake(
         ``homographies`` ``(T, 3, 3)`` is not None.
     """
     h, w = image_size
+    if config.trajectory == "recorded":
+        return _recorded_shake(config, generator)
     length = uniform(generator, *config.blur_length_px)
     p: dict[str, Any] = {"blur_length_px": _r(length)}
     if config.trajectory == "linear":
@@ -129,6 +133,26 @@ def sample_shake(
         trajectory_px=[[_r(v, 5) for v in row] for row in xy.tolist()],
     )
     return p, blur_ops.render_psf(xy, align_centroid=config.align_centroid), None
+
+
+@functools.lru_cache(maxsize=4)
+def _psf_bank(folder: str) -> list[tuple[str, Tensor]]:
+    return blur_ops.load_psf_bank(folder)
+
+
+def _recorded_shake(config: SynthConfig, generator: torch.Generator) -> tuple[dict[str, Any], Tensor, None]:
+    """A measured PSF of ``config.psf_dir`` in a random one of its 8 orientations."""
+    if not config.psf_dir:
+        raise ValueError('trajectory="recorded" needs psf_dir, a folder of measured PSFs')
+    bank = _psf_bank(str(config.psf_dir))
+    index = int(torch.randint(len(bank), (), generator=generator))
+    orientation = int(torch.randint(8, (), generator=generator))
+    name, psf = bank[index]
+    psf = torch.rot90(psf, orientation % 4)
+    if orientation >= 4:
+        psf = psf.flip(-1)
+    p = {"blur_type": "uniform", "trajectory": "recorded", "psf": name, "psf_orientation": orientation}
+    return p, psf.contiguous(), None
 
 
 def _validate(sharp_srgb: Tensor, config: SynthConfig) -> None:

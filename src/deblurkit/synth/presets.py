@@ -26,8 +26,14 @@ class SynthConfig:
     # --- blur ---
     blur_space: Literal["linear", "srgb"] = "linear"
     """Where blur is averaged: ``linear`` light (physical) or directly on sRGB values (the naive shortcut)."""
-    trajectory: Literal["random-walk", "linear"] = "random-walk"
-    """Shape of the shake: Boracchi-Foi style random walk, or a straight line (a 'simple kernel')."""
+    trajectory: Literal["random-walk", "linear", "recorded"] = "random-walk"
+    """Shape of the shake: Boracchi-Foi style random walk, a straight line (a 'simple kernel'), or
+    ``recorded``: a measured PSF from ``psf_dir`` (uniform blur; the length, anxiety and
+    spatially varying settings are then unused)."""
+    psf_dir: str | None = None
+    """Folder of measured PSFs for ``trajectory="recorded"`` (float ``.npy`` or grayscale PNG, any
+    scale; see :func:`deblurkit.synth.blur.load_psf_bank`). Each blur is one of them, drawn
+    uniformly, in one of its 8 orientations (quarter turns, each also mirrored)."""
     blur_length_px: tuple[float, float] = (3.0, 31.0)
     """Path length of the shake in pixels (at the image centre for rotational shake)."""
     anxiety: tuple[float, float] = (0.005, 0.1)
