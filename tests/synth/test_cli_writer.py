@@ -164,3 +164,32 @@ def test_unwritable_out_and_negative_seed_are_one_line(tmp_path, capsys):
     code = main(["synth", "--sharp", "dead-leaves", "--out", str(tmp_path / "p"), "--seed", "-1", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == ["deblurkit: error: --seed must be >= 0, got -1"]
+
+
+def test_measured_psfs_from_the_command_line(tmp_path, capsys):
+    from deblurkit.cli import main
+
+    psfs = tmp_path / "psfs"
+    psfs.mkdir()
+    stroke = np.zeros((5, 5))
+    stroke[2, :] = 1.0
+    np.save(psfs / "stroke.npy", stroke)
+    out = tmp_path / "pairs"
+    args = ["synth", "--sharp", "dead-leaves", "--out", str(out), "--count", "2", "--size", "32",
+            "--preset", "gopro", "--psf-dir", str(psfs), "--no-progress"]
+    assert main(args) == 0
+    recs = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [r["params"]["psf"] for r in recs] == ["stroke.npy", "stroke.npy"]
+    assert all(r["params"]["trajectory"] == "recorded" for r in recs)
+    assert json.loads((out / "run.json").read_text())["psf_dir"] == str(psfs.resolve())
+    # the same folder with the preset's own shake is another run: refused, nothing overwritten
+    before = files(out)
+    assert main(args[:-3] + ["--no-progress"]) == 2
+    assert "other options" in capsys.readouterr().err and files(out) == before
+    # a folder without PSFs: one line, no output folder
+    (tmp_path / "empty").mkdir()
+    assert main(["synth", "--sharp", "dead-leaves", "--out", str(tmp_path / "p2"), "--count", "1",
+                 "--size", "32", "--psf-dir", str(tmp_path / "empty"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--psf-dir" in err[0] and "holds no" in err[0], err
+    assert not (tmp_path / "p2").exists()

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", default="realistic", help=f"degradation preset: {', '.join(PRESETS)} (default realistic)"
     )
+    parser.add_argument("--psf-dir", default=None,
+                        help="blur with the measured PSFs of this folder (.npy or grayscale PNG) instead "
+                             "of the preset's synthetic shake; the preset's other stages are kept")
     parser.add_argument("--count", type=int, default=100, help="number of pairs (default 100)")
     parser.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         progress=not args.no_progress,
+        psf_dir=args.psf_dir,
     )
     msg = f"wrote {summary.written} pairs to {summary.out_dir}"
     if summary.reused:

@@ -39,11 +39,21 @@ def _name(index: int) -> str:
     return f"{index:06d}.png"
 
 
-def _init_worker(source_spec: str, preset: str, size: int, seed: int, out_dir: str, threads: int = 1) -> None:
+def _config(preset: str, psf_dir: str | None):
+    """The preset's config, blurring with the measured PSFs of ``psf_dir`` when given."""
+    from dataclasses import replace
+
+    from deblurkit.synth.presets import get_preset
+
+    config = get_preset(preset)
+    return replace(config, trajectory="recorded", psf_dir=psf_dir) if psf_dir else config
+
+
+def _init_worker(source_spec: str, preset: str, size: int, seed: int, out_dir: str, threads: int = 1,
+                 psf_dir: str | None = None) -> None:
     import cv2
     import torch
 
-    from deblurkit.synth.presets import get_preset
     from deblurkit.synth.sources import make_source
 
     # One thread everywhere: results then cannot depend on thread counts (e.g. FFT summation
@@ -51,7 +61,8 @@ def _init_worker(source_spec: str, preset: str, size: int, seed: int, out_dir: s
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     _STATE.update(
-        source=make_source(source_spec), config=get_preset(preset), size=size, seed=seed, out=Path(out_dir)
+        source=make_source(source_spec), config=_config(preset, psf_dir), size=size, seed=seed,
+        out=Path(out_dir),
     )
 
 
@@ -106,6 +117,7 @@ def write_pairs(
     seed: int = 0,
     workers: int = 1,
     progress: bool = True,
+    psf_dir: str | os.PathLike[str] | None = None,
 ) -> WriteSummary:
     """Synthesize ``count`` pairs into ``out_dir`` (resuming if it holds a partial run).
 
@@ -118,15 +130,24 @@ def write_pairs(
         seed: base seed.
         workers: processes (results do not depend on it).
         progress: show a tqdm progress bar.
+        psf_dir: folder of measured PSFs to blur with instead of the preset's synthetic shake
+            (``trajectory="recorded"``; docs/synthesis.md); the preset's other stages are kept.
 
     Raises:
-        DeblurkitError: unknown preset, unusable source, bad sizes, or ``out_dir`` holding a run
-            made with different options.
+        DeblurkitError: unknown preset, unusable source or PSF folder, bad sizes, or ``out_dir``
+            holding a run made with different options.
     """
-    from deblurkit.synth.presets import get_preset
     from deblurkit.synth.sources import ImageFolderSource, make_source
 
-    config = get_preset(preset)
+    if psf_dir is not None:
+        from deblurkit.synth.blur import load_psf_bank
+
+        psf_dir = str(Path(psf_dir).resolve())
+        try:
+            load_psf_bank(psf_dir)  # one clear line now rather than in a worker
+        except ValueError as err:
+            raise DeblurkitError(f"--psf-dir: {err}") from None
+    config = _config(preset, psf_dir)
     if count < 0:
         raise DeblurkitError(f"--count must be >= 0, got {count}")
     if size < 16 or (config.camera_pipeline and size % 2):
@@ -153,6 +174,8 @@ def write_pairs(
 
     out = ensure_writable_folder(out_dir, label="--out")
     run_info = {"source": str(source_spec), "preset": preset, "size": size, "seed": seed, "format": 1}
+    if psf_dir is not None:  # absent otherwise, so runs made before this option still resume
+        run_info["psf_dir"] = psf_dir
     run_path = out / "run.json"
     if run_path.is_file():
         try:
@@ -184,6 +207,7 @@ def write_pairs(
         seed,
         str(out),
         1,
+        psf_dir,
     )
     import cv2
     import torch
