@@ -77,6 +77,9 @@ def main() -> None:
                     help="ablation: densification threshold fixed at its final value (2e-4) instead of 4e-4 -> 2e-4")
     ap.add_argument("--densify-from", type=int, default=100)
     ap.add_argument("--densify-every", type=int, default=50)
+    ap.add_argument("--max-per-tile", type=int, default=1024,
+                    help="Gaussians composited per 16-px tile (FitConfig.max_per_tile); the rest of a tile's "
+                         "list is dropped, so raise it for scenes of many Gaussians")
     ap.add_argument("--anneal-fraction", type=float, default=1 / 6, help="share of the iterations the threshold decays over")
     ap.add_argument("--smooth-weight", type=float, nargs=2, default=(1e-2, 1e-3),
                     help="smoothness weight at the start and the end of the joint phase")
@@ -191,8 +194,9 @@ def main() -> None:
 
     def monitor(gs, traj) -> dict[str, float]:
         """Test PSNR and, with trajectories, their errors against the truth (logged during the fit)."""
-        rec = {"test_psnr": scores(srgb(render_views_linear(gs, cams[test_idx], intr, background=background)),
-                                   test_true)["psnr"]}
+        test_renders = render_views_linear(gs, cams[test_idx], intr, background=background,
+                                           max_per_tile=args.max_per_tile)
+        rec = {"test_psnr": scores(srgb(test_renders), test_true)["psnr"]}
         if traj is not None and train.true_w2c is not None:
             est = traj.world_to_camera(train.w2c)
             errs = [trajectory_error(e, t) for e, t in zip(est, train.true_w2c)]
@@ -228,6 +232,7 @@ def main() -> None:
                            trajectory_anchor=args.anchor, lr_alignment=args.lr_alignment,
                            trajectory_init_noise=args.init_noise,
                            densify_every=args.densify_every, densify_from=args.densify_from,
+                           max_per_tile=args.max_per_tile,
                            anneal_fraction=args.anneal_fraction,
                            checkpoint_every=args.checkpoint_every if args.runs_dir else 10**9, seed=args.seed,
                            grad_threshold_start=2e-4 if args.no_anneal else 4e-4)
@@ -241,9 +246,10 @@ def main() -> None:
         if args.runs_dir is not None:  # a resumed fit: its own record of the wall time, all sessions
             seconds = max(seconds, res.history[-1]["seconds"])
         peak = peak_rss_mb()
-        test_pred = srgb(render_views_linear(res.gaussians, cams[test_idx], intr, background=background))
+        shown_as_fitted = {"background": background, "max_per_tile": args.max_per_tile}
+        test_pred = srgb(render_views_linear(res.gaussians, cams[test_idx], intr, **shown_as_fitted))
         train_pred = srgb(render_views_linear(res.gaussians, sharp_view_poses(train.w2c, res.trajectories), intr,
-                                              background=background))
+                                              **shown_as_fitted))
         results["fits"][mode] = {
             "test": scores(test_pred, test_true),
             "train_sharp": scores(train_pred, train_true),
