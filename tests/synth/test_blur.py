@@ -194,6 +194,10 @@ def test_psf_bank_reads_npy_and_16_bit_png_sorted_and_names_a_bad_file(tmp_path)
     np.save(tmp_path / "c_empty.npy", np.zeros((4, 4)))
     with pytest.raises(ValueError, match="c_empty.npy"):
         load_psf_bank(str(tmp_path))
+    (tmp_path / "c_empty.npy").unlink()
+    cv2.imwrite(str(tmp_path / "d_colour.png"), np.full((3, 3, 3), 200, np.uint8))
+    with pytest.raises(ValueError, match="d_colour.png.*grayscale"):
+        load_psf_bank(str(tmp_path))
     with pytest.raises(ValueError, match="does not exist"):
         load_psf_bank(str(tmp_path / "nowhere"))
     (tmp_path / "empty").mkdir()

@@ -126,21 +126,21 @@ def load_psf_bank(folder: str) -> list[tuple[str, Tensor]]:
     files = sorted(f for f in root.iterdir() if f.suffix.lower() in PSF_SUFFIXES and f.is_file())
     if not files:
         raise ValueError(f"PSF folder {folder!r} holds no {'/'.join(PSF_SUFFIXES)} file")
+    from deblurkit.errors import DeblurkitError
+    from deblurkit.photo_io import read_photo_file
+
     bank = []
     for f in files:
         try:
             if f.suffix.lower() == ".npy":
                 arr = np.load(f, allow_pickle=False)
             else:
-                import cv2
-
-                arr = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-                if arr is None:
-                    raise ValueError("not a readable PNG")
-                if arr.ndim == 3:
+                pixels = read_photo_file(f, name=str(f)).pixels  # bit depth from the header
+                if pixels.shape[2] != 1:
                     raise ValueError("a PSF image must be grayscale")
+                arr = pixels[..., 0]
             bank.append((f.name, centered_psf(arr)))
-        except (ValueError, OSError) as err:
+        except (ValueError, OSError, DeblurkitError) as err:
             raise ValueError(f"PSF file {f}: {err}") from None
     return bank
 
