@@ -117,3 +117,21 @@ def test_fit_refuses_an_unsupported_sh_degree(nerf_poses: Path, tmp_path: Path, 
     assert exc.value.code == 2
     assert "--sh-degree" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_says_when_a_tile_holds_more_gaussians_than_the_cap(nerf_poses: Path, tmp_path: Path,
+                                                                capsys) -> None:
+    run = tmp_path / "run"
+    assert main(["scene", "fit", str(nerf_poses), "--out", str(run), "--iterations", "2", "--threads", "1",
+                 "--max-per-tile", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "over --max-per-tile 2: the renders dropped the rest" in err
+    # the default fit puts its 3,000 initial points into this 16-px scene's single tile: over 1024 too
+    assert main(["scene", "fit", str(nerf_poses), "--out", str(tmp_path / "run2"), "--iterations", "2",
+                 "--threads", "1", "--max-per-tile", "100000"]) == 0
+    assert "over --max-per-tile" not in capsys.readouterr().err
+    assert main(["scene", "fit", str(nerf_poses), "--out", str(tmp_path / "run3"), "--iterations", "2",
+                 "--max-per-tile", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "max_per_tile must be >= 1" in err[0], err
+    assert not (tmp_path / "run3").exists()

@@ -96,6 +96,16 @@ def test_a_resumed_fit_counts_the_time_before_the_interruption(tiny_views, tmp_p
     assert [r["iteration"] for r in resumed.history if r["iteration"] <= 4] == [2, 4]
 
 
+def test_records_give_the_longest_tile_list_before_the_cap(tiny_views) -> None:
+    capped = fit_scene(tiny_views, _config(iterations=4, plain_iterations=2, max_per_tile=1), log_every=2)
+    assert [r["iteration"] for r in capped.history] == [2, 4]
+    assert all(isinstance(r["tile_max"], int) and r["tile_max"] > 1 for r in capped.history)
+    # counted before the cap: one iteration from the same start renders the same lists with any cap
+    firsts = [fit_scene(tiny_views, _config(iterations=1, plain_iterations=1, max_per_tile=cap),
+                        log_every=1).history[0]["tile_max"] for cap in (1, 100000)]
+    assert firsts[0] == firsts[1] > 1
+
+
 def _tensors(obj, path: str = "") -> list[tuple[str, torch.Tensor]]:
     """Every tensor in a nested checkpoint payload, with where it sits."""
     if torch.is_tensor(obj):

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--sh-degree", type=int, default=0, choices=(0, 1),
                      help="spherical-harmonics degree of the colours: 0 (default, one colour per Gaussian) or 1 "
                           "(view-dependent)")
+    fit.add_argument("--max-per-tile", type=int, default=1024,
+                     help="Gaussians composited per 16-px tile (default 1024); a tile's list beyond it is "
+                          "dropped, and the progress lines say when that happens")
     fit.add_argument("--background", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("R", "G", "B"),
                      help="sRGB colour behind transparent pixels of RGBA photos, also rendered behind the "
                           "scene (default white)")
@@ -70,11 +73,16 @@ def _run_fit(args: argparse.Namespace) -> int:
     # transparent pixels were composited on this colour, so the scene is rendered over it too
     background = tuple(float(c) for c in srgb_to_linear(torch.tensor(args.background, dtype=torch.float32)))
     config = FitConfig(mode=args.mode, iterations=args.iterations, num_subframes=args.subframes,
-                       bezier_order=args.order, sh_degree=args.sh_degree, seed=args.seed, background=background)
+                       bezier_order=args.order, sh_degree=args.sh_degree, max_per_tile=args.max_per_tile,
+                       seed=args.seed, background=background)
+    config.validate()  # a bad setting is one line before any progress
 
     def report(rec: dict) -> None:
+        over = rec.get("tile_max", 0) > config.max_per_tile
+        note = (f"; a tile held {rec['tile_max']} Gaussians, over --max-per-tile {config.max_per_tile}: "
+                "the renders dropped the rest") if over else ""
         print(f"iteration {rec['iteration']}/{config.iterations}: L1 {rec['l1']:.4f}, "
-              f"{rec['gaussians']} Gaussians, {rec['seconds']:.0f} s", file=sys.stderr)
+              f"{rec['gaussians']} Gaussians, {rec['seconds']:.0f} s{note}", file=sys.stderr)
 
     print(f"fitting {len(views)} views of {views.intr.width}x{views.intr.height} ({args.mode}) on {device}",
           file=sys.stderr)

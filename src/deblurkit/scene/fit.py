@@ -136,6 +136,8 @@ class FitConfig:
             raise DeblurkitError("iterations, subframe_chunk must be >= 1 and num_subframes >= 2")
         if self.sh_degree not in (0, 1):
             raise DeblurkitError(f"sh_degree must be 0 or 1, got {self.sh_degree}")
+        if self.max_per_tile < 1:
+            raise DeblurkitError(f"max_per_tile must be >= 1, got {self.max_per_tile}")
 
 
 @dataclass
@@ -144,7 +146,8 @@ class FitResult:
     trajectories: ExposureTrajectories | None
     history: list[dict[str, float]] = field(default_factory=list)
     """One record per logged iteration: iteration, loss, l1, gaussians, seconds (wall time of the
-    fit so far, the sessions before a resume included)."""
+    fit so far, the sessions before a resume included), tile_max (the most Gaussians a tile held
+    since the previous record; above ``max_per_tile`` the renders dropped some)."""
 
 
 def scene_extent(w2c: Tensor) -> float:
@@ -356,7 +359,8 @@ def _blurry_loss_backward(gs: Gaussians, poses_fn: Callable[[], Tensor], target:
     """Render the blurry view, back-propagate its L1 loss chunk by chunk.
 
     Returns:
-        ``(l1, ndc_grad (G, 2) summed over sub-frames, seen (G,) bool)``.
+        ``(l1, ndc_grad (G, 2) summed over sub-frames, seen (G,) bool, tile_max)``, ``tile_max``
+        the most Gaussians any tile of these renders held before ``max_per_tile`` cut its list.
     """
     kw = {"background": config.background, "tile": config.tile, "max_per_tile": config.max_per_tile}
     with torch.no_grad():
@@ -370,9 +374,15 @@ def _blurry_loss_backward(gs: Gaussians, poses_fn: Callable[[], Tensor], target:
         loss = (average_linear_to_srgb(out.image) - target).abs().mean()
         loss.backward()
         grad = out.projected.means2d.grad.sum(0) * ndc_scale
-        return float(loss.detach()), grad, _on_screen(out, intr)
+        return float(loss.detach()), grad, _on_screen(out, intr), int(out.tile_counts.max())
+    tile_max = 0
     with torch.no_grad():
-        lin = torch.cat([render(gs, poses[i : i + chunk], intr, **kw).image for i in range(0, n, chunk)])
+        lin = []
+        for i in range(0, n, chunk):
+            out = render(gs, poses[i : i + chunk], intr, **kw)
+            lin.append(out.image)
+            tile_max = max(tile_max, int(out.tile_counts.max()))
+        lin = torch.cat(lin)
     mean = lin.mean(0, keepdim=True).requires_grad_(True)
     from deblurkit.synth.color import linear_to_srgb
 
@@ -388,7 +398,7 @@ def _blurry_loss_backward(gs: Gaussians, poses_fn: Callable[[], Tensor], target:
         (out.image * upstream).sum().backward()
         grad += out.projected.means2d.grad.sum(0) * ndc_scale
         seen |= _on_screen(out, intr)
-    return float(loss.detach()), grad, seen
+    return float(loss.detach()), grad, seen, tile_max
 
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -547,6 +557,7 @@ def fit_scene(
 
     densify_until = round(config.densify_until_fraction * config.iterations)
     t0 = time.perf_counter() - seconds_before  # a resumed fit's records count the earlier sessions' time
+    tile_max = 0  # the longest tile list (before the cap) since the last record
     for it in range(start, config.iterations):
         frac = it / max(1, config.iterations - 1)
         opt.lrs["means"] = lrs["means"] * 0.01**frac
@@ -561,7 +572,8 @@ def fit_scene(
         target = views.images[view : view + 1]
         n_sub = config.num_subframes if (joint or config.mode == "oracle") else 1
         poses_fn = functools.partial(_subframe_poses, config.mode, views, traj, view, n_sub, joint)
-        l1, grad2d, seen = _blurry_loss_backward(gs, poses_fn, target, intr, config, ndc_scale)
+        l1, grad2d, seen, tiles = _blurry_loss_backward(gs, poses_fn, target, intr, config, ndc_scale)
+        tile_max = max(tile_max, tiles)
         loss = l1
         if joint and traj is not None and traj_opt is not None:
             span = max(1, config.iterations - config.plain_iterations)
@@ -588,7 +600,8 @@ def fit_scene(
             opt.reset("opacity_logits")
         if done % log_every == 0 or done == config.iterations:
             rec = {"iteration": done, "loss": loss, "l1": l1, "gaussians": len(gs),
-                   "seconds": time.perf_counter() - t0}
+                   "seconds": time.perf_counter() - t0, "tile_max": tile_max}
+            tile_max = 0
             if monitor is not None:
                 with torch.no_grad():
                     rec.update(monitor(gs.detach(), traj))
