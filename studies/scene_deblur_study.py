@@ -397,7 +397,7 @@ def summarize(files: list[str], out: Path, baseline: list[str] | None = None) ->
             row = {"psnr_minus_baseline": stats([a["test"]["psnr"] - b["test"]["psnr"] for a, b in pairs]),
                    "gaussians": stats([a["gaussians"] for a, _ in pairs]),
                    "baseline_gaussians": stats([b["gaussians"] for _, b in pairs])}
-            if all("floaters" in a and "floaters" in b for a, b in pairs):
+            if all(a.get("floaters") and b.get("floaters") for a, b in pairs):  # None on the lego views
                 for key in ("count", "opacity_share"):
                     row[f"floaters_{key}"] = stats([a["floaters"][key] for a, _ in pairs])
                     row[f"baseline_floaters_{key}"] = stats([b["floaters"][key] for _, b in pairs])

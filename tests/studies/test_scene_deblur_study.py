@@ -39,3 +39,21 @@ def test_baseline_without_a_seed_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"seed\(s\) \[1\]"):
         summarize(runs, tmp_path / "summary", baseline=[_run(tmp_path / "b0.json", 0, 21.0, 2400, 1500)])
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_baseline_of_scenes_without_floater_counts(tmp_path: Path) -> None:
+    # the lego views have no true Gaussians, so their runs store floaters as None
+    def lego(path: Path, seed: int, psnr: float) -> str:
+        _run(path, seed, psnr, 1000, 10)
+        run = json.loads(path.read_text())
+        run["fits"]["joint"]["floaters"] = None
+        path.write_text(json.dumps(run))
+        return str(path)
+
+    out = summarize([lego(tmp_path / "a.json", 0, 15.0)], tmp_path / "s",
+                    baseline=[lego(tmp_path / "b.json", 0, 14.0)])
+    row = out["baseline"]["fits"]["joint"]
+    assert row["psnr_minus_baseline"]["values"] == pytest.approx([1.0]) and "floaters_count" not in row
+    expected = ("| joint | 1.00 ± 0.00 [1.00, 1.00] | 1 of 1 | "
+                "1000 ± 0 [1000, 1000] / 1000 ± 0 [1000, 1000] | - | - |")
+    assert expected in (tmp_path / "s.md").read_text()

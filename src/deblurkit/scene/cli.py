@@ -78,9 +78,8 @@ def _run_fit(args: argparse.Namespace) -> int:
     config.validate()  # a bad setting is one line before any progress
 
     def report(rec: dict) -> None:
-        over = rec.get("tile_max", 0) > config.max_per_tile
         note = (f"; a tile held {rec['tile_max']} Gaussians, over --max-per-tile {config.max_per_tile}: "
-                "the renders dropped the rest") if over else ""
+                "the renders dropped the rest") if rec["tile_max"] > config.max_per_tile else ""
         print(f"iteration {rec['iteration']}/{config.iterations}: L1 {rec['l1']:.4f}, "
               f"{rec['gaussians']} Gaussians, {rec['seconds']:.0f} s{note}", file=sys.stderr)
 

@@ -152,7 +152,7 @@ def _recorded_shake(config: SynthConfig, generator: torch.Generator) -> tuple[di
     if orientation >= 4:
         psf = psf.flip(-1)
     p = {"blur_type": "uniform", "trajectory": "recorded", "psf": name, "psf_orientation": orientation}
-    return p, psf.contiguous(), None
+    return p, psf.clone(), None  # a copy: the caller may change the kernel, the cached bank stays
 
 
 def _validate(sharp_srgb: Tensor, config: SynthConfig) -> None:
