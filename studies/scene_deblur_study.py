@@ -26,7 +26,9 @@ no motion, and (synthetic scenes) the floaters: visible fitted Gaussians farther
 ``--floater-distance`` from every true Gaussian. The blurry training photos vs their sharp
 versions are reported too, and so are the restored ones for ``deblurred``. ``--scene lego``: the first ``--views`` NeRF-synthetic lego views
 (``../shared/data/scenes/lego``, RGBA on white, resized to ``--size``), training views blurred by
-camera rotation (exact homographies), test views the sharp photos. Writes ``--out`` ``.json`` and ``.md``, a picture row per test
+camera rotation (exact homographies; ``--rotation 0 0`` leaves them sharp), test views the sharp photos; the
+initial points are carved by the photos' silhouettes on the white background (``--no-carve``: drawn through every
+pixel, see :func:`deblurkit.scene.fit.init_gaussians_from_views`). Writes ``--out`` ``.json`` and ``.md``, a picture row per test
 view (``_test_views.png``; a blurry photo does not exist for new poses, so the row is: truth, then each fit in ``--modes``
 order) and one per training view, for the first three (``_train_views.png``: the blurry photo, each fit's sharp render at
 that view's mid-exposure pose, the truth).
@@ -88,6 +90,8 @@ def main() -> None:
                     help="the given pose is each trajectory's mid-exposure pose (mid) or its start")
     ap.add_argument("--lr-alignment", type=float, default=None, help="rate of the alignment twists (default: --lr-control)")
     ap.add_argument("--init-noise", type=float, default=0.0, help="std of the initial trajectory control points")
+    ap.add_argument("--no-carve", action="store_true",
+                    help="lego: draw the initial points through every pixel, background included (FitConfig.init_foreground)")
     ap.add_argument("--floater-distance", type=float, default=0.3,
                     help="a visible fitted Gaussian farther than this from every true one counts as a floater")
     ap.add_argument("--log-every", type=int, default=0, help="iterations between progress records (0: a sixth of the run)")
@@ -232,7 +236,7 @@ def main() -> None:
                            trajectory_anchor=args.anchor, lr_alignment=args.lr_alignment,
                            trajectory_init_noise=args.init_noise,
                            densify_every=args.densify_every, densify_from=args.densify_from,
-                           max_per_tile=args.max_per_tile,
+                           max_per_tile=args.max_per_tile, init_foreground=not args.no_carve,
                            anneal_fraction=args.anneal_fraction,
                            checkpoint_every=args.checkpoint_every if args.runs_dir else 10**9, seed=args.seed,
                            grad_threshold_start=2e-4 if args.no_anneal else 4e-4)

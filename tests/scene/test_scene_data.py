@@ -14,6 +14,7 @@ import torch
 from deblurkit.errors import DeblurkitError
 from deblurkit.scene.data import (
     ViewSet,
+    foreground_masks,
     forward_facing_cameras,
     load_views,
     make_blurry_views,
@@ -123,8 +124,25 @@ def test_nerf_transforms_reader_converts_axes_and_composites(tmp_path: Path) -> 
     img = views.images[0]
     torch.testing.assert_close(img[:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
     torch.testing.assert_close(img[:, -1, 0], torch.tensor([0.0, 0.0, 1.0]))
+    # the photos had alpha: the views know their background, and which pixels show the scene
+    assert views.background == (0.0, 0.0, 1.0)
+    mask = foreground_masks(views)[0]
+    assert bool(mask[:4].all()) and not bool(mask[4:].any())
+    assert foreground_masks(views.subset([0])) is not None
     with pytest.raises(DeblurkitError):
         read_nerf_transforms(tmp_path / "missing.json")
+
+
+def test_foreground_masks_need_a_known_background_and_keep_blurred_edges() -> None:
+    images = torch.ones(1, 3, 8, 8)
+    images[:, :, 2:6, 2:6] = 0.3
+    views = ViewSet(images, torch.eye(4)[None], Intrinsics.from_fov(1.0, 8, 8), ["a"])
+    assert foreground_masks(views) is None  # opaque photos: no background to tell apart
+    known = ViewSet(images, views.w2c, views.intr, ["a"], background=(1.0, 1.0, 1.0))
+    assert int(foreground_masks(known).sum()) == 16
+    soft = images.clone()
+    soft[:, :, 1, 2:6] = 0.97  # a blurred edge, a little darker than the background
+    assert int(foreground_masks(ViewSet(soft, views.w2c, views.intr, ["a"], background=(1.0, 1.0, 1.0))).sum()) == 20
 
 
 def test_colmap_text_reader(tmp_path: Path) -> None:
@@ -146,6 +164,7 @@ def test_colmap_text_reader(tmp_path: Path) -> None:
         _write_png(tmp_path / "img" / name, np.full((8, 10, 3), 0.5, np.float32))
     views = load_views(tmp_path / "img", tmp_path / "images.txt", scale=0.5)
     assert views.images.shape == (2, 3, 4, 5) and views.intr.fx == pytest.approx(6.0)
+    assert views.background is None  # opaque photos
     (tmp_path / "cameras.txt").write_text("1 SIMPLE_RADIAL 10 8 12 5 4 0.01\n")
     with pytest.raises(DeblurkitError, match="distortion"):
         read_colmap_text(tmp_path)

@@ -11,8 +11,23 @@ import pytest
 import torch
 
 from deblurkit.errors import DeblurkitError
-from deblurkit.scene.data import forward_facing_cameras, make_blurry_views, make_synthetic_scene
-from deblurkit.scene.fit import FitConfig, _threshold, estimate_depth_range, fit_scene, load_run
+from deblurkit.scene.data import (
+    ViewSet,
+    foreground_masks,
+    forward_facing_cameras,
+    look_at_w2c,
+    make_blurry_views,
+    make_synthetic_scene,
+)
+from deblurkit.scene.fit import (
+    FitConfig,
+    _threshold,
+    estimate_depth_range,
+    fit_scene,
+    init_gaussians_from_views,
+    load_run,
+)
+from deblurkit.scene.gaussians import SH_C0
 from deblurkit.scene.render import Intrinsics
 
 
@@ -202,6 +217,48 @@ def test_threshold_anneals_from_start_to_end_counting_from_densify_from() -> Non
 def test_depth_range_from_converging_axes() -> None:
     lo, hi = estimate_depth_range(forward_facing_cameras(6, radius=1.0, target_depth=4.0))
     assert lo < 4.0 < hi
+
+
+def _ball_views(radius: float = 1.0, size: int = 48) -> ViewSet:
+    """Six wide views from +-x, +-y, +-z of a grey ball at the origin on a white background."""
+    intr = Intrinsics.from_fov(math.radians(90), size, size)
+    eyes = 4.0 * torch.cat([torch.eye(3), -torch.eye(3)])
+    w2c = torch.stack([look_at_w2c(e, torch.zeros(3), up=(0.0, 0.0, 1.0) if abs(e[1]) > 0 else (0.0, -1.0, 0.0))
+                       for e in eyes])
+    u, v = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="xy")
+    ray = torch.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, torch.ones_like(u)], -1)
+    ray = ray / ray.norm(dim=-1, keepdim=True)
+    # a ray from a camera 4 units away passes the centre at distance 4 sin(angle to the axis)
+    hit = 4.0 * (1 - ray[..., 2] ** 2).sqrt() < radius
+    img = torch.where(hit, 0.4, 1.0).expand(6, 3, size, size).contiguous()
+    return ViewSet(img, w2c, intr, [f"v{i}" for i in range(6)], background=(1.0, 1.0, 1.0))
+
+
+def test_initial_points_are_carved_by_the_silhouettes_of_photos_on_a_plain_background() -> None:
+    views = _ball_views()
+    depth = estimate_depth_range(views.w2c)
+    gen = torch.Generator().manual_seed(0)
+    carved = init_gaussians_from_views(views, 400, gen, depth=depth, foreground=foreground_masks(views))
+    plain = init_gaussians_from_views(views, 400, torch.Generator().manual_seed(0), depth=depth)
+    assert len(carved) == 400
+    # the six silhouettes of a ball of radius 1 enclose about the intersection of three cylinders,
+    # whose corners lie sqrt(3/2) = 1.22 from the centre (plus the pixels' discretisation)
+    assert float(carved.means.norm(dim=-1).max()) < 1.4
+    assert float((plain.means.norm(dim=-1) > 1.4).float().mean()) > 0.5
+    # no Gaussian takes the background's colour
+    assert float((SH_C0 * carved.sh0 + 0.5).max()) < 0.5
+    assert float((SH_C0 * plain.sh0 + 0.5).max()) > 0.9
+
+
+def test_fit_carves_only_photos_with_a_known_background() -> None:
+    views = _ball_views(size=32)
+    config = _config(iterations=1, init_depth=None, checkpoint_every=10**6)
+    carved = fit_scene(views, replace(config, mode="plain")).gaussians
+    assert float(carved.means.norm(dim=-1).max()) < 1.5
+    unknown = replace(views, background=None)
+    off = fit_scene(views, replace(config, mode="plain", init_foreground=False)).gaussians
+    torch.testing.assert_close(off.means, fit_scene(unknown, replace(config, mode="plain")).gaussians.means)
+    assert float(off.means.norm(dim=-1).max()) > 2.0
 
 
 def test_bad_settings_are_one_line_errors(tiny_views) -> None:

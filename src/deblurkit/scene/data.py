@@ -59,6 +59,10 @@ class ViewSet:
     names: list[str]
     true_w2c: Tensor | None = None
     """``(V, M, 4, 4)`` true poses over each exposure (synthetic data only)."""
+    background: tuple[float, float, float] | None = None
+    """sRGB colour that transparent pixels of the photos were composited on (photos with an alpha
+    channel, e.g. NeRF-synthetic scenes): pixels of exactly this colour show no part of the scene
+    (:func:`foreground_masks`). None: unknown (opaque photos)."""
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -333,7 +337,26 @@ def restore_views(views: ViewSet, restorer: Restorer, *, min_side: int = 96) -> 
     return replace(views, images=torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous().to(views.device))
 
 
-def _load_rgb(path: Path, background: tuple[float, float, float], size: tuple[int, int] | None) -> np.ndarray:
+def foreground_masks(views: ViewSet, *, tolerance: float = 2.0 / 255.0) -> Tensor | None:
+    """Where each photo shows the scene rather than its plain background.
+
+    Args:
+        views: photos with a known :attr:`ViewSet.background` (blurred or restored photos keep it:
+            the object's blur spreads over the background and counts as scene).
+        tolerance: largest difference (sRGB, any channel) from the background colour that still
+            counts as background.
+
+    Returns:
+        ``(V, H, W)`` bool, True on scene pixels; None if the background is unknown.
+    """
+    if views.background is None:
+        return None
+    bg = torch.tensor(views.background, dtype=views.images.dtype, device=views.device)
+    return (views.images - bg[None, :, None, None]).abs().amax(dim=1) > tolerance
+
+
+def _load_rgb(path: Path, background: tuple[float, float, float], size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
+    """An image as float32 sRGB ``(H, W, 3)``, RGBA composited on ``background``; and whether it had alpha."""
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -346,10 +369,11 @@ def _load_rgb(path: Path, background: tuple[float, float, float], size: tuple[in
     if size is not None and (img.shape[1], img.shape[0]) != size:
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     rgb = img[..., 2::-1] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
-    if img.shape[2] == 4:  # composite on the background, in sRGB as the NeRF-synthetic convention does
+    has_alpha = img.shape[2] == 4
+    if has_alpha:  # composite on the background, in sRGB as the NeRF-synthetic convention does
         a = img[..., 3:4]
         rgb = rgb * a + np.asarray(background, dtype=np.float32) * (1 - a)
-    return np.ascontiguousarray(rgb)
+    return np.ascontiguousarray(rgb), has_alpha
 
 
 def read_nerf_transforms(path: str | Path, *, scale: float = 1.0, background: tuple[float, float, float] = (1.0, 1.0, 1.0),
@@ -358,7 +382,8 @@ def read_nerf_transforms(path: str | Path, *, scale: float = 1.0, background: tu
 
     Reads ``camera_angle_x`` (or ``fl_x``/``fl_y``/``cx``/``cy``/``w``/``h`` when present) and each
     frame's ``file_path`` (``.png`` added when it has no suffix) relative to the file's folder.
-    RGBA photos are composited on ``background``.
+    RGBA photos are composited on ``background``, which the returned views then record
+    (:attr:`ViewSet.background`).
 
     Args:
         path: the JSON file.
@@ -381,6 +406,7 @@ def read_nerf_transforms(path: str | Path, *, scale: float = 1.0, background: tu
     if not frames:
         raise DeblurkitError(f"{path} lists no frames")
     names, images, poses = [], [], []
+    any_alpha = False
     size = None
     intr = None
     for f in frames:
@@ -404,13 +430,16 @@ def read_nerf_transforms(path: str | Path, *, scale: float = 1.0, background: tu
                 raise DeblurkitError(f"{path} has neither camera_angle_x nor fl_x")
             intr = base.scaled(scale) if scale != 1.0 else base
             size = (intr.width, intr.height)
-        images.append(_load_rgb(file, background, size))
+        rgb, has_alpha = _load_rgb(file, background, size)
+        images.append(rgb)
+        any_alpha |= has_alpha
         c2w = torch.tensor(f["transform_matrix"], dtype=torch.float64) @ torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
         poses.append(torch.linalg.inv(c2w))
         names.append(Path(f["file_path"]).name)
     imgs = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
     assert intr is not None
-    return ViewSet(imgs, torch.stack(poses).float(), intr, names)
+    return ViewSet(imgs, torch.stack(poses).float(), intr, names,
+                   background=tuple(float(c) for c in background) if any_alpha else None)
 
 
 def read_colmap_text(folder: str | Path) -> tuple[dict[int, Intrinsics], list[tuple[str, Tensor, int]]]:
@@ -492,10 +521,11 @@ def load_views(images_dir: str | Path, poses: str | Path, *, scale: float = 1.0,
         raise DeblurkitError("photos taken with different cameras are not supported yet")
     base = cams[next(iter(used))]
     intr = base.scaled(scale) if scale != 1.0 else base
-    images = [_load_rgb(Path(images_dir) / name, background, (intr.width, intr.height)) for name, _, _ in records]
+    loaded = [_load_rgb(Path(images_dir) / name, background, (intr.width, intr.height)) for name, _, _ in records]
     return ViewSet(
-        torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(),
+        torch.from_numpy(np.stack([rgb for rgb, _ in loaded])).permute(0, 3, 1, 2).contiguous(),
         torch.stack([m for _, m, _ in records]),
         intr,
         [name for name, _, _ in records],
+        background=tuple(float(c) for c in background) if any(a for _, a in loaded) else None,
     )

@@ -53,7 +53,7 @@ from torch import Tensor
 from deblurkit.devices import resolve_device
 from deblurkit.errors import DeblurkitError
 from deblurkit.io import atomic_write
-from deblurkit.scene.data import ViewSet
+from deblurkit.scene.data import ViewSet, foreground_masks
 from deblurkit.scene.gaussians import Gaussians, quat_to_rotmat, random_gaussians
 from deblurkit.scene.render import Intrinsics, camera_centers, render
 from deblurkit.scene.trajectory import ExposureTrajectories, TrajectoryAnchor, average_linear_to_srgb
@@ -79,6 +79,10 @@ class FitConfig:
     init_points: int = 3000
     init_depth: tuple[float, float] | None = None
     """Depth range for the random initial points; None estimates it from where the optical axes meet."""
+    init_foreground: bool = True
+    """For photos on a known plain background (:attr:`ViewSet.background`, e.g. RGBA photos), draw the
+    initial points only through scene pixels and carve them by every view's silhouette
+    (:func:`init_gaussians_from_views`); no effect on other photos."""
     sh_degree: int = 0
     lr_means: float = 1.6e-3
     """Initial learning rate of the means, times the scene extent; decays 100x over the run."""
@@ -185,29 +189,104 @@ def estimate_depth_range(w2c: Tensor) -> tuple[float, float]:
 
 
 def init_gaussians_from_views(views: ViewSet, num: int, gen: torch.Generator, *, depth: tuple[float, float],
-                              sh_degree: int = 0) -> Gaussians:
+                              sh_degree: int = 0, foreground: Tensor | None = None,
+                              carve_tolerance: float = 0.1, max_rounds: int = 20) -> Gaussians:
     """Random Gaussians in the views' frustums, coloured by the (linearised) photo pixel they project to.
 
     Points are spread evenly over the views, at uniform inverse depth in ``depth``; each
-    Gaussian's size covers its share of the image. The draws are made on the CPU (``gen`` is a
-    CPU generator, so a seed gives the same points on any device); the Gaussians are on the
-    device of ``views``.
+    Gaussian's size covers its share of the image. With ``foreground`` masks (photos on a known
+    plain background, :func:`~deblurkit.scene.data.foreground_masks`) the points are drawn only
+    through scene pixels and kept only where at most ``carve_tolerance`` of the views that see
+    them show background there (space carving: the scene lies inside every view's silhouette).
+    Otherwise points drawn through background pixels become background-coloured Gaussians
+    scattered in front of the object, which the training views tolerate and new views show as
+    haze. The draws are made on the CPU (``gen`` is a CPU generator, so a seed gives the same
+    points on any device); the Gaussians are on the device of ``views``.
+
+    Args:
+        views: the photos and their poses.
+        num: number of Gaussians.
+        gen: CPU random generator.
+        depth: ``(near, far)`` range of the points' camera depth.
+        sh_degree: spherical-harmonics degree of the colours (0 or 1).
+        foreground: ``(V, H, W)`` bool scene masks, or None to draw through every pixel.
+        carve_tolerance: largest fraction of the seeing views whose mask may reject a kept point
+            (blurred silhouettes and given poses are not exact).
+        max_rounds: batches of ``4 num`` candidates drawn at most; if they hold fewer than ``num``
+            carved points, the rest are drawn through scene pixels without carving.
     """
     v, _, h, w = views.images.shape
     intr = views.intr
     device = views.images.device
-    view = torch.arange(num, device=device) % v
-    u = torch.rand(num, generator=gen, device="cpu").to(device) * w
-    vv = torch.rand(num, generator=gen, device="cpu").to(device) * h
-    inv = 1 / depth[1] + torch.rand(num, generator=gen, device="cpu").to(device) * (1 / depth[0] - 1 / depth[1])
-    z = 1 / inv
-    cam = torch.stack([(u - intr.cx) / intr.fx * z, (vv - intr.cy) / intr.fy * z, z, torch.ones_like(z)], dim=-1)
     c2w = torch.linalg.inv(views.w2c.double()).float()
-    pts = (c2w[view] @ cam[..., None])[:, :3, 0]
     lin = srgb_to_linear(views.images)
-    colors = lin[view, :, vv.long().clamp_max(h - 1), u.long().clamp_max(w - 1)]
+    masks = None if foreground is None else foreground.to("cpu")
+    if masks is not None and not bool(masks.flatten(1).any(1).all()):
+        masks = None  # a view without any scene pixel: the masks do not describe this scene
+
+    if masks is not None:  # every view's scene pixels (flat indices), concatenated
+        flat = [m.flatten().nonzero()[:, 0] for m in masks]
+        sizes = torch.tensor([len(f) for f in flat], device="cpu")
+        offsets = torch.cumsum(sizes, 0) - sizes
+        all_pixels = torch.cat(flat)
+
+    def draw(count: int, first_view: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        view = (torch.arange(count, device="cpu") + first_view) % v
+        if masks is None:
+            u = torch.rand(count, generator=gen, device="cpu") * w
+            vv = torch.rand(count, generator=gen, device="cpu") * h
+        else:  # a uniformly random scene pixel of each point's view, then a random spot inside it
+            pick = (torch.rand(count, generator=gen, device="cpu") * sizes[view]).long().minimum(sizes[view] - 1)
+            pix = all_pixels[offsets[view] + pick]
+            u = (pix % w).float() + torch.rand(count, generator=gen, device="cpu")
+            vv = (pix // w).float() + torch.rand(count, generator=gen, device="cpu")
+        inv = 1 / depth[1] + torch.rand(count, generator=gen, device="cpu") * (1 / depth[0] - 1 / depth[1])
+        return view, u, vv, 1 / inv
+
+    def lift(view: Tensor, u: Tensor, vv: Tensor, z: Tensor) -> Tensor:
+        cam = torch.stack([(u - intr.cx) / intr.fx * z, (vv - intr.cy) / intr.fy * z, z, torch.ones_like(z)], dim=-1)
+        return (c2w.cpu()[view] @ cam[..., None])[:, :3, 0]
+
+    def carved(pts: Tensor) -> Tensor:
+        """Which points lie inside (almost) every silhouette that sees them."""
+        if len(pts) > 8192:  # bounds the (views x points) arrays
+            return torch.cat([carved(part) for part in pts.split(8192)])
+        hom = torch.cat([pts, torch.ones_like(pts[:, :1])], dim=1)
+        cam = torch.einsum("vij,gj->vgi", views.w2c.float().cpu(), hom)
+        zc = cam[..., 2]
+        pu = intr.fx * cam[..., 0] / zc.clamp_min(1e-6) + intr.cx
+        pv = intr.fy * cam[..., 1] / zc.clamp_min(1e-6) + intr.cy
+        seen = (zc > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)
+        iu, iv = pu.long().clamp(0, w - 1), pv.long().clamp(0, h - 1)
+        scene = masks[torch.arange(v, device="cpu")[:, None], iv, iu]
+        rejected = (seen & ~scene).sum(0).float()
+        return rejected <= carve_tolerance * seen.sum(0).clamp_min(1).float()
+
+    if masks is None:
+        view, u, vv, z = draw(num, 0)
+        pts = lift(view, u, vv, z)
+        area = float(h * w)
+    else:
+        kept: list[tuple[Tensor, ...]] = []
+        have, first = 0, 0
+        for _ in range(max_rounds):
+            view, u, vv, z = draw(4 * num, first)
+            first = (first + 4 * num) % v
+            pts = lift(view, u, vv, z)
+            ok = carved(pts)
+            kept.append((view[ok], u[ok], vv[ok], z[ok], pts[ok]))
+            have += int(ok.sum())
+            if have >= num:
+                break
+        if have < num:  # too few carved points: fill up with uncarved scene-pixel draws
+            extra = draw(num - have, first)
+            kept.append((*extra, lift(*extra)))
+        view, u, vv, z, pts = (torch.cat(parts)[:num] for parts in zip(*kept))
+        area = float(sizes.float().mean())
+    pts, z, view = pts.to(device), z.to(device), view.to(device)
+    colors = lin[view, :, vv.long().clamp_max(h - 1).to(device), u.long().clamp_max(w - 1).to(device)]
     per_view = max(num / v, 1.0)
-    sigma_px = 0.5 * math.sqrt(h * w / per_view)
+    sigma_px = 0.5 * math.sqrt(area / per_view)
     scale = z * sigma_px / intr.fx
     return random_gaussians(pts, colors.clamp(0.02, 0.98), scale=scale, opacity=0.1, sh_degree=sh_degree)
 
@@ -502,7 +581,8 @@ def fit_scene(
         traj = ExposureTrajectories(v, order=config.bezier_order, num_subframes=config.num_subframes,
                                     device=device, anchor=config.trajectory_anchor)
     depth = config.init_depth or estimate_depth_range(views.w2c)
-    gs = init_gaussians_from_views(views, config.init_points, gen, depth=depth, sh_degree=config.sh_degree)
+    gs = init_gaussians_from_views(views, config.init_points, gen, depth=depth, sh_degree=config.sh_degree,
+                                   foreground=foreground_masks(views) if config.init_foreground else None)
     if traj is not None and config.trajectory_init_noise > 0:
         with torch.no_grad():
             noise = torch.randn(traj.control.shape, generator=gen, device="cpu")
