@@ -135,3 +135,26 @@ def test_fit_says_when_a_tile_holds_more_gaussians_than_the_cap(nerf_poses: Path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "max_per_tile must be >= 1" in err[0], err
     assert not (tmp_path / "run3").exists()
+
+
+def test_fit_carves_rgba_photos_unless_told_not_to(tmp_path: Path) -> None:
+    from deblurkit.scene.fit import load_run
+
+    root = tmp_path / "rgba"
+    poses = _nerf_folder(root)
+    for f in (root / "train").glob("*.png"):  # a grey square on a transparent background
+        rgba = np.zeros((16, 16, 4), np.uint8)
+        rgba[5:11, 5:11] = 128
+        rgba[5:11, 5:11, 3] = 255
+        cv2.imwrite(str(f), rgba)
+    runs = {}
+    for flag in ([], ["--no-carve"]):
+        run = tmp_path / ("plain" if flag else "carved")
+        assert main(["scene", "fit", str(poses), "--out", str(run), "--iterations", "1", "--threads", "1", *flag]) == 0
+        assert json.loads((run / "config.json").read_text())["init_foreground"] is not bool(flag)
+        runs[bool(flag)] = load_run(run)[1]
+    # carved points take the square's grey, uncarved ones also the white background
+    from deblurkit.scene.gaussians import SH_C0
+
+    assert float((SH_C0 * runs[False].sh0 + 0.5).max()) < 0.5
+    assert float((SH_C0 * runs[True].sh0 + 0.5).max()) > 0.9

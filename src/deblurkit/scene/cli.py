@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--background", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("R", "G", "B"),
                      help="sRGB colour behind transparent pixels of RGBA photos, also rendered behind the "
                           "scene (default white)")
+    fit.add_argument("--no-carve", action="store_true",
+                     help="RGBA photos: draw the initial points through every pixel instead of carving them by "
+                          "the photos' silhouettes on the background (the default)")
     fit.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N, mps, ...")
     fit.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     fit.add_argument("--seed", type=int, default=0)
@@ -74,7 +77,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     background = tuple(float(c) for c in srgb_to_linear(torch.tensor(args.background, dtype=torch.float32)))
     config = FitConfig(mode=args.mode, iterations=args.iterations, num_subframes=args.subframes,
                        bezier_order=args.order, sh_degree=args.sh_degree, max_per_tile=args.max_per_tile,
-                       seed=args.seed, background=background)
+                       seed=args.seed, background=background, init_foreground=not args.no_carve)
     config.validate()  # a bad setting is one line before any progress
 
     def report(rec: dict) -> None:
