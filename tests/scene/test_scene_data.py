@@ -129,6 +129,9 @@ def test_nerf_transforms_reader_converts_axes_and_composites(tmp_path: Path) -> 
     mask = foreground_masks(views)[0]
     assert bool(mask[:4].all()) and not bool(mask[4:].any())
     assert foreground_masks(views.subset([0])) is not None
+    rgba[..., 3] = 1.0  # an alpha channel without transparent pixels says nothing about the scene
+    _write_png(tmp_path / "train" / "r_0.png", rgba)
+    assert read_nerf_transforms(tmp_path / "transforms.json").background is None
     with pytest.raises(DeblurkitError):
         read_nerf_transforms(tmp_path / "missing.json")
 

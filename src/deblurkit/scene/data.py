@@ -60,9 +60,9 @@ class ViewSet:
     true_w2c: Tensor | None = None
     """``(V, M, 4, 4)`` true poses over each exposure (synthetic data only)."""
     background: tuple[float, float, float] | None = None
-    """sRGB colour that transparent pixels of the photos were composited on (photos with an alpha
-    channel, e.g. NeRF-synthetic scenes): pixels of exactly this colour show no part of the scene
-    (:func:`foreground_masks`). None: unknown (opaque photos)."""
+    """sRGB colour that transparent pixels of the photos were composited on (photos with transparent
+    pixels, e.g. NeRF-synthetic scenes): pixels of this colour show no part of the scene
+    (:func:`foreground_masks`). None: unknown (opaque photos, an opaque alpha channel included)."""
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -356,7 +356,8 @@ def foreground_masks(views: ViewSet, *, tolerance: float = 2.0 / 255.0) -> Tenso
 
 
 def _load_rgb(path: Path, background: tuple[float, float, float], size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
-    """An image as float32 sRGB ``(H, W, 3)``, RGBA composited on ``background``; and whether it had alpha."""
+    """An image as float32 sRGB ``(H, W, 3)``, RGBA composited on ``background``; and whether it had
+    transparent pixels."""
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -369,7 +370,8 @@ def _load_rgb(path: Path, background: tuple[float, float, float], size: tuple[in
     if size is not None and (img.shape[1], img.shape[0]) != size:
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     rgb = img[..., 2::-1] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
-    has_alpha = img.shape[2] == 4
+    # only photos with transparent pixels tell where the scene is not (an opaque alpha channel does not)
+    has_alpha = img.shape[2] == 4 and bool((img[..., 3] < 1.0).any())
     if has_alpha:  # composite on the background, in sRGB as the NeRF-synthetic convention does
         a = img[..., 3:4]
         rgb = rgb * a + np.asarray(background, dtype=np.float32) * (1 - a)
