@@ -371,11 +371,11 @@ def _load_rgb(path: Path, background: tuple[float, float, float], size: tuple[in
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     rgb = img[..., 2::-1] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
     # only photos with transparent pixels tell where the scene is not (an opaque alpha channel does not)
-    has_alpha = img.shape[2] == 4 and bool((img[..., 3] < 1.0).any())
-    if has_alpha:  # composite on the background, in sRGB as the NeRF-synthetic convention does
+    transparent = img.shape[2] == 4 and bool((img[..., 3] < 1.0).any())
+    if transparent:  # composite on the background, in sRGB as the NeRF-synthetic convention does
         a = img[..., 3:4]
         rgb = rgb * a + np.asarray(background, dtype=np.float32) * (1 - a)
-    return np.ascontiguousarray(rgb), has_alpha
+    return np.ascontiguousarray(rgb), transparent
 
 
 def read_nerf_transforms(path: str | Path, *, scale: float = 1.0, background: tuple[float, float, float] = (1.0, 1.0, 1.0),
@@ -408,7 +408,7 @@ def read_nerf_transforms(path: str | Path, *, scale: float = 1.0, background: tu
     if not frames:
         raise DeblurkitError(f"{path} lists no frames")
     names, images, poses = [], [], []
-    any_alpha = False
+    any_transparent = False
     size = None
     intr = None
     for f in frames:
@@ -432,16 +432,16 @@ def read_nerf_transforms(path: str | Path, *, scale: float = 1.0, background: tu
                 raise DeblurkitError(f"{path} has neither camera_angle_x nor fl_x")
             intr = base.scaled(scale) if scale != 1.0 else base
             size = (intr.width, intr.height)
-        rgb, has_alpha = _load_rgb(file, background, size)
+        rgb, transparent = _load_rgb(file, background, size)
         images.append(rgb)
-        any_alpha |= has_alpha
+        any_transparent |= transparent
         c2w = torch.tensor(f["transform_matrix"], dtype=torch.float64) @ torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
         poses.append(torch.linalg.inv(c2w))
         names.append(Path(f["file_path"]).name)
     imgs = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
     assert intr is not None
     return ViewSet(imgs, torch.stack(poses).float(), intr, names,
-                   background=tuple(float(c) for c in background) if any_alpha else None)
+                   background=tuple(float(c) for c in background) if any_transparent else None)
 
 
 def read_colmap_text(folder: str | Path) -> tuple[dict[int, Intrinsics], list[tuple[str, Tensor, int]]]:

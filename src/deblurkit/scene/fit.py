@@ -218,7 +218,9 @@ def init_gaussians_from_views(views: ViewSet, num: int, gen: torch.Generator, *,
     v, _, h, w = views.images.shape
     intr = views.intr
     device = views.images.device
-    c2w = torch.linalg.inv(views.w2c.double()).float()
+    # the draws, lifting and carving run on the CPU (small tensors); only the result moves
+    w2c = views.w2c.float().cpu()
+    c2w = torch.linalg.inv(views.w2c.double()).float().cpu()
     lin = srgb_to_linear(views.images)
     masks = None if foreground is None else foreground.to("cpu")
     if masks is not None and not bool(masks.flatten(1).any(1).all()):
@@ -245,14 +247,14 @@ def init_gaussians_from_views(views: ViewSet, num: int, gen: torch.Generator, *,
 
     def lift(view: Tensor, u: Tensor, vv: Tensor, z: Tensor) -> Tensor:
         cam = torch.stack([(u - intr.cx) / intr.fx * z, (vv - intr.cy) / intr.fy * z, z, torch.ones_like(z)], dim=-1)
-        return (c2w.cpu()[view] @ cam[..., None])[:, :3, 0]
+        return (c2w[view] @ cam[..., None])[:, :3, 0]
 
     def carved(pts: Tensor) -> Tensor:
         """Which points lie inside (almost) every silhouette that sees them."""
         if len(pts) > 8192:  # bounds the (views x points) arrays
             return torch.cat([carved(part) for part in pts.split(8192)])
         hom = torch.cat([pts, torch.ones_like(pts[:, :1])], dim=1)
-        cam = torch.einsum("vij,gj->vgi", views.w2c.float().cpu(), hom)
+        cam = torch.einsum("vij,gj->vgi", w2c, hom)
         zc = cam[..., 2]
         pu = intr.fx * cam[..., 0] / zc.clamp_min(1e-6) + intr.cx
         pv = intr.fy * cam[..., 1] / zc.clamp_min(1e-6) + intr.cy
