@@ -2,11 +2,11 @@
 """MoAM vs one modulator vs no modulator, at equal parameters and budget (DreamClear's Table 3, at CPU scale).
 
     python -m studies.moam_study                                   # the full comparison (see below)
+    python -m studies.moam_study --steps 3000 --batch 8 --crop 64 --test-count 10 --test-crop 192 \
+        --ckpt-dir /work/runs/moam/scratch64 --out studies/results/moam_study_scratch64   # from scratch
     python -m studies.moam_study --init nafnet-w16 --steps 360 --batch 8 --crop 64 --lr 5e-4 \
-        --test-count 10 --test-crop 192 --threads 1 --ckpt-dir data/moam_study/ft64   # what was run
-    # the same with the new layers at 10x the learning rate (--new-lr-mult 10 --ckpt-dir data/moam_study/ft64x10
-    # --out studies/results/moam_study_newlr10), and on 96-px crops (--steps 150 --crop 96
-    # --ckpt-dir data/moam_study/ft96 --out studies/results/moam_study_c96)
+        --test-count 10 --test-crop 192 --threads 1 --ckpt-dir data/moam_study/ft64   # a fine-tune
+    # each also with --map-norm --expert-init-std 0.01 (docs/architectures.md)
     python -m studies.moam_study --steps 3 --batch 2 --crop 64 --test-count 2 --out /tmp/moam  # smoke
 
 The three registry variants ``moam-nafnet-w16`` (router + 3 expert modulators after every block),
@@ -34,10 +34,11 @@ Test sets (held out: centre 256x256 crops of ../shared/data/sharp/kodak24, fixed
 ``realistic`` preset). Reported: PSNR/SSIM per set for every variant, the input and the reference;
 for ``moam``, the router's mean expert weights per set (which expert each degradation goes to).
 
-The full run (defaults: 3000 steps of batch 8, 128-px crops, from scratch) has not been made: on
-the shared 2-core machine one lockstep step of batch 8 on 64-px crops took about 2.8 s with one
-thread (with two threads, a first attempt took about 22 s a step while other jobs ran), so it
-needs roughly 3000 x 2.8 x 4 s, about 9 hours. Results go to ``--out``.{json,md} and the weights to ``--ckpt-dir``.
+``--map-norm`` and ``--expert-init-std`` change the modulated variants' start (the router's cold
+start: with experts at exactly zero the router has no gradient). On the shared 2-core machine one
+lockstep step of batch 8 on 64-px crops takes about 0.75 s with one thread, so the defaults' 3000
+steps take about 40 minutes at ``--crop 64`` (what was run from scratch; docs/architectures.md)
+and, at four times the pixels, an estimated 2.5 hours at the default 128 px. Results go to ``--out``.{json,md} and the weights to ``--ckpt-dir``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def degraded_pair(crop: np.ndarray, kind: str, strength: float, seed: int) -> tu
 
 
 def train_photos(side: int) -> list[np.ndarray]:
-    from make_testsets import load_test_photos
+    from studies.make_testsets import load_test_photos
 
     return [img for _, img in load_test_photos(ROOT / "studies" / "photos_manifest.json", ROOT / "data" / "photos",
                                                side, split="train")]
@@ -151,7 +152,17 @@ def training_batch(photos: list[np.ndarray], step: int, args) -> tuple[np.ndarra
 def run_key(args) -> dict[str, Any]:
     """What a training checkpoint must match to be resumed."""
     return {"steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "seed": args.seed,
-            "photo_side": args.photo_side, "init": args.init, "new_lr_mult": args.new_lr_mult}
+            "photo_side": args.photo_side, "init": args.init, "new_lr_mult": args.new_lr_mult,
+            **({"map_norm": True} if args.map_norm else {}),
+            **({"expert_init_std": args.expert_init_std} if args.expert_init_std else {})}
+
+
+def model_options(name: str, args) -> dict[str, Any]:
+    """Constructor overrides of a variant: the map normalisation and the experts' initialisation
+    apply to the modulated variants only."""
+    if name.endswith("-none"):
+        return {}
+    return {"map_norm": bool(args.map_norm), "expert_init_std": float(args.expert_init_std)}
 
 
 def start_from_backbone(model, backbone_state: dict) -> None:
@@ -212,7 +223,7 @@ def train_variants(names: list[str], photos: list[np.ndarray], ref_model, args) 
     runs = {}
     for name in names:
         torch.manual_seed(args.seed)  # the same initial weights wherever the variants share a layer shape
-        model = create_model(name)
+        model = create_model(name, **model_options(name, args))
         if init is not None:
             start_from_backbone(model, init)
         opt = torch.optim.AdamW(param_groups(model, init, args.lr, args.new_lr_mult), weight_decay=1e-4)
@@ -313,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--new-lr-mult", type=float, default=1.0,
                     help="learning-rate factor of the layers that --init does not provide (map, modulators, blocks)")
+    ap.add_argument("--map-norm", action="store_true",
+                    help="layer-normalise the degradation map before the routers and experts read it")
+    ap.add_argument("--expert-init-std", type=float, default=0.0,
+                    help="std of the experts' last layers at the start (0: exactly zero, the identity)")
     ap.add_argument("--init", default="scratch",
                     help="'scratch', or a nafnet registry name / weights file whose backbone every variant starts from")
     ap.add_argument("--photo-side", type=int, default=1024, help="train photos are resized to this long side")

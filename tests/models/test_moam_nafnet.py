@@ -86,3 +86,34 @@ def test_safetensors_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(x), back(x))
     assert meta["arch"] == "moam-nafnet"
+
+
+def test_router_has_a_gradient_at_the_start_only_with_random_experts():
+    x = torch.rand(2, 3, 32, 32)
+
+    def router_grad(**options) -> float:
+        torch.manual_seed(0)
+        model = MoAMNAFNet(**SMALL, **options)
+        model(x, torch.rand_like(x)).square().mean().backward()
+        return sum(float(p.grad.abs().sum()) for n, p in model.named_parameters() if ".router." in n)
+
+    assert router_grad() == 0.0  # zero experts: every mixture is the same, the router learns nothing
+    assert router_grad(expert_init_std=0.01) > 0.0
+    assert router_grad(expert_init_std=0.01, map_norm=True) > 0.0
+
+
+def test_map_norm_gives_every_token_zero_mean_and_unit_variance_and_round_trips(tmp_path):
+    from deblurkit.models.checkpoint import load_model, save_safetensors
+
+    torch.manual_seed(0)
+    model = MoAMNAFNet(**SMALL, map_norm=True, expert_init_std=0.01).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        d = model.map_norm(model.dmap(x, torch.rand_like(x)))
+    assert torch.allclose(d.mean(dim=1), torch.zeros(1), atol=1e-5)
+    assert torch.allclose(d.var(dim=1, unbiased=False), torch.ones(1), atol=1e-3)
+    save_safetensors(model, tmp_path / "m.safetensors", name="moam-test", meta={})
+    back, _ = load_model(tmp_path / "m.safetensors")
+    with torch.no_grad():
+        assert back.map_norm is not None and torch.equal(model(x), back(x))
+    assert MoAMNAFNet(**SMALL, modulation="none", map_norm=True).map_norm is None

@@ -17,7 +17,8 @@ VARIANTS = ["moam-nafnet-w16", "moam-nafnet-w16-none"]
 
 def _args(tmp_path, **kw) -> argparse.Namespace:
     base = {"steps": 2, "batch": 1, "crop": 32, "lr": 1e-3, "seed": 0, "photo_side": 64, "init": "scratch",
-            "new_lr_mult": 1.0, "checkpoint_every": 1, "log_every": 10, "eval_only": False, "ckpt_dir": tmp_path}
+            "new_lr_mult": 1.0, "checkpoint_every": 1, "log_every": 10, "eval_only": False, "ckpt_dir": tmp_path,
+            "map_norm": False, "expert_init_std": 0.0}
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -92,3 +93,12 @@ def test_layers_the_backbone_lacks_learn_at_the_multiplied_rate():
                                                            if v.dtype.is_floating_point)
     assert len(moam_study.param_groups(model, None, 1e-3, 10.0)) == 1
     assert moam_study.cosine_factor(0, 100) == 1.0 and abs(moam_study.cosine_factor(100, 100) - 0.05) < 1e-12
+
+
+def test_cold_start_options_reach_the_modulated_variants_only_and_key_the_checkpoint(tmp_path):
+    from studies.moam_study import model_options, run_key
+
+    args = _args(tmp_path, map_norm=True, expert_init_std=0.01)
+    assert model_options("moam-nafnet-w16-none", args) == {}
+    assert model_options("moam-nafnet-w16", args) == {"map_norm": True, "expert_init_std": 0.01}
+    assert run_key(args) != run_key(_args(tmp_path))  # a remedied run never resumes a plain one

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deblurkit.models.nafnet import NAFBlock
+from deblurkit.models.nafnet import LayerNorm2d, NAFBlock
 
 Modulation = Literal["moam", "single", "none"]
 
@@ -103,9 +103,13 @@ class MixtureOfModulators(nn.Module):
         experts: number of expert modulators K.
         hidden: hidden channels of each expert's 2-layer MLP.
         router_hidden: hidden channels of the router's MLP.
+        expert_init_std: standard deviation of the experts' last layers at initialisation; 0 starts
+            every expert at exactly zero (the identity), which also leaves the router without a
+            gradient until the experts have grown apart.
     """
 
-    def __init__(self, map_dim: int, channels: int, experts: int = 3, hidden: int = 32, router_hidden: int = 32) -> None:
+    def __init__(self, map_dim: int, channels: int, experts: int = 3, hidden: int = 32, router_hidden: int = 32,
+                 expert_init_std: float = 0.0) -> None:
         super().__init__()
         self.router = None
         if experts > 1:
@@ -116,8 +120,11 @@ class MixtureOfModulators(nn.Module):
             nn.Sequential(nn.Conv2d(map_dim, hidden, 1), nn.GELU(), nn.Conv2d(hidden, 2 * channels, 1))
             for _ in range(experts)
         )
-        for e in self.experts:  # start as the identity modulation
-            nn.init.zeros_(e[-1].weight)
+        for e in self.experts:  # start as (or, with a std, close to) the identity modulation
+            if expert_init_std > 0:
+                nn.init.normal_(e[-1].weight, std=expert_init_std)
+            else:
+                nn.init.zeros_(e[-1].weight)
             nn.init.zeros_(e[-1].bias)
 
     def forward(self, x: torch.Tensor, dmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,6 +162,9 @@ class MoAMNAFNet(nn.Module):
         patch: patch-embedding stride of the degradation map.
         window: cross-attention window side in tokens.
         heads: cross-attention heads.
+        map_norm: layer-normalise the degradation map (per token, over its channels) before the
+            routers and experts read it.
+        expert_init_std: see :class:`MixtureOfModulators`.
     """
 
     def __init__(
@@ -172,6 +182,8 @@ class MoAMNAFNet(nn.Module):
         patch: int = 4,
         window: int = 8,
         heads: int = 2,
+        map_norm: bool = False,
+        expert_init_std: float = 0.0,
     ) -> None:
         super().__init__()
         if modulation not in ("moam", "single", "none"):
@@ -185,7 +197,8 @@ class MoAMNAFNet(nn.Module):
             "enc_blk_nums": [int(n) for n in enc_blk_nums], "dec_blk_nums": [int(n) for n in dec_blk_nums],
             "modulation": modulation, "experts": int(experts), "map_dim": int(map_dim),
             "expert_hidden": int(expert_hidden), "router_hidden": int(router_hidden), "patch": int(patch),
-            "window": int(window), "heads": int(heads),
+            "window": int(window), "heads": int(heads), "map_norm": bool(map_norm),
+            "expert_init_std": float(expert_init_std),
         }
         self.modulation = modulation
         self.patch = patch
@@ -195,11 +208,13 @@ class MoAMNAFNet(nn.Module):
             blocks = nn.Sequential(*[NAFBlock(chan) for _ in range(num)])
             mods = nn.ModuleList(
                 [] if modulation == "none"
-                else [MixtureOfModulators(map_dim, chan, k, expert_hidden, router_hidden) for _ in range(num)]
+                else [MixtureOfModulators(map_dim, chan, k, expert_hidden, router_hidden, expert_init_std)
+                      for _ in range(num)]
             )
             return blocks, mods
 
         self.dmap = None if modulation == "none" else DegradationMap(img_channel, map_dim, patch, window, heads)
+        self.map_norm = LayerNorm2d(map_dim) if map_norm and modulation != "none" else None
         self.intro = nn.Conv2d(img_channel, width, 3, padding=1)
         self.ending = nn.Conv2d(width, img_channel, 3, padding=1)
         self.encoders, self.enc_mods = nn.ModuleList(), nn.ModuleList()
@@ -254,6 +269,8 @@ class MoAMNAFNet(nn.Module):
             pad = (0, (m - w % m) % m, 0, (m - h % m) % m)
             inp, reference = F.pad(inp, pad), F.pad(reference, pad)
         dmap = self.dmap(inp, reference) if self.dmap is not None else None
+        if self.map_norm is not None:
+            dmap = self.map_norm(dmap)
         routing: list[torch.Tensor] | None = [] if return_routing else None
         x = self.intro(inp)
         skips = []
