@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Curated, uncurated and privacy-safe procedural training data (DreamClear's Figure 6, at CPU scale).
 
-    python -m studies.curated_training                       # curate, render, train 4 arms, evaluate
+    python -m studies.curated_training                       # curate, render, train 5 arms, evaluate
     python -m studies.curated_training --arms uncurated,curated --no-eval   # train some arms only
     python -m studies.curated_training --eval-only           # score the finished runs again
     python -m studies.curated_training --max-steps 2 --procedural-count 4 --pool-limit 8 \\
@@ -20,7 +20,13 @@ The same network (``--model``, random initialisation), the same step budget, see
   ``--procedural-size`` px, half :class:`deblurkit.synth.procedural.ProceduralSceneSource` scenes
   and half :class:`deblurkit.synth.sources.DeadLeavesSource` dead leaves (fixed seeds); a fixed,
   pre-rendered pool like GenIR's generated set, and the same per-step cost as the photo arms;
-- ``curated+procedural``: both, each drawn with probability 1/2.
+- ``curated+procedural``: both, each drawn with probability 1/2;
+- ``privacy-safe``: the procedural pool and a pool of rendered images, each drawn with probability
+  1/2: the 100 training views of ``../shared/data/scenes/lego`` (a path-traced 3-D scene,
+  composited on white as its renders are published) and ``--rendered-count`` crops of the
+  ``../shared/data/hdr`` panoramas, tone-mapped (:func:`render_rendered_pool`): a rendered scene
+  and published scenery, no personal photo collection (the panoramas are photographs of places;
+  no face filter is run on them).
 
 Validation and test photos of the manifest are never in a pool; every arm is scored on the
 held-out sets of ``data/testsets`` (the Debian TEST photos; ``python -m studies.make_testsets``):
@@ -45,7 +51,8 @@ from deblurkit.train.runlog import run_wall_seconds
 from studies.data_scaling import train_run
 from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
 
-ARMS = ("uncurated", "curated", "procedural", "curated+procedural")
+ARMS = ("uncurated", "curated", "procedural", "curated+procedural", "privacy-safe")
+SHARED = ROOT.parent / "shared" / "data"
 #: training settings shared by every arm (deblurkit TrainConfig keys, recipe nafnet)
 TRAIN = {
     "model": "nafnet-w16", "preset": "realistic", "scale_min": 0.35, "scale_max": 1.0, "crop_size": 64,
@@ -158,8 +165,52 @@ def pool_sheet(procedural: list[Path], path: Path, per_row: int = 4, side: int =
             fh.write(buf.tobytes())
 
 
+def render_rendered_pool(folder: Path, scene_views: Path, hdr: Path, hdr_count: int, size: int) -> list[Path]:
+    """Rendered, privacy-safe sharp images, written once: the scene's views and tone-mapped HDR crops.
+
+    Scene views (RGBA PNGs) are composited on white. HDR crop ``i`` comes from panorama
+    ``i % n`` at a random position of its middle half of rows (where the equirectangular
+    projection stretches least), exposed so that its median luminance is 0.18, clipped at 1
+    and sRGB-encoded.
+    """
+    import cv2
+
+    from deblurkit.color import linear_to_srgb, luminance
+    from deblurkit.highlights.video import load_panorama_linear
+
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[Path, object]] = []
+    for view in sorted(scene_views.glob("*.png")) if scene_views.is_dir() else []:
+        jobs.append((folder / f"scene-{view.stem}.png", view))
+    panoramas = sorted(hdr.glob("*.hdr")) if hdr.is_dir() else []
+    for i in range(hdr_count if panoramas else 0):
+        jobs.append((folder / f"hdr-{i:04d}.png", (panoramas[i % len(panoramas)], i)))
+    loaded: dict[Path, np.ndarray] = {}
+    paths = []
+    for path, what in jobs:
+        if not path.is_file():
+            if isinstance(what, Path):
+                rgba = cv2.imread(str(what), cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+                alpha = rgba[..., 3:4] if rgba.shape[2] == 4 else 1.0
+                img = rgba[..., 2::-1] * alpha + (1.0 - alpha)
+            else:
+                pano_path, i = what
+                pano = loaded.setdefault(pano_path, load_panorama_linear(pano_path))
+                rng = np.random.default_rng([19, i])
+                h, w = pano.shape[:2]
+                y = int(rng.integers(h // 4, max(h // 4 + 1, 3 * h // 4 - size)))
+                x = int(rng.integers(0, w - size))
+                crop = pano[y:y + size, x:x + size]
+                img = linear_to_srgb(np.clip(crop * (0.18 / max(float(np.median(luminance(crop))), 1e-6)), 0, 1))
+            tmp = path.with_suffix(".tmp.png")
+            cv2.imwrite(str(tmp), (np.clip(img, 0, 1)[..., ::-1] * 255.0).round().astype(np.uint8))
+            tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
 def write_arm_manifest(arm: str, photos: list, curated: dict[str, dict], procedural: list[Path],
-                       folder: Path) -> tuple[Path, dict[str, int]]:
+                       folder: Path, rendered: list[Path] | None = None) -> tuple[Path, dict[str, int]]:
     """The photo manifest of one arm (fetch-style photo lists, every image in the train split)."""
     import yaml
 
@@ -169,9 +220,12 @@ def write_arm_manifest(arm: str, photos: list, curated: dict[str, dict], procedu
         keep = [p for p in photos if arm == "uncurated" or curated.get(str(p.path), {}).get("status") == "accepted"]
         lists["photos"] = [{"path": str(Path(p.path).resolve()), "package": p.source,
                             "name": p.name.split("/", 1)[1], "split": "train"} for p in keep]
-    if arm in ("procedural", "curated+procedural"):
+    if arm in ("procedural", "curated+procedural", "privacy-safe"):
         lists["procedural"] = [{"path": str(p.resolve()), "package": "procedural", "name": p.name, "split": "train"}
                                for p in procedural]
+    if arm == "privacy-safe":
+        lists["rendered"] = [{"path": str(p.resolve()), "package": "rendered", "name": p.name, "split": "train"}
+                             for p in rendered or []]
     sources = []
     for name, entries in lists.items():
         (folder / f"{name}.json").write_text(json.dumps({"root": "/", "photos": entries}, indent=1))
@@ -331,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=TRAIN["max_steps"])
     ap.add_argument("--seed", type=int, default=TRAIN["seed"], help="training seed (initialisation, crops, degradations)")
     ap.add_argument("--procedural-count", type=int, default=400)
-    ap.add_argument("--procedural-size", type=int, default=384)
+    ap.add_argument("--procedural-size", type=int, default=384, help="side of procedural images and HDR crops")
+    ap.add_argument("--rendered-count", type=int, default=100, help="tone-mapped HDR crops in the rendered pool")
+    ap.add_argument("--scene-views", default=str(SHARED / "scenes" / "lego" / "train"))
+    ap.add_argument("--hdr", default=str(SHARED / "hdr"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "curation" / "procedural_pool.png"),
                     help="contact sheet of the procedural pool (empty: none)")
     ap.add_argument("--real-blur-figure", default=str(ROOT / "docs" / "images" / "curation" / "real_blur_arms.jpg"),
@@ -349,14 +406,18 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown arms {unknown}; valid: {', '.join(ARMS)}")
     runs = Path(args.runs_dir)
     photos = photo_pool(Path(args.manifest), args.pool_limit)
-    curated = curate_pool(photos, runs / "curation")
+    curated = curate_pool(photos, runs / "curation") if any("curated" in a for a in arms) else {}
     procedural = (render_procedural_pool(runs / "procedural-pool", args.procedural_count, args.procedural_size)
-                  if any("procedural" in a for a in arms) else [])
+                  if any(a in ("procedural", "curated+procedural", "privacy-safe") for a in arms) else [])
+    rendered = (render_rendered_pool(runs / "rendered-pool", Path(args.scene_views), Path(args.hdr),
+                                     args.rendered_count, args.procedural_size)
+                if "privacy-safe" in arms else [])
     if args.figure:
         pool_sheet(procedural, Path(args.figure))
     counts = {}
     for arm in arms:
-        source, counts[arm] = write_arm_manifest(arm, photos, curated, procedural, runs / arm_folder(arm) / "data")
+        source, counts[arm] = write_arm_manifest(arm, photos, curated, procedural, runs / arm_folder(arm) / "data",
+                                                 rendered)
         print(f"[{arm}] images: {counts[arm]}", flush=True)
         if not args.eval_only:
             train_arm(arm, source, runs / arm_folder(arm), args.max_steps, args.seed)

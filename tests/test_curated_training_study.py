@@ -41,6 +41,37 @@ def test_arm_manifests_hold_the_right_images(tmp_path):
     assert lists("procedural") == {"procedural": [str(p.resolve()) for p in procedural]}
     both = lists("curated+procedural")
     assert both["photos"] == ["/p/a.jpg", "/p/c.jpg"] and len(both["procedural"]) == 2
+    rendered = [tmp_path / "hdr-0000.png"]
+    _, counts = study.write_arm_manifest("privacy-safe", photos, curated, procedural, tmp_path / "ps", rendered)
+    assert counts == {"procedural": 2, "rendered": 1}  # no photo in the privacy-safe arm
+
+
+def test_rendered_pool_composites_views_on_white_and_exposes_hdr_crops(tmp_path):
+    import cv2
+
+    study = _study()
+    views, hdr = tmp_path / "views", tmp_path / "hdr"
+    views.mkdir()
+    hdr.mkdir()
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[10:30, 10:30] = (0, 0, 255, 255)  # an opaque red square (BGRA) on a transparent background
+    cv2.imwrite(str(views / "r_0.png"), rgba)
+    pano = np.random.default_rng(0).uniform(0.5, 50.0, (64, 128, 3)).astype(np.float32)
+    cv2.imwrite(str(hdr / "p.hdr"), pano)
+    paths = study.render_rendered_pool(tmp_path / "pool", views, hdr, 2, 16)
+    assert [p.name for p in paths] == ["scene-r_0.png", "hdr-0000.png", "hdr-0001.png"]
+    view = cv2.imread(str(paths[0]))
+    assert (view[0, 0] == 255).all() and tuple(view[20, 20]) == (0, 0, 255)
+    crop = cv2.imread(str(paths[1]))
+    assert crop.shape == (16, 16, 3)
+    from deblurkit.color import luminance, srgb_to_linear
+
+    lum = luminance(srgb_to_linear(crop[..., ::-1].astype(np.float32) / 255.0))
+    assert abs(float(np.median(lum)) - 0.18) < 0.03  # exposed to a mid-grey median
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    again = study.render_rendered_pool(tmp_path / "pool", views, hdr, 2, 16)
+    assert [p.stat().st_mtime_ns for p in again] == stamps  # written once
+    assert study.render_rendered_pool(tmp_path / "none", tmp_path / "missing", tmp_path / "missing", 3, 16) == []
 
 
 def test_arm_manifest_is_a_working_training_source(tmp_path):
