@@ -49,10 +49,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 from deblurkit.train.runlog import run_wall_seconds
 from studies.data_scaling import train_run
-from studies.heldout import add_testset_arguments, load_pair, metrics, requested_sets, write_results
+from studies.heldout import SHARED, add_testset_arguments, load_pair, metrics, requested_sets, write_results
 
-ARMS = ("uncurated", "curated", "procedural", "curated+procedural", "privacy-safe")
-SHARED = ROOT.parent / "shared" / "data"
+#: the image pools each arm draws from (each pool with probability 1 / number of pools)
+ARM_POOLS = {
+    "uncurated": ("photos",), "curated": ("photos",), "procedural": ("procedural",),
+    "curated+procedural": ("photos", "procedural"), "privacy-safe": ("procedural", "rendered"),
+}
+ARMS = tuple(ARM_POOLS)
 #: training settings shared by every arm (deblurkit TrainConfig keys, recipe nafnet)
 TRAIN = {
     "model": "nafnet-w16", "preset": "realistic", "scale_min": 0.35, "scale_max": 1.0, "crop_size": 64,
@@ -165,46 +169,42 @@ def pool_sheet(procedural: list[Path], path: Path, per_row: int = 4, side: int =
             fh.write(buf.tobytes())
 
 
-def render_rendered_pool(folder: Path, scene_views: Path, hdr: Path, hdr_count: int, size: int) -> list[Path]:
+def render_rendered_pool(folder: Path, scene: Path, hdr: Path, hdr_count: int, size: int) -> list[Path]:
     """Rendered, privacy-safe sharp images, written once: the scene's views and tone-mapped HDR crops.
 
-    Scene views (RGBA PNGs) are composited on white. HDR crop ``i`` comes from panorama
-    ``i % n`` at a random position of its middle half of rows (where the equirectangular
-    projection stretches least), exposed so that its median luminance is 0.18, clipped at 1
-    and sRGB-encoded.
+    The views of the NeRF-style ``scene`` (a ``transforms_*.json``) are composited on white by
+    :func:`deblurkit.scene.data.read_nerf_transforms`. HDR crop ``i`` comes from panorama ``i % n``
+    at a random position of its middle half of rows (where the equirectangular projection
+    stretches least), exposed so that its median luminance is 0.18, clipped at 1 and sRGB-encoded.
     """
-    import cv2
-
     from deblurkit.color import linear_to_srgb, luminance
     from deblurkit.highlights.video import load_panorama_linear
+    from deblurkit.io import save_png
 
     folder.mkdir(parents=True, exist_ok=True)
-    jobs: list[tuple[Path, object]] = []
-    for view in sorted(scene_views.glob("*.png")) if scene_views.is_dir() else []:
-        jobs.append((folder / f"scene-{view.stem}.png", view))
-    panoramas = sorted(hdr.glob("*.hdr")) if hdr.is_dir() else []
-    for i in range(hdr_count if panoramas else 0):
-        jobs.append((folder / f"hdr-{i:04d}.png", (panoramas[i % len(panoramas)], i)))
-    loaded: dict[Path, np.ndarray] = {}
     paths = []
-    for path, what in jobs:
+    if scene.is_file():
+        from deblurkit.scene.data import read_nerf_transforms
+
+        views = read_nerf_transforms(scene, background=(1.0, 1.0, 1.0))
+        for name, image in sorted(zip(views.names, views.images), key=lambda v: v[0]):
+            path = folder / f"scene-{name}.png"
+            if not path.is_file():
+                save_png(path, image.permute(1, 2, 0).numpy())
+            paths.append(path)
+    panoramas = sorted(hdr.glob("*.hdr")) if hdr.is_dir() else []
+    loaded: dict[Path, np.ndarray] = {}
+    for i in range(hdr_count if panoramas else 0):
+        path = folder / f"hdr-{i:04d}.png"
         if not path.is_file():
-            if isinstance(what, Path):
-                rgba = cv2.imread(str(what), cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
-                alpha = rgba[..., 3:4] if rgba.shape[2] == 4 else 1.0
-                img = rgba[..., 2::-1] * alpha + (1.0 - alpha)
-            else:
-                pano_path, i = what
-                pano = loaded.setdefault(pano_path, load_panorama_linear(pano_path))
-                rng = np.random.default_rng([19, i])
-                h, w = pano.shape[:2]
-                y = int(rng.integers(h // 4, max(h // 4 + 1, 3 * h // 4 - size)))
-                x = int(rng.integers(0, w - size))
-                crop = pano[y:y + size, x:x + size]
-                img = linear_to_srgb(np.clip(crop * (0.18 / max(float(np.median(luminance(crop))), 1e-6)), 0, 1))
-            tmp = path.with_suffix(".tmp.png")
-            cv2.imwrite(str(tmp), (np.clip(img, 0, 1)[..., ::-1] * 255.0).round().astype(np.uint8))
-            tmp.replace(path)
+            pano_path = panoramas[i % len(panoramas)]
+            pano = loaded.setdefault(pano_path, load_panorama_linear(pano_path))
+            rng = np.random.default_rng([19, i])
+            h, w = pano.shape[:2]
+            y = int(rng.integers(h // 4, max(h // 4 + 1, 3 * h // 4 - size)))
+            x = int(rng.integers(0, w - size))
+            crop = pano[y:y + size, x:x + size]
+            save_png(path, linear_to_srgb(np.clip(crop * (0.18 / max(float(np.median(luminance(crop))), 1e-6)), 0, 1)))
         paths.append(path)
     return paths
 
@@ -215,15 +215,16 @@ def write_arm_manifest(arm: str, photos: list, curated: dict[str, dict], procedu
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
+    pools = ARM_POOLS[arm]
     lists: dict[str, list[dict]] = {}
-    if arm in ("uncurated", "curated", "curated+procedural"):
+    if "photos" in pools:
         keep = [p for p in photos if arm == "uncurated" or curated.get(str(p.path), {}).get("status") == "accepted"]
         lists["photos"] = [{"path": str(Path(p.path).resolve()), "package": p.source,
                             "name": p.name.split("/", 1)[1], "split": "train"} for p in keep]
-    if arm in ("procedural", "curated+procedural", "privacy-safe"):
+    if "procedural" in pools:
         lists["procedural"] = [{"path": str(p.resolve()), "package": "procedural", "name": p.name, "split": "train"}
                                for p in procedural]
-    if arm == "privacy-safe":
+    if "rendered" in pools:
         lists["rendered"] = [{"path": str(p.resolve()), "package": "rendered", "name": p.name, "split": "train"}
                              for p in rendered or []]
     sources = []
@@ -387,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procedural-count", type=int, default=400)
     ap.add_argument("--procedural-size", type=int, default=384, help="side of procedural images and HDR crops")
     ap.add_argument("--rendered-count", type=int, default=100, help="tone-mapped HDR crops in the rendered pool")
-    ap.add_argument("--scene-views", default=str(SHARED / "scenes" / "lego" / "train"))
+    ap.add_argument("--scene", default=str(SHARED / "scenes" / "lego" / "transforms_train.json"),
+                    help="NeRF-style transforms file whose views join the rendered pool")
     ap.add_argument("--hdr", default=str(SHARED / "hdr"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "images" / "curation" / "procedural_pool.png"),
                     help="contact sheet of the procedural pool (empty: none)")
@@ -406,12 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown arms {unknown}; valid: {', '.join(ARMS)}")
     runs = Path(args.runs_dir)
     photos = photo_pool(Path(args.manifest), args.pool_limit)
-    curated = curate_pool(photos, runs / "curation") if any("curated" in a for a in arms) else {}
+    pools = {pool for a in arms for pool in ARM_POOLS[a]}
+    curated = curate_pool(photos, runs / "curation") if "photos" in pools else {}
     procedural = (render_procedural_pool(runs / "procedural-pool", args.procedural_count, args.procedural_size)
-                  if any(a in ("procedural", "curated+procedural", "privacy-safe") for a in arms) else [])
-    rendered = (render_rendered_pool(runs / "rendered-pool", Path(args.scene_views), Path(args.hdr),
+                  if "procedural" in pools else [])
+    rendered = (render_rendered_pool(runs / "rendered-pool", Path(args.scene), Path(args.hdr),
                                      args.rendered_count, args.procedural_size)
-                if "privacy-safe" in arms else [])
+                if "rendered" in pools else [])
     if args.figure:
         pool_sheet(procedural, Path(args.figure))
     counts = {}

@@ -40,9 +40,8 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-from studies.heldout import write_results
+from studies.heldout import SHARED, write_results
 
-SHARED = ROOT.parent / "shared" / "data"
 STRENGTHS: dict[str, list[float]] = {
     "blur": [2, 4, 8, 16],
     "noise": [1e-4, 5e-4, 2e-3, 8e-3],

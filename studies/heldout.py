@@ -19,6 +19,8 @@ SETS = ["uniform", "varying", "night", "noise-low", "noise-high", "sharp"]
 
 
 MANIFEST = ROOT / "studies/photos_manifest.json"
+SHARED = ROOT.parent / "shared" / "data"
+"""The data folder beside the project (../shared/data: sharp photos, real blur, scenes, HDR panoramas)."""
 
 
 def add_testset_arguments(ap: argparse.ArgumentParser) -> None:

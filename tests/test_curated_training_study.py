@@ -56,9 +56,12 @@ def test_rendered_pool_composites_views_on_white_and_exposes_hdr_crops(tmp_path)
     rgba = np.zeros((40, 40, 4), np.uint8)
     rgba[10:30, 10:30] = (0, 0, 255, 255)  # an opaque red square (BGRA) on a transparent background
     cv2.imwrite(str(views / "r_0.png"), rgba)
+    scene = tmp_path / "transforms_train.json"
+    scene.write_text(json.dumps({"camera_angle_x": 0.7, "frames": [
+        {"file_path": "./views/r_0", "transform_matrix": np.eye(4).tolist()}]}))
     pano = np.random.default_rng(0).uniform(0.5, 50.0, (64, 128, 3)).astype(np.float32)
     cv2.imwrite(str(hdr / "p.hdr"), pano)
-    paths = study.render_rendered_pool(tmp_path / "pool", views, hdr, 2, 16)
+    paths = study.render_rendered_pool(tmp_path / "pool", scene, hdr, 2, 16)
     assert [p.name for p in paths] == ["scene-r_0.png", "hdr-0000.png", "hdr-0001.png"]
     view = cv2.imread(str(paths[0]))
     assert (view[0, 0] == 255).all() and tuple(view[20, 20]) == (0, 0, 255)
@@ -69,7 +72,7 @@ def test_rendered_pool_composites_views_on_white_and_exposes_hdr_crops(tmp_path)
     lum = luminance(srgb_to_linear(crop[..., ::-1].astype(np.float32) / 255.0))
     assert abs(float(np.median(lum)) - 0.18) < 0.03  # exposed to a mid-grey median
     stamps = [p.stat().st_mtime_ns for p in paths]
-    again = study.render_rendered_pool(tmp_path / "pool", views, hdr, 2, 16)
+    again = study.render_rendered_pool(tmp_path / "pool", scene, hdr, 2, 16)
     assert [p.stat().st_mtime_ns for p in again] == stamps  # written once
     assert study.render_rendered_pool(tmp_path / "none", tmp_path / "missing", tmp_path / "missing", 3, 16) == []
 
