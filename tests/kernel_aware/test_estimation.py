@@ -196,3 +196,26 @@ def test_consistency_unmeasured_gives_the_same_kernel_in_fewer_estimates(case, m
     assert lean.scale == measured.scale and lean.overshoot == measured.overshoot
     assert len(measured.candidates) == 1  # one hypothesis: nothing to choose, no cross-scale estimate
     assert np.isnan(lean.consistency) and len(calls) == n_measured - 1
+
+
+@pytest.mark.parametrize("select_edges", [True, False])
+def test_one_kernel_update_keeps_the_true_kernel_on_a_clean_blur(case, select_edges) -> None:
+    """Started from the true kernel, one alternation (latent image, then kernel) stays on it where
+    the blur is clean; and it returns a valid kernel of the window's size."""
+    from deblurkit.kernel_aware.estimation import update_kernel
+
+    _, blur, k_true = case
+    k = update_kernel(blur, k_true, 1e-4, select_edges=select_edges)
+    assert k.shape == k_true.shape and k.min() >= 0 and abs(float(k.sum()) - 1.0) < 1e-9
+    assert kernel_similarity(k, k_true) > 0.97
+
+
+def test_kernel_updates_move_a_flat_start_toward_the_shake(case) -> None:
+    from deblurkit.kernel_aware.estimation import update_kernel
+
+    _, blur, k_true = case
+    k = np.full_like(k_true, 1.0 / k_true.size)
+    before = kernel_similarity(k, k_true)
+    for _ in range(3):
+        k = update_kernel(blur, k, 1e-3)
+    assert kernel_similarity(k, k_true) > before + 0.08

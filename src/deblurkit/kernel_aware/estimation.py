@@ -51,6 +51,7 @@ __all__ = [
     "kernel_pyramid_sizes",
     "l0_latent",
     "select_edges_by_orientation",
+    "update_kernel",
 ]
 
 
@@ -185,6 +186,37 @@ def _estimate_psf(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize: int, 
     return k
 
 
+def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: float = 2.0,
+                  threshold: float = 0.15, select_edges: bool = True) -> np.ndarray:
+    """One alternation of :func:`estimate_kernel` at one scale: the latent image, then the kernel.
+
+    The latent image for ``kernel`` under the L0 gradient prior (:func:`l0_latent`, weight ``lam``);
+    its gradients, restricted to the strong edges of every orientation
+    (:func:`select_edges_by_orientation`) with ``select_edges``; the kernel on ``kernel``'s
+    support that maps them best to the blurry image's gradients (least squares, started from
+    ``kernel``); then :func:`clean_kernel` with ``threshold``.
+
+    Args:
+        blurry: blurry image ``(H, W)`` float32.
+        kernel: current kernel ``(k, k)`` summing to 1.
+        lam: weight of the L0 gradient prior of the latent image.
+        gamma: Tikhonov weight of the kernel least squares (relative units).
+        threshold: kernel values below this fraction of the maximum are zeroed.
+        select_edges: False: every latent gradient enters the kernel step.
+
+    Returns:
+        kernel ``(k, k)`` float64, non-negative, summing to 1 (not re-centred).
+    """
+    x = l0_latent(blurry, kernel, lam)
+    lx, ly = _grad(x)
+    if select_edges:
+        # The strong edges of every orientation. The selection keeps a fixed count per
+        # orientation; lowering its threshold over the iterations as Cho & Lee do let weak,
+        # noisy edges in and lost long shakes.
+        lx, ly = select_edges_by_orientation(lx, ly, kernel.shape[0])
+    return clean_kernel(_estimate_psf(lx, ly, blurry, kernel.shape[0], gamma, kernel), rel_threshold=threshold)
+
+
 def clean_kernel(kernel: np.ndarray, *, component_mass: float = 0.1, rel_threshold: float = 0.0) -> np.ndarray:
     """Non-negativity, optional relative threshold, weak-component removal and normalisation.
 
@@ -305,12 +337,7 @@ def estimate_kernel(
         y = gray if level == len(sizes) - 1 else _resize(gray, shape)
         k = resize_kernel(k, ks)
         for _ in range(iterations):
-            x = l0_latent(y, k, lam)
-            # The kernel update sees the strong edges of every orientation. The selection keeps a
-            # fixed count per orientation; lowering its threshold over the iterations as Cho & Lee
-            # do let weak, noisy edges in and lost long shakes.
-            lx, ly = select_edges_by_orientation(*_grad(x), ks)
-            k = clean_kernel(_estimate_psf(lx, ly, y, ks, gamma, k), rel_threshold=iter_threshold)
+            k = update_kernel(y, k, lam, gamma=gamma, threshold=iter_threshold)
             lam = max(lam / 1.1, lam_min)
         k = center_kernel(k)
         if progress is not None:
