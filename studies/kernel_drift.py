@@ -36,14 +36,9 @@ ARMS = [(1e-4, True), (1e-4, False), (1e-3, True), (1e-3, False)]
 """(L0 weight, edge selection) of each arm started from the truth."""
 
 
-def support(kernel: np.ndarray) -> float:
-    """Effective support ``1 / sum k^2`` in pixels of a kernel summing to 1."""
-    k = np.asarray(kernel, np.float64)
-    return float(1.0 / np.sum((k / k.sum()) ** 2))
-
-
 def drift(gray: np.ndarray, k_true: np.ndarray, *, steps: int, margin: int) -> dict:
     """Similarity and support ratio of every arm after each step, and of the estimator from scratch."""
+    from deblurkit.kernel_aware.blind import kernel_effective_support
     from deblurkit.kernel_aware.estimation import estimate_kernel, update_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
 
@@ -51,16 +46,16 @@ def drift(gray: np.ndarray, k_true: np.ndarray, *, steps: int, margin: int) -> d
     start = np.zeros((size, size))
     o = (size - k_true.shape[0]) // 2
     start[o:o + k_true.shape[0], o:o + k_true.shape[1]] = k_true
-    true_support = support(k_true)
+    true_support = kernel_effective_support(k_true)
     row: dict = {"true_support": true_support, "window": size, "arms": {}}
     for lam, select in ARMS:
         k, track = start, []
         for _ in range(steps):
             k = update_kernel(gray, k, lam, select_edges=select)
-            track.append([kernel_similarity(k, k_true), support(k) / true_support])
+            track.append([kernel_similarity(k, k_true), kernel_effective_support(k) / true_support])
         row["arms"][f"{lam:g}/{'edges' if select else 'all'}"] = track
     k = estimate_kernel(gray, kernel_size=size)
-    row["from_scratch"] = [kernel_similarity(k, k_true), support(k) / true_support]
+    row["from_scratch"] = [kernel_similarity(k, k_true), kernel_effective_support(k) / true_support]
     return row
 
 
