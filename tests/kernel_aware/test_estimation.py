@@ -219,3 +219,15 @@ def test_kernel_updates_move_a_flat_start_toward_the_shake(case) -> None:
     for _ in range(3):
         k = update_kernel(blur, k, 1e-3)
     assert kernel_similarity(k, k_true) > before + 0.08
+
+
+def test_kernel_centroid_offset() -> None:
+    from deblurkit.kernel_aware.kernels import kernel_centroid_offset
+
+    k = np.zeros((5, 5))
+    k[2, 2:4] = 0.5  # centroid half a pixel right of the centre pixel
+    assert kernel_centroid_offset(k) == (0.0, 0.5)
+    k = np.zeros((5, 5))
+    k[0, 2] = 1.0
+    assert kernel_centroid_offset(k) == (-2.0, 0.0)
+    assert kernel_centroid_offset(np.zeros((3, 3))) == (0.0, 0.0)

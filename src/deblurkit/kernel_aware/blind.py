@@ -42,6 +42,7 @@ from deblurkit.kernel_aware.estimation import (
     kernel_connectedness,
     kernel_extent,
 )
+from deblurkit.kernel_aware.kernels import kernel_centroid_offset
 
 __all__ = [
     "BlindParams",
@@ -495,7 +496,9 @@ def deblur_image_and_kernels(
         i, j = tile_of[index]
         if not blurred[i, j]:
             return patch
-        return hyper_laplacian_deconv(patch / scale, kernels[i, j], weight=weight, alpha=p.alpha) * scale
+        k = kernels[i, j]
+        return hyper_laplacian_deconv(patch / scale, k, weight=weight, alpha=p.alpha,
+                                      shift=kernel_centroid_offset(k)) * scale
 
     # Blocks in threads (one per core): same result, blocks are added in order.
     out_lin = blend_regions(h, w, lin.shape[2], cells, deconvolve, overlap=p.overlap,
@@ -556,4 +559,5 @@ def deconvolve_with_kernel(linear: np.ndarray, kernel: np.ndarray, params: Blind
     scale = working_scale(gray)
     sigma = estimate_noise_sigma(gray / scale)
     weight = p.weight + p.noise_weight * sigma * sigma
-    return hyper_laplacian_deconv(linear / scale, kernel, weight=weight, alpha=p.alpha) * scale
+    return hyper_laplacian_deconv(linear / scale, kernel, weight=weight, alpha=p.alpha,
+                                  shift=kernel_centroid_offset(kernel)) * scale

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["kernel_similarity", "perturbed_kernel", "resize_kernel"]
+__all__ = ["kernel_centroid_offset", "kernel_similarity", "perturbed_kernel", "resize_kernel"]
 
 
 def kernel_similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -23,6 +23,24 @@ def kernel_similarity(a: np.ndarray, b: np.ndarray) -> float:
     spectrum = scipy.fft.rfft2(a, shape) * np.conj(scipy.fft.rfft2(b, shape))
     full = scipy.fft.irfft2(spectrum, shape)
     return float(full.max() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def kernel_centroid_offset(kernel: np.ndarray) -> tuple[float, float]:
+    """``(dy, dx)``: the kernel's centroid minus its centre pixel ``(k_h // 2, k_w // 2)``, in pixels.
+
+    Deconvolving with a kernel whose centroid is off its centre pixel displaces the result by
+    this much against the convention that a blur keeps the centroid of the scene in place (whole
+    pixels are removed by re-centring; the fraction is what remains).
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    total = float(k.sum())
+    if total <= 0:
+        return 0.0, 0.0
+    ys = np.arange(k.shape[0], dtype=np.float64)
+    xs = np.arange(k.shape[1], dtype=np.float64)
+    cy = float((k.sum(axis=1) * ys).sum()) / total
+    cx = float((k.sum(axis=0) * xs).sum()) / total
+    return cy - k.shape[0] // 2, cx - k.shape[1] // 2
 
 
 def resize_kernel(k: np.ndarray, size: int) -> np.ndarray:
