@@ -419,6 +419,7 @@ def hyper_laplacian_deconv(
     x = padded.astype(np.float32)
     beta = 1.0
     inc = 2.0 * np.sqrt(2.0)
+    ramp = fourier_shift_ramp(shape, shift)[..., None] if (shift[0] or shift[1]) else None
     while beta <= beta_max * 1.0001:
         gx, gy = circular_diff(x)
         vmax = float(max(np.abs(gx).max(), np.abs(gy).max(), 1e-3)) + 1e-6
@@ -428,11 +429,11 @@ def hyper_laplacian_deconv(
         dtw = circular_diff_adjoint(wx, wy)
         g = weight * beta
         num = num_data + g * fft.rfft2(dtw, axes=(0, 1))
-        x = fft.irfft2(num / (den_data + g * den_grad), s=shape, axes=(0, 1)).astype(np.float32)
+        spectrum = num / (den_data + g * den_grad)
         beta *= inc
-    if shift[0] or shift[1]:
-        x = fft.irfft2(fft.rfft2(x, axes=(0, 1)) * fourier_shift_ramp(shape, shift)[..., None], s=shape,
-                       axes=(0, 1)).astype(np.float32)
+        if ramp is not None and beta > beta_max * 1.0001:
+            spectrum *= ramp  # the last solve: translate in the same inverse transform
+        x = fft.irfft2(spectrum, s=shape, axes=(0, 1)).astype(np.float32)
     out = x[top:top + img.shape[0], left:left + img.shape[1]]
     return out[..., 0] if squeeze else out
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from deblurkit.errors import DeblurkitError
 from deblurkit.kernel_aware.deconv import circular_diff, circular_diff_adjoint, pad_for_deconv, psf2otf
-from deblurkit.kernel_aware.kernels import resize_kernel
+from deblurkit.kernel_aware.kernels import kernel_centroid_offset, resize_kernel
 
 __all__ = [
     "KernelEstimate",
@@ -252,13 +252,10 @@ def center_kernel(kernel: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     k = np.asarray(kernel, dtype=np.float64)
-    total = k.sum()
-    if total <= 0:
+    if k.sum() <= 0:
         return k
-    yy, xx = np.mgrid[: k.shape[0], : k.shape[1]]
-    cy, cx = (k * yy).sum() / total, (k * xx).sum() / total
-    sy = round(k.shape[0] // 2 - cy)
-    sx = round(k.shape[1] // 2 - cx)
+    dy, dx = kernel_centroid_offset(k)
+    sy, sx = round(-dy), round(-dx)
     if sy == 0 and sx == 0:
         return k
     out = ndimage.shift(k, (sy, sx), order=0, mode="constant", cval=0.0)
