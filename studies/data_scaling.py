@@ -7,15 +7,18 @@
         --out /tmp/ds/results --figure /tmp/ds/scaling.png   # a smoke run
 
 Same network (``nafnet-w16``, random initialisation), same step budget, same seed, same
-synthesis (the ``realistic`` preset, a random scale per crop) for every variant; only the pool of
-sharp photos differs:
+synthesis (the ``realistic`` preset, a random scale per crop) for every photo-pool variant; only
+the pool of sharp photos differs:
 
 - ``photos-22``: the 22 training photos of ``studies/photos_manifest.json`` (the Debian photos the
   shipped network was trained on);
 - ``photos-100`` / ``photos-300`` / ``photos-all``: those 22 plus the first 78 / 278 / all of the
   other TRAINING photos of ``studies/train_photos_many.yaml`` (../shared/data/sharp) in a fixed
   shuffled order, so each pool contains the smaller ones;
-- ``procedural``: dead-leaves images only, no photo.
+- ``procedural``: dead-leaves images only, no photo;
+- ``photos-all-w32``: the ``photos-all`` pool, but ``nafnet-w32`` (the same blocks at twice the
+  width) for 1,400 steps, about the training time of the 3,000 ``nafnet-w16`` steps: is a wider
+  network better at equal CPU time?
 
 Crops are drawn uniformly over the photos of a pool (each photo reduced to at most 2,048 px on
 its long side, then a random scale in [scale_min, 1] per crop). Validation and test photos of
@@ -54,7 +57,11 @@ from studies.variant_scores import VariantScores
 
 #: the photo pools: name -> number of photos (0: procedural only; -1: every training photo)
 VARIANTS: dict[str, int] = {"photos-22": 22, "photos-100": 100, "photos-300": 300, "photos-all": -1,
-                            "procedural": 0}
+                            "procedural": 0, "photos-all-w32": -1}
+#: variants that train another network on a pool instead, at about the training wall time of the
+#: ``nafnet-w16`` variants (a step of ``nafnet-w32`` costs 2.1x one of ``nafnet-w16`` on one thread):
+#: name -> TRAIN overrides; each is compared with the ``nafnet-w16`` variant of the same pool
+NETWORKS: dict[str, dict] = {"photos-all-w32": {"model": "nafnet-w32", "max_steps": 1400}}
 #: training settings shared by every variant (deblurkit TrainConfig keys, recipe nafnet)
 TRAIN = {
     "model": "nafnet-w16", "preset": "realistic", "scale_min": 0.35, "scale_max": 1.0, "crop_size": 128,
@@ -124,7 +131,7 @@ def train_variants(args: argparse.Namespace, variants: list[str]) -> None:
             continue
         if not (out / "model.safetensors").exists():
             source = write_variant_manifest(v, VARIANTS[v], pool, out / "data")
-            overrides = {**TRAIN, "source": str(source), "out_dir": str(out)}
+            overrides = {**TRAIN, **NETWORKS.get(v, {}), "source": str(source), "out_dir": str(out)}
             if args.max_steps:
                 overrides.update(max_steps=args.max_steps, checkpoint_every=args.max_steps)
             train_run(v, out, overrides)
@@ -221,9 +228,12 @@ def summarise(rows: list[dict], sets: list[str], variants: list[str], walls: dic
 
     base = variants[0] if variants else None
     paired = {m: paired_difference(base, m) for m in variants[1:]}
-    pools = sorted((v for v in variants if photos.get(v)), key=lambda v: photos[v])
+    pools = sorted((v for v in variants if photos.get(v) and v not in NETWORKS), key=lambda v: photos[v])
     steps_up = [{"from": a, "to": b, **paired_difference(a, b)} for a, b in itertools.pairwise(pools) if a != base]
+    same_pool = {v: next((u for u in pools if photos[u] == photos[v]), None) for v in variants if v in NETWORKS}
+    networks = [{"from": u, "to": v, **paired_difference(u, v)} for v, u in same_pool.items() if u]
     return {"variants": variants, "missing": missing, "photos": photos, "train": TRAIN, "steps": steps,
+            "networks": {v: NETWORKS[v] for v in same_pool}, "paired_networks": networks,
             "train_wall_s": walls, "groups": groups, "aligned_metric": "psnr_shift_aligned", "table": table,
             "paired_to": base, "paired": paired, "paired_steps": steps_up}
 
@@ -236,8 +246,9 @@ def markdown(summary: dict, sets: list[str]) -> str:
         lines += [f"{label} gain over the blurry input (dB), mean ± standard error over images:", "",
                   "| training photos | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
         for v in summary["variants"]:
-            n = summary["photos"][v]
+            n, net = summary["photos"][v], summary.get("networks", {}).get(v)
             name = f"{v} ({n} photos)" if n else f"{v} (dead leaves)"
+            name = f"{v} ({n} photos, {net['model']}, {net['max_steps']} steps)" if net else name
             lines.append(f"| {name} | " + " | ".join(
                 f"{t[g][v][key + '_gain']:+.2f} ± {t[g][v][key + '_gain_se']:.2f}" for g in groups) + " |")
         lines.append("| input " + label + " | " + " | ".join(f"{t[g]['identity'][key]:.2f}" for g in groups) + " |")
@@ -250,6 +261,11 @@ def markdown(summary: dict, sets: list[str]) -> str:
             e = d[key]
             lines += [(f"{d['to']} minus {d['from']} (the next smaller photo pool), per image over the blurred sets: "
                        f"{e['mean']:+.2f} ± {e['se']:.2f} dB, better on {e['better']} of {e['n']} images."), ""]
+        for d in summary.get("paired_networks", []):
+            e = d[key]
+            lines += [(f"{d['to']} minus {d['from']} (another network, same photos, about the same training time), "
+                       f"per image over the blurred sets: {e['mean']:+.2f} ± {e['se']:.2f} dB, better on "
+                       f"{e['better']} of {e['n']} images."), ""]
     walls = summary["train_wall_s"]
     lines += ["Steps and training wall time per variant: " + ", ".join(
         f"{v} {summary['steps'][v]} steps, {walls.get(v, math.nan):.0f} s" for v in summary["variants"]), ""]
@@ -263,10 +279,10 @@ def figure(summary: dict, sets: list[str], path: Path) -> None:
     from PIL import Image, ImageDraw
 
     t = summary["table"]
-    photo_vs = [v for v in summary["variants"] if summary["photos"][v] > 0]
+    photo_vs = [v for v in summary["variants"] if summary["photos"][v] > 0 and v not in NETWORKS]
     proc = [v for v in summary["variants"] if summary["photos"][v] == 0]
     groups = [*sets, "blurred"]
-    vals = [t[g][v]["psnr_gain"] for g in groups for v in summary["variants"]]
+    vals = [t[g][v]["psnr_gain"] for g in groups for v in [*photo_vs, *proc]]
     lo, hi = min(0.0, min(vals)), max(0.0, max(vals))
     pad = 0.1 * ((hi - lo) or 1.0)
     lo, hi = lo - pad, hi + pad

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
@@ -110,3 +111,19 @@ def test_each_photo_pool_is_paired_with_the_next_smaller_one():
     step = s["paired_steps"][0]["psnr"]
     assert step["mean"] == -1.5 and step["better"] == 0 and step["n"] == 3  # 21.5 vs 22, 23, 24
     assert "photos-all minus photos-100 (the next smaller photo pool)" in study.markdown(s, ["uniform"])
+
+
+def test_a_network_variant_is_compared_with_its_pool_not_counted_as_one():
+    study = _load()
+    gains = {"identity": 0.0, "photos-22": 0.5, "photos-all": 1.0, "photos-all-w32": 1.5}
+    rows = [{"set": s, "image": f"{i}.jpg", "method": m, "psnr": 30.0 + g + 0.1 * i, "psnr_aligned": 30.0 + g}
+            for m, g in gains.items() for s in ("uniform", "sharp") for i in range(3)]
+    variants = ["photos-22", "photos-all", "photos-all-w32"]
+    photos = {"photos-22": 22, "photos-all": 619, "photos-all-w32": 619}
+    summary = study.summarise(rows, ["uniform", "sharp"], variants, {v: 1.0 for v in variants}, photos,
+                              {v: 3000 for v in variants}, [])
+    assert [(d["from"], d["to"]) for d in summary["paired_steps"]] == []  # one pool step only, from the base
+    (net,) = summary["paired_networks"]
+    assert (net["from"], net["to"]) == ("photos-all", "photos-all-w32")
+    assert net["psnr"]["mean"] == pytest.approx(0.5) and net["psnr"]["better"] == 3
+    assert "photos-all-w32 (619 photos, nafnet-w32, 1400 steps)" in study.markdown(summary, ["uniform", "sharp"])

@@ -66,6 +66,8 @@ _MIMO_SRC = "Cho et al. ICCV 2021, github chosj95/MIMO-UNet"
 _NAF_SRC = "Chen et al. ECCV 2022, github megvii-research/NAFNet"
 _MOAM_SRC = "MoAM: Ai et al., DreamClear, NeurIPS 2024 (arXiv 2410.18666)"
 _NAF_GOPRO = {"img_channel": 3, "middle_blk_num": 1, "enc_blk_nums": (1, 1, 1, 28), "dec_blk_nums": (1, 1, 1, 1)}
+_NAF_SMALL = {"img_channel": 3, "middle_blk_num": 1, "enc_blk_nums": (1, 1, 1, 4), "dec_blk_nums": (1, 1, 1, 1)}
+_OWN_NAF = "deblurkit (NAFNet layout, no official weights)"
 
 MODELS: dict[str, ModelSpec] = {
     "mimo-unet": ModelSpec(
@@ -86,11 +88,12 @@ MODELS: dict[str, ModelSpec] = {
         "nafnet-gopro-w64", "nafnet", {**_NAF_GOPRO, "width": 64}, 16,
         "NAFNet width 64, GoPro configuration", f"{_NAF_SRC} (NAFNet-GoPro-width64.pth)", tlc=True),
     "nafnet-w16": ModelSpec(
-        "nafnet-w16", "nafnet",
-        {"img_channel": 3, "width": 16, "middle_blk_num": 1, "enc_blk_nums": (1, 1, 1, 4),
-         "dec_blk_nums": (1, 1, 1, 1)}, 16,
-        "small NAFNet for CPU training (width 16, 1/1/1/4 encoder blocks)",
-        "deblurkit (NAFNet layout, no official weights)", self_ensemble=True),
+        "nafnet-w16", "nafnet", {**_NAF_SMALL, "width": 16}, 16,
+        "small NAFNet for CPU training (width 16, 1/1/1/4 encoder blocks)", _OWN_NAF, self_ensemble=True),
+    "nafnet-w32": ModelSpec(
+        "nafnet-w32", "nafnet", {**_NAF_SMALL, "width": 32}, 16,
+        "nafnet-w16's blocks at width 32 (4x the parameters), for the width-vs-steps comparison", _OWN_NAF,
+        self_ensemble=True),
     # MoAM ablation at equal parameters (within 1 %): the router + 3 experts, one modulator, none
     "moam-nafnet-w16": ModelSpec(
         "moam-nafnet-w16", "moam-nafnet", {"width": 16, "enc_blk_nums": (1, 1, 1, 4), "modulation": "moam"}, 32,
