@@ -33,6 +33,7 @@ __all__ = [
     "psf2otf",
     "richardson_lucy_deconv",
     "richardson_lucy_saturated_linear",
+    "split_solve_spectrum",
     "wiener_deconv",
 ]
 
@@ -104,6 +105,30 @@ def circular_diff_adjoint(h: np.ndarray, v: np.ndarray) -> np.ndarray:
     np.subtract(v[:-1], v[1:], out=b[1:])
     np.subtract(v[-1:], v[:1], out=b[:1])
     return a + b
+
+
+def split_solve_spectrum(dtw: np.ndarray, weight: float, num_data: np.ndarray, den_data: np.ndarray,
+                         den_grad: np.ndarray, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Spectrum of the quadratic step of a half-quadratic splitting with gradient coupling ``weight``.
+
+    ``(num_data + weight * F(dtw)) / (den_data + weight * den_grad)``, computed in place in single
+    precision (a masked or complex division costs more than the FFTs around it).
+
+    Args:
+        dtw: ``D^T w``, the adjoint differences of the auxiliary gradients, float32.
+        weight: coupling weight of the gradient term.
+        num_data: ``conj(K) F(y)``, complex64, shaped like ``rfft2(dtw)``.
+        den_data, den_grad: ``|K|^2`` and ``|D_x|^2 + |D_y|^2``, float32, broadcastable to it.
+        axes: the two image axes of ``dtw``.
+
+    Returns:
+        complex64 spectrum, to be inverted with ``irfft2`` (overwriting it is safe).
+    """
+    spectrum = _fft().rfft2(dtw, axes=axes)
+    spectrum *= np.float32(weight)
+    spectrum += num_data
+    spectrum *= 1.0 / (den_data + weight * den_grad)
+    return spectrum
 
 
 def convolve_fft(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -407,11 +432,7 @@ def hyper_laplacian_deconv(
         wx = _shrink(gx, table)
         wy = _shrink(gy, table)
         dtw = circular_diff_adjoint(wx, wy)
-        g = weight * beta
-        spectrum = fft.rfft2(dtw, axes=(0, 1))
-        spectrum *= np.float32(g)
-        spectrum += num_data
-        spectrum *= 1.0 / (den_data + g * den_grad)  # in place; cheaper than a complex division
+        spectrum = split_solve_spectrum(dtw, weight * beta, num_data, den_data, den_grad)
         beta *= inc
         if ramp is not None and beta > beta_max * 1.0001:
             spectrum *= ramp  # the last solve: translate in the same inverse transform

@@ -36,7 +36,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from deblurkit.errors import DeblurkitError
-from deblurkit.kernel_aware.deconv import circular_diff, circular_diff_adjoint, pad_for_deconv, psf2otf
+from deblurkit.kernel_aware.deconv import (
+    circular_diff,
+    circular_diff_adjoint,
+    pad_for_deconv,
+    psf2otf,
+    split_solve_spectrum,
+)
 from deblurkit.kernel_aware.kernels import kernel_centroid_offset, resize_kernel
 
 __all__ = [
@@ -99,17 +105,13 @@ def l0_latent(blur: np.ndarray, kernel: np.ndarray, lam: float, *, kappa: float 
     scratch = np.empty_like(x)
     while beta < beta_max:
         h, v = circular_diff(x)
-        # In place and by multiplication: masked assignment and complex division cost more
-        # than the two FFTs of an iteration.
+        # In place and by multiplication: a masked assignment costs more than the FFTs.
         np.multiply(h, h, out=energy)
         energy += np.multiply(v, v, out=scratch)
         keep = energy >= lam / beta
         h *= keep
         v *= keep
-        spectrum = fft.rfft2(circular_diff_adjoint(h, v))
-        spectrum *= np.float32(beta)
-        spectrum += num_data
-        spectrum *= 1.0 / (den_data + beta * den_grad)
+        spectrum = split_solve_spectrum(circular_diff_adjoint(h, v), beta, num_data, den_data, den_grad)
         x = fft.irfft2(spectrum, s=shape, overwrite_x=True).astype(np.float32, copy=False)
         beta *= kappa
     return x[top:top + blur.shape[0], left:left + blur.shape[1]]
