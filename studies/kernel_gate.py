@@ -381,6 +381,18 @@ def gated_summary(records: list[dict], accept: list[bool], *, against_truth: boo
             "worst": float(min(v["worst"] for v in sets.values())), "constrained_worst": float(min(constrained))}
 
 
+def summary_rows(rows: dict[str, dict], sets: list[str], *extra: str) -> list[str]:
+    """Markdown table rows of :func:`gated_summary` results: per set mean gain / worst pair / pairs kept,
+    then the mean of sets, the worst pair, the limit's worst pair and the ``extra`` keys of each row."""
+    lines = []
+    for name, s in rows.items():
+        cells = [f"{s['sets'][k]['mean']:+.2f} / {s['sets'][k]['worst']:+.2f} / {s['sets'][k]['kept']} of "
+                 f"{s['sets'][k]['n']}" for k in sets]
+        cells += [f"{s[k]:+.2f}" for k in ("mean_of_sets", "worst", "constrained_worst", *extra)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 OVERSHOOTS = (0.002, 0.003, 0.004, 0.005, 0.007, 0.01, math.inf)
 AGREEMENTS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.88)
 CONSISTENCIES = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8)
@@ -497,16 +509,118 @@ def fit(args: argparse.Namespace) -> int:
         "| row | " + " | ".join(sets) + " | mean of sets | worst | worst (limit) |",
         "|---|" + "---|" * (len(sets) + 3),
     ]
-    for name, s in rows.items():
-        cells = [f"{s['sets'][k]['mean']:+.2f} / {s['sets'][k]['worst']:+.2f} / {s['sets'][k]['kept']} of "
-                 f"{s['sets'][k]['n']}" for k in sets]
-        lines.append(f"| {name} | " + " | ".join(cells)
-                     + f" | {s['mean_of_sets']:+.2f} | {s['worst']:+.2f} | {s['constrained_worst']:+.2f} |")
+    lines += summary_rows(rows, sets)
     lines += ["", (f"`{cmd.strip()}` ({time.time() - t0:.0f} s; collecting took "
                    f"{sum(r['seconds'] for r in records) / 60:.0f} min of kernel estimation on a shared 2-core machine)")]
     results = {"rule": {"accept_overshoot": rule[0], "agreement": rule[1], "consistency": rule[2],
                         "connectedness": rule[3]},
                "rows": rows, "records": len(records), "worst_db": args.worst, "c": args.c}
+    write_results(args.out, results, lines)
+    return 0
+
+REGION_AGREEMENTS = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+def region_record(job: tuple[str, str, int, str]) -> dict:
+    """The shipped pipeline's scores of one collected pair, the half-image agreement measured where it
+    could overturn a decline (``BlindParams.region_agreement``), and whether its kernel is the stored one."""
+    from deblurkit.kernel_aware.blind import BlindParams, estimate_tile_kernels
+    from studies.blind_benchmark import working_luminance
+
+    root, _, index, kernel_path = job
+    blur, _ = load_pair(Path(root), index)
+    found = estimate_tile_kernels(working_luminance(blur), tiles=1, input_space="linear", params=BlindParams(workers=1))
+    stored = np.load(kernel_path)
+    kernel = found.kernels[0, 0]
+    same = kernel.shape == stored.shape and bool(np.allclose(kernel, stored, atol=1e-6))
+    return {"scores": found.scores[0][0], "same_kernel": same}
+
+
+def regions(args: argparse.Namespace) -> int:
+    """The half-image agreement as a way to overturn the other checks' declines, on the collected pairs."""
+    from concurrent.futures import ProcessPoolExecutor
+    from dataclasses import replace
+
+    from deblurkit.kernel_aware.blind import BlindParams, kernel_trusted
+
+    t0 = time.time()
+    sources = [("", args.testsets, args.cache)] + [
+        (label, *spec.split(",", 1)) for label, _, spec in (e.partition("=") for e in args.extra)]
+    records, jobs = [], []
+    for label, testsets, cache in sources:
+        for rec in load_records(Path(cache), args.sets, label):
+            set_name = rec["set"].split("-", 1)[1] if label else rec["set"]
+            found = collected_pairs(testsets, Path(cache), set_name)
+            if found is None:
+                continue
+            root, _, items = found
+            records.append(rec)
+            jobs.append((str(root), set_name, int(items[str(rec["index"])]["index"]),
+                         str(stored_kernel_path(Path(cache), set_name, str(rec["index"])))))
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        measured = list(pool.map(region_record, jobs))
+    shipped = BlindParams()
+    checks = replace(shipped, region_agreement=None)
+    for rec, m in zip(records, measured):
+        rec["checks"] = kernel_trusted(m["scores"], checks)
+        rec["region_agreement"] = m["scores"]["region_agreement"]
+        rec["same_kernel"] = m["same_kernel"]
+    constraint = {"against_truth": True, "unconstrained": tuple(args.unconstrained)}
+
+    def accepts(threshold: float | None, rows: list[dict] | None = None) -> list[bool]:
+        return [r["checks"] or (threshold is not None and r["region_agreement"] >= threshold)
+                for r in (records if rows is None else rows)]
+
+    def overturned_worst(rows: list[dict], accept: list[bool]) -> float:
+        """Worst :func:`kernel_loss` among the pairs only the half-image agreement lets through (0 if none):
+        the other checks' own losses are the same for every threshold, so the limit reads these."""
+        return min((kernel_loss(r, True) for r, ok in zip(rows, accept)
+                    if ok and r["blurred"] and not r["checks"] and r["set"] not in args.unconstrained), default=0.0)
+
+    def decide(train: list[dict], test: list[dict]) -> list[bool]:
+        best, chosen = -math.inf, None
+        for t in (None, *REGION_AGREEMENTS):
+            accept = accepts(t, train)
+            mean = gated_summary(train, accept, **constraint)["mean_of_sets"]
+            if overturned_worst(train, accept) >= -args.worst and mean > best + 1e-9:
+                best, chosen = mean, t
+        return accepts(chosen, test)
+
+    rows = {}
+    for t in (None, *REGION_AGREEMENTS):
+        accept = accepts(t)
+        rows["other checks only" if t is None else f"or half-image agreement >= {t:g}"] = {
+            **gated_summary(records, accept, **constraint), "overturned_worst": overturned_worst(records, accept)}
+    accept = leave_one_photo_out(records, decide)
+    rows["threshold chosen leaving one photo out"] = {**gated_summary(records, accept, **constraint),
+                                                      "overturned_worst": overturned_worst(records, accept)}
+    overturned = sorted((r for r in records if not r["checks"] and r["blurred"]
+                         and r["region_agreement"] >= min(REGION_AGREEMENTS)),
+                        key=lambda r: -r["region_agreement"])
+    sets = list(rows["other checks only"]["sets"])
+    cmd = "python -m studies.kernel_gate " + " ".join(sys.argv[1:])
+    lines = [
+        ("Kernels the shipped checks decline, trusted after all where two re-estimates on the halves of the "
+         "image find them again (`deblurkit.kernel_aware.estimation.region_agreement`, the smaller of the two "
+         "kernel similarities), on the validation pairs of studies/kernel_gate.py. Gain = shift-aligned PSNR gain "
+         "(dB) of the pipeline's deconvolution; a declined pair gains 0. Cells: mean gain / worst pair / pairs "
+         "deconvolved of pairs. Last two columns: the worst loss beyond the true kernel's (outside "
+         f"{', '.join(args.unconstrained) or 'no set'}) of all deconvolved pairs, and of those only the "
+         "half-image agreement lets through; the leave-one-photo-out row chooses the threshold without each "
+         f"photo (largest mean of sets whose overturned pairs lose at most {args.worst:g} dB)."),
+        "",
+        "| rule | " + " | ".join(sets) + " | mean of sets | worst | worst (limit) | worst overturned |",
+        "|---|" + "---|" * (len(sets) + 4),
+    ]
+    lines += summary_rows(rows, sets, "overturned_worst")
+    lines += ["", (f"Declined pairs (support of at least 12 px²) with a half-image agreement of at least "
+                   f"{min(REGION_AGREEMENTS):g}:"), "", "| pair | agreement | gain | true kernel's gain |", "|---|---|---|---|"]
+    lines += [f"| {r['set']} {r['index']} | {r['region_agreement']:.2f} | {r['gain']:+.2f} | "
+              f"{r.get('true_gain', math.nan):+.2f} |" for r in overturned]
+    lines += ["", (f"{len(records)} pairs; the pipeline's kernel equals the stored one on "
+                   f"{sum(r['same_kernel'] for r in records)}. `{cmd.strip()}` ({time.time() - t0:.0f} s)")]
+    results = {"rows": rows, "pairs": [{k: r[k] for k in ("set", "index", "photo", "checks", "region_agreement",
+                                                          "gain", "blurred", "same_kernel")} for r in records]}
     write_results(args.out, results, lines)
     return 0
 
@@ -550,8 +664,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="sets whose pairs count in the mean gain but not in the --worst limit")
     f.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the compared logistic regression")
     f.add_argument("--out", default=str(ROOT / "studies/results/kernel_gate"))
+    g = sub.add_parser("regions", help="the half-image agreement as a way to overturn declines, on the collected pairs")
+    g.add_argument("--testsets", default=str(ROOT / "data/valsets"))
+    g.add_argument("--sets", nargs="*", default=VAL_SETS)
+    g.add_argument("--cache", default=str(ROOT / "data/kernel_gate_cache"))
+    g.add_argument("--extra", nargs="*", default=[], metavar="LABEL=TESTSETS,CACHE",
+                   help="more collected pairs, e.g. urban=data/valsets-urban100,data/kernel_gate_cache_urban100")
+    g.add_argument("--worst", type=float, default=0.6, help="largest loss beyond the true kernel's (dB) when choosing")
+    g.add_argument("--unconstrained", nargs="*", default=["saturated"], metavar="SET")
+    g.add_argument("--workers", type=int, default=2, help="processes")
+    g.add_argument("--out", default=str(ROOT / "studies/results/kernel_gate_regions"))
     args = ap.parse_args(argv)
-    return {"collect": collect, "rescore": rescore, "weights": weights, "fit": fit}[args.cmd](args)
+    return {"collect": collect, "rescore": rescore, "weights": weights, "fit": fit, "regions": regions}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -173,8 +173,23 @@ def test_trust_thresholds_decide_which_kernels_are_deconvolved(blurred):
     # so their re-estimates were skipped (one hypothesis on this small image: nothing to choose)
     assert np.isnan(default.scores[0][0]["agreement"]) and np.isnan(default.scores[0][0]["consistency"])
     assert not np.isnan(scores["consistency"])  # measured where a study asks for it
-    none = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(agreement=1.01))
+    off = BlindParams(agreement=1.01, region_agreement=None)
+    assert np.isnan(estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=off).scores[0][0]["region_agreement"])
+    none = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=off)
     assert not none.blurred.any() and np.array_equal(none.image, blur)
+
+
+def test_half_image_agreement_overturns_a_decline_of_a_uniform_shake(blurred):
+    """A kernel the other checks decline is deconvolved after all when both halves of the photo find it again."""
+    blur, _ = blurred
+    strict = BlindParams(agreement=1.01)  # declined by the other checks
+    agreement = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=strict).scores[0][0]["region_agreement"]
+    assert agreement >= strict.region_agreement  # the blur is uniform: both halves see the same shake
+    res = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=strict)
+    assert res.blurred.all() and not np.array_equal(res.image, blur)
+    stricter = deblur_image_and_kernels(blur, kernel_size=21, tiles=1,
+                                        params=BlindParams(agreement=1.01, region_agreement=min(agreement + 0.01, 1.01)))
+    assert not stricter.blurred.any()
 
 
 def test_clipped_highlights_are_deconvolved_like_the_rest(blurred) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy.ndimage import convolve
@@ -263,3 +265,15 @@ def test_l0_latent_is_the_plain_half_quadratic_splitting(case) -> None:
     # Single precision may flip the threshold of a few gradients; the images agree closely.
     assert float(np.mean(np.abs(got - expected))) < 1e-4
     assert float(np.abs(got - expected).max()) < 2e-2
+
+
+def test_region_agreement_finds_the_shake_in_both_halves_and_not_a_wrong_kernel(case) -> None:
+    from deblurkit.kernel_aware.estimation import region_agreement
+
+    _, blur, k_true = case
+    right = region_agreement(blur, k_true, 1.0)
+    wrong = region_agreement(blur, np.rot90(k_true).copy(), 1.0)
+    assert right > 0.7 and wrong < right - 0.2
+    # A kernel estimated at half resolution is re-estimated at that scale (halves of 64 x 128 px).
+    assert 0.0 < region_agreement(blur, k_true, 2.0) <= 1.0
+    assert math.isnan(region_agreement(blur[:40, :40], k_true, 1.0))

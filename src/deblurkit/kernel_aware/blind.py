@@ -41,6 +41,7 @@ from deblurkit.kernel_aware.estimation import (
     estimate_kernel_auto,
     kernel_connectedness,
     kernel_extent,
+    region_agreement,
 )
 from deblurkit.kernel_aware.kernels import kernel_centroid_offset
 
@@ -90,6 +91,13 @@ class BlindParams:
     :func:`~deblurkit.kernel_aware.estimation.estimate_kernel_auto`; periodic texture fools it
     there). Fitted on validation pairs by ``studies/kernel_gate.py`` (docs/classical.md, "Trust
     thresholds")."""
+    region_agreement: float | None = 0.85
+    """A kernel the checks above decline (and longer than ``no_blur_support``) is trusted after all
+    if re-estimates on the two halves of the tile both find it with a kernel similarity of at
+    least this (:func:`~deblurkit.kernel_aware.estimation.region_agreement`; a uniform shake is
+    the same in both halves, a kernel shaped by one region's texture or noise is not); None:
+    not checked, and the re-estimates are skipped. Chosen on validation pairs by
+    ``studies/kernel_gate.py regions`` (docs/classical.md, "Trust thresholds")."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
     this are passed over (:func:`estimate_kernel_auto`)."""
@@ -170,6 +178,7 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         "compactness": support / max(extent, 1.0),
         "connectedness": kernel_connectedness(estimate.kernel),
         "noise_sigma": float(noise_sigma),
+        "region_agreement": math.nan,  # measured by the pipeline only where it decides
     }
 
 
@@ -188,12 +197,15 @@ def agreement_threshold(scale: float, params: BlindParams) -> float | None:
 def kernel_trusted(scores: dict[str, float], params: BlindParams) -> bool:
     """Whether an estimate with these :func:`kernel_scores` passes the trust thresholds of ``params``
     (overshoot at most ``accept_overshoot``; connectedness, consistency and, where its scale asks
-    for it (:func:`agreement_threshold`), agreement at least their thresholds)."""
+    for it (:func:`agreement_threshold`), agreement at least their thresholds), or else its two
+    half-image re-estimates agree with it (``region_agreement``, where measured)."""
     needed = agreement_threshold(scores["scale"], params)
-    return (scores["overshoot"] <= params.accept_overshoot
-            and scores["connectedness"] >= params.connectedness
-            and (params.consistency is None or scores["consistency"] >= params.consistency)
-            and (needed is None or scores["agreement"] >= needed))
+    checks = (scores["overshoot"] <= params.accept_overshoot
+              and scores["connectedness"] >= params.connectedness
+              and (params.consistency is None or scores["consistency"] >= params.consistency)
+              and (needed is None or scores["agreement"] >= needed))
+    return checks or (params.region_agreement is not None
+                      and scores.get("region_agreement", math.nan) >= params.region_agreement)
 
 
 def _deconvolved(scores: dict[str, float], params: BlindParams) -> bool:
@@ -333,11 +345,18 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
     def est(region: tuple[int, int, int, int], workers: int = 1) -> tuple[np.ndarray, dict[str, float]]:
         """Kernel of the region and its scores."""
         a, b, c, d = region
+        exclude = None if sat_d is None else sat_d[a:b, c:d]
         r = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop,
-                                 exclude=None if sat_d is None else sat_d[a:b, c:d], max_overshoot=p.max_overshoot,
+                                 exclude=exclude, max_overshoot=p.max_overshoot,
                                  workers=workers, agreement_wanted=agreement_wanted,
                                  measure_consistency=p.consistency is not None)
-        return r.kernel, kernel_scores(r, sigma)
+        scores = kernel_scores(r, sigma)
+        # The half-image re-estimates are made only where they can overturn a decline.
+        if (p.region_agreement is not None and scores["support"] >= p.no_blur_support
+                and not _deconvolved(scores, p)):
+            scores["region_agreement"] = region_agreement(gray[a:b, c:d], r.kernel, r.scale, crop=p.est_crop,
+                                                          exclude=exclude, workers=workers)
+        return r.kernel, scores
 
     energy = _texture_map(gray)
     if sat_d is not None:

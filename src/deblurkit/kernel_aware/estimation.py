@@ -598,3 +598,50 @@ def estimate_kernel_auto(
         agreement = math.nan
     return KernelEstimate(full, float(scale), float(consistency), float(over),
                           float(agreement), tuple((float(s), float(c), float(o)) for _, s, c, o, _ in checked))
+
+
+def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop: int = 512,
+                     exclude: np.ndarray | None = None, workers: int = 1) -> float:
+    """Smallest kernel similarity (0..1) between ``kernel`` and re-estimates on the two halves of the image.
+
+    A uniform shake is the same everywhere, so an estimate from either half of the photo should
+    find it again; a kernel shaped by one region's texture or noise is not found in the other
+    half. The image is downscaled ``scale`` times (the scale ``kernel`` was estimated at, see
+    :attr:`KernelEstimate.scale`) and split across its longer side; on each half's most textured
+    ``crop`` x ``crop`` window :func:`estimate_kernel` runs with ``kernel``'s window at that scale.
+
+    Args:
+        gray: blurry linear luminance ``(H, W)`` at the working brightness scale.
+        kernel: the estimate to check, at ``gray``'s resolution.
+        scale: downscale factor the kernel was estimated at (1 = full resolution).
+        crop: largest side of the estimation window in each half.
+        exclude: optional boolean ``(H, W)`` mask of pixels the windows avoid (clipped areas).
+        workers: threads for the two estimates (the result does not depend on it).
+
+    Returns:
+        The smaller of the two similarities; NaN where a half (or ``crop``) is less than twice the
+        kernel's window at that scale.
+    """
+    from deblurkit.kernel_aware.kernels import kernel_similarity
+
+    img = _downscale(np.asarray(gray, dtype=np.float32), scale)
+    mask = None if exclude is None else _resize(exclude.astype(np.float32), img.shape) > 0.5
+    size = max(3, round(kernel.shape[0] / scale) | 1) if scale > 1.0 else kernel.shape[0]
+    h, w = img.shape
+    cut = (slice(None), slice(0, w // 2)), (slice(None), slice(w // 2, None))
+    if h > w:
+        cut = (slice(0, h // 2), slice(None)), (slice(h // 2, None), slice(None))
+    halves = [(img[c], None if mask is None else mask[c]) for c in cut]
+    if min(min(min(half.shape), crop) for half, _ in halves) < 2 * size:
+        return math.nan  # a half cannot hold the kernel's window twice over
+
+    def again(half: np.ndarray, avoid: np.ndarray | None) -> float:
+        found = estimate_kernel(_textured_crop(half, crop, avoid), kernel_size=size)
+        return kernel_similarity(kernel, center_kernel(_upscale_kernel(found, scale)))
+
+    if workers <= 1:
+        return min(again(*half) for half in halves)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return min(pool.map(lambda half: again(*half), halves))
