@@ -192,6 +192,27 @@ def test_half_image_agreement_overturns_a_decline_of_a_uniform_shake(blurred):
     assert not stricter.blurred.any()
 
 
+def test_half_image_agreement_skips_kernels_that_are_a_blob_where_they_were_estimated(blurred, monkeypatch):
+    """The same kernel, reported as found on an image downscaled 3x: there it spans under 12 px², a
+    blob both halves agree on whatever the blur, so the decline stands and no re-estimate is made."""
+    import dataclasses
+
+    from deblurkit.kernel_aware import blind
+
+    blur, _ = blurred
+    strict = BlindParams(agreement=1.01, agreement_downscaled=1.01)  # declined by the other checks
+    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=strict).scores[0][0]
+    assert found["support"] >= strict.no_blur_support > found["support"] / 9
+    assert found["region_agreement"] >= strict.region_agreement  # at full resolution it is overturned
+
+    real = blind.estimate_kernel_auto
+    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda *a, **kw: dataclasses.replace(real(*a, **kw), scale=3.0))
+    calls: list[float] = []
+    monkeypatch.setattr(blind, "region_agreement", lambda *a, **kw: calls.append(1.0) or 1.0)
+    coarse = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=strict)
+    assert np.isnan(coarse.scores[0][0]["region_agreement"]) and not coarse.blurred.any() and not calls
+
+
 def test_clipped_highlights_are_deconvolved_like_the_rest(blurred) -> None:
     blur_srgb, _ = blurred
     img = blur_srgb.copy()

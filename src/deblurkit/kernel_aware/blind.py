@@ -92,11 +92,14 @@ class BlindParams:
     there). Fitted on validation pairs by ``studies/kernel_gate.py`` (docs/classical.md, "Trust
     thresholds")."""
     region_agreement: float | None = 0.85
-    """A kernel the checks above decline (and longer than ``no_blur_support``) is trusted after all
-    if re-estimates on the two halves of the tile both find it with a kernel similarity of at
-    least this (:func:`~deblurkit.kernel_aware.estimation.region_agreement`; a uniform shake is
-    the same in both halves, a kernel shaped by one region's texture or noise is not); None:
-    not checked, and the re-estimates are skipped. Chosen on validation pairs by
+    """A kernel the checks above decline is trusted after all if re-estimates on the two halves of
+    the tile both find it with a kernel similarity of at least this
+    (:func:`~deblurkit.kernel_aware.estimation.region_agreement`; a uniform shake is the same in
+    both halves, a kernel shaped by one region's texture or noise is not); None: not checked, and
+    the re-estimates are skipped. Only kernels whose effective support at the scale they were
+    estimated on is at least ``no_blur_support`` qualify: the halves, estimated at that scale too,
+    agree just as well on the small blob a near-delta becomes there, which upsampling to full
+    resolution turns into a wrong, wide kernel. Chosen on validation pairs by
     ``studies/kernel_gate.py regions`` (docs/classical.md, "Trust thresholds")."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
@@ -351,8 +354,9 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
                                  workers=workers, agreement_wanted=agreement_wanted,
                                  measure_consistency=p.consistency is not None)
         scores = kernel_scores(r, sigma)
-        # The half-image re-estimates are made only where they can overturn a decline.
-        if (p.region_agreement is not None and scores["support"] >= p.no_blur_support
+        # The half-image re-estimates are made only where they can overturn a decline: for a
+        # kernel longer than a delta at the scale it was estimated on.
+        if (p.region_agreement is not None and scores["support"] / r.scale ** 2 >= p.no_blur_support
                 and not _deconvolved(scores, p)):
             scores["region_agreement"] = region_agreement(gray[a:b, c:d], r.kernel, r.scale, crop=p.est_crop,
                                                           exclude=exclude, workers=workers)
