@@ -227,9 +227,9 @@ def _texture_map(gray: np.ndarray) -> np.ndarray:
 def _parse_tiles(tiles: int | tuple[int, int] | None, shape: tuple[int, int], est_crop: int) -> tuple[int, int]:
     if tiles is None:
         h, w = shape
-        # About one tile per 1024 px: smaller tiles gave worse kernels on validation photos of
-        # spatially varying shake (docs/classical.md, "Tiles").
-        auto = lambda n: min(3, max(1, round(n / (2 * est_crop))))
+        # About one tile per 2048 px: smaller tiles gave worse kernels on validation photos of
+        # spatially varying shake at 1 and 4 MP (docs/classical.md, "Tiles").
+        auto = lambda n: min(3, max(1, round(n / (4 * est_crop))))
         return auto(h), auto(w)
     if isinstance(tiles, int):
         if tiles < 1:
@@ -474,7 +474,7 @@ def deblur_image_and_kernels(
             are rounded up). Larger blurs are estimated on a downscaled image, up to about a
             tenth of the image side; the kernels returned may be larger than this.
         tiles: kernel grid for spatially varying blur: an int ``n`` (n x n), ``(ny, nx)``, or
-            None for automatic (one tile per ~2 x ``est_crop`` pixels of side, at most 3 x 3).
+            None for automatic (one tile per ~4 x ``est_crop`` pixels of side, at most 3 x 3).
         progress: optional ``progress(done, total)`` callback.
         input_space: ``"srgb"`` (default) or ``"linear"`` (raw-derived images); the output is
             in the same space.
