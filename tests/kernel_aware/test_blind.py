@@ -213,6 +213,25 @@ def test_half_image_agreement_skips_kernels_that_are_a_blob_where_they_were_esti
     assert np.isnan(coarse.scores[0][0]["region_agreement"]) and not coarse.blurred.any() and not calls
 
 
+def test_a_kernel_that_is_a_blob_where_it_was_estimated_is_not_deconvolved(blurred, monkeypatch):
+    """Every check passes, and the kernel spans more than a delta at full resolution; reported as
+    found on an image downscaled 3x, where it spans under ``no_blur_support``, it is declined."""
+    import dataclasses
+
+    from deblurkit.kernel_aware import blind
+
+    blur, _ = blurred
+    trust = trusting_every_kernel(BlindParams(region_agreement=None))
+    full = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=trust)
+    assert full.blurred.all() and full.scores[0][0]["support"] / 9 < trust.no_blur_support
+
+    real = blind.estimate_kernel_auto
+    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda *a, **kw: dataclasses.replace(real(*a, **kw), scale=3.0))
+    coarse = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=trust)
+    assert not coarse.blurred.any()
+    assert coarse.scores[0][0]["support"] == pytest.approx(full.scores[0][0]["support"])
+
+
 def test_clipped_highlights_are_deconvolved_like_the_rest(blurred) -> None:
     blur_srgb, _ = blurred
     img = blur_srgb.copy()

@@ -70,7 +70,9 @@ class BlindParams:
     """Side of the crop (per kernel tile and scale) on which the kernel is estimated, in pixels."""
     no_blur_support: float = 12.0
     """A kernel whose effective support ``1 / sum(k^2)`` is below this is treated as a delta
-    (short blurs gain little, while a spurious small kernel over-sharpens a sharp photo)."""
+    (short blurs gain little, while a spurious small kernel over-sharpens a sharp photo); for a
+    kernel found on a downscaled image, on that image (its support divided by the square of the
+    downscale factor)."""
     accept_overshoot: float = 0.003
     """A tile's kernel is trusted only if the hyper-Laplacian deconvolution with it leaves [0, 1]
     by at most this on average (:attr:`KernelEstimate.overshoot`; wrong kernels ring), ..."""
@@ -211,9 +213,17 @@ def kernel_trusted(scores: dict[str, float], params: BlindParams) -> bool:
                       and scores.get("region_agreement", math.nan) >= params.region_agreement)
 
 
+def _support_at_scale(scores: dict[str, float]) -> float:
+    """Effective support (px²) of the kernel on the image it was estimated on: upsampling a kernel
+    found on an image downscaled ``s`` times multiplies its support by about ``s²``."""
+    return scores["support"] / max(scores["scale"], 1.0) ** 2
+
+
 def _deconvolved(scores: dict[str, float], params: BlindParams) -> bool:
-    """The pipeline's decision for a tile: its kernel is trusted and is more than a delta."""
-    return kernel_trusted(scores, params) and scores["support"] >= params.no_blur_support
+    """The pipeline's decision for a tile: its kernel is trusted and is more than a delta, at full
+    resolution and on the image it was estimated on (a near-delta found on a downscaled image is a
+    blob that upsampling turns into a wrong, wide kernel)."""
+    return kernel_trusted(scores, params) and _support_at_scale(scores) >= params.no_blur_support
 
 
 def _texture_map(gray: np.ndarray) -> np.ndarray:
@@ -356,7 +366,7 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         scores = kernel_scores(r, sigma)
         # The half-image re-estimates are made only where they can overturn a decline: for a
         # kernel longer than a delta at the scale it was estimated on.
-        if (p.region_agreement is not None and scores["support"] / r.scale ** 2 >= p.no_blur_support
+        if (p.region_agreement is not None and _support_at_scale(scores) >= p.no_blur_support
                 and not _deconvolved(scores, p)):
             scores["region_agreement"] = region_agreement(gray[a:b, c:d], r.kernel, r.scale, crop=p.est_crop,
                                                           exclude=exclude, workers=workers)
