@@ -240,12 +240,12 @@ def weights(args: argparse.Namespace) -> int:
     trust rule deconvolves (stored kernels, no re-estimation): mean gain per set with the estimated
     and with the true kernel for every ``(weight, noise_weight)``, and with the best of them per pair.
     With ``--chain``: on the pairs the default chain deconvolves (support at least
-    ``CHAIN_KERNEL_MIN_SUPPORT``), the chain's gain (deconvolution, then its network) per weight beside
-    the network alone."""
+    ``CHAIN_KERNEL_MIN_SUPPORT``, read as the pipeline reads it, ``blind.kernel_support_at_scale``),
+    the chain's gain (deconvolution, then its network) per weight beside the network alone."""
     from concurrent.futures import ProcessPoolExecutor
 
     from deblurkit.infer.restorers import CHAIN_KERNEL_MIN_SUPPORT
-    from deblurkit.kernel_aware.blind import BlindParams, kernel_trusted
+    from deblurkit.kernel_aware.blind import BlindParams, kernel_support_at_scale, kernel_trusted
 
     shipped = BlindParams()
     combos = [(float(w), float(nw)) for w, nw in (c.split(":") for c in args.combos)]
@@ -264,7 +264,7 @@ def weights(args: argparse.Namespace) -> int:
             root, done, items = found
             for key, rec in done.items():
                 deconvolved = rec["blurred"] and kernel_trusted(rec["scores"], shipped)  # as gated_summary counts it
-                if deconvolved and (not args.chain or rec["scores"]["support"] >= min_support):
+                if deconvolved and (not args.chain or kernel_support_at_scale(rec["scores"]) >= min_support):
                     jobs.append((prefix + set_name, str(root), items[key],
                                  str(stored_kernel_path(cache, set_name, key)), combos, args.chain))
     if not jobs:

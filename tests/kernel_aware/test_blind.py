@@ -192,11 +192,20 @@ def test_half_image_agreement_overturns_a_decline_of_a_uniform_shake(blurred):
     assert not stricter.blurred.any()
 
 
+def _report_kernels_as_found_downscaled(monkeypatch, factor: float) -> None:
+    """The pipeline's estimates, unchanged, but reported as made on the image downscaled ``factor`` times."""
+    import dataclasses
+
+    from deblurkit.kernel_aware import blind
+
+    real = blind.estimate_kernel_auto
+    monkeypatch.setattr(blind, "estimate_kernel_auto",
+                        lambda *a, **kw: dataclasses.replace(real(*a, **kw), scale=factor))
+
+
 def test_half_image_agreement_skips_kernels_that_are_a_blob_where_they_were_estimated(blurred, monkeypatch):
     """The same kernel, reported as found on an image downscaled 3x: there it spans under 12 px², a
     blob both halves agree on whatever the blur, so the decline stands and no re-estimate is made."""
-    import dataclasses
-
     from deblurkit.kernel_aware import blind
 
     blur, _ = blurred
@@ -205,8 +214,7 @@ def test_half_image_agreement_skips_kernels_that_are_a_blob_where_they_were_esti
     assert found["support"] >= strict.no_blur_support > found["support"] / 9
     assert found["region_agreement"] >= strict.region_agreement  # at full resolution it is overturned
 
-    real = blind.estimate_kernel_auto
-    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda *a, **kw: dataclasses.replace(real(*a, **kw), scale=3.0))
+    _report_kernels_as_found_downscaled(monkeypatch, 3.0)
     calls: list[float] = []
     monkeypatch.setattr(blind, "region_agreement", lambda *a, **kw: calls.append(1.0) or 1.0)
     coarse = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=strict)
@@ -216,17 +224,12 @@ def test_half_image_agreement_skips_kernels_that_are_a_blob_where_they_were_esti
 def test_a_kernel_that_is_a_blob_where_it_was_estimated_is_not_deconvolved(blurred, monkeypatch):
     """Every check passes, and the kernel spans more than a delta at full resolution; reported as
     found on an image downscaled 3x, where it spans under ``no_blur_support``, it is declined."""
-    import dataclasses
-
-    from deblurkit.kernel_aware import blind
-
     blur, _ = blurred
     trust = trusting_every_kernel(BlindParams(region_agreement=None))
     full = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=trust)
     assert full.blurred.all() and full.scores[0][0]["support"] / 9 < trust.no_blur_support
 
-    real = blind.estimate_kernel_auto
-    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda *a, **kw: dataclasses.replace(real(*a, **kw), scale=3.0))
+    _report_kernels_as_found_downscaled(monkeypatch, 3.0)
     coarse = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=trust)
     assert not coarse.blurred.any()
     assert coarse.scores[0][0]["support"] == pytest.approx(full.scores[0][0]["support"])

@@ -57,6 +57,7 @@ __all__ = [
     "estimate_tile_kernels",
     "kernel_effective_support",
     "kernel_scores",
+    "kernel_support_at_scale",
     "kernel_trusted",
     "min_image_side",
     "trusting_every_kernel",
@@ -213,9 +214,11 @@ def kernel_trusted(scores: dict[str, float], params: BlindParams) -> bool:
                       and scores.get("region_agreement", math.nan) >= params.region_agreement)
 
 
-def _support_at_scale(scores: dict[str, float]) -> float:
-    """Effective support (px²) of the kernel on the image it was estimated on: upsampling a kernel
-    found on an image downscaled ``s`` times multiplies its support by about ``s²``."""
+def kernel_support_at_scale(scores: dict[str, float]) -> float:
+    """Effective support (px²) of a kernel with these :func:`kernel_scores` on the image it was
+    estimated on: upsampling a kernel found on an image downscaled ``s`` times multiplies its
+    support by about ``s²``. The pipeline deconvolves only kernels for which this is at least
+    ``BlindParams.no_blur_support``."""
     return scores["support"] / max(scores["scale"], 1.0) ** 2
 
 
@@ -223,7 +226,7 @@ def _deconvolved(scores: dict[str, float], params: BlindParams) -> bool:
     """The pipeline's decision for a tile: its kernel is trusted and is more than a delta, at full
     resolution and on the image it was estimated on (a near-delta found on a downscaled image is a
     blob that upsampling turns into a wrong, wide kernel)."""
-    return kernel_trusted(scores, params) and _support_at_scale(scores) >= params.no_blur_support
+    return kernel_trusted(scores, params) and kernel_support_at_scale(scores) >= params.no_blur_support
 
 
 def _texture_map(gray: np.ndarray) -> np.ndarray:
@@ -366,7 +369,7 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         scores = kernel_scores(r, sigma)
         # The half-image re-estimates are made only where they can overturn a decline: for a
         # kernel longer than a delta at the scale it was estimated on.
-        if (p.region_agreement is not None and _support_at_scale(scores) >= p.no_blur_support
+        if (p.region_agreement is not None and kernel_support_at_scale(scores) >= p.no_blur_support
                 and not _deconvolved(scores, p)):
             scores["region_agreement"] = region_agreement(gray[a:b, c:d], r.kernel, r.scale, crop=p.est_crop,
                                                           exclude=exclude, workers=workers)
