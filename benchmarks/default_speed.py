@@ -22,7 +22,7 @@ stages by wrapping the pipeline's functions (no change to what runs):
   number of calls of ``estimate_kernel`` and of the whole-image ringing check
   (``deconvolution_overshoot``) inside it;
 - ``deconvolve``: the hyper-Laplacian deconvolution of the tiles the gate accepted;
-- ``network``: the learned stage (tiles x the self-ensemble's passes: four rotations up to 1 MP, two above);
+- ``network``: the learned stage (tiles x the self-ensemble's passes: four rotations below 1 MP, two from 1 MP up);
 - ``total``: the process's wall time, interpreter start to exit.
 
 Every line reports the 1-minute load average before and after the run: the machine may be

@@ -17,7 +17,7 @@ convolution-bound network on any backend). At the end, the speed-up
 of ``default`` over ``torch`` (eager PyTorch, same weights and tiling) per model and size. ``default`` = what ``load_restorer(name)`` does (backend auto,
 automatic tiling); ``torch``/``onnx`` force a backend with the same tiling. One forward pass per
 tile unless ``--ensemble auto`` (each model's recommended self-ensemble, as the default pipeline runs
-it: for ``nafnet-w16`` 4 passes up to 1 MP, 2 above) or ``--ensemble on`` (4 passes).
+it: for ``nafnet-w16`` 4 passes below 1 MP, 2 from 1 MP up) or ``--ensemble on`` (4 passes).
 """
 
 from __future__ import annotations

@@ -214,14 +214,15 @@ def test_self_ensemble_follows_the_registry_unless_given(zero_mimo):
     assert load_restorer(zero_mimo, threads=1, self_ensemble=True).meta["self_ensemble"] is True
 
 
-def test_recommended_ensemble_halves_above_the_size_limit_and_explicit_stays_full():
-    from deblurkit.infer.restorers import FULL_ENSEMBLE_MAX_PIXELS
+def test_recommended_ensemble_halves_from_the_size_limit_and_explicit_stays_full():
+    from deblurkit.infer.restorers import TWO_ROTATIONS_FROM_PIXELS
 
     recommended = load_restorer("nafnet-w16", threads=1)
-    side = int(FULL_ENSEMBLE_MAX_PIXELS ** 0.5)
-    assert recommended.ensemble_rotations(side, side) == (0, 1, 2, 3)
-    assert recommended.ensemble_rotations(side + 1, side + 1) == (0, 1)
-    assert "x2 above 1 MP" in recommended.description
+    side = int(TWO_ROTATIONS_FROM_PIXELS ** 0.5)
+    assert side * side == TWO_ROTATIONS_FROM_PIXELS
+    assert recommended.ensemble_rotations(side - 1, side) == (0, 1, 2, 3)
+    assert recommended.ensemble_rotations(side, side) == (0, 1)
+    assert "x2 from 1 MP" in recommended.description
     explicit = load_restorer("nafnet-w16", threads=1, self_ensemble=True)
     assert explicit.ensemble_rotations(4000, 3000) == (0, 1, 2, 3)
     assert load_restorer("nafnet-w16", threads=1, self_ensemble=False).ensemble_rotations(64, 64) == (0,)

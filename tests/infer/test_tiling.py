@@ -105,15 +105,15 @@ def test_self_ensemble_is_mean_over_rotations(tile):
     np.testing.assert_allclose(out, np.clip(ref, 0, 1), atol=1e-5)
 
 
-def test_self_ensemble_above_the_size_limit_is_mean_over_two_quarter_turns():
+def test_self_ensemble_from_the_size_limit_is_mean_over_two_quarter_turns():
     torch.manual_seed(3)
     model = PyramidToy()
     img = np.random.default_rng(3).random((40, 52, 3), dtype=np.float32) * 0.5 + 0.25
     plain = NetworkRestorer(TorchBackend(model), name="toy", description="", size_multiple=4, tile=None)
     turns = {k: np.rot90(plain.restore_rgb(np.ascontiguousarray(np.rot90(img, k))), -k) for k in range(4)}
-    for limit, used in ((40 * 52, range(4)), (40 * 52 - 1, (0, 1))):
+    for limit, used in ((40 * 52 + 1, range(4)), (40 * 52, (0, 1))):
         r = NetworkRestorer(TorchBackend(model), name="toy", description="", size_multiple=4, tile=None,
-                            self_ensemble=True, full_ensemble_max_pixels=limit)
+                            self_ensemble=True, two_rotations_from_pixels=limit)
         np.testing.assert_allclose(r(img), np.clip(np.mean([turns[k] for k in used], axis=0), 0, 1), atol=1e-5)
 
 

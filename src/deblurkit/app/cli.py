@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
     parser.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                         help="average a network's output over the four 90-degree rotations at every size (4x the "
-                             "time); default: where measured to help (the default model: four rotations up to "
-                             "1 MP, two above), off elsewhere")
+                             "time); default: where measured to help (the default model: four rotations below "
+                             "1 MP, two from 1 MP up), off elsewhere")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WEBP quality 1..100 (default 95)")
     parser.add_argument("--compare", action="store_true", help="also write a side-by-side before/after image")
     parser.add_argument("--suffix", default=DEFAULT_SUFFIX, help=f"name suffix for outputs (default {DEFAULT_SUFFIX})")

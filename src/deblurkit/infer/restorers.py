@@ -31,10 +31,10 @@ MAX_TILE_WORKERS = 2
 #: ... for networks up to this many parameters: the wide NAFNet-w64 (68 M) gained nothing from it
 #: and its 12-MP peak grew from 2.75 to 3.9 GB.
 CONCURRENT_TILES_MAX_PARAMS = 20_000_000
-#: The recommended self-ensemble averages four rotations up to this many pixels and two above
-#: (0 and 90 degrees): half the network's time on photo-sized images for a few hundredths of a dB
+#: From this many pixels up the recommended self-ensemble averages two rotations (0 and 90 degrees)
+#: instead of four: half the network's time on photos for a few hundredths of a dB
 #: (``studies/ensemble_passes.py``, docs/models.md).
-FULL_ENSEMBLE_MAX_PIXELS = 1_000_000
+TWO_ROTATIONS_FROM_PIXELS = 1_000_000
 
 
 class IdentityRestorer(Restorer):
@@ -86,10 +86,10 @@ class NetworkRestorer(Restorer):
 
     def __init__(self, run: Callable[[np.ndarray], np.ndarray], *, name: str, description: str,
                  size_multiple: int, tile: int | None, overlap: int = DEFAULT_OVERLAP,
-                 self_ensemble: bool = False, full_ensemble_max_pixels: int | None = None,
+                 self_ensemble: bool = False, two_rotations_from_pixels: int | None = None,
                  backend: str = "torch", meta: dict[str, Any] | None = None, tile_workers: int = 1) -> None:
-        """``full_ensemble_max_pixels``: with ``self_ensemble``, images with more pixels average two
-        rotations instead of four (None: four at every size)."""
+        """``two_rotations_from_pixels``: with ``self_ensemble``, images of at least this many pixels
+        average two rotations instead of four (None: four at every size)."""
         self.run = run
         self.tile_workers = max(1, int(tile_workers))
         self.name = name
@@ -98,7 +98,7 @@ class NetworkRestorer(Restorer):
         self.tile = tile
         self.overlap = int(overlap)
         self.self_ensemble = self_ensemble
-        self.full_ensemble_max_pixels = full_ensemble_max_pixels
+        self.two_rotations_from_pixels = two_rotations_from_pixels
         self.backend = backend
         self.meta = dict(meta or {})
 
@@ -111,7 +111,7 @@ class NetworkRestorer(Restorer):
         """The quarter turns whose outputs are averaged for an ``h`` x ``w`` image."""
         if not self.self_ensemble:
             return (0,)
-        if self.full_ensemble_max_pixels is not None and h * w > self.full_ensemble_max_pixels:
+        if self.two_rotations_from_pixels is not None and h * w >= self.two_rotations_from_pixels:
             return (0, 1)
         return (0, 1, 2, 3)
 
@@ -297,8 +297,8 @@ def load_restorer(
             measured deviation).
         self_ensemble: True = average the outputs over the four 90-degree rotations (MIMO-UNet "++");
             None = the registry's recommendation for that model: for ``nafnet-w16`` (the default's
-            network) four rotations up to :data:`FULL_ENSEMBLE_MAX_PIXELS` pixels and two (0 and 90
-            degrees) above, off for the others.
+            network) four rotations below :data:`TWO_ROTATIONS_FROM_PIXELS` pixels and two (0 and 90
+            degrees) from there, off for the others.
         tlc: NAFNet test-time local statistics; None = the registry's recommendation for that model.
         tile_workers: tiles processed at once when tiling (the threads are shared among them);
             None = :data:`MAX_TILE_WORKERS` on ONNX Runtime when at least that many threads are
@@ -407,26 +407,26 @@ def _network_restorer(run: Callable[[np.ndarray], np.ndarray], meta: dict[str, A
     from deblurkit.models.registry import MODELS
 
     self_ensemble, tile_workers = o.self_ensemble, o.tile_workers
-    full_max = None  # asked for explicitly: four rotations at every size
+    two_from = None  # asked for explicitly: four rotations at every size
     if self_ensemble is None:
         self_ensemble = bool(MODELS[meta["name"]].self_ensemble) if meta["name"] in MODELS else False
-        full_max = FULL_ENSEMBLE_MAX_PIXELS if self_ensemble else None
+        two_from = TWO_ROTATIONS_FROM_PIXELS if self_ensemble else None
     desc = f"{meta['name']} ({meta['arch']}, weights: {meta['weights']}, backend {chosen}"
     if not self_ensemble:
         desc += ")"
-    elif full_max is None:
+    elif two_from is None:
         desc += ", self-ensemble x4)"
     else:
-        desc += f", self-ensemble x4, x2 above {full_max / 1e6:g} MP)"
+        desc += f", self-ensemble x4, x2 from {two_from / 1e6:g} MP)"
     if tile_workers is None:
         available = o.threads or os.cpu_count() or 1
         small = params <= CONCURRENT_TILES_MAX_PARAMS
         tile_workers = MAX_TILE_WORKERS if chosen == "onnx" and available >= MAX_TILE_WORKERS and small else 1
     meta = {**meta, "backend": chosen, "tlc": tlc, "self_ensemble": self_ensemble,
-            "full_ensemble_max_pixels": full_max, "dtype": o.dtype, "device": o.device, "tile_workers": tile_workers}
+            "two_rotations_from_pixels": two_from, "dtype": o.dtype, "device": o.device, "tile_workers": tile_workers}
     return NetworkRestorer(run, name=meta["name"], description=desc, size_multiple=meta["size_multiple"],
                            tile=o.tile, overlap=o.overlap, self_ensemble=self_ensemble,
-                           full_ensemble_max_pixels=full_max, backend=chosen, meta=meta, tile_workers=tile_workers)
+                           two_rotations_from_pixels=two_from, backend=chosen, meta=meta, tile_workers=tile_workers)
 
 
 def list_restorers() -> list[RestorerInfo]:
