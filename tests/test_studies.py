@@ -164,7 +164,8 @@ def test_kernel_study_sparsity_rises_with_blur_and_rules_pick_per_image():
 
     def image(gains: dict[str, float], rule: str) -> dict:
         rows = {n: {"similarity": 0.5, "support_ratio": 2.0, "gain": gains.get(n, -1.0), "sparsity": 1.0} for n in names}
-        return {"rows": rows, "consensus": rule, "sparsity": rule, "oracle": max(rows, key=lambda n: rows[n]["gain"])}
+        return {"rows": rows, "consensus": rule, "sparsity": rule, "network": rule, "network, kernels only": rule,
+                "oracle": max(rows, key=lambda n: rows[n]["gain"])}
 
     per_image = [image({"default": 2.0, "delta": 0.1, "true": 3.0}, "default"),
                  image({"default": -4.0, "gamma 8": 1.0, "delta": 0.3, "true": 2.0}, "delta")]
@@ -172,6 +173,7 @@ def test_kernel_study_sparsity_rises_with_blur_and_rules_pick_per_image():
     assert summary["default"]["gain"] == -1.0 and summary["default"]["worst"] == -4.0
     assert summary["default"]["oracle_gated"] == 1.0  # a gate that knew would drop the -4 dB image
     assert summary["consensus"]["gain"] == (2.0 + 0.3) / 2
+    assert summary["network"]["gain"] == summary["network, kernels only"]["gain"] == (2.0 + 0.3) / 2
     assert summary["true"]["gain"] == 2.5
 
 
