@@ -84,14 +84,15 @@ _network = None
 def network_change(srgb: np.ndarray) -> float:
     """PSNR (dB) between an sRGB image ``(H, W, 3)`` in [0, 1] and the shipped network's output of
     it (``nafnet-w16``, one pass, one thread): high where the network finds little to change."""
+    from deblurkit.eval.metrics import psnr
+
     global _network
     if _network is None:  # once per worker process
         from deblurkit.infer import load_restorer
 
         _network = load_restorer("nafnet-w16", threads=1, self_ensemble=False)
     x = np.clip(srgb, 0.0, 1.0).astype(np.float32)
-    mse = float(np.mean((np.clip(_network.restore_rgb(x), 0.0, 1.0) - x) ** 2))
-    return 10.0 * float(np.log10(1.0 / max(mse, 1e-12)))
+    return psnr(np.clip(_network.restore_rgb(x), 0.0, 1.0), x, data_range=1.0)
 
 
 def study_image(job: tuple[str, int]) -> dict:
@@ -121,12 +122,13 @@ def study_image(job: tuple[str, int]) -> dict:
     row: dict = {"index": index, "true_support": true_support, "rows": {}}
     for name, k in {**kernels, "delta": delta, "true": true_k}.items():
         out = deconvolve_with_kernel(lin, k)
+        out_srgb = linear_to_srgb(out)
         row["rows"][name] = {
             "similarity": kernel_similarity(k, true_k),
             "support_ratio": kernel_effective_support(k) / true_support,
-            "gain": metrics(linear_to_srgb(out), sharp)[0] - base,
+            "gain": metrics(out_srgb, sharp)[0] - base,
             "sparsity": normalised_sparsity(out),
-            "network_change": network_change(linear_to_srgb(out)),
+            "network_change": network_change(out_srgb),
         }
     names = list(SETTINGS)
     sim = np.array([[kernel_similarity(kernels[a], kernels[b]) for b in names] for a in names])
