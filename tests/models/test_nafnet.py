@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from _official import nafnet_official_state_dict
 
-from deblurkit.models.nafnet import LayerNorm2d, LocalAvgPool2d, NAFNet, convert_to_tlc
+from deblurkit.models.nafnet import LayerNorm2d, LocalAvgPool2d, NAFNet, convert_to_tlc, widen_nafnet
 from deblurkit.models.registry import create_model
 
 
@@ -90,3 +90,38 @@ def test_registry_variants():
 def test_mismatched_levels_rejected():
     with pytest.raises(ValueError):
         NAFNet(enc_blk_nums=(1, 1), dec_blk_nums=(1,))
+
+
+def _random_nafnet(width: int = 4) -> NAFNet:
+    torch.manual_seed(0)
+    model = NAFNet(width=width, middle_blk_num=1, enc_blk_nums=(1, 2), dec_blk_nums=(1, 1)).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # beta/gamma too, so every branch counts
+            p.normal_(0.0, 0.2)
+    return model
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_widen_keeps_the_function(factor):
+    model = _random_nafnet()
+    wide = widen_nafnet(model, factor, generator=torch.Generator().manual_seed(1))
+    assert wide.hparams == {**model.hparams, "width": 4 * factor}
+    x = torch.rand(2, 3, 16, 20)
+    with torch.no_grad():
+        ref, out = model(x), wide(x)
+    assert (out - ref).abs().max() <= 1e-4 * ref.abs().max()
+    assert not torch.allclose(out, x, atol=1e-2)  # the branches do change the image
+
+
+def test_widened_copies_diverge_under_training():
+    wide = widen_nafnet(_random_nafnet(), 2, generator=torch.Generator().manual_seed(1)).train()
+    w = wide.intro.weight
+    assert torch.equal(w[:4], w[4:])  # every channel starts as two identical copies ...
+    loss = (wide(torch.rand(1, 3, 16, 16)) - 0.5).square().mean()
+    loss.backward()
+    assert not torch.allclose(w.grad[:4], w.grad[4:])  # ... whose gradients differ
+
+
+def test_widen_rejects_bad_factor():
+    with pytest.raises(ValueError, match="factor"):
+        widen_nafnet(_random_nafnet(), 0)

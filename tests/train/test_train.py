@@ -135,3 +135,18 @@ def test_init_weights_fine_tunes_from_a_file_and_refuses_another_architecture(tm
     with pytest.raises(DeblurkitError, match="does not match the model being trained"):
         train(wrong)
     assert not (tmp_path / "c" / "checkpoints").exists()
+
+
+def test_wider_nafnet_starts_from_a_narrower_one(tmp_path, pairs_dir):
+    from deblurkit.models.checkpoint import load_model
+
+    # lr=0: the widened start is what the run writes back; it must compute the narrow network's function
+    cfg = _cfg(tmp_path / "w", pairs_dir, model="nafnet-w32", batch_size=1, max_steps=1, lr=0,
+               scheduler="constant", ema_decay=0, init_weights="nafnet-w16")
+    train(cfg)
+    narrow, _ = load_model("nafnet-w16")
+    wide, meta = load_model(tmp_path / "w" / "model.safetensors")
+    assert wide.hparams["width"] == 32 and meta["extra"]["init_weights"] == "nafnet-w16"
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(wide.eval()(x), narrow.eval()(x), atol=1e-5)

@@ -206,3 +206,84 @@ def convert_to_tlc(model: NAFNet, *, train_size: int = 256, window_scale: float 
             block.sca[0] = LocalAvgPool2d(max(1, base >> level))
     model.tlc = {"train_size": train_size, "window_scale": window_scale}
     return model
+
+
+def widen_nafnet(model: NAFNet, factor: int = 2, *, generator: torch.Generator | None = None) -> NAFNet:
+    """A NAFNet ``factor`` times wider that computes the same function (Net2WiderNet-style).
+
+    Every feature channel is repeated ``factor`` times (channel ``n`` of the wide network copies
+    channel ``n mod C``; the inputs of each :class:`SimpleGate` are repeated within their halves),
+    so layer norms, gates and channel attention see the same statistics. Where a layer reads
+    repeated channels, each original weight is split among the copies in random proportions that
+    sum to one: the output is unchanged (up to rounding) while the copies' outgoing weights differ,
+    so training pulls them apart and the extra width is used. Dropout-free, exact: a starting point
+    for training a wider network from a trained narrow one instead of from scratch.
+
+    Args:
+        model: a trained :class:`NAFNet` (not modified).
+        factor: width multiplier (integer >= 1).
+        generator: random generator for the split proportions (``None``: torch's default).
+
+    Returns:
+        A new :class:`NAFNet` with ``width * factor`` channels, on the CPU in float32, eval mode.
+    """
+    if int(factor) != factor or factor < 1:
+        raise ValueError(f"factor must be an integer >= 1, got {factor}")
+    factor = int(factor)
+    hp = dict(model.hparams)
+    wide = NAFNet(**{**hp, "width": hp["width"] * factor}).eval()
+    src = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
+
+    def tiled(c: int) -> torch.Tensor:
+        return torch.arange(c * factor) % c
+
+    def gated(c2: int) -> torch.Tensor:
+        half = c2 // 2  # each half repeated in place, so the gate multiplies the right copies
+        n = torch.arange(c2 * factor)
+        return (n // (half * factor)) * half + (n % (half * factor)) % half
+
+    def split(out_ch: int, in_ch: int) -> torch.Tensor:
+        """Proportions ``(out_ch, in_ch * factor)`` summing to 1 over each input channel's copies."""
+        p = torch.rand((out_ch, factor, in_ch), generator=generator) + 0.5
+        p = p / p.sum(dim=1, keepdim=True)
+        return p.reshape(out_ch, factor * in_ch)
+
+    def conv(name: str, out_map: torch.Tensor | None, widen_input: bool, depthwise: bool = False) -> dict:
+        w = src[f"{name}.weight"]
+        w = w if out_map is None else w[out_map]
+        if widen_input and not depthwise:
+            w = w[:, tiled(w.shape[1])] * split(w.shape[0], w.shape[1])[:, :, None, None]
+        out = {f"{name}.weight": w}
+        if f"{name}.bias" in src:
+            b = src[f"{name}.bias"]
+            out[f"{name}.bias"] = b if out_map is None else b[out_map]
+        return out
+
+    new: dict[str, torch.Tensor] = {}
+    new |= conv("intro", tiled(hp["width"]), False)
+    new |= conv("ending", None, True)
+    blocks = [f"encoders.{i}.{j}" for i, n in enumerate(hp["enc_blk_nums"]) for j in range(n)]
+    blocks += [f"middle_blks.{j}" for j in range(hp["middle_blk_num"])]
+    blocks += [f"decoders.{i}.{j}" for i, n in enumerate(hp["dec_blk_nums"]) for j in range(n)]
+    for b in blocks:
+        c = src[f"{b}.beta"].shape[1]
+        dw, ffn = src[f"{b}.conv1.weight"].shape[0], src[f"{b}.conv4.weight"].shape[0]
+        new |= conv(f"{b}.conv1", gated(dw), True)
+        new |= conv(f"{b}.conv2", gated(dw), False, depthwise=True)
+        new |= conv(f"{b}.sca.1", tiled(dw // 2), True)
+        new |= conv(f"{b}.conv3", tiled(c), True)
+        new |= conv(f"{b}.conv4", gated(ffn), True)
+        new |= conv(f"{b}.conv5", tiled(c), True)
+        for p in ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"):
+            new[f"{b}.{p}"] = src[f"{b}.{p}"][tiled(c)]
+        for p in ("beta", "gamma"):
+            new[f"{b}.{p}"] = src[f"{b}.{p}"][:, tiled(c)]
+    for i in range(len(hp["enc_blk_nums"])):
+        out_ch = src[f"downs.{i}.weight"].shape[0]
+        new |= conv(f"downs.{i}", tiled(out_ch), True)
+        out_ch = src[f"ups.{i}.0.weight"].shape[0]
+        # PixelShuffle reads input channels 4o..4o+3 for output o: repeating the 4C inputs
+        # whole (index mod 4C) is what repeats the C outputs.
+        new |= conv(f"ups.{i}.0", tiled(out_ch), True)
+    wide.load_state_dict(new, strict=True)
+    return wide

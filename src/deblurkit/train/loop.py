@@ -311,7 +311,7 @@ def _train(cfg: TrainConfig, di: DistInfo, *, resume, model_factory, on_step, ta
 
         model = create_model(cfg.model)
     if cfg.init_weights and not resume:  # on resume the checkpoint holds the weights
-        _load_init_weights(model, cfg.init_weights)
+        _load_init_weights(model, cfg.init_weights, seed=cfg.seed)
     model = model.to(device)
     size_multiple = _model_size_multiple(cfg, model)
     train_ds, val_ds, data_info = task.build_datasets(cfg)
@@ -485,13 +485,27 @@ def _reraise_worker_errors(loader):
         yield batch
 
 
-def _load_init_weights(model: nn.Module, source: str) -> None:
-    """Copy the weights of ``source`` (file or bundled name) into ``model`` (shapes must match)."""
+def _load_init_weights(model: nn.Module, source: str, *, seed: int = 0) -> None:
+    """Copy the weights of ``source`` (file or bundled name) into ``model`` (shapes must match).
+
+    A NAFNet of the same layout but an integer fraction of ``model``'s width is widened first
+    (:func:`deblurkit.models.nafnet.widen_nafnet`: same function, copies split with ``seed``), so a
+    wider network starts from a trained narrow one instead of from scratch.
+    """
     from deblurkit.models.checkpoint import load_model
+    from deblurkit.models.nafnet import NAFNet, widen_nafnet
 
     loaded, meta = load_model(source)
     if meta.get("weights") == "random-init":
         raise DeblurkitError(f"init_weights={source}: no trained weights bundled for this name")
+    if isinstance(model, NAFNet) and isinstance(loaded, NAFNet):
+        mine_hp, their_hp = model.hparams, loaded.hparams
+        ratio = mine_hp["width"] // their_hp["width"]
+        if (ratio > 1 and mine_hp["width"] == ratio * their_hp["width"]
+                and {**their_hp, "width": mine_hp["width"]} == mine_hp):
+            print(f"deblurkit: init_weights={source}: width {their_hp['width']} widened {ratio}x "
+                  f"to {mine_hp['width']} (same function)")
+            loaded = widen_nafnet(loaded, ratio, generator=torch.Generator().manual_seed(seed))
     mine, theirs = model.state_dict(), loaded.state_dict()
     if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
         raise DeblurkitError(f"init_weights={source}: holds a {meta.get('name', '?')} "
