@@ -216,8 +216,8 @@ def widen_nafnet(model: NAFNet, factor: int = 2, *, generator: torch.Generator |
     so layer norms, gates and channel attention see the same statistics. Where a layer reads
     repeated channels, each original weight is split among the copies in random proportions that
     sum to one: the output is unchanged (up to rounding) while the copies' outgoing weights differ,
-    so training pulls them apart and the extra width is used. Dropout-free, exact: a starting point
-    for training a wider network from a trained narrow one instead of from scratch.
+    so training pulls them apart and the extra width is used: a starting point for training a wider
+    network from a trained narrow one instead of from scratch.
 
     Args:
         model: a trained :class:`NAFNet` (not modified).
@@ -248,10 +248,10 @@ def widen_nafnet(model: NAFNet, factor: int = 2, *, generator: torch.Generator |
         p = p / p.sum(dim=1, keepdim=True)
         return p.reshape(out_ch, factor * in_ch)
 
-    def conv(name: str, out_map: torch.Tensor | None, widen_input: bool, depthwise: bool = False) -> dict:
+    def conv(name: str, out_map: torch.Tensor | None, widen_input: bool) -> dict:
         w = src[f"{name}.weight"]
         w = w if out_map is None else w[out_map]
-        if widen_input and not depthwise:
+        if widen_input:
             w = w[:, tiled(w.shape[1])] * split(w.shape[0], w.shape[1])[:, :, None, None]
         out = {f"{name}.weight": w}
         if f"{name}.bias" in src:
@@ -269,7 +269,7 @@ def widen_nafnet(model: NAFNet, factor: int = 2, *, generator: torch.Generator |
         c = src[f"{b}.beta"].shape[1]
         dw, ffn = src[f"{b}.conv1.weight"].shape[0], src[f"{b}.conv4.weight"].shape[0]
         new |= conv(f"{b}.conv1", gated(dw), True)
-        new |= conv(f"{b}.conv2", gated(dw), False, depthwise=True)
+        new |= conv(f"{b}.conv2", gated(dw), False)  # depthwise: one input channel per output
         new |= conv(f"{b}.sca.1", tiled(dw // 2), True)
         new |= conv(f"{b}.conv3", tiled(c), True)
         new |= conv(f"{b}.conv4", gated(ffn), True)
