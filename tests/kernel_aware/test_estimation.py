@@ -131,6 +131,19 @@ def test_auto_size_keeps_small_shakes_at_full_resolution(case) -> None:
     assert kernel_similarity(est.kernel, k_true) > 0.8
 
 
+def test_kernel_cut_reaches_every_estimate(case) -> None:
+    """A lower cut keeps more of the kernel's faint values, in the estimator and in the pipeline."""
+    from deblurkit.kernel_aware.blind import BlindParams, estimate_tile_kernels
+
+    _, blur, _ = case
+    low, high = (estimate_kernel_auto(blur, window=31, cut=c).kernel for c in (0.05, 0.4))
+    assert np.count_nonzero(low) > np.count_nonzero(high)
+    lin = np.repeat(blur[..., None], 3, axis=2)
+    found = {c: estimate_tile_kernels(lin, tiles=1, input_space="linear", params=BlindParams(kernel_cut=c)).kernels[0, 0]
+             for c in (0.05, 0.4)}
+    assert np.count_nonzero(found[0.05]) > np.count_nonzero(found[0.4])
+
+
 def test_overshoot_flags_a_wrong_kernel(case) -> None:
     _, blur, k_true = case
     wrong = np.zeros((21, 21))

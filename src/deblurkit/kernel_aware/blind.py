@@ -104,6 +104,12 @@ class BlindParams:
     agree just as well on the small blob a near-delta becomes there, which upsampling to full
     resolution turns into a wrong, wide kernel. Chosen on validation pairs by
     ``studies/kernel_gate.py regions`` (docs/classical.md, "Trust thresholds")."""
+    kernel_cut: float = 0.15
+    """Kernel values below this fraction of the kernel's maximum are zeroed after every kernel update
+    and at the end (:func:`~deblurkit.kernel_aware.estimation.estimate_kernel`'s thresholds). Lower
+    cuts keep faint parts of a shake, and on real recorded shakes the kernels then agree better
+    across photos; on the synthetic validation pairs they cost several dB (docs/classical.md,
+    "The kernel cut")."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
     this are passed over (:func:`estimate_kernel_auto`)."""
@@ -365,14 +371,14 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         r = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop,
                                  exclude=exclude, max_overshoot=p.max_overshoot,
                                  workers=workers, agreement_wanted=agreement_wanted,
-                                 measure_consistency=p.consistency is not None)
+                                 measure_consistency=p.consistency is not None, cut=p.kernel_cut)
         scores = kernel_scores(r, sigma)
         # The half-image re-estimates are made only where they can overturn a decline: for a
         # kernel longer than a delta at the scale it was estimated on.
         if (p.region_agreement is not None and kernel_support_at_scale(scores) >= p.no_blur_support
                 and not _deconvolved(scores, p)):
             scores["region_agreement"] = region_agreement(gray[a:b, c:d], r.kernel, r.scale, crop=p.est_crop,
-                                                          exclude=exclude, workers=workers)
+                                                          exclude=exclude, workers=workers, cut=p.kernel_cut)
         return r.kernel, scores
 
     energy = _texture_map(gray)

@@ -464,6 +464,7 @@ def estimate_kernel_auto(
     workers: int = 1,
     agreement_wanted: Callable[[np.ndarray, float, float, float], bool] | None = None,
     measure_consistency: bool = True,
+    cut: float = 0.15,
 ) -> KernelEstimate:
     """Blind kernel of any size up to about a tenth of the image side, size found per image.
 
@@ -505,6 +506,8 @@ def estimate_kernel_auto(
         measure_consistency: False: a hypothesis' cross-scale estimate is made only where it
             decides between hypotheses (two or more pass ``max_overshoot``), and the consistency
             is NaN elsewhere; the kernel returned is the same, in fewer estimates.
+        cut: every estimate's kernel thresholds (:func:`estimate_kernel`'s ``iter_threshold`` and
+            ``final_threshold``): values below this fraction of the maximum are zeroed.
 
     Returns:
         :class:`KernelEstimate`.
@@ -527,7 +530,8 @@ def estimate_kernel_auto(
         img = crop_at(scale)
         limit = min(img.shape) // 2
         limit -= 1 - limit % 2  # largest odd size the crop allows
-        return estimate_kernel(img, kernel_size=max(3, min(size, limit)), **options)
+        return estimate_kernel(img, kernel_size=max(3, min(size, limit)), final_threshold=cut, iter_threshold=cut,
+                               **options)
 
     def fitted(extent_px: float) -> tuple[float, int]:
         need = margin * extent_px + 4.0
@@ -601,7 +605,7 @@ def estimate_kernel_auto(
 
 
 def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop: int = 512,
-                     exclude: np.ndarray | None = None, workers: int = 1) -> float:
+                     exclude: np.ndarray | None = None, workers: int = 1, cut: float = 0.15) -> float:
     """Smallest kernel similarity (0..1) between ``kernel`` and re-estimates on the two halves of the image.
 
     A uniform shake is the same everywhere, so an estimate from either half of the photo should
@@ -617,6 +621,7 @@ def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop
         crop: largest side of the estimation window in each half.
         exclude: optional boolean ``(H, W)`` mask of pixels the windows avoid (clipped areas).
         workers: threads for the two estimates (the result does not depend on it).
+        cut: :func:`estimate_kernel`'s kernel thresholds (after every update and at the end).
 
     Returns:
         The smaller of the two similarities; NaN where a half (or ``crop``) is less than twice the
@@ -628,15 +633,16 @@ def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop
     mask = None if exclude is None else _resize(exclude.astype(np.float32), img.shape) > 0.5
     size = max(3, round(kernel.shape[0] / scale) | 1) if scale > 1.0 else kernel.shape[0]
     h, w = img.shape
-    cut = (slice(None), slice(0, w // 2)), (slice(None), slice(w // 2, None))
+    split = (slice(None), slice(0, w // 2)), (slice(None), slice(w // 2, None))
     if h > w:
-        cut = (slice(0, h // 2), slice(None)), (slice(h // 2, None), slice(None))
-    halves = [(img[c], None if mask is None else mask[c]) for c in cut]
+        split = (slice(0, h // 2), slice(None)), (slice(h // 2, None), slice(None))
+    halves = [(img[c], None if mask is None else mask[c]) for c in split]
     if min(min(min(half.shape), crop) for half, _ in halves) < 2 * size:
         return math.nan  # a half cannot hold the kernel's window twice over
 
     def again(half: np.ndarray, avoid: np.ndarray | None) -> float:
-        found = estimate_kernel(_textured_crop(half, crop, avoid), kernel_size=size)
+        found = estimate_kernel(_textured_crop(half, crop, avoid), kernel_size=size, final_threshold=cut,
+                                iter_threshold=cut)
         return kernel_similarity(kernel, center_kernel(_upscale_kernel(found, scale)))
 
     if workers <= 1:
