@@ -174,6 +174,46 @@ def rotation_homographies(angles: Tensor, focal_px: float, image_size: tuple[int
     return k @ rotation_matrices(angles) @ torch.linalg.inv(k)
 
 
+def retime_with_pauses(traj: Tensor, pauses: list[tuple[float, float]], *, width: float = 0.01,
+                       steps: int | None = None) -> Tensor:
+    """The same path with part of the exposure time moved to pauses.
+
+    :func:`random_walk` moves at constant speed, so a kernel rendered from it spreads the exposure
+    evenly along the path; a hand slows almost to a stop where it turns, and those moments show as
+    bright points in recorded shake kernels. Each pause ``(at, share)`` moves ``share`` of the
+    exposure time to a Gaussian bump of standard deviation ``width`` around time ``at`` (both in
+    units of the exposure, [0, 1]); the rest stays spread as before.
+
+    Args:
+        traj: ``(T, D)`` positions at equal time intervals (``T >= 2``).
+        pauses: ``(at, share)`` pairs, shares summing to less than 1.
+        width: duration of a pause (standard deviation, exposure units).
+        steps: number of output samples; ``16 * (T - 1) + 1`` by default.
+
+    Returns:
+        ``(steps, D)`` float64 positions on the same path at equal time intervals (what
+        :func:`deblurkit.synth.blur.render_psf` expects), dense where the camera pauses.
+    """
+    if traj.ndim != 2 or traj.shape[0] < 2:
+        raise ValueError(f"traj must be (T, D) with T >= 2, got {tuple(traj.shape)}")
+    total = sum(share for _, share in pauses)
+    if any(share < 0 for _, share in pauses) or total >= 1.0:
+        raise ValueError(f"pause shares must be >= 0 and sum to less than 1, got {pauses}")
+    steps = 16 * (traj.shape[0] - 1) + 1 if steps is None else steps
+    grid = np.linspace(0.0, 1.0, 4097)
+    density = np.full_like(grid, 1.0 - total)
+    for at, share in pauses:
+        bump = np.exp(-0.5 * ((grid - at) / width) ** 2)
+        density += share * bump / (bump.mean() if bump.mean() > 0 else 1.0)
+    exposure = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2)])
+    exposure /= exposure[-1]
+    # Path time reached at equally spaced exposure times: slow (dense) where the density is high.
+    when = np.interp(np.linspace(0.0, 1.0, steps), exposure, grid) * (traj.shape[0] - 1)
+    path = traj.to(torch.float64).numpy()
+    out = np.stack([np.interp(when, np.arange(traj.shape[0]), path[:, d]) for d in range(path.shape[1])], axis=1)
+    return torch.from_numpy(out)
+
+
 def resample_trajectory(traj: Tensor, n: int) -> Tensor:
     """Linearly resample a ``(T, D)`` trajectory to ``n`` equally spaced time samples."""
     t_old = torch.linspace(0.0, 1.0, traj.shape[0], dtype=torch.float64)
