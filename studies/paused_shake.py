@@ -11,12 +11,13 @@ trajectories in ``meta.json``):
   (:func:`deblurkit.synth.trajectory.retime_with_pauses`) at random times in [0.05, 0.95], each
   holding 15–30 % of the exposure (seeded per pair).
 
-Both are blurred in linear light and written in 8-bit sRGB without noise, so the two folders
-differ only in how the exposure is spread along the path. Score them with
+Both are blurred in linear light and written in 8-bit sRGB, without noise or (``--noise``) with
+each pair's recorded sensor noise, the same draw in both, so the two folders differ only in how
+the exposure is spread along the path. Score them with
 ``python -m studies.blind_benchmark --testsets OUT/even`` (and ``OUT/paused``).
 
 Run: ``python -m studies.paused_shake [--testsets data/valsets] [--set capture] [--every 2]
-[--out data/valsets-paused]``.
+[--noise] [--out data/valsets-paused]``.
 """
 
 from __future__ import annotations
@@ -40,20 +41,37 @@ def pauses_for(index: int, seed: int) -> list[tuple[float, float]]:
     return [(float(rng.uniform(0.05, 0.95)), float(rng.uniform(*SHARE))) for _ in range(PAUSES)]
 
 
-def blur_srgb(sharp_srgb: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``sharp_srgb`` ``(H, W, 3)`` in [0, 1] blurred by ``kernel`` in linear light, back in sRGB."""
+def blur_srgb(sharp_srgb: np.ndarray, kernel: np.ndarray, noise: tuple[float, float] | None = None,
+              seed: int = 0) -> np.ndarray:
+    """``sharp_srgb`` ``(H, W, 3)`` in [0, 1] blurred by ``kernel`` in linear light, back in sRGB.
+
+    ``noise``: ``(shot gain, read variance)`` of Poisson–Gaussian sensor noise added in linear light
+    (:func:`deblurkit.synth.isp.add_poisson_gaussian_noise`, seeded by ``seed``); a gray image
+    (three equal channels) gets one noise image on all three.
+    """
     import torch
 
     from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.synth.blur import convolve_fft
+    from deblurkit.synth.isp import add_poisson_gaussian_noise
 
-    lin = torch.from_numpy(srgb_to_linear(sharp_srgb).transpose(2, 0, 1)[None].copy()).float()
-    out = convolve_fft(lin, torch.from_numpy(kernel)[None, None].float())[0].numpy().transpose(1, 2, 0)
-    return np.clip(linear_to_srgb(np.clip(out, 0.0, 1.0)), 0.0, 1.0)
+    gray = bool(np.all(sharp_srgb == sharp_srgb[..., :1]))
+    lin = srgb_to_linear(sharp_srgb[..., :1] if gray else sharp_srgb)
+    x = torch.from_numpy(lin.transpose(2, 0, 1)[None].copy()).float()
+    out = convolve_fft(x, torch.from_numpy(kernel)[None, None].float()).clamp(0.0, 1.0)
+    if noise is not None:
+        out = add_poisson_gaussian_noise(out, torch.tensor([noise[0]]), torch.tensor([noise[1]]),
+                                         torch.Generator().manual_seed(seed)).clamp(0.0, 1.0)
+    out = out[0].numpy().transpose(1, 2, 0)
+    return np.clip(linear_to_srgb(np.repeat(out, 3, axis=2) if gray else out), 0.0, 1.0)
 
 
-def write_sets(root: Path, items: list[dict], out: Path, set_name: str, seed: int) -> dict[str, int]:
-    """Write ``out/even/<set_name>`` and ``out/paused/<set_name>``; the number of pairs each."""
+def write_sets(root: Path, items: list[dict], out: Path, set_name: str, seed: int, noise: bool = False
+               ) -> dict[str, int]:
+    """Write ``out/even/<set_name>`` and ``out/paused/<set_name>``; the number of pairs each.
+
+    ``noise``: add each pair's recorded sensor noise (``shot_noise``, ``read_noise_var`` of its
+    ``meta.json`` entry), the same noise draw in both folders."""
     import torch
 
     from deblurkit.io import load_image_rgb, save_png
@@ -69,10 +87,13 @@ def write_sets(root: Path, items: list[dict], out: Path, set_name: str, seed: in
         xy = torch.tensor(traj, dtype=torch.float64)
         pauses = pauses_for(index, seed)
         sharp = load_image_rgb(root / "sharp" / f"{index:03d}.png")
+        params = item["params"]
+        sensor = ((params["shot_noise"], params["read_noise_var"])
+                  if noise and params.get("noise_model", "none") != "none" else None)
         for kind, path in (("even", xy), ("paused", retime_with_pauses(xy, pauses))):
             kernel = render_psf(path).numpy()
             folder = out / kind / set_name
-            save_png(folder / "blur" / f"{index:03d}.png", blur_srgb(sharp, kernel))
+            save_png(folder / "blur" / f"{index:03d}.png", blur_srgb(sharp, kernel, sensor, seed=seed * 100003 + index))
             save_png(folder / "sharp" / f"{index:03d}.png", sharp)
             (folder / "kernels").mkdir(parents=True, exist_ok=True)
             np.save(folder / "kernels" / f"{index:03d}.npy", kernel)
@@ -90,13 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", default="capture", help="set name (uniform-shake pairs with trajectories)")
     ap.add_argument("--every", type=int, default=2, help="use every n-th pair")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", action="store_true", help="add each pair's recorded sensor noise (same draw in both)")
     ap.add_argument("--out", default="data/valsets-paused", help="writes OUT/even/<set> and OUT/paused/<set>")
     args = ap.parse_args(argv)
     found = set_items(args.testsets, args.set, None)
     if found is None:
         return 2
     root, items = found
-    counts = write_sets(root, items[::max(1, args.every)], Path(args.out), args.set, args.seed)
+    counts = write_sets(root, items[::max(1, args.every)], Path(args.out), args.set, args.seed, args.noise)
     if not counts["even"]:
         print(f"paused_shake: {root}: no pair with a recorded trajectory", file=sys.stderr)
         return 2
