@@ -41,3 +41,21 @@ def test_bad_shares_are_refused():
         retime_with_pauses(_line(), [(0.2, 0.6), (0.7, 0.5)])
     with pytest.raises(ValueError, match="T >= 2"):
         retime_with_pauses(_line()[:1], [])
+
+
+def test_synthesis_with_pauses_records_them_and_brightens_the_kernel():
+    import dataclasses
+
+    from deblurkit.synth.pipeline import sample_shake, synthesize_pair
+    from deblurkit.synth.presets import get_preset
+
+    base = dataclasses.replace(get_preset("gopro"), spatially_varying_prob=0.0, blur_length_px=(20.0, 20.0))
+    paused = dataclasses.replace(base, pause_prob=1.0)
+    p0, k0, _ = sample_shake(base, (96, 96), torch.Generator().manual_seed(5))
+    p1, k1, _ = sample_shake(paused, (96, 96), torch.Generator().manual_seed(5))
+    assert "pauses" not in p0 and len(p1["pauses"]) == 2
+    assert p0["trajectory_px"] == p1["trajectory_px"]  # the same path, re-timed
+    assert float(k1.max()) > 1.3 * float(k0.max())
+    with pytest.raises(ValueError, match="pause_share"):
+        synthesize_pair(torch.rand(1, 3, 64, 64), dataclasses.replace(base, pause_share=(0.3, 0.6)),
+                        torch.Generator().manual_seed(0))

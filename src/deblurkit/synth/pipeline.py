@@ -132,7 +132,13 @@ def sample_shake(
         trajectory="random-walk",
         trajectory_px=[[_r(v, 5) for v in row] for row in xy.tolist()],
     )
-    return p, blur_ops.render_psf(xy, align_centroid=config.align_centroid), None
+    exposure = xy
+    # Drawn only when enabled, so presets without pauses keep their random streams.
+    if config.pause_prob > 0 and _coin(generator, config.pause_prob):
+        pauses = [(uniform(generator, 0.05, 0.95), uniform(generator, *config.pause_share)) for _ in range(2)]
+        exposure = traj_ops.retime_with_pauses(xy, pauses)
+        p.update(pauses=[[_r(at), _r(share)] for at, share in pauses])
+    return p, blur_ops.render_psf(exposure, align_centroid=config.align_centroid), None
 
 
 @functools.lru_cache(maxsize=4)
@@ -166,6 +172,9 @@ def _validate(sharp_srgb: Tensor, config: SynthConfig) -> None:
         raise ValueError(f"image {h}x{w} too small for trim={config.trim}")
     if config.camera_pipeline and (h % 2 or w % 2):
         raise ValueError(f"the camera pipeline needs even height and width, got {h}x{w}")
+    if not 0.0 <= config.pause_prob <= 1.0 or not 0.0 <= config.pause_share[0] <= config.pause_share[1] < 0.5:
+        raise ValueError(f"pause_prob must be in [0, 1] and pause_share a range within [0, 0.5) "
+                         f"(two pauses share the exposure), got {config.pause_prob}, {config.pause_share}")
 
 
 def _synthesize_one(

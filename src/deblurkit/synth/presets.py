@@ -40,6 +40,14 @@ class SynthConfig:
     """Shake intensity of the random walk (0 = straight line)."""
     trajectory_steps: int = 64
     """Time samples per exposure."""
+    pause_prob: float = 0.0
+    """Probability that a uniform (2-D) random-walk shake pauses: two moments of the exposure,
+    each holding a share (``pause_share``) of its time at one point of the path
+    (:func:`deblurkit.synth.trajectory.retime_with_pauses`). The random walk moves at constant
+    speed; a hand slows almost to a stop where it turns, which shows as bright points in real
+    kernels. 0 keeps every other draw of a preset unchanged."""
+    pause_share: tuple[float, float] = (0.15, 0.30)
+    """Range of the share of the exposure time each pause holds."""
     spatially_varying_prob: float = 0.5
     """Probability of 3-D rotational shake (spatially varying blur; ``kernel`` is then None)
     instead of a uniform 2-D PSF."""
