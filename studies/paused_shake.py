@@ -31,14 +31,16 @@ import numpy as np
 
 from studies.heldout import set_items
 
-PAUSES = 2
-SHARE = (0.15, 0.30)
-
 
 def pauses_for(index: int, seed: int) -> list[tuple[float, float]]:
-    """The seeded ``(at, share)`` pauses of pair ``index``."""
-    rng = np.random.default_rng([seed, index])
-    return [(float(rng.uniform(0.05, 0.95)), float(rng.uniform(*SHARE))) for _ in range(PAUSES)]
+    """The seeded ``(at, share)`` pauses of pair ``index``: the synthesis's own draw
+    (:func:`deblurkit.synth.trajectory.random_pauses` with ``SynthConfig.pause_share``)."""
+    import torch
+
+    from deblurkit.synth.presets import SynthConfig
+    from deblurkit.synth.trajectory import random_pauses
+
+    return random_pauses(torch.Generator().manual_seed(seed * 100003 + index), SynthConfig().pause_share)
 
 
 def blur_srgb(sharp_srgb: np.ndarray, kernel: np.ndarray, noise: tuple[float, float] | None = None,

@@ -68,14 +68,9 @@ def centre_crop_luminance(path: Path, crop: int, downscale: float = 1.0) -> np.n
     return working_luminance(linear_to_srgb(linear))
 
 
-def kernel_extent(kernel: np.ndarray, rel: float = 0.05) -> int:
-    """Side of the bounding box of the kernel's values above ``rel`` of its maximum, in pixels."""
-    ys, xs = np.nonzero(kernel >= rel * kernel.max())
-    return int(max(ys.max() - ys.min(), xs.max() - xs.min()) + 1)
-
-
 def agreement(kernels: dict[int, np.ndarray | None]) -> dict:
     """Pairwise kernel similarities between the scenes that got a kernel, and their summary."""
+    from deblurkit.kernel_aware.estimation import kernel_extent
     from deblurkit.kernel_aware.kernels import kernel_similarity
 
     found = {s: k for s, k in kernels.items() if k is not None}

@@ -135,7 +135,7 @@ def sample_shake(
     exposure = xy
     # Drawn only when enabled, so presets without pauses keep their random streams.
     if config.pause_prob > 0 and _coin(generator, config.pause_prob):
-        pauses = [(uniform(generator, 0.05, 0.95), uniform(generator, *config.pause_share)) for _ in range(2)]
+        pauses = traj_ops.random_pauses(generator, config.pause_share)
         exposure = traj_ops.retime_with_pauses(xy, pauses)
         p.update(pauses=[[_r(at), _r(share)] for at, share in pauses])
     return p, blur_ops.render_psf(exposure, align_centroid=config.align_centroid), None

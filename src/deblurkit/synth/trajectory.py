@@ -174,6 +174,12 @@ def rotation_homographies(angles: Tensor, focal_px: float, image_size: tuple[int
     return k @ rotation_matrices(angles) @ torch.linalg.inv(k)
 
 
+def random_pauses(generator: torch.Generator, share: tuple[float, float], count: int = 2) -> list[tuple[float, float]]:
+    """``count`` pauses ``(at, share)`` for :func:`retime_with_pauses`: times U(0.05, 0.95) of the
+    exposure, shares U(``share``); drawn pause by pause, time first."""
+    return [(uniform(generator, 0.05, 0.95), uniform(generator, *share)) for _ in range(count)]
+
+
 def retime_with_pauses(traj: Tensor, pauses: list[tuple[float, float]], *, width: float = 0.01,
                        steps: int | None = None) -> Tensor:
     """The same path with part of the exposure time moved to pauses.
