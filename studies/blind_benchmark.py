@@ -84,7 +84,8 @@ def pipeline_estimator(gray: np.ndarray, params: dict | None = None) -> np.ndarr
 
 
 def parse_params(pairs: list[str]) -> dict:
-    """``["agreement=0.8", ...]`` -> ``{"agreement": 0.8}`` for :class:`BlindParams` (numbers only)."""
+    """``["agreement=0.8", ...]`` -> ``{"agreement": 0.8}`` for :class:`BlindParams` (numbers, or
+    ``none`` for a setting that can be off)."""
     from dataclasses import fields
 
     from deblurkit.kernel_aware.blind import BlindParams
@@ -95,7 +96,13 @@ def parse_params(pairs: list[str]) -> dict:
         key, _, value = pair.partition("=")
         if key not in known or not value:
             raise SystemExit(f"--params {pair!r}: expected KEY=VALUE with KEY one of {', '.join(known)}")
-        out[key] = int(value) if known[key] in ("int", int) else float(value)
+        if value.lower() == "none" and "None" in str(known[key]):
+            out[key] = None  # a setting that can be switched off
+            continue
+        try:
+            out[key] = int(value) if known[key] in ("int", int) else float(value)
+        except ValueError:
+            raise SystemExit(f"--params {pair!r}: {value!r} is not a number for {key} ({known[key]})") from None
     return out
 
 

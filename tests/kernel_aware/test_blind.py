@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.ndimage import convolve
@@ -190,6 +193,63 @@ def test_half_image_agreement_overturns_a_decline_of_a_uniform_shake(blurred):
     stricter = deblur_image_and_kernels(blur, kernel_size=21, tiles=1,
                                         params=BlindParams(agreement=1.01, region_agreement=min(agreement + 0.01, 1.01)))
     assert not stricter.blurred.any()
+
+
+@pytest.fixture(scope="module")
+def paused(sharp_srgb):
+    """A shake with two pauses: a faint stroke with two bright points (each ~19 % of the exposure)."""
+    rng = np.random.default_rng(7)
+    k = random_shake_kernel(21, 16.0, rng)
+    ys, xs = np.nonzero(k)
+    for j in rng.choice(len(ys), 2, replace=False):
+        k[ys[j], xs[j]] += 0.3
+    k /= k.sum()
+    lin = srgb_to_linear(sharp_srgb)
+    b = np.stack([convolve(lin[..., c], k, mode="reflect") for c in range(3)], -1)
+    return linear_to_srgb(b + rng.normal(0, 0.002, b.shape)), k
+
+
+def test_a_declined_kernel_is_estimated_again_with_the_lower_cut(sharp_srgb, paused):
+    """The default cut drops the faint stroke between the pauses and the checks decline what is
+    left; a second estimate with ``fallback_cut`` keeps the stroke, passes, and deblurs."""
+    blur, k_true = paused
+    without = deblur_image_and_kernels(blur, kernel_size=21, tiles=1)
+    assert not without.blurred.any() and np.array_equal(without.image, blur)
+    second = BlindParams(fallback_cut=0.05)
+    res = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=second)
+    assert res.blurred.all()
+    assert kernel_similarity(res.kernels[0, 0], k_true) > 0.9
+    assert _psnr(res.image, sharp_srgb) > _psnr(blur, sharp_srgb) + 3.0
+    assert estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=second).scores[0][0]["fallback"] == 1.0
+    # A second estimate that hardly grows the kernel is the kernel the checks declined.
+    strict = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=replace(second, fallback_growth=100.0))
+    assert not strict.blurred.any() and strict.scores[0][0]["fallback"] == 0.0
+
+
+@pytest.mark.parametrize("points", [1, 2])
+def test_a_second_estimate_from_a_near_delta_in_one_piece_must_agree_across_halves(paused, monkeypatch, points):
+    """A first estimate that is a near-delta in one piece (what a sharp photo gives) is replaced
+    by the second only where both halves find the second again; two separate points (a shake's
+    pauses without the stroke between them) need no such check."""
+    from deblurkit.kernel_aware import blind
+    from deblurkit.kernel_aware.estimation import KernelEstimate
+
+    blur, _ = paused
+    real = blind.estimate_kernel_auto
+    first = np.zeros((21, 21), np.float32)
+    first[10, 10 - points + 1:10 + points:2] = 1.0 / points  # one point, or two a pixel apart
+    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda gray, **kw: real(gray, **kw) if kw["cut"] < 0.15
+                        else KernelEstimate(first, 1.0, math.nan, 0.0, math.nan))
+    for agreement in (0.0, 1.0):
+        calls: list[float] = []
+        monkeypatch.setattr(blind, "region_agreement",
+                            lambda *a, calls=calls, agreement=agreement, **kw: calls.append(kw["cut"]) or agreement)
+        found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(fallback_cut=0.05))
+        if points == 1:
+            assert calls == [0.05] and bool(found.blurred[0, 0]) == (agreement == 1.0)
+        else:
+            assert not calls and found.blurred.all()
+        assert found.scores[0][0]["fallback"] == float(found.blurred[0, 0])
 
 
 def _report_kernels_as_found_downscaled(monkeypatch, factor: float) -> None:

@@ -73,3 +73,7 @@ def test_pipeline_params_are_parsed_and_checked():
         parse_params(["no_such_setting=1"])
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         parse_params(["agreement"])
+    assert parse_params(["fallback_cut=none", "region_agreement=None"]) == {"fallback_cut": None,
+                                                                           "region_agreement": None}
+    with pytest.raises(SystemExit, match="not a number"):
+        parse_params(["est_crop=none"])  # a setting that cannot be off

@@ -110,6 +110,21 @@ class BlindParams:
     cuts keep faint parts of a shake, and on real recorded shakes the kernels then agree better
     across photos; on the synthetic validation pairs they cost several dB (docs/classical.md,
     "The kernel cut")."""
+    fallback_cut: float | None = None
+    """A kernel the trust checks decline, or take for a delta, is estimated again with this lower
+    kernel cut (None: not re-estimated). A hand slows where it turns, so a real shake's kernel has
+    bright points on fainter strokes; ``kernel_cut`` keeps the points and drops the strokes, and
+    the checks decline the pieces or the pipeline takes a single point for a delta. The second
+    estimate replaces the first if it passes the checks (the half-image overturn aside) and its
+    support is at least ``fallback_growth`` times the first's; where the first was a near-delta in
+    one piece (what a sharp photo gives, and the lower cut grows from noise), its two half-image
+    re-estimates must also agree with it at ``region_agreement`` (None: such kernels stay
+    declined). Off by default: with 0.05 it recovers part of the loss on shakes with pauses, and
+    costs up to 2.8 dB on held-out sets of dark, noisy or photo-sized images (docs/classical.md,
+    "Shakes with pauses")."""
+    fallback_growth: float = 1.5
+    """See ``fallback_cut``: a second estimate that hardly grows the kernel is the kernel the
+    checks declined."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
     this are passed over (:func:`estimate_kernel_auto`)."""
@@ -176,7 +191,9 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         ``consistency``, ``agreement``, ``overshoot`` and ``scale`` of the estimate; the kernel's
         effective ``support`` (px), ``extent`` (px) and their ratio ``compactness`` (a thin
         trajectory has a high ratio, a diffuse blob a low one); its ``connectedness``
-        (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`); ``noise_sigma``.
+        (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`); ``noise_sigma``;
+        ``fallback`` (0; the pipeline sets 1 where the estimate is its second, see
+        :attr:`BlindParams.fallback_cut`).
     """
     support = kernel_effective_support(estimate.kernel)
     extent = float(kernel_extent(estimate.kernel))
@@ -191,6 +208,7 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         "connectedness": kernel_connectedness(estimate.kernel),
         "noise_sigma": float(noise_sigma),
         "region_agreement": math.nan,  # measured by the pipeline only where it decides
+        "fallback": 0.0,  # 1 where the pipeline used its second estimate (BlindParams.fallback_cut)
     }
 
 
@@ -375,11 +393,32 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         scores = kernel_scores(r, sigma)
         # The half-image re-estimates are made only where they can overturn a decline: for a
         # kernel longer than a delta at the scale it was estimated on.
-        if (p.region_agreement is not None and kernel_support_at_scale(scores) >= p.no_blur_support
-                and not _deconvolved(scores, p)):
+        longer = kernel_support_at_scale(scores) >= p.no_blur_support
+        if p.region_agreement is not None and longer and not _deconvolved(scores, p):
             scores["region_agreement"] = region_agreement(gray[a:b, c:d], r.kernel, r.scale, crop=p.est_crop,
                                                           exclude=exclude, workers=workers, cut=p.kernel_cut)
-        return r.kernel, scores
+        if p.fallback_cut is None or _deconvolved(scores, p):
+            return r.kernel, scores
+        second = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop, exclude=exclude,
+                                      max_overshoot=p.max_overshoot, workers=workers,
+                                      agreement_wanted=agreement_wanted,
+                                      measure_consistency=p.consistency is not None, cut=p.fallback_cut)
+        second_scores = {**kernel_scores(second, sigma), "fallback": 1.0}
+        # Only the checks themselves count here: the half-image overturn already had its chance.
+        if (second_scores["support"] < p.fallback_growth * scores["support"]
+                or not _deconvolved(second_scores, replace(p, region_agreement=None))):
+            return r.kernel, scores
+        if not longer and scores["connectedness"] >= p.connectedness:
+            # A near-delta in one piece is what a sharp photo gives too, and the lower cut grows it
+            # from noise: there the halves must find the second estimate again.
+            if p.region_agreement is None:
+                return r.kernel, scores
+            second_scores["region_agreement"] = region_agreement(gray[a:b, c:d], second.kernel, second.scale,
+                                                                 crop=p.est_crop, exclude=exclude, workers=workers,
+                                                                 cut=p.fallback_cut)
+            if not second_scores["region_agreement"] >= p.region_agreement:
+                return r.kernel, scores
+        return second.kernel, second_scores
 
     energy = _texture_map(gray)
     if sat_d is not None:
