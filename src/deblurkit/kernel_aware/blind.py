@@ -386,23 +386,27 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         """Kernel of the region and its scores."""
         a, b, c, d = region
         exclude = None if sat_d is None else sat_d[a:b, c:d]
-        r = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop,
-                                 exclude=exclude, max_overshoot=p.max_overshoot,
-                                 workers=workers, agreement_wanted=agreement_wanted,
-                                 measure_consistency=p.consistency is not None, cut=p.kernel_cut)
+
+        def auto(cut: float) -> KernelEstimate:
+            return estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop, exclude=exclude,
+                                        max_overshoot=p.max_overshoot, workers=workers,
+                                        agreement_wanted=agreement_wanted,
+                                        measure_consistency=p.consistency is not None, cut=cut)
+
+        def halves(found: KernelEstimate, cut: float) -> float:
+            return region_agreement(gray[a:b, c:d], found.kernel, found.scale, crop=p.est_crop, exclude=exclude,
+                                    workers=workers, cut=cut)
+
+        r = auto(p.kernel_cut)
         scores = kernel_scores(r, sigma)
         # The half-image re-estimates are made only where they can overturn a decline: for a
         # kernel longer than a delta at the scale it was estimated on.
         longer = kernel_support_at_scale(scores) >= p.no_blur_support
         if p.region_agreement is not None and longer and not _deconvolved(scores, p):
-            scores["region_agreement"] = region_agreement(gray[a:b, c:d], r.kernel, r.scale, crop=p.est_crop,
-                                                          exclude=exclude, workers=workers, cut=p.kernel_cut)
+            scores["region_agreement"] = halves(r, p.kernel_cut)
         if p.fallback_cut is None or _deconvolved(scores, p):
             return r.kernel, scores
-        second = estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop, exclude=exclude,
-                                      max_overshoot=p.max_overshoot, workers=workers,
-                                      agreement_wanted=agreement_wanted,
-                                      measure_consistency=p.consistency is not None, cut=p.fallback_cut)
+        second = auto(p.fallback_cut)
         second_scores = {**kernel_scores(second, sigma), "fallback": 1.0}
         # Only the checks themselves count here: the half-image overturn already had its chance.
         if (second_scores["support"] < p.fallback_growth * scores["support"]
@@ -413,9 +417,7 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
             # from noise: there the halves must find the second estimate again.
             if p.region_agreement is None:
                 return r.kernel, scores
-            second_scores["region_agreement"] = region_agreement(gray[a:b, c:d], second.kernel, second.scale,
-                                                                 crop=p.est_crop, exclude=exclude, workers=workers,
-                                                                 cut=p.fallback_cut)
+            second_scores["region_agreement"] = halves(second, p.fallback_cut)
             if not second_scores["region_agreement"] >= p.region_agreement:
                 return r.kernel, scores
         return second.kernel, second_scores
