@@ -28,6 +28,11 @@ Sets (each: one crop per test photo, ``--size`` px, fixed seeds; synthesised wit
                 1600 px, path length 15-40 px with a calm hand (kernels of about 10-35 px), RSBlur
                 sensor noise; the size of real photos, where the blind stage's coarse probe runs
 
+``--pause-prob P`` makes that share of the uniform shakes pause twice on their path
+(:attr:`deblurkit.synth.presets.SynthConfig.pause_prob`; each pause holds 15-30 % of the
+exposure at one point), as a hand does where it turns; by default the shakes move at constant
+speed and the sets are as before.
+
 Each crop is the most textured of 8 random candidates (mean gradient magnitude). Photos are first resized to ``--photo-side`` px on their long side (a typical phone-photo
 scale at which 30 px of shake is realistic), then cropped. ``data/`` is git-ignored; the
 sets are rebuilt bit-identically from the manifest by this script.
@@ -143,8 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="blur with the measured PSFs of this folder (.npy or grayscale PNG; a random one "
                          "per pair, in a random orientation) instead of synthetic shake; every set's other "
                          "settings are kept")
+    ap.add_argument("--pause-prob", type=float, default=0.0,
+                    help="share of the uniform shakes that pause twice on their path (SynthConfig.pause_prob; "
+                         "a hand slows where it turns, and recorded shake kernels show bright points on "
+                         "fainter strokes); e.g. --pause-prob 1 --out data/valsets-pauses")
     args = ap.parse_args(argv)
     split = "folder" if args.photo_dir else args.split
+    if not 0.0 <= args.pause_prob <= 1.0:
+        print(f"--pause-prob must be in [0, 1], got {args.pause_prob}", file=sys.stderr)
+        return 2
 
     import torch
 
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = set_config(set_name)
         if args.psf_dir:
             cfg = dataclasses.replace(cfg, trajectory="recorded", psf_dir=args.psf_dir)
+        if args.pause_prob:
+            cfg = dataclasses.replace(cfg, pause_prob=args.pause_prob)
         out = Path(args.out) / set_name
         items = []
         crops = geometry.get("crops", 1)

@@ -53,3 +53,20 @@ def test_sets_blurred_with_measured_psfs(tmp_path):
         assert k.shape == (7, 7) and np.isclose(k.sum(), 1.0)
         assert np.count_nonzero(k) == 7
         assert np.count_nonzero(k.sum(0)) == 1 or np.count_nonzero(k.sum(1)) == 1
+
+
+def test_sets_with_shakes_that_pause(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    save_png(tmp_path / "photos" / "a.png", rng.random((160, 160, 3)).astype(np.float32))
+    common = ["--photo-dir", str(tmp_path / "photos"), "--sets", "uniform", "--size", "64"]
+    assert main([*common, "--out", str(tmp_path / "even")]) == 0
+    assert main([*common, "--pause-prob", "1", "--out", str(tmp_path / "paused")]) == 0
+    even, paused = (json.loads((tmp_path / d / "uniform" / "meta.json").read_text())["items"][0]
+                    for d in ("even", "paused"))
+    assert "pauses" not in even["params"] and len(paused["params"]["pauses"]) == 2
+    # Two points of the path hold a share of the exposure each: the kernel's brightest values rise.
+    k_even, k_paused = (np.load(tmp_path / d / "uniform" / it["kernel"]) for d, it in (("even", even),
+                                                                                           ("paused", paused)))
+    assert k_paused.max() > k_even.max()
+    assert main([*common, "--pause-prob", "2", "--out", str(tmp_path / "bad")]) == 2
+    assert "--pause-prob must be in [0, 1]" in capsys.readouterr().err
