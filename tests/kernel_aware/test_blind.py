@@ -252,6 +252,27 @@ def test_a_second_estimate_from_a_near_delta_in_one_piece_must_agree_across_halv
         assert found.scores[0][0]["fallback"] == float(found.blurred[0, 0])
 
 
+@pytest.mark.parametrize("bridge", [None, 0.05])
+def test_kernel_bridge_reaches_every_estimate(blurred, monkeypatch, bridge):
+    """``BlindParams.kernel_bridge`` is the ``bridge_floor`` of every kernel estimate the pipeline
+    makes, the half-image re-estimates included."""
+    from deblurkit.kernel_aware import estimation
+
+    blur, _ = blurred
+    real = estimation.estimate_kernel
+    floors: list[float | None] = []
+
+    def recording(*args, **kwargs):
+        floors.append(kwargs["bridge_floor"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(estimation, "estimate_kernel", recording)
+    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1,
+                                  params=BlindParams(kernel_bridge=bridge, agreement=1.01))  # declined: halves re-estimate
+    assert not math.isnan(found.scores[0][0]["region_agreement"])
+    assert len(floors) >= 4 and set(floors) == {bridge}
+
+
 def _report_kernels_as_found_downscaled(monkeypatch, factor: float) -> None:
     """The pipeline's estimates, unchanged, but reported as made on the image downscaled ``factor`` times."""
     import dataclasses

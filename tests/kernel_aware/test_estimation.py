@@ -73,6 +73,38 @@ def test_clean_and_center_kernel() -> None:
     assert np.count_nonzero(out) == 3
 
 
+def _paused_stroke() -> np.ndarray:
+    """A bent stroke at 5 % of its two bright end points (where the hand paused), on a faint floor."""
+    k = np.full((15, 15), 0.01)
+    k[7, 2:12] = 0.05
+    k[3:8, 11] = 0.05
+    k[7, 2] = k[3, 11] = 1.0
+    return k
+
+
+def test_bridging_restores_the_faint_stroke_between_pauses() -> None:
+    k = _paused_stroke()
+    split = clean_kernel(k, rel_threshold=0.15)  # the cut keeps only the two points
+    assert np.count_nonzero(split) == 2 and kernel_connectedness(split) == pytest.approx(0.5)
+    joined = clean_kernel(k, rel_threshold=0.15, bridge_floor=0.04)
+    assert kernel_connectedness(joined) == 1.0 and joined.sum() == pytest.approx(1.0)
+    # The stroke (an 8-connected path may cut its corner), not the floor around it, with its values.
+    stroke = k >= 0.05
+    on = joined > 0
+    assert not (on & ~stroke).any() and on.sum() >= stroke.sum() - 1
+    assert np.allclose(joined[on], k[on] / k[on].sum())
+    # Below the floor the stroke does not count: the points stay apart.
+    assert np.array_equal(clean_kernel(k, rel_threshold=0.15, bridge_floor=0.06), split)
+
+
+def test_bridging_leaves_one_piece_and_a_cut_at_the_floor_unchanged() -> None:
+    k = _paused_stroke()
+    k[2:13, 2:13] += 0.2  # one bright square: a single piece after the cut, halo around it
+    assert np.array_equal(clean_kernel(k, rel_threshold=0.15, bridge_floor=0.04), clean_kernel(k, rel_threshold=0.15))
+    k = _paused_stroke()
+    assert np.array_equal(clean_kernel(k, rel_threshold=0.04, bridge_floor=0.04), clean_kernel(k, rel_threshold=0.04))
+
+
 def test_connectedness_of_a_path_and_of_split_copies() -> None:
     path = np.zeros((15, 15))
     path[7, 2:12] = 1.0

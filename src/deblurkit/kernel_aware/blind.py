@@ -110,6 +110,14 @@ class BlindParams:
     cuts keep faint parts of a shake, and on real recorded shakes the kernels then agree better
     across photos; on the synthetic validation pairs they cost several dB (docs/classical.md,
     "The kernel cut")."""
+    kernel_bridge: float | None = None
+    """Where ``kernel_cut`` leaves a kernel in pieces, each update joins them by the brightest path
+    through values of at least this fraction of the maximum
+    (:func:`~deblurkit.kernel_aware.estimation.clean_kernel`): the faint stroke between the points
+    where a hand paused, without the halo that a lower cut keeps everywhere. None: pieces stay
+    apart. Off by default: with 0.05 it gains on shakes with pauses and loses on held-out
+    constant-speed sets, where wrong kernels that the cut split, joined, pass the connectedness
+    check (docs/classical.md, "Shakes with pauses")."""
     fallback_cut: float | None = None
     """A kernel the trust checks decline, or take for a delta, is estimated again with this lower
     kernel cut (None: not re-estimated). A hand slows where it turns, so a real shake's kernel has
@@ -391,11 +399,12 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
             return estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop, exclude=exclude,
                                         max_overshoot=p.max_overshoot, workers=workers,
                                         agreement_wanted=agreement_wanted,
-                                        measure_consistency=p.consistency is not None, cut=cut)
+                                        measure_consistency=p.consistency is not None, cut=cut,
+                                        bridge=p.kernel_bridge)
 
         def halves(found: KernelEstimate, cut: float) -> float:
             return region_agreement(gray[a:b, c:d], found.kernel, found.scale, crop=p.est_crop, exclude=exclude,
-                                    workers=workers, cut=cut)
+                                    workers=workers, cut=cut, bridge=p.kernel_bridge)
 
         r = auto(p.kernel_cut)
         scores = kernel_scores(r, sigma)

@@ -197,14 +197,15 @@ def _estimate_psf(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize: int, 
 
 
 def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: float = 2.0,
-                  threshold: float = 0.15, select_edges: bool = True) -> np.ndarray:
+                  threshold: float = 0.15, select_edges: bool = True,
+                  bridge_floor: float | None = None) -> np.ndarray:
     """One alternation of :func:`estimate_kernel` at one scale: the latent image, then the kernel.
 
     The latent image for ``kernel`` under the L0 gradient prior (:func:`l0_latent`, weight ``lam``);
     its gradients, restricted to the strong edges of every orientation
     (:func:`select_edges_by_orientation`) with ``select_edges``; the kernel on ``kernel``'s
     support that maps them best to the blurry image's gradients (least squares, started from
-    ``kernel``); then :func:`clean_kernel` with ``threshold``.
+    ``kernel``); then :func:`clean_kernel` with ``threshold`` and ``bridge_floor``.
 
     Args:
         blurry: blurry image ``(H, W)`` float32.
@@ -213,6 +214,8 @@ def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: 
         gamma: Tikhonov weight of the kernel least squares (relative units).
         threshold: kernel values below this fraction of the maximum are zeroed.
         select_edges: False: every latent gradient enters the kernel step.
+        bridge_floor: pieces the threshold leaves are joined through values of at least this
+            fraction of the maximum (:func:`clean_kernel`); None: not joined.
 
     Returns:
         kernel ``(k, k)`` float64, non-negative, summing to 1 (not re-centred).
@@ -224,10 +227,12 @@ def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: 
         # orientation; lowering its threshold over the iterations as Cho & Lee do let weak,
         # noisy edges in and lost long shakes.
         lx, ly = select_edges_by_orientation(lx, ly, kernel.shape[0])
-    return clean_kernel(_estimate_psf(lx, ly, blurry, kernel.shape[0], gamma, kernel), rel_threshold=threshold)
+    return clean_kernel(_estimate_psf(lx, ly, blurry, kernel.shape[0], gamma, kernel), rel_threshold=threshold,
+                        bridge_floor=bridge_floor)
 
 
-def clean_kernel(kernel: np.ndarray, *, component_mass: float = 0.1, rel_threshold: float = 0.0) -> np.ndarray:
+def clean_kernel(kernel: np.ndarray, *, component_mass: float = 0.1, rel_threshold: float = 0.0,
+                 bridge_floor: float | None = None) -> np.ndarray:
     """Non-negativity, optional relative threshold, weak-component removal and normalisation.
 
     Args:
@@ -235,6 +240,13 @@ def clean_kernel(kernel: np.ndarray, *, component_mass: float = 0.1, rel_thresho
         component_mass: 8-connected components carrying less than this fraction of the
             total mass are removed.
         rel_threshold: values below ``rel_threshold * max`` are zeroed first.
+        bridge_floor: where several components remain, each is joined to the heaviest by the
+            cheapest 8-connected path through values of at least ``bridge_floor * max`` (a pixel
+            costs ``max / value``, so the path follows the brightest ridge), and the path keeps its
+            values. A hand slows where it turns, so a shake's kernel has bright points on a fainter
+            stroke that ``rel_threshold`` cuts into pieces; the path restores the stroke without
+            the diffuse halo a lower threshold keeps everywhere. None (or not below
+            ``rel_threshold``): pieces stay apart.
     """
     from scipy import ndimage
 
@@ -243,6 +255,7 @@ def clean_kernel(kernel: np.ndarray, *, component_mass: float = 0.1, rel_thresho
         out = np.zeros_like(k)
         out[k.shape[0] // 2, k.shape[1] // 2] = 1.0
         return out
+    values = k.copy()
     if rel_threshold > 0:
         k[k < rel_threshold * k.max()] = 0.0
     k /= k.sum()
@@ -254,7 +267,53 @@ def clean_kernel(kernel: np.ndarray, *, component_mass: float = 0.1, rel_thresho
         if not keep.any():
             keep[1 + int(np.argmax(mass))] = True
         k[~keep[labels]] = 0.0
+        if bridge_floor is not None and bridge_floor < rel_threshold and keep.sum() > 1:
+            k = np.where(_join_pieces(values, k > 0, bridge_floor), values, 0.0)
     return k / k.sum()
+
+
+def _join_pieces(values: np.ndarray, support: np.ndarray, floor: float) -> np.ndarray:
+    """``support`` with its 8-connected pieces joined to the heaviest one by cheapest paths.
+
+    Paths run through pixels of ``values`` of at least ``floor * max`` (or on the support); entering
+    a pixel costs 1 on the support and ``max / value`` elsewhere. A piece no such path reaches
+    stays apart.
+    """
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    h, w = values.shape
+    top = float(values.max())
+    ys, xs = np.nonzero((values >= floor * top) | support)
+    node = np.full((h, w), -1, np.int64)
+    node[ys, xs] = np.arange(ys.size)
+    cost = np.where(support, 1.0, top / np.maximum(values, 1e-300))[ys, xs]
+    ends = []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):  # each undirected 8-neighbour pair once
+        a = node[:h - dy, max(0, -dx):w - max(0, dx)]
+        b = node[dy:, max(0, dx):w + min(0, dx)]
+        both = (a >= 0) & (b >= 0)
+        ends.append((a[both], b[both]))
+    src = np.concatenate([np.concatenate([a, b]) for a, b in ends])
+    dst = np.concatenate([np.concatenate([b, a]) for a, b in ends])
+    graph = coo_matrix((cost[dst], (src, dst)), shape=(ys.size, ys.size)).tocsr()
+    joined = support.copy()
+    while True:
+        labels, n = ndimage.label(joined, structure=np.ones((3, 3)))
+        if n < 2:
+            return joined
+        piece = labels[ys, xs]
+        heaviest = 1 + int(np.argmax(ndimage.sum(values, labels, index=np.arange(1, n + 1))))
+        dist, pred = dijkstra(graph, indices=np.flatnonzero(piece == heaviest), min_only=True,
+                              return_predecessors=True)[:2]
+        others = np.flatnonzero((piece > 0) & (piece != heaviest) & np.isfinite(dist))
+        if others.size == 0:
+            return joined
+        at = int(pred[others[np.argmin(dist[others])]])
+        while at >= 0 and piece[at] != heaviest:
+            joined[ys[at], xs[at]] = True
+            at = int(pred[at])
 
 
 def center_kernel(kernel: np.ndarray) -> np.ndarray:
@@ -303,6 +362,7 @@ def estimate_kernel(
     gamma: float = 2.0,
     final_threshold: float = 0.15,
     iter_threshold: float = 0.15,
+    bridge_floor: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Estimate a uniform blur kernel from a single blurry grayscale image.
@@ -318,6 +378,10 @@ def estimate_kernel(
         final_threshold: kernel values below this fraction of the maximum are zeroed at the end.
         iter_threshold: the same, after every kernel update (suppresses the diffuse halo
             that least squares leaves around the true trajectory).
+        bridge_floor: after every kernel update and at the end, pieces the thresholds leave are
+            joined by the brightest paths through values of at least this fraction of the maximum
+            (:func:`clean_kernel`; the faint stroke between the points where a hand paused);
+            None: not joined.
         progress: optional callback ``progress(done, total)`` over pyramid levels.
 
     Returns:
@@ -344,12 +408,12 @@ def estimate_kernel(
         y = gray if level == len(sizes) - 1 else _resize(gray, shape)
         k = resize_kernel(k, ks)
         for _ in range(iterations):
-            k = update_kernel(y, k, lam, gamma=gamma, threshold=iter_threshold)
+            k = update_kernel(y, k, lam, gamma=gamma, threshold=iter_threshold, bridge_floor=bridge_floor)
             lam = max(lam / 1.1, lam_min)
         k = center_kernel(k)
         if progress is not None:
             progress(level + 1, len(sizes))
-    k = clean_kernel(k, rel_threshold=final_threshold)
+    k = clean_kernel(k, rel_threshold=final_threshold, bridge_floor=bridge_floor)
     return center_kernel(k).astype(np.float32)
 
 
@@ -465,6 +529,7 @@ def estimate_kernel_auto(
     agreement_wanted: Callable[[np.ndarray, float, float, float], bool] | None = None,
     measure_consistency: bool = True,
     cut: float = 0.15,
+    bridge: float | None = None,
 ) -> KernelEstimate:
     """Blind kernel of any size up to about a tenth of the image side, size found per image.
 
@@ -508,6 +573,7 @@ def estimate_kernel_auto(
             is NaN elsewhere; the kernel returned is the same, in fewer estimates.
         cut: every estimate's kernel thresholds (:func:`estimate_kernel`'s ``iter_threshold`` and
             ``final_threshold``): values below this fraction of the maximum are zeroed.
+        bridge: every estimate's ``bridge_floor`` (:func:`estimate_kernel`); None: pieces stay apart.
 
     Returns:
         :class:`KernelEstimate`.
@@ -531,7 +597,7 @@ def estimate_kernel_auto(
         limit = min(img.shape) // 2
         limit -= 1 - limit % 2  # largest odd size the crop allows
         return estimate_kernel(img, kernel_size=max(3, min(size, limit)), final_threshold=cut, iter_threshold=cut,
-                               **options)
+                               bridge_floor=bridge, **options)
 
     def fitted(extent_px: float) -> tuple[float, int]:
         need = margin * extent_px + 4.0
@@ -605,7 +671,8 @@ def estimate_kernel_auto(
 
 
 def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop: int = 512,
-                     exclude: np.ndarray | None = None, workers: int = 1, cut: float = 0.15) -> float:
+                     exclude: np.ndarray | None = None, workers: int = 1, cut: float = 0.15,
+                     bridge: float | None = None) -> float:
     """Smallest kernel similarity (0..1) between ``kernel`` and re-estimates on the two halves of the image.
 
     A uniform shake is the same everywhere, so an estimate from either half of the photo should
@@ -622,6 +689,7 @@ def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop
         exclude: optional boolean ``(H, W)`` mask of pixels the windows avoid (clipped areas).
         workers: threads for the two estimates (the result does not depend on it).
         cut: :func:`estimate_kernel`'s kernel thresholds (after every update and at the end).
+        bridge: :func:`estimate_kernel`'s ``bridge_floor``.
 
     Returns:
         The smaller of the two similarities; NaN where a half (or ``crop``) is less than twice the
@@ -642,7 +710,7 @@ def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop
 
     def again(half: np.ndarray, avoid: np.ndarray | None) -> float:
         found = estimate_kernel(_textured_crop(half, crop, avoid), kernel_size=size, final_threshold=cut,
-                                iter_threshold=cut)
+                                iter_threshold=cut, bridge_floor=bridge)
         return kernel_similarity(kernel, center_kernel(_upscale_kernel(found, scale)))
 
     if workers <= 1:
