@@ -275,45 +275,32 @@ def clean_kernel(kernel: np.ndarray, *, component_mass: float = 0.1, rel_thresho
 def _join_pieces(values: np.ndarray, support: np.ndarray, floor: float) -> np.ndarray:
     """``support`` with its 8-connected pieces joined to the heaviest one by cheapest paths.
 
-    Paths run through pixels of ``values`` of at least ``floor * max`` (or on the support); entering
-    a pixel costs 1 on the support and ``max / value`` elsewhere. A piece no such path reaches
+    Paths run through pixels of ``values`` of at least ``floor * max`` (or on the support); a
+    pixel costs 1 on the support and ``max / value`` elsewhere. A piece no such path reaches
     stays apart.
     """
     from scipy import ndimage
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import dijkstra
+    from skimage.graph import MCP
 
-    h, w = values.shape
     top = float(values.max())
-    ys, xs = np.nonzero((values >= floor * top) | support)
-    node = np.full((h, w), -1, np.int64)
-    node[ys, xs] = np.arange(ys.size)
-    cost = np.where(support, 1.0, top / np.maximum(values, 1e-300))[ys, xs]
-    ends = []
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):  # each undirected 8-neighbour pair once
-        a = node[:h - dy, max(0, -dx):w - max(0, dx)]
-        b = node[dy:, max(0, dx):w + min(0, dx)]
-        both = (a >= 0) & (b >= 0)
-        ends.append((a[both], b[both]))
-    src = np.concatenate([np.concatenate([a, b]) for a, b in ends])
-    dst = np.concatenate([np.concatenate([b, a]) for a, b in ends])
-    graph = coo_matrix((cost[dst], (src, dst)), shape=(ys.size, ys.size)).tocsr()
+    cost = np.where(support, 1.0, top / np.maximum(values, 1e-300))
+    cost[(values < floor * top) & ~support] = np.inf  # impassable
     joined = support.copy()
     while True:
         labels, n = ndimage.label(joined, structure=np.ones((3, 3)))
         if n < 2:
             return joined
-        piece = labels[ys, xs]
         heaviest = 1 + int(np.argmax(ndimage.sum(values, labels, index=np.arange(1, n + 1))))
-        dist, pred = dijkstra(graph, indices=np.flatnonzero(piece == heaviest), min_only=True,
-                              return_predecessors=True)[:2]
-        others = np.flatnonzero((piece > 0) & (piece != heaviest) & np.isfinite(dist))
-        if others.size == 0:
+        paths = MCP(cost, fully_connected=True)
+        dist, _ = paths.find_costs(np.argwhere(labels == heaviest))
+        others = (labels > 0) & (labels != heaviest) & np.isfinite(dist)
+        if not others.any():
             return joined
-        at = int(pred[others[np.argmin(dist[others])]])
-        while at >= 0 and piece[at] != heaviest:
-            joined[ys[at], xs[at]] = True
-            at = int(pred[at])
+        flat = np.flatnonzero(others)
+        end = np.unravel_index(flat[np.argmin(dist.ravel()[flat])], dist.shape)
+        for y, x in paths.traceback(end):
+            if labels[y, x] != heaviest:
+                joined[y, x] = True
 
 
 def center_kernel(kernel: np.ndarray) -> np.ndarray:
