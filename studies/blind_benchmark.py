@@ -72,15 +72,26 @@ def shipped_estimator(gray: np.ndarray) -> np.ndarray:
     return estimate_kernel(gray)
 
 
-def pipeline_estimator(gray: np.ndarray, params: dict | None = None) -> np.ndarray | None:
+class PipelineEstimator:
     """The blind pipeline's kernel (size found per image, its gate), one tile; None where it declines.
 
-    ``params``: :class:`deblurkit.kernel_aware.blind.BlindParams` fields to override (e.g. the gate).
-    """
-    from deblurkit.kernel_aware.blind import BlindParams, estimate_tile_kernels
+    After each call :attr:`scores` holds the tile's scores (:func:`deblurkit.kernel_aware.blind.kernel_scores`,
+    with the pipeline's flags such as ``bridged``), which :func:`score_image` stores beside the image's row.
 
-    found = estimate_tile_kernels(gray, tiles=1, input_space="linear", params=BlindParams(**(params or {})))
-    return found.kernels[0, 0] if bool(found.blurred[0, 0]) else None
+    Args:
+        params: :class:`deblurkit.kernel_aware.blind.BlindParams` fields to override (e.g. the gate).
+    """
+
+    def __init__(self, params: dict | None = None) -> None:
+        self.params = dict(params or {})
+        self.scores: dict[str, float] | None = None
+
+    def __call__(self, gray: np.ndarray) -> np.ndarray | None:
+        from deblurkit.kernel_aware.blind import BlindParams, estimate_tile_kernels
+
+        found = estimate_tile_kernels(gray, tiles=1, input_space="linear", params=BlindParams(**self.params))
+        self.scores = {k: float(v) for k, v in found.scores[0][0].items()}
+        return found.kernels[0, 0] if bool(found.blurred[0, 0]) else None
 
 
 def parse_params(pairs: list[str]) -> dict:
@@ -114,7 +125,7 @@ def resolve_estimator(spec: str, params: dict | None = None) -> tuple[str, Estim
     if spec == "shipped":
         return spec, shipped_estimator
     if spec == "pipeline":
-        return spec, (lambda gray: pipeline_estimator(gray, params)) if params else pipeline_estimator
+        return spec, PipelineEstimator(params)
     name, _, target = spec.partition("=")
     module, _, attr = target.partition(":")
     if not (name and module and attr):
@@ -222,6 +233,8 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
         seconds = time.perf_counter() - t0
         out = blur if k is None else linear_to_srgb(deconvolve_with_kernel(lin, np.asarray(k, np.float64)))
         row["estimators"][name] = scored(out, seconds, kernel=k, declined=k is None)
+        if getattr(fn, "scores", None) is not None:  # an estimator that reports its scores (the pipeline)
+            row["estimators"][name]["scores"] = fn.scores
     for name, restorer in (restorers or {}).items():
         t0 = time.perf_counter()
         out = np.asarray(restorer.restore_rgb(blur), np.float32)  # scores() clips to [0, 1]

@@ -213,9 +213,9 @@ def test_a_declined_kernel_is_estimated_again_with_the_lower_cut(sharp_srgb, pau
     """The default cut drops the faint stroke between the pauses and the checks decline what is
     left; a second estimate with ``fallback_cut`` keeps the stroke, passes, and deblurs."""
     blur, k_true = paused
-    without = deblur_image_and_kernels(blur, kernel_size=21, tiles=1)
+    without = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(kernel_bridge=None))
     assert not without.blurred.any() and np.array_equal(without.image, blur)
-    second = BlindParams(fallback_cut=0.05)
+    second = BlindParams(kernel_bridge=None, fallback_cut=0.05)
     res = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=second)
     assert res.blurred.all()
     assert kernel_similarity(res.kernels[0, 0], k_true) > 0.9
@@ -244,7 +244,8 @@ def test_a_second_estimate_from_a_near_delta_in_one_piece_must_agree_across_halv
         calls: list[float] = []
         monkeypatch.setattr(blind, "region_agreement",
                             lambda *a, calls=calls, agreement=agreement, **kw: calls.append(kw["cut"]) or agreement)
-        found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(fallback_cut=0.05))
+        found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(kernel_bridge=None,
+                                                                                     fallback_cut=0.05))
         if points == 1:
             assert calls == [0.05] and bool(found.blurred[0, 0]) == (agreement == 1.0)
         else:
@@ -252,25 +253,46 @@ def test_a_second_estimate_from_a_near_delta_in_one_piece_must_agree_across_halv
         assert found.scores[0][0]["fallback"] == float(found.blurred[0, 0])
 
 
-@pytest.mark.parametrize("bridge", [None, 0.05])
-def test_kernel_bridge_reaches_every_estimate(blurred, monkeypatch, bridge):
-    """``BlindParams.kernel_bridge`` is the ``bridge_floor`` of every kernel estimate the pipeline
-    makes, the half-image re-estimates included."""
-    from deblurkit.kernel_aware import estimation
+def _joined_kernel(case: str) -> np.ndarray:
+    """A second estimate as the join leaves it: a 24-px stroke below the cut, between two pauses
+    (2 x 2 spots); the same stroke at constant speed split by a faint pixel; or in one piece."""
+    k = np.zeros((31, 31))
+    if case == "pauses":
+        k[15, 4:28] = 0.1
+        k[14:16, 2:4] = k[14:16, 28:30] = 1.0
+    else:
+        k[15, 4:28] = 1.0
+        if case == "split":
+            k[15, 15] = 0.1
+    return k / k.sum()
+
+
+@pytest.mark.parametrize(("case", "used"), [("pauses", True), ("split", False), ("one piece", False)])
+def test_a_declined_kernel_is_estimated_again_with_its_pieces_joined(blurred, monkeypatch, case, used):
+    """A declined kernel is estimated again with ``kernel_bridge``; the second is deconvolved only
+    where the cut splits it, it has a pause and it passes the checks."""
+    from deblurkit.kernel_aware import blind
+    from deblurkit.kernel_aware.estimation import KernelEstimate
 
     blur, _ = blurred
-    real = estimation.estimate_kernel
-    floors: list[float | None] = []
-
-    def recording(*args, **kwargs):
-        floors.append(kwargs["bridge_floor"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(estimation, "estimate_kernel", recording)
-    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1,
-                                  params=BlindParams(kernel_bridge=bridge, agreement=1.01))  # declined: halves re-estimate
-    assert not math.isnan(found.scores[0][0]["region_agreement"])
-    assert len(floors) >= 4 and set(floors) == {bridge}
+    first = KernelEstimate(_joined_kernel("one piece"), 1.0, math.nan, 1.0, math.nan)  # rings: declined
+    second = KernelEstimate(_joined_kernel(case), 1.0, math.nan, 0.0, math.nan)
+    bridges: list[float | None] = []
+    monkeypatch.setattr(blind, "estimate_kernel_auto",
+                        lambda gray, **kw: bridges.append(kw["bridge"]) or (first if kw["bridge"] is None else second))
+    monkeypatch.setattr(blind, "region_agreement", lambda *a, **kw: 0.0)
+    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1)
+    assert bridges == [None, BlindParams().kernel_bridge]
+    assert bool(found.blurred[0, 0]) == used and found.scores[0][0]["bridged"] == float(used)
+    if used:
+        assert np.array_equal(found.kernels[0, 0], second.kernel.astype(np.float32))
+    bridges.clear()
+    off = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(kernel_bridge=None))
+    assert bridges == [None] and not off.blurred.any()
+    # A paused kernel that the checks decline stays declined.
+    bridges.clear()
+    strict = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(accept_overshoot=-1.0))
+    assert not strict.blurred.any() and strict.scores[0][0]["bridged"] == 0.0
 
 
 def _report_kernels_as_found_downscaled(monkeypatch, factor: float) -> None:

@@ -18,6 +18,7 @@ from deblurkit.kernel_aware.estimation import (
     estimate_kernel_auto,
     kernel_connectedness,
     kernel_extent,
+    kernel_pause_share,
     kernel_pyramid_sizes,
 )
 from deblurkit.kernel_aware.kernels import kernel_similarity
@@ -103,6 +104,18 @@ def test_bridging_leaves_one_piece_and_a_cut_at_the_floor_unchanged() -> None:
     assert np.array_equal(clean_kernel(k, rel_threshold=0.15, bridge_floor=0.04), clean_kernel(k, rel_threshold=0.15))
     k = _paused_stroke()
     assert np.array_equal(clean_kernel(k, rel_threshold=0.04, bridge_floor=0.04), clean_kernel(k, rel_threshold=0.04))
+
+
+def test_pause_share_tells_a_pause_from_a_stroke_at_constant_speed() -> None:
+    stroke = np.zeros((25, 25))
+    stroke[12, 2:22] = 1.0  # 20 px at constant speed: any 3 x 3 spot holds 3 of them
+    assert kernel_pause_share(stroke) == pytest.approx(3 / 20)
+    paused = stroke.copy()
+    paused[12, 2] = paused[12, 21] = 6.0  # two pauses, each 30 % of the exposure
+    assert kernel_pause_share(paused) == pytest.approx((6 + 2) / 30)
+    # Values under the cut do not count: a faint stroke between two points is all pause.
+    assert kernel_pause_share(_paused_stroke()) == pytest.approx(0.5)
+    assert kernel_pause_share(np.zeros((5, 5))) == 0.0
 
 
 def test_connectedness_of_a_path_and_of_split_copies() -> None:

@@ -38,12 +38,21 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
     fake.truth = lambda gray: kernel
     fake.never = lambda gray: None
     fake.box = lambda gray: np.full((3, 3), 1 / 9)
+
+    class Reporting:  # an estimator that reports the scores of its last call, as the pipeline does
+        scores: dict | None = None
+
+        def __call__(self, gray):
+            self.scores = {"mean": float(gray.mean())}
+            return kernel
+
+    fake.reporting = Reporting()
     monkeypatch.setitem(sys.modules, "fake_estimators", fake)
     out = tmp_path / "res" / "bench"
 
     assert blind_benchmark.main(["--testsets", str(tmp_path / "sets"), "--sets", "tiny", "--border", "6",
                                  "--estimators", "oracle=fake_estimators:truth", "none=fake_estimators:never",
-                                 "box=fake_estimators:box", "--true-rows", "rl-saturated", "--rl-iterations", "5",
+                                 "box=fake_estimators:box", "reporting=fake_estimators:reporting", "--true-rows", "rl-saturated", "--rl-iterations", "5",
                                  "--restorers", "identity", "--out", str(out)]) == 0
 
     res = json.loads(out.with_suffix(".json").read_text())["sets"]["tiny"]
@@ -62,6 +71,16 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
     assert image["reach"] == 4 and image["border"] == 6
     assert image["estimators"]["oracle"]["psnr_aligned"] >= image["estimators"]["oracle"]["psnr"] - 1e-9
     assert "| oracle |" in out.with_suffix(".md").read_text()
+    # Scores an estimator reports are kept per image; the others have none.
+    assert image["estimators"]["reporting"]["scores"]["mean"] > 0 and "scores" not in image["estimators"]["oracle"]
+
+
+def test_pipeline_estimator_reports_the_tile_scores(rng):
+    kernel = random_shake_kernel(9, 7.0, rng)
+    gray = convolve_fft(rng.random((128, 128)).astype(np.float32), kernel)
+    estimator = blind_benchmark.PipelineEstimator({"kernel_bridge": None})
+    estimator(gray)
+    assert {"overshoot", "connectedness", "bridged", "fallback"} <= set(estimator.scores)
 
 
 def test_pipeline_params_are_parsed_and_checked():

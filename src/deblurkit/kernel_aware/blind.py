@@ -41,6 +41,7 @@ from deblurkit.kernel_aware.estimation import (
     estimate_kernel_auto,
     kernel_connectedness,
     kernel_extent,
+    kernel_pause_share,
     region_agreement,
 )
 from deblurkit.kernel_aware.kernels import kernel_centroid_offset
@@ -110,14 +111,19 @@ class BlindParams:
     cuts keep faint parts of a shake, and on real recorded shakes the kernels then agree better
     across photos; on the synthetic validation pairs they cost several dB (docs/classical.md,
     "The kernel cut")."""
-    kernel_bridge: float | None = None
-    """Where ``kernel_cut`` leaves a kernel in pieces, each update joins them by the brightest path
-    through values of at least this fraction of the maximum
-    (:func:`~deblurkit.kernel_aware.estimation.clean_kernel`): the faint stroke between the points
-    where a hand paused, without the halo that a lower cut keeps everywhere. None: pieces stay
-    apart. Off by default: with 0.05 it gains on shakes with pauses and loses on held-out
-    constant-speed sets, where wrong kernels that the cut split, joined, pass the connectedness
-    check (docs/classical.md, "Shakes with pauses")."""
+    kernel_bridge: float | None = 0.05
+    """A kernel the trust checks decline is estimated once more with the pieces that ``kernel_cut``
+    leaves joined, after every update, by the brightest path through values of at least this
+    fraction of the maximum (:func:`~deblurkit.kernel_aware.estimation.clean_kernel`): the faint
+    stroke between the points where a hand paused, which the cut drops. The second estimate is
+    deconvolved where it was made at full resolution, the cut splits it (so the join mattered), it
+    has a pause (:attr:`pause_spot`) and it passes the checks (the half-image agreement included,
+    re-estimated with the join). None: not re-estimated. A kernel split by texture or noise has no
+    such spot, and joining its pieces is what let wrong kernels pass when every estimate joined
+    them (docs/classical.md, "Shakes with pauses")."""
+    pause_spot: float = 0.25
+    """See ``kernel_bridge``: the least share of the joined kernel's mass in its brightest 3 x 3 spot
+    (:func:`~deblurkit.kernel_aware.estimation.kernel_pause_share`). Chosen on validation pairs."""
     fallback_cut: float | None = None
     """A kernel the trust checks decline, or take for a delta, is estimated again with this lower
     kernel cut (None: not re-estimated). A hand slows where it turns, so a real shake's kernel has
@@ -200,8 +206,8 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         effective ``support`` (px), ``extent`` (px) and their ratio ``compactness`` (a thin
         trajectory has a high ratio, a diffuse blob a low one); its ``connectedness``
         (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`); ``noise_sigma``;
-        ``fallback`` (0; the pipeline sets 1 where the estimate is its second, see
-        :attr:`BlindParams.fallback_cut`).
+        ``bridged`` and ``fallback`` (0; the pipeline sets one of them to 1 where the estimate is
+        its second, see :attr:`BlindParams.kernel_bridge` and :attr:`BlindParams.fallback_cut`).
     """
     support = kernel_effective_support(estimate.kernel)
     extent = float(kernel_extent(estimate.kernel))
@@ -216,6 +222,7 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         "connectedness": kernel_connectedness(estimate.kernel),
         "noise_sigma": float(noise_sigma),
         "region_agreement": math.nan,  # measured by the pipeline only where it decides
+        "bridged": 0.0,  # 1 where the pipeline used its joined second estimate (BlindParams.kernel_bridge)
         "fallback": 0.0,  # 1 where the pipeline used its second estimate (BlindParams.fallback_cut)
     }
 
@@ -395,24 +402,38 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         a, b, c, d = region
         exclude = None if sat_d is None else sat_d[a:b, c:d]
 
-        def auto(cut: float) -> KernelEstimate:
+        def auto(cut: float, bridge: float | None = None) -> KernelEstimate:
             return estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop, exclude=exclude,
                                         max_overshoot=p.max_overshoot, workers=workers,
                                         agreement_wanted=agreement_wanted,
-                                        measure_consistency=p.consistency is not None, cut=cut,
-                                        bridge=p.kernel_bridge)
+                                        measure_consistency=p.consistency is not None, cut=cut, bridge=bridge)
 
-        def halves(found: KernelEstimate, cut: float) -> float:
+        def halves(found: KernelEstimate, cut: float, bridge: float | None = None) -> float:
             return region_agreement(gray[a:b, c:d], found.kernel, found.scale, crop=p.est_crop, exclude=exclude,
-                                    workers=workers, cut=cut, bridge=p.kernel_bridge)
+                                    workers=workers, cut=cut, bridge=bridge)
+
+        def overturned(found: KernelEstimate, scores: dict[str, float], cut: float,
+                       bridge: float | None = None) -> None:
+            # The half-image re-estimates are made only where they can overturn a decline: for a
+            # kernel longer than a delta at the scale it was estimated on.
+            longer = kernel_support_at_scale(scores) >= p.no_blur_support
+            if p.region_agreement is not None and longer and not _deconvolved(scores, p):
+                scores["region_agreement"] = halves(found, cut, bridge)
 
         r = auto(p.kernel_cut)
         scores = kernel_scores(r, sigma)
-        # The half-image re-estimates are made only where they can overturn a decline: for a
-        # kernel longer than a delta at the scale it was estimated on.
+        overturned(r, scores, p.kernel_cut)
         longer = kernel_support_at_scale(scores) >= p.no_blur_support
-        if p.region_agreement is not None and longer and not _deconvolved(scores, p):
-            scores["region_agreement"] = halves(r, p.kernel_cut)
+        if p.kernel_bridge is not None and not _deconvolved(scores, p):
+            joined = auto(p.kernel_cut, p.kernel_bridge)
+            # Only a join that mattered (the cut splits the kernel) and a kernel with a pause; at
+            # full resolution, where the kernel is the one the pieces were joined on.
+            if (joined.scale == 1.0 and kernel_connectedness(joined.kernel, rel=p.kernel_cut) < 1.0
+                    and kernel_pause_share(joined.kernel, rel=p.kernel_cut) >= p.pause_spot):
+                joined_scores = {**kernel_scores(joined, sigma), "bridged": 1.0}
+                overturned(joined, joined_scores, p.kernel_cut, p.kernel_bridge)
+                if _deconvolved(joined_scores, p):
+                    return joined.kernel, joined_scores
         if p.fallback_cut is None or _deconvolved(scores, p):
             return r.kernel, scores
         second = auto(p.fallback_cut)
