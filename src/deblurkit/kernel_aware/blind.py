@@ -111,6 +111,18 @@ class BlindParams:
     cuts keep faint parts of a shake, and on real recorded shakes the kernels then agree better
     across photos; on the synthetic validation pairs they cost several dB (docs/classical.md,
     "The kernel cut")."""
+    finest_cut: float | None = None
+    """A kernel that the trust checks decline (or take for a delta) and that has a pause (its
+    brightest 3 x 3 spot holds at least :attr:`pause_spot` of the mass above ``kernel_cut``) is
+    estimated once more, with the finest level of the pyramid solving the kernel with
+    non-negativity as a constraint and cutting it at this fraction of its maximum
+    (``finest_threshold`` of :func:`~deblurkit.kernel_aware.estimation.estimate_kernel`); the
+    second estimate is deconvolved where it passes the checks (the half-image agreement included,
+    re-estimated the same way). ``kernel_cut`` keeps a paused hand's bright points and drops the
+    faint strokes between them; the constrained solve with a low cut fills them in. None (the
+    default): not re-estimated. At 0.05 it gains on shakes with pauses and on Köhler et al.'s
+    real shakes at Levin et al.'s size, and every held-out constant-speed photo it changes ends
+    below its input (docs/classical.md, "Filling in the strokes of a paused kernel")."""
     kernel_bridge: float | None = 0.05
     """A kernel the trust checks decline is estimated once more with the pieces that ``kernel_cut``
     leaves joined, after every update, by the brightest path through values of at least this
@@ -222,6 +234,7 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         "connectedness": kernel_connectedness(estimate.kernel),
         "noise_sigma": float(noise_sigma),
         "region_agreement": math.nan,  # measured by the pipeline only where it decides
+        "filled": 0.0,  # 1 where the pipeline used its paused kernel's second estimate (BlindParams.finest_cut)
         "bridged": 0.0,  # 1 where the pipeline used its joined second estimate (BlindParams.kernel_bridge)
         "fallback": 0.0,  # 1 where the pipeline used its second estimate (BlindParams.fallback_cut)
     }
@@ -402,27 +415,36 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         a, b, c, d = region
         exclude = None if sat_d is None else sat_d[a:b, c:d]
 
-        def auto(cut: float, bridge: float | None = None) -> KernelEstimate:
+        def auto(cut: float, bridge: float | None = None, finest: float | None = None) -> KernelEstimate:
             return estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop, exclude=exclude,
                                         max_overshoot=p.max_overshoot, workers=workers,
                                         agreement_wanted=agreement_wanted,
-                                        measure_consistency=p.consistency is not None, cut=cut, bridge=bridge)
+                                        measure_consistency=p.consistency is not None, cut=cut, bridge=bridge,
+                                        finest_cut=finest)
 
-        def halves(found: KernelEstimate, cut: float, bridge: float | None = None) -> float:
+        def halves(found: KernelEstimate, cut: float, bridge: float | None = None,
+                   finest: float | None = None) -> float:
             return region_agreement(gray[a:b, c:d], found.kernel, found.scale, crop=p.est_crop, exclude=exclude,
-                                    workers=workers, cut=cut, bridge=bridge)
+                                    workers=workers, cut=cut, bridge=bridge, finest_cut=finest)
 
         def overturned(found: KernelEstimate, scores: dict[str, float], cut: float,
-                       bridge: float | None = None) -> None:
+                       bridge: float | None = None, finest: float | None = None) -> None:
             # The half-image re-estimates are made only where they can overturn a decline: for a
             # kernel longer than a delta at the scale it was estimated on.
             longer = kernel_support_at_scale(scores) >= p.no_blur_support
             if p.region_agreement is not None and longer and not _deconvolved(scores, p):
-                scores["region_agreement"] = halves(found, cut, bridge)
+                scores["region_agreement"] = halves(found, cut, bridge, finest)
 
         r = auto(p.kernel_cut)
         scores = kernel_scores(r, sigma)
         overturned(r, scores, p.kernel_cut)
+        if (p.finest_cut is not None and not _deconvolved(scores, p)
+                and kernel_pause_share(r.kernel, rel=p.kernel_cut) >= p.pause_spot):
+            filled = auto(p.kernel_cut, finest=p.finest_cut)
+            filled_scores = {**kernel_scores(filled, sigma), "filled": 1.0}
+            overturned(filled, filled_scores, p.kernel_cut, finest=p.finest_cut)
+            if _deconvolved(filled_scores, p):
+                return filled.kernel, filled_scores
         longer = kernel_support_at_scale(scores) >= p.no_blur_support
         if p.kernel_bridge is not None and not _deconvolved(scores, p):
             joined = auto(p.kernel_cut, p.kernel_bridge)
