@@ -435,15 +435,22 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
             if p.region_agreement is not None and longer and not _deconvolved(scores, p):
                 scores["region_agreement"] = halves(found, cut, bridge, finest)
 
+        def passing(found: KernelEstimate, flag: str, bridge: float | None = None,
+                    finest: float | None = None) -> dict[str, float] | None:
+            """The scores of a second estimate (``flag`` set) if it passes the checks, the half-image
+            overturn included; else None."""
+            second_scores = {**kernel_scores(found, sigma), flag: 1.0}
+            overturned(found, second_scores, p.kernel_cut, bridge, finest)
+            return second_scores if _deconvolved(second_scores, p) else None
+
         r = auto(p.kernel_cut)
         scores = kernel_scores(r, sigma)
         overturned(r, scores, p.kernel_cut)
         if (p.finest_cut is not None and not _deconvolved(scores, p)
                 and kernel_pause_share(r.kernel, rel=p.kernel_cut) >= p.pause_spot):
             filled = auto(p.kernel_cut, finest=p.finest_cut)
-            filled_scores = {**kernel_scores(filled, sigma), "filled": 1.0}
-            overturned(filled, filled_scores, p.kernel_cut, finest=p.finest_cut)
-            if _deconvolved(filled_scores, p):
+            filled_scores = passing(filled, "filled", finest=p.finest_cut)
+            if filled_scores is not None:
                 return filled.kernel, filled_scores
         longer = kernel_support_at_scale(scores) >= p.no_blur_support
         if p.kernel_bridge is not None and not _deconvolved(scores, p):
@@ -452,9 +459,8 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
             # full resolution, where the kernel is the one the pieces were joined on.
             if (joined.scale == 1.0 and kernel_connectedness(joined.kernel, rel=p.kernel_cut) < 1.0
                     and kernel_pause_share(joined.kernel, rel=p.kernel_cut) >= p.pause_spot):
-                joined_scores = {**kernel_scores(joined, sigma), "bridged": 1.0}
-                overturned(joined, joined_scores, p.kernel_cut, p.kernel_bridge)
-                if _deconvolved(joined_scores, p):
+                joined_scores = passing(joined, "bridged", bridge=p.kernel_bridge)
+                if joined_scores is not None:
                     return joined.kernel, joined_scores
         if p.fallback_cut is None or _deconvolved(scores, p):
             return r.kernel, scores
