@@ -29,7 +29,8 @@ Estimators: ``shipped`` (the current :func:`estimate_kernel` alone, default sett
 The true-kernel row (b) is the upper bound. A set without true kernels (``varying``) is scored
 with ``--reach`` pixels of shift and no ratio. ``--restorers NAME ...`` adds rows for whole
 restorers as ``deblurkit deblur --model NAME`` runs them (e.g. ``default``, ``nafnet-w16``),
-scored with the same protocol (their error ratio is against the true-kernel row).
+scored with the same protocol (their error ratio is against the true-kernel row); ``--params`` apply to
+their kernel stages too (a chain keeps its support gate).
 
 Writes ``--out`` ``.json`` (per image) and ``.md`` atomically.
 """
@@ -354,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--restorers", nargs="*", default=[], metavar="NAME",
                     help="also score whole restorers (names of deblurkit deblur --model, e.g. default nafnet-w16)")
     ap.add_argument("--params", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="BlindParams overrides for the pipeline estimator, e.g. agreement=0.8 accept_overshoot=0.005")
+                    help="BlindParams overrides for the pipeline estimator and the restorers' kernel stages, "
+                         "e.g. agreement=0.8 accept_overshoot=0.005")
     ap.add_argument("--reach", type=float, default=15.0,
                     help="shift reach in px for sets without true kernels (else half the true kernel size)")
     ap.add_argument("--border", type=int, default=15, help="least border crop in px for the aligned scores")
@@ -364,8 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     params = parse_params(args.params)
     estimators = dict(resolve_estimator(s, params) for s in args.estimators)
     from deblurkit.infer import load_restorer
+    from deblurkit.kernel_aware.blind import BlindParams
 
-    restorers = {name: load_restorer(name) for name in args.restorers}
+    # --params apply to the restorers' kernel stages too (a chain keeps its own support gate)
+    blind_params = BlindParams(**params) if params else None
+    restorers = {name: load_restorer(name, blind_params=blind_params) for name in args.restorers}
     t0 = time.time()
     results: dict = {"sets": {}, "estimators": args.estimators, "restorers": args.restorers, "protocol": {
         "space": "sRGB in [0, 1], data range 1, outputs clipped",

@@ -75,6 +75,25 @@ def test_harness_scores_a_perfect_and_a_declining_estimator(tmp_path, rng, monke
     assert image["estimators"]["reporting"]["scores"]["mean"] > 0 and "scores" not in image["estimators"]["oracle"]
 
 
+def test_params_reach_the_restorers_kernel_stages(tmp_path, rng, monkeypatch):
+    import deblurkit.infer
+
+    _tiny_set(tmp_path / "sets" / "tiny", rng, random_shake_kernel(9, 7.0, rng))
+    given = []
+
+    def spy(name, **options):
+        given.append((name, options.get("blind_params")))
+        return real("identity")
+
+    real = deblurkit.infer.load_restorer
+    monkeypatch.setattr(deblurkit.infer, "load_restorer", spy)
+    common = ["--testsets", str(tmp_path / "sets"), "--sets", "tiny", "--estimators", "--restorers", "default"]
+    assert blind_benchmark.main([*common, "--params", "finest_cut=0.05", "--out", str(tmp_path / "a")]) == 0
+    assert blind_benchmark.main([*common, "--out", str(tmp_path / "b")]) == 0
+    assert given[0][0] == "default" and given[0][1].finest_cut == 0.05
+    assert given[1] == ("default", None)  # no --params: the restorer's own settings
+
+
 def test_pipeline_estimator_reports_the_tile_scores(rng):
     kernel = random_shake_kernel(9, 7.0, rng)
     gray = convolve_fft(rng.random((128, 128)).astype(np.float32), kernel)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from deblurkit.errors import DeblurkitError, UnknownNameError
 from deblurkit.infer.base import ProgressFn, Restorer, RestorerInfo, RestorerKind
+
+if TYPE_CHECKING:
+    from deblurkit.kernel_aware.blind import BlindParams
 
 Backend = Literal["auto", "torch", "onnx"]
 Device = Literal["cpu", "cuda", "mps"]
@@ -58,12 +61,14 @@ class KernelDeconvRestorer(Restorer):
     description = "classical blind deblurring: kernel estimation + deconvolution in linear light, per tile"
 
     def __init__(self, *, kernel_size: int = 31, tiles: int | None = None,
-                 no_blur_support: float | None = None) -> None:
-        """``no_blur_support``: kernels with a smaller effective support (px²) count as no blur
-        (None: :class:`deblurkit.kernel_aware.blind.BlindParams`' default)."""
+                 no_blur_support: float | None = None, params: BlindParams | None = None) -> None:
+        """``params``: the pipeline's settings (None: :class:`deblurkit.kernel_aware.blind.BlindParams`'
+        defaults); ``no_blur_support``, where given, replaces their gate: kernels with a smaller
+        effective support (px²) count as no blur."""
         self.kernel_size = kernel_size
         self.tiles = tiles
         self.no_blur_support = no_blur_support
+        self.params = params
 
     def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
         from deblurkit.kernel_aware import blind  # lazy: owned by the classical module
@@ -73,7 +78,10 @@ class KernelDeconvRestorer(Restorer):
                 progress(1, 1)
             return rgb.copy()  # too small to hold a measurable blur kernel: nothing to deconvolve
         options = {}
-        if self.no_blur_support is not None:
+        if self.params is not None:
+            options["params"] = (self.params if self.no_blur_support is None
+                                 else replace(self.params, no_blur_support=self.no_blur_support))
+        elif self.no_blur_support is not None:
             options["params"] = blind.BlindParams(no_blur_support=self.no_blur_support)
         return np.asarray(blind.deblur_image(rgb, kernel_size=self.kernel_size, tiles=self.tiles, progress=progress,
                                              **options), dtype=np.float32)
@@ -220,10 +228,12 @@ class LoadOptions:
     tile_workers: int | None = None
     before_last: bool = False
     """True for a chain stage that another stage follows."""
+    blind_params: BlindParams | None = None
 
 
 def _kernel_deconv(o: LoadOptions) -> Restorer:
-    return KernelDeconvRestorer(no_blur_support=CHAIN_KERNEL_MIN_SUPPORT if o.before_last else None)
+    return KernelDeconvRestorer(no_blur_support=CHAIN_KERNEL_MIN_SUPPORT if o.before_last else None,
+                                params=o.blind_params)
 
 
 def _kernel_refine(o: LoadOptions) -> Restorer:
@@ -275,6 +285,7 @@ def load_restorer(
     self_ensemble: bool | None = None,
     tlc: bool | None = None,
     tile_workers: int | None = None,
+    blind_params: BlindParams | None = None,
 ) -> Restorer:
     """Build a :class:`Restorer` by name or checkpoint path.
 
@@ -304,6 +315,8 @@ def load_restorer(
             None = :data:`MAX_TILE_WORKERS` on ONNX Runtime when at least that many threads are
             available and the network has at most :data:`CONCURRENT_TILES_MAX_PARAMS` parameters,
             else 1. The output does not depend on it (beyond float rounding).
+        blind_params: settings of every ``kernel-deconv`` stage (None: their defaults); in a chain
+            where another stage follows, its support gate stays :data:`CHAIN_KERNEL_MIN_SUPPORT`.
 
     Raises:
         DeblurkitError: unknown name, bad file, or an unsupported backend/device/dtype combination.
@@ -316,7 +329,7 @@ def load_restorer(
         raise DeblurkitError(f"tile_workers must be >= 1, got {tile_workers}")
     text = os.fspath(spec)
     options = LoadOptions(backend=backend, device=device, threads=threads, tile=tile, overlap=overlap, dtype=dtype,
-                          self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers)
+                          self_ensemble=self_ensemble, tlc=tlc, tile_workers=tile_workers, blind_params=blind_params)
     return _build(DEFAULT_RESTORER if text == "default" else text, options)
 
 
