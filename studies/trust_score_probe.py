@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                            for r in part if r["gain"] is not None and r["gain"] < -2.0) or "–"
 
         def top(key: str, part: list[dict] = part) -> str:
-            r = max((r for r in part if r["gain"] is None or r["gain"] > 0), key=lambda r: r[key])
+            r = max((r for r in part if r["gain"] is None or r["gain"] > 0), key=lambda r: r[key], default=None)
+            if r is None:
+                return "–"  # no kernel of this source gains
             gain = "real" if r["gain"] is None else f"{r['gain']:+.2f}"
             return f"{r[key]:.2f} {r['photo'][:16]} ({gain})"
 
