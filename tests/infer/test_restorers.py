@@ -285,7 +285,7 @@ def test_chain_runs_stages_left_to_right_with_combined_progress(monkeypatch, zer
 def test_blind_params_reach_the_kernel_stage_and_a_chain_keeps_its_gate(monkeypatch, zero_mimo):
     from deblurkit.kernel_aware.blind import BlindParams
 
-    settings = BlindParams(finest_cut=0.05, no_blur_support=3.0)
+    settings = BlindParams(kernel_cut=0.1, no_blur_support=3.0)
     calls = []
     _fake_blind(monkeypatch, calls)
     img = np.random.default_rng(1).random((20, 28, 3), dtype=np.float32)
@@ -293,7 +293,7 @@ def test_blind_params_reach_the_kernel_stage_and_a_chain_keeps_its_gate(monkeypa
     assert calls[0][1] is settings  # alone: exactly the settings given
     load_restorer(f"kernel-deconv+{zero_mimo}", backend="torch", blind_params=settings)(img)
     in_chain = calls[1][1]
-    assert in_chain.finest_cut == 0.05 and in_chain.no_blur_support == infer.restorers.CHAIN_KERNEL_MIN_SUPPORT
+    assert in_chain.kernel_cut == 0.1 and in_chain.no_blur_support == infer.restorers.CHAIN_KERNEL_MIN_SUPPORT
 
 
 def test_shake_chain_is_listed_and_loads_the_shipped_parts():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -195,67 +194,6 @@ def test_half_image_agreement_overturns_a_decline_of_a_uniform_shake(blurred):
     assert not stricter.blurred.any()
 
 
-@pytest.fixture(scope="module")
-def paused(sharp_srgb):
-    """A shake with two pauses: a faint stroke with two bright points (each ~19 % of the exposure)."""
-    rng = np.random.default_rng(7)
-    k = random_shake_kernel(21, 16.0, rng)
-    ys, xs = np.nonzero(k)
-    for j in rng.choice(len(ys), 2, replace=False):
-        k[ys[j], xs[j]] += 0.3
-    k /= k.sum()
-    lin = srgb_to_linear(sharp_srgb)
-    b = np.stack([convolve(lin[..., c], k, mode="reflect") for c in range(3)], -1)
-    return linear_to_srgb(b + rng.normal(0, 0.002, b.shape)), k
-
-
-@pytest.mark.parametrize(("option", "flag"), [({"fallback_cut": 0.05}, "fallback"), ({"finest_cut": 0.05}, "filled")])
-def test_a_declined_kernel_is_estimated_again_and_deblurs(sharp_srgb, paused, option, flag):
-    """The default cut drops the faint stroke between the pauses and the checks decline what is
-    left; a second estimate with ``fallback_cut`` (a lower cut) or ``finest_cut`` (a constrained
-    solve with a low cut at the finest level) keeps the stroke, passes, and deblurs."""
-    blur, k_true = paused
-    without = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(kernel_bridge=None))
-    assert not without.blurred.any() and np.array_equal(without.image, blur)
-    second = BlindParams(kernel_bridge=None, **option)
-    res = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, params=second)
-    assert res.blurred.all()
-    assert kernel_similarity(res.kernels[0, 0], k_true) > 0.9
-    assert _psnr(res.image, sharp_srgb) > _psnr(blur, sharp_srgb) + 3.0
-    assert estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=second).scores[0][0][flag] == 1.0
-    if flag == "fallback":
-        # A second estimate that hardly grows the kernel is the kernel the checks declined.
-        strict = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=replace(second, fallback_growth=100.0))
-        assert not strict.blurred.any() and strict.scores[0][0]["fallback"] == 0.0
-
-
-@pytest.mark.parametrize("points", [1, 2])
-def test_a_second_estimate_from_a_near_delta_in_one_piece_must_agree_across_halves(paused, monkeypatch, points):
-    """A first estimate that is a near-delta in one piece (what a sharp photo gives) is replaced
-    by the second only where both halves find the second again; two separate points (a shake's
-    pauses without the stroke between them) need no such check."""
-    from deblurkit.kernel_aware import blind
-    from deblurkit.kernel_aware.estimation import KernelEstimate
-
-    blur, _ = paused
-    real = blind.estimate_kernel_auto
-    first = np.zeros((21, 21), np.float32)
-    first[10, 10 - points + 1:10 + points:2] = 1.0 / points  # one point, or two a pixel apart
-    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda gray, **kw: real(gray, **kw) if kw["cut"] < 0.15
-                        else KernelEstimate(first, 1.0, math.nan, 0.0, math.nan))
-    for agreement in (0.0, 1.0):
-        calls: list[float] = []
-        monkeypatch.setattr(blind, "region_agreement",
-                            lambda *a, calls=calls, agreement=agreement, **kw: calls.append(kw["cut"]) or agreement)
-        found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(kernel_bridge=None,
-                                                                                     fallback_cut=0.05))
-        if points == 1:
-            assert calls == [0.05] and bool(found.blurred[0, 0]) == (agreement == 1.0)
-        else:
-            assert not calls and found.blurred.all()
-        assert found.scores[0][0]["fallback"] == float(found.blurred[0, 0])
-
-
 def _joined_kernel(case: str) -> np.ndarray:
     """A second estimate as the join leaves it: a 24-px stroke below the cut, between two pauses
     (2 x 2 spots); the same stroke at constant speed split by a faint pixel; or in one piece."""
@@ -296,37 +234,6 @@ def test_a_declined_kernel_is_estimated_again_with_its_pieces_joined(blurred, mo
     bridges.clear()
     strict = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(accept_overshoot=-1.0))
     assert not strict.blurred.any() and strict.scores[0][0]["bridged"] == 0.0
-
-
-@pytest.mark.parametrize(("first_case", "second_rings", "used"),
-                         [("pause only", False, True), ("pause only", True, False), ("one piece", False, False)])
-def test_a_kernel_with_a_pause_is_estimated_again_with_its_strokes_filled(blurred, monkeypatch, first_case,
-                                                                       second_rings, used):
-    """A first estimate with a pause is estimated again with ``finest_cut``; the second replaces it
-    where it passes the checks. A stroke at constant speed is not estimated again."""
-    from deblurkit.kernel_aware import blind
-    from deblurkit.kernel_aware.estimation import KernelEstimate
-
-    blur, _ = blurred
-    pause_only = np.zeros((31, 31))
-    pause_only[14:16, 2:4] = 1.0 / 4  # the cut leaves the spot where the hand paused
-    first_kernel = pause_only if first_case == "pause only" else _joined_kernel("one piece")
-    first = KernelEstimate(first_kernel, 1.0, math.nan, 0.0, math.nan)
-    second = KernelEstimate(_joined_kernel("pauses"), 1.0, math.nan, 1.0 if second_rings else 0.0, math.nan)
-    finest: list[float | None] = []
-    monkeypatch.setattr(blind, "estimate_kernel_auto",
-                        lambda gray, **kw: finest.append(kw["finest_cut"]) or (first if kw["finest_cut"] is None
-                                                                                else second))
-    monkeypatch.setattr(blind, "region_agreement", lambda *a, **kw: 0.0)
-    params = BlindParams(finest_cut=0.05, kernel_bridge=None)
-    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=params)
-    assert finest == ([None, 0.05] if first_case == "pause only" else [None])
-    assert found.scores[0][0]["filled"] == float(used)
-    expected = second.kernel if used else first.kernel
-    assert np.array_equal(found.kernels[0, 0], expected.astype(np.float32))
-    finest.clear()
-    estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(finest_cut=None, kernel_bridge=None))
-    assert finest == [None]
 
 
 def _report_kernels_as_found_downscaled(monkeypatch, factor: float) -> None:

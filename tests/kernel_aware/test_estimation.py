@@ -212,44 +212,6 @@ def test_kernel_step_recovers_the_kernel_from_the_true_latent_image(case, side) 
     assert np.abs(k - k_true).max() < 0.1 * k_true.max()
 
 
-def test_nonnegative_kernel_step_recovers_a_paused_kernel_from_the_true_latent_image(case) -> None:
-    """The constrained solve returns the kernel itself, non-negative, faint stroke and pause alike."""
-    from deblurkit.kernel_aware.deconv import psf2otf
-    from deblurkit.kernel_aware.estimation import _estimate_psf, _grad
-
-    sharp, _, _ = case
-    k_true = _paused_shake(3)
-    blur = np.fft.irfft2(np.fft.rfft2(sharp) * psf2otf(k_true, sharp.shape), s=sharp.shape).astype(np.float32)
-    flat = np.full_like(k_true, 1.0 / k_true.size)
-    k = _estimate_psf(*_grad(sharp), blur, k_true.shape[0], 1e-6, flat, nonnegative=True, nonnegative_iters=500)
-    assert k.min() >= 0.0
-    assert kernel_similarity(k, k_true) > 0.99
-
-
-def _paused_shake(seed: int) -> np.ndarray:
-    """A 15-px shake whose last point holds 30 % of the exposure (the hand paused there): the rest
-    of the stroke lies below 15 % of the kernel's maximum."""
-    k = random_shake_kernel(21, 15.0, np.random.default_rng(seed))
-    last = np.unravel_index(np.flatnonzero(k)[-1], k.shape)
-    k *= 0.7
-    k[last] += 0.3
-    return k
-
-
-@pytest.mark.parametrize("seed", [3, 7])
-def test_finest_level_constrained_solve_keeps_the_stroke_of_a_paused_shake(case, seed) -> None:
-    sharp, _, _ = case
-    k_true = _paused_shake(seed)
-    rng = np.random.default_rng(seed)
-    blur = (convolve(sharp, k_true, mode="reflect") + rng.normal(0, 0.002, sharp.shape)).astype(np.float32)
-    cut_everywhere = estimate_kernel(blur, kernel_size=21)
-    assert np.count_nonzero(cut_everywhere) <= 4  # the 15 % cut keeps the pause only
-    finest = estimate_kernel(blur, kernel_size=21, finest_threshold=0.05)
-    assert finest.min() >= 0 and abs(float(finest.sum()) - 1.0) < 1e-5
-    assert np.count_nonzero(finest) >= 20
-    assert kernel_similarity(finest, k_true) > max(0.85, kernel_similarity(cut_everywhere, k_true) + 0.05)
-
-
 def test_edge_selection_keeps_every_orientation() -> None:
     """Weak diagonal edges survive the selection beside strong horizontal ones: each of the four
     orientation bins keeps its strongest max(20 k, 10) pixels, however weak they are globally."""

@@ -88,9 +88,9 @@ def test_params_reach_the_restorers_kernel_stages(tmp_path, rng, monkeypatch):
     real = deblurkit.infer.load_restorer
     monkeypatch.setattr(deblurkit.infer, "load_restorer", spy)
     common = ["--testsets", str(tmp_path / "sets"), "--sets", "tiny", "--estimators", "--restorers", "default"]
-    assert blind_benchmark.main([*common, "--params", "finest_cut=0.05", "--out", str(tmp_path / "a")]) == 0
+    assert blind_benchmark.main([*common, "--params", "kernel_cut=0.1", "--out", str(tmp_path / "a")]) == 0
     assert blind_benchmark.main([*common, "--out", str(tmp_path / "b")]) == 0
-    assert given[0][0] == "default" and given[0][1].finest_cut == 0.05
+    assert given[0][0] == "default" and given[0][1].kernel_cut == 0.1
     assert given[1] == ("default", None)  # no --params: the restorer's own settings
 
 
@@ -99,7 +99,7 @@ def test_pipeline_estimator_reports_the_tile_scores(rng):
     gray = convolve_fft(rng.random((128, 128)).astype(np.float32), kernel)
     estimator = blind_benchmark.PipelineEstimator({"kernel_bridge": None})
     estimator(gray)
-    assert {"overshoot", "connectedness", "bridged", "fallback"} <= set(estimator.scores)
+    assert {"overshoot", "connectedness", "bridged"} <= set(estimator.scores)
 
 
 def test_pipeline_params_are_parsed_and_checked():
@@ -111,7 +111,7 @@ def test_pipeline_params_are_parsed_and_checked():
         parse_params(["no_such_setting=1"])
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         parse_params(["agreement"])
-    assert parse_params(["fallback_cut=none", "region_agreement=None"]) == {"fallback_cut": None,
-                                                                           "region_agreement": None}
+    assert parse_params(["kernel_bridge=none", "region_agreement=None"]) == {"kernel_bridge": None,
+                                                                            "region_agreement": None}
     with pytest.raises(SystemExit, match="not a number"):
         parse_params(["est_crop=none"])  # a setting that cannot be off

@@ -111,18 +111,6 @@ class BlindParams:
     cuts keep faint parts of a shake, and on real recorded shakes the kernels then agree better
     across photos; on the synthetic validation pairs they cost several dB (docs/classical.md,
     "The kernel cut")."""
-    finest_cut: float | None = None
-    """A kernel that the trust checks decline (or take for a delta) and that has a pause (its
-    brightest 3 x 3 spot holds at least :attr:`pause_spot` of the mass above ``kernel_cut``) is
-    estimated once more, with the finest level of the pyramid solving the kernel with
-    non-negativity as a constraint and cutting it at this fraction of its maximum
-    (``finest_threshold`` of :func:`~deblurkit.kernel_aware.estimation.estimate_kernel`); the
-    second estimate is deconvolved where it passes the checks (the half-image agreement included,
-    re-estimated the same way). ``kernel_cut`` keeps a paused hand's bright points and drops the
-    faint strokes between them; the constrained solve with a low cut fills them in. None (the
-    default): not re-estimated. At 0.05 it gains on shakes with pauses and on Köhler et al.'s
-    real shakes at Levin et al.'s size, and every held-out constant-speed photo it changes ends
-    below its input (docs/classical.md, "Filling in the strokes of a paused kernel")."""
     kernel_bridge: float | None = 0.05
     """A kernel the trust checks decline is estimated once more with the pieces that ``kernel_cut``
     leaves joined, after every update, by the brightest path through values of at least this
@@ -136,21 +124,6 @@ class BlindParams:
     pause_spot: float = 0.25
     """See ``kernel_bridge``: the least share of the joined kernel's mass in its brightest 3 x 3 spot
     (:func:`~deblurkit.kernel_aware.estimation.kernel_pause_share`). Chosen on validation pairs."""
-    fallback_cut: float | None = None
-    """A kernel the trust checks decline, or take for a delta, is estimated again with this lower
-    kernel cut (None: not re-estimated). A hand slows where it turns, so a real shake's kernel has
-    bright points on fainter strokes; ``kernel_cut`` keeps the points and drops the strokes, and
-    the checks decline the pieces or the pipeline takes a single point for a delta. The second
-    estimate replaces the first if it passes the checks (the half-image overturn aside) and its
-    support is at least ``fallback_growth`` times the first's; where the first was a near-delta in
-    one piece (what a sharp photo gives, and the lower cut grows from noise), its two half-image
-    re-estimates must also agree with it at ``region_agreement`` (None: such kernels stay
-    declined). Off by default: with 0.05 it recovers part of the loss on shakes with pauses, and
-    costs up to 2.8 dB on held-out sets of dark, noisy or photo-sized images (docs/classical.md,
-    "Shakes with pauses")."""
-    fallback_growth: float = 1.5
-    """See ``fallback_cut``: a second estimate that hardly grows the kernel is the kernel the
-    checks declined."""
     max_overshoot: float = 0.01
     """Of the estimator's kernel-size hypotheses, those whose deconvolution overshoots by more than
     this are passed over (:func:`estimate_kernel_auto`)."""
@@ -218,8 +191,8 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         effective ``support`` (px), ``extent`` (px) and their ratio ``compactness`` (a thin
         trajectory has a high ratio, a diffuse blob a low one); its ``connectedness``
         (:func:`~deblurkit.kernel_aware.estimation.kernel_connectedness`); ``noise_sigma``;
-        ``bridged`` and ``fallback`` (0; the pipeline sets one of them to 1 where the estimate is
-        its second, see :attr:`BlindParams.kernel_bridge` and :attr:`BlindParams.fallback_cut`).
+        ``bridged`` (0; the pipeline sets it to 1 where the estimate is its second, see
+        :attr:`BlindParams.kernel_bridge`).
     """
     support = kernel_effective_support(estimate.kernel)
     extent = float(kernel_extent(estimate.kernel))
@@ -234,9 +207,7 @@ def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, flo
         "connectedness": kernel_connectedness(estimate.kernel),
         "noise_sigma": float(noise_sigma),
         "region_agreement": math.nan,  # measured by the pipeline only where it decides
-        "filled": 0.0,  # 1 where the pipeline used its paused kernel's second estimate (BlindParams.finest_cut)
         "bridged": 0.0,  # 1 where the pipeline used its joined second estimate (BlindParams.kernel_bridge)
-        "fallback": 0.0,  # 1 where the pipeline used its second estimate (BlindParams.fallback_cut)
     }
 
 
@@ -415,70 +386,40 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         a, b, c, d = region
         exclude = None if sat_d is None else sat_d[a:b, c:d]
 
-        def auto(cut: float, bridge: float | None = None, finest: float | None = None) -> KernelEstimate:
+        def auto(cut: float, bridge: float | None = None) -> KernelEstimate:
             return estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop, exclude=exclude,
                                         max_overshoot=p.max_overshoot, workers=workers,
                                         agreement_wanted=agreement_wanted,
-                                        measure_consistency=p.consistency is not None, cut=cut, bridge=bridge,
-                                        finest_cut=finest)
+                                        measure_consistency=p.consistency is not None, cut=cut, bridge=bridge)
 
-        def halves(found: KernelEstimate, cut: float, bridge: float | None = None,
-                   finest: float | None = None) -> float:
+        def halves(found: KernelEstimate, cut: float, bridge: float | None = None) -> float:
             return region_agreement(gray[a:b, c:d], found.kernel, found.scale, crop=p.est_crop, exclude=exclude,
-                                    workers=workers, cut=cut, bridge=bridge, finest_cut=finest)
+                                    workers=workers, cut=cut, bridge=bridge)
 
         def overturned(found: KernelEstimate, scores: dict[str, float], cut: float,
-                       bridge: float | None = None, finest: float | None = None) -> None:
+                       bridge: float | None = None) -> None:
             # The half-image re-estimates are made only where they can overturn a decline: for a
             # kernel longer than a delta at the scale it was estimated on.
             longer = kernel_support_at_scale(scores) >= p.no_blur_support
             if p.region_agreement is not None and longer and not _deconvolved(scores, p):
-                scores["region_agreement"] = halves(found, cut, bridge, finest)
-
-        def passing(found: KernelEstimate, flag: str, bridge: float | None = None,
-                    finest: float | None = None) -> dict[str, float] | None:
-            """The scores of a second estimate (``flag`` set) if it passes the checks, the half-image
-            overturn included; else None."""
-            second_scores = {**kernel_scores(found, sigma), flag: 1.0}
-            overturned(found, second_scores, p.kernel_cut, bridge, finest)
-            return second_scores if _deconvolved(second_scores, p) else None
+                scores["region_agreement"] = halves(found, cut, bridge)
 
         r = auto(p.kernel_cut)
         scores = kernel_scores(r, sigma)
         overturned(r, scores, p.kernel_cut)
-        if (p.finest_cut is not None and not _deconvolved(scores, p)
-                and kernel_pause_share(r.kernel, rel=p.kernel_cut) >= p.pause_spot):
-            filled = auto(p.kernel_cut, finest=p.finest_cut)
-            filled_scores = passing(filled, "filled", finest=p.finest_cut)
-            if filled_scores is not None:
-                return filled.kernel, filled_scores
-        longer = kernel_support_at_scale(scores) >= p.no_blur_support
-        if p.kernel_bridge is not None and not _deconvolved(scores, p):
-            joined = auto(p.kernel_cut, p.kernel_bridge)
-            # Only a join that mattered (the cut splits the kernel) and a kernel with a pause; at
-            # full resolution, where the kernel is the one the pieces were joined on.
-            if (joined.scale == 1.0 and kernel_connectedness(joined.kernel, rel=p.kernel_cut) < 1.0
-                    and kernel_pause_share(joined.kernel, rel=p.kernel_cut) >= p.pause_spot):
-                joined_scores = passing(joined, "bridged", bridge=p.kernel_bridge)
-                if joined_scores is not None:
-                    return joined.kernel, joined_scores
-        if p.fallback_cut is None or _deconvolved(scores, p):
+        if p.kernel_bridge is None or _deconvolved(scores, p):
             return r.kernel, scores
-        second = auto(p.fallback_cut)
-        second_scores = {**kernel_scores(second, sigma), "fallback": 1.0}
-        # Only the checks themselves count here: the half-image overturn already had its chance.
-        if (second_scores["support"] < p.fallback_growth * scores["support"]
-                or not _deconvolved(second_scores, replace(p, region_agreement=None))):
-            return r.kernel, scores
-        if not longer and scores["connectedness"] >= p.connectedness:
-            # A near-delta in one piece is what a sharp photo gives too, and the lower cut grows it
-            # from noise: there the halves must find the second estimate again.
-            if p.region_agreement is None:
-                return r.kernel, scores
-            second_scores["region_agreement"] = halves(second, p.fallback_cut)
-            if not second_scores["region_agreement"] >= p.region_agreement:
-                return r.kernel, scores
-        return second.kernel, second_scores
+        joined = auto(p.kernel_cut, p.kernel_bridge)
+        # Only a join that mattered (the cut splits the kernel) and a kernel with a pause; at full
+        # resolution, where the kernel is the one the pieces were joined on.
+        if (joined.scale == 1.0 and kernel_connectedness(joined.kernel, rel=p.kernel_cut) < 1.0
+                and kernel_pause_share(joined.kernel, rel=p.kernel_cut) >= p.pause_spot):
+            joined_scores = {**kernel_scores(joined, sigma), "bridged": 1.0}
+            # The checks, the half-image overturn included (re-estimated with the join).
+            overturned(joined, joined_scores, p.kernel_cut, p.kernel_bridge)
+            if _deconvolved(joined_scores, p):
+                return joined.kernel, joined_scores
+        return r.kernel, scores
 
     energy = _texture_map(gray)
     if sat_d is not None:

@@ -154,15 +154,11 @@ def select_edges_by_orientation(lx: np.ndarray, ly: np.ndarray, ksize: int) -> t
 
 
 def _estimate_psf(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize: int, gamma: float,
-                  init: np.ndarray, cg_iters: int = 20, *, nonnegative: bool = False,
-                  nonnegative_iters: int = 100) -> np.ndarray:
+                  init: np.ndarray, cg_iters: int = 20) -> np.ndarray:
     """Least-squares kernel in the gradient domain on a ``ksize`` support.
 
     ``lx``, ``ly``: the latent image's selected gradients (:func:`select_edges_by_orientation`).
-    Unconstrained by conjugate gradients (``cg_iters``), or with ``nonnegative`` by accelerated
-    projected gradient steps (FISTA, ``nonnegative_iters``): with the constraint in the solve, the
-    mass that clipping a least-squares kernel would drop is re-fitted onto the kernel's faint
-    parts.
+    Unconstrained, by conjugate gradients (``cg_iters``) started from ``init``.
     """
     fft = _fft()
     bx, by = _grad(blur)
@@ -184,18 +180,6 @@ def _estimate_psf(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize: int, 
     def apply(k: np.ndarray) -> np.ndarray:
         return fft.irfft2(auto_f * fft.rfft2(k, s=(n, n)), s=(n, n))[valid, valid] + reg * k
 
-    if nonnegative:
-        # The operator is a convolution on an n x n grid restricted to the support, so its
-        # largest eigenvalue is at most that of the convolution: a safe step size.
-        step = 1.0 / (float(np.abs(auto_f).max()) + reg)
-        k = np.maximum(init.astype(np.float64), 0.0)
-        z, t = k.copy(), 1.0
-        for _ in range(nonnegative_iters):
-            k_next = np.maximum(z - step * (apply(z) - b), 0.0)
-            t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-            z = k_next + ((t - 1.0) / t_next) * (k_next - k)
-            k, t = k_next, t_next
-        return k
     k = init.astype(np.float64).copy()
     r = b - apply(k)
     p = r.copy()
@@ -216,7 +200,7 @@ def _estimate_psf(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize: int, 
 
 def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: float = 2.0,
                   threshold: float = 0.15, select_edges: bool = True,
-                  bridge_floor: float | None = None, nonnegative: bool = False) -> np.ndarray:
+                  bridge_floor: float | None = None) -> np.ndarray:
     """One alternation of :func:`estimate_kernel` at one scale: the latent image, then the kernel.
 
     The latent image for ``kernel`` under the L0 gradient prior (:func:`l0_latent`, weight ``lam``);
@@ -234,8 +218,6 @@ def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: 
         select_edges: False: every latent gradient enters the kernel step.
         bridge_floor: pieces the threshold leaves are joined through values of at least this
             fraction of the maximum (:func:`clean_kernel`); None: not joined.
-        nonnegative: solve the least squares with the kernel constrained to be non-negative
-            (instead of solving it unconstrained and clipping the negative values).
 
     Returns:
         kernel ``(k, k)`` float64, non-negative, summing to 1 (not re-centred).
@@ -247,7 +229,7 @@ def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: 
         # orientation; lowering its threshold over the iterations as Cho & Lee do let weak,
         # noisy edges in and lost long shakes.
         lx, ly = select_edges_by_orientation(lx, ly, kernel.shape[0])
-    return clean_kernel(_estimate_psf(lx, ly, blurry, kernel.shape[0], gamma, kernel, nonnegative=nonnegative),
+    return clean_kernel(_estimate_psf(lx, ly, blurry, kernel.shape[0], gamma, kernel),
                         rel_threshold=threshold, bridge_floor=bridge_floor)
 
 
@@ -370,7 +352,6 @@ def estimate_kernel(
     final_threshold: float = 0.15,
     iter_threshold: float = 0.15,
     bridge_floor: float | None = None,
-    finest_threshold: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Estimate a uniform blur kernel from a single blurry grayscale image.
@@ -390,12 +371,6 @@ def estimate_kernel(
             joined by the brightest paths through values of at least this fraction of the maximum
             (:func:`clean_kernel`; the faint stroke between the points where a hand paused);
             None: not joined.
-        finest_threshold: at the finest pyramid level, solve the kernel with non-negativity
-            as a constraint and cut it at this fraction of the maximum after every update and at
-            the end (instead of ``iter_threshold`` and ``final_threshold``). The coarse levels'
-            high cut finds the shake's bright points; the constrained solve with a low cut then
-            fills in the faint strokes between them without the diffuse halo that an unconstrained
-            solve with a low cut keeps. None: every level as the coarse ones.
         progress: optional callback ``progress(done, total)`` over pyramid levels.
 
     Returns:
@@ -421,16 +396,13 @@ def estimate_kernel(
         shape = (max(round(gray.shape[0] * scale), 2 * ks), max(round(gray.shape[1] * scale), 2 * ks))
         y = gray if level == len(sizes) - 1 else _resize(gray, shape)
         k = resize_kernel(k, ks)
-        finest = finest_threshold is not None and level == len(sizes) - 1
         for _ in range(iterations):
-            k = update_kernel(y, k, lam, gamma=gamma, threshold=finest_threshold if finest else iter_threshold,
-                              bridge_floor=bridge_floor, nonnegative=finest)
+            k = update_kernel(y, k, lam, gamma=gamma, threshold=iter_threshold, bridge_floor=bridge_floor)
             lam = max(lam / 1.1, lam_min)
         k = center_kernel(k)
         if progress is not None:
             progress(level + 1, len(sizes))
-    k = clean_kernel(k, rel_threshold=final_threshold if finest_threshold is None else finest_threshold,
-                     bridge_floor=bridge_floor)
+    k = clean_kernel(k, rel_threshold=final_threshold, bridge_floor=bridge_floor)
     return center_kernel(k).astype(np.float32)
 
 
@@ -564,7 +536,6 @@ def estimate_kernel_auto(
     measure_consistency: bool = True,
     cut: float = 0.15,
     bridge: float | None = None,
-    finest_cut: float | None = None,
 ) -> KernelEstimate:
     """Blind kernel of any size up to about a tenth of the image side, size found per image.
 
@@ -609,8 +580,6 @@ def estimate_kernel_auto(
         cut: every estimate's kernel thresholds (:func:`estimate_kernel`'s ``iter_threshold`` and
             ``final_threshold``): values below this fraction of the maximum are zeroed.
         bridge: every estimate's ``bridge_floor`` (:func:`estimate_kernel`); None: pieces stay apart.
-        finest_cut: every estimate's ``finest_threshold`` (:func:`estimate_kernel`): the finest
-            level's non-negative kernel solve and its cut; None: ``cut`` at every level.
 
     Returns:
         :class:`KernelEstimate`.
@@ -634,7 +603,7 @@ def estimate_kernel_auto(
         limit = min(img.shape) // 2
         limit -= 1 - limit % 2  # largest odd size the crop allows
         return estimate_kernel(img, kernel_size=max(3, min(size, limit)), final_threshold=cut, iter_threshold=cut,
-                               bridge_floor=bridge, finest_threshold=finest_cut, **options)
+                               bridge_floor=bridge, **options)
 
     def fitted(extent_px: float) -> tuple[float, int]:
         need = margin * extent_px + 4.0
@@ -709,7 +678,7 @@ def estimate_kernel_auto(
 
 def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop: int = 512,
                      exclude: np.ndarray | None = None, workers: int = 1, cut: float = 0.15,
-                     bridge: float | None = None, finest_cut: float | None = None) -> float:
+                     bridge: float | None = None) -> float:
     """Smallest kernel similarity (0..1) between ``kernel`` and re-estimates on the two halves of the image.
 
     A uniform shake is the same everywhere, so an estimate from either half of the photo should
@@ -727,7 +696,6 @@ def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop
         workers: threads for the two estimates (the result does not depend on it).
         cut: :func:`estimate_kernel`'s kernel thresholds (after every update and at the end).
         bridge: :func:`estimate_kernel`'s ``bridge_floor``.
-        finest_cut: :func:`estimate_kernel`'s ``finest_threshold``.
 
     Returns:
         The smaller of the two similarities; NaN where a half (or ``crop``) is less than twice the
@@ -748,7 +716,7 @@ def region_agreement(gray: np.ndarray, kernel: np.ndarray, scale: float, *, crop
 
     def again(half: np.ndarray, avoid: np.ndarray | None) -> float:
         found = estimate_kernel(_textured_crop(half, crop, avoid), kernel_size=size, final_threshold=cut,
-                                iter_threshold=cut, bridge_floor=bridge, finest_threshold=finest_cut)
+                                iter_threshold=cut, bridge_floor=bridge)
         return kernel_similarity(kernel, center_kernel(_upscale_kernel(found, scale)))
 
     if workers <= 1:
