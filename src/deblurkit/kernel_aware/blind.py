@@ -386,37 +386,35 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
         a, b, c, d = region
         exclude = None if sat_d is None else sat_d[a:b, c:d]
 
-        def auto(cut: float, bridge: float | None = None) -> KernelEstimate:
+        def auto(bridge: float | None = None) -> KernelEstimate:
             return estimate_kernel_auto(gray[a:b, c:d], window=kernel_size, crop=p.est_crop, exclude=exclude,
                                         max_overshoot=p.max_overshoot, workers=workers,
                                         agreement_wanted=agreement_wanted,
-                                        measure_consistency=p.consistency is not None, cut=cut, bridge=bridge)
+                                        measure_consistency=p.consistency is not None, cut=p.kernel_cut,
+                                        bridge=bridge)
 
-        def halves(found: KernelEstimate, cut: float, bridge: float | None = None) -> float:
-            return region_agreement(gray[a:b, c:d], found.kernel, found.scale, crop=p.est_crop, exclude=exclude,
-                                    workers=workers, cut=cut, bridge=bridge)
-
-        def overturned(found: KernelEstimate, scores: dict[str, float], cut: float,
-                       bridge: float | None = None) -> None:
-            # The half-image re-estimates are made only where they can overturn a decline: for a
-            # kernel longer than a delta at the scale it was estimated on.
+        def overturned(found: KernelEstimate, scores: dict[str, float], bridge: float | None = None) -> None:
+            # The half-image re-estimates (made as ``found`` was) are made only where they can
+            # overturn a decline: for a kernel longer than a delta at the scale it was estimated on.
             longer = kernel_support_at_scale(scores) >= p.no_blur_support
             if p.region_agreement is not None and longer and not _deconvolved(scores, p):
-                scores["region_agreement"] = halves(found, cut, bridge)
+                scores["region_agreement"] = region_agreement(
+                    gray[a:b, c:d], found.kernel, found.scale, crop=p.est_crop, exclude=exclude, workers=workers,
+                    cut=p.kernel_cut, bridge=bridge)
 
-        r = auto(p.kernel_cut)
+        r = auto()
         scores = kernel_scores(r, sigma)
-        overturned(r, scores, p.kernel_cut)
+        overturned(r, scores)
         if p.kernel_bridge is None or _deconvolved(scores, p):
             return r.kernel, scores
-        joined = auto(p.kernel_cut, p.kernel_bridge)
+        joined = auto(p.kernel_bridge)
         # Only a join that mattered (the cut splits the kernel) and a kernel with a pause; at full
         # resolution, where the kernel is the one the pieces were joined on.
         if (joined.scale == 1.0 and kernel_connectedness(joined.kernel, rel=p.kernel_cut) < 1.0
                 and kernel_pause_share(joined.kernel, rel=p.kernel_cut) >= p.pause_spot):
             joined_scores = {**kernel_scores(joined, sigma), "bridged": 1.0}
             # The checks, the half-image overturn included (re-estimated with the join).
-            overturned(joined, joined_scores, p.kernel_cut, p.kernel_bridge)
+            overturned(joined, joined_scores, p.kernel_bridge)
             if _deconvolved(joined_scores, p):
                 return joined.kernel, joined_scores
         return r.kernel, scores
