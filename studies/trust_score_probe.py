@@ -13,7 +13,8 @@ On the default pipeline's worst held-out photos (shakes with pauses: ``Blinds.jp
 the kernel passes every check and the deconvolution ruins the photo. Two scores that read only
 the blurry photo and the kernel are measured on every kernel the pipeline deconvolves:
 
-* **local ringing**: the hyper-Laplacian deconvolution (weight 2e-3, exponent 0.8) of the working
+* **local ringing**: the hyper-Laplacian deconvolution (the pipeline's prior weight and exponent,
+  ``BlindParams.weight`` and ``alpha``: 2e-3 and 0.8) of the working
   luminance, its excess above the ``k x k`` maximum or below the minimum of the blurry photo,
   divided by that window's range (at least 0.02); the 99th percentile over the photo (a border of
   ``k`` left out). Blur averages, so a deconvolution should stay near the local range of the
@@ -50,9 +51,11 @@ def local_ringing(gray: np.ndarray, kernel: np.ndarray) -> float:
     """99th percentile of the deconvolution's excess over the blurry photo's local range, relative to it."""
     from scipy import ndimage
 
+    from deblurkit.kernel_aware.blind import BlindParams
     from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
 
-    x = hyper_laplacian_deconv(gray, kernel, weight=2e-3, alpha=0.8)
+    prior = BlindParams()
+    x = hyper_laplacian_deconv(gray, kernel, weight=prior.weight, alpha=prior.alpha)
     size = kernel.shape[0]
     lo, hi = ndimage.minimum_filter(gray, size), ndimage.maximum_filter(gray, size)
     excess = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
