@@ -24,8 +24,12 @@ the working brightness scale, noise-adapted weight, :class:`BlindParams` default
   within a kernel size of a clipped one ("near clipped"; mean over the images that clip).
 
 Estimators: ``shipped`` (the current :func:`estimate_kernel` alone, default settings),
-``pipeline`` (the blind pipeline's kernel with its trust checks, one tile), or
-``NAME=module:function`` (any callable ``f(gray) -> kernel | None``; e.g. a new estimator).
+``pipeline`` (the blind pipeline's kernel with its trust checks, one tile; it gets the sRGB image
+as the pipeline does, and where it returns a kernel of the encoded values
+(:attr:`BlindParams.encoded_fallback`) the fixed step deconvolves those instead of linear light), or
+``NAME=module:function`` (any callable ``f(gray) -> kernel | None``; e.g. a new estimator). A set
+blurred on its encoded values (``make_testsets.py --blur-space srgb``, recorded in its
+``meta.json``) has its true kernel deconvolved there.
 The true-kernel row (b) is the upper bound. A set without true kernels (``varying``) is scored
 with ``--reach`` pixels of shift and no ratio. ``--restorers NAME ...`` adds rows for whole
 restorers as ``deblurkit deblur --model NAME`` runs them (e.g. ``default``, ``nafnet-w16``),
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import math
 import sys
 import time
@@ -86,12 +91,23 @@ class PipelineEstimator:
     def __init__(self, params: dict | None = None) -> None:
         self.params = dict(params or {})
         self.scores: dict[str, float] | None = None
+        self.blur_space = "linear"
 
     def __call__(self, gray: np.ndarray) -> np.ndarray | None:
+        return self._kernel(gray, "linear")
+
+    def from_srgb(self, blur_srgb: np.ndarray) -> np.ndarray | None:
+        """The kernel from the sRGB image as the pipeline gets it (its clipped-pixel map from the
+        colour channels): estimated in linear light or, where it declines there, on the encoded
+        values (:attr:`blur_space` says which)."""
+        return self._kernel(blur_srgb, "srgb")
+
+    def _kernel(self, image: np.ndarray, input_space: str) -> np.ndarray | None:
         from deblurkit.kernel_aware.blind import BlindParams, estimate_tile_kernels
 
-        found = estimate_tile_kernels(gray, tiles=1, input_space="linear", params=BlindParams(**self.params))
+        found = estimate_tile_kernels(image, tiles=1, input_space=input_space, params=BlindParams(**self.params))
         self.scores = {k: float(v) for k, v in found.scores[0][0].items()}
+        self.blur_space = found.blur_space
         return found.kernels[0, 0] if bool(found.blurred[0, 0]) else None
 
 
@@ -193,16 +209,26 @@ def scores(out_srgb: np.ndarray, sharp: np.ndarray, reach: float, border: int,
 
 def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
                 estimators: dict[str, Estimator], *, reach: float, border: int,
-                true_rows: tuple[str, ...] = (), rl_iterations: int = 30, restorers: dict | None = None) -> dict:
+                true_rows: tuple[str, ...] = (), rl_iterations: int = 30, restorers: dict | None = None,
+                blur_space: str = "linear") -> dict:
     """All rows for one image: the input, the true kernel (if known) and every estimator.
 
     ``true_rows``: methods of :data:`NONBLIND` also run with the true kernel (``row["true_other"]``).
+    ``blur_space``: where the set's blur convolved (its ``meta.json``), so where the true kernel
+    deconvolves: ``"linear"`` light or ``"srgb"``, the encoded values.
     """
     from deblurkit.color import linear_to_srgb, srgb_to_linear
     from deblurkit.kernel_aware.blind import deconvolve_with_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
 
     lin = srgb_to_linear(blur)
+
+    def deconvolved(kernel: np.ndarray, space: str) -> np.ndarray:
+        """sRGB result of the fixed non-blind step in the space where ``kernel`` convolves."""
+        if space == "linear":
+            return linear_to_srgb(deconvolve_with_kernel(lin, kernel))
+        return np.clip(deconvolve_with_kernel(blur, kernel), 0.0, 1.0)
+
     gray = working_luminance(blur)
     if true_k is not None:
         reach = float(true_k.shape[0] // 2)
@@ -211,7 +237,7 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     row: dict = {"reach": reach, "border": border, "blurry": scores(blur, sharp, reach, border, near),
                  "near_clipped_fraction": 0.0 if near is None else float(near.mean())}
     if true_k is not None:
-        row["true"] = scores(linear_to_srgb(deconvolve_with_kernel(lin, true_k)), sharp, reach, border, near)
+        row["true"] = scores(deconvolved(true_k, blur_space), sharp, reach, border, near)
         row["true_other"] = {}
         for method in true_rows:
             out = deconvolve_other_linear(method, lin, true_k, rl_iterations)
@@ -230,10 +256,13 @@ def score_image(blur: np.ndarray, sharp: np.ndarray, true_k: np.ndarray | None,
     row["estimators"] = {}
     for name, fn in estimators.items():
         t0 = time.perf_counter()
-        k = fn(gray)
+        k = fn.from_srgb(blur) if hasattr(fn, "from_srgb") else fn(gray)
         seconds = time.perf_counter() - t0
-        out = blur if k is None else linear_to_srgb(deconvolve_with_kernel(lin, np.asarray(k, np.float64)))
+        space = getattr(fn, "blur_space", "linear")
+        out = blur if k is None else deconvolved(np.asarray(k, np.float64), space)
         row["estimators"][name] = scored(out, seconds, kernel=k, declined=k is None)
+        if k is not None and space != "linear":
+            row["estimators"][name]["blur_space"] = space
         if getattr(fn, "scores", None) is not None:  # an estimator that reports its scores (the pipeline)
             row["estimators"][name]["scores"] = fn.scores
     for name, restorer in (restorers or {}).items():
@@ -286,12 +315,14 @@ def run_set(root: Path, items: list[dict], estimators: dict[str, Estimator], *, 
             restorers: dict | None = None) -> list[dict]:
     """Per-image rows of one set folder."""
     per_image = []
+    meta = root / "meta.json"
+    blur_space = json.loads(meta.read_text()).get("config", {}).get("blur_space", "linear") if meta.exists() else "linear"
     for it in items:
         i = int(it["index"])
         blur, sharp = load_pair(root, i)
         true_k = np.load(root / it["kernel"]).astype(np.float64) if it.get("kernel") else None
         row = score_image(blur, sharp, true_k, estimators, reach=reach, border=border, true_rows=true_rows,
-                          rl_iterations=rl_iterations, restorers=restorers)
+                          rl_iterations=rl_iterations, restorers=restorers, blur_space=blur_space)
         row.update(index=i, photo=it.get("photo"))
         per_image.append(row)
         print(f"  {root.name}/{i:03d}: " + ", ".join(

@@ -152,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of the uniform shakes that pause twice on their path (SynthConfig.pause_prob; "
                          "a hand slows where it turns, and recorded shake kernels show bright points on "
                          "fainter strokes); e.g. --pause-prob 1 --out data/valsets-pauses")
+    ap.add_argument("--blur-space", choices=("linear", "srgb"), default="linear",
+                    help="where the blur convolves: linear light (a camera; default) or the sRGB-encoded "
+                         "values (as many synthetic benchmarks and frame averages of processed video blur; "
+                         "no camera pipeline then), e.g. --blur-space srgb --out data/valsets-srgb")
     args = ap.parse_args(argv)
     split = "folder" if args.photo_dir else args.split
     if not 0.0 <= args.pause_prob <= 1.0:
@@ -182,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = dataclasses.replace(cfg, trajectory="recorded", psf_dir=args.psf_dir)
         if args.pause_prob:
             cfg = dataclasses.replace(cfg, pause_prob=args.pause_prob)
+        if args.blur_space == "srgb":
+            cfg = dataclasses.replace(cfg, blur_space="srgb", camera_pipeline=False)
         out = Path(args.out) / set_name
         items = []
         crops = geometry.get("crops", 1)

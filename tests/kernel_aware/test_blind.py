@@ -222,17 +222,19 @@ def test_a_declined_kernel_is_estimated_again_with_its_pieces_joined(blurred, mo
     monkeypatch.setattr(blind, "estimate_kernel_auto",
                         lambda gray, **kw: bridges.append(kw["bridge"]) or (first if kw["bridge"] is None else second))
     monkeypatch.setattr(blind, "region_agreement", lambda *a, **kw: 0.0)
-    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1)
+    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(encoded_fallback=None))
     assert bridges == [None, BlindParams().kernel_bridge]
     assert bool(found.blurred[0, 0]) == used and found.scores[0][0]["bridged"] == float(used)
     if used:
         assert np.array_equal(found.kernels[0, 0], second.kernel.astype(np.float32))
     bridges.clear()
-    off = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(kernel_bridge=None))
+    off = estimate_tile_kernels(blur, kernel_size=21, tiles=1,
+                                params=BlindParams(kernel_bridge=None, encoded_fallback=None))
     assert bridges == [None] and not off.blurred.any()
     # A paused kernel that the checks decline stays declined.
     bridges.clear()
-    strict = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(accept_overshoot=-1.0))
+    strict = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=BlindParams(accept_overshoot=-1.0,
+                                                                                     encoded_fallback=None))
     assert not strict.blurred.any() and strict.scores[0][0]["bridged"] == 0.0
 
 
@@ -291,3 +293,50 @@ def test_clipped_highlights_are_deconvolved_like_the_rest(blurred) -> None:
     # Around the light too, the output is the deconvolution (not the blurry input).
     np.testing.assert_allclose(res.image[90:120, 90:120], np.clip(expected[90:120, 90:120], 0, 1), atol=2e-3)
     assert np.abs(res.image[90:120, 90:120] - img[90:120, 90:120]).max() > 0.05
+
+
+@pytest.mark.parametrize(("encoded_scale", "fallback", "input_space", "used"), [
+    (2.0, 1.0, "srgb", True),      # a large blur found on the encoded values: deconvolved there
+    (1.0, 1.0, "srgb", False),     # a small one is not trusted in that space
+    (2.0, None, "srgb", False),    # the second estimate is off
+    (2.0, 1.0, "linear", False),   # the caller says the values are linear light: nothing to re-read
+])
+def test_a_photo_declined_in_linear_light_is_estimated_again_on_its_encoded_values(
+        sharp_srgb, blurred, monkeypatch, encoded_scale, fallback, input_space, used):
+    """Blur made on the sRGB-encoded values (not a convolution of linear light): where every
+    linear-light kernel is declined, the kernels are estimated on the encoded values and a large
+    one found there is deconvolved there, so the output is not re-encoded."""
+    from deblurkit.kernel_aware import blind
+
+    _, k = blurred
+    blur = np.stack([convolve(sharp_srgb[..., c], k, mode="reflect") for c in range(3)], -1).astype(np.float32)
+    seen: list[str] = []
+    runs: list[object] = []
+
+    def fake_estimate(prep, p, tick):
+        # The first estimate of a run is declined; a second one is trusted if its kernel is large.
+        second = bool(runs) and runs[-1] is tick
+        runs.append(tick)
+        seen.append("encoded" if np.allclose(prep.lin, blur) else "linear light")
+        tick()
+        trusted = second and encoded_scale > p.encoded_fallback
+        scores = [[{"scale": encoded_scale if second else 1.0}]]
+        return k.astype(np.float32)[None, None], np.array([[trusted]]), 0.002, scores
+
+    monkeypatch.setattr(blind, "_estimate", fake_estimate)
+    params = BlindParams(encoded_fallback=fallback)
+    res = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, input_space=input_space, params=params)
+    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, input_space=input_space, params=params)
+    second = input_space == "srgb" and fallback is not None
+    if second:  # linear light first, then the photo's own values
+        assert seen == ["linear light", "encoded"] * 2
+    else:
+        assert seen == ["encoded" if input_space == "linear" else "linear light"] * 2
+    assert bool(res.blurred.any()) == used == bool(found.blurred.any())
+    assert res.params["blur_space"] == found.blur_space == ("srgb" if used else "linear")
+    if used:
+        # Deconvolved on the encoded values and not encoded again (that would brighten it).
+        assert abs(float(res.image.mean()) - float(blur.mean())) < 0.01
+        assert _psnr(res.image, sharp_srgb) > _psnr(blur, sharp_srgb) + 3.0
+    else:
+        assert np.array_equal(res.image, blur)

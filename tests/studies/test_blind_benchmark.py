@@ -115,3 +115,43 @@ def test_pipeline_params_are_parsed_and_checked():
                                                                             "region_agreement": None}
     with pytest.raises(SystemExit, match="not a number"):
         parse_params(["est_crop=none"])  # a setting that cannot be off
+
+
+def test_a_set_blurred_on_encoded_values_is_deconvolved_there(tmp_path, rng, monkeypatch):
+    """The true kernel of a set whose ``meta.json`` says ``blur_space: srgb`` is deconvolved on the
+    encoded values; a pipeline kernel reported for the encoded values is deconvolved there too,
+    and the row says so."""
+    import cv2
+
+    kernel = random_shake_kernel(9, 7.0, rng)
+    root = tmp_path / "sets" / "enc"
+    items = []
+    for i in range(2):
+        sharp = np.clip(cv2.GaussianBlur(rng.random((96, 96, 3)).astype(np.float32), (0, 0), 1.5) * 1.6 - 0.3, 0, 1)
+        save_png(root / "blur" / f"{i:03d}.png", convolve_fft(sharp, kernel))
+        save_png(root / "sharp" / f"{i:03d}.png", sharp)
+        (root / "kernels").mkdir(parents=True, exist_ok=True)
+        np.save(root / "kernels" / f"{i:03d}.npy", kernel.astype(np.float32))
+        items.append({"index": i, "photo": f"p{i}", "kernel": f"kernels/{i:03d}.npy"})
+
+    def run(blur_space: str, name: str) -> dict:
+        (root / "meta.json").write_text(json.dumps({"config": {"blur_space": blur_space}, "items": items}))
+        out = tmp_path / name
+        assert blind_benchmark.main(["--testsets", str(tmp_path / "sets"), "--sets", "enc", "--border", "6",
+                                     "--estimators", "pipeline", "--out", str(out)]) == 0
+        return json.loads(out.with_suffix(".json").read_text())["sets"]["enc"]
+
+    def truth_on_encoded_values(self, blur_srgb):
+        self.blur_space, self.scores = "srgb", {"scale": 2.0}
+        return kernel
+
+    monkeypatch.setattr(blind_benchmark.PipelineEstimator, "from_srgb", truth_on_encoded_values)
+    encoded, linear = run("srgb", "a"), run("linear", "b")
+    rows = {s["row"]: s for s in encoded["summary"]}
+    assert rows["true kernel"]["gain_aligned"] > 3.0
+    assert rows["pipeline"]["ratio_median"] == pytest.approx(1.0, abs=1e-6)
+    assert encoded["per_image"][0]["estimators"]["pipeline"]["blur_space"] == "srgb"
+    # The same kernel on the same values: the same result; against a linear-light true kernel, not.
+    image, other = encoded["per_image"][0], linear["per_image"][0]
+    assert image["true"]["psnr_aligned"] == pytest.approx(image["estimators"]["pipeline"]["psnr_aligned"])
+    assert abs(other["true"]["psnr_aligned"] - other["estimators"]["pipeline"]["psnr_aligned"]) > 0.1

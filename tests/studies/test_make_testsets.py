@@ -70,3 +70,22 @@ def test_sets_with_shakes_that_pause(tmp_path, capsys):
     assert k_paused.max() > k_even.max()
     assert main([*common, "--pause-prob", "2", "--out", str(tmp_path / "bad")]) == 2
     assert "--pause-prob must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_sets_blurred_on_the_encoded_values(tmp_path):
+    """``--blur-space srgb``: the blurry image is the sRGB sharp image convolved by the kernel."""
+    from deblurkit.io import load_image_rgb
+    from deblurkit.kernel_aware.deconv import convolve_fft
+
+    rng = np.random.default_rng(4)
+    save_png(tmp_path / "photos" / "a.png", rng.random((160, 160, 3)).astype(np.float32))
+    assert main(["--photo-dir", str(tmp_path / "photos"), "--sets", "uniform", "--size", "64",
+                 "--blur-space", "srgb", "--out", str(tmp_path / "sets")]) == 0
+    root = tmp_path / "sets" / "uniform"
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["config"]["blur_space"] == "srgb" and not meta["config"]["camera_pipeline"]
+    sharp, blur = (load_image_rgb(root / d / "000.png") for d in ("sharp", "blur"))
+    k = np.load(root / meta["items"][0]["kernel"])
+    m = k.shape[0]  # away from the borders, where the crop's surroundings were blurred in
+    expected = convolve_fft(sharp, k)[m:-m, m:-m]
+    assert np.abs(blur[m:-m, m:-m] - expected).mean() < 0.01

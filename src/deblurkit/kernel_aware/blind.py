@@ -137,6 +137,14 @@ class BlindParams:
     """Largest side of a deconvolution block (bounds memory on large photos)."""
     overlap: int = 32
     """Blend width between neighbouring blocks, in pixels."""
+    encoded_fallback: float | None = 1.0
+    """Where every tile's kernel is declined in linear light (``input_space="srgb"`` only), the
+    kernels are estimated once more on the sRGB-encoded values themselves, and that result is
+    deconvolved there if a tile passes the checks with a kernel found on the image downscaled by
+    more than this factor (a large blur). Blur is a convolution of linear light in a camera, but
+    synthetic benchmarks and frame averages of processed video often blur the encoded values, where
+    a linear-light estimate fails; small kernels found there on photos blurred in linear light are
+    often wrong (docs/classical.md, "Blur in encoded values"). None: no second estimate."""
     saturation: float = 0.98
     """Linear values at or above this (any channel) count as clipped; the kernel is estimated away from them."""
     min_texture: float = 0.25
@@ -296,6 +304,9 @@ class TileKernels:
     """Resolved settings, for reports."""
     scores: list[list[dict[str, float]]] = field(default_factory=list)
     """Per tile ``[i][j]``: the :func:`kernel_scores` of its kernel estimate."""
+    blur_space: ColorSpace = "linear"
+    """Where the kernels convolve: ``"linear"`` light, or ``"srgb"``, the encoded values
+    (:attr:`BlindParams.encoded_fallback`); ``noise_sigma`` and ``scale`` are in the same space."""
 
 
 @dataclass
@@ -473,22 +484,50 @@ def _workers(requested: int, jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
-def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: ColorSpace) -> dict:
+def _resolved_settings(p: BlindParams, prep: _Prepared, input_space: ColorSpace, blur_space: ColorSpace) -> dict:
     """The settings actually used, for reports."""
     return {**p.__dict__, "kernel_size": prep.kernel_size, "tiles": [len(prep.ys), len(prep.xs)],
-            "input_space": input_space}
+            "input_space": input_space, "blur_space": blur_space}
 
 
-def _counter(progress: ProgressFn | None, total: int) -> Callable[[], None]:
-    done = 0
+class _Counter:
+    """Progress steps: ``tick()`` after each; ``total`` grows when a second estimate is made."""
 
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
+    def __init__(self, progress: ProgressFn | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
 
-    return tick
+    def __call__(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _estimate_in_blur_space(image: np.ndarray, prep: _Prepared, input_space: ColorSpace, p: BlindParams,
+                            tick: _Counter) -> tuple[_Prepared, np.ndarray, np.ndarray, float,
+                                                     list[list[dict[str, float]]], ColorSpace]:
+    """:func:`_estimate` in linear light, else (:attr:`BlindParams.encoded_fallback`) on the encoded values.
+
+    Args:
+        image: the caller's image, encoded as ``input_space``; ``prep``: it prepared by :func:`_prepare`.
+
+    Returns:
+        The prepared image the kernels belong to (``prep`` or the encoded values' own), the
+        outputs of :func:`_estimate`, and the space in which the kernels convolve.
+    """
+    found = _estimate(prep, p, tick)
+    if input_space != "srgb" or p.encoded_fallback is None or found[1].any():
+        return prep, *found, "linear"
+    # The encoded values read as linear light: the same estimator and checks on the same tiles,
+    # on the values the blur may have convolved.
+    encoded = _prepare(image, kernel_size=prep.kernel_size, tiles=(len(prep.ys), len(prep.xs)),
+                       input_space="linear", p=p)
+    tick.total += _n_estimates(encoded)
+    kernels, blurred, sigma, scores = _estimate(encoded, p, tick)
+    large = np.array([[sc["scale"] > p.encoded_fallback for sc in row] for row in scores], dtype=bool)
+    blurred &= large
+    if not blurred.any():
+        return prep, *found, "linear"
+    return encoded, kernels, blurred, sigma, scores, "srgb"
 
 
 def estimate_tile_kernels(
@@ -509,9 +548,10 @@ def estimate_tile_kernels(
     """
     p = params or BlindParams()
     prep = _prepare(image, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
-    kernels, blurred, sigma, scores = _estimate(prep, p, _counter(progress, _n_estimates(prep)))
-    resolved = _resolved_settings(p, prep, input_space)
-    return TileKernels(kernels, blurred, sigma, prep.scale, prep.ys, prep.xs, resolved, scores)
+    prep, kernels, blurred, sigma, scores, space = _estimate_in_blur_space(
+        image, prep, input_space, p, _Counter(progress, _n_estimates(prep)))
+    resolved = _resolved_settings(p, prep, input_space, space)
+    return TileKernels(kernels, blurred, sigma, prep.scale, prep.ys, prep.xs, resolved, scores, space)
 
 
 def deblur_image_and_kernels(
@@ -542,19 +582,20 @@ def deblur_image_and_kernels(
     """
     p = params or BlindParams()
     prep = _prepare(image_srgb, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
-    lin, scale, kernel_size, ys, xs = prep.lin, prep.scale, prep.kernel_size, prep.ys, prep.xs
-    h, w = lin.shape[:2]
+    kernel_size, ys, xs = prep.kernel_size, prep.ys, prep.xs
+    h, w = prep.lin.shape[:2]
     n_blocks_y = [max(1, int(np.ceil((b - a) / p.block))) for a, b in ys]
     n_blocks_x = [max(1, int(np.ceil((b - a) / p.block))) for a, b in xs]
     total = _n_estimates(prep) + sum(n_blocks_y) * sum(n_blocks_x)
-    tick = _counter(progress, total)
-    kernels, blurred, sigma, _ = _estimate(prep, p, tick)
+    tick = _Counter(progress, total)
+    prep, kernels, blurred, sigma, _, space = _estimate_in_blur_space(image_srgb, prep, input_space, p, tick)
+    lin, scale = prep.lin, prep.scale  # the values the kernels convolve: linear light or the encoded ones
     kernel_size = kernels.shape[-1]  # the largest kernel found (at least the window)
 
-    resolved = _resolved_settings(p, prep, input_space)
+    resolved = _resolved_settings(p, prep, input_space, space)
     if not blurred.any():
         if progress is not None:
-            progress(total, total)
+            progress(tick.total, tick.total)
         out = np.asarray(image_srgb, dtype=np.float32).copy()
         delta = np.zeros((kernel_size, kernel_size), np.float32)
         delta[kernel_size // 2, kernel_size // 2] = 1.0
@@ -584,7 +625,7 @@ def deblur_image_and_kernels(
     out_lin = blend_regions(h, w, lin.shape[2], cells, deconvolve, overlap=p.overlap,
                             margin=3 * kernel_size + p.overlap, progress=tick,
                             workers=_workers(p.workers, sum(bool(blurred[t]) for t in tile_of)))
-    out = linear_to_srgb(out_lin) if input_space == "srgb" else np.clip(out_lin, 0.0, 1.0)
+    out = linear_to_srgb(out_lin) if input_space == "srgb" and space == "linear" else np.clip(out_lin, 0.0, 1.0)
     if np.asarray(image_srgb).ndim == 2:
         out = out[..., 0]
     return DeblurResult(out.astype(np.float32), kernels, blurred, sigma, resolved)

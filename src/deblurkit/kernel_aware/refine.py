@@ -124,7 +124,8 @@ def estimate_kernels(
 
     overrides = {k: v for k, v in (("no_blur_support", no_blur_support), ("agreement", agreement),
                                    ("agreement_downscaled", agreement)) if v is not None}
-    bp = dataclasses.replace(blind.BlindParams(), **overrides)
+    # Linear-light kernels only: the refiner's Wiener inputs are made in linear light.
+    bp = dataclasses.replace(blind.BlindParams(), encoded_fallback=None, **overrides)
     res = blind.estimate_tile_kernels(image, kernel_size=kernel_size, tiles=tiles, progress=progress,
                                       input_space=input_space, params=bp)
     return np.asarray(res.kernels, np.float32), np.asarray(res.blurred, bool)
