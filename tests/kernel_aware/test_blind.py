@@ -238,6 +238,39 @@ def test_a_declined_kernel_is_estimated_again_with_its_pieces_joined(blurred, mo
     assert not strict.blurred.any() and strict.scores[0][0]["bridged"] == 0.0
 
 
+@pytest.mark.parametrize("encoded_scale", [1.0, 2.0])
+def test_the_estimate_on_encoded_values_skips_checks_of_kernels_it_discards(blurred, monkeypatch, encoded_scale):
+    """On the encoded values only kernels found downscaled are kept: a full-resolution one gets
+    neither the half-image re-estimates, the agreement's re-estimates nor the join, which could
+    only overturn a decline; a downscaled one gets the same checks as in linear light."""
+    from deblurkit.kernel_aware import blind
+    from deblurkit.kernel_aware.estimation import KernelEstimate
+
+    blur, _ = blurred
+    kernel = np.zeros((31, 31))
+    kernel[10:21, 4:28] = 1.0 / (11 * 24)  # long and wide enough to be checked at either scale
+    calls: list[tuple[str, object, bool]] = []
+
+    def fake_auto(gray, **kw):
+        space = "linear" if len(calls) < 2 else "encoded"  # linear light: the estimate and its join
+        scale = 1.0 if space == "linear" else encoded_scale
+        calls.append((space, kw["bridge"], kw["agreement_wanted"](kernel, scale, 1.0, 0.0)))
+        return KernelEstimate(kernel, scale, math.nan, 1.0, math.nan)  # rings: declined
+
+    regions: list[float] = []
+    monkeypatch.setattr(blind, "estimate_kernel_auto", fake_auto)
+    monkeypatch.setattr(blind, "region_agreement", lambda gray, kernel, scale, **kw: regions.append(scale) or 0.0)
+    # agreement=0.5: the agreement is measured at full resolution too (by default only downscaled).
+    params = BlindParams(encoded_fallback=1.0, agreement=0.5)
+    found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, params=params)
+    assert not found.blurred.any() and found.blur_space == "linear"
+    linear = [("linear", None, True), ("linear", params.kernel_bridge, True)]
+    if encoded_scale == 1.0:  # discarded: one estimate, no checks
+        assert calls == [*linear, ("encoded", None, False)] and regions == [1.0]
+    else:  # kept if it passes: its decline may be overturned; a join (full resolution) could not be kept
+        assert calls == [*linear, ("encoded", None, True)] and regions == [1.0, 2.0]
+
+
 def _report_kernels_as_found_downscaled(monkeypatch, factor: float) -> None:
     """The pipeline's estimates, unchanged, but reported as made on the image downscaled ``factor`` times."""
     import dataclasses
@@ -295,17 +328,19 @@ def test_clipped_highlights_are_deconvolved_like_the_rest(blurred) -> None:
     assert np.abs(res.image[90:120, 90:120] - img[90:120, 90:120]).max() > 0.05
 
 
-@pytest.mark.parametrize(("encoded_scale", "fallback", "input_space", "used"), [
-    (2.0, 1.0, "srgb", True),      # a large blur found on the encoded values: deconvolved there
-    (1.0, 1.0, "srgb", False),     # a small one is not trusted in that space
-    (2.0, None, "srgb", False),    # the second estimate is off
-    (2.0, 1.0, "linear", False),   # the caller says the values are linear light: nothing to re-read
+@pytest.mark.parametrize(("encoded_scale", "fallback", "input_space", "linear_support", "used"), [
+    (2.0, 1.0, "srgb", 50.0, True),     # a large blur found on the encoded values: deconvolved there
+    (1.0, 1.0, "srgb", 50.0, False),    # a small one is not trusted in that space
+    (2.0, None, "srgb", 50.0, False),   # the second estimate is off
+    (2.0, 1.0, "linear", 50.0, False),  # the caller says the values are linear light: nothing to re-read
+    (2.0, 1.0, "srgb", 6.0, False),     # linear light shows no blur (a near-delta): a sharp photo
 ])
 def test_a_photo_declined_in_linear_light_is_estimated_again_on_its_encoded_values(
-        sharp_srgb, blurred, monkeypatch, encoded_scale, fallback, input_space, used):
+        sharp_srgb, blurred, monkeypatch, encoded_scale, fallback, input_space, linear_support, used):
     """Blur made on the sRGB-encoded values (not a convolution of linear light): where every
-    linear-light kernel is declined, the kernels are estimated on the encoded values and a large
-    one found there is deconvolved there, so the output is not re-encoded."""
+    linear-light kernel is declined but one is longer than a delta, the kernels are estimated on
+    the encoded values and a large one found there is deconvolved there, so the output is not
+    re-encoded."""
     from deblurkit.kernel_aware import blind
 
     _, k = blurred
@@ -313,21 +348,22 @@ def test_a_photo_declined_in_linear_light_is_estimated_again_on_its_encoded_valu
     seen: list[str] = []
     runs: list[object] = []
 
-    def fake_estimate(prep, p, tick):
+    def fake_estimate(prep, p, tick, min_scale=0.0):
         # The first estimate of a run is declined; a second one is trusted if its kernel is large.
         second = bool(runs) and runs[-1] is tick
+        assert min_scale == (p.encoded_fallback if second else 0.0)
         runs.append(tick)
         seen.append("encoded" if np.allclose(prep.lin, blur) else "linear light")
         tick()
         trusted = second and encoded_scale > p.encoded_fallback
-        scores = [[{"scale": encoded_scale if second else 1.0}]]
+        scores = [[{"scale": encoded_scale, "support": 50.0} if second else {"scale": 1.0, "support": linear_support}]]
         return k.astype(np.float32)[None, None], np.array([[trusted]]), 0.002, scores
 
     monkeypatch.setattr(blind, "_estimate", fake_estimate)
     params = BlindParams(encoded_fallback=fallback)
     res = deblur_image_and_kernels(blur, kernel_size=21, tiles=1, input_space=input_space, params=params)
     found = estimate_tile_kernels(blur, kernel_size=21, tiles=1, input_space=input_space, params=params)
-    second = input_space == "srgb" and fallback is not None
+    second = input_space == "srgb" and fallback is not None and linear_support >= BlindParams().no_blur_support
     if second:  # linear light first, then the photo's own values
         assert seen == ["linear light", "encoded"] * 2
     else:

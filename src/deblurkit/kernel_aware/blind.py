@@ -138,8 +138,9 @@ class BlindParams:
     overlap: int = 32
     """Blend width between neighbouring blocks, in pixels."""
     encoded_fallback: float | None = 1.0
-    """Where every tile's kernel is declined in linear light (``input_space="srgb"`` only), the
-    kernels are estimated once more on the sRGB-encoded values themselves, and that result is
+    """Where every tile's kernel is declined in linear light (``input_space="srgb"`` only) and one
+    of them is longer than a delta (:attr:`no_blur_support`: blur on the encoded values blurs
+    linear light too, so a photo of near-deltas is sharp), the kernels are estimated once more on the sRGB-encoded values themselves, and that result is
     deconvolved there if a tile passes the checks with a kernel found on the image downscaled by
     more than this factor (a large blur). Blur is a convolution of linear light in a camera, but
     synthetic benchmarks and frame averages of processed video often blur the encoded values, where
@@ -369,9 +370,14 @@ def _pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
+def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None], *, min_scale: float = 0.0
               ) -> tuple[np.ndarray, np.ndarray, float, list[list[dict[str, float]]]]:
-    """Kernels (padded to one common size), "blurred" flags and :func:`kernel_scores` per tile, and the noise level."""
+    """Kernels (padded to one common size), "blurred" flags and :func:`kernel_scores` per tile, and the noise level.
+
+    ``min_scale``: the caller discards every kernel found on an image downscaled at most this many
+    times, so those kernels skip the checks that could only overturn their decline or replace
+    them (agreement and half-image re-estimates, the join); the kernels kept are the same.
+    """
     gray, kernel_size, ys, xs = prep.gray, prep.kernel_size, prep.ys, prep.xs
     h, w = gray.shape
     ny, nx = len(ys), len(xs)
@@ -386,7 +392,7 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
     def agreement_wanted(kernel: np.ndarray, scale: float, consistency: float, overshoot: float) -> bool:
         # The agreement's two re-estimates are skipped where no threshold reads them, and for a
         # kernel the other checks decline.
-        if agreement_threshold(scale, p) is None:
+        if agreement_threshold(scale, p) is None or scale <= min_scale:
             return False
         partial = {"overshoot": overshoot, "consistency": consistency, "agreement": math.inf, "scale": scale,
                    "connectedness": kernel_connectedness(kernel), "support": kernel_effective_support(kernel)}
@@ -415,8 +421,10 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None]
 
         r = auto()
         scores = kernel_scores(r, sigma)
-        overturned(r, scores)
-        if p.kernel_bridge is None or _deconvolved(scores, p):
+        if r.scale > min_scale:
+            overturned(r, scores)
+        # A join is kept only at full resolution (scale 1), which a ``min_scale`` of 1 or more discards.
+        if p.kernel_bridge is None or _deconvolved(scores, p) or min_scale >= 1.0:
             return r.kernel, scores
         joined = auto(p.kernel_bridge)
         # Only a join that mattered (the cut splits the kernel) and a kernel with a pause; at full
@@ -515,14 +523,17 @@ def _estimate_in_blur_space(image: np.ndarray, prep: _Prepared, input_space: Col
         outputs of :func:`_estimate`, and the space in which the kernels convolve.
     """
     found = _estimate(prep, p, tick)
-    if input_space != "srgb" or p.encoded_fallback is None or found[1].any():
+    # Blur made on the encoded values blurs linear light too: a photo whose kernels there are all
+    # near-deltas is taken as sharp, not estimated again.
+    seen_blur = any(kernel_support_at_scale(sc) >= p.no_blur_support for row in found[3] for sc in row)
+    if input_space != "srgb" or p.encoded_fallback is None or found[1].any() or not seen_blur:
         return prep, *found, "linear"
     # The encoded values read as linear light: the same estimator and checks on the same tiles,
     # on the values the blur may have convolved.
     encoded = _prepare(image, kernel_size=prep.kernel_size, tiles=(len(prep.ys), len(prep.xs)),
                        input_space="linear", p=p)
     tick.total += _n_estimates(encoded)
-    kernels, blurred, sigma, scores = _estimate(encoded, p, tick)
+    kernels, blurred, sigma, scores = _estimate(encoded, p, tick, min_scale=p.encoded_fallback)
     large = np.array([[sc["scale"] > p.encoded_fallback for sc in row] for row in scores], dtype=bool)
     blurred &= large
     if not blurred.any():
