@@ -142,10 +142,11 @@ class BlindParams:
     of them is longer than a delta (:attr:`no_blur_support`: blur on the encoded values blurs
     linear light too, so a photo of near-deltas is sharp), the kernels are estimated once more on
     the sRGB-encoded values themselves, and that result is deconvolved there if a tile passes the
-    checks with a kernel found on the image downscaled by more than this factor (a large blur). Blur is a convolution of linear light in a camera, but
-    synthetic benchmarks and frame averages of processed video often blur the encoded values, where
-    a linear-light estimate fails; small kernels found there on photos blurred in linear light are
-    often wrong (docs/classical.md, "Blur in encoded values"). None: no second estimate."""
+    checks with a kernel found on the image downscaled by more than this factor (a large blur).
+    Blur is a convolution of linear light in a camera, but synthetic benchmarks and frame averages
+    of processed video often blur the encoded values, where a linear-light estimate fails; small
+    kernels found there on photos blurred in linear light are often wrong (docs/classical.md,
+    "Blur in encoded values"). None: no second estimate."""
     saturation: float = 0.98
     """Linear values at or above this (any channel) count as clipped; the kernel is estimated away from them."""
     min_texture: float = 0.25
