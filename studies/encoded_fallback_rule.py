@@ -7,9 +7,10 @@
 
 Reads a :mod:`studies.blind_benchmark` result made with ``encoded_fallback=0`` (every kernel
 that the estimate on the encoded values finds and trusts is deconvolved, whatever its scale). The
-fallback runs only where the linear-light estimate is declined (and longer than a delta), so the other rules follow exactly
-from the same rows: a row deconvolved on the encoded values keeps its gain under a rule that
-accepts its kernel and falls back to the input (gain 0) under one that does not. Rules:
+fallback runs only where the linear-light estimate is declined (and longer than a delta), so the
+other rules follow exactly from the same rows: a row deconvolved on the encoded values keeps its
+gain under a rule that accepts its kernel and falls back to the input (gain 0) under one that
+does not. Rules:
 
 * ``none``: no second estimate (``encoded_fallback=None``);
 * ``large``: kernels found on an image downscaled by more than ``--scale`` (the default,

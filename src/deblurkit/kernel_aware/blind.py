@@ -255,11 +255,16 @@ def kernel_support_at_scale(scores: dict[str, float]) -> float:
     return scores["support"] / max(scores["scale"], 1.0) ** 2
 
 
+def _longer_than_delta(scores: dict[str, float], params: BlindParams) -> bool:
+    """Whether the kernel spans at least ``no_blur_support`` on the image it was estimated on."""
+    return kernel_support_at_scale(scores) >= params.no_blur_support
+
+
 def _deconvolved(scores: dict[str, float], params: BlindParams) -> bool:
     """The pipeline's decision for a tile: its kernel is trusted and is more than a delta, at full
     resolution and on the image it was estimated on (a near-delta found on a downscaled image is a
     blob that upsampling turns into a wrong, wide kernel)."""
-    return kernel_trusted(scores, params) and kernel_support_at_scale(scores) >= params.no_blur_support
+    return kernel_trusted(scores, params) and _longer_than_delta(scores, params)
 
 
 def _texture_map(gray: np.ndarray) -> np.ndarray:
@@ -414,8 +419,7 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None], *, min_
         def overturned(found: KernelEstimate, scores: dict[str, float], bridge: float | None = None) -> None:
             # The half-image re-estimates (made as ``found`` was) are made only where they can
             # overturn a decline: for a kernel longer than a delta at the scale it was estimated on.
-            longer = kernel_support_at_scale(scores) >= p.no_blur_support
-            if p.region_agreement is not None and longer and not _deconvolved(scores, p):
+            if p.region_agreement is not None and _longer_than_delta(scores, p) and not _deconvolved(scores, p):
                 scores["region_agreement"] = region_agreement(
                     gray[a:b, c:d], found.kernel, found.scale, crop=p.est_crop, exclude=exclude, workers=workers,
                     cut=p.kernel_cut, bridge=bridge)
@@ -526,7 +530,7 @@ def _estimate_in_blur_space(image: np.ndarray, prep: _Prepared, input_space: Col
     found = _estimate(prep, p, tick)
     # Blur made on the encoded values blurs linear light too: a photo whose kernels there are all
     # near-deltas is taken as sharp, not estimated again.
-    seen_blur = any(kernel_support_at_scale(sc) >= p.no_blur_support for row in found[3] for sc in row)
+    seen_blur = any(_longer_than_delta(sc, p) for row in found[3] for sc in row)
     if input_space != "srgb" or p.encoded_fallback is None or found[1].any() or not seen_blur:
         return prep, *found, "linear"
     # The encoded values read as linear light: the same estimator and checks on the same tiles,
