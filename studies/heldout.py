@@ -76,6 +76,17 @@ def requested_sets(args: argparse.Namespace) -> Iterator[tuple[str, Path, list[d
             yield set_name, *found
 
 
+def kernel_pairs(args: argparse.Namespace) -> Iterator[tuple[str, Path, list[tuple[dict, np.ndarray]]]]:
+    """``(set name, folder, [(item, true kernel), ...])`` of each set of :func:`requested_sets` that
+    has pairs with a true kernel (a set without any, e.g. ``varying``, is skipped with a note)."""
+    for set_name, root, items in requested_sets(args):
+        pairs = [(it, k) for it in items if (k := true_kernel(root, it)) is not None]
+        if pairs:
+            yield set_name, root, pairs
+        else:
+            print(f"skip {set_name}: no pairs with a true kernel", file=sys.stderr)
+
+
 def available_sets(testsets: str | Path) -> list[str]:
     """The set folders under ``testsets`` (those with a ``meta.json``): :data:`SETS` first, in order."""
     have = sorted(p.name for p in Path(testsets).iterdir() if (p / "meta.json").is_file())

@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from studies.blind_benchmark import working_luminance
-from studies.heldout import add_testset_arguments, load_pair, set_items, true_kernel, write_results
+from studies.heldout import add_testset_arguments, kernel_pairs, load_pair, write_results
 
 ARMS = [(1e-4, True), (1e-4, False), (1e-3, True), (1e-3, False)]
 """(L0 weight, edge selection) of each arm started from the truth."""
@@ -90,16 +90,9 @@ def main(argv: list[str] | None = None) -> int:
              "(studies/kernel_drift.py). Similarity: kernel_similarity to the truth (1 = equal up to a shift); "
              "support ratio: effective support 1/sum(k^2) of the estimate over the truth's (median).")
     lines = [intro, ""]
-    for name in args.sets:
-        found = set_items(args.testsets, name, args.limit, args.all_photos)
-        if found is None:
-            continue
-        root, items = found
+    for name, root, pairs in kernel_pairs(args):
         rows = []
-        for it in items:
-            k_true = true_kernel(root, it)
-            if k_true is None:
-                continue
+        for it, k_true in pairs:
             blur, _ = load_pair(root, it["index"])
             row = {"index": it["index"], "photo": it.get("photo"),
                    **drift(working_luminance(blur), k_true, steps=args.steps, margin=args.margin)}
@@ -107,9 +100,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}/{it['index']:03d}: from the truth " + ", ".join(
                 f"{a} {v[-1][0]:.2f}" for a, v in row["arms"].items()) + f"; from scratch {row['from_scratch'][0]:.2f}",
                 file=sys.stderr, flush=True)
-        if not rows:
-            print(f"skip {name}: no pairs with a true kernel", file=sys.stderr)
-            continue
         results["sets"][name] = rows
         lines += summary_lines(name, rows, args.steps)
     seconds = time.perf_counter() - t0
