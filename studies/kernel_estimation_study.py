@@ -27,6 +27,9 @@ noise-adapted weight; ``deblurkit.kernel_aware.blind.deconvolve_with_kernel``). 
   of it: a no-reference score in the spirit of Liu et al. 2013's learned deblur quality, with a
   network that knows what sharp photos look like; ``network, kernels only``: the same among the
   settings alone (never declining);
+* ``free energy``: per image, the candidate (settings and delta) with the lowest variational free
+  energy (:func:`studies.marginal_likelihood.free_energy`: an upper bound on ``-log p(blurry |
+  kernel)`` that integrates over the latent image, Levin et al. 2011's criterion for a kernel);
 * ``oracle``: per image, the best candidate by PSNR (needs the truth; an upper bound for any rule).
 
 ``clean`` repeats the default setting on a re-blur of the sharp luminance with the true kernel
@@ -66,6 +69,10 @@ SETTINGS: dict[str, dict] = {
 }
 """Estimator settings compared (keyword arguments of ``estimate_kernel``; ``{}`` = the shipped one)."""
 
+FREE_ENERGY_WINDOW = 45
+"""Common window (px) of the candidates' free energies: the largest setting's kernel (41 px) and
+the test sets' true kernels fit."""
+
 
 def normalised_sparsity(lin: np.ndarray) -> float:
     """``|grad|_1 / |grad|_2`` of the luminance (x plus y), ignoring a 20-px border."""
@@ -103,6 +110,7 @@ def study_image(job: tuple[str, int]) -> dict:
     from deblurkit.kernel_aware.blind import deconvolve_with_kernel, kernel_effective_support
     from deblurkit.kernel_aware.estimation import estimate_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
+    from studies.marginal_likelihood import free_energy
 
     root, index = Path(job[0]), job[1]
     blur, sharp = load_pair(root, index)
@@ -129,6 +137,7 @@ def study_image(job: tuple[str, int]) -> dict:
             "gain": metrics(out_srgb, sharp)[0] - base,
             "sparsity": normalised_sparsity(out),
             "network_change": network_change(out_srgb),
+            "free_energy": free_energy(gray, k, size=FREE_ENERGY_WINDOW),
         }
     names = list(SETTINGS)
     sim = np.array([[kernel_similarity(kernels[a], kernels[b]) for b in names] for a in names])
@@ -137,6 +146,7 @@ def study_image(job: tuple[str, int]) -> dict:
     row["sparsity"] = min(candidates, key=lambda n: row["rows"][n]["sparsity"])
     row["network"] = max(candidates, key=lambda n: row["rows"][n]["network_change"])
     row["network, kernels only"] = max(names, key=lambda n: row["rows"][n]["network_change"])
+    row["free energy"] = min(candidates, key=lambda n: row["rows"][n]["free_energy"])
     row["oracle"] = max(candidates, key=lambda n: row["rows"][n]["gain"])
     pad = 3 * true_k.shape[0]
     sharp_gray = np.pad(luminance(srgb_to_linear(sharp)), pad, mode="reflect")
@@ -148,7 +158,7 @@ def study_image(job: tuple[str, int]) -> dict:
 def summarise(per_image: list[dict]) -> list[dict]:
     """One dict per row name: mean similarity, median support ratio, gains."""
     out = []
-    rules = ("consensus", "sparsity", "network", "network, kernels only", "oracle")
+    rules = ("consensus", "sparsity", "network", "network, kernels only", "free energy", "oracle")
     rule_rows = {rule: [r["rows"][r[rule]] for r in per_image] for rule in rules}
     names = list(SETTINGS) + ["delta", "true"]
     for name, rows in [(n, [r["rows"][n] for r in per_image]) for n in names] + list(rule_rows.items()):

@@ -165,7 +165,7 @@ def test_kernel_study_sparsity_rises_with_blur_and_rules_pick_per_image():
     def image(gains: dict[str, float], rule: str) -> dict:
         rows = {n: {"similarity": 0.5, "support_ratio": 2.0, "gain": gains.get(n, -1.0), "sparsity": 1.0} for n in names}
         return {"rows": rows, "consensus": rule, "sparsity": rule, "network": rule, "network, kernels only": rule,
-                "oracle": max(rows, key=lambda n: rows[n]["gain"])}
+                "free energy": "true" if rule == "delta" else rule, "oracle": max(rows, key=lambda n: rows[n]["gain"])}
 
     per_image = [image({"default": 2.0, "delta": 0.1, "true": 3.0}, "default"),
                  image({"default": -4.0, "gamma 8": 1.0, "delta": 0.3, "true": 2.0}, "delta")]
@@ -174,6 +174,7 @@ def test_kernel_study_sparsity_rises_with_blur_and_rules_pick_per_image():
     assert summary["default"]["oracle_gated"] == 1.0  # a gate that knew would drop the -4 dB image
     assert summary["consensus"]["gain"] == (2.0 + 0.3) / 2
     assert summary["network"]["gain"] == summary["network, kernels only"]["gain"] == (2.0 + 0.3) / 2
+    assert summary["free energy"]["gain"] == (2.0 + 2.0) / 2
     assert summary["true"]["gain"] == 2.5
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from scipy.signal import fftconvolve
 
 from deblurkit.kernel_aware.kernels import kernel_similarity
@@ -44,6 +45,19 @@ def test_latent_moments_shapes_and_a_delta_kernel_returns_the_data(rng):
     assert mean.shape == var.shape == (34, 44)
     assert (var > 0).all()
     np.testing.assert_allclose(mean[2:-2, 2:-2], y, atol=2e-3)
+
+
+def test_free_energy_prefers_the_true_kernel_to_wider_ones(rng):
+    import cv2
+
+    kernel = random_shake_kernel(11, 8.0, rng)
+    sharp = np.clip(cv2.GaussianBlur(rng.random((120, 120)), (0, 0), 1.5) * 1.6 - 0.3, 0, 1)
+    blur = fftconvolve(sharp, kernel, mode="same") + rng.normal(0.0, 0.005, sharp.shape)
+    true = ml.free_energy(blur, kernel, size=23)
+    assert true < ml.free_energy(blur, np.ones((11, 11)), size=23)
+    assert true < ml.free_energy(blur, cv2.resize(kernel, (21, 21)), size=23)
+    with pytest.raises(ValueError, match="larger than the common window"):
+        ml.free_energy(blur, kernel, size=9)
 
 
 def test_study_tracks_the_three_starts_and_writes_its_tables(tmp_path, rng):
