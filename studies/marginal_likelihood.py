@@ -362,6 +362,7 @@ def _windowed(kernel: np.ndarray, margin: int) -> np.ndarray:
 def pair_row(blur: np.ndarray, sharp: np.ndarray, k_true: np.ndarray, *, steps: int, margin: int,
              kernel_size: int) -> dict:
     """The three measurements of one pair (see the module docstring)."""
+    from deblurkit.color import luminance, srgb_to_linear, working_scale
     from deblurkit.kernel_aware.blind import kernel_effective_support
     from deblurkit.kernel_aware.kernels import kernel_similarity
 
@@ -378,8 +379,6 @@ def pair_row(blur: np.ndarray, sharp: np.ndarray, k_true: np.ndarray, *, steps: 
         k = variational_step(ys, k, NOISE)
         track.append(measured(k))
     # the sharp photo's luminance on the blurry one's working scale
-    from deblurkit.color import luminance, srgb_to_linear, working_scale
-
     sharp_gray = luminance(srgb_to_linear(sharp)) / working_scale(luminance(srgb_to_linear(blur)))
     window = _windowed(k_true, margin).shape[0]
     p = window // 2
