@@ -36,16 +36,24 @@ ARMS = [(1e-4, True), (1e-4, False), (1e-3, True), (1e-3, False)]
 """(L0 weight, edge selection) of each arm started from the truth."""
 
 
+def windowed_kernel(kernel: np.ndarray, margin: int) -> np.ndarray:
+    """``kernel`` centred in a square window ``margin`` px wider on each side (odd size), the way
+    the pipeline fits its window around a kernel."""
+    size = (kernel.shape[0] + 2 * margin) | 1
+    out = np.zeros((size, size))
+    o = (size - kernel.shape[0]) // 2
+    out[o:o + kernel.shape[0], o:o + kernel.shape[1]] = kernel
+    return out
+
+
 def drift(gray: np.ndarray, k_true: np.ndarray, *, steps: int, margin: int) -> dict:
     """Similarity and support ratio of every arm after each step, and of the estimator from scratch."""
     from deblurkit.kernel_aware.blind import kernel_effective_support
     from deblurkit.kernel_aware.estimation import estimate_kernel, update_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
 
-    size = (k_true.shape[0] + 2 * margin) | 1
-    start = np.zeros((size, size))
-    o = (size - k_true.shape[0]) // 2
-    start[o:o + k_true.shape[0], o:o + k_true.shape[1]] = k_true
+    start = windowed_kernel(k_true, margin)
+    size = start.shape[0]
     true_support = kernel_effective_support(k_true)
     row: dict = {"true_support": true_support, "window": size, "arms": {}}
     for lam, select in ARMS:

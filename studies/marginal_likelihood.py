@@ -61,6 +61,7 @@ import numpy as np
 
 from studies.blind_benchmark import working_luminance
 from studies.heldout import add_testset_arguments, kernel_pairs, load_pair, write_results
+from studies.kernel_drift import windowed_kernel
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,6 @@ class _ValidConvolution:
         import scipy.fft
 
         self._fft = scipy.fft
-        self.kernel = kernel
         self.m = latent_shape
         self.k = kernel.shape
         self.n = (latent_shape[0] - kernel.shape[0] + 1, latent_shape[1] - kernel.shape[1] + 1)
@@ -158,6 +158,21 @@ def _conjugate_gradients(apply, b: np.ndarray, x: np.ndarray, iterations: int) -
     return x
 
 
+def _data_diagonal(y: np.ndarray, kernel: np.ndarray, noise: float) -> np.ndarray:
+    """``diag(K^T K) / s^2``: each latent pixel's squared kernel taps that land on observed pixels."""
+    from scipy.signal import fftconvolve
+
+    return np.maximum(fftconvolve(np.ones_like(y), (kernel ** 2)[::-1, ::-1], mode="full"), 0.0) / noise ** 2
+
+
+def _responsibilities(second: np.ndarray, prior: MogPrior) -> np.ndarray:
+    """``q(component | pixel)`` of the mixture given each pixel's ``E[x^2]``; shape ``second.shape + (C,)``."""
+    ivars = np.asarray(prior.inverse_variances)
+    logp = -0.5 * second[..., None] * ivars + np.log(prior.weights) + 0.5 * np.log(ivars)
+    resp = np.exp(logp - logp.max(-1, keepdims=True))
+    return resp / resp.sum(-1, keepdims=True)
+
+
 def latent_moments(y: np.ndarray, kernel: np.ndarray, noise: float, prior: MogPrior = DEFAULT_PRIOR, *,
                    cg_iterations: int = 15) -> tuple[np.ndarray, np.ndarray]:
     """Mean and diagonal variance of one derivative image's latent distribution.
@@ -172,25 +187,18 @@ def latent_moments(y: np.ndarray, kernel: np.ndarray, noise: float, prior: MogPr
     Returns:
         (mean, variance), each ``(N1 + k1 - 1, N2 + k2 - 1)``.
     """
-    from scipy.signal import fftconvolve
-
     pis = np.asarray(prior.weights)
     ivars = np.asarray(prior.inverse_variances)
     shape = (y.shape[0] + kernel.shape[0] - 1, y.shape[1] + kernel.shape[1] - 1)
     op = _ValidConvolution(kernel, shape)
-    # diag(K^T K): each latent pixel's squared kernel taps that land on observed pixels
-    data_diag = np.maximum(fftconvolve(np.ones_like(y), (kernel ** 2)[::-1, ::-1], mode="full"), 0.0) / noise ** 2
+    data_diag = _data_diagonal(y, kernel, noise)
     rhs = op.adjoint(y) / noise ** 2
     mean = np.zeros(shape)
     weights = np.full(shape, float((pis * ivars).sum()))
     variance = 1.0 / (data_diag + weights)
     for solve in range(3):
         if solve:
-            second = mean ** 2 + variance
-            logp = -0.5 * second[..., None] * ivars + np.log(pis) + 0.5 * np.log(ivars)
-            resp = np.exp(logp - logp.max(-1, keepdims=True))
-            resp /= resp.sum(-1, keepdims=True)
-            weights = resp @ ivars
+            weights = _responsibilities(mean ** 2 + variance, prior) @ ivars
         mean = _conjugate_gradients(lambda v, w=weights: op.adjoint(op.forward(v)) / noise ** 2 + w * v,
                                     rhs, mean, cg_iterations)
         variance = 1.0 / (data_diag + weights)
@@ -326,8 +334,6 @@ def free_energy(gray: np.ndarray, kernel: np.ndarray, *, size: int, noise: float
     Returns:
         free energy per pixel of ``gray`` (up to a constant shared by every kernel).
     """
-    from scipy.signal import fftconvolve
-
     k = np.asarray(kernel, np.float64)
     if k.shape[0] > size or k.shape[1] > size:
         raise ValueError(f"kernel {k.shape} is larger than the common window {size}")
@@ -340,23 +346,12 @@ def free_energy(gray: np.ndarray, kernel: np.ndarray, *, size: int, noise: float
     for y in _derivatives(gray):
         mean, var = latent_moments(y, k, noise, prior, cg_iterations=cg_iterations)
         residual = y - _ValidConvolution(k, mean.shape).forward(mean)
-        data_diag = np.maximum(fftconvolve(np.ones_like(y), (k ** 2)[::-1, ::-1], mode="full"), 0.0) / noise ** 2
         second = mean ** 2 + var
-        logp = -0.5 * second[..., None] * ivars + np.log(pis) + 0.5 * np.log(ivars)
-        resp = np.exp(logp - logp.max(-1, keepdims=True))
-        resp /= resp.sum(-1, keepdims=True)
-        total += 0.5 * (residual ** 2).sum() / noise ** 2 + 0.5 * (data_diag * var).sum()
+        resp = _responsibilities(second, prior)
+        total += 0.5 * (residual ** 2).sum() / noise ** 2 + 0.5 * (_data_diagonal(y, k, noise) * var).sum()
         total += (resp * (0.5 * second[..., None] * ivars - 0.5 * np.log(ivars) - np.log(pis))).sum()
         total += (resp * np.log(np.maximum(resp, 1e-300))).sum() - 0.5 * np.log(var).sum()
     return float(total / gray.size)
-
-
-def _windowed(kernel: np.ndarray, margin: int) -> np.ndarray:
-    size = (kernel.shape[0] + 2 * margin) | 1
-    out = np.zeros((size, size))
-    o = (size - kernel.shape[0]) // 2
-    out[o:o + kernel.shape[0], o:o + kernel.shape[1]] = kernel
-    return out
 
 
 def pair_row(blur: np.ndarray, sharp: np.ndarray, k_true: np.ndarray, *, steps: int, margin: int,
@@ -373,14 +368,14 @@ def pair_row(blur: np.ndarray, sharp: np.ndarray, k_true: np.ndarray, *, steps: 
         return [kernel_similarity(k, k_true), kernel_effective_support(k) / true_support]
 
     ys = _derivatives(gray)
-    k = _windowed(k_true, margin)
-    track = []
+    start = windowed_kernel(k_true, margin)
+    window = start.shape[0]
+    k, track = start, []
     for _ in range(steps):
         k = variational_step(ys, k, NOISE)
         track.append(measured(k))
     # the sharp photo's luminance on the blurry one's working scale
     sharp_gray = luminance(srgb_to_linear(sharp)) / working_scale(luminance(srgb_to_linear(blur)))
-    window = _windowed(k_true, margin).shape[0]
     p = window // 2
     xs = _derivatives(sharp_gray)
     cropped = [y[p:-p, p:-p] for y in ys]
