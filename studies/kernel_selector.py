@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""A learned no-reference kernel selector: can a model trained on synthetic pairs pick, per photo,
+the kernel estimate that deconvolves best?
+
+    # training pools: photos of ../shared/data/sharp, never the held-out photos (BSDS500's photos
+    # are too small for the 384-px sets: capture only)
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/bsds500 --limit 30 \
+        --sets capture --out data/selector-bsds500
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/sunhays80 --limit 20 \
+        --sets capture uniform noise-low --out data/selector-sunhays80
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/urban100 --limit 30 \
+        --sets uniform noise-low --out data/selector-urban100
+    for t in data/selector-bsds500 data/selector-sunhays80 data/selector-urban100 data/testsets; do
+        python -m studies.kernel_selector collect --testsets $t; done
+    python -m studies.kernel_selector collect --testsets data/valsets --sets uniform noise-low
+    python -m studies.kernel_selector collect --testsets data/valsets --sets capture --limit 44
+    # the held-out paths re-timed with pauses (studies/paused_shake.py), without and with sensor noise
+    python -m studies.paused_shake --testsets data/testsets --set capture --out data/testsets-paused
+    python -m studies.paused_shake --testsets data/testsets --set uniform --out data/testsets-paused
+    python -m studies.paused_shake --testsets data/testsets --set capture --noise --out data/testsets-paused-noise
+    python -m studies.kernel_selector collect --testsets data/testsets-paused/paused
+    python -m studies.kernel_selector collect --testsets data/testsets-paused-noise/paused
+    python -m studies.kernel_selector fit
+
+``studies/kernel_estimation_study.py`` found that the per-photo best of its 12 estimator settings
+and "no deconvolution" comes within 0.1 dB of the true kernel, and that no hand-made rule
+(consensus, gradient sparsity, the shipped network's judgement, the variational free energy)
+finds it. Liu, Wang, Cho & Tang (2013) learned a no-reference quality of deblurred images from
+labelled examples to choose among kernels and parameters. The same idea here, with the gain over
+the blurry photo (PSNR, known on synthetic pairs) as the label:
+
+``collect``: per pair of a set folder, the candidates (the study's ``SETTINGS`` of
+:func:`deblurkit.kernel_aware.estimation.estimate_kernel` and a delta kernel, i.e. the
+deconvolution's prior alone), each deconvolved by (b)'s step
+(:func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel`), with its no-reference features
+(:func:`candidate_features`: the kernel's shape, its agreement with the other candidates, and
+what the deconvolution did to the photo) and its gain over the blurry input (unaligned and
+shift-aligned PSNR, sRGB) and similarity to the true kernel. One JSON per set under
+``--cache``/<testsets folder name>, written after every pair, so an interrupted run resumes.
+
+``fit``: gradient-boosted regressors (scikit-learn) of each candidate's gain from its features
+(:data:`MODELS`: of the mean, and of a low quantile), trained on the ``--train`` pools (other
+photos than every set it is scored on). Each one's rule: per photo the candidate with the largest
+prediction. Scored by photo-grouped 5-fold cross-validation on the training pools and, trained on
+all of them, on the ``--evaluate`` folders, beside the shipped setting, no deconvolution, the true
+kernel and the oracle (the best candidate, chosen with the truth). Writes ``--out`` ``.md`` and
+``.json``. Needs scikit-learn (the ``curate`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from studies.heldout import available_sets, load_pair, set_items, true_kernel, write_results
+from studies.kernel_estimation_study import SETTINGS, network_change, normalised_sparsity
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "data/kernel_selector_cache"
+TRAIN = ["data/selector-bsds500", "data/selector-sunhays80", "data/selector-urban100"]
+EVALUATE = ["data/valsets", "data/testsets", "data/testsets-paused/paused", "data/testsets-paused-noise/paused"]
+BORDER = 15
+"""Least border crop (px) of the shift-aligned PSNR (at least the shift reach; as ``studies/blind_benchmark.py``)."""
+DELTA = "delta"
+"""The candidate that does not deblur: a 3x3 delta kernel (the deconvolution's prior alone)."""
+
+
+def delta_kernel() -> np.ndarray:
+    k = np.zeros((3, 3), np.float32)
+    k[1, 1] = 1.0
+    return k
+
+
+def _interior(x: np.ndarray, border: int) -> np.ndarray:
+    b = min(border, min(x.shape[:2]) // 4)
+    return x[b:x.shape[0] - b, b:x.shape[1] - b]
+
+
+def candidate_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np.ndarray, others: list[np.ndarray],
+                       sigma: float) -> dict[str, float]:
+    """No-reference features of one candidate kernel of a blurry photo.
+
+    Args:
+        gray: the blurry photo's linear luminance at the working scale ``(H, W)`` (99.5th percentile 1).
+        kernel: the candidate ``(k, k)``, summing to 1.
+        deconvolved: the deconvolution's luminance at the same scale ``(H, W)``.
+        others: the photo's other candidate kernels (their agreement with this one).
+        sigma: the photo's noise standard deviation at that scale.
+
+    Returns:
+        The kernel's log effective support and log extent, their ratio, connectedness and pause
+        share; its mean and largest similarity to the other candidates; the deconvolution's
+        overshoot out of [0, 1], its 99th-percentile excess over the blurry photo's local range
+        (relative to that range), its gradient sparsity ``|grad|_1 / |grad|_2``, the log ratio of
+        its gradient energy to the blurry photo's, and its re-blur residual in noise units; the
+        photo's spectral power where the kernel passes under 5 % (log, noise units); the log noise level.
+    """
+    from scipy import ndimage
+    from scipy.signal import fftconvolve
+
+    from deblurkit.kernel_aware.blind import kernel_effective_support
+    from deblurkit.kernel_aware.estimation import kernel_connectedness, kernel_extent, kernel_pause_share
+    from deblurkit.kernel_aware.kernels import kernel_similarity
+    from studies.trust_score_probe import spectral_residue
+
+    support = kernel_effective_support(kernel)
+    extent = float(max(kernel_extent(kernel), 1))
+    sims = [kernel_similarity(kernel, o) for o in others] or [1.0]
+    size = max(kernel.shape[0], 3)
+    border = 2 * size
+    x = _interior(deconvolved, border)
+    lo = _interior(ndimage.minimum_filter(gray, size), border)
+    hi = _interior(ndimage.maximum_filter(gray, size), border)
+    excess = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
+    reblur = fftconvolve(deconvolved, kernel, mode="same")
+    residual = _interior(reblur - gray, border)
+
+    def grad_energy(img: np.ndarray) -> float:
+        return float((np.diff(img, axis=0) ** 2).mean() + (np.diff(img, axis=1) ** 2).mean())
+
+    return {
+        "log_support": math.log(support),
+        "log_extent": math.log(extent),
+        "compactness": support / extent,
+        "connectedness": kernel_connectedness(kernel),
+        "pause_share": kernel_pause_share(kernel) if kernel.shape[0] > 3 else 1.0,
+        "agreement_mean": float(np.mean(sims)),
+        "agreement_max": float(np.max(sims)),
+        "overshoot": float(np.mean(np.maximum(x - 1.0, 0.0) + np.maximum(-x, 0.0))),
+        "ringing": float(np.quantile(excess / np.maximum(hi - lo, 0.02), 0.99)),
+        "sparsity": normalised_sparsity(np.repeat(deconvolved[..., None], 3, axis=2)),
+        "log_gradient_gain": math.log(max(grad_energy(x), 1e-12) / max(grad_energy(_interior(gray, border)), 1e-12)),
+        "reblur_residual": float(np.sqrt((residual ** 2).mean())) / max(sigma, 1e-4),
+        "log_spectral_residue": math.log1p(spectral_residue(gray, kernel)),
+        "log_noise": math.log(max(sigma, 1e-5)),
+    }
+
+
+def collect_pair(job: tuple[str, int]) -> dict:
+    """Every candidate of one pair: features, gains and similarity to the true kernel."""
+    from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
+    from deblurkit.kernel_aware.blind import deconvolve_with_kernel, estimate_noise_sigma
+    from deblurkit.kernel_aware.estimation import estimate_kernel
+    from deblurkit.kernel_aware.kernels import kernel_similarity
+    from studies.blind_benchmark import scores
+
+    root, index = Path(job[0]), job[1]
+    blur, sharp = load_pair(root, index)
+    true_k = np.load(root / "kernels" / f"{index:03d}.npy")
+    lin = srgb_to_linear(blur)
+    lum = luminance(lin)
+    scale = working_scale(lum)
+    gray = (lum / scale).astype(np.float32)
+    sigma = estimate_noise_sigma(gray)
+    reach = max(true_k.shape[0] // 2, 1)
+    border = max(math.ceil(reach), BORDER)
+    base = scores(blur, sharp, reach, border)
+    kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
+    kernels[DELTA] = delta_kernel()
+    rows = {}
+    for name, k in {**kernels, "true": true_k}.items():
+        out = deconvolve_with_kernel(lin, k)
+        out_srgb = np.clip(linear_to_srgb(out), 0.0, 1.0).astype(np.float32)
+        got = scores(out_srgb, sharp, reach, border)
+        row = {
+            "gain": got["psnr"] - base["psnr"],
+            "aligned_gain": got["psnr_aligned"] - base["psnr_aligned"],
+            "similarity": kernel_similarity(k, true_k),
+        }
+        if name != "true":
+            others = [o for n, o in kernels.items() if n not in (name, DELTA)]
+            row["features"] = candidate_features(gray, np.asarray(k, np.float64), luminance(out) / scale,
+                                                 others, sigma)
+            row["features"]["network_change"] = network_change(out_srgb)
+        rows[name] = row
+    return {"index": index, "rows": rows}
+
+
+def pool_name(testsets: str | Path) -> str:
+    """A set folder's name in the cache and the tables: its folder name, with its parent's where the
+    parent is not ``data/`` (``data/testsets-paused/paused`` -> ``testsets-paused-paused``)."""
+    path = Path(testsets).resolve()
+    return path.name if path.parent == ROOT / "data" else f"{path.parent.name}-{path.name}"
+
+
+def cache_file(cache: Path, testsets: str | Path, set_name: str) -> Path:
+    return cache / pool_name(testsets) / f"{set_name}.json"
+
+
+def collect(args: argparse.Namespace) -> int:
+    from deblurkit.io import atomic_write
+
+    sets = args.sets or [s for s in available_sets(args.testsets) if s in ("capture", "uniform", "noise-low")]
+    for set_name in sets:
+        found = set_items(args.testsets, set_name, args.limit)
+        if found is None:
+            continue
+        root, items = found
+        path = cache_file(Path(args.cache), args.testsets, set_name)
+        done = json.loads(path.read_text()) if path.is_file() else {"pairs": {}}
+        todo = [it for it in items if str(it["index"]) not in done["pairs"] and true_kernel(root, it) is not None]
+        print(f"{pool_name(args.testsets)}/{set_name}: {len(items) - len(todo)} of {len(items)} pairs collected",
+              file=sys.stderr)
+        t0 = time.time()
+        jobs = [(str(root), int(it["index"])) for it in todo]
+        with ProcessPoolExecutor(max(1, args.workers)) as pool:
+            # One worker: in this process (its settings are those of this process).
+            rows = map(collect_pair, jobs) if args.workers <= 1 else pool.map(collect_pair, jobs)
+            for n, row in enumerate(rows, 1):
+                row["photo"] = next(it["photo"] for it in todo if int(it["index"]) == row["index"])
+                done["pairs"][str(row["index"])] = row
+                with atomic_write(path, "w") as fh:
+                    json.dump(done, fh)
+                print(f"  {n}/{len(todo)} ({time.time() - t0:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def load_pairs(cache: Path, testsets: str | Path, sets: list[str] | None = None) -> dict[str, list[dict]]:
+    """The collected pairs of a folder's sets (``{set: [pair, ...]}``), each tagged with its pool."""
+    out = {}
+    folder = cache / pool_name(testsets)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if sets and path.stem not in sets:
+            continue
+        pairs = list(json.loads(path.read_text())["pairs"].values())
+        for p in pairs:
+            p["pool"] = f"{pool_name(testsets)}/{path.stem}"
+        out[path.stem] = sorted(pairs, key=lambda p: p["index"])
+    return out
+
+
+def candidate_names() -> list[str]:
+    return list(SETTINGS) + [DELTA]
+
+
+def design(pairs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Feature matrix (one row per pair and candidate), gains, pair index of each row, feature names.
+
+    Each row holds the candidate's features, the same minus the photo's delta candidate's (what the
+    kernel changes over the prior alone) and minus their median over the photo's kernel candidates
+    (how it stands among them: a tree compares a feature with fixed thresholds only), and a flag for
+    the delta candidate.
+    """
+    names = candidate_names()
+    keys = sorted(pairs[0]["rows"][DELTA]["features"])
+    x, y, group = [], [], []
+    for i, pair in enumerate(pairs):
+        f = np.array([[pair["rows"][name]["features"][k] for k in keys] for name in names])
+        base = f[names.index(DELTA)]
+        median = np.median(f[[n != DELTA for n in names]], axis=0)
+        for j, name in enumerate(names):
+            x.append(np.concatenate([f[j], f[j] - base, f[j] - median, [float(name == DELTA)]]))
+            y.append(pair["rows"][name]["gain"])
+            group.append(i)
+    feature_names = keys + [f"{k} - delta" for k in keys] + [f"{k} - median" for k in keys] + ["is_delta"]
+    return np.array(x), np.array(y), np.array(group), feature_names
+
+
+MODELS: dict[str, dict] = {
+    "mean": {"loss": "squared_error"},
+    "25 % quantile": {"loss": "quantile", "quantile": 0.25},
+    "10 % quantile": {"loss": "quantile", "quantile": 0.1},
+}
+"""The regressors compared: of the mean gain, and of a low quantile of it (a cautious rule: a
+candidate whose features also occur with losses ranks low even where it usually gains)."""
+
+
+def fit_model(x: np.ndarray, y: np.ndarray, model: str = "mean"):
+    """Gradient-boosted regression of the (clipped) gain, one of :data:`MODELS`."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    reg = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=20,
+                                        l2_regularization=1.0, random_state=0, **MODELS[model])
+    # Clipped: a kernel that loses 5 dB or 15 dB is equally wrong; the choice needs the order near the top.
+    return reg.fit(x, np.clip(y, -5.0, None))
+
+
+def choose(pairs: list[dict], predicted: np.ndarray) -> list[str]:
+    """Per pair the candidate with the largest prediction (``predicted``: one per pair and candidate,
+    in :func:`design`'s order)."""
+    names = candidate_names()
+    return [names[int(np.argmax(row))] for row in predicted.reshape(len(pairs), len(names))]
+
+
+def score_rule(pairs: list[dict], picks: list[str]) -> dict[str, float]:
+    """Mean and worst gain (unaligned and aligned) of a per-pair choice, the mean similarity to the
+    truth of the kernels it deconvolves with, and how often it picked the delta candidate."""
+    g = np.array([p["rows"][c]["gain"] for p, c in zip(pairs, picks, strict=True)])
+    a = np.array([p["rows"][c]["aligned_gain"] for p, c in zip(pairs, picks, strict=True)])
+    sims = [p["rows"][c]["similarity"] for p, c in zip(pairs, picks, strict=True) if c != DELTA]
+    return {"gain": float(g.mean()), "worst": float(g.min()), "aligned_gain": float(a.mean()),
+            "aligned_worst": float(a.min()), "similarity": float(np.mean(sims)) if sims else math.nan,
+            "delta": sum(c == DELTA for c in picks), "pairs": len(pairs)}
+
+
+def fixed_and_oracle_rows(pairs: list[dict]) -> dict[str, dict]:
+    rows = {
+        "shipped setting": score_rule(pairs, ["default"] * len(pairs)),
+        "no deconvolution (delta)": score_rule(pairs, [DELTA] * len(pairs)),
+        "true kernel": score_rule(pairs, ["true"] * len(pairs)),
+        "oracle (best candidate)": score_rule(pairs, [max(candidate_names(), key=lambda n: p["rows"][n]["gain"])
+                                                      for p in pairs]),
+    }
+    rows["true kernel"]["similarity"] = 1.0
+    return rows
+
+
+def _photo(pair: dict) -> str:
+    return pair["pool"].split("/")[0] + "/" + pair["photo"]
+
+
+def cross_validated(pairs: list[dict], folds: int, model: str) -> list[str]:
+    """Picks of models trained without each photo's pairs (photo-grouped folds)."""
+    x, y, group, _ = design(pairs)
+    photos = sorted({_photo(p) for p in pairs})
+    fold_of = {ph: i % folds for i, ph in enumerate(np.random.default_rng(0).permutation(photos))}
+    pair_fold = np.array([fold_of[_photo(p)] for p in pairs])
+    predicted = np.zeros(len(y))
+    for f in range(folds):
+        test_rows = pair_fold[group] == f
+        predicted[test_rows] = fit_model(x[~test_rows], y[~test_rows], model).predict(x[test_rows])
+    return choose(pairs, predicted)
+
+
+def fit(args: argparse.Namespace) -> int:
+    from threadpoolctl import threadpool_limits
+
+    t0 = time.time()
+    # One thread: a few thousand rows fit in seconds, and OpenMP threads beside other jobs stall.
+    threadpool_limits(limits=1)
+    cache = Path(args.cache)
+    train = [p for folder in args.train for ps in load_pairs(cache, folder).values() for p in ps]
+    if not train:
+        raise SystemExit(f"no collected pairs for {args.train} under {cache} (run 'collect' first)")
+    results: dict = {"train_pairs": len(train), "train_photos": len({_photo(p) for p in train}), "sets": {}}
+    pools = ", ".join(pool_name(t) for t in args.train)
+    lines = [(f"Learned kernel selector: trained on {len(train)} pairs of {results['train_photos']} photos "
+              f"({pools}); gain of (b)'s deconvolution step over the blurry input, PSNR dB (sRGB), mean / worst; "
+              "aligned = after the best sub-pixel shift within half the true kernel size. Candidates: the 12 "
+              "estimator settings of studies/kernel_estimation_study.py and a delta kernel (no deblurring). "
+              "'learned (M)': per photo the candidate with the largest prediction of the regressor M of the gain."),
+             ""]
+
+    def table(title: str, pairs: list[dict], rows: dict[str, dict]) -> None:
+        lines.extend([f"### {title} ({len(pairs)} pairs)", "",
+                      "| rule | gain | aligned gain | similarity of the kernels used | delta picked |",
+                      "|---|---|---|---|---|"])
+        for name, r in rows.items():
+            lines.append(f"| {name} | {r['gain']:+.2f} / {r['worst']:+.2f} | {r['aligned_gain']:+.2f} / "
+                         f"{r['aligned_worst']:+.2f} | {r['similarity']:.3f} | {r['delta']} |")
+        lines.append("")
+
+    by_pool: dict[str, list[int]] = {}
+    for i, p in enumerate(train):
+        by_pool.setdefault(p["pool"], []).append(i)
+    picks = {m: cross_validated(train, args.folds, m) for m in MODELS}
+    for pool, idx in sorted(by_pool.items()):
+        pairs = [train[i] for i in idx]
+        rows = fixed_and_oracle_rows(pairs)
+        for m in MODELS:
+            rows[f"learned ({m}), cross-validated by photo"] = score_rule(pairs, [picks[m][i] for i in idx])
+        results["sets"][f"train {pool}"] = rows
+        table(f"training pool {pool}, photo-grouped {args.folds}-fold cross-validation", pairs, rows)
+
+    x, y, _, feature_names = design(train)
+    models = {m: fit_model(x, y, m) for m in MODELS}
+    for folder in args.evaluate:
+        for set_name, pairs in load_pairs(cache, folder).items():
+            xe, _, _, _ = design(pairs)
+            rows = fixed_and_oracle_rows(pairs)
+            for m, model in models.items():
+                rows[f"learned ({m})"] = score_rule(pairs, choose(pairs, model.predict(xe)))
+            results["sets"][f"{pool_name(folder)}/{set_name}"] = rows
+            table(f"{pool_name(folder)}/{set_name}", pairs, rows)
+    from sklearn.inspection import permutation_importance
+
+    imp = permutation_importance(models["mean"], x, np.clip(y, -5.0, None), n_repeats=3, random_state=0)
+    order = np.argsort(imp.importances_mean)[::-1][:10]
+    results["importance"] = {feature_names[i]: float(imp.importances_mean[i]) for i in order}
+    lines += ["Most important features of the mean model (permutation importance on the training pairs, R² drop): "
+              + ", ".join(f"{feature_names[i]} {imp.importances_mean[i]:.3f}" for i in order), ""]
+    results["wall_seconds"] = round(time.time() - t0, 1)
+    results["command"] = "python -m studies.kernel_selector " + " ".join(sys.argv[1:])
+    lines.append(f"Fit and scoring {results['wall_seconds']:.0f} s: `{results['command'].strip()}`")
+    write_results(args.out, results, lines)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="candidates, features and gains per pair of a set folder")
+    c.add_argument("--testsets", default=str(ROOT / "data/valsets"))
+    c.add_argument("--sets", nargs="*", default=None, help="default: capture uniform noise-low, where present")
+    c.add_argument("--limit", type=int, default=None)
+    c.add_argument("--workers", type=int, default=2)
+    c.add_argument("--cache", default=str(CACHE))
+    f = sub.add_parser("fit", help="train the selector and score it")
+    f.add_argument("--train", nargs="*", default=[str(ROOT / t) for t in TRAIN])
+    f.add_argument("--evaluate", nargs="*", default=[str(ROOT / e) for e in EVALUATE])
+    f.add_argument("--folds", type=int, default=5)
+    f.add_argument("--cache", default=str(CACHE))
+    f.add_argument("--out", default=str(ROOT / "studies/results/kernel_selector"))
+    args = ap.parse_args(argv)
+    return collect(args) if args.command == "collect" else fit(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
