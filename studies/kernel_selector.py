@@ -10,7 +10,10 @@ the kernel estimate that deconvolves best?
         --sets capture uniform noise-low --out data/selector-sunhays80
     python -m studies.make_testsets --photo-dir ../shared/data/sharp/urban100 --limit 30 \
         --sets uniform noise-low --out data/selector-urban100
-    for t in data/selector-bsds500 data/selector-sunhays80 data/selector-urban100 data/testsets; do
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/polyu40 --limit 40 \
+        --sets uniform noise-low --out data/selector-polyu40
+    for t in data/selector-bsds500 data/selector-sunhays80 data/selector-urban100 data/selector-polyu40 \
+            data/testsets; do
         python -m studies.kernel_selector collect --testsets $t; done
     python -m studies.kernel_selector collect --testsets data/valsets --sets uniform noise-low
     python -m studies.kernel_selector collect --testsets data/valsets --sets capture --limit 44
@@ -43,7 +46,8 @@ shift-aligned PSNR, sRGB) and similarity to the true kernel. One JSON per set un
 photos than every set it is scored on). Each one's rule: per photo the candidate with the largest
 prediction. Scored by photo-grouped 5-fold cross-validation on the training pools and, trained on
 all of them, on the ``--evaluate`` folders, beside the shipped setting, no deconvolution, the true
-kernel and the oracle (the best candidate, chosen with the truth). Writes ``--out`` ``.md`` and
+kernel and the oracle (the best candidate, chosen with the truth). The ``--validation`` folder's
+sets choose the regressor (the highest mean of their mean gains). Writes ``--out`` ``.md`` and
 ``.json``. Needs scikit-learn (the ``curate`` extra).
 """
 
@@ -64,7 +68,7 @@ from studies.kernel_estimation_study import SETTINGS, network_change, normalised
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data/kernel_selector_cache"
-TRAIN = ["data/selector-bsds500", "data/selector-sunhays80", "data/selector-urban100"]
+TRAIN = ["data/selector-bsds500", "data/selector-sunhays80", "data/selector-urban100", "data/selector-polyu40"]
 EVALUATE = ["data/valsets", "data/testsets", "data/testsets-paused/paused", "data/testsets-paused-noise/paused"]
 BORDER = 15
 """Least border crop (px) of the shift-aligned PSNR (at least the shift reach; as ``studies/blind_benchmark.py``)."""
@@ -379,6 +383,16 @@ def fit(args: argparse.Namespace) -> int:
                 rows[f"learned ({m})"] = score_rule(pairs, choose(pairs, model.predict(xe)))
             results["sets"][f"{pool_name(folder)}/{set_name}"] = rows
             table(f"{pool_name(folder)}/{set_name}", pairs, rows)
+    validation = [k for k in results["sets"] if k.split("/")[0] == pool_name(args.validation)]
+    if validation:
+        summary = {m: {"mean_of_sets": float(np.mean([results["sets"][k][f"learned ({m})"]["gain"] for k in validation])),
+                       "worst_pair": float(min(results["sets"][k][f"learned ({m})"]["worst"] for k in validation))}
+                   for m in MODELS}
+        chosen = max(MODELS, key=lambda m: summary[m]["mean_of_sets"])
+        results["validation"] = {"sets": validation, "models": summary, "chosen": chosen}
+        lines += [f"On the validation sets ({', '.join(validation)}), mean gain of the set means / worst pair: "
+                  + ", ".join(f"{m} {v['mean_of_sets']:+.2f} / {v['worst_pair']:+.2f}" for m, v in summary.items())
+                  + f". Chosen (highest mean): learned ({chosen}).", ""]
     from sklearn.inspection import permutation_importance
 
     imp = permutation_importance(models["mean"], x, np.clip(y, -5.0, None), n_repeats=3, random_state=0)
@@ -406,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--train", nargs="*", default=[str(ROOT / t) for t in TRAIN])
     f.add_argument("--evaluate", nargs="*", default=[str(ROOT / e) for e in EVALUATE])
     f.add_argument("--folds", type=int, default=5)
+    f.add_argument("--validation", default=str(ROOT / "data/valsets"),
+                   help="the --evaluate folder whose sets choose the regressor")
     f.add_argument("--cache", default=str(CACHE))
     f.add_argument("--out", default=str(ROOT / "studies/results/kernel_selector"))
     args = ap.parse_args(argv)

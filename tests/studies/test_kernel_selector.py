@@ -79,12 +79,16 @@ def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
 
     out = tmp_path / "res" / "selector"
     assert ks.main(["fit", "--train", str(tmp_path / "train-a"), "--evaluate", str(tmp_path / "held-out"),
-                    "--folds", "2", "--cache", str(cache), "--out", str(out)]) == 0
+                    "--folds", "2", "--validation", str(tmp_path / "held-out"), "--cache", str(cache),
+                    "--out", str(out)]) == 0
     res = json.loads(out.with_suffix(".json").read_text())
     assert res["train_pairs"] == 4
     held = res["sets"][f"{held_pool}/uniform"]
     oracle = held["oracle (best candidate)"]["gain"]
     for rule in [f"learned ({m})" for m in ks.MODELS] + ["shipped setting", "no deconvolution (delta)"]:
         assert held[rule]["pairs"] == 4 and held[rule]["gain"] <= oracle + 1e-9
+    chosen = res["validation"]["chosen"]
+    assert res["validation"]["sets"] == [f"{held_pool}/uniform"] and chosen in ks.MODELS
+    assert res["validation"]["models"][chosen]["mean_of_sets"] == pytest.approx(held[f"learned ({chosen})"]["gain"])
     md = out.with_suffix(".md").read_text()
     assert f"### {held_pool}/uniform (4 pairs)" in md and f"training pool {train_pool}/uniform" in md
