@@ -77,6 +77,7 @@ DELTA = "delta"
 
 
 def delta_kernel() -> np.ndarray:
+    """The :data:`DELTA` candidate, ``(3, 3)`` float32."""
     k = np.zeros((3, 3), np.float32)
     k[1, 1] = 1.0
     return k
@@ -102,7 +103,8 @@ def candidate_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np.nda
         The kernel's log effective support and log extent, their ratio, connectedness and pause
         share; its mean and largest similarity to the other candidates; the deconvolution's
         overshoot out of [0, 1], its 99th-percentile excess over the blurry photo's local range
-        (relative to that range), its gradient sparsity ``|grad|_1 / |grad|_2``, the log ratio of
+        (relative to that range; the local ringing of ``studies/trust_score_probe.py``, measured
+        on this deconvolution instead of one at a fixed prior weight), its gradient sparsity ``|grad|_1 / |grad|_2``, the log ratio of
         its gradient energy to the blurry photo's, and its re-blur residual in noise units; the
         photo's spectral power where the kernel passes under 5 % (log, noise units); the log noise level.
     """
@@ -195,6 +197,7 @@ def pool_name(testsets: str | Path) -> str:
 
 
 def cache_file(cache: Path, testsets: str | Path, set_name: str) -> Path:
+    """Where ``collect`` keeps a set's pairs: ``cache/<pool name>/<set>.json``."""
     return cache / pool_name(testsets) / f"{set_name}.json"
 
 
