@@ -47,7 +47,9 @@ photos than every set it is scored on). Each one's rule: per photo the candidate
 prediction. Scored by photo-grouped 5-fold cross-validation on the training pools and, trained on
 all of them, on the ``--evaluate`` folders, beside the shipped setting, no deconvolution, the true
 kernel and the oracle (the best candidate, chosen with the truth). The ``--validation`` folder's
-sets choose the regressor (the highest mean of their mean gains). Writes ``--out`` ``.md`` and
+sets choose the regressor (the highest mean of their mean gains). The mean regressor is also
+trained and scored on :data:`FEWER_CANDIDATES` (down to the shipped setting alone: one estimate per
+photo, deconvolved or not). Writes ``--out`` ``.md`` and
 ``.json``. Needs scikit-learn (the ``curate`` extra).
 """
 
@@ -243,20 +245,36 @@ def load_pairs(cache: Path, testsets: str | Path, sets: list[str] | None = None)
     return out
 
 
-def candidate_names() -> list[str]:
-    return list(SETTINGS) + [DELTA]
+FEWER_CANDIDATES: dict[str, list[str]] = {
+    "12 settings": list(SETTINGS),
+    "4 settings: default, lam 4e-3, kernel_size 41, iterations 10": ["default", "lam 4e-3", "kernel_size 41",
+                                                                     "iterations 10"],
+    "4 settings: default, lam 4e-3, gamma 8, kernel_size 41 with lam 1.6e-2": ["default", "lam 4e-3", "gamma 8",
+                                                                               "kernel_size 41, lam 1.6e-2"],
+    "2 settings: default, kernel_size 41": ["default", "kernel_size 41"],
+    "the shipped setting alone": ["default"],
+}
+"""Candidate subsets (with the delta kernel) scored by the mean regressor without the agreement
+features, which need the 12 estimates: what a rule with fewer estimates per photo keeps."""
 
 
-def design(pairs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def candidate_names(settings: list[str] | None = None) -> list[str]:
+    """The candidates: ``settings`` (default: every one of ``SETTINGS``) and the delta kernel."""
+    return list(SETTINGS if settings is None else settings) + [DELTA]
+
+
+def design(pairs: list[dict], settings: list[str] | None = None,
+           agreement: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Feature matrix (one row per pair and candidate), gains, pair index of each row, feature names.
 
     Each row holds the candidate's features, the same minus the photo's delta candidate's (what the
     kernel changes over the prior alone) and minus their median over the photo's kernel candidates
     (how it stands among them: a tree compares a feature with fixed thresholds only), and a flag for
-    the delta candidate.
+    the delta candidate. ``settings``: the candidates (:func:`candidate_names`); ``agreement``:
+    False leaves out the agreement with the other estimates.
     """
-    names = candidate_names()
-    keys = sorted(pairs[0]["rows"][DELTA]["features"])
+    names = candidate_names(settings)
+    keys = sorted(k for k in pairs[0]["rows"][DELTA]["features"] if agreement or not k.startswith("agreement"))
     x, y, group = [], [], []
     for i, pair in enumerate(pairs):
         f = np.array([[pair["rows"][name]["features"][k] for k in keys] for name in names])
@@ -289,10 +307,10 @@ def fit_model(x: np.ndarray, y: np.ndarray, model: str = "mean"):
     return reg.fit(x, np.clip(y, -5.0, None))
 
 
-def choose(pairs: list[dict], predicted: np.ndarray) -> list[str]:
+def choose(pairs: list[dict], predicted: np.ndarray, settings: list[str] | None = None) -> list[str]:
     """Per pair the candidate with the largest prediction (``predicted``: one per pair and candidate,
-    in :func:`design`'s order)."""
-    names = candidate_names()
+    in :func:`design`'s order for ``settings``)."""
+    names = candidate_names(settings)
     return [names[int(np.argmax(row))] for row in predicted.reshape(len(pairs), len(names))]
 
 
@@ -378,14 +396,34 @@ def fit(args: argparse.Namespace) -> int:
 
     x, y, _, feature_names = design(train)
     models = {m: fit_model(x, y, m) for m in MODELS}
+    evaluated: dict[str, list[dict]] = {}
     for folder in args.evaluate:
         for set_name, pairs in load_pairs(cache, folder).items():
+            evaluated[f"{pool_name(folder)}/{set_name}"] = pairs
             xe, _, _, _ = design(pairs)
             rows = fixed_and_oracle_rows(pairs)
             for m, model in models.items():
                 rows[f"learned ({m})"] = score_rule(pairs, choose(pairs, model.predict(xe)))
             results["sets"][f"{pool_name(folder)}/{set_name}"] = rows
             table(f"{pool_name(folder)}/{set_name}", pairs, rows)
+    results["fewer_candidates"] = {}
+    lines += ["### Fewer candidates: the mean regressor, without the agreement features", "",
+              "Gain, mean over the set's pairs, and in brackets that of the best of the same candidates.", "",
+              "| candidates (and the delta kernel) | " + " | ".join(evaluated) + " |",
+              "|---|" + "---|" * len(evaluated)]
+    for label, settings in FEWER_CANDIDATES.items():
+        xs, ys, _, _ = design(train, settings, agreement=False)
+        model = fit_model(xs, ys, "mean")
+        row = {}
+        for key, pairs in evaluated.items():
+            xe, _, _, _ = design(pairs, settings, agreement=False)
+            best = [max(candidate_names(settings), key=lambda n: p["rows"][n]["gain"]) for p in pairs]
+            row[key] = {"learned": score_rule(pairs, choose(pairs, model.predict(xe), settings)),
+                        "best candidate": score_rule(pairs, best)}
+        results["fewer_candidates"][label] = row
+        lines.append(f"| {label} | " + " | ".join(f"{r['learned']['gain']:+.2f} ({r['best candidate']['gain']:+.2f})"
+                                                   for r in row.values()) + " |")
+    lines.append("")
     validation = [k for k in results["sets"] if k.split("/")[0] == pool_name(args.validation)]
     if validation:
         summary = {m: {"mean_of_sets": float(np.mean([results["sets"][k][f"learned ({m})"]["gain"] for k in validation])),

@@ -59,6 +59,7 @@ def test_choose_picks_the_largest_prediction_and_scores_the_picks():
 def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
     monkeypatch.setattr(ks, "SETTINGS", {"default": {}, "lam 4e-3": {"lam": 4e-3}})
     monkeypatch.setattr(ks, "network_change", lambda srgb: float(srgb.mean()))
+    monkeypatch.setattr(ks, "FEWER_CANDIDATES", {"the shipped setting alone": ["default"]})
     kernel = random_shake_kernel(9, 7.0, rng)
     for pool in ("train-a", "held-out"):
         _tiny_set(tmp_path / pool / "uniform", rng, kernel, n=4)
@@ -87,6 +88,9 @@ def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
     oracle = held["oracle (best candidate)"]["gain"]
     for rule in [f"learned ({m})" for m in ks.MODELS] + ["shipped setting", "no deconvolution (delta)"]:
         assert held[rule]["pairs"] == 4 and held[rule]["gain"] <= oracle + 1e-9
+    fewer = res["fewer_candidates"]["the shipped setting alone"][f"{held_pool}/uniform"]
+    assert fewer["learned"]["gain"] <= fewer["best candidate"]["gain"] + 1e-9
+    assert fewer["best candidate"]["gain"] <= oracle + 1e-9  # the best of fewer candidates
     chosen = res["validation"]["chosen"]
     assert res["validation"]["sets"] == [f"{held_pool}/uniform"] and chosen in ks.MODELS
     assert res["validation"]["models"][chosen]["mean_of_sets"] == pytest.approx(held[f"learned ({chosen})"]["gain"])
