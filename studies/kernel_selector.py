@@ -23,6 +23,10 @@ the kernel estimate that deconvolves best?
     python -m studies.paused_shake --testsets data/testsets --set capture --noise --out data/testsets-paused-noise
     python -m studies.kernel_selector collect --testsets data/testsets-paused/paused
     python -m studies.kernel_selector collect --testsets data/testsets-paused-noise/paused
+    # the blind pipeline's own kernels (every kernel trusted) on the scored sets
+    for t in data/testsets data/testsets-paused/paused data/testsets-paused-noise/paused; do
+        python -m studies.kernel_selector collect --candidates pipeline --testsets $t; done
+    python -m studies.kernel_selector collect --candidates pipeline --testsets data/valsets --sets uniform noise-low
     python -m studies.kernel_selector fit
 
 ``studies/kernel_estimation_study.py`` found that the per-photo best of its 12 estimator settings
@@ -49,7 +53,10 @@ all of them, on the ``--evaluate`` folders, beside the shipped setting, no decon
 kernel and the oracle (the best candidate, chosen with the truth). The ``--validation`` folder's
 sets choose the regressor (the highest mean of their mean gains). The mean regressor is also
 trained and scored on :data:`FEWER_CANDIDATES` (down to the shipped setting alone: one estimate per
-photo, deconvolved or not). Writes ``--out`` ``.md`` and
+photo, deconvolved or not). That one-estimate decision is then applied to the blind pipeline's own
+kernels where ``collect --candidates pipeline`` gathered them (``--cache``/pipeline): a learned
+replacement of the pipeline's trust checks, scored with a declined photo left unchanged as the
+pipeline leaves it. Writes ``--out`` ``.md`` and
 ``.json``. Needs scikit-learn (the ``curate`` extra).
 """
 
@@ -76,6 +83,8 @@ BORDER = 15
 """Least border crop (px) of the shift-aligned PSNR (at least the shift reach; as ``studies/blind_benchmark.py``)."""
 DELTA = "delta"
 """The candidate that does not deblur: a 3x3 delta kernel (the deconvolution's prior alone)."""
+PIPELINE = "pipeline"
+"""The candidate of ``collect --candidates pipeline``: the blind pipeline's kernel, every kernel trusted."""
 
 
 def delta_kernel() -> np.ndarray:
@@ -151,15 +160,26 @@ def candidate_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np.nda
     }
 
 
-def collect_pair(job: tuple[str, int]) -> dict:
-    """Every candidate of one pair: features, gains and similarity to the true kernel."""
+def collect_pair(job: tuple[str, int, str]) -> dict:
+    """Every candidate of one pair: features, gains and similarity to the true kernel.
+
+    ``job``: set folder, pair index, and the candidates: ``settings`` (the 12 settings and the
+    delta kernel) or ``pipeline`` (the blind pipeline's kernel with every kernel trusted, one tile,
+    as :class:`studies.blind_benchmark.PipelineEstimator` gets it from the sRGB photo, and the delta
+    kernel).
+    """
     from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
-    from deblurkit.kernel_aware.blind import deconvolve_with_kernel, estimate_noise_sigma
+    from deblurkit.kernel_aware.blind import (
+        deconvolve_with_kernel,
+        estimate_noise_sigma,
+        estimate_tile_kernels,
+        trusting_every_kernel,
+    )
     from deblurkit.kernel_aware.estimation import estimate_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
     from studies.blind_benchmark import scores
 
-    root, index = Path(job[0]), job[1]
+    root, index, candidates = Path(job[0]), job[1], job[2]
     blur, sharp = load_pair(root, index)
     true_k = np.load(root / "kernels" / f"{index:03d}.npy")
     lin = srgb_to_linear(blur)
@@ -170,7 +190,11 @@ def collect_pair(job: tuple[str, int]) -> dict:
     reach = max(true_k.shape[0] // 2, 1)
     border = max(math.ceil(reach), BORDER)
     base = scores(blur, sharp, reach, border)
-    kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
+    if candidates == "pipeline":
+        found = estimate_tile_kernels(blur, tiles=1, input_space="srgb", params=trusting_every_kernel())
+        kernels = {PIPELINE: np.asarray(found.kernels[0, 0], np.float32)}
+    else:
+        kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
     kernels[DELTA] = delta_kernel()
     rows = {}
     for name, k in {**kernels, "true": true_k}.items():
@@ -212,13 +236,13 @@ def collect(args: argparse.Namespace) -> int:
         if found is None:
             continue
         root, items = found
-        path = cache_file(Path(args.cache), args.testsets, set_name)
+        path = cache_file(Path(args.cache) / (PIPELINE if args.candidates == PIPELINE else ""), args.testsets, set_name)
         done = json.loads(path.read_text()) if path.is_file() else {"pairs": {}}
         todo = [it for it in items if str(it["index"]) not in done["pairs"] and true_kernel(root, it) is not None]
         print(f"{pool_name(args.testsets)}/{set_name}: {len(items) - len(todo)} of {len(items)} pairs collected",
               file=sys.stderr)
         t0 = time.time()
-        jobs = [(str(root), int(it["index"])) for it in todo]
+        jobs = [(str(root), int(it["index"]), args.candidates) for it in todo]
         with ProcessPoolExecutor(max(1, args.workers)) as pool:
             # One worker: in this process (its settings are those of this process).
             rows = map(collect_pair, jobs) if args.workers <= 1 else pool.map(collect_pair, jobs)
@@ -411,9 +435,12 @@ def fit(args: argparse.Namespace) -> int:
               "Gain, mean over the set's pairs, and in brackets that of the best of the same candidates.", "",
               "| candidates (and the delta kernel) | " + " | ".join(evaluated) + " |",
               "|---|" + "---|" * len(evaluated)]
+    one_estimate = None
     for label, settings in FEWER_CANDIDATES.items():
         xs, ys, _, _ = design(train, settings, agreement=False)
         model = fit_model(xs, ys, "mean")
+        if settings == ["default"]:
+            one_estimate = model
         row = {}
         for key, pairs in evaluated.items():
             xe, _, _, _ = design(pairs, settings, agreement=False)
@@ -424,6 +451,32 @@ def fit(args: argparse.Namespace) -> int:
         lines.append(f"| {label} | " + " | ".join(f"{r['learned']['gain']:+.2f} ({r['best candidate']['gain']:+.2f})"
                                                    for r in row.values()) + " |")
     lines.append("")
+    pipeline_pairs = {f"{pool_name(folder)}/{set_name}": pairs for folder in args.evaluate
+                      for set_name, pairs in load_pairs(cache / PIPELINE, folder).items()}
+    if one_estimate is not None and pipeline_pairs:
+        results["pipeline_kernels"] = {}
+        lines += ["### The one-estimate decision on the blind pipeline's kernels", "",
+                  ("The mean regressor trained on the shipped setting and the delta kernel, applied to the pipeline's "
+                   "kernel (every kernel trusted, one tile) and the delta kernel. Gain, mean / worst; aligned in "
+                   "brackets."), "",
+                  ("| set | always deconvolved | learned, delta kernel where it declines | learned, photo unchanged "
+                   "where it declines | better of the two (needs the truth) | declined |"), "|---|---|---|---|---|---|"]
+        for key, pairs in pipeline_pairs.items():
+            xe, _, _, _ = design(pairs, [PIPELINE], agreement=False)
+            picks = choose(pairs, one_estimate.predict(xe), [PIPELINE])
+            kept = [p["rows"][PIPELINE] if c == PIPELINE else {"gain": 0.0, "aligned_gain": 0.0}
+                    for p, c in zip(pairs, picks, strict=True)]
+            rows = {"always": score_rule(pairs, [PIPELINE] * len(pairs)), "learned": score_rule(pairs, picks),
+                    "learned, unchanged": {"gain": float(np.mean([k["gain"] for k in kept])),
+                                           "worst": float(min(k["gain"] for k in kept)),
+                                           "aligned_gain": float(np.mean([k["aligned_gain"] for k in kept]))},
+                    "best": score_rule(pairs, [max(candidate_names([PIPELINE]), key=lambda n: p["rows"][n]["gain"])
+                                               for p in pairs])}
+            results["pipeline_kernels"][key] = rows
+            lines.append(f"| {key} ({len(pairs)}) | " + " | ".join(
+                f"{r['gain']:+.2f} / {r['worst']:+.2f} ({r['aligned_gain']:+.2f})" for r in rows.values())
+                + f" | {rows['learned']['delta']} |")
+        lines.append("")
     validation = [k for k in results["sets"] if k.split("/")[0] == pool_name(args.validation)]
     if validation:
         summary = {m: {"mean_of_sets": float(np.mean([results["sets"][k][f"learned ({m})"]["gain"] for k in validation])),
@@ -457,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--limit", type=int, default=None)
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--cache", default=str(CACHE))
+    c.add_argument("--candidates", choices=["settings", PIPELINE], default="settings",
+                   help="the 12 settings, or the blind pipeline's kernel (kept under CACHE/pipeline)")
     f = sub.add_parser("fit", help="train the selector and score it")
     f.add_argument("--train", nargs="*", default=[str(ROOT / t) for t in TRAIN])
     f.add_argument("--evaluate", nargs="*", default=[str(ROOT / e) for e in EVALUATE])
