@@ -23,8 +23,9 @@ the kernel estimate that deconvolves best?
     python -m studies.paused_shake --testsets data/testsets --set capture --noise --out data/testsets-paused-noise
     python -m studies.kernel_selector collect --testsets data/testsets-paused/paused
     python -m studies.kernel_selector collect --testsets data/testsets-paused-noise/paused
-    # the blind pipeline's own kernels (every kernel trusted) on the scored sets
-    for t in data/testsets data/testsets-paused/paused data/testsets-paused-noise/paused; do
+    # the blind pipeline's own kernels (every kernel trusted) on the scored sets and the training pools
+    for t in data/testsets data/testsets-paused/paused data/testsets-paused-noise/paused data/selector-bsds500 \
+            data/selector-sunhays80 data/selector-urban100 data/selector-polyu40; do
         python -m studies.kernel_selector collect --candidates pipeline --testsets $t; done
     python -m studies.kernel_selector collect --candidates pipeline --testsets data/valsets --sets uniform noise-low
     python -m studies.kernel_selector fit
@@ -56,7 +57,8 @@ trained and scored on :data:`FEWER_CANDIDATES` (down to the shipped setting alon
 photo, deconvolved or not). That one-estimate decision is then applied to the blind pipeline's own
 kernels where ``collect --candidates pipeline`` gathered them (``--cache``/pipeline): a learned
 replacement of the pipeline's trust checks, scored with a declined photo left unchanged as the
-pipeline leaves it. Writes ``--out`` ``.md`` and
+pipeline leaves it; and the same decision trained on the pipeline's kernels of the training pools,
+where collected. Writes ``--out`` ``.md`` and
 ``.json``. Needs scikit-learn (the ``curate`` extra).
 """
 
@@ -453,29 +455,47 @@ def fit(args: argparse.Namespace) -> int:
     lines.append("")
     pipeline_pairs = {f"{pool_name(folder)}/{set_name}": pairs for folder in args.evaluate
                       for set_name, pairs in load_pairs(cache / PIPELINE, folder).items()}
+    # The same decision trained on the pipeline's own kernels of the training pools, where collected.
+    pipeline_train = [p for folder in args.train for ps in load_pairs(cache / PIPELINE, folder).values() for p in ps]
+    on_pipeline = None
+    if pipeline_train:
+        xp, yp, _, _ = design(pipeline_train, [PIPELINE], agreement=False)
+        on_pipeline = fit_model(xp, yp, "mean")
+
+    def unchanged_where_declined(pairs: list[dict], picks: list[str]) -> dict[str, float]:
+        kept = [p["rows"][PIPELINE] if c == PIPELINE else {"gain": 0.0, "aligned_gain": 0.0}
+                for p, c in zip(pairs, picks, strict=True)]
+        return {"gain": float(np.mean([k["gain"] for k in kept])), "worst": float(min(k["gain"] for k in kept)),
+                "aligned_gain": float(np.mean([k["aligned_gain"] for k in kept])),
+                "declined": sum(c == DELTA for c in picks)}
+
     if one_estimate is not None and pipeline_pairs:
         results["pipeline_kernels"] = {}
+        header = ["always deconvolved", "learned, delta kernel where it declines",
+                  "learned, photo unchanged where it declines"]
+        if on_pipeline is not None:
+            header.append(f"learned on the pipeline's kernels ({len(pipeline_train)} training pairs), photo unchanged "
+                          "where it declines")
+        header.append("better of the two (needs the truth)")
         lines += ["### The one-estimate decision on the blind pipeline's kernels", "",
                   ("The mean regressor trained on the shipped setting and the delta kernel, applied to the pipeline's "
                    "kernel (every kernel trusted, one tile) and the delta kernel. Gain, mean / worst; aligned in "
-                   "brackets."), "",
-                  ("| set | always deconvolved | learned, delta kernel where it declines | learned, photo unchanged "
-                   "where it declines | better of the two (needs the truth) | declined |"), "|---|---|---|---|---|---|"]
+                   "brackets; in braces, how many photos it declines."), "",
+                  "| set | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
         for key, pairs in pipeline_pairs.items():
             xe, _, _, _ = design(pairs, [PIPELINE], agreement=False)
             picks = choose(pairs, one_estimate.predict(xe), [PIPELINE])
-            kept = [p["rows"][PIPELINE] if c == PIPELINE else {"gain": 0.0, "aligned_gain": 0.0}
-                    for p, c in zip(pairs, picks, strict=True)]
             rows = {"always": score_rule(pairs, [PIPELINE] * len(pairs)), "learned": score_rule(pairs, picks),
-                    "learned, unchanged": {"gain": float(np.mean([k["gain"] for k in kept])),
-                                           "worst": float(min(k["gain"] for k in kept)),
-                                           "aligned_gain": float(np.mean([k["aligned_gain"] for k in kept]))},
-                    "best": score_rule(pairs, [max(candidate_names([PIPELINE]), key=lambda n: p["rows"][n]["gain"])
-                                               for p in pairs])}
+                    "learned, unchanged": unchanged_where_declined(pairs, picks)}
+            if on_pipeline is not None:
+                rows["learned on the pipeline's kernels, unchanged"] = unchanged_where_declined(
+                    pairs, choose(pairs, on_pipeline.predict(xe), [PIPELINE]))
+            rows["best"] = score_rule(pairs, [max(candidate_names([PIPELINE]), key=lambda n: p["rows"][n]["gain"])
+                                              for p in pairs])
             results["pipeline_kernels"][key] = rows
-            lines.append(f"| {key} ({len(pairs)}) | " + " | ".join(
-                f"{r['gain']:+.2f} / {r['worst']:+.2f} ({r['aligned_gain']:+.2f})" for r in rows.values())
-                + f" | {rows['learned']['delta']} |")
+            cells = [f"{r['gain']:+.2f} / {r['worst']:+.2f} ({r['aligned_gain']:+.2f})"
+                     + (f" {{{r['declined']}}}" if "declined" in r else "") for r in rows.values()]
+            lines.append(f"| {key} ({len(pairs)}) | " + " | ".join(cells) + " |")
         lines.append("")
     validation = [k for k in results["sets"] if k.split("/")[0] == pool_name(args.validation)]
     if validation:
