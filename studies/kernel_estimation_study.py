@@ -74,6 +74,13 @@ FREE_ENERGY_WINDOW = 45
 the test sets' true kernels fit."""
 
 
+def delta_kernel() -> np.ndarray:
+    """The ``delta`` candidate, ``(3, 3)`` float32: deconvolving with it applies the prior alone."""
+    k = np.zeros((3, 3), np.float32)
+    k[1, 1] = 1.0
+    return k
+
+
 def normalised_sparsity(lin: np.ndarray) -> float:
     """``|grad|_1 / |grad|_2`` of the luminance (x plus y), ignoring a 20-px border."""
     from deblurkit.color import luminance
@@ -124,8 +131,7 @@ def study_image(job: tuple[str, int]) -> dict:
 
     gray = normalised(luminance(lin))
     kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
-    delta = np.zeros((3, 3), np.float32)
-    delta[1, 1] = 1.0
+    delta = delta_kernel()
     true_support = kernel_effective_support(true_k)
     row: dict = {"index": index, "true_support": true_support, "rows": {}}
     for name, k in {**kernels, "delta": delta, "true": true_k}.items():

@@ -75,7 +75,7 @@ from pathlib import Path
 import numpy as np
 
 from studies.heldout import available_sets, load_pair, set_items, true_kernel, write_results
-from studies.kernel_estimation_study import SETTINGS, network_change, normalised_sparsity
+from studies.kernel_estimation_study import SETTINGS, delta_kernel, network_change, normalised_sparsity
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data/kernel_selector_cache"
@@ -84,16 +84,9 @@ EVALUATE = ["data/valsets", "data/testsets", "data/testsets-paused/paused", "dat
 BORDER = 15
 """Least border crop (px) of the shift-aligned PSNR (at least the shift reach; as ``studies/blind_benchmark.py``)."""
 DELTA = "delta"
-"""The candidate that does not deblur: a 3x3 delta kernel (the deconvolution's prior alone)."""
+"""The candidate that does not deblur: :func:`studies.kernel_estimation_study.delta_kernel`."""
 PIPELINE = "pipeline"
 """The candidate of ``collect --candidates pipeline``: the blind pipeline's kernel, every kernel trusted."""
-
-
-def delta_kernel() -> np.ndarray:
-    """The :data:`DELTA` candidate, ``(3, 3)`` float32."""
-    k = np.zeros((3, 3), np.float32)
-    k[1, 1] = 1.0
-    return k
 
 
 def _interior(x: np.ndarray, border: int) -> np.ndarray:
@@ -351,13 +344,17 @@ def score_rule(pairs: list[dict], picks: list[str]) -> dict[str, float]:
             "delta": sum(c == DELTA for c in picks), "pairs": len(pairs)}
 
 
+def best_candidates(pairs: list[dict], settings: list[str] | None = None) -> list[str]:
+    """Per pair the candidate (:func:`candidate_names` of ``settings``) with the largest gain: needs the truth."""
+    return [max(candidate_names(settings), key=lambda n: p["rows"][n]["gain"]) for p in pairs]
+
+
 def fixed_and_oracle_rows(pairs: list[dict]) -> dict[str, dict]:
     rows = {
         "shipped setting": score_rule(pairs, ["default"] * len(pairs)),
         "no deconvolution (delta)": score_rule(pairs, [DELTA] * len(pairs)),
         "true kernel": score_rule(pairs, ["true"] * len(pairs)),
-        "oracle (best candidate)": score_rule(pairs, [max(candidate_names(), key=lambda n: p["rows"][n]["gain"])
-                                                      for p in pairs]),
+        "oracle (best candidate)": score_rule(pairs, best_candidates(pairs)),
     }
     rows["true kernel"]["similarity"] = 1.0
     return rows
@@ -367,9 +364,10 @@ def _photo(pair: dict) -> str:
     return pair["pool"].split("/")[0] + "/" + pair["photo"]
 
 
-def cross_validated(pairs: list[dict], folds: int, model: str) -> list[str]:
-    """Picks of models trained without each photo's pairs (photo-grouped folds)."""
-    x, y, group, _ = design(pairs)
+def cross_validated(pairs: list[dict], x: np.ndarray, y: np.ndarray, group: np.ndarray, folds: int,
+                    model: str) -> list[str]:
+    """Picks of models trained without each photo's pairs (photo-grouped folds); ``x, y, group``:
+    :func:`design` of ``pairs``."""
     photos = sorted({_photo(p) for p in pairs})
     fold_of = {ph: i % folds for i, ph in enumerate(np.random.default_rng(0).permutation(photos))}
     pair_fold = np.array([fold_of[_photo(p)] for p in pairs])
@@ -411,7 +409,8 @@ def fit(args: argparse.Namespace) -> int:
     by_pool: dict[str, list[int]] = {}
     for i, p in enumerate(train):
         by_pool.setdefault(p["pool"], []).append(i)
-    picks = {m: cross_validated(train, args.folds, m) for m in MODELS}
+    x, y, group, feature_names = design(train)
+    picks = {m: cross_validated(train, x, y, group, args.folds, m) for m in MODELS}
     for pool, idx in sorted(by_pool.items()):
         pairs = [train[i] for i in idx]
         rows = fixed_and_oracle_rows(pairs)
@@ -420,7 +419,6 @@ def fit(args: argparse.Namespace) -> int:
         results["sets"][f"train {pool}"] = rows
         table(f"training pool {pool}, photo-grouped {args.folds}-fold cross-validation", pairs, rows)
 
-    x, y, _, feature_names = design(train)
     models = {m: fit_model(x, y, m) for m in MODELS}
     evaluated: dict[str, list[dict]] = {}
     for folder in args.evaluate:
@@ -446,9 +444,8 @@ def fit(args: argparse.Namespace) -> int:
         row = {}
         for key, pairs in evaluated.items():
             xe, _, _, _ = design(pairs, settings, agreement=False)
-            best = [max(candidate_names(settings), key=lambda n: p["rows"][n]["gain"]) for p in pairs]
             row[key] = {"learned": score_rule(pairs, choose(pairs, model.predict(xe), settings)),
-                        "best candidate": score_rule(pairs, best)}
+                        "best candidate": score_rule(pairs, best_candidates(pairs, settings))}
         results["fewer_candidates"][label] = row
         lines.append(f"| {label} | " + " | ".join(f"{r['learned']['gain']:+.2f} ({r['best candidate']['gain']:+.2f})"
                                                    for r in row.values()) + " |")
@@ -490,8 +487,7 @@ def fit(args: argparse.Namespace) -> int:
             if on_pipeline is not None:
                 rows["learned on the pipeline's kernels, unchanged"] = unchanged_where_declined(
                     pairs, choose(pairs, on_pipeline.predict(xe), [PIPELINE]))
-            rows["best"] = score_rule(pairs, [max(candidate_names([PIPELINE]), key=lambda n: p["rows"][n]["gain"])
-                                              for p in pairs])
+            rows["best"] = score_rule(pairs, best_candidates(pairs, [PIPELINE]))
             results["pipeline_kernels"][key] = rows
             cells = [f"{r['gain']:+.2f} / {r['worst']:+.2f} ({r['aligned_gain']:+.2f})"
                      + (f" {{{r['declined']}}}" if "declined" in r else "") for r in rows.values()]
