@@ -21,6 +21,8 @@ stages by wrapping the pipeline's functions (no change to what runs):
 - ``estimate``: kernel estimation per tile (wall), with the summed thread CPU seconds and the
   number of calls of ``estimate_kernel`` and of the whole-image ringing check
   (``deconvolution_overshoot``) inside it;
+- ``judge``: the learned veto inside ``estimate`` (two deconvolutions of a window and two
+  one-pass runs of the network per trusted tile; those runs count in ``network`` too);
 - ``deconvolve``: the hyper-Laplacian deconvolution of the tiles the gate accepted;
 - ``network``: the learned stage (tiles x the self-ensemble's passes: four rotations below 1 MP, two from 1 MP up);
 - ``total``: the process's wall time, interpreter start to exit.
@@ -123,6 +125,7 @@ def _child(src: str, dst: str, model: str) -> dict:
     tiles: dict[str, list[int] | int] = {}
     if classical:
         timed(blind, "_estimate", "estimate")
+        timed(blind, "decision_features", "judge")
         timed(blind, "blend_regions", "deconvolve")
         estimate = blind._estimate
 
@@ -195,7 +198,7 @@ def run_size(size: str, model: str, workdir: Path) -> dict:
 
 
 def _format(r: dict) -> str:
-    parts = [f"{k} {r[k]:.2f}" for k in ("imports", "load", "read", "estimate", "deconvolve", "network", "write")
+    parts = [f"{k} {r[k]:.2f}" for k in ("imports", "load", "read", "estimate", "judge", "deconvolve", "network", "write")
              if k in r]
     calls = ", ".join(f"{k} x{n} {s:.1f} s CPU" for k, (n, s) in r["calls"].items())
     w, h = r["size"]

@@ -92,6 +92,7 @@ class PipelineEstimator:
         self.params = dict(params or {})
         self.scores: dict[str, float] | None = None
         self.blur_space = "linear"
+        self.network = None  # the learned decision's judge, loaded at the first call that needs it
 
     def __call__(self, gray: np.ndarray) -> np.ndarray | None:
         return self._kernel(gray, "linear")
@@ -105,7 +106,12 @@ class PipelineEstimator:
     def _kernel(self, image: np.ndarray, input_space: str) -> np.ndarray | None:
         from deblurkit.kernel_aware.blind import BlindParams, estimate_tile_kernels
 
-        found = estimate_tile_kernels(image, tiles=1, input_space=input_space, params=BlindParams(**self.params))
+        params = BlindParams(**self.params)
+        if params.decision == "learned" and self.network is None:
+            from deblurkit.infer import judge_network
+
+            self.network = judge_network(threads=1)
+        found = estimate_tile_kernels(image, tiles=1, input_space=input_space, params=params, network=self.network)
         self.scores = {k: float(v) for k, v in found.scores[0][0].items()}
         self.blur_space = found.blur_space
         return found.kernels[0, 0] if bool(found.blurred[0, 0]) else None
@@ -126,6 +132,9 @@ def parse_params(pairs: list[str]) -> dict:
             raise SystemExit(f"--params {pair!r}: expected KEY=VALUE with KEY one of {', '.join(known)}")
         if value.lower() == "none" and "None" in str(known[key]):
             out[key] = None  # a setting that can be switched off
+            continue
+        if "Literal" in str(known[key]):
+            out[key] = value  # a named choice (e.g. decision=learned)
             continue
         try:
             out[key] = int(value) if known[key] in ("int", int) else float(value)
@@ -415,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
               "ratio is MSE(estimated kernel) / MSE(true kernel), both aligned, same deconvolution."), ""]
     for set_name in args.sets:
         found = set_items(args.testsets, set_name, args.limit, args.all_photos)
-        if found is None:
+        if found is None or not found[1]:  # not built, or no photo large enough for it
             continue
         root, items = found
         per_image = run_set(root, items, estimators, reach=args.reach, border=args.border,

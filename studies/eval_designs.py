@@ -27,7 +27,8 @@ Rows (PSNR / SSIM in sRGB, data_range 1, no border crop; mean over the set):
   (what a perfect kernel estimate would give the (c)-then-(a) chain);
 * ``gated-chain``       with ``--gated-chain``: the default pipeline's (b)-then-(a) chain as
   ``load_restorer("kernel-deconv+E2E")`` builds it (E2E: the ``--e2e`` checkpoint): (b) with the
-  chain's support gate (``CHAIN_KERNEL_MIN_SUPPORT``), then (a) on every image.
+  chain's support gate (``CHAIN_KERNEL_MIN_SUPPORT``), then (a) on every image; ``--decision``
+  sets its kernel decision (:attr:`deblurkit.kernel_aware.blind.BlindParams.decision`).
   ``--only-e2e`` leaves out every other row but the input,
   (b) (cached) and (a): no (c), no true-kernel rows.
 
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="score only the --e2e network (and the input; with --gated-chain also (b)): no (c) rows")
     ap.add_argument("--gated-chain", action="store_true",
                     help="also score the default (b)-then-(a) chain with its support gate (needs --e2e; uses the (b) cache)")
+    ap.add_argument("--decision", choices=("checks", "learned"), default=None,
+                    help="the gated chain's kernel decision (BlindParams.decision; default: the chain's own)")
     ap.add_argument("--cache", default=str(ROOT / "data/eval_cache/kernel_deconv.json"),
                     help="per-image results of design (b) (deterministic, so computed once)")
     ap.add_argument("--speed-side", type=int, default=1024,
@@ -132,7 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         ensemble = {"auto": None, "on": True, "off": False}[args.e2e_ensemble]
         e2e = load_restorer(args.e2e, threads=args.threads, self_ensemble=ensemble)
         if args.gated_chain:  # built as the default chain is, with this network as its last stage
-            gated = load_restorer(f"kernel-deconv+{args.e2e}", threads=args.threads, self_ensemble=ensemble)
+            blind = None
+            if args.decision is not None:
+                from deblurkit.kernel_aware.blind import BlindParams
+
+                blind = BlindParams(decision=args.decision)
+            gated = load_restorer(f"kernel-deconv+{args.e2e}", threads=args.threads, self_ensemble=ensemble,
+                                  blind_params=blind)
     t_start = time.time()
     rows, per_image = [], []
     secs = {"kernel-deconv": 0.0, "kernel-refine": 0.0, "e2e": 0.0, "refine+e2e": 0.0}

@@ -28,7 +28,18 @@ the kernel estimate that deconvolves best?
             data/selector-sunhays80 data/selector-urban100 data/selector-polyu40; do
         python -m studies.kernel_selector collect --candidates pipeline --testsets $t; done
     python -m studies.kernel_selector collect --candidates pipeline --testsets data/valsets --sets uniform noise-low
-    python -m studies.kernel_selector fit
+    # night pairs, scored (and, with fit --train-sets ... night, trained on)
+    for p in "sunhays80 20" "urban100 30" "polyu40 40"; do set -- $p
+        python -m studies.make_testsets --photo-dir ../shared/data/sharp/$1 --limit $2 --sets night \
+            --out data/selector-$1; done
+    for t in data/selector-sunhays80 data/selector-urban100 data/selector-polyu40 data/testsets data/valsets; do
+        python -m studies.kernel_selector collect --candidates pipeline --testsets $t --sets night; done
+    # the pipeline with its trust checks on the training pools (the held-out sets: docs/classical.md)
+    for p in bsds500 sunhays80 urban100 polyu40; do
+        python -m studies.blind_benchmark --testsets data/selector-$p --estimators pipeline \
+            --sets capture uniform noise-low --out studies/results/blind_benchmark_pipeline_checks_pool_$p; done
+    python -m studies.kernel_selector fit --export src/deblurkit/weights/kernel-decision.json \
+        --checks studies/results/blind_benchmark_pipeline_checks_pool_bsds500.json=data/selector-bsds500 ...
 
 ``studies/kernel_estimation_study.py`` found that the per-photo best of its 12 estimator settings
 and "no deconvolution" comes within 0.1 dB of the true kernel, and that no hand-made rule
@@ -41,8 +52,9 @@ the blurry photo (PSNR, known on synthetic pairs) as the label:
 :func:`deblurkit.kernel_aware.estimation.estimate_kernel` and a delta kernel, i.e. the
 deconvolution's prior alone), each deconvolved by (b)'s step
 (:func:`deblurkit.kernel_aware.blind.deconvolve_with_kernel`), with its no-reference features
-(:func:`candidate_features`: the kernel's shape, its agreement with the other candidates, and
-what the deconvolution did to the photo) and its gain over the blurry input (unaligned and
+(:func:`deblurkit.kernel_aware.blind.decision_features`: the kernel's shape and what the
+deconvolution did to the photo; and :func:`agreement_features`, its agreement with the other
+candidates) and its gain over the blurry input (unaligned and
 shift-aligned PSNR, sRGB) and similarity to the true kernel. One JSON per set under
 ``--cache``/<testsets folder name>, written after every pair, so an interrupted run resumes.
 
@@ -58,8 +70,13 @@ photo, deconvolved or not). That one-estimate decision is then applied to the bl
 kernels where ``collect --candidates pipeline`` gathered them (``--cache``/pipeline): a learned
 replacement of the pipeline's trust checks, scored with a declined photo left unchanged as the
 pipeline leaves it; and the same decision trained on the pipeline's kernels of the training pools,
-where collected. Writes ``--out`` ``.md`` and
-``.json``. Needs scikit-learn (the ``curate`` extra).
+where collected, cross-validated by photo on the training pools; ``--export`` writes that model as
+the pipeline's learned decision (:mod:`deblurkit.kernel_aware.decision`). ``--checks`` adds the
+pipeline with its trust checks (``studies/blind_benchmark.py`` results) and the checks followed by
+the learned veto (:attr:`deblurkit.kernel_aware.blind.BlindParams.decision`), scored from the
+same pairs. The features are those the pipeline computes
+(:func:`deblurkit.kernel_aware.blind.decision_features`). Writes ``--out`` ``.md`` and ``.json``.
+Needs scikit-learn (the ``curate`` extra).
 """
 
 from __future__ import annotations
@@ -75,12 +92,14 @@ from pathlib import Path
 import numpy as np
 
 from studies.heldout import available_sets, load_pair, set_items, true_kernel, write_results
-from studies.kernel_estimation_study import SETTINGS, delta_kernel, network_change, normalised_sparsity
+from studies.kernel_estimation_study import SETTINGS, delta_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data/kernel_selector_cache"
 TRAIN = ["data/selector-bsds500", "data/selector-sunhays80", "data/selector-urban100", "data/selector-polyu40"]
 EVALUATE = ["data/valsets", "data/testsets", "data/testsets-paused/paused", "data/testsets-paused-noise/paused"]
+TRAIN_SETS = ["capture", "uniform", "noise-low"]
+"""The sets ``collect`` gathers by default, and those of the training pools ``fit`` trains on."""
 BORDER = 15
 """Least border crop (px) of the shift-aligned PSNR (at least the shift reach; as ``studies/blind_benchmark.py``)."""
 DELTA = "delta"
@@ -89,70 +108,25 @@ PIPELINE = "pipeline"
 """The candidate of ``collect --candidates pipeline``: the blind pipeline's kernel, every kernel trusted."""
 
 
-def _interior(x: np.ndarray, border: int) -> np.ndarray:
-    b = min(border, min(x.shape[:2]) // 4)
-    return x[b:x.shape[0] - b, b:x.shape[1] - b]
-
-
-def candidate_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np.ndarray, others: list[np.ndarray],
-                       sigma: float) -> dict[str, float]:
-    """No-reference features of one candidate kernel of a blurry photo.
-
-    Args:
-        gray: the blurry photo's linear luminance at the working scale ``(H, W)`` (99.5th percentile 1).
-        kernel: the candidate ``(k, k)``, summing to 1.
-        deconvolved: the deconvolution's luminance at the same scale ``(H, W)``.
-        others: the photo's other candidate kernels (their agreement with this one).
-        sigma: the photo's noise standard deviation at that scale.
-
-    Returns:
-        The kernel's log effective support and log extent, their ratio, connectedness and pause
-        share; its mean and largest similarity to the other candidates; the deconvolution's
-        overshoot out of [0, 1], its 99th-percentile excess over the blurry photo's local range
-        (relative to that range; the local ringing of ``studies/trust_score_probe.py``, measured
-        on this deconvolution instead of one at a fixed prior weight), its gradient sparsity ``|grad|_1 / |grad|_2``, the log ratio of
-        its gradient energy to the blurry photo's, and its re-blur residual in noise units; the
-        photo's spectral power where the kernel passes under 5 % (log, noise units); the log noise level.
-    """
-    from scipy import ndimage
-    from scipy.signal import fftconvolve
-
-    from deblurkit.kernel_aware.blind import kernel_effective_support
-    from deblurkit.kernel_aware.estimation import kernel_connectedness, kernel_extent, kernel_pause_share
+def agreement_features(kernel: np.ndarray, others: list[np.ndarray]) -> dict[str, float]:
+    """A candidate's mean and largest kernel similarity to the photo's other estimates (1 where there are none)."""
     from deblurkit.kernel_aware.kernels import kernel_similarity
-    from studies.trust_score_probe import spectral_residue
 
-    support = kernel_effective_support(kernel)
-    extent = float(max(kernel_extent(kernel), 1))
     sims = [kernel_similarity(kernel, o) for o in others] or [1.0]
-    size = max(kernel.shape[0], 3)
-    border = 2 * size
-    x = _interior(deconvolved, border)
-    lo = _interior(ndimage.minimum_filter(gray, size), border)
-    hi = _interior(ndimage.maximum_filter(gray, size), border)
-    excess = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
-    reblur = fftconvolve(deconvolved, kernel, mode="same")
-    residual = _interior(reblur - gray, border)
+    return {"agreement_mean": float(np.mean(sims)), "agreement_max": float(np.max(sims))}
 
-    def grad_energy(img: np.ndarray) -> float:
-        return float((np.diff(img, axis=0) ** 2).mean() + (np.diff(img, axis=1) ** 2).mean())
 
-    return {
-        "log_support": math.log(support),
-        "log_extent": math.log(extent),
-        "compactness": support / extent,
-        "connectedness": kernel_connectedness(kernel),
-        "pause_share": kernel_pause_share(kernel) if kernel.shape[0] > 3 else 1.0,
-        "agreement_mean": float(np.mean(sims)),
-        "agreement_max": float(np.max(sims)),
-        "overshoot": float(np.mean(np.maximum(x - 1.0, 0.0) + np.maximum(-x, 0.0))),
-        "ringing": float(np.quantile(excess / np.maximum(hi - lo, 0.02), 0.99)),
-        "sparsity": normalised_sparsity(np.repeat(deconvolved[..., None], 3, axis=2)),
-        "log_gradient_gain": math.log(max(grad_energy(x), 1e-12) / max(grad_energy(_interior(gray, border)), 1e-12)),
-        "reblur_residual": float(np.sqrt((residual ** 2).mean())) / max(sigma, 1e-4),
-        "log_spectral_residue": math.log1p(spectral_residue(gray, kernel)),
-        "log_noise": math.log(max(sigma, 1e-5)),
-    }
+_judge = None
+
+
+def judge() -> object:
+    """The decision's judge network (:func:`deblurkit.infer.judge_network`, one thread), once per worker process."""
+    global _judge
+    if _judge is None:
+        from deblurkit.infer import judge_network
+
+        _judge = judge_network(threads=1)
+    return _judge
 
 
 def collect_pair(job: tuple[str, int, str]) -> dict:
@@ -165,6 +139,7 @@ def collect_pair(job: tuple[str, int, str]) -> dict:
     """
     from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
     from deblurkit.kernel_aware.blind import (
+        decision_features,
         deconvolve_with_kernel,
         estimate_noise_sigma,
         estimate_tile_kernels,
@@ -190,6 +165,11 @@ def collect_pair(job: tuple[str, int, str]) -> dict:
         kernels = {PIPELINE: np.asarray(found.kernels[0, 0], np.float32)}
     else:
         kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
+    # The features exactly as the pipeline's learned decision computes them (its judging window is
+    # the whole photo at these sizes).
+    found_features, delta_features = decision_features(lin, list(kernels.values()), scale=scale, sigma=sigma,
+                                                       network=judge())
+    features = {**dict(zip(kernels, found_features)), DELTA: delta_features}
     kernels[DELTA] = delta_kernel()
     rows = {}
     for name, k in {**kernels, "true": true_k}.items():
@@ -203,9 +183,7 @@ def collect_pair(job: tuple[str, int, str]) -> dict:
         }
         if name != "true":
             others = [o for n, o in kernels.items() if n not in (name, DELTA)]
-            row["features"] = candidate_features(gray, np.asarray(k, np.float64), luminance(out) / scale,
-                                                 others, sigma)
-            row["features"]["network_change"] = network_change(out_srgb)
+            row["features"] = {**features[name], **agreement_features(np.asarray(k, np.float64), others)}
         rows[name] = row
     return {"index": index, "rows": rows}
 
@@ -225,7 +203,7 @@ def cache_file(cache: Path, testsets: str | Path, set_name: str) -> Path:
 def collect(args: argparse.Namespace) -> int:
     from deblurkit.io import atomic_write
 
-    sets = args.sets or [s for s in available_sets(args.testsets) if s in ("capture", "uniform", "noise-low")]
+    sets = args.sets or [s for s in available_sets(args.testsets) if s in TRAIN_SETS]
     for set_name in sets:
         found = set_items(args.testsets, set_name, args.limit)
         if found is None:
@@ -286,24 +264,26 @@ def design(pairs: list[dict], settings: list[str] | None = None,
            agreement: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Feature matrix (one row per pair and candidate), gains, pair index of each row, feature names.
 
-    Each row holds the candidate's features, the same minus the photo's delta candidate's (what the
-    kernel changes over the prior alone) and minus their median over the photo's kernel candidates
-    (how it stands among them: a tree compares a feature with fixed thresholds only), and a flag for
-    the delta candidate. ``settings``: the candidates (:func:`candidate_names`); ``agreement``:
-    False leaves out the agreement with the other estimates.
+    The rows of :func:`deblurkit.kernel_aware.decision.candidate_rows` (the pipeline's learned
+    decision reads the same), and with ``agreement`` the candidate's agreement with the other
+    estimates, raw and minus its median over the photo's kernel candidates (0 for the delta
+    candidate). ``settings``: the candidates (:func:`candidate_names`).
     """
+    from deblurkit.kernel_aware.decision import candidate_rows, row_names
+
     names = candidate_names(settings)
-    keys = sorted(k for k in pairs[0]["rows"][DELTA]["features"] if agreement or not k.startswith("agreement"))
+    kernel_names = names[:-1]
+    extra = ["agreement_mean", "agreement_max"] if agreement else []
     x, y, group = [], [], []
     for i, pair in enumerate(pairs):
-        f = np.array([[pair["rows"][name]["features"][k] for k in keys] for name in names])
-        base = f[names.index(DELTA)]
-        median = np.median(f[[n != DELTA for n in names]], axis=0)
-        for j, name in enumerate(names):
-            x.append(np.concatenate([f[j], f[j] - base, f[j] - median, [float(name == DELTA)]]))
-            y.append(pair["rows"][name]["gain"])
-            group.append(i)
-    feature_names = keys + [f"{k} - delta" for k in keys] + [f"{k} - median" for k in keys] + ["is_delta"]
+        rows = candidate_rows([pair["rows"][n]["features"] for n in kernel_names], pair["rows"][DELTA]["features"])
+        if extra:
+            a = np.array([[pair["rows"][n]["features"][k] for k in extra] for n in kernel_names] + [[0.0] * len(extra)])
+            rows = np.concatenate([rows, a, a - np.median(a[:-1], axis=0)], axis=1)
+        x.extend(rows)
+        y.extend(pair["rows"][n]["gain"] for n in names)
+        group.extend([i] * len(names))
+    feature_names = row_names() + extra + [f"{k} - median" for k in extra]
     return np.array(x), np.array(y), np.array(group), feature_names
 
 
@@ -324,6 +304,27 @@ def fit_model(x: np.ndarray, y: np.ndarray, model: str = "mean"):
                                         l2_regularization=1.0, random_state=0, **MODELS[model])
     # Clipped: a kernel that loses 5 dB or 15 dB is equally wrong; the choice needs the order near the top.
     return reg.fit(x, np.clip(y, -5.0, None))
+
+
+def export_trees(model, columns: list[str], meta: dict):
+    """A fitted ``HistGradientBoostingRegressor`` (squared error, numeric features) as
+    :class:`deblurkit.kernel_aware.decision.GainTrees`, which predicts the same without scikit-learn.
+
+    Reads the regressor's fitted trees (``_predictors``, ``_baseline_prediction``: scikit-learn keeps
+    them private; ``tests/studies/test_kernel_selector.py`` checks the predictions agree).
+    """
+    from deblurkit.kernel_aware.decision import GainTrees
+
+    trees = []
+    for (tree,) in model._predictors:
+        n = tree.nodes
+        if n["is_categorical"].any():
+            raise ValueError("categorical splits are not exported")
+        trees.append({"feature": n["feature_idx"].astype(np.int64), "threshold": n["num_threshold"].astype(np.float64),
+                      "left": n["left"].astype(np.int64), "right": n["right"].astype(np.int64),
+                      "missing_left": n["missing_go_to_left"].astype(bool), "leaf": n["is_leaf"].astype(bool),
+                      "value": n["value"].astype(np.float64)})
+    return GainTrees(float(np.ravel(model._baseline_prediction)[0]), tuple(trees), tuple(columns), dict(meta))
 
 
 def choose(pairs: list[dict], predicted: np.ndarray, settings: list[str] | None = None) -> list[str]:
@@ -365,9 +366,9 @@ def _photo(pair: dict) -> str:
 
 
 def cross_validated(pairs: list[dict], x: np.ndarray, y: np.ndarray, group: np.ndarray, folds: int,
-                    model: str) -> list[str]:
+                    model: str, settings: list[str] | None = None) -> list[str]:
     """Picks of models trained without each photo's pairs (photo-grouped folds); ``x, y, group``:
-    :func:`design` of ``pairs``."""
+    :func:`design` of ``pairs`` for the candidates of ``settings``."""
     photos = sorted({_photo(p) for p in pairs})
     fold_of = {ph: i % folds for i, ph in enumerate(np.random.default_rng(0).permutation(photos))}
     pair_fold = np.array([fold_of[_photo(p)] for p in pairs])
@@ -375,7 +376,59 @@ def cross_validated(pairs: list[dict], x: np.ndarray, y: np.ndarray, group: np.n
     for f in range(folds):
         test_rows = pair_fold[group] == f
         predicted[test_rows] = fit_model(x[~test_rows], y[~test_rows], model).predict(x[test_rows])
-    return choose(pairs, predicted)
+    return choose(pairs, predicted, settings)
+
+
+def load_checks(specs: list[str]) -> dict[str, dict[int, dict]]:
+    """``["RESULT.json=SET_FOLDER", ...]`` (``studies/blind_benchmark.py`` results with a ``pipeline``
+    row, run with the trust checks) -> ``{"<pool>/<set>": {pair index: {"gain", "aligned_gain",
+    "declined"}}}``."""
+    out: dict[str, dict[int, dict]] = {}
+    for spec in specs:
+        path, _, folder = spec.partition("=")
+        if not folder:
+            raise SystemExit(f"--checks {spec!r}: expected RESULT.json=SET_FOLDER")
+        for set_name, data in json.loads(Path(path).read_text())["sets"].items():
+            out[f"{pool_name(folder)}/{set_name}"] = {
+                int(r["index"]): {"gain": r["estimators"]["pipeline"]["psnr"] - r["blurry"]["psnr"],
+                                  "aligned_gain": r["estimators"]["pipeline"]["psnr_aligned"] - r["blurry"]["psnr_aligned"],
+                                  "declined": bool(r["estimators"]["pipeline"]["declined"])}
+                for r in data["per_image"]}
+    return out
+
+
+def veto_rows(pairs: list[dict], checks: dict[int, dict], takes: list[bool]) -> dict[str, dict]:
+    """The trust checks' scores of ``pairs`` and those of the checks followed by the learned veto
+    (a photo is deconvolved, with the checks' kernel, only where the checks trust its kernel and
+    ``takes`` says the regressor takes the pipeline's kernel); a declined photo is unchanged."""
+    def summary(kept: list[dict], declined: int) -> dict:
+        g = [k["gain"] for k in kept]
+        return {"gain": float(np.mean(g)), "worst": float(min(g)),
+                "aligned_gain": float(np.mean([k["aligned_gain"] for k in kept])), "declined": declined}
+
+    none = {"gain": 0.0, "aligned_gain": 0.0}
+    own = [checks[p["index"]] for p in pairs]
+    vetoed = [c if not c["declined"] and t else none for c, t in zip(own, takes, strict=True)]
+    return {"trust checks": summary([none if c["declined"] else c for c in own], sum(c["declined"] for c in own)),
+            "checks, then the learned veto": summary(vetoed, sum(v is none for v in vetoed))}
+
+
+def export_decision(model, args: argparse.Namespace, pairs: list[dict]) -> None:
+    """Write the one-estimate decision trained on the pipeline's kernels to ``args.export`` (JSON)."""
+    import sklearn
+
+    from deblurkit.io import atomic_write
+    from deblurkit.kernel_aware.decision import JUDGE, row_names
+
+    meta = {"target": "PSNR gain (dB, sRGB) of the pipeline's deconvolution over the blurry photo, clipped at -5",
+            "judge": JUDGE, "trained_on": sorted({p["pool"] for p in pairs}), "pairs": len(pairs),
+            "photos": len({_photo(p) for p in pairs}), "regressor": "HistGradientBoostingRegressor",
+            "regressor_settings": {k: v for k, v in model.get_params().items() if v is not None},
+            "scikit_learn": sklearn.__version__, "command": "python -m studies.kernel_selector " + " ".join(sys.argv[1:])}
+    trees = export_trees(model, row_names(), meta)
+    with atomic_write(Path(args.export), "w") as fh:
+        json.dump(trees.to_dict(), fh, separators=(",", ":"))
+    print(f"decision trees ({len(trees.trees)}) -> {args.export}", file=sys.stderr)
 
 
 def fit(args: argparse.Namespace) -> int:
@@ -385,17 +438,24 @@ def fit(args: argparse.Namespace) -> int:
     # One thread: a few thousand rows fit in seconds, and OpenMP threads beside other jobs stall.
     threadpool_limits(limits=1)
     cache = Path(args.cache)
-    train = [p for folder in args.train for ps in load_pairs(cache, folder).values() for p in ps]
-    if not train:
+    train = [p for folder in args.train for ps in load_pairs(cache, folder, args.train_sets).values() for p in ps]
+    pipeline_train = [p for folder in args.train
+                      for ps in load_pairs(cache / PIPELINE, folder, args.train_sets).values() for p in ps]
+    if not train and not pipeline_train:
         raise SystemExit(f"no collected pairs for {args.train} under {cache} (run 'collect' first)")
-    results: dict = {"train_pairs": len(train), "train_photos": len({_photo(p) for p in train}), "sets": {}}
+    results: dict = {"train_pairs": len(train), "train_photos": len({_photo(p) for p in train}),
+                     "pipeline_train_pairs": len(pipeline_train), "train_sets": args.train_sets, "sets": {}}
     pools = ", ".join(pool_name(t) for t in args.train)
-    lines = [(f"Learned kernel selector: trained on {len(train)} pairs of {results['train_photos']} photos "
-              f"({pools}); gain of (b)'s deconvolution step over the blurry input, PSNR dB (sRGB), mean / worst; "
-              "aligned = after the best sub-pixel shift within half the true kernel size. Candidates: the 12 "
-              "estimator settings of studies/kernel_estimation_study.py and a delta kernel (no deblurring). "
-              "'learned (M)': per photo the candidate with the largest prediction of the regressor M of the gain."),
+    lines = [(f"Learned kernel selector. Training pools: {pools} (sets: {', '.join(args.train_sets)}); "
+              f"{len(train)} pairs with the 12 estimator settings of studies/kernel_estimation_study.py as "
+              f"candidates, {len(pipeline_train)} with the blind pipeline's kernel; each with a delta kernel (no "
+              "deblurring). Gain of (b)'s deconvolution step over the blurry input, PSNR dB (sRGB), mean / worst; "
+              "aligned = after the best sub-pixel shift within half the true kernel size. 'learned (M)': per photo "
+              "the candidate with the largest prediction of the regressor M of the gain."),
              ""]
+    if not train:
+        lines += [("No pairs with the 12 settings' candidates were collected (`collect` without `--candidates`): "
+                   "only the decision on the pipeline's kernels is fitted and scored."), ""]
 
     def table(title: str, pairs: list[dict], rows: dict[str, dict]) -> None:
         lines.extend([f"### {title} ({len(pairs)} pairs)", "",
@@ -406,110 +466,173 @@ def fit(args: argparse.Namespace) -> int:
                          f"{r['aligned_worst']:+.2f} | {r['similarity']:.3f} | {r['delta']} |")
         lines.append("")
 
-    by_pool: dict[str, list[int]] = {}
-    for i, p in enumerate(train):
-        by_pool.setdefault(p["pool"], []).append(i)
-    x, y, group, feature_names = design(train)
-    picks = {m: cross_validated(train, x, y, group, args.folds, m) for m in MODELS}
-    for pool, idx in sorted(by_pool.items()):
-        pairs = [train[i] for i in idx]
-        rows = fixed_and_oracle_rows(pairs)
-        for m in MODELS:
-            rows[f"learned ({m}), cross-validated by photo"] = score_rule(pairs, [picks[m][i] for i in idx])
-        results["sets"][f"train {pool}"] = rows
-        table(f"training pool {pool}, photo-grouped {args.folds}-fold cross-validation", pairs, rows)
-
-    models = {m: fit_model(x, y, m) for m in MODELS}
-    evaluated: dict[str, list[dict]] = {}
-    for folder in args.evaluate:
-        for set_name, pairs in load_pairs(cache, folder).items():
-            evaluated[f"{pool_name(folder)}/{set_name}"] = pairs
-            xe, _, _, _ = design(pairs)
-            rows = fixed_and_oracle_rows(pairs)
-            for m, model in models.items():
-                rows[f"learned ({m})"] = score_rule(pairs, choose(pairs, model.predict(xe)))
-            results["sets"][f"{pool_name(folder)}/{set_name}"] = rows
-            table(f"{pool_name(folder)}/{set_name}", pairs, rows)
-    results["fewer_candidates"] = {}
-    lines += ["### Fewer candidates: the mean regressor, without the agreement features", "",
-              "Gain, mean over the set's pairs, and in brackets that of the best of the same candidates.", "",
-              "| candidates (and the delta kernel) | " + " | ".join(evaluated) + " |",
-              "|---|" + "---|" * len(evaluated)]
     one_estimate = None
-    for label, settings in FEWER_CANDIDATES.items():
-        xs, ys, _, _ = design(train, settings, agreement=False)
-        model = fit_model(xs, ys, "mean")
-        if settings == ["default"]:
-            one_estimate = model
-        row = {}
-        for key, pairs in evaluated.items():
-            xe, _, _, _ = design(pairs, settings, agreement=False)
-            row[key] = {"learned": score_rule(pairs, choose(pairs, model.predict(xe), settings)),
-                        "best candidate": score_rule(pairs, best_candidates(pairs, settings))}
-        results["fewer_candidates"][label] = row
-        lines.append(f"| {label} | " + " | ".join(f"{r['learned']['gain']:+.2f} ({r['best candidate']['gain']:+.2f})"
-                                                   for r in row.values()) + " |")
-    lines.append("")
+    if train:  # the settings' candidates, where collected
+        by_pool: dict[str, list[int]] = {}
+        for i, p in enumerate(train):
+            by_pool.setdefault(p["pool"], []).append(i)
+        x, y, group, feature_names = design(train)
+        picks = {m: cross_validated(train, x, y, group, args.folds, m) for m in MODELS}
+        for pool, idx in sorted(by_pool.items()):
+            pairs = [train[i] for i in idx]
+            rows = fixed_and_oracle_rows(pairs)
+            for m in MODELS:
+                rows[f"learned ({m}), cross-validated by photo"] = score_rule(pairs, [picks[m][i] for i in idx])
+            results["sets"][f"train {pool}"] = rows
+            table(f"training pool {pool}, photo-grouped {args.folds}-fold cross-validation", pairs, rows)
+
+        models = {m: fit_model(x, y, m) for m in MODELS}
+        evaluated: dict[str, list[dict]] = {}
+        for folder in args.evaluate:
+            for set_name, pairs in load_pairs(cache, folder).items():
+                evaluated[f"{pool_name(folder)}/{set_name}"] = pairs
+                xe, _, _, _ = design(pairs)
+                rows = fixed_and_oracle_rows(pairs)
+                for m, model in models.items():
+                    rows[f"learned ({m})"] = score_rule(pairs, choose(pairs, model.predict(xe)))
+                results["sets"][f"{pool_name(folder)}/{set_name}"] = rows
+                table(f"{pool_name(folder)}/{set_name}", pairs, rows)
+        results["fewer_candidates"] = {}
+        lines += ["### Fewer candidates: the mean regressor, without the agreement features", "",
+                  "Gain, mean over the set's pairs, and in brackets that of the best of the same candidates.", "",
+                  "| candidates (and the delta kernel) | " + " | ".join(evaluated) + " |",
+                  "|---|" + "---|" * len(evaluated)]
+        one_estimate = None
+        for label, settings in FEWER_CANDIDATES.items():
+            xs, ys, _, _ = design(train, settings, agreement=False)
+            model = fit_model(xs, ys, "mean")
+            if settings == ["default"]:
+                one_estimate = model
+            row = {}
+            for key, pairs in evaluated.items():
+                xe, _, _, _ = design(pairs, settings, agreement=False)
+                row[key] = {"learned": score_rule(pairs, choose(pairs, model.predict(xe), settings)),
+                            "best candidate": score_rule(pairs, best_candidates(pairs, settings))}
+            results["fewer_candidates"][label] = row
+            lines.append(f"| {label} | " + " | ".join(f"{r['learned']['gain']:+.2f} ({r['best candidate']['gain']:+.2f})"
+                                                       for r in row.values()) + " |")
+        lines.append("")
     pipeline_pairs = {f"{pool_name(folder)}/{set_name}": pairs for folder in args.evaluate
                       for set_name, pairs in load_pairs(cache / PIPELINE, folder).items()}
     # The same decision trained on the pipeline's own kernels of the training pools, where collected.
-    pipeline_train = [p for folder in args.train for ps in load_pairs(cache / PIPELINE, folder).values() for p in ps]
     on_pipeline = None
     if pipeline_train:
-        xp, yp, _, _ = design(pipeline_train, [PIPELINE], agreement=False)
+        xp, yp, gp, _ = design(pipeline_train, [PIPELINE], agreement=False)
         on_pipeline = fit_model(xp, yp, "mean")
+        if args.export:
+            export_decision(on_pipeline, args, pipeline_train)
 
-    def unchanged_where_declined(pairs: list[dict], picks: list[str]) -> dict[str, float]:
-        kept = [p["rows"][PIPELINE] if c == PIPELINE else {"gain": 0.0, "aligned_gain": 0.0}
-                for p, c in zip(pairs, picks, strict=True)]
+    from deblurkit.kernel_aware.blind import BlindParams
+    from deblurkit.kernel_aware.decision import row_names
+
+    gate = BlindParams().no_blur_support
+    checks = load_checks(args.checks)
+
+    def unchanged_where_declined(pairs: list[dict], picks: list[str], gated: bool = False) -> dict[str, float]:
+        # ``gated``: as the pipeline decides, a kernel of less effective support than its gate is
+        # declined unasked (the photos here are small enough to be estimated at full resolution).
+        taken = [c == PIPELINE and (not gated or math.exp(p["rows"][PIPELINE]["features"]["log_support"]) >= gate)
+                 for p, c in zip(pairs, picks, strict=True)]
+        kept = [p["rows"][PIPELINE] if t else {"gain": 0.0, "aligned_gain": 0.0} for p, t in zip(pairs, taken)]
         return {"gain": float(np.mean([k["gain"] for k in kept])), "worst": float(min(k["gain"] for k in kept)),
                 "aligned_gain": float(np.mean([k["aligned_gain"] for k in kept])),
-                "declined": sum(c == DELTA for c in picks)}
+                "declined": len(pairs) - sum(taken)}
 
-    if one_estimate is not None and pipeline_pairs:
+    if pipeline_train:
+        # The shipped decision's own cross-validation: photo-grouped folds of the training pools,
+        # each pair decided by a model trained without its photo, as the pipeline decides.
+        picks = cross_validated(pipeline_train, xp, yp, gp, args.folds, "mean", [PIPELINE])
+        by_pool_pipeline: dict[str, list[int]] = {}
+        for i, p in enumerate(pipeline_train):
+            by_pool_pipeline.setdefault(p["pool"], []).append(i)
+        results["pipeline_kernels_cross_validated"] = {}
+        lines += ["### The decision on the pipeline's kernels, cross-validated on the training pools", "",
+                  (f"The mean regressor trained on the pipeline's kernels of the training pools, photo-grouped "
+                   f"{args.folds}-fold: each pair decided by a model that never saw its photo; a kernel below the "
+                   f"pipeline's support gate ({gate:g} px²) declined, a declined photo unchanged. Gain, mean / worst; "
+                   "aligned in brackets; in braces, how many photos it declines."), "",
+                  ("| pool | always deconvolved | learned (cross-validated), as the pipeline decides | better of the "
+                   "two (needs the truth) |" + (" trust checks (`--checks`) | checks, then the learned veto |"
+                                                if checks else "")), "|---|---|---|---|" + ("---|---|" if checks else "")]
+        for pool, idx in sorted(by_pool_pipeline.items()):
+            pairs = [pipeline_train[i] for i in idx]
+            rows = {"always": score_rule(pairs, [PIPELINE] * len(pairs)),
+                    "learned, as the pipeline decides": unchanged_where_declined(pairs, [picks[i] for i in idx],
+                                                                                 gated=True),
+                    "best": score_rule(pairs, best_candidates(pairs, [PIPELINE]))}
+            if pool in checks:
+                rows.update(veto_rows(pairs, checks[pool], [picks[i] == PIPELINE for i in idx]))
+            results["pipeline_kernels_cross_validated"][pool] = rows
+            cells = [f"{r['gain']:+.2f} / {r['worst']:+.2f} ({r['aligned_gain']:+.2f})"
+                     + (f" {{{r['declined']}}}" if "declined" in r else "") for r in rows.values()]
+            cells += ["–"] * ((5 if checks else 3) - len(cells))
+            lines.append(f"| {pool} ({len(pairs)}) | " + " | ".join(cells) + " |")
+        lines.append("")
+
+    if pipeline_pairs and (one_estimate is not None or on_pipeline is not None):
         results["pipeline_kernels"] = {}
-        header = ["always deconvolved", "learned, delta kernel where it declines",
-                  "learned, photo unchanged where it declines"]
+        header = ["always deconvolved"]
+        if one_estimate is not None:
+            header += ["learned on the shipped setting's kernels, delta kernel where it declines",
+                       "the same, photo unchanged where it declines"]
         if on_pipeline is not None:
-            header.append(f"learned on the pipeline's kernels ({len(pipeline_train)} training pairs), photo unchanged "
-                          "where it declines")
+            header.append(f"learned on the pipeline's kernels ({len(pipeline_train)} training pairs), as the pipeline "
+                          f"decides (kernels below its {gate:g}-px² support gate declined, photo unchanged)")
         header.append("better of the two (needs the truth)")
+        if checks and on_pipeline is not None:
+            header += ["trust checks (`--checks`)", "checks, then the learned veto"]
         lines += ["### The one-estimate decision on the blind pipeline's kernels", "",
-                  ("The mean regressor trained on the shipped setting and the delta kernel, applied to the pipeline's "
-                   "kernel (every kernel trusted, one tile) and the delta kernel. Gain, mean / worst; aligned in "
-                   "brackets; in braces, how many photos it declines."), "",
-                  "| set | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+                  ("The mean regressor applied to the pipeline's kernel (every kernel trusted, one tile) and the "
+                   "delta kernel. Gain, mean / worst; aligned in brackets; in braces, how many photos it declines."),
+                  "", "| set | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
         for key, pairs in pipeline_pairs.items():
             xe, _, _, _ = design(pairs, [PIPELINE], agreement=False)
-            picks = choose(pairs, one_estimate.predict(xe), [PIPELINE])
-            rows = {"always": score_rule(pairs, [PIPELINE] * len(pairs)), "learned": score_rule(pairs, picks),
-                    "learned, unchanged": unchanged_where_declined(pairs, picks)}
+            rows = {"always": score_rule(pairs, [PIPELINE] * len(pairs))}
+            if one_estimate is not None:
+                picks = choose(pairs, one_estimate.predict(xe), [PIPELINE])
+                rows["learned"] = score_rule(pairs, picks)
+                rows["learned, unchanged"] = unchanged_where_declined(pairs, picks)
             if on_pipeline is not None:
-                rows["learned on the pipeline's kernels, unchanged"] = unchanged_where_declined(
-                    pairs, choose(pairs, on_pipeline.predict(xe), [PIPELINE]))
+                shipped = choose(pairs, on_pipeline.predict(xe), [PIPELINE])
+                rows["learned on the pipeline's kernels, unchanged"] = unchanged_where_declined(pairs, shipped,
+                                                                                                gated=True)
             rows["best"] = score_rule(pairs, best_candidates(pairs, [PIPELINE]))
+            if on_pipeline is not None and key in checks:
+                rows.update(veto_rows(pairs, checks[key], [c == PIPELINE for c in shipped]))
             results["pipeline_kernels"][key] = rows
             cells = [f"{r['gain']:+.2f} / {r['worst']:+.2f} ({r['aligned_gain']:+.2f})"
                      + (f" {{{r['declined']}}}" if "declined" in r else "") for r in rows.values()]
+            cells += ["–"] * (len(header) - len(cells))
             lines.append(f"| {key} ({len(pairs)}) | " + " | ".join(cells) + " |")
         lines.append("")
-    validation = [k for k in results["sets"] if k.split("/")[0] == pool_name(args.validation)]
-    if validation:
-        summary = {m: {"mean_of_sets": float(np.mean([results["sets"][k][f"learned ({m})"]["gain"] for k in validation])),
-                       "worst_pair": float(min(results["sets"][k][f"learned ({m})"]["worst"] for k in validation))}
-                   for m in MODELS}
-        chosen = max(MODELS, key=lambda m: summary[m]["mean_of_sets"])
-        results["validation"] = {"sets": validation, "models": summary, "chosen": chosen}
-        lines += [f"On the validation sets ({', '.join(validation)}), mean gain of the set means / worst pair: "
-                  + ", ".join(f"{m} {v['mean_of_sets']:+.2f} / {v['worst_pair']:+.2f}" for m, v in summary.items())
-                  + f". Chosen (highest mean): learned ({chosen}).", ""]
-    from sklearn.inspection import permutation_importance
+    if on_pipeline is not None:
+        from sklearn.inspection import permutation_importance
 
-    imp = permutation_importance(models["mean"], x, np.clip(y, -5.0, None), n_repeats=3, random_state=0)
-    order = np.argsort(imp.importances_mean)[::-1][:10]
-    results["importance"] = {feature_names[i]: float(imp.importances_mean[i]) for i in order}
-    lines += ["Most important features of the mean model (permutation importance on the training pairs, R² drop): "
-              + ", ".join(f"{feature_names[i]} {imp.importances_mean[i]:.3f}" for i in order), ""]
+        names = row_names()
+        imp = permutation_importance(on_pipeline, xp, np.clip(yp, -5.0, None), n_repeats=3, random_state=0)
+        order = np.argsort(imp.importances_mean)[::-1][:10]
+        results["pipeline_importance"] = {names[i]: float(imp.importances_mean[i]) for i in order}
+        lines += ["Most important inputs of the decision trained on the pipeline's kernels (permutation importance "
+                  "on its training pairs, R² drop): "
+                  + ", ".join(f"{names[i]} {imp.importances_mean[i]:.3f}" for i in order), ""]
+    if train:
+        validation = [k for k in results["sets"] if k.split("/")[0] == pool_name(args.validation)]
+        if validation:
+            summary = {m: {"mean_of_sets": float(np.mean([results["sets"][k][f"learned ({m})"]["gain"] for k in validation])),
+                           "worst_pair": float(min(results["sets"][k][f"learned ({m})"]["worst"] for k in validation))}
+                       for m in MODELS}
+            chosen = max(MODELS, key=lambda m: summary[m]["mean_of_sets"])
+            results["validation"] = {"sets": validation, "models": summary, "chosen": chosen}
+            lines += [f"On the validation sets ({', '.join(validation)}), mean gain of the set means / worst pair: "
+                      + ", ".join(f"{m} {v['mean_of_sets']:+.2f} / {v['worst_pair']:+.2f}" for m, v in summary.items())
+                      + f". Chosen (highest mean): learned ({chosen}).", ""]
+        from sklearn.inspection import permutation_importance
+
+        imp = permutation_importance(models["mean"], x, np.clip(y, -5.0, None), n_repeats=3, random_state=0)
+        order = np.argsort(imp.importances_mean)[::-1][:10]
+        results["importance"] = {feature_names[i]: float(imp.importances_mean[i]) for i in order}
+        lines += ["Most important features of the mean model (permutation importance on the training pairs, R² drop): "
+                  + ", ".join(f"{feature_names[i]} {imp.importances_mean[i]:.3f}" for i in order), ""]
     results["wall_seconds"] = round(time.time() - t0, 1)
     results["command"] = "python -m studies.kernel_selector " + " ".join(sys.argv[1:])
     lines.append(f"Fit and scoring {results['wall_seconds']:.0f} s: `{results['command'].strip()}`")
@@ -530,12 +653,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="the 12 settings, or the blind pipeline's kernel (kept under CACHE/pipeline)")
     f = sub.add_parser("fit", help="train the selector and score it")
     f.add_argument("--train", nargs="*", default=[str(ROOT / t) for t in TRAIN])
+    f.add_argument("--train-sets", nargs="*", default=TRAIN_SETS,
+                   help="the sets of the --train pools trained on (default: those collect gathers by default)")
     f.add_argument("--evaluate", nargs="*", default=[str(ROOT / e) for e in EVALUATE])
     f.add_argument("--folds", type=int, default=5)
+    f.add_argument("--checks", nargs="*", default=[], metavar="RESULT.json=SET_FOLDER",
+                   help="blind_benchmark results of the pipeline with its trust checks on a set folder: adds the "
+                        "checks and the checks followed by the learned veto to the pipeline tables")
     f.add_argument("--validation", default=str(ROOT / "data/valsets"),
                    help="the --evaluate folder whose sets choose the regressor")
     f.add_argument("--cache", default=str(CACHE))
     f.add_argument("--out", default=str(ROOT / "studies/results/kernel_selector"))
+    f.add_argument("--export", default=None,
+                   help="write the decision trained on the pipeline's kernels here (the shipped one: "
+                        "src/deblurkit/weights/kernel-decision.json)")
     args = ap.parse_args(argv)
     return collect(args) if args.command == "collect" else fit(args)
 

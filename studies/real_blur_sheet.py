@@ -10,10 +10,11 @@ Real blur has no ground truth, so this is a visual check. Photos come from ``--d
 RealBlur-J frames incl. night lights, Pan et al. 2016 inputs incl. a saturated night scene,
 handheld phone photos); they are research data, never copied into the repository. Each row:
 the whole photo before and after (downscaled, sRGB-encoded for viewing), a 1:1 crop before and
-after (the most textured
-``--crop`` square), and the kernel that ``--kernels`` estimates from the photo's normalised linear
-luminance (an estimator of ``studies.blind_benchmark``: ``pipeline`` = the blind pipeline's global
-kernel with its trust checks, ``shipped``, ``NAME=module:function``, or ``none``). The kernel
+after (the most textured ``--crop`` square), and the kernel that ``--kernels`` finds: an estimator
+of ``studies.blind_benchmark``, ``pipeline`` (the blind pipeline's global kernel with its
+decision, from the sRGB photo as the restorer gets it; ``--params`` for its settings, e.g.
+``decision=learned``, the default restorer's decision), ``shipped``, ``NAME=module:function``
+(from the photo's normalised linear luminance), or ``none``. The kernel
 is shown magnified, brightest = white, or marked "declined" where the estimator returns none.
 Photos of the ``--linear`` subfolders (default: Köhler et al.'s, stored in linear light) are
 sRGB-encoded before anything else, as ``deblurkit deblur --input-space linear`` does. Writes one
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.blind_benchmark import resolve_estimator, working_luminance
+from studies.blind_benchmark import parse_params, resolve_estimator, working_luminance
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real-blur"
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--restorer", default="default", help="a name or path for deblurkit's load_restorer")
     ap.add_argument("--kernels", default="pipeline",
                     help="estimator whose kernel is shown: pipeline, shipped, NAME=module:function, or none")
+    ap.add_argument("--params", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="BlindParams fields of the pipeline estimator and the restorer's kernel stage "
+                         "(e.g. decision=learned, the default restorer's decision)")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="folder holding the real-blur subfolders")
     ap.add_argument("--images", nargs="+", default=DEFAULT_IMAGES, help="paths relative to --data")
     ap.add_argument("--linear", nargs="*", default=LINEAR_FOLDERS,
@@ -147,8 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     if not data.is_dir():
         print(f"no real-blur data at {data} (it lives beside the project; pass --data)", file=sys.stderr)
         return 2
-    restorer = load_restorer(args.restorer)
-    estimator = None if args.kernels == "none" else resolve_estimator(args.kernels)[1]
+    params = parse_params(args.params)
+    blind_params = None
+    if params:
+        from deblurkit.kernel_aware.blind import BlindParams
+
+        blind_params = BlindParams(**params)
+    restorer = load_restorer(args.restorer, blind_params=blind_params)
+    estimator = None if args.kernels == "none" else resolve_estimator(args.kernels, params)[1]
     rows, info = [], []
     for rel in args.images:
         img = load_image_rgb(data / rel)
@@ -159,12 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         kernel = None
         if estimator is not None:
-            kernel = estimator(working_luminance(img))
+            # From the sRGB photo where the estimator takes it (the pipeline: its clipped-pixel map,
+            # its colour deconvolution for the learned decision), as the restorer gets it.
+            kernel = estimator.from_srgb(img) if hasattr(estimator, "from_srgb") else estimator(working_luminance(img))
         rows.append(sheet_row(img, out, kernel, Path(rel).parent.name + "/" + Path(rel).stem, width=args.width,
                               crop=args.crop, kernel_side=args.kernel_side, seconds=seconds))
         info.append({"image": rel, "seconds": round(seconds, 1),
                      "kernel_size": None if kernel is None else int(np.asarray(kernel).shape[0]),
-                     "changed": bool(np.abs(out - img).max() > 1.0 / 255)})
+                     "changed": bool(np.abs(out - img).max() > 1.0 / 255),
+                     # the pipeline estimator's tile scores, the learned decision's predictions included
+                     "scores": getattr(estimator, "scores", None)})
         print(f"{rel}: {seconds:.1f} s, kernel {info[-1]['kernel_size']}", file=sys.stderr)
     width = max(r.shape[1] for r in rows)
     gap = np.ones((6, width, 3), np.float32)

@@ -63,33 +63,12 @@ def local_ringing(gray: np.ndarray, kernel: np.ndarray) -> float:
     return float(np.quantile(excess[inner] / np.maximum(hi - lo, 0.02)[inner], 0.99))
 
 
-def spectral_residue(gray: np.ndarray, kernel: np.ndarray) -> float:
-    """The photo's mean power where the kernel passes less than 5 %, in units of the noise variance."""
-    from deblurkit.kernel_aware.blind import estimate_noise_sigma
-    from deblurkit.kernel_aware.deconv import psf2otf
-
-    g = np.asarray(gray, dtype=np.float64)
-    h, w = g.shape
-    window = np.outer(np.hanning(h), np.hanning(w))
-    power = np.abs(np.fft.rfft2((g - g.mean()) * window)) ** 2 / float((window * window).sum())
-    transfer = np.abs(psf2otf(np.asarray(kernel, np.float64) / float(np.sum(kernel)), (h, w)))
-    radius = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
-    removed = (radius > 0.02) & (radius < 0.35) & (transfer < 0.05)
-    if not removed.any():
-        return 0.0
-    # Every column of the half spectrum but the first (and an even width's last) stands for two
-    # frequencies of the whole plane.
-    weight = np.full(w // 2 + 1, 2.0)
-    weight[0] = 1.0
-    if w % 2 == 0:
-        weight[-1] = 1.0
-    weight = np.broadcast_to(weight, removed.shape)[removed]
-    sigma = max(estimate_noise_sigma(g), 1e-3)
-    return float((power[removed] * weight).sum() / weight.sum() / sigma**2)
-
-
 def _scores(gray: np.ndarray, kernel: np.ndarray) -> dict[str, float]:
-    return {"local_ringing": local_ringing(gray, kernel), "spectral_residue": spectral_residue(gray, kernel)}
+    from deblurkit.kernel_aware.blind import estimate_noise_sigma
+    from deblurkit.kernel_aware.decision import spectral_residue
+
+    residue = spectral_residue(gray, kernel, estimate_noise_sigma(gray))
+    return {"local_ringing": local_ringing(gray, kernel), "spectral_residue": residue}
 
 
 def _from_results(spec: str) -> list[dict]:

@@ -31,3 +31,21 @@ def torch_gen():
     import torch
 
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def camera_shake():
+    """``(sharp, blurry, kernel)``: the 256-px camera photo in dim linear light (no deconvolution of
+    it leaves [0, 1]), blurred by a 15-px shake (21-px window) with noise 0.002, float32."""
+    import cv2
+    from scipy.ndimage import convolve
+    from skimage import data
+
+    from deblurkit.synth.trajectory import random_shake_kernel
+
+    sharp = cv2.resize(data.camera(), (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    sharp = 0.2 + 0.4 * sharp**2.2
+    rng = np.random.default_rng(3)
+    kernel = random_shake_kernel(21, 15.0, rng)
+    blur = convolve(sharp, kernel, mode="reflect") + rng.normal(0, 0.002, sharp.shape)
+    return sharp.astype(np.float32), blur.astype(np.float32), kernel

@@ -1,5 +1,6 @@
 import sys
 import types
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -91,14 +92,21 @@ def test_refuses_integer_arrays_and_bad_shapes():
 def test_default_and_kernel_deconv_wrapper(monkeypatch):
     calls = []
 
-    def fake_deblur_image(image_srgb, *, kernel_size=31, tiles=None, progress=None):
+    from deblurkit.kernel_aware.blind import BlindParams
+
+    def judge(rgb):
+        return rgb
+
+    def fake_deblur_image(image_srgb, *, kernel_size=31, tiles=None, progress=None, params=None, network=None):
         calls.append((image_srgb.shape, image_srgb.dtype, kernel_size))
+        assert params.decision == "learned" and network is judge  # the learned decision, with its judge
         if progress:
             progress(1, 1)
         return image_srgb * 0.5 + 0.6  # out of range on purpose: the restorer clamps
 
     fake = types.ModuleType("deblurkit.kernel_aware.blind")
     fake.deblur_image = fake_deblur_image
+    fake.BlindParams = BlindParams
     fake.min_image_side = lambda kernel_size=31: 1  # the fake takes images of any size
     monkeypatch.setitem(sys.modules, "deblurkit.kernel_aware.blind", fake)
     import deblurkit.kernel_aware
@@ -107,6 +115,7 @@ def test_default_and_kernel_deconv_wrapper(monkeypatch):
     monkeypatch.setattr(infer, "DEFAULT_RESTORER", "kernel-deconv")
     r = load_restorer("default")
     assert r.name == "kernel-deconv" and r.kind == "classical"
+    r.judge = judge  # instead of loading the network
     gray = np.full((10, 12), 0.2, np.float32)
     ticks = []
     out = r(gray, progress=lambda i, n: ticks.append((i, n)))
@@ -243,8 +252,11 @@ def test_concurrent_tiles_only_for_small_networks_on_onnx(monkeypatch):
 
 
 def _fake_blind(monkeypatch, calls):
-    def fake_deblur_image(image_srgb, *, kernel_size=31, tiles=None, progress=None, params=None):
+    from deblurkit.kernel_aware.blind import BlindParams
+
+    def fake_deblur_image(image_srgb, *, kernel_size=31, tiles=None, progress=None, params=None, network=None):
         calls.append((image_srgb.copy(), params))
+        assert (network is not None) == (params.decision == "learned")
         for i in range(3):
             if progress:
                 progress(i + 1, 3)
@@ -252,8 +264,9 @@ def _fake_blind(monkeypatch, calls):
 
     fake = types.ModuleType("deblurkit.kernel_aware.blind")
     fake.deblur_image = fake_deblur_image
+    fake.BlindParams = BlindParams
     fake.min_image_side = lambda kernel_size=31: 1  # the fake takes images of any size
-    fake.BlindParams = lambda **settings: settings
+    monkeypatch.setattr(infer.restorers, "judge_network", lambda threads=None: (lambda rgb: rgb))
     monkeypatch.setitem(sys.modules, "deblurkit.kernel_aware.blind", fake)
     import deblurkit.kernel_aware
 
@@ -271,10 +284,13 @@ def test_chain_runs_stages_left_to_right_with_combined_progress(monkeypatch, zer
     out = chain(img, progress=lambda i, n: ticks.append((i, n)))
     np.testing.assert_array_equal(calls[0][0], img)
     # inside a chain, kernel-deconv leaves short kernels to the network after it
-    assert calls[0][1] == {"no_blur_support": infer.restorers.CHAIN_KERNEL_MIN_SUPPORT}
+    from deblurkit.kernel_aware.blind import BlindParams
+
+    learned = BlindParams(decision=infer.restorers.KERNEL_DECISION)
+    assert calls[0][1] == replace(learned, no_blur_support=infer.restorers.CHAIN_KERNEL_MIN_SUPPORT)
     calls.clear()
     load_restorer("kernel-deconv")(img)
-    assert calls[0][1] is None  # alone, the classical pipeline's own threshold
+    assert calls[0][1] == learned  # alone, the classical pipeline's own threshold
     # the zero network is the identity, so the output is the first stage's clamped output
     np.testing.assert_allclose(out, np.clip(img * 0.5 + 0.6, 0, 1), atol=1e-6)
     done = [i for i, _ in ticks]
@@ -303,6 +319,9 @@ def test_shake_chain_is_listed_and_loads_the_shipped_parts():
     chain = load_restorer(SHAKE_CHAIN)
     assert [s.name for s in chain.stages] == ["kernel-deconv", "nafnet-w16"]
     assert chain.stages[1].self_ensemble  # the registry's recommendation for nafnet-w16 carries over
+    # The learned veto judges with the chain's own network session, one pass.
+    judge = chain.stages[0].judge.__self__
+    assert judge.run is chain.stages[1].run and not judge.self_ensemble
 
 
 @pytest.mark.parametrize("spec", ["nafnet-w16+", "+identity", "identity++identity"])

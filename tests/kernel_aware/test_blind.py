@@ -348,7 +348,7 @@ def test_a_photo_declined_in_linear_light_is_estimated_again_on_its_encoded_valu
     seen: list[str] = []
     runs: list[object] = []
 
-    def fake_estimate(prep, p, tick, min_scale=0.0):
+    def fake_estimate(prep, p, tick, min_scale=0.0, network=None):
         # The first estimate of a run is declined; a second one is trusted if its kernel is large.
         second = bool(runs) and runs[-1] is tick
         assert min_scale == (p.encoded_fallback if second else 0.0)

@@ -16,30 +16,21 @@ def _pair(gains: dict[str, float]) -> dict:
     return {"rows": {n: {"gain": g, "aligned_gain": g + 0.1, "similarity": 0.5} for n, g in gains.items()}}
 
 
-def test_features_tell_the_true_kernel_from_a_delta_and_a_wider_kernel(rng):
-    from scipy.signal import fftconvolve
+def test_exported_trees_predict_as_the_fitted_regressor(rng):
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
-    from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
+    from deblurkit.kernel_aware.decision import GainTrees
 
-    kernel = random_shake_kernel(13, 9.0, rng)
-    import cv2
-
-    sharp = np.clip(cv2.GaussianBlur(rng.random((128, 128)).astype(np.float32), (0, 0), 2.0) * 2.0 - 0.5, 0, 1)
-    blur = fftconvolve(sharp, kernel, mode="same").astype(np.float32) + rng.normal(0, 0.002, sharp.shape).astype(np.float32)
-    wide = cv2.resize(kernel, (25, 25), interpolation=cv2.INTER_LINEAR)
-    wide /= wide.sum()
-    feats = {}
-    for name, k in {"true": kernel, "delta": ks.delta_kernel(), "wide": wide}.items():
-        x = hyper_laplacian_deconv(blur, k, weight=2e-3, alpha=0.8)
-        feats[name] = ks.candidate_features(blur, np.asarray(k, np.float64), x, [kernel, wide], 0.002)
-    for f in feats.values():
-        assert all(np.isfinite(v) for v in f.values())
-    assert feats["delta"]["log_support"] == pytest.approx(0.0)
-    assert feats["true"]["agreement_max"] == pytest.approx(1.0, abs=1e-6)
-    # The true kernel's deconvolution re-blurs to the photo; a delta leaves it blurry (no gradient gain).
-    assert feats["true"]["log_gradient_gain"] > feats["delta"]["log_gradient_gain"] + 0.3
-    # A kernel twice too wide over-sharpens: rings beyond the photo's local range.
-    assert feats["wide"]["ringing"] > feats["true"]["ringing"]
+    x = rng.normal(size=(400, 5))
+    x[rng.random(x.shape) < 0.05] = np.nan  # missing values take each split's learned side
+    y = np.nan_to_num(x[:, 0]) * 2 + np.sin(np.nan_to_num(x[:, 1]) * 3) + rng.normal(0, 0.1, 400)
+    model = HistGradientBoostingRegressor(max_iter=40, max_leaf_nodes=7, random_state=0).fit(x, y)
+    trees = ks.export_trees(model, [f"f{i}" for i in range(5)], {"note": "test"})
+    back = GainTrees.from_dict(json.loads(json.dumps(trees.to_dict())))
+    probe = rng.normal(size=(200, 5))
+    probe[rng.random(probe.shape) < 0.1] = np.nan
+    np.testing.assert_allclose(back.predict(probe), model.predict(probe), rtol=1e-9, atol=1e-9)
+    assert back.meta == {"note": "test"}
 
 
 def test_choose_picks_the_largest_prediction_and_scores_the_picks():
@@ -58,7 +49,7 @@ def test_choose_picks_the_largest_prediction_and_scores_the_picks():
 
 def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
     monkeypatch.setattr(ks, "SETTINGS", {"default": {}, "lam 4e-3": {"lam": 4e-3}})
-    monkeypatch.setattr(ks, "network_change", lambda srgb: float(srgb.mean()))
+    monkeypatch.setattr(ks, "judge", lambda: (lambda srgb: np.clip(srgb * 0.95 + 0.02, 0.0, 1.0)))
     monkeypatch.setattr(ks, "FEWER_CANDIDATES", {"the shipped setting alone": ["default"]})
     kernel = random_shake_kernel(9, 7.0, rng)
     for pool in ("train-a", "held-out"):
@@ -85,9 +76,16 @@ def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
     assert set(piped["0"]["rows"]) == {ks.PIPELINE, ks.DELTA, "true"}
 
     out = tmp_path / "res" / "selector"
+    exported = tmp_path / "res" / "decision.json"
     assert ks.main(["fit", "--train", str(tmp_path / "train-a"), "--evaluate", str(tmp_path / "held-out"),
                     "--folds", "2", "--validation", str(tmp_path / "held-out"), "--cache", str(cache),
-                    "--out", str(out)]) == 0
+                    "--out", str(out), "--export", str(exported)]) == 0
+    from deblurkit.kernel_aware.decision import candidate_rows, load_decision
+
+    trees = load_decision(exported)  # reads the features this version computes
+    assert trees.meta["pairs"] == 4 and trees.meta["judge"] == "nafnet-w16"
+    rows = candidate_rows([piped["0"]["rows"][ks.PIPELINE]["features"]], piped["0"]["rows"][ks.DELTA]["features"])
+    assert np.all(np.isfinite(trees.predict(rows)))
     res = json.loads(out.with_suffix(".json").read_text())
     assert res["train_pairs"] == 4
     held = res["sets"][f"{held_pool}/uniform"]
@@ -103,8 +101,30 @@ def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
     bound = np.mean([max(p["rows"][ks.PIPELINE]["gain"], 0.0) for p in piped.values()])
     assert gate["learned, unchanged"]["gain"] <= bound + 1e-9
     assert gate["learned on the pipeline's kernels, unchanged"]["gain"] <= bound + 1e-9
+    own = res["pipeline_kernels_cross_validated"][f"{train_pool}/uniform"]["learned, as the pipeline decides"]
+    train_piped = json.loads((cache / "pipeline" / train_pool / "uniform.json").read_text())["pairs"]
+    assert own["gain"] <= np.mean([max(p["rows"][ks.PIPELINE]["gain"], 0.0) for p in train_piped.values()]) + 1e-9
+    assert 0 <= own["declined"] <= 4
     chosen = res["validation"]["chosen"]
     assert res["validation"]["sets"] == [f"{held_pool}/uniform"] and chosen in ks.MODELS
     assert res["validation"]["models"][chosen]["mean_of_sets"] == pytest.approx(held[f"learned ({chosen})"]["gain"])
     md = out.with_suffix(".md").read_text()
     assert f"### {held_pool}/uniform (4 pairs)" in md and f"training pool {train_pool}/uniform" in md
+
+
+def test_the_veto_only_removes_kernels_the_checks_trust(tmp_path):
+    result = {"sets": {"uniform": {"per_image": [
+        {"index": i, "blurry": {"psnr": 20.0, "psnr_aligned": 20.0},
+         "estimators": {"pipeline": {"psnr": 20.0 + g, "psnr_aligned": 20.5 + g, "declined": d}}}
+        for i, (g, d) in enumerate([(3.0, False), (-4.0, False), (0.0, True)])]}}}
+    (tmp_path / "checks.json").write_text(json.dumps(result))
+    checks = ks.load_checks([f"{tmp_path / 'checks.json'}={tmp_path / 'pool'}"])
+    key = f"{ks.pool_name(tmp_path / 'pool')}/uniform"
+    pairs = [{"index": i} for i in range(3)]
+    # The regressor takes the first kernel, declines the second (which loses) and would take the
+    # third, which the checks declined: that one stays unchanged.
+    rows = ks.veto_rows(pairs, checks[key], [True, False, True])
+    assert rows["trust checks"]["gain"] == pytest.approx(-1.0 / 3) and rows["trust checks"]["declined"] == 1
+    veto = rows["checks, then the learned veto"]
+    assert veto["gain"] == pytest.approx(1.0) and veto["worst"] == 0.0 and veto["declined"] == 2
+    assert veto["aligned_gain"] == pytest.approx(3.5 / 3)

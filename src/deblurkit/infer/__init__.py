@@ -26,8 +26,9 @@ DEFAULT_RESTORER: str = "kernel-deconv+nafnet-w16"
 from deblurkit.infer.restorers import (
     Restorer,
     RestorerInfo,
+    judge_network,
     list_restorers,
     load_restorer,
 )
 
-__all__ = ["DEFAULT_RESTORER", "Restorer", "RestorerInfo", "list_restorers", "load_restorer"]
+__all__ = ["DEFAULT_RESTORER", "Restorer", "RestorerInfo", "judge_network", "list_restorers", "load_restorer"]

@@ -6,6 +6,7 @@ of them from a name or a checkpoint path.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -61,14 +62,19 @@ class KernelDeconvRestorer(Restorer):
     description = "classical blind deblurring: kernel estimation + deconvolution in linear light, per tile"
 
     def __init__(self, *, kernel_size: int = 31, tiles: int | None = None,
-                 no_blur_support: float | None = None, params: BlindParams | None = None) -> None:
+                 no_blur_support: float | None = None, params: BlindParams | None = None,
+                 judge: Callable[[np.ndarray], np.ndarray] | None = None, threads: int | None = None) -> None:
         """``params``: the pipeline's settings (None: :class:`deblurkit.kernel_aware.blind.BlindParams`'
-        defaults); ``no_blur_support``, where given, replaces their gate: kernels with a smaller
-        effective support (px²) count as no blur."""
+        defaults with :data:`KERNEL_DECISION`); ``no_blur_support``, where given, replaces their gate: kernels with a smaller
+        effective support (px²) count as no blur. ``judge``: the network of the learned kernel
+        decision (``params.decision == "learned"``; None: :func:`judge_network` with ``threads``,
+        loaded at the first photo that needs it)."""
         self.kernel_size = kernel_size
         self.tiles = tiles
         self.no_blur_support = no_blur_support
         self.params = params
+        self.judge = judge
+        self.threads = threads
 
     def restore_rgb(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
         from deblurkit.kernel_aware import blind  # lazy: owned by the classical module
@@ -77,14 +83,23 @@ class KernelDeconvRestorer(Restorer):
             if progress is not None:
                 progress(1, 1)
             return rgb.copy()  # too small to hold a measurable blur kernel: nothing to deconvolve
-        options = {}
-        if self.params is not None:
-            options["params"] = (self.params if self.no_blur_support is None
-                                 else replace(self.params, no_blur_support=self.no_blur_support))
-        elif self.no_blur_support is not None:
-            options["params"] = blind.BlindParams(no_blur_support=self.no_blur_support)
+        params = self.params or blind.BlindParams(decision=KERNEL_DECISION)
+        if self.no_blur_support is not None:
+            params = replace(params, no_blur_support=self.no_blur_support)
+        if params.decision == "learned" and self.judge is None:
+            self.judge = judge_network(self.threads)
+        network = self.judge if params.decision == "learned" else None
         return np.asarray(blind.deblur_image(rgb, kernel_size=self.kernel_size, tiles=self.tiles, progress=progress,
-                                             **options), dtype=np.float32)
+                                             params=params, network=network), dtype=np.float32)
+
+
+def judge_network(threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The network the learned kernel decision reads
+    (:data:`deblurkit.kernel_aware.decision.JUDGE`, one pass per image), as an sRGB -> sRGB function."""
+    from deblurkit.kernel_aware.decision import JUDGE
+
+    network = load_restorer(JUDGE, threads=threads, self_ensemble=False)
+    return lambda rgb: network.restore_rgb(rgb)
 
 
 class NetworkRestorer(Restorer):
@@ -167,6 +182,9 @@ SHAKE_CHAIN = "kernel-deconv+nafnet-w16"
 #: ``studies/chain_gate.py`` (any value in (16.86, 17.22] selects the same validation images; the
 #: classical pipeline alone uses 12).
 CHAIN_KERNEL_MIN_SUPPORT = 17.2
+#: The kernel decision of ``kernel-deconv`` (:attr:`deblurkit.kernel_aware.blind.BlindParams.decision`)
+#: where no ``blind_params`` are given: the learned one, judged by :func:`judge_network`.
+KERNEL_DECISION = "learned"
 
 
 class ChainRestorer(Restorer):
@@ -233,7 +251,7 @@ class LoadOptions:
 
 def _kernel_deconv(o: LoadOptions) -> Restorer:
     return KernelDeconvRestorer(no_blur_support=CHAIN_KERNEL_MIN_SUPPORT if o.before_last else None,
-                                params=o.blind_params)
+                                params=o.blind_params, threads=o.threads)
 
 
 def _kernel_refine(o: LoadOptions) -> Restorer:
@@ -338,10 +356,30 @@ def _build(text: str, options: LoadOptions) -> Restorer:
         parts = [p.strip() for p in text.split("+")]
         if not all(parts):
             raise DeblurkitError(f"bad restorer chain {text!r}: expected names joined by '+', e.g. {SHAKE_CHAIN!r}")
-        return ChainRestorer([_build(p, replace(options, before_last=k < len(parts) - 1)) for k, p in enumerate(parts)])
+        stages = [_build(p, replace(options, before_last=k < len(parts) - 1)) for k, p in enumerate(parts)]
+        _share_judge(stages)
+        return ChainRestorer(stages)
     if text in RESTORERS:
         return RESTORERS[text].build(options)
     return _load_network(text, options)
+
+
+def _share_judge(stages: list[Restorer]) -> None:
+    """Where a chain runs the judge network itself (:func:`judge_network`'s shipped weights), its
+    kernel stages judge with that network's session, one pass, instead of loading and warming a
+    second one."""
+    from deblurkit.kernel_aware.decision import JUDGE
+
+    bundled = _weights_file(JUDGE)
+    network = next((s for s in stages if isinstance(s, NetworkRestorer) and bundled is not None
+                    and s.meta.get("weights") == bundled), None)
+    if network is None:
+        return
+    one_pass = copy.copy(network)
+    one_pass.self_ensemble = False
+    for stage in stages:
+        if isinstance(stage, KernelDeconvRestorer) and stage.judge is None:
+            stage.judge = one_pass.restore_rgb
 
 
 def _weights_file(text: str) -> str | None:

@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from deblurkit.color import ColorSpace, linear_to_srgb, luminance, srgb_to_linea
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn
 from deblurkit.infer.tiling import blend_regions, split_evenly
+from deblurkit.kernel_aware.decision import Network, candidate_rows, deconvolution_features, load_decision
 from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
 from deblurkit.kernel_aware.estimation import (
     KernelEstimate,
@@ -43,6 +45,7 @@ from deblurkit.kernel_aware.estimation import (
     kernel_extent,
     kernel_pause_share,
     region_agreement,
+    textured_window,
 )
 from deblurkit.kernel_aware.kernels import kernel_centroid_offset
 
@@ -53,6 +56,7 @@ __all__ = [
     "agreement_threshold",
     "deblur_image",
     "deblur_image_and_kernels",
+    "decision_features",
     "deconvolve_with_kernel",
     "estimate_noise_sigma",
     "estimate_tile_kernels",
@@ -68,6 +72,18 @@ __all__ = [
 class BlindParams:
     """Tunable settings of the blind pipeline (defaults chosen by ``studies/eval_kernel_aware.py``)."""
 
+    decision: Literal["checks", "learned"] = "checks"
+    """How the pipeline decides whether a tile's kernel is deconvolved: ``"checks"``, the trust
+    checks below (``no_blur_support`` and the thresholds after it); ``"learned"``, the same checks,
+    and then, for a kernel they trust that was found at full resolution, the regressor of
+    :mod:`deblurkit.kernel_aware.decision`: it predicts the gain of deconvolving with the kernel
+    and with a delta kernel from no-reference features of both deconvolutions, and the tile is
+    deconvolved only where the first is larger. It needs the judge network (the ``network``
+    argument of :func:`deblur_image_and_kernels`). A kernel found on a downscaled image (a large
+    blur, which its training photos were too small to have) is decided by the checks alone."""
+    judge_side: int = 384
+    """Least side (px) of the tile's most textured window on which the learned decision
+    deconvolves and runs the judge network; at least six kernel widths."""
     est_crop: int = 512
     """Side of the crop (per kernel tile and scale) on which the kernel is estimated, in pixels."""
     no_blur_support: float = 12.0
@@ -325,6 +341,8 @@ class _Prepared:
     kernel_size: int
     ys: list[tuple[int, int]]
     xs: list[tuple[int, int]]
+    space: ColorSpace = "linear"
+    """What ``lin`` holds: ``"linear"`` light, or the ``"srgb"``-encoded values read as linear."""
 
 
 def min_image_side(kernel_size: int = 31) -> int:
@@ -376,14 +394,87 @@ def _pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None], *, min_scale: float = 0.0
-              ) -> tuple[np.ndarray, np.ndarray, float, list[list[dict[str, float]]]]:
+def _delta(size: int) -> np.ndarray:
+    k = np.zeros((size, size), np.float32)
+    k[size // 2, size // 2] = 1.0
+    return k
+
+
+def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: float, sigma: float,
+                      network: Network, space: ColorSpace = "linear", params: BlindParams | None = None
+                      ) -> tuple[list[dict[str, float]], dict[str, float]]:
+    """What the learned decision reads: no-reference features of deconvolving a tile with each of
+    its candidate kernels and with a 3 x 3 delta kernel
+    (:func:`deblurkit.kernel_aware.decision.deconvolution_features`).
+
+    Each is deconvolved as the pipeline deconvolves, on the tile's most textured window of side
+    ``max(params.judge_side, 6 * widest kernel)`` (away from clipped pixels), and passed through
+    ``network`` for the network's change of it.
+
+    Args:
+        image: the tile ``(H, W, C)`` (C = 1 or 3), in the space the kernels convolve: linear
+            light (``space="linear"``) or the sRGB-encoded values (``"srgb"``), not normalised.
+        kernels: ``(k, k)`` kernels summing to 1 (the pipeline judges one).
+        scale: the working brightness scale (:attr:`TileKernels.scale`).
+        sigma: the noise standard deviation at that scale (:attr:`TileKernels.noise_sigma`).
+        network: the judge (:data:`deblurkit.kernel_aware.decision.Network`), sRGB in and out.
+        space: see ``image``.
+        params: the deconvolution's settings (:class:`BlindParams`; default its defaults).
+
+    Returns:
+        The features of each kernel, and the delta kernel's.
+    """
+    p = params or BlindParams()
+    img = np.asarray(image, np.float32)
+    if img.ndim == 2:
+        img = img[..., None]
+    side = max(p.judge_side, 6 * max(int(k.shape[0]) for k in kernels))
+    rows, cols = textured_window(_luminance(img), side, (img >= p.saturation).any(axis=2))
+    patch = img[rows, cols] / scale
+    gray = _luminance(patch)
+    weight = p.weight + p.noise_weight * sigma * sigma
+    out = []
+    for k in [*(np.asarray(k, np.float32) for k in kernels), _delta(3)]:
+        deconvolved = hyper_laplacian_deconv(patch, k, weight=weight, alpha=p.alpha, shift=kernel_centroid_offset(k))
+        values = deconvolved * scale
+        shown = np.clip(linear_to_srgb(values) if space == "linear" else values, 0.0, 1.0).astype(np.float32)
+        if shown.shape[2] == 1:
+            shown = np.repeat(shown, 3, axis=2)
+        judged = np.clip(np.asarray(network(shown), np.float64), 0.0, 1.0)
+        mse = max(float(np.mean((judged - shown) ** 2)), 1e-12)
+        out.append(deconvolution_features(gray, k, _luminance(deconvolved), sigma, -10.0 * math.log10(mse)))
+    return out[:-1], out[-1]
+
+
+def _luminance(img: np.ndarray) -> np.ndarray:
+    return luminance(img) if img.shape[2] == 3 else img[..., 0]
+
+
+def _judged(prep: _Prepared, tile: tuple[int, int], kernel: np.ndarray, scores: dict[str, float], sigma: float,
+            p: BlindParams, network: Network) -> bool:
+    """The learned decision for a tile (:attr:`BlindParams.decision`); records both predicted gains
+    (dB) in ``scores`` (``predicted_gain``, ``predicted_gain_delta``)."""
+    (a, b), (c, d) = prep.ys[tile[0]], prep.xs[tile[1]]
+    (found,), delta = decision_features(prep.lin[a:b, c:d], [kernel], scale=prep.scale, sigma=sigma,
+                                        network=network, space=prep.space, params=p)
+    gains = load_decision().predict(candidate_rows([found], delta))
+    scores["predicted_gain"], scores["predicted_gain_delta"] = float(gains[0]), float(gains[1])
+    return bool(gains[0] > gains[1])
+
+
+def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None], *, min_scale: float = 0.0,
+              network: Network | None = None) -> tuple[np.ndarray, np.ndarray, float, list[list[dict[str, float]]]]:
     """Kernels (padded to one common size), "blurred" flags and :func:`kernel_scores` per tile, and the noise level.
 
     ``min_scale``: the caller discards every kernel found on an image downscaled at most this many
     times, so those kernels skip the checks that could only overturn their decline or replace
     them (agreement and half-image re-estimates, the join); the kernels kept are the same.
+    ``network``: the judge of the learned decision (:attr:`BlindParams.decision`).
     """
+    learned = p.decision == "learned"
+    if learned and network is None:
+        raise DeblurkitError("the learned kernel decision needs the judge network (network=...); "
+                             "or use BlindParams(decision='checks')")
     gray, kernel_size, ys, xs = prep.gray, prep.kernel_size, prep.ys, prep.xs
     h, w = gray.shape
     ny, nx = len(ys), len(xs)
@@ -481,10 +572,16 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None], *, min_
     size = max(kernel_size, *(k.shape[0] for k, _ in chosen.values()))
     kernels = np.zeros((ny, nx, size, size), dtype=np.float32)
     blurred = np.zeros((ny, nx), dtype=bool)
-    scores = [[chosen[(i, j)][1] for j in range(nx)] for i in range(ny)]
-    for (i, j), (k, sc) in chosen.items():
+    scores = [[dict(chosen[(i, j)][1]) for j in range(nx)] for i in range(ny)]  # a borrowed kernel's own copy
+    for (i, j), (k, _) in chosen.items():
         kernels[i, j] = _pad_kernel(k, size)
+        sc = scores[i][j]
         blurred[i, j] = _deconvolved(sc, p)
+        # The learned decision may still decline a kernel the checks trust, where it was found at
+        # full resolution as on its training photos (too small for the large-blur hypothesis).
+        if learned and blurred[i, j] and sc["scale"] <= 1.0 and sc["scale"] > min_scale:
+            # In the common window, as in training: the features read the window's size.
+            blurred[i, j] = _judged(prep, (i, j), kernels[i, j], sc, sigma, p, network)
     return kernels, blurred, sigma, scores
 
 
@@ -516,7 +613,7 @@ class _Counter:
 
 
 def _estimate_in_blur_space(image: np.ndarray, prep: _Prepared, input_space: ColorSpace, p: BlindParams,
-                            tick: _Counter) -> tuple[_Prepared, np.ndarray, np.ndarray, float,
+                            tick: _Counter, network: Network | None) -> tuple[_Prepared, np.ndarray, np.ndarray, float,
                                                      list[list[dict[str, float]]], ColorSpace]:
     """:func:`_estimate` in linear light, else (:attr:`BlindParams.encoded_fallback`) on the encoded values.
 
@@ -527,7 +624,7 @@ def _estimate_in_blur_space(image: np.ndarray, prep: _Prepared, input_space: Col
         The prepared image the kernels belong to (``prep`` or the encoded values' own), the
         outputs of :func:`_estimate`, and the space in which the kernels convolve.
     """
-    found = _estimate(prep, p, tick)
+    found = _estimate(prep, p, tick, network=network)
     # Blur made on the encoded values blurs linear light too: a photo whose kernels there are all
     # near-deltas is taken as sharp, not estimated again.
     seen_blur = any(_longer_than_delta(sc, p) for row in found[3] for sc in row)
@@ -535,10 +632,10 @@ def _estimate_in_blur_space(image: np.ndarray, prep: _Prepared, input_space: Col
         return prep, *found, "linear"
     # The encoded values read as linear light: the same estimator and checks on the same tiles,
     # on the values the blur may have convolved.
-    encoded = _prepare(image, kernel_size=prep.kernel_size, tiles=(len(prep.ys), len(prep.xs)),
-                       input_space="linear", p=p)
+    encoded = replace(_prepare(image, kernel_size=prep.kernel_size, tiles=(len(prep.ys), len(prep.xs)),
+                               input_space="linear", p=p), space="srgb")
     tick.total += _n_estimates(encoded)
-    kernels, blurred, sigma, scores = _estimate(encoded, p, tick, min_scale=p.encoded_fallback)
+    kernels, blurred, sigma, scores = _estimate(encoded, p, tick, min_scale=p.encoded_fallback, network=network)
     large = np.array([[sc["scale"] > p.encoded_fallback for sc in row] for row in scores], dtype=bool)
     blurred &= large
     if not blurred.any():
@@ -554,6 +651,7 @@ def estimate_tile_kernels(
     progress: ProgressFn | None = None,
     input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
+    network: Network | None = None,
 ) -> TileKernels:
     """Step 2 of the pipeline alone: blind kernels per tile, without deconvolving.
 
@@ -565,7 +663,7 @@ def estimate_tile_kernels(
     p = params or BlindParams()
     prep = _prepare(image, kernel_size=kernel_size, tiles=tiles, input_space=input_space, p=p)
     prep, kernels, blurred, sigma, scores, space = _estimate_in_blur_space(
-        image, prep, input_space, p, _Counter(progress, _n_estimates(prep)))
+        image, prep, input_space, p, _Counter(progress, _n_estimates(prep)), network)
     resolved = _resolved_settings(p, prep, input_space, space)
     return TileKernels(kernels, blurred, sigma, prep.scale, prep.ys, prep.xs, resolved, scores, space)
 
@@ -578,6 +676,7 @@ def deblur_image_and_kernels(
     progress: ProgressFn | None = None,
     input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
+    network: Network | None = None,
 ) -> DeblurResult:
     """Blind kernel-aware deblurring; returns the image together with the kernels found.
 
@@ -592,6 +691,8 @@ def deblur_image_and_kernels(
         input_space: ``"srgb"`` (default) or ``"linear"`` (raw-derived images); the output is
             in the same space.
         params: tuning (:class:`BlindParams`).
+        network: the judge network of the learned decision (needed where ``params.decision`` is
+            ``"learned"``; :data:`deblurkit.kernel_aware.decision.Network`).
 
     Returns:
         :class:`DeblurResult` (image in the input's shape and space).
@@ -604,7 +705,7 @@ def deblur_image_and_kernels(
     n_blocks_x = [max(1, int(np.ceil((b - a) / p.block))) for a, b in xs]
     total = _n_estimates(prep) + sum(n_blocks_y) * sum(n_blocks_x)
     tick = _Counter(progress, total)
-    prep, kernels, blurred, sigma, _, space = _estimate_in_blur_space(image_srgb, prep, input_space, p, tick)
+    prep, kernels, blurred, sigma, _, space = _estimate_in_blur_space(image_srgb, prep, input_space, p, tick, network)
     lin, scale = prep.lin, prep.scale  # the values the kernels convolve: linear light or the encoded ones
     kernel_size = kernels.shape[-1]  # the largest kernel found (at least the window)
 
@@ -655,6 +756,7 @@ def deblur_image(
     progress: ProgressFn | None = None,
     input_space: ColorSpace = "srgb",
     params: BlindParams | None = None,
+    network: Network | None = None,
 ) -> np.ndarray:
     """Blind kernel-aware deblurring of a photo (see the module docstring for the steps).
 
@@ -665,6 +767,7 @@ def deblur_image(
         progress: optional ``progress(done, total)`` callback.
         input_space: ``"srgb"`` or ``"linear"``; output in the same space.
         params: tuning (:class:`BlindParams`).
+        network: the judge network of the learned decision (see :func:`deblur_image_and_kernels`).
 
     Returns:
         float32 array of the input's shape in [0, 1]; the input itself (copied) when no blur
@@ -672,7 +775,7 @@ def deblur_image(
     """
     return deblur_image_and_kernels(
         image_srgb, kernel_size=kernel_size, tiles=tiles, progress=progress,
-        input_space=input_space, params=params,
+        input_space=input_space, params=params, network=network,
     ).image
 
 

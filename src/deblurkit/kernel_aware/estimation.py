@@ -58,6 +58,7 @@ __all__ = [
     "kernel_pyramid_sizes",
     "l0_latent",
     "select_edges_by_orientation",
+    "textured_window",
     "update_kernel",
 ]
 
@@ -441,12 +442,13 @@ def _upscale_kernel(kernel: np.ndarray, factor: float) -> np.ndarray:
     return resize_kernel(kernel, round(kernel.shape[0] * factor) | 1)
 
 
-def _textured_crop(gray: np.ndarray, size: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """The ``size`` x ``size`` window (searched on a 9 x 9 grid) with the most gradient energy
-    outside ``exclude`` (a boolean mask of pixels to ignore, e.g. near clipped highlights)."""
+def textured_window(gray: np.ndarray, size: int, exclude: np.ndarray | None = None) -> tuple[slice, slice]:
+    """Rows and columns of the ``size`` x ``size`` window (searched on a 9 x 9 grid) with the most
+    gradient energy outside ``exclude`` (a boolean mask of pixels to ignore, e.g. near clipped
+    highlights); the whole image where it is no larger."""
     h, w = gray.shape
     if h <= size and w <= size:
-        return gray
+        return slice(0, h), slice(0, w)
     ch, cw = min(h, size), min(w, size)
     gx, gy = _grad(gray)
     energy = np.abs(gx) + np.abs(gy)
@@ -460,7 +462,12 @@ def _textured_crop(gray: np.ndarray, size: int, exclude: np.ndarray | None = Non
             e = ii[y + ch, x + cw] - ii[y, x + cw] - ii[y + ch, x] + ii[y, x]
             if e > best:
                 best, at = e, (y, x)
-    return gray[at[0]:at[0] + ch, at[1]:at[1] + cw]
+    return slice(at[0], at[0] + ch), slice(at[1], at[1] + cw)
+
+
+def _textured_crop(gray: np.ndarray, size: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """The :func:`textured_window` of ``gray``."""
+    return gray[textured_window(gray, size, exclude)]
 
 
 def kernel_extent(kernel: np.ndarray, rel: float = 0.05) -> int:

@@ -1,0 +1,155 @@
+"""The learned deblur-or-not decision: its features, its stored trees, and the pipeline's use of it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from deblurkit.errors import DeblurkitError
+from deblurkit.kernel_aware import decision
+from deblurkit.kernel_aware.blind import (
+    BlindParams,
+    deblur_image_and_kernels,
+    decision_features,
+    trusting_every_kernel,
+)
+
+
+@pytest.fixture(scope="module")
+def case(camera_shake):
+    return camera_shake
+
+
+def test_spectral_residue_is_higher_for_a_kernel_that_did_not_make_the_blur(case):
+    sharp, blur, kernel = case
+    line = np.zeros((21, 21))
+    line[10, :] = 1.0 / 21  # removes horizontal detail this blur kept
+    right = decision.spectral_residue(blur, kernel, 0.002)
+    assert right < 10.0
+    assert decision.spectral_residue(blur, line, 0.002) > 10 * right
+    assert decision.spectral_residue(sharp, kernel, 0.002) > 10 * right  # the sharp photo has what the kernel removes
+    delta = np.zeros((5, 5))
+    delta[2, 2] = 1.0
+    assert decision.spectral_residue(blur, delta, 0.002) == 0.0
+
+
+def test_features_tell_the_true_kernel_from_a_delta_and_a_wider_kernel(case):
+    import cv2
+
+    _, blur, kernel = case
+    wide = cv2.resize(kernel, (41, 41), interpolation=cv2.INTER_LINEAR)
+    wide /= wide.sum()
+    image = np.repeat(blur[..., None], 3, axis=2)
+    network = lambda srgb: np.clip(srgb * 0.98 + 0.01, 0.0, 1.0)  # a stand-in judge
+    (true, too_wide), delta = decision_features(image, [kernel, wide], scale=1.0, sigma=0.002, network=network)
+    for f in (true, too_wide, delta):
+        assert list(f) == list(decision.FEATURES) and all(np.isfinite(v) for v in f.values())
+    assert delta["log_support"] == pytest.approx(0.0) and delta["log_spectral_residue"] == 0.0
+    # The true kernel's deconvolution sharpens (gradient gain); the delta's leaves the photo blurry.
+    assert true["log_gradient_gain"] > delta["log_gradient_gain"] + 0.3
+    # A kernel twice too wide over-sharpens: it rings beyond the photo's local range.
+    assert too_wide["ringing"] > true["ringing"]
+    assert too_wide["log_spectral_residue"] > true["log_spectral_residue"]
+
+
+def _stump(feature: int, threshold: float, low: float, high: float) -> dict:
+    return {"feature": [feature, 0, 0], "threshold": [threshold, 0.0, 0.0], "left": [1, 0, 0], "right": [2, 0, 0],
+            "missing_left": [False, False, False], "leaf": [False, True, True], "value": [0.0, low, high]}
+
+
+def test_gain_trees_sum_their_leaves_and_send_missing_values_to_their_side():
+    trees = decision.GainTrees.from_dict({"baseline": 1.0, "columns": ["a", "b"], "meta": {},
+                                          "trees": [_stump(0, 0.5, -1.0, 2.0), _stump(1, 0.0, 0.25, 0.5)]})
+    x = np.array([[0.0, -1.0], [1.0, 1.0], [0.5, np.nan]])
+    np.testing.assert_allclose(trees.predict(x), [1.0 - 1.0 + 0.25, 1.0 + 2.0 + 0.5, 1.0 - 1.0 + 0.5])
+    back = decision.GainTrees.from_dict(json.loads(json.dumps(trees.to_dict())))
+    np.testing.assert_allclose(back.predict(x), trees.predict(x))
+    with pytest.raises(DeblurkitError, match="rows of 2 features"):
+        trees.predict(np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("broken", [
+    lambda t: t["trees"][0].update(left=[5, 0, 0]),  # a child that does not exist
+    lambda t: t["trees"][0].update(value=[0.0, 1.0]),  # node arrays of unequal length
+    lambda t: t["trees"][0].update(feature=[7, 0, 0]),  # a column that does not exist
+    lambda t: t.pop("baseline"),
+])
+def test_malformed_trees_are_refused_with_one_clear_error(broken):
+    data = {"baseline": 0.0, "columns": ["a", "b"], "meta": {}, "trees": [_stump(0, 0.5, -1.0, 2.0)]}
+    broken(data)
+    with pytest.raises(DeblurkitError, match="malformed decision trees"):
+        decision.GainTrees.from_dict(data)
+
+
+def test_the_shipped_decision_reads_the_features_this_version_computes(tmp_path):
+    trees = decision.load_decision()
+    assert list(trees.columns) == decision.row_names() and trees.meta["judge"] == decision.JUDGE
+    stale = trees.to_dict()
+    stale["columns"] = stale["columns"][::-1]
+    (tmp_path / "stale.json").write_text(json.dumps(stale))
+    with pytest.raises(DeblurkitError, match="other features"):
+        decision.load_decision(tmp_path / "stale.json")
+    (tmp_path / "cut.json").write_text(json.dumps(stale)[:100])
+    with pytest.raises(DeblurkitError, match="cannot read"):
+        decision.load_decision(tmp_path / "cut.json")
+
+
+def test_the_learned_decision_needs_its_judge(case):
+    _, blur, _ = case
+    srgb = np.repeat(blur[..., None], 3, axis=2)
+    with pytest.raises(DeblurkitError, match="judge network"):
+        deblur_image_and_kernels(srgb, tiles=1, params=BlindParams(decision="learned"))
+
+
+def test_the_pipeline_deblurs_where_the_kernel_is_predicted_to_gain_more(case, monkeypatch):
+    _, blur, _ = case
+    srgb = np.repeat(blur[..., None], 3, axis=2)
+    network = lambda x: np.clip(x * 0.98 + 0.01, 0.0, 1.0)  # a stand-in judge
+    for kernel_gain, deblurred in ((3.0, True), (-3.0, False)):
+        # A decision that predicts +3 (or -3) dB for the kernel and 0 for the delta kernel.
+        fixed = decision.GainTrees(0.0, ({"feature": np.array([decision.row_names().index("is_delta"), 0, 0]),
+                                          "threshold": np.array([0.5, 0.0, 0.0]), "left": np.array([1, 0, 0]),
+                                          "right": np.array([2, 0, 0]), "missing_left": np.zeros(3, bool),
+                                          "leaf": np.array([False, True, True]),
+                                          "value": np.array([0.0, kernel_gain, 0.0])},),
+                                   tuple(decision.row_names()), {})
+        monkeypatch.setattr("deblurkit.kernel_aware.blind.load_decision", lambda: fixed)  # noqa: B023
+        params = replace(trusting_every_kernel(), decision="learned")  # the checks pass: the regressor decides
+        result = deblur_image_and_kernels(srgb, tiles=1, params=params, network=network)
+        assert bool(result.blurred[0, 0]) is deblurred
+        assert (not np.array_equal(result.image, srgb)) is deblurred
+
+
+@pytest.mark.parametrize(("scale", "overshoot", "agreement", "judged", "deblurred"), [
+    (1.0, 0.0, 0.5, True, True),  # trusted at full resolution, as in training: the regressor decides
+    (1.0, 0.5, 0.5, False, False),  # the checks decline (it rings): the regressor is not asked
+    (1.5, 0.0, 0.95, False, True),  # found on a downscaled image: the checks alone decide, and pass it ...
+    (1.5, 0.0, 0.5, False, False),  # ... or decline it (agreement below BlindParams.agreement_downscaled)
+])
+def test_the_regressor_judges_kernels_the_checks_trust_at_full_resolution(
+        case, monkeypatch, scale, overshoot, agreement, judged, deblurred):
+    from deblurkit.kernel_aware import blind
+    from deblurkit.kernel_aware.estimation import KernelEstimate
+
+    _, blur, kernel = case
+    srgb = np.repeat(blur[..., None], 3, axis=2)
+    found = KernelEstimate(np.asarray(kernel, np.float32), scale, 0.9, overshoot, agreement)
+    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda *a, **k: found)
+    monkeypatch.setattr(blind, "region_agreement", lambda *a, **k: 0.0)  # no half-image overturn
+    asked = []
+
+    def always_deblur(features, delta):
+        asked.append(True)
+        return np.array([[1.0], [0.0]])  # +1 dB predicted for the kernel, 0 for the delta kernel
+
+    monkeypatch.setattr(blind, "candidate_rows", always_deblur)
+    # Predicts each row's one value: +1 dB for the kernel, 0 for the delta kernel.
+    trees = decision.GainTrees.from_dict({"baseline": 0.0, "columns": ["a"], "trees": [_stump(0, 0.5, 0.0, 1.0)]})
+    monkeypatch.setattr(blind, "load_decision", lambda: trees)
+    network = lambda x: x  # a stand-in judge
+    params = BlindParams(decision="learned", kernel_bridge=None)
+    result = deblur_image_and_kernels(srgb, tiles=1, params=params, network=network)
+    assert bool(asked) is judged and bool(result.blurred[0, 0]) is deblurred
