@@ -74,13 +74,6 @@ FREE_ENERGY_WINDOW = 45
 the test sets' true kernels fit."""
 
 
-def delta_kernel() -> np.ndarray:
-    """The ``delta`` candidate, ``(3, 3)`` float32: deconvolving with it applies the prior alone."""
-    k = np.zeros((3, 3), np.float32)
-    k[1, 1] = 1.0
-    return k
-
-
 def normalised_sparsity(lin: np.ndarray) -> float:
     """``|grad|_1 / |grad|_2`` of the luminance (x plus y), ignoring a 20-px border."""
     from deblurkit.color import luminance
@@ -115,6 +108,7 @@ def study_image(job: tuple[str, int]) -> dict:
 
     from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
     from deblurkit.kernel_aware.blind import deconvolve_with_kernel, kernel_effective_support
+    from deblurkit.kernel_aware.decision import delta_kernel
     from deblurkit.kernel_aware.estimation import estimate_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
     from studies.marginal_likelihood import free_energy

@@ -92,7 +92,7 @@ from pathlib import Path
 import numpy as np
 
 from studies.heldout import available_sets, load_pair, set_items, true_kernel, write_results
-from studies.kernel_estimation_study import SETTINGS, delta_kernel
+from studies.kernel_estimation_study import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data/kernel_selector_cache"
@@ -103,7 +103,7 @@ TRAIN_SETS = ["capture", "uniform", "noise-low"]
 BORDER = 15
 """Least border crop (px) of the shift-aligned PSNR (at least the shift reach; as ``studies/blind_benchmark.py``)."""
 DELTA = "delta"
-"""The candidate that does not deblur: :func:`studies.kernel_estimation_study.delta_kernel`."""
+"""The candidate that does not deblur: :func:`deblurkit.kernel_aware.decision.delta_kernel`."""
 PIPELINE = "pipeline"
 """The candidate of ``collect --candidates pipeline``: the blind pipeline's kernel, every kernel trusted."""
 
@@ -145,6 +145,7 @@ def collect_pair(job: tuple[str, int, str]) -> dict:
         estimate_tile_kernels,
         trusting_every_kernel,
     )
+    from deblurkit.kernel_aware.decision import delta_kernel
     from deblurkit.kernel_aware.estimation import estimate_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
     from studies.blind_benchmark import scores

@@ -13,6 +13,8 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
    estimator's settings (agreement), or is close to a delta (small effective support), is
    declared "not blurred" and left untouched
    (:func:`kernel_scores` gives the scores); a tile without enough texture borrows the global kernel.
+   With ``BlindParams(decision="learned")`` (the restorers' default) a learned regressor may then
+   still decline a trusted kernel found at full resolution (:mod:`deblurkit.kernel_aware.decision`).
 3. Hyper-Laplacian deconvolution at full resolution in blocks of at most ``block`` pixels,
    blended with linear ramps over the overlaps; the prior weight grows with the noise; then
    linear -> sRGB and clip to [0, 1]. Clipped highlights are deconvolved like the rest: keeping
@@ -36,7 +38,13 @@ from deblurkit.color import ColorSpace, linear_to_srgb, luminance, srgb_to_linea
 from deblurkit.errors import DeblurkitError
 from deblurkit.infer.base import ProgressFn
 from deblurkit.infer.tiling import blend_regions, split_evenly
-from deblurkit.kernel_aware.decision import Network, candidate_rows, deconvolution_features, load_decision
+from deblurkit.kernel_aware.decision import (
+    Network,
+    candidate_rows,
+    deconvolution_features,
+    delta_kernel,
+    load_decision,
+)
 from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
 from deblurkit.kernel_aware.estimation import (
     KernelEstimate,
@@ -394,12 +402,6 @@ def _pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _delta(size: int) -> np.ndarray:
-    k = np.zeros((size, size), np.float32)
-    k[size // 2, size // 2] = 1.0
-    return k
-
-
 def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: float, sigma: float,
                       network: Network, space: ColorSpace = "linear", params: BlindParams | None = None
                       ) -> tuple[list[dict[str, float]], dict[str, float]]:
@@ -434,7 +436,7 @@ def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: fl
     gray = _luminance(patch)
     weight = p.weight + p.noise_weight * sigma * sigma
     out = []
-    for k in [*(np.asarray(k, np.float32) for k in kernels), _delta(3)]:
+    for k in [*(np.asarray(k, np.float32) for k in kernels), delta_kernel()]:
         deconvolved = hyper_laplacian_deconv(patch, k, weight=weight, alpha=p.alpha, shift=kernel_centroid_offset(k))
         values = deconvolved * scale
         shown = np.clip(linear_to_srgb(values) if space == "linear" else values, 0.0, 1.0).astype(np.float32)

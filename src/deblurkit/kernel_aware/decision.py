@@ -36,6 +36,7 @@ __all__ = [
     "Network",
     "candidate_rows",
     "deconvolution_features",
+    "delta_kernel",
     "load_decision",
     "row_names",
     "spectral_residue",
@@ -57,6 +58,14 @@ pass (no self-ensemble): the shipped network, which the default runs after the k
 
 DECISION_FILE = Path(__file__).resolve().parent.parent / "weights" / "kernel-decision.json"
 """The shipped regressor (model card ``kernel-decision.md`` beside it)."""
+
+
+def delta_kernel(size: int = 3) -> np.ndarray:
+    """The kernel that does not blur, ``(size, size)`` float32 (``size`` odd): deconvolving with it
+    applies the deconvolution's prior alone; the decision's second candidate is the 3 x 3 one."""
+    k = np.zeros((size, size), np.float32)
+    k[size // 2, size // 2] = 1.0
+    return k
 
 
 def spectral_residue(gray: np.ndarray, kernel: np.ndarray, sigma: float) -> float:
