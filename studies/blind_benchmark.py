@@ -143,6 +143,14 @@ def parse_params(pairs: list[str]) -> dict:
     return out
 
 
+def blind_params(params: dict):
+    """:class:`BlindParams` with the :func:`parse_params` overrides, or None where there are none
+    (a restorer's kernel stage then keeps its own defaults)."""
+    from deblurkit.kernel_aware.blind import BlindParams
+
+    return BlindParams(**params) if params else None
+
+
 def resolve_estimator(spec: str, params: dict | None = None) -> tuple[str, Estimator]:
     """``shipped``, ``pipeline`` or ``NAME=module:function`` -> (name, callable).
 
@@ -406,11 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     params = parse_params(args.params)
     estimators = dict(resolve_estimator(s, params) for s in args.estimators)
     from deblurkit.infer import load_restorer
-    from deblurkit.kernel_aware.blind import BlindParams
 
     # --params apply to the restorers' kernel stages too (a chain keeps its own support gate)
-    blind_params = BlindParams(**params) if params else None
-    restorers = {name: load_restorer(name, blind_params=blind_params) for name in args.restorers}
+    restorers = {name: load_restorer(name, blind_params=blind_params(params)) for name in args.restorers}
     t0 = time.time()
     results: dict = {"sets": {}, "estimators": args.estimators, "restorers": args.restorers, "protocol": {
         "space": "sRGB in [0, 1], data range 1, outputs clipped",

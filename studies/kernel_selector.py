@@ -398,20 +398,27 @@ def load_checks(specs: list[str]) -> dict[str, dict[int, dict]]:
     return out
 
 
+UNCHANGED = {"gain": 0.0, "aligned_gain": 0.0}
+"""The gains of a photo left as it is."""
+
+
+def kept_summary(kept: list[dict]) -> dict[str, float]:
+    """Mean and worst gain, mean aligned gain and how many photos were left unchanged
+    (:data:`UNCHANGED`), of the per-photo results of a rule that deconvolves or declines."""
+    g = [k["gain"] for k in kept]
+    return {"gain": float(np.mean(g)), "worst": float(min(g)),
+            "aligned_gain": float(np.mean([k["aligned_gain"] for k in kept])),
+            "declined": sum(k is UNCHANGED for k in kept)}
+
+
 def veto_rows(pairs: list[dict], checks: dict[int, dict], takes: list[bool]) -> dict[str, dict]:
     """The trust checks' scores of ``pairs`` and those of the checks followed by the learned veto
     (a photo is deconvolved, with the checks' kernel, only where the checks trust its kernel and
     ``takes`` says the regressor takes the pipeline's kernel); a declined photo is unchanged."""
-    def summary(kept: list[dict], declined: int) -> dict:
-        g = [k["gain"] for k in kept]
-        return {"gain": float(np.mean(g)), "worst": float(min(g)),
-                "aligned_gain": float(np.mean([k["aligned_gain"] for k in kept])), "declined": declined}
-
-    none = {"gain": 0.0, "aligned_gain": 0.0}
     own = [checks[p["index"]] for p in pairs]
-    vetoed = [c if not c["declined"] and t else none for c, t in zip(own, takes, strict=True)]
-    return {"trust checks": summary([none if c["declined"] else c for c in own], sum(c["declined"] for c in own)),
-            "checks, then the learned veto": summary(vetoed, sum(v is none for v in vetoed))}
+    return {"trust checks": kept_summary([UNCHANGED if c["declined"] else c for c in own]),
+            "checks, then the learned veto": kept_summary(
+                [c if not c["declined"] and t else UNCHANGED for c, t in zip(own, takes, strict=True)])}
 
 
 def export_decision(model, args: argparse.Namespace, pairs: list[dict]) -> None:
@@ -534,10 +541,7 @@ def fit(args: argparse.Namespace) -> int:
         # declined unasked (the photos here are small enough to be estimated at full resolution).
         taken = [c == PIPELINE and (not gated or math.exp(p["rows"][PIPELINE]["features"]["log_support"]) >= gate)
                  for p, c in zip(pairs, picks, strict=True)]
-        kept = [p["rows"][PIPELINE] if t else {"gain": 0.0, "aligned_gain": 0.0} for p, t in zip(pairs, taken)]
-        return {"gain": float(np.mean([k["gain"] for k in kept])), "worst": float(min(k["gain"] for k in kept)),
-                "aligned_gain": float(np.mean([k["aligned_gain"] for k in kept])),
-                "declined": len(pairs) - sum(taken)}
+        return kept_summary([p["rows"][PIPELINE] if t else UNCHANGED for p, t in zip(pairs, taken)])
 
     if pipeline_train:
         # The shipped decision's own cross-validation: photo-grouped folds of the training pools,

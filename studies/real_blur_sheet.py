@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.blind_benchmark import parse_params, resolve_estimator, working_luminance
+from studies.blind_benchmark import blind_params, parse_params, resolve_estimator, working_luminance
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real-blur"
@@ -152,12 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no real-blur data at {data} (it lives beside the project; pass --data)", file=sys.stderr)
         return 2
     params = parse_params(args.params)
-    blind_params = None
-    if params:
-        from deblurkit.kernel_aware.blind import BlindParams
-
-        blind_params = BlindParams(**params)
-    restorer = load_restorer(args.restorer, blind_params=blind_params)
+    restorer = load_restorer(args.restorer, blind_params=blind_params(params))
     estimator = None if args.kernels == "none" else resolve_estimator(args.kernels, params)[1]
     rows, info = [], []
     for rel in args.images:

@@ -55,7 +55,7 @@ from deblurkit.kernel_aware.estimation import (
     region_agreement,
     textured_window,
 )
-from deblurkit.kernel_aware.kernels import kernel_centroid_offset
+from deblurkit.kernel_aware.kernels import kernel_centroid_offset, kernel_effective_support
 
 __all__ = [
     "BlindParams",
@@ -204,13 +204,6 @@ def estimate_noise_sigma(gray: np.ndarray) -> float:
     g = g[:h, :w]
     hh = (g[0::2, 0::2] - g[0::2, 1::2] - g[1::2, 0::2] + g[1::2, 1::2]) / 2.0
     return float(np.median(np.abs(hh)) / 0.6745)
-
-
-def kernel_effective_support(kernel: np.ndarray) -> float:
-    """``1 / sum(k^2)`` for a kernel summing to 1: 1 for a delta, N for N equal pixels."""
-    k = np.asarray(kernel, dtype=np.float64)
-    k = k / k.sum()
-    return float(1.0 / (k * k).sum())
 
 
 def kernel_scores(estimate: KernelEstimate, noise_sigma: float) -> dict[str, float]:
@@ -378,7 +371,7 @@ def _prepare(image: np.ndarray, *, kernel_size: int, tiles: int | tuple[int, int
         raise DeblurkitError(f"image {w}x{h} is too small for kernel_size {kernel_size} "
                              f"(needs >= {min_image_side(kernel_size)} px)")
     lin = srgb_to_linear(img) if input_space == "srgb" else np.clip(img, 0.0, None)
-    gray = luminance(lin) if lin.shape[2] == 3 else lin[..., 0]
+    gray = _luminance(lin)
     # The L0 and hyper-Laplacian weights are absolute, so work at a fixed brightness scale:
     # a dark (night) photo is scaled up before estimation and deconvolution, and back after.
     scale = working_scale(gray)

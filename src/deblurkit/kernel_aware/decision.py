@@ -100,11 +100,6 @@ def spectral_residue(gray: np.ndarray, kernel: np.ndarray, sigma: float) -> floa
     return float((power[removed] * weight).sum() / weight.sum() / max(sigma, 1e-3) ** 2)
 
 
-def _interior(x: np.ndarray, border: int) -> np.ndarray:
-    b = min(border, min(x.shape[:2]) // 4)
-    return x[b:x.shape[0] - b, b:x.shape[1] - b]
-
-
 def deconvolution_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np.ndarray, sigma: float,
                            network_change: float) -> dict[str, float]:
     """No-reference features of deconvolving a blurry photo with one kernel (:data:`FEATURES`).
@@ -130,21 +125,28 @@ def deconvolution_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np
     from scipy import ndimage
     from scipy.signal import fftconvolve
 
-    from deblurkit.kernel_aware.estimation import kernel_connectedness, kernel_extent, kernel_pause_share
+    from deblurkit.kernel_aware.estimation import (
+        border_crop,
+        kernel_connectedness,
+        kernel_extent,
+        kernel_pause_share,
+        range_overshoot,
+    )
+    from deblurkit.kernel_aware.kernels import kernel_effective_support
 
     k = np.asarray(kernel, np.float64)
     k = k / k.sum()
-    support = float(1.0 / (k * k).sum())
+    support = kernel_effective_support(k)
     extent = float(max(kernel_extent(k), 1))
     size = max(k.shape[0], 3)
     border = 2 * size
     gray = np.asarray(gray, np.float64)
     deconvolved = np.asarray(deconvolved, np.float64)
-    x = _interior(deconvolved, border)
-    lo = _interior(ndimage.minimum_filter(gray, size), border)
-    hi = _interior(ndimage.maximum_filter(gray, size), border)
+    x = border_crop(deconvolved, border)
+    lo = border_crop(ndimage.minimum_filter(gray, size), border)
+    hi = border_crop(ndimage.maximum_filter(gray, size), border)
     excess = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
-    residual = _interior(fftconvolve(deconvolved, k, mode="same") - gray, border)
+    residual = border_crop(fftconvolve(deconvolved, k, mode="same") - gray, border)
     dx, dy = np.diff(x, axis=1), np.diff(x, axis=0)
     l1 = np.abs(dx).sum() + np.abs(dy).sum()
     l2 = math.sqrt(float((dx * dx).sum() + (dy * dy).sum()))
@@ -159,10 +161,10 @@ def deconvolution_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np
         "compactness": support / extent,
         "connectedness": kernel_connectedness(k),
         "pause_share": kernel_pause_share(k) if k.shape[0] > 3 else 1.0,
-        "overshoot": float(np.mean(np.maximum(x - 1.0, 0.0) + np.maximum(-x, 0.0))),
+        "overshoot": range_overshoot(deconvolved, border),
         "ringing": float(np.quantile(excess / np.maximum(hi - lo, 0.02), 0.99)),
         "sparsity": float(l1 / max(l2 * math.sqrt(n), 1e-12)),
-        "log_gradient_gain": math.log(max(grad_energy(x), 1e-12) / max(grad_energy(_interior(gray, border)), 1e-12)),
+        "log_gradient_gain": math.log(max(grad_energy(x), 1e-12) / max(grad_energy(border_crop(gray, border)), 1e-12)),
         "reblur_residual": float(np.sqrt((residual ** 2).mean())) / max(sigma, 1e-4),
         "log_spectral_residue": math.log1p(spectral_residue(gray, k, sigma)),
         "log_noise": math.log(max(sigma, 1e-5)),

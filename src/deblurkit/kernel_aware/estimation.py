@@ -47,6 +47,7 @@ from deblurkit.kernel_aware.kernels import kernel_centroid_offset, resize_kernel
 
 __all__ = [
     "KernelEstimate",
+    "border_crop",
     "center_kernel",
     "clean_kernel",
     "deconvolution_overshoot",
@@ -57,6 +58,7 @@ __all__ = [
     "kernel_pause_share",
     "kernel_pyramid_sizes",
     "l0_latent",
+    "range_overshoot",
     "select_edges_by_orientation",
     "textured_window",
     "update_kernel",
@@ -520,9 +522,19 @@ def deconvolution_overshoot(gray: np.ndarray, kernel: np.ndarray, *, weight: flo
     """
     from deblurkit.kernel_aware.deconv import hyper_laplacian_deconv
 
-    x = hyper_laplacian_deconv(gray, kernel, weight=weight, alpha=alpha)
-    b = min(kernel.shape[0], min(x.shape) // 4)
-    x = x[b:x.shape[0] - b, b:x.shape[1] - b]
+    return range_overshoot(hyper_laplacian_deconv(gray, kernel, weight=weight, alpha=alpha), kernel.shape[0])
+
+
+def border_crop(x: np.ndarray, border: int) -> np.ndarray:
+    """``x`` without a band of ``border`` px on every side (at most a quarter of its shorter side)."""
+    b = min(border, min(x.shape[:2]) // 4)
+    return x[b:x.shape[0] - b, b:x.shape[1] - b]
+
+
+def range_overshoot(x: np.ndarray, border: int) -> float:
+    """Mean amount by which ``x`` (a deconvolution at the working brightness scale) leaves [0, 1],
+    away from a :func:`border_crop` band of ``border`` px: wrong kernels make it ring out of range."""
+    x = border_crop(x, border)
     return float(np.mean(np.maximum(x - 1.0, 0.0) + np.maximum(-x, 0.0)))
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["kernel_centroid_offset", "kernel_similarity", "perturbed_kernel", "resize_kernel"]
+__all__ = ["kernel_centroid_offset", "kernel_effective_support", "kernel_similarity", "perturbed_kernel",
+           "resize_kernel"]
+
+
+def kernel_effective_support(kernel: np.ndarray) -> float:
+    """``1 / sum(k^2)`` for a kernel summing to 1: 1 for a delta, N for N equal pixels."""
+    k = np.asarray(kernel, dtype=np.float64)
+    k = k / k.sum()
+    return float(1.0 / (k * k).sum())
 
 
 def kernel_similarity(a: np.ndarray, b: np.ndarray) -> float:
