@@ -102,39 +102,56 @@ def network_change(srgb: np.ndarray) -> float:
     return psnr(np.clip(_network.restore_rgb(x), 0.0, 1.0), x, data_range=1.0)
 
 
+def estimation_pair(job: tuple[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Pair ``job = (set folder, index)`` as the estimator studies read it: the blurry image in
+    linear light, its luminance at the working brightness scale (the L0 weights are absolute, so
+    the blind pipeline works at a fixed scale), the sharp sRGB image, the true kernel, and the
+    blurry image's PSNR (dB)."""
+    from deblurkit.color import luminance, srgb_to_linear, working_scale
+
+    root, index = Path(job[0]), job[1]
+    blur, sharp = load_pair(root, index)
+    lin = srgb_to_linear(blur)
+    lum = luminance(lin)
+    gray = (lum / working_scale(lum)).astype(np.float32)
+    return lin, gray, sharp, np.load(root / "kernels" / f"{index:03d}.npy"), metrics(blur, sharp)[0]
+
+
+def deconvolution_scores(lin: np.ndarray, kernel: np.ndarray, true_k: np.ndarray, sharp: np.ndarray,
+                         base: float) -> tuple[dict[str, float], np.ndarray]:
+    """A kernel's similarity to the truth, effective support over the truth's and the PSNR gain
+    (sRGB) of (b)'s deconvolution step with it; and that deconvolution (linear light)."""
+    from deblurkit.color import linear_to_srgb
+    from deblurkit.kernel_aware.blind import deconvolve_with_kernel, kernel_effective_support
+    from deblurkit.kernel_aware.kernels import kernel_similarity
+
+    out = deconvolve_with_kernel(lin, kernel)
+    return {"similarity": kernel_similarity(kernel, true_k),
+            "support_ratio": kernel_effective_support(kernel) / kernel_effective_support(true_k),
+            "gain": metrics(linear_to_srgb(out), sharp)[0] - base}, out
+
+
 def study_image(job: tuple[str, int]) -> dict:
     """All rows for one image of a set folder."""
     from scipy.signal import fftconvolve
 
     from deblurkit.color import linear_to_srgb, luminance, srgb_to_linear, working_scale
-    from deblurkit.kernel_aware.blind import deconvolve_with_kernel, kernel_effective_support
+    from deblurkit.kernel_aware.blind import kernel_effective_support
     from deblurkit.kernel_aware.decision import delta_kernel
     from deblurkit.kernel_aware.estimation import estimate_kernel
     from deblurkit.kernel_aware.kernels import kernel_similarity
     from studies.marginal_likelihood import free_energy
 
-    root, index = Path(job[0]), job[1]
-    blur, sharp = load_pair(root, index)
-    true_k = np.load(root / "kernels" / f"{index:03d}.npy")
-    lin = srgb_to_linear(blur)
-    base = metrics(blur, sharp)[0]
-
-    def normalised(gray: np.ndarray) -> np.ndarray:
-        # As the blind pipeline: the L0 weights are absolute, so work at a fixed brightness scale.
-        return (gray / working_scale(gray)).astype(np.float32)
-
-    gray = normalised(luminance(lin))
+    index = job[1]
+    lin, gray, sharp, true_k, base = estimation_pair(job)
     kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
     delta = delta_kernel()
-    true_support = kernel_effective_support(true_k)
-    row: dict = {"index": index, "true_support": true_support, "rows": {}}
+    row: dict = {"index": index, "true_support": kernel_effective_support(true_k), "rows": {}}
     for name, k in {**kernels, "delta": delta, "true": true_k}.items():
-        out = deconvolve_with_kernel(lin, k)
+        scores, out = deconvolution_scores(lin, k, true_k, sharp, base)
         out_srgb = linear_to_srgb(out)
         row["rows"][name] = {
-            "similarity": kernel_similarity(k, true_k),
-            "support_ratio": kernel_effective_support(k) / true_support,
-            "gain": metrics(out_srgb, sharp)[0] - base,
+            **scores,
             "sparsity": normalised_sparsity(out),
             "network_change": network_change(out_srgb),
             "free_energy": free_energy(gray, k, size=FREE_ENERGY_WINDOW),
@@ -151,7 +168,8 @@ def study_image(job: tuple[str, int]) -> dict:
     pad = 3 * true_k.shape[0]
     sharp_gray = np.pad(luminance(srgb_to_linear(sharp)), pad, mode="reflect")
     clean = fftconvolve(sharp_gray, true_k, mode="same")[pad:-pad, pad:-pad]
-    row["clean_similarity"] = kernel_similarity(estimate_kernel(normalised(clean)), true_k)
+    clean = (clean / working_scale(clean)).astype(np.float32)  # the working brightness scale, as above
+    row["clean_similarity"] = kernel_similarity(estimate_kernel(clean), true_k)
     return row
 
 

@@ -55,6 +55,7 @@ __all__ = [
     "estimate_kernel_auto",
     "kernel_connectedness",
     "kernel_extent",
+    "kernel_least_squares",
     "kernel_pause_share",
     "kernel_pyramid_sizes",
     "l0_latent",
@@ -156,12 +157,24 @@ def select_edges_by_orientation(lx: np.ndarray, ly: np.ndarray, ksize: int) -> t
     return np.where(small, 0.0, lx).astype(np.float32), np.where(small, 0.0, ly).astype(np.float32)
 
 
-def _estimate_psf(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize: int, gamma: float,
-                  init: np.ndarray, cg_iters: int = 20) -> np.ndarray:
-    """Least-squares kernel in the gradient domain on a ``ksize`` support.
+def kernel_least_squares(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize: int, gamma: float,
+                         init: np.ndarray, cg_iters: int = 20) -> np.ndarray:
+    """The kernel step: least-squares kernel in the gradient domain on a ``ksize`` support.
 
-    ``lx``, ``ly``: the latent image's selected gradients (:func:`select_edges_by_orientation`).
-    Unconstrained, by conjugate gradients (``cg_iters``) started from ``init``.
+    ``min_k ||lx * k - bx||^2 + ||ly * k - by||^2 + reg ||k||^2`` with circular convolution, where
+    ``bx``, ``by`` are the blurry image's forward differences (zero in the last column / row) and
+    ``reg = gamma * 1e-3 *`` the latent gradients' energy (so ``gamma`` does not depend on the
+    image's size or contrast). Unconstrained, by conjugate gradients (``cg_iters``) started from ``init``.
+
+    Args:
+        lx, ly: the latent image's selected gradients ``(H, W)`` (:func:`select_edges_by_orientation`).
+        blur: the blurry image ``(H, W)``.
+        ksize: odd kernel size.
+        gamma: Tikhonov weight (relative units).
+        init: ``(ksize, ksize)`` start of the iterations.
+
+    Returns:
+        ``(ksize, ksize)`` float64 kernel, not clipped or normalised (:func:`clean_kernel` does that).
     """
     fft = _fft()
     bx, by = _grad(blur)
@@ -232,7 +245,7 @@ def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: 
         # orientation; lowering its threshold over the iterations as Cho & Lee do let weak,
         # noisy edges in and lost long shakes.
         lx, ly = select_edges_by_orientation(lx, ly, kernel.shape[0])
-    return clean_kernel(_estimate_psf(lx, ly, blurry, kernel.shape[0], gamma, kernel),
+    return clean_kernel(kernel_least_squares(lx, ly, blurry, kernel.shape[0], gamma, kernel),
                         rel_threshold=threshold, bridge_floor=bridge_floor)
 
 
