@@ -34,6 +34,14 @@ the kernel estimate that deconvolves best?
             --out data/selector-$1; done
     for t in data/selector-sunhays80 data/selector-urban100 data/selector-polyu40 data/testsets data/valsets; do
         python -m studies.kernel_selector collect --candidates pipeline --testsets $t --sets night; done
+    # large and medium shakes (1000-px and 800-px crops: PolyU's photos and the 27 Urban100 photos wide
+    # enough), scored with fit --train ... data/selector-urban100-large --train-sets ... large medium
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/polyu40 --limit 40 --sets large medium \
+        --out data/selector-polyu40
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/urban100 --sets large medium \
+        --out data/selector-urban100-large
+    for t in data/selector-polyu40 data/selector-urban100-large; do
+        python -m studies.kernel_selector collect --candidates pipeline --testsets $t --sets large medium; done
     # the pipeline with its trust checks on the training pools (the held-out sets: docs/classical.md)
     for p in bsds500 sunhays80 urban100 polyu40; do
         python -m studies.blind_benchmark --testsets data/selector-$p --estimators pipeline \
