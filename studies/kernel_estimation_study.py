@@ -107,14 +107,13 @@ def estimation_pair(job: tuple[str, int]) -> tuple[np.ndarray, np.ndarray, np.nd
     linear light, its luminance at the working brightness scale (the L0 weights are absolute, so
     the blind pipeline works at a fixed scale), the sharp sRGB image, the true kernel, and the
     blurry image's PSNR (dB)."""
-    from deblurkit.color import luminance, srgb_to_linear, working_scale
+    from deblurkit.color import srgb_to_linear
+    from studies.blind_benchmark import working_luminance
 
     root, index = Path(job[0]), job[1]
     blur, sharp = load_pair(root, index)
-    lin = srgb_to_linear(blur)
-    lum = luminance(lin)
-    gray = (lum / working_scale(lum)).astype(np.float32)
-    return lin, gray, sharp, np.load(root / "kernels" / f"{index:03d}.npy"), metrics(blur, sharp)[0]
+    return (srgb_to_linear(blur), working_luminance(blur), sharp, np.load(root / "kernels" / f"{index:03d}.npy"),
+            metrics(blur, sharp)[0])
 
 
 def deconvolution_scores(lin: np.ndarray, kernel: np.ndarray, true_k: np.ndarray, sharp: np.ndarray,

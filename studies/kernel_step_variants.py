@@ -62,14 +62,6 @@ VARIANTS: dict[str, dict] = {
 """The changes measured, each alone (keys of :func:`estimate`'s options)."""
 
 
-def forward_gradients(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward differences, zero in the last column / row (as the kernel step reads them)."""
-    gx, gy = np.zeros_like(x), np.zeros_like(x)
-    gx[:, :-1] = x[:, 1:] - x[:, :-1]
-    gy[:-1, :] = x[1:, :] - x[:-1, :]
-    return gx, gy
-
-
 def valid_least_squares(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize: int, gamma: float,
                         init: np.ndarray, cg_iters: int = 20) -> np.ndarray:
     """:func:`~deblurkit.kernel_aware.estimation.kernel_least_squares` over the valid pixels only:
@@ -77,6 +69,8 @@ def valid_least_squares(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize:
     difference is not one), so no term wraps around a border. Same weight and iterations."""
     from scipy import fft
     from scipy.sparse.linalg import LinearOperator, cg
+
+    from deblurkit.kernel_aware.estimation import forward_gradients
 
     shape, r = lx.shape, ksize // 2
     mask = np.zeros(shape)
@@ -110,6 +104,8 @@ def r_map(blur: np.ndarray, window: int = 5) -> np.ndarray:
     """Xu & Jia's ``r = |sum grad b| / (sum |grad b| + 0.5/255)`` over ``window`` x ``window``."""
     import cv2
 
+    from deblurkit.kernel_aware.estimation import forward_gradients
+
     bx, by = forward_gradients(blur.astype(np.float32))
     box = {"ddepth": -1, "ksize": (window, window), "normalize": False, "borderType": cv2.BORDER_REFLECT}
     summed = np.hypot(cv2.boxFilter(bx, **box), cv2.boxFilter(by, **box))
@@ -124,6 +120,7 @@ def estimate(gray: np.ndarray, options: dict) -> np.ndarray:
     from deblurkit.kernel_aware.estimation import (
         center_kernel,
         clean_kernel,
+        forward_gradients,
         kernel_least_squares,
         kernel_pyramid_sizes,
         l0_latent,

@@ -17,13 +17,13 @@ def test_the_valid_kernel_step_recovers_a_kernel_whose_blur_does_not_wrap(rng):
     import cv2
     from scipy.signal import fftconvolve
 
-    from deblurkit.kernel_aware.estimation import kernel_least_squares
+    from deblurkit.kernel_aware.estimation import forward_gradients, kernel_least_squares
 
     kernel = random_shake_kernel(9, 7.0, rng).astype(np.float64)
     big = cv2.GaussianBlur(rng.random((160, 160)).astype(np.float32), (0, 0), 1.2).astype(np.float64)
     blur = fftconvolve(big, kernel, mode="same")[16:-16, 16:-16]
     sharp = big[16:-16, 16:-16]
-    lx, ly = ksv.forward_gradients(sharp)
+    lx, ly = forward_gradients(sharp)
     flat = np.full_like(kernel, 1.0 / kernel.size)
     valid = ksv.valid_least_squares(lx, ly, blur, 9, 1e-6, flat, cg_iters=300)
     wrapped = kernel_least_squares(lx, ly, blur, 9, 1e-6, flat, cg_iters=300)

@@ -53,6 +53,7 @@ __all__ = [
     "deconvolution_overshoot",
     "estimate_kernel",
     "estimate_kernel_auto",
+    "forward_gradients",
     "kernel_connectedness",
     "kernel_extent",
     "kernel_least_squares",
@@ -72,8 +73,9 @@ def _fft():
     return scipy.fft
 
 
-def _grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward differences with a zero last column/row (no wrap-around gradient)."""
+def forward_gradients(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward differences ``(gx, gy)`` of ``x`` ``(H, W)``, with a zero last column / row (no
+    wrap-around gradient): the gradients the kernel step reads."""
     gx = np.zeros_like(x)
     gy = np.zeros_like(x)
     gx[:, :-1] = x[:, 1:] - x[:, :-1]
@@ -162,7 +164,7 @@ def kernel_least_squares(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize
     """The kernel step: least-squares kernel in the gradient domain on a ``ksize`` support.
 
     ``min_k ||lx * k - bx||^2 + ||ly * k - by||^2 + reg ||k||^2`` with circular convolution, where
-    ``bx``, ``by`` are the blurry image's forward differences (zero in the last column / row) and
+    ``bx``, ``by`` are the blurry image's :func:`forward_gradients` and
     ``reg = gamma * 1e-3 *`` the latent gradients' energy (so ``gamma`` does not depend on the
     image's size or contrast). Unconstrained, by conjugate gradients (``cg_iters``) started from ``init``.
 
@@ -177,7 +179,7 @@ def kernel_least_squares(lx: np.ndarray, ly: np.ndarray, blur: np.ndarray, ksize
         ``(ksize, ksize)`` float64 kernel, not clipped or normalised (:func:`clean_kernel` does that).
     """
     fft = _fft()
-    bx, by = _grad(blur)
+    bx, by = forward_gradients(blur)
     shape = lx.shape
     flx, fly = fft.rfft2(lx), fft.rfft2(ly)
     m = np.abs(flx) ** 2 + np.abs(fly) ** 2
@@ -239,7 +241,7 @@ def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: 
         kernel ``(k, k)`` float64, non-negative, summing to 1 (not re-centred).
     """
     x = l0_latent(blurry, kernel, lam)
-    lx, ly = _grad(x)
+    lx, ly = forward_gradients(x)
     if select_edges:
         # The strong edges of every orientation. The selection keeps a fixed count per
         # orientation; lowering its threshold over the iterations as Cho & Lee do let weak,
@@ -465,7 +467,7 @@ def textured_window(gray: np.ndarray, size: int, exclude: np.ndarray | None = No
     if h <= size and w <= size:
         return slice(0, h), slice(0, w)
     ch, cw = min(h, size), min(w, size)
-    gx, gy = _grad(gray)
+    gx, gy = forward_gradients(gray)
     energy = np.abs(gx) + np.abs(gy)
     if exclude is not None:
         energy[_resize(exclude.astype(np.float32), (h, w)) > 0.5] = 0.0
