@@ -42,6 +42,26 @@ the kernel estimate that deconvolves best?
         --out data/selector-urban100-large
     for t in data/selector-polyu40 data/selector-urban100-large; do
         python -m studies.kernel_selector collect --candidates pipeline --testsets $t --sets large medium; done
+    # the choice among four estimates (``choice``): their kernels, and the pipeline with its checks on
+    # the validation capture pairs
+    for t in data/selector-bsds500 data/selector-sunhays80 data/selector-urban100 data/selector-polyu40 \
+            data/testsets data/testsets-paused/paused data/testsets-paused-noise/paused; do
+        python -m studies.kernel_selector collect --candidates kernels --testsets $t; done
+    python -m studies.kernel_selector collect --candidates kernels --testsets data/valsets --sets uniform noise-low
+    python -m studies.kernel_selector collect --candidates kernels --testsets data/valsets --sets capture --limit 44
+    python -m studies.blind_benchmark --testsets data/valsets --sets capture --limit 44 --estimators pipeline \
+        --out studies/results/blind_benchmark_pipeline_selector_val_capture
+    # more training pools: other photos of the same collections, with the choice's candidates alone
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/bsds500 --skip 30 --limit 30 --sets capture \
+        --out data/selector-bsds500-more
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/sunhays80 --skip 20 --limit 30 \
+        --sets capture uniform noise-low --out data/selector-sunhays80-more
+    python -m studies.make_testsets --photo-dir ../shared/data/sharp/urban100 --skip 30 --limit 40 \
+        --sets uniform noise-low --out data/selector-urban100-more
+    for t in data/selector-bsds500-more data/selector-sunhays80-more data/selector-urban100-more; do
+        python -m studies.kernel_selector collect --candidates pipeline --testsets $t
+        python -m studies.kernel_selector collect --testsets $t --settings "lam 4e-3" "gamma 8" "kernel_size 41, lam 1.6e-2"
+        python -m studies.kernel_selector collect --candidates kernels --testsets $t; done
     # the pipeline with its trust checks on the training pools (the held-out sets: docs/classical.md)
     for p in bsds500 sunhays80 urban100 polyu40; do
         python -m studies.blind_benchmark --testsets data/selector-$p --estimators pipeline \
@@ -84,12 +104,22 @@ pipeline with its trust checks (``studies/blind_benchmark.py`` results) and the 
 the learned veto (:attr:`deblurkit.kernel_aware.blind.BlindParams.decision`), scored from the
 same pairs. The features are those the pipeline computes
 (:func:`deblurkit.kernel_aware.blind.decision_features`). Writes ``--out`` ``.md`` and ``.json``.
+
+``choice``: the same regressors choosing per photo among the pipeline's kernel, each subset of the
+three other estimates of :data:`CHOICE` and the delta kernel (which leaves the photo unchanged, as
+the pipeline leaves a declined one), with or without each kernel's agreement with the other
+candidates; every rule ranked by the mean of the ``--validation`` sets' mean gains and scored on
+the ``--evaluate`` folders beside the pipeline (``--checks``, then the shipped learned veto; and the
+veto trained again on the ``--train`` pools). Writes ``--out`` (default
+``studies/results/kernel_choice``) ``.md`` and ``.json``.
+
 Needs scikit-learn (the ``curate`` extra).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -114,6 +144,13 @@ DELTA = "delta"
 """The candidate that does not deblur: :func:`deblurkit.kernel_aware.decision.delta_kernel`."""
 PIPELINE = "pipeline"
 """The candidate of ``collect --candidates pipeline``: the blind pipeline's kernel, every kernel trusted."""
+KERNELS = "kernels"
+"""``collect --candidates kernels``: the kernels of :data:`CHOICE` alone (no deconvolution), kept
+under ``--cache``/kernels, from which ``choice`` computes their agreement with each other."""
+CHOICE = [PIPELINE, "lam 4e-3", "gamma 8", "kernel_size 41, lam 1.6e-2"]
+"""The estimates ``choice`` chooses among: the blind pipeline's kernel and three settings of
+``SETTINGS`` (those of the four-setting subset of :data:`FEWER_CANDIDATES` besides the shipped
+one, which the pipeline's kernel stands for), all made at full resolution on the whole photo."""
 
 
 def agreement_features(kernel: np.ndarray, others: list[np.ndarray]) -> dict[str, float]:
@@ -137,7 +174,7 @@ def judge() -> object:
     return _judge
 
 
-def collect_pair(job: tuple[str, int, str]) -> dict:
+def collect_pair(job: tuple[str, int, str] | tuple[str, int, str, tuple[str, ...]]) -> dict:
     """Every candidate of one pair: features, gains and similarity to the true kernel.
 
     ``job``: set folder, pair index, and the candidates: ``settings`` (the 12 settings and the
@@ -159,6 +196,7 @@ def collect_pair(job: tuple[str, int, str]) -> dict:
     from studies.blind_benchmark import scores
 
     root, index, candidates = Path(job[0]), job[1], job[2]
+    names = job[3] if len(job) > 3 else tuple(SETTINGS)
     blur, sharp = load_pair(root, index)
     true_k = np.load(root / "kernels" / f"{index:03d}.npy")
     lin = srgb_to_linear(blur)
@@ -169,11 +207,15 @@ def collect_pair(job: tuple[str, int, str]) -> dict:
     reach = max(true_k.shape[0] // 2, 1)
     border = max(math.ceil(reach), BORDER)
     base = scores(blur, sharp, reach, border)
-    if candidates == "pipeline":
+    if candidates in (PIPELINE, KERNELS):
         found = estimate_tile_kernels(blur, tiles=1, input_space="srgb", params=trusting_every_kernel())
         kernels = {PIPELINE: np.asarray(found.kernels[0, 0], np.float32)}
+        if candidates == KERNELS:
+            kernels.update({name: estimate_kernel(gray, **SETTINGS[name]) for name in CHOICE if name != PIPELINE})
+            return {"index": index, "kernels": {n: np.round(k, 7).tolist() for n, k in kernels.items()},
+                    "similarity": {n: kernel_similarity(k, true_k) for n, k in kernels.items()}}
     else:
-        kernels = {name: estimate_kernel(gray, **kw) for name, kw in SETTINGS.items()}
+        kernels = {name: estimate_kernel(gray, **SETTINGS[name]) for name in names}
     # The features exactly as the pipeline's learned decision computes them (its judging window is
     # the whole photo at these sizes).
     found_features, delta_features = decision_features(lin, list(kernels.values()), scale=scale, sigma=sigma,
@@ -218,13 +260,14 @@ def collect(args: argparse.Namespace) -> int:
         if found is None:
             continue
         root, items = found
-        path = cache_file(Path(args.cache) / (PIPELINE if args.candidates == PIPELINE else ""), args.testsets, set_name)
+        sub = args.candidates if args.candidates in (PIPELINE, KERNELS) else ""
+        path = cache_file(Path(args.cache) / sub, args.testsets, set_name)
         done = json.loads(path.read_text()) if path.is_file() else {"pairs": {}}
         todo = [it for it in items if str(it["index"]) not in done["pairs"] and true_kernel(root, it) is not None]
         print(f"{pool_name(args.testsets)}/{set_name}: {len(items) - len(todo)} of {len(items)} pairs collected",
               file=sys.stderr)
         t0 = time.time()
-        jobs = [(str(root), int(it["index"]), args.candidates) for it in todo]
+        jobs = [(str(root), int(it["index"]), args.candidates, tuple(args.settings or SETTINGS)) for it in todo]
         with ProcessPoolExecutor(max(1, args.workers)) as pool:
             # One worker: in this process (its settings are those of this process).
             rows = map(collect_pair, jobs) if args.workers <= 1 else pool.map(collect_pair, jobs)
@@ -454,7 +497,10 @@ def fit(args: argparse.Namespace) -> int:
     # One thread: a few thousand rows fit in seconds, and OpenMP threads beside other jobs stall.
     threadpool_limits(limits=1)
     cache = Path(args.cache)
-    train = [p for folder in args.train for ps in load_pairs(cache, folder, args.train_sets).values() for p in ps]
+    # The settings' tables need every setting's candidate: pools collected with some (``collect
+    # --settings``) train the decision on the pipeline's kernels only.
+    train = [p for folder in args.train for ps in load_pairs(cache, folder, args.train_sets).values() for p in ps
+             if all(n in p["rows"] for n in SETTINGS)]
     pipeline_train = [p for folder in args.train
                       for ps in load_pairs(cache / PIPELINE, folder, args.train_sets).values() for p in ps]
     if not train and not pipeline_train:
@@ -653,6 +699,135 @@ def fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def choice_pairs(cache: Path, testsets: str | Path, sets: list[str] | None, candidates: list[str]) -> dict[str, list[dict]]:
+    """The pairs of a folder's sets with the ``candidates`` (of :data:`CHOICE`): the settings' rows
+    (``collect``), the pipeline's row (``collect --candidates pipeline``) and the delta kernel's, where
+    all were collected; each candidate's ``agreement_mean`` and ``agreement_max`` are with the other
+    ``candidates``' kernels (``collect --candidates kernels``), not with the 12 settings. Pairs missing
+    any are left out."""
+    settings = load_pairs(cache, testsets, sets)
+    own = load_pairs(cache / PIPELINE, testsets, sets)
+    kept = load_pairs(cache / KERNELS, testsets, sets)
+    out = {}
+    for set_name, pairs in settings.items():
+        rows_of = {p["index"]: p["rows"][PIPELINE] for p in own.get(set_name, [])}
+        kernels_of = {p["index"]: p["kernels"] for p in kept.get(set_name, [])}
+        merged = []
+        for pair in pairs:
+            if pair["index"] not in rows_of or pair["index"] not in kernels_of:
+                continue
+            kernels = {n: np.asarray(kernels_of[pair["index"]][n], np.float64) for n in candidates}
+            rows = {n: dict(pair["rows"][n]) for n in [*(c for c in candidates if c != PIPELINE), DELTA, "true"]}
+            rows[PIPELINE] = dict(rows_of[pair["index"]])
+            for n in candidates:
+                rows[n]["features"] = {**rows[n]["features"],
+                                       **agreement_features(kernels[n], [kernels[o] for o in candidates if o != n])}
+            merged.append({**pair, "rows": rows})
+        if merged:
+            out[set_name] = merged
+    return out
+
+
+def unchanged_if_delta(pairs: list[dict], picks: list[str]) -> dict[str, float]:
+    """:func:`kept_summary` of a choice run as the pipeline runs it: a photo whose pick is the delta
+    kernel is left unchanged."""
+    return kept_summary([UNCHANGED if c == DELTA else p["rows"][c] for p, c in zip(pairs, picks, strict=True)])
+
+
+def choice(args: argparse.Namespace) -> int:
+    """Learned choices among the pipeline's kernel, subsets of the other :data:`CHOICE` estimates and
+    the delta kernel, ranked on the validation sets, against the pipeline (checks, then the veto)."""
+    from threadpoolctl import threadpool_limits
+
+    from deblurkit.kernel_aware.decision import load_decision
+
+    t0 = time.time()
+    threadpool_limits(limits=1)
+    cache = Path(args.cache)
+    checks = load_checks(args.checks)
+    pipeline_train = [p for folder in args.train
+                      for ps in load_pairs(cache / PIPELINE, folder, args.train_sets).values() for p in ps]
+    xp, yp, _, _ = design(pipeline_train, [PIPELINE], agreement=False)
+    vetoes = {"shipped": load_decision(),  # what the pipeline runs
+              "trained here": fit_model(xp, yp, "mean")}  # the same training (fit --export) on the --train pools
+    rules = []
+    for n in range(len(CHOICE)):
+        for extra in itertools.combinations(CHOICE[1:], n):
+            candidates = [PIPELINE, *extra]
+            train = [p for folder in args.train
+                     for ps in choice_pairs(cache, folder, args.train_sets, candidates).values() for p in ps]
+            evaluated = {f"{pool_name(folder)}/{s}": ps for folder in args.evaluate
+                         for s, ps in choice_pairs(cache, folder, None, candidates).items()}
+            if not train or not evaluated:
+                raise SystemExit(f"no pairs with every CHOICE candidate under {cache} (run the collect commands)")
+            for model in MODELS:
+                for agreement in ((False, True) if extra else (False,)):
+                    x, y, _, _ = design(train, candidates, agreement)
+                    fitted = fit_model(x, y, model)
+                    sets = {key: unchanged_if_delta(ps, choose(ps, fitted.predict(design(ps, candidates, agreement)[0]),
+                                                               candidates))
+                            for key, ps in evaluated.items()}
+                    rules.append({"candidates": candidates, "model": model, "agreement": agreement,
+                                  "train_pairs": len(train), "sets": sets})
+    validation = [k for k in rules[0]["sets"] if k.split("/")[0] == pool_name(args.validation)]
+    for rule in rules:
+        rule["validation"] = float(np.mean([rule["sets"][k]["gain"] for k in validation]))
+    rules.sort(key=lambda r: -r["validation"])
+    baseline: dict[str, dict] = {name: {} for name in vetoes}
+    best = {}
+    for folder in args.evaluate:
+        for set_name, pairs in choice_pairs(cache, folder, None, CHOICE).items():
+            key = f"{pool_name(folder)}/{set_name}"
+            # The best kernel where it gains, else the photo unchanged: the most any rule can keep.
+            best_kernels = [max(CHOICE, key=lambda n, p=p: p["rows"][n]["gain"]) for p in pairs]
+            best[key] = unchanged_if_delta(pairs, [c if p["rows"][c]["gain"] > 0 else DELTA
+                                                   for p, c in zip(pairs, best_kernels, strict=True)])
+            if key in checks:
+                xe, _, _, _ = design(pairs, [PIPELINE], agreement=False)
+                for name, veto in vetoes.items():
+                    takes = [c == PIPELINE for c in choose(pairs, veto.predict(xe), [PIPELINE])]
+                    baseline[name][key] = veto_rows(pairs, checks[key], takes)["checks, then the learned veto"]
+    keys = list(rules[0]["sets"])
+    short = {PIPELINE: "pipeline", "lam 4e-3": "lam 4e-3", "gamma 8": "gamma 8", "kernel_size 41, lam 1.6e-2": "41 px, lam 1.6e-2"}
+
+    def cells(row: dict) -> str:
+        return " | ".join(f"{row[k]['gain']:+.2f} / {row[k]['worst']:+.2f}" if k in row else "–" for k in keys)
+
+    lines = [(f"Learned choice per photo among the blind pipeline's kernel (every kernel trusted, one tile), subsets "
+              f"of three more estimates of the photo ({', '.join(CHOICE[1:])}: settings of "
+              "studies/kernel_estimation_study.py) and the delta kernel, which leaves the photo unchanged. Each rule: "
+              "the candidates, the regressor (studies.kernel_selector MODELS) and whether each kernel's similarity to "
+              f"the other candidates enters ('agreement'); trained on the training pools ({', '.join(args.train_sets)}), "
+              f"ranked by the mean of the validation sets' mean gains ({', '.join(validation)}). Gain of (b)'s "
+              "deconvolution step over the blurry input, PSNR dB (sRGB), mean / worst."), "",
+             "| rule | validation mean | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys),
+             f"| the pipeline: checks, then the shipped learned veto | – | {cells(baseline['shipped'])} |",
+             (f"| checks, then the veto trained on these pools ({len(pipeline_train)} pairs) | – | "
+              f"{cells(baseline['trained here'])} |")]
+    for rule in rules[:args.top]:
+        name = " + ".join(short[c] for c in rule["candidates"]) + f"; {rule['model']}" + (", agreement" if rule["agreement"] else "")
+        lines.append(f"| {name} | {rule['validation']:+.2f} | {cells(rule['sets'])} |")
+    lines += [f"| the best of the four where it gains, else unchanged (needs the truth) | – | {cells(best)} |", "",
+              f"{len(rules)} rules scored; the table shows the {min(args.top, len(rules))} that rank highest on validation."]
+    results = {"rules": rules, "pipeline": baseline, "best": best, "validation_sets": validation,
+               "wall_seconds": round(time.time() - t0, 1),
+               "command": "python -m studies.kernel_selector " + " ".join(sys.argv[1:])}
+    lines += ["", f"Fit and scoring {results['wall_seconds']:.0f} s: `{results['command'].strip()}`"]
+    write_results(args.out, results, lines)
+    return 0
+
+
+def pools(parser: argparse.ArgumentParser) -> None:
+    """The options ``fit`` and ``choice`` share: the pools trained on, the folders scored, the cache."""
+    parser.add_argument("--train", nargs="*", default=[str(ROOT / t) for t in TRAIN])
+    parser.add_argument("--train-sets", nargs="*", default=TRAIN_SETS,
+                        help="the sets of the --train pools trained on (default: those collect gathers by default)")
+    parser.add_argument("--evaluate", nargs="*", default=[str(ROOT / e) for e in EVALUATE])
+    parser.add_argument("--validation", default=str(ROOT / "data/valsets"),
+                        help="the --evaluate folder whose sets choose the regressor")
+    parser.add_argument("--cache", default=str(CACHE))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -662,26 +837,30 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--limit", type=int, default=None)
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--cache", default=str(CACHE))
-    c.add_argument("--candidates", choices=["settings", PIPELINE], default="settings",
-                   help="the 12 settings, or the blind pipeline's kernel (kept under CACHE/pipeline)")
+    c.add_argument("--candidates", choices=["settings", PIPELINE, KERNELS], default="settings",
+                   help="the 12 settings, the blind pipeline's kernel (kept under CACHE/pipeline), or the "
+                        "kernels of CHOICE alone (CACHE/kernels)")
+    c.add_argument("--settings", nargs="*", default=None, choices=list(SETTINGS), metavar="SETTING",
+                   help="with --candidates settings: only these of SETTINGS (a pool collected so serves "
+                        "'choice', and in 'fit' the decision on the pipeline's kernels alone)")
     f = sub.add_parser("fit", help="train the selector and score it")
-    f.add_argument("--train", nargs="*", default=[str(ROOT / t) for t in TRAIN])
-    f.add_argument("--train-sets", nargs="*", default=TRAIN_SETS,
-                   help="the sets of the --train pools trained on (default: those collect gathers by default)")
-    f.add_argument("--evaluate", nargs="*", default=[str(ROOT / e) for e in EVALUATE])
+    pools(f)
     f.add_argument("--folds", type=int, default=5)
     f.add_argument("--checks", nargs="*", default=[], metavar="RESULT.json=SET_FOLDER",
                    help="blind_benchmark results of the pipeline with its trust checks on a set folder: adds the "
                         "checks and the checks followed by the learned veto to the pipeline tables")
-    f.add_argument("--validation", default=str(ROOT / "data/valsets"),
-                   help="the --evaluate folder whose sets choose the regressor")
-    f.add_argument("--cache", default=str(CACHE))
     f.add_argument("--out", default=str(ROOT / "studies/results/kernel_selector"))
     f.add_argument("--export", default=None,
                    help="write the decision trained on the pipeline's kernels here (the shipped one: "
                         "src/deblurkit/weights/kernel-decision.json)")
+    h = sub.add_parser("choice", help="rank learned choices among the CHOICE estimates on validation; score them")
+    pools(h)
+    h.add_argument("--checks", nargs="*", default=[], metavar="RESULT.json=SET_FOLDER",
+                   help="as fit's: the pipeline with its trust checks; scored with the learned veto after them")
+    h.add_argument("--top", type=int, default=12, help="rules shown in the table (all are in the JSON)")
+    h.add_argument("--out", default=str(ROOT / "studies/results/kernel_choice"))
     args = ap.parse_args(argv)
-    return collect(args) if args.command == "collect" else fit(args)
+    return {"collect": collect, "fit": fit, "choice": choice}[args.command](args)
 
 
 if __name__ == "__main__":

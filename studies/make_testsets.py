@@ -105,9 +105,10 @@ def load_test_photos(manifest_path: Path, photo_root: Path, side: int,
     return [(e["name"], _load_photo(photo_root / e["path"], side)) for e in manifest["photos"] if e["split"] == split]
 
 
-def load_folder_photos(folder: Path, side: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    """The first ``limit`` images (sorted by name) of ``folder``, resized to at most ``side`` px."""
-    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))[:limit]
+def load_folder_photos(folder: Path, side: int, limit: int | None = None, skip: int = 0) -> list[tuple[str, np.ndarray]]:
+    """``limit`` images (sorted by name) of ``folder`` after the first ``skip``, resized to at most ``side`` px."""
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    files = files[skip:][:limit]
     return [(f.name, _load_photo(f, side)) for f in files]
 
 
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="build validation sets from the images of this folder instead of the manifest's "
                          "(e.g. ../shared/data/sharp/urban100: building facades, periodic structure)")
     ap.add_argument("--limit", type=int, default=None, help="with --photo-dir: the first N images by name")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="with --photo-dir: leave out the first N images by name (those of another pool), "
+                         "then take --limit")
     ap.add_argument("--psf-dir", default=None,
                     help="blur with the measured PSFs of this folder (.npy or grayscale PNG; a random one "
                          "per pair, in a random orientation) instead of synthetic shake; every set's other "
@@ -175,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         geometry = GEOMETRY.get(set_name, {"size": args.size, "photo_side": args.photo_side})
         size, photo_side = geometry["size"], geometry["photo_side"]
         if photo_side not in loaded:
-            loaded[photo_side] = (load_folder_photos(Path(args.photo_dir), photo_side, args.limit) if args.photo_dir
-                                  else load_test_photos(Path(args.manifest), Path(args.photos), photo_side, args.split))
+            loaded[photo_side] = (
+                load_folder_photos(Path(args.photo_dir), photo_side, args.limit, args.skip) if args.photo_dir
+                else load_test_photos(Path(args.manifest), Path(args.photos), photo_side, args.split))
         photos = loaded[photo_side]
         if not photos:
             print(f"no {split} photos: run scripts/fetch_photos.py first (or check --photo-dir)", file=sys.stderr)

@@ -61,6 +61,7 @@ def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
     train_pool, held_pool = ks.pool_name(tmp_path / "train-a"), ks.pool_name(tmp_path / "held-out")
     assert train_pool.endswith("-train-a")  # the parent folder's name joins a folder's outside data/
     stored = json.loads((cache / train_pool / "uniform.json").read_text())["pairs"]
+    stored_held = json.loads((cache / held_pool / "uniform.json").read_text())["pairs"]
     assert len(stored) == 4
     row = stored["0"]["rows"]
     assert set(row) == {"default", "lam 4e-3", ks.DELTA, "true"}
@@ -110,6 +111,37 @@ def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
     assert res["validation"]["models"][chosen]["mean_of_sets"] == pytest.approx(held[f"learned ({chosen})"]["gain"])
     md = out.with_suffix(".md").read_text()
     assert f"### {held_pool}/uniform (4 pairs)" in md and f"training pool {train_pool}/uniform" in md
+
+    # The choice among several estimates: their kernels, then every rule ranked on validation.
+    monkeypatch.setattr(ks, "CHOICE", [ks.PIPELINE, "lam 4e-3"])
+    for pool in ("train-a", "held-out"):
+        assert ks.main(["collect", "--candidates", "kernels", "--testsets", str(tmp_path / pool), "--sets",
+                        "uniform", "--workers", "1", "--cache", str(cache)]) == 0
+    kept = json.loads((cache / "kernels" / held_pool / "uniform.json").read_text())["pairs"]
+    assert set(kept["0"]["kernels"]) == {ks.PIPELINE, "lam 4e-3"}
+    for i, pair in kept.items():  # the same kernels as the candidates' collection deconvolved
+        assert pair["similarity"][ks.PIPELINE] == pytest.approx(piped[i]["rows"][ks.PIPELINE]["similarity"], abs=1e-6)
+    merged = ks.choice_pairs(cache, tmp_path / "held-out", None, ks.CHOICE)["uniform"]
+    assert len(merged) == 4 and set(merged[0]["rows"]) == {ks.PIPELINE, "lam 4e-3", ks.DELTA, "true"}
+    one, other = (merged[0]["rows"][n]["features"]["agreement_max"] for n in ks.CHOICE)
+    assert one == pytest.approx(other) and 0.0 <= one <= 1.0 + 1e-9  # similarity is symmetric
+    out = tmp_path / "res" / "choice"
+    assert ks.main(["choice", "--train", str(tmp_path / "train-a"), "--evaluate", str(tmp_path / "held-out"),
+                    "--validation", str(tmp_path / "held-out"), "--cache", str(cache), "--out", str(out)]) == 0
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert len(res["rules"]) == 3 * (1 + 2)  # the models; the pipeline's kernel alone, and with lam 4e-3 (+ agreement)
+    ranked = [r["validation"] for r in res["rules"]]
+    assert ranked == sorted(ranked, reverse=True)
+    bound = res["best"][f"{held_pool}/uniform"]["gain"]
+    assert all(r["sets"][f"{held_pool}/uniform"]["gain"] <= bound + 1e-9 for r in res["rules"])
+    assert res["pipeline"]["shipped"] == {}  # no --checks given: no pipeline row
+    # A pool collected with some of the settings alone (for ``choice``).
+    few = tmp_path / "cache-few"
+    assert ks.main(["collect", "--testsets", str(tmp_path / "held-out"), "--sets", "uniform", "--workers", "1",
+                    "--settings", "lam 4e-3", "--cache", str(few)]) == 0
+    subset = json.loads((few / held_pool / "uniform.json").read_text())["pairs"]
+    assert set(subset["0"]["rows"]) == {"lam 4e-3", ks.DELTA, "true"}
+    assert subset["0"]["rows"]["lam 4e-3"]["gain"] == pytest.approx(stored_held["0"]["rows"]["lam 4e-3"]["gain"])
 
 
 def test_the_veto_only_removes_kernels_the_checks_trust(tmp_path):

@@ -21,6 +21,11 @@ def test_sets_from_a_photo_folder(tmp_path):
     assert meta["split"] == "folder" and [it["photo"] for it in meta["items"]] == ["a.png", "b.png"]
     assert (tmp_path / "sets" / "uniform" / "blur" / "001.png").is_file()
     assert (tmp_path / "sets" / "uniform" / "kernels" / "000.npy").is_file()
+    # The photos after those: another pool of the same folder.
+    assert main(["--photo-dir", str(tmp_path / "photos"), "--skip", "2", "--sets", "uniform",
+                 "--size", "64", "--out", str(tmp_path / "more")]) == 0
+    meta = json.loads((tmp_path / "more" / "uniform" / "meta.json").read_text())
+    assert [it["photo"] for it in meta["items"]] == ["c.png"]
 
 
 def test_photos_smaller_than_the_crop_are_left_out(tmp_path, capsys):
