@@ -805,7 +805,7 @@ def choice(args: argparse.Namespace) -> int:
              (f"| checks, then the veto trained on these pools ({len(pipeline_train)} pairs) | – | "
               f"{cells(baseline['trained here'])} |")]
     for rule in rules[:args.top]:
-        name = " + ".join(short[c] for c in rule["candidates"]) + f"; {rule['model']}" + (", agreement" if rule["agreement"] else "")
+        name = " + ".join(short.get(c, c) for c in rule["candidates"]) + f"; {rule['model']}" + (", agreement" if rule["agreement"] else "")
         lines.append(f"| {name} | {rule['validation']:+.2f} | {cells(rule['sets'])} |")
     lines += [f"| the best of the four where it gains, else unchanged (needs the truth) | – | {cells(best)} |", "",
               f"{len(rules)} rules scored; the table shows the {min(args.top, len(rules))} that rank highest on validation."]
