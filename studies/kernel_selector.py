@@ -203,19 +203,19 @@ def collect_pair(job: tuple[str, int, str] | tuple[str, int, str, tuple[str, ...
     lum = luminance(lin)
     scale = working_scale(lum)
     gray = (lum / scale).astype(np.float32)
-    sigma = estimate_noise_sigma(gray)
-    reach = max(true_k.shape[0] // 2, 1)
-    border = max(math.ceil(reach), BORDER)
-    base = scores(blur, sharp, reach, border)
     if candidates in (PIPELINE, KERNELS):
         found = estimate_tile_kernels(blur, tiles=1, input_space="srgb", params=trusting_every_kernel())
         kernels = {PIPELINE: np.asarray(found.kernels[0, 0], np.float32)}
-        if candidates == KERNELS:
+        if candidates == KERNELS:  # the kernels alone: nothing deconvolved or scored
             kernels.update({name: estimate_kernel(gray, **SETTINGS[name]) for name in CHOICE if name != PIPELINE})
             return {"index": index, "kernels": {n: np.round(k, 7).tolist() for n, k in kernels.items()},
                     "similarity": {n: kernel_similarity(k, true_k) for n, k in kernels.items()}}
     else:
         kernels = {name: estimate_kernel(gray, **SETTINGS[name]) for name in names}
+    sigma = estimate_noise_sigma(gray)
+    reach = max(true_k.shape[0] // 2, 1)
+    border = max(math.ceil(reach), BORDER)
+    base = scores(blur, sharp, reach, border)
     # The features exactly as the pipeline's learned decision computes them (its judging window is
     # the whole photo at these sizes).
     found_features, delta_features = decision_features(lin, list(kernels.values()), scale=scale, sigma=sigma,
@@ -699,12 +699,12 @@ def fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def choice_pairs(cache: Path, testsets: str | Path, sets: list[str] | None, candidates: list[str]) -> dict[str, list[dict]]:
-    """The pairs of a folder's sets with the ``candidates`` (of :data:`CHOICE`): the settings' rows
-    (``collect``), the pipeline's row (``collect --candidates pipeline``) and the delta kernel's, where
-    all were collected; each candidate's ``agreement_mean`` and ``agreement_max`` are with the other
-    ``candidates``' kernels (``collect --candidates kernels``), not with the 12 settings. Pairs missing
-    any are left out."""
+def choice_pairs(cache: Path, testsets: str | Path, sets: list[str] | None) -> dict[str, list[dict]]:
+    """The pairs of a folder's sets with the :data:`CHOICE` candidates: the settings' rows
+    (``collect``), the pipeline's row (``collect --candidates pipeline``) and the delta kernel's, and
+    the candidates' ``kernels`` (``collect --candidates kernels``), where all were collected; pairs
+    missing any are left out. Each candidate's agreement features are still those of its collection:
+    :func:`with_agreement` sets them for a subset of candidates."""
     settings = load_pairs(cache, testsets, sets)
     own = load_pairs(cache / PIPELINE, testsets, sets)
     kept = load_pairs(cache / KERNELS, testsets, sets)
@@ -716,15 +716,26 @@ def choice_pairs(cache: Path, testsets: str | Path, sets: list[str] | None, cand
         for pair in pairs:
             if pair["index"] not in rows_of or pair["index"] not in kernels_of:
                 continue
-            kernels = {n: np.asarray(kernels_of[pair["index"]][n], np.float64) for n in candidates}
-            rows = {n: dict(pair["rows"][n]) for n in [*(c for c in candidates if c != PIPELINE), DELTA, "true"]}
-            rows[PIPELINE] = dict(rows_of[pair["index"]])
-            for n in candidates:
-                rows[n]["features"] = {**rows[n]["features"],
-                                       **agreement_features(kernels[n], [kernels[o] for o in candidates if o != n])}
-            merged.append({**pair, "rows": rows})
+            rows = {n: pair["rows"][n] for n in [*CHOICE[1:], DELTA, "true"]}
+            rows[PIPELINE] = rows_of[pair["index"]]
+            kernels = {n: np.asarray(kernels_of[pair["index"]][n], np.float64) for n in CHOICE}
+            merged.append({**pair, "rows": rows, "kernels": kernels})
         if merged:
             out[set_name] = merged
+    return out
+
+
+def with_agreement(pairs: list[dict], candidates: list[str]) -> list[dict]:
+    """Copies of :func:`choice_pairs` pairs whose ``candidates`` carry ``agreement_mean`` and
+    ``agreement_max`` with the other ``candidates``' kernels (not with the 12 settings)."""
+    out = []
+    for pair in pairs:
+        kernels = pair["kernels"]
+        rows = dict(pair["rows"])
+        for n in candidates:
+            rows[n] = {**rows[n], "features": {
+                **rows[n]["features"], **agreement_features(kernels[n], [kernels[o] for o in candidates if o != n])}}
+        out.append({**pair, "rows": rows})
     return out
 
 
@@ -750,22 +761,26 @@ def choice(args: argparse.Namespace) -> int:
     xp, yp, _, _ = design(pipeline_train, [PIPELINE], agreement=False)
     vetoes = {"shipped": load_decision(),  # what the pipeline runs
               "trained here": fit_model(xp, yp, "mean")}  # the same training (fit --export) on the --train pools
+    # Loaded once; each candidate set then has its own agreement features.
+    loaded_train = [p for folder in args.train for ps in choice_pairs(cache, folder, args.train_sets).values()
+                    for p in ps]
+    loaded = {f"{pool_name(folder)}/{s}": ps for folder in args.evaluate
+              for s, ps in choice_pairs(cache, folder, None).items()}
+    if not loaded_train or not loaded:
+        raise SystemExit(f"no pairs with every CHOICE candidate under {cache} (run the collect commands)")
     rules = []
     for n in range(len(CHOICE)):
         for extra in itertools.combinations(CHOICE[1:], n):
             candidates = [PIPELINE, *extra]
-            train = [p for folder in args.train
-                     for ps in choice_pairs(cache, folder, args.train_sets, candidates).values() for p in ps]
-            evaluated = {f"{pool_name(folder)}/{s}": ps for folder in args.evaluate
-                         for s, ps in choice_pairs(cache, folder, None, candidates).items()}
-            if not train or not evaluated:
-                raise SystemExit(f"no pairs with every CHOICE candidate under {cache} (run the collect commands)")
+            train = with_agreement(loaded_train, candidates)
+            evaluated = {key: with_agreement(ps, candidates) for key, ps in loaded.items()}
+            designs = {a: (design(train, candidates, a),
+                           {key: design(ps, candidates, a)[0] for key, ps in evaluated.items()})
+                       for a in ((False, True) if extra else (False,))}
             for model in MODELS:
-                for agreement in ((False, True) if extra else (False,)):
-                    x, y, _, _ = design(train, candidates, agreement)
+                for agreement, ((x, y, _, _), rows) in designs.items():
                     fitted = fit_model(x, y, model)
-                    sets = {key: unchanged_if_delta(ps, choose(ps, fitted.predict(design(ps, candidates, agreement)[0]),
-                                                               candidates))
+                    sets = {key: unchanged_if_delta(ps, choose(ps, fitted.predict(rows[key]), candidates))
                             for key, ps in evaluated.items()}
                     rules.append({"candidates": candidates, "model": model, "agreement": agreement,
                                   "train_pairs": len(train), "sets": sets})
@@ -775,18 +790,16 @@ def choice(args: argparse.Namespace) -> int:
     rules.sort(key=lambda r: -r["validation"])
     baseline: dict[str, dict] = {name: {} for name in vetoes}
     best = {}
-    for folder in args.evaluate:
-        for set_name, pairs in choice_pairs(cache, folder, None, CHOICE).items():
-            key = f"{pool_name(folder)}/{set_name}"
-            # The best kernel where it gains, else the photo unchanged: the most any rule can keep.
-            best_kernels = [max(CHOICE, key=lambda n, p=p: p["rows"][n]["gain"]) for p in pairs]
-            best[key] = unchanged_if_delta(pairs, [c if p["rows"][c]["gain"] > 0 else DELTA
-                                                   for p, c in zip(pairs, best_kernels, strict=True)])
-            if key in checks:
-                xe, _, _, _ = design(pairs, [PIPELINE], agreement=False)
-                for name, veto in vetoes.items():
-                    takes = [c == PIPELINE for c in choose(pairs, veto.predict(xe), [PIPELINE])]
-                    baseline[name][key] = veto_rows(pairs, checks[key], takes)["checks, then the learned veto"]
+    for key, pairs in loaded.items():
+        # The best kernel where it gains, else the photo unchanged: the most any rule can keep.
+        best_kernels = [max(CHOICE, key=lambda n, p=p: p["rows"][n]["gain"]) for p in pairs]
+        best[key] = unchanged_if_delta(pairs, [c if p["rows"][c]["gain"] > 0 else DELTA
+                                               for p, c in zip(pairs, best_kernels, strict=True)])
+        if key in checks:
+            xe, _, _, _ = design(pairs, [PIPELINE], agreement=False)
+            for name, veto in vetoes.items():
+                takes = [c == PIPELINE for c in choose(pairs, veto.predict(xe), [PIPELINE])]
+                baseline[name][key] = veto_rows(pairs, checks[key], takes)["checks, then the learned veto"]
     keys = list(rules[0]["sets"])
     short = {PIPELINE: "pipeline", "lam 4e-3": "lam 4e-3", "gamma 8": "gamma 8", "kernel_size 41, lam 1.6e-2": "41 px, lam 1.6e-2"}
 

@@ -121,7 +121,7 @@ def test_study_collects_fits_and_writes_its_tables(tmp_path, rng, monkeypatch):
     assert set(kept["0"]["kernels"]) == {ks.PIPELINE, "lam 4e-3"}
     for i, pair in kept.items():  # the same kernels as the candidates' collection deconvolved
         assert pair["similarity"][ks.PIPELINE] == pytest.approx(piped[i]["rows"][ks.PIPELINE]["similarity"], abs=1e-6)
-    merged = ks.choice_pairs(cache, tmp_path / "held-out", None, ks.CHOICE)["uniform"]
+    merged = ks.with_agreement(ks.choice_pairs(cache, tmp_path / "held-out", None)["uniform"], ks.CHOICE)
     assert len(merged) == 4 and set(merged[0]["rows"]) == {ks.PIPELINE, "lam 4e-3", ks.DELTA, "true"}
     one, other = (merged[0]["rows"][n]["features"]["agreement_max"] for n in ks.CHOICE)
     assert one == pytest.approx(other) and 0.0 <= one <= 1.0 + 1e-9  # similarity is symmetric
