@@ -21,10 +21,11 @@ stages by wrapping the pipeline's functions (no change to what runs):
 - ``estimate``: kernel estimation per tile (wall), with the summed thread CPU seconds and the
   number of calls of ``estimate_kernel`` and of the whole-image ringing check
   (``deconvolution_overshoot``) inside it;
-- ``judge``: the learned veto inside ``estimate`` (two deconvolutions of a window and two
-  one-pass runs of the network per trusted tile; those runs count in ``network`` too);
+- ``judge``: the learned veto inside ``estimate`` (per trusted tile, a window deconvolved with the
+  kernel and with a delta kernel, each then run once through the network, the two at once);
 - ``deconvolve``: the hyper-Laplacian deconvolution of the tiles the gate accepted;
-- ``network``: the learned stage (tiles x the self-ensemble's passes: four rotations below 1 MP, two from 1 MP up);
+- ``network``: the learned stage (tiles x the self-ensemble's passes: four rotations below 1 MP,
+  two from 1 MP up), without the judge's runs;
 - ``total``: the process's wall time, interpreter start to exit.
 
 Every line reports the 1-minute load average before and after the run: the machine may be
@@ -121,11 +122,34 @@ def _child(src: str, dst: str, model: str) -> dict:
     timed(infer, "load_restorer", "load")
     timed(photo_io, "read_photo_file", "read")
     timed(photo_io, "encode_photo", "write")
-    timed(restorers.NetworkRestorer, "restore_rgb", "network")
+    judging = threading.Event()  # set while the judge runs: its network runs count there only
+    run_network = restorers.NetworkRestorer.restore_rgb
+
+    def network(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return run_network(*args, **kwargs)
+        finally:
+            if not judging.is_set():
+                with lock:
+                    stages["network"] += time.perf_counter() - t
+
+    restorers.NetworkRestorer.restore_rgb = network
     tiles: dict[str, list[int] | int] = {}
     if classical:
         timed(blind, "_estimate", "estimate")
-        timed(blind, "decision_features", "judge")
+        judge = blind.decision_features
+
+        def judged(*args, **kwargs):
+            judging.set()
+            t = time.perf_counter()
+            try:
+                return judge(*args, **kwargs)
+            finally:
+                judging.clear()
+                stages["judge"] += time.perf_counter() - t
+
+        blind.decision_features = judged
         timed(blind, "blend_regions", "deconvolve")
         estimate = blind._estimate
 

@@ -414,7 +414,9 @@ def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: fl
         sigma: the noise standard deviation at that scale (:attr:`TileKernels.noise_sigma`).
         network: the judge (:data:`deblurkit.kernel_aware.decision.Network`), sRGB in and out.
         space: see ``image``.
-        params: the deconvolution's settings (:class:`BlindParams`; default its defaults).
+        params: the deconvolution's settings (:class:`BlindParams`; default its defaults); its
+            ``workers`` threads judge the candidates at once (the result does not depend on it), so
+            ``network`` may be called from several threads.
 
     Returns:
         The features of each kernel, and the delta kernel's.
@@ -428,8 +430,8 @@ def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: fl
     patch = img[rows, cols] / scale
     gray = _luminance(patch)
     weight = p.weight + p.noise_weight * sigma * sigma
-    out = []
-    for k in [*(np.asarray(k, np.float32) for k in kernels), delta_kernel()]:
+
+    def features(k: np.ndarray) -> dict[str, float]:
         deconvolved = hyper_laplacian_deconv(patch, k, weight=weight, alpha=p.alpha, shift=kernel_centroid_offset(k))
         values = deconvolved * scale
         shown = np.clip(linear_to_srgb(values) if space == "linear" else values, 0.0, 1.0).astype(np.float32)
@@ -437,7 +439,17 @@ def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: fl
             shown = np.repeat(shown, 3, axis=2)
         judged = np.clip(np.asarray(network(shown), np.float64), 0.0, 1.0)
         mse = max(float(np.mean((judged - shown) ** 2)), 1e-12)
-        out.append(deconvolution_features(gray, k, _luminance(deconvolved), sigma, -10.0 * math.log10(mse)))
+        return deconvolution_features(gray, k, _luminance(deconvolved), sigma, -10.0 * math.log10(mse))
+
+    candidates = [*(np.asarray(k, np.float32) for k in kernels), delta_kernel()]
+    workers = _workers(p.workers, len(candidates))
+    if workers <= 1:
+        out = [features(k) for k in candidates]
+    else:
+        # The candidates are independent: each in its own thread (FFTs and the network release
+        # the GIL), in order.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            out = list(pool.map(features, candidates))
     return out[:-1], out[-1]
 
 

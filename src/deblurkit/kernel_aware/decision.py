@@ -123,8 +123,8 @@ def deconvolution_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np
         a border of twice the kernel size.
     """
     from scipy import ndimage
-    from scipy.signal import fftconvolve
 
+    from deblurkit.kernel_aware.deconv import convolve_fft
     from deblurkit.kernel_aware.estimation import (
         border_crop,
         kernel_connectedness,
@@ -146,7 +146,9 @@ def deconvolution_features(gray: np.ndarray, kernel: np.ndarray, deconvolved: np
     lo = border_crop(ndimage.minimum_filter(gray, size), border)
     hi = border_crop(ndimage.maximum_filter(gray, size), border)
     excess = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
-    residual = border_crop(fftconvolve(deconvolved, k, mode="same") - gray, border)
+    # Circular re-blur: the wrap reaches k/2 px into the image, inside the cropped border. (Not
+    # scipy.signal's linear one: importing scipy.signal takes about 0.5 s of every run.)
+    residual = border_crop(convolve_fft(deconvolved, k) - gray, border)
     dx, dy = np.diff(x, axis=1), np.diff(x, axis=0)
     l1 = np.abs(dx).sum() + np.abs(dy).sum()
     l2 = math.sqrt(float((dx * dx).sum() + (dy * dy).sum()))
