@@ -176,8 +176,8 @@ class BlindParams:
     min_texture: float = 0.25
     """A tile whose gradient energy is below this fraction of the image median borrows the global kernel."""
     workers: int = 0
-    """Threads for the kernel estimates and the deconvolution blocks (0: one per CPU core). The
-    result does not depend on it."""
+    """Threads for the kernel estimates, the learned decision's candidates and the deconvolution
+    blocks (0: one per CPU core). The result does not depend on it."""
 
 
 @dataclass
