@@ -79,16 +79,25 @@ def _child(src: str, dst: str, model: str) -> dict:
     cpu: dict[str, list] = defaultdict(lambda: [0, 0.0])
     lock = threading.Lock()
 
-    def timed(module, name: str, stage: str) -> None:
+    def timed(module, name: str, stage: str, *, marks: threading.Event | None = None,
+              unless: threading.Event | None = None) -> None:
+        """Add the wall time of ``module.name``'s calls to ``stage``; ``marks`` is set during
+        them; calls made while ``unless`` is set are not counted."""
         inner = getattr(module, name)
 
         def wrapper(*args, **kwargs):
+            counts = unless is None or not unless.is_set()
+            if marks is not None:
+                marks.set()
             t = time.perf_counter()
             try:
                 return inner(*args, **kwargs)
             finally:
-                with lock:
-                    stages[stage] += time.perf_counter() - t
+                if marks is not None:
+                    marks.clear()
+                if counts:
+                    with lock:
+                        stages[stage] += time.perf_counter() - t
 
         setattr(module, name, wrapper)
 
@@ -123,33 +132,11 @@ def _child(src: str, dst: str, model: str) -> dict:
     timed(photo_io, "read_photo_file", "read")
     timed(photo_io, "encode_photo", "write")
     judging = threading.Event()  # set while the judge runs: its network runs count there only
-    run_network = restorers.NetworkRestorer.restore_rgb
-
-    def network(*args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return run_network(*args, **kwargs)
-        finally:
-            if not judging.is_set():
-                with lock:
-                    stages["network"] += time.perf_counter() - t
-
-    restorers.NetworkRestorer.restore_rgb = network
+    timed(restorers.NetworkRestorer, "restore_rgb", "network", unless=judging)
     tiles: dict[str, list[int] | int] = {}
     if classical:
         timed(blind, "_estimate", "estimate")
-        judge = blind.decision_features
-
-        def judged(*args, **kwargs):
-            judging.set()
-            t = time.perf_counter()
-            try:
-                return judge(*args, **kwargs)
-            finally:
-                judging.clear()
-                stages["judge"] += time.perf_counter() - t
-
-        blind.decision_features = judged
+        timed(blind, "decision_features", "judge", marks=judging)
         timed(blind, "blend_regions", "deconvolve")
         estimate = blind._estimate
 
