@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                         help="average a network's output over the four 90-degree rotations at every size (4x the "
                              "time); default: where measured to help (the default model: four rotations below "
-                             "1 MP, two from 1 MP up), off elsewhere")
+                             "0.5 MP, two from 0.5 MP up), off elsewhere")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WEBP quality 1..100 (default 95)")
     parser.add_argument("--compare", action="store_true", help="also write a side-by-side before/after image")
     parser.add_argument("--suffix", default=DEFAULT_SUFFIX, help=f"name suffix for outputs (default {DEFAULT_SUFFIX})")

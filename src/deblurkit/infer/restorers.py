@@ -37,8 +37,9 @@ MAX_TILE_WORKERS = 2
 CONCURRENT_TILES_MAX_PARAMS = 20_000_000
 #: From this many pixels up the recommended self-ensemble averages two rotations (0 and 90 degrees)
 #: instead of four: half the network's time on photos for a few hundredths of a dB
-#: (``studies/ensemble_passes.py``, docs/models.md).
-TWO_ROTATIONS_FROM_PIXELS = 1_000_000
+#: (``studies/ensemble_passes.py``, docs/models.md). Four passes over half a megapixel cost what two
+#: over one megapixel do, so from here on a larger photo never takes the network less time.
+TWO_ROTATIONS_FROM_PIXELS = 500_000
 
 
 class IdentityRestorer(Restorer):
