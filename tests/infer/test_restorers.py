@@ -227,10 +227,8 @@ def test_recommended_ensemble_halves_from_the_size_limit_and_explicit_stays_full
     from deblurkit.infer.restorers import TWO_ROTATIONS_FROM_PIXELS
 
     recommended = load_restorer("nafnet-w16", threads=1)
-    assert TWO_ROTATIONS_FROM_PIXELS % 1000 == 0
-    width = TWO_ROTATIONS_FROM_PIXELS // 1000
-    assert recommended.ensemble_rotations(999, width) == (0, 1, 2, 3)
-    assert recommended.ensemble_rotations(1000, width) == (0, 1)
+    assert recommended.ensemble_rotations(1, TWO_ROTATIONS_FROM_PIXELS - 1) == (0, 1, 2, 3)
+    assert recommended.ensemble_rotations(1, TWO_ROTATIONS_FROM_PIXELS) == (0, 1)
     assert recommended.ensemble_rotations(720, 1280) == (0, 1)  # 720p: not more passes than 1 MP
     assert f"x2 from {TWO_ROTATIONS_FROM_PIXELS / 1e6:g} MP" in recommended.description
     explicit = load_restorer("nafnet-w16", threads=1, self_ensemble=True)
