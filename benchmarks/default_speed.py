@@ -24,9 +24,11 @@ stages by wrapping the pipeline's functions (no change to what runs):
   (``deconvolution_overshoot``) inside it;
 - ``judge``: the learned veto inside ``estimate`` (per trusted tile, a window deconvolved with the
   kernel and with a delta kernel, each then run once through the network, the two at once);
+- ``refit``: inside ``estimate`` too, the kernel refitted to the network's restoration (per
+  deconvolved tile, a window deconvolved with the kernel, run once through the network, one kernel step);
 - ``deconvolve``: the hyper-Laplacian deconvolution of the tiles the gate accepted;
 - ``network``: the learned stage (tiles x the self-ensemble's passes: four rotations below 0.5 MP,
-  two from 0.5 MP up), without the judge's runs;
+  two from 0.5 MP up), without the judge's and the refit's runs;
 - ``total``: the process's wall time, interpreter start to exit.
 
 Every line reports the 1-minute load average before and after the run: the machine may be
@@ -136,12 +138,13 @@ def _child(src: str, dst: str, model: str) -> dict:
     timed(infer, "load_restorer", "load")
     timed(photo_io, "read_photo_file", "read")
     timed(photo_io, "encode_photo", "write")
-    judging = threading.Event()  # set while the judge runs: its network runs count there only
+    judging = threading.Event()  # set while the judge or the refit runs: their network runs count there only
     timed(restorers.NetworkRestorer, "restore_rgb", "network", unless=judging)
     tiles: dict[str, list[int] | int] = {}
     if classical:
         timed(blind, "_estimate", "estimate")
         timed(blind, "decision_features", "judge", marks=judging)
+        timed(blind, "refitted_kernel", "refit", marks=judging)
         timed(blind, "blend_regions", "deconvolve")
         estimate = blind._estimate
 
@@ -214,7 +217,7 @@ def run_size(size: str, model: str, workdir: Path) -> dict:
 
 
 def _format(r: dict) -> str:
-    parts = [f"{k} {r[k]:.2f}" for k in ("imports", "load", "read", "estimate", "judge", "deconvolve", "network", "write")
+    parts = [f"{k} {r[k]:.2f}" for k in ("imports", "load", "read", "estimate", "judge", "refit", "deconvolve", "network", "write")
              if k in r]
     calls = ", ".join(f"{k} x{n} {s:.1f} s CPU" for k, (n, s) in r["calls"].items())
     w, h = r["size"]

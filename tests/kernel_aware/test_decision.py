@@ -201,3 +201,48 @@ def test_the_regressor_judges_kernels_the_checks_trust_at_full_resolution(
     params = BlindParams(decision="learned", kernel_bridge=None)
     result = deblur_image_and_kernels(srgb, tiles=1, params=params, network=network)
     assert bool(asked) is judged and bool(result.blurred[0, 0]) is deblurred
+
+
+def test_a_deconvolved_kernel_is_refitted_to_the_network_restoration(case, monkeypatch):
+    """With a network, each kernel the pipeline deconvolves is fitted once more to the network's
+    restoration of its deconvolution: a network that restores the sharp photo brings a too-wide
+    estimate back to the shake. Without a network, or with ``refit_side=None``, the estimate stays."""
+    from scipy.ndimage import gaussian_filter
+
+    from deblurkit.color import linear_to_srgb
+    from deblurkit.kernel_aware import blind
+    from deblurkit.kernel_aware.estimation import KernelEstimate
+    from deblurkit.kernel_aware.kernels import kernel_similarity
+
+    sharp, blur, kernel = case
+    wide = gaussian_filter(kernel, 1.5).astype(np.float32)
+    wide /= wide.sum()
+    found = KernelEstimate(wide, 1.0, 0.9, 0.0, 0.9)
+    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda *a, **k: found)
+    trees = decision.GainTrees.from_dict({"baseline": 0.0, "columns": ["a"], "trees": [_stump(0, 0.5, 0.0, 1.0)]})
+    monkeypatch.setattr(blind, "load_decision", lambda: trees)
+    monkeypatch.setattr(blind, "candidate_rows", lambda features, delta: np.array([[1.0], [0.0]]))  # deblur
+    restored = np.repeat(linear_to_srgb(sharp)[..., None], 3, axis=2).astype(np.float32)
+    seen = []
+
+    def oracle(srgb):  # the photo fits one window: the network "restores" the sharp photo
+        seen.append(srgb.shape)
+        return restored
+
+    image = np.repeat(blur[..., None], 3, axis=2)
+    kernels = {}
+    for name, params, network in (
+            ("refit", BlindParams(decision="learned", kernel_bridge=None), oracle),
+            ("off", BlindParams(decision="learned", kernel_bridge=None, refit_side=None), oracle),
+            ("checks", trusting_every_kernel(BlindParams(kernel_bridge=None)), None)):
+        result = deblur_image_and_kernels(image, tiles=1, input_space="linear", params=params, network=network)
+        assert result.blurred[0, 0]
+        kernels[name] = result.kernels[0, 0]
+    assert all(shape == restored.shape for shape in seen)
+    size = kernels["off"].shape[0]  # the estimate in the pipeline's common window
+    assert kernels["refit"].shape == (size + 8, size + 8) and abs(float(kernels["refit"].sum()) - 1.0) < 1e-5
+    assert kernel_similarity(wide, kernel) < 0.9
+    assert kernel_similarity(kernels["refit"], kernel) > 0.95
+    pad = (size - wide.shape[0]) // 2
+    np.testing.assert_array_equal(kernels["off"], np.pad(wide, pad))
+    np.testing.assert_array_equal(kernels["checks"], np.pad(wide, pad))

@@ -212,6 +212,25 @@ def test_kernel_step_recovers_the_kernel_from_the_true_latent_image(case, side) 
     assert np.abs(k - k_true).max() < 0.1 * k_true.max()
 
 
+def test_refit_from_the_sharp_image_narrows_a_too_wide_kernel(case) -> None:
+    """Given the sharp image as the latent, one kernel step from a too-wide estimate comes back to
+    the shake, on a support widened by the margin, normalised and centred."""
+    from scipy.ndimage import gaussian_filter
+
+    from deblurkit.kernel_aware.estimation import refit_kernel
+    from deblurkit.kernel_aware.kernels import kernel_centroid_offset
+
+    sharp, blur, k_true = case
+    wide = gaussian_filter(k_true, 1.5)
+    wide /= wide.sum()
+    k = refit_kernel(sharp, blur, wide, margin=4)
+    assert k.shape == (29, 29) and k.dtype == np.float32
+    assert k.min() >= 0 and abs(float(k.sum()) - 1.0) < 1e-5
+    assert max(abs(v) for v in kernel_centroid_offset(k)) <= 0.5
+    assert kernel_similarity(wide, k_true) < 0.9
+    assert kernel_similarity(k, k_true) > 0.95
+
+
 def test_edge_selection_keeps_every_orientation() -> None:
     """Weak diagonal edges survive the selection beside strong horizontal ones: each of the four
     orientation bins keeps its strongest max(20 k, 10) pixels, however weak they are globally."""

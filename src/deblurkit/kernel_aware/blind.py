@@ -14,7 +14,9 @@ Steps (all in linear light; the image's colour space is stated by the caller, ne
    declared "not blurred" and left untouched
    (:func:`kernel_scores` gives the scores); a tile without enough texture borrows the global kernel.
    With ``BlindParams(decision="learned")`` (the restorers' default) a learned regressor may then
-   still decline a trusted kernel found at full resolution (:mod:`deblurkit.kernel_aware.decision`).
+   still decline a trusted kernel found at full resolution (:mod:`deblurkit.kernel_aware.decision`),
+   and each kernel kept is fitted once more to the judge network's restoration of its
+   deconvolution (:func:`refitted_kernel`, :attr:`BlindParams.refit_side`).
 3. Hyper-Laplacian deconvolution at full resolution in blocks of at most ``block`` pixels,
    blended with linear ramps over the overlaps; the prior weight grows with the noise; then
    linear -> sRGB and clip to [0, 1]. Clipped highlights are deconvolved like the rest: keeping
@@ -52,6 +54,7 @@ from deblurkit.kernel_aware.estimation import (
     kernel_connectedness,
     kernel_extent,
     kernel_pause_share,
+    refit_kernel,
     region_agreement,
     textured_window,
 )
@@ -73,6 +76,7 @@ __all__ = [
     "kernel_support_at_scale",
     "kernel_trusted",
     "min_image_side",
+    "refitted_kernel",
     "trusting_every_kernel",
 ]
 
@@ -92,6 +96,12 @@ class BlindParams:
     judge_side: int = 384
     """Least side (px) of the tile's most textured window on which the learned decision
     deconvolves and runs the judge network; at least six kernel widths."""
+    refit_side: int | None = 512
+    """Where the pipeline is given a network (the judge of the learned decision), each kernel it
+    deconvolves is fitted once more to that network's restoration of the deconvolution
+    (:func:`refitted_kernel`), on the tile's most textured window of at least this side (px) and
+    six kernel widths: the estimator's L0 latent image pulls its kernels away from the truth, a
+    restoration closer to the sharp photo less. None: not refitted."""
     est_crop: int = 512
     """Side of the crop (per kernel tile and scale) on which the kernel is estimated, in pixels."""
     no_blur_support: float = 12.0
@@ -426,17 +436,12 @@ def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: fl
     if img.ndim == 2:
         img = img[..., None]
     side = max(p.judge_side, 6 * max(int(k.shape[0]) for k in kernels))
-    rows, cols = textured_window(_luminance(img), side, (img >= p.saturation).any(axis=2))
-    patch = img[rows, cols] / scale
+    patch = img[_textured_window(img, side, p)] / scale
     gray = _luminance(patch)
     weight = p.weight + p.noise_weight * sigma * sigma
 
     def features(k: np.ndarray) -> dict[str, float]:
-        deconvolved = hyper_laplacian_deconv(patch, k, weight=weight, alpha=p.alpha, shift=kernel_centroid_offset(k))
-        values = deconvolved * scale
-        shown = np.clip(linear_to_srgb(values) if space == "linear" else values, 0.0, 1.0).astype(np.float32)
-        if shown.shape[2] == 1:
-            shown = np.repeat(shown, 3, axis=2)
+        deconvolved, shown = _deconvolved_srgb(patch, k, weight, scale, space, p)
         judged = np.clip(np.asarray(network(shown), np.float64), 0.0, 1.0)
         mse = max(float(np.mean((judged - shown) ** 2)), 1e-12)
         return deconvolution_features(gray, k, _luminance(deconvolved), sigma, -10.0 * math.log10(mse))
@@ -455,6 +460,58 @@ def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: fl
 
 def _luminance(img: np.ndarray) -> np.ndarray:
     return luminance(img) if img.shape[2] == 3 else img[..., 0]
+
+
+def _textured_window(img: np.ndarray, side: int, p: BlindParams) -> tuple[slice, slice]:
+    """The ``side`` x ``side`` window of ``img`` ``(H, W, C)`` with the most texture away from clipped pixels."""
+    return textured_window(_luminance(img), side, (img >= p.saturation).any(axis=2))
+
+
+def _deconvolved_srgb(patch: np.ndarray, kernel: np.ndarray, weight: float, scale: float, space: ColorSpace,
+                      p: BlindParams) -> tuple[np.ndarray, np.ndarray]:
+    """``patch`` ``(H, W, C)`` (at the working scale, in ``space``) deconvolved as the pipeline does:
+    as it is, and as the sRGB float32 ``(H, W, 3)`` in [0, 1] a network reads."""
+    deconvolved = hyper_laplacian_deconv(patch, kernel, weight=weight, alpha=p.alpha,
+                                         shift=kernel_centroid_offset(kernel))
+    values = deconvolved * scale
+    shown = np.clip(linear_to_srgb(values) if space == "linear" else values, 0.0, 1.0).astype(np.float32)
+    if shown.shape[2] == 1:
+        shown = np.repeat(shown, 3, axis=2)
+    return deconvolved, shown
+
+
+def refitted_kernel(image: np.ndarray, kernel: np.ndarray, *, scale: float, sigma: float, network: Network,
+                    space: ColorSpace = "linear", params: BlindParams | None = None) -> np.ndarray:
+    """``kernel`` fitted once more to ``network``'s restoration of the deconvolution with it.
+
+    On the tile's most textured window of side ``max(params.refit_side, 6 * kernel width)`` (away
+    from clipped pixels), deconvolved as the pipeline deconvolves and restored by ``network``, the
+    kernel step (:func:`~deblurkit.kernel_aware.estimation.refit_kernel`) maps the restoration's
+    luminance to the blurry window's.
+
+    Args:
+        image: the tile ``(H, W, C)`` (C = 1 or 3), in the space the kernel convolves (``space``:
+            linear light, or the sRGB-encoded values), not normalised.
+        kernel: ``(k, k)`` kernel summing to 1.
+        scale: the working brightness scale (:attr:`TileKernels.scale`).
+        sigma: the noise standard deviation at that scale.
+        network: sRGB float32 ``(H, W, 3)`` in [0, 1] -> its restoration
+            (:data:`deblurkit.kernel_aware.decision.Network`).
+        space: see ``image``.
+        params: the deconvolution's settings and ``refit_side`` (:class:`BlindParams`; default its defaults).
+
+    Returns:
+        kernel ``(k + 8, k + 8)`` float32, summing to 1, centred.
+    """
+    p = params or BlindParams()
+    img = np.asarray(image, np.float32)
+    if img.ndim == 2:
+        img = img[..., None]
+    patch = img[_textured_window(img, max(p.refit_side or 0, 6 * int(kernel.shape[0])), p)] / scale
+    _, shown = _deconvolved_srgb(patch, kernel, p.weight + p.noise_weight * sigma * sigma, scale, space, p)
+    restored = np.clip(np.asarray(network(shown), np.float32), 0.0, 1.0)
+    latent = luminance(srgb_to_linear(restored) if space == "linear" else restored) / scale
+    return refit_kernel(latent, _luminance(patch), kernel)
 
 
 def _judged(prep: _Prepared, tile: tuple[int, int], kernel: np.ndarray, scores: dict[str, float], sigma: float,
@@ -589,7 +646,24 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None], *, min_
         if learned and blurred[i, j] and sc["scale"] <= 1.0 and sc["scale"] > min_scale:
             # In the common window, as in training: the features read the window's size.
             blurred[i, j] = _judged(prep, (i, j), kernels[i, j], sc, sigma, p, network)
+    if network is not None and p.refit_side is not None and blurred.any():
+        kernels = _refitted(prep, kernels, blurred, sigma, p, network)
     return kernels, blurred, sigma, scores
+
+
+def _refitted(prep: _Prepared, kernels: np.ndarray, blurred: np.ndarray, sigma: float, p: BlindParams,
+              network: Network) -> np.ndarray:
+    """``kernels`` ``(ny, nx, k, k)`` with each deconvolved tile's kernel refitted on its tile
+    (:func:`refitted_kernel`), all padded to one common size."""
+    found = {(i, j): refitted_kernel(prep.lin[a:b, c:d], kernels[i, j], scale=prep.scale, sigma=sigma,
+                                     network=network, space=prep.space, params=p)
+             for i, (a, b) in enumerate(prep.ys) for j, (c, d) in enumerate(prep.xs) if blurred[i, j]}
+    size = max(k.shape[0] for k in found.values())
+    out = np.zeros((*kernels.shape[:2], size, size), np.float32)
+    for i in range(kernels.shape[0]):
+        for j in range(kernels.shape[1]):
+            out[i, j] = _pad_kernel(found.get((i, j), kernels[i, j]), size)
+    return out
 
 
 def _workers(requested: int, jobs: int) -> int:
@@ -699,7 +773,8 @@ def deblur_image_and_kernels(
             in the same space.
         params: tuning (:class:`BlindParams`).
         network: the judge network of the learned decision (needed where ``params.decision`` is
-            ``"learned"``; :data:`deblurkit.kernel_aware.decision.Network`).
+            ``"learned"``; :data:`deblurkit.kernel_aware.decision.Network`); given, it also refits
+            the kernels deconvolved (:attr:`BlindParams.refit_side`).
 
     Returns:
         :class:`DeblurResult` (image in the input's shape and space).
