@@ -246,3 +246,29 @@ def test_a_deconvolved_kernel_is_refitted_to_the_network_restoration(case, monke
     pad = (size - wide.shape[0]) // 2
     np.testing.assert_array_equal(kernels["off"], np.pad(wide, pad))
     np.testing.assert_array_equal(kernels["checks"], np.pad(wide, pad))
+
+
+def test_a_tile_that_borrows_the_global_kernel_keeps_it_unrefitted(case, monkeypatch):
+    """A texture-poor tile borrows the whole photo's kernel; it has too little texture to refit it
+    on, so its kernel stays as estimated while the textured tile's is refitted."""
+    from scipy.ndimage import gaussian_filter
+
+    from deblurkit.kernel_aware import blind
+    from deblurkit.kernel_aware.estimation import KernelEstimate
+
+    _, blur, kernel = case
+    wide = gaussian_filter(kernel, 1.5).astype(np.float32)
+    wide /= wide.sum()
+    monkeypatch.setattr(blind, "estimate_kernel_auto", lambda *a, **k: KernelEstimate(wide, 1.0, 0.9, 0.0, 0.9))
+    trees = decision.GainTrees.from_dict({"baseline": 0.0, "columns": ["a"], "trees": [_stump(0, 0.5, 0.0, 1.0)]})
+    monkeypatch.setattr(blind, "load_decision", lambda: trees)
+    monkeypatch.setattr(blind, "candidate_rows", lambda features, delta: np.array([[1.0], [0.0]]))  # deblur
+    flat = np.full_like(blur, float(blur.mean()))
+    image = np.repeat(np.concatenate([blur, flat], axis=1)[..., None], 3, axis=2)  # textured | flat
+    result = deblur_image_and_kernels(image, tiles=(1, 2), input_space="linear", network=lambda x: x,
+                                      params=BlindParams(decision="learned", kernel_bridge=None))
+    assert result.blurred.all()
+    size = result.kernels.shape[-1]
+    pad = (size - wide.shape[0]) // 2
+    np.testing.assert_array_equal(result.kernels[0, 1], np.pad(wide, pad))  # borrowed, as estimated
+    assert not np.array_equal(result.kernels[0, 0], np.pad(wide, pad))  # refitted on its own tile

@@ -646,18 +646,22 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None], *, min_
         if learned and blurred[i, j] and sc["scale"] <= 1.0 and sc["scale"] > min_scale:
             # In the common window, as in training: the features read the window's size.
             blurred[i, j] = _judged(prep, (i, j), kernels[i, j], sc, sigma, p, network)
-    if network is not None and p.refit_side is not None and blurred.any():
-        kernels = _refitted(prep, kernels, blurred, sigma, p, network)
+    # A tile that borrowed the global kernel has too little texture to refit it on.
+    own = np.zeros_like(blurred)
+    for i, j in textured:
+        own[i, j] = True
+    if network is not None and p.refit_side is not None and (blurred & own).any():
+        kernels = _refitted(prep, kernels, blurred & own, sigma, p, network)
     return kernels, blurred, sigma, scores
 
 
-def _refitted(prep: _Prepared, kernels: np.ndarray, blurred: np.ndarray, sigma: float, p: BlindParams,
+def _refitted(prep: _Prepared, kernels: np.ndarray, refit: np.ndarray, sigma: float, p: BlindParams,
               network: Network) -> np.ndarray:
-    """``kernels`` ``(ny, nx, k, k)`` with each deconvolved tile's kernel refitted on its tile
-    (:func:`refitted_kernel`), all padded to one common size."""
+    """``kernels`` ``(ny, nx, k, k)`` with the kernel of each tile flagged in ``refit`` refitted on
+    that tile (:func:`refitted_kernel`), all padded to one common size."""
     found = {(i, j): refitted_kernel(prep.lin[a:b, c:d], kernels[i, j], scale=prep.scale, sigma=sigma,
                                      network=network, space=prep.space, params=p)
-             for i, (a, b) in enumerate(prep.ys) for j, (c, d) in enumerate(prep.xs) if blurred[i, j]}
+             for i, (a, b) in enumerate(prep.ys) for j, (c, d) in enumerate(prep.xs) if refit[i, j]}
     size = max(k.shape[0] for k in found.values())
     out = np.zeros((*kernels.shape[:2], size, size), np.float32)
     for i in range(kernels.shape[0]):
