@@ -189,6 +189,11 @@ class BlindParams:
     """Threads for the kernel estimates, the learned decision's candidates and the deconvolution
     blocks (0: one per CPU core). The result does not depend on it."""
 
+    def prior_weight(self, sigma: float) -> float:
+        """The deconvolution's prior weight for noise ``sigma`` (at the working brightness scale):
+        ``weight + noise_weight * sigma^2``."""
+        return self.weight + self.noise_weight * sigma * sigma
+
 
 @dataclass
 class DeblurResult:
@@ -438,10 +443,9 @@ def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: fl
     side = max(p.judge_side, 6 * max(int(k.shape[0]) for k in kernels))
     patch = img[_textured_window(img, side, p)] / scale
     gray = _luminance(patch)
-    weight = p.weight + p.noise_weight * sigma * sigma
 
     def features(k: np.ndarray) -> dict[str, float]:
-        deconvolved, shown = _deconvolved_srgb(patch, k, weight, scale, space, p)
+        deconvolved, shown = _deconvolved_srgb(patch, k, sigma, scale, space, p)
         judged = np.clip(np.asarray(network(shown), np.float64), 0.0, 1.0)
         mse = max(float(np.mean((judged - shown) ** 2)), 1e-12)
         return deconvolution_features(gray, k, _luminance(deconvolved), sigma, -10.0 * math.log10(mse))
@@ -467,11 +471,11 @@ def _textured_window(img: np.ndarray, side: int, p: BlindParams) -> tuple[slice,
     return textured_window(_luminance(img), side, (img >= p.saturation).any(axis=2))
 
 
-def _deconvolved_srgb(patch: np.ndarray, kernel: np.ndarray, weight: float, scale: float, space: ColorSpace,
+def _deconvolved_srgb(patch: np.ndarray, kernel: np.ndarray, sigma: float, scale: float, space: ColorSpace,
                       p: BlindParams) -> tuple[np.ndarray, np.ndarray]:
-    """``patch`` ``(H, W, C)`` (at the working scale, in ``space``) deconvolved as the pipeline does:
-    as it is, and as the sRGB float32 ``(H, W, 3)`` in [0, 1] a network reads."""
-    deconvolved = hyper_laplacian_deconv(patch, kernel, weight=weight, alpha=p.alpha,
+    """``patch`` ``(H, W, C)`` (at the working scale, in ``space``, noise ``sigma``) deconvolved as the
+    pipeline does: as it is, and as the sRGB float32 ``(H, W, 3)`` in [0, 1] a network reads."""
+    deconvolved = hyper_laplacian_deconv(patch, kernel, weight=p.prior_weight(sigma), alpha=p.alpha,
                                          shift=kernel_centroid_offset(kernel))
     values = deconvolved * scale
     shown = np.clip(linear_to_srgb(values) if space == "linear" else values, 0.0, 1.0).astype(np.float32)
@@ -508,7 +512,7 @@ def refitted_kernel(image: np.ndarray, kernel: np.ndarray, *, scale: float, sigm
     if img.ndim == 2:
         img = img[..., None]
     patch = img[_textured_window(img, max(p.refit_side or 0, 6 * int(kernel.shape[0])), p)] / scale
-    _, shown = _deconvolved_srgb(patch, kernel, p.weight + p.noise_weight * sigma * sigma, scale, space, p)
+    _, shown = _deconvolved_srgb(patch, kernel, sigma, scale, space, p)
     restored = np.clip(np.asarray(network(shown), np.float32), 0.0, 1.0)
     latent = luminance(srgb_to_linear(restored) if space == "linear" else restored) / scale
     return refit_kernel(latent, _luminance(patch), kernel)
@@ -805,7 +809,7 @@ def deblur_image_and_kernels(
         kernels[:] = delta
         return DeblurResult(out, kernels, blurred, sigma, resolved)
 
-    weight = p.weight + p.noise_weight * sigma * sigma
+    weight = p.prior_weight(sigma)
     cells, tile_of = [], []  # deconvolution blocks of at most p.block pixels, tile by tile
     for i, (a, b) in enumerate(ys):
         for j, (c, d) in enumerate(xs):
@@ -884,6 +888,5 @@ def deconvolve_with_kernel(linear: np.ndarray, kernel: np.ndarray, params: Blind
     gray = luminance(linear)
     scale = working_scale(gray)
     sigma = estimate_noise_sigma(gray / scale)
-    weight = p.weight + p.noise_weight * sigma * sigma
-    return hyper_laplacian_deconv(linear / scale, kernel, weight=weight, alpha=p.alpha,
+    return hyper_laplacian_deconv(linear / scale, kernel, weight=p.prior_weight(sigma), alpha=p.alpha,
                                   shift=kernel_centroid_offset(kernel)) * scale
