@@ -250,6 +250,22 @@ def test_concurrent_tiles_only_for_small_networks_on_onnx(monkeypatch):
         load_restorer("nafnet-w16", tile_workers=0)
 
 
+def test_automatic_tiles_are_larger_for_small_networks_on_onnx(monkeypatch):
+    """Above AUTO_TILE_AREA pixels a small network on ONNX Runtime runs in AUTO_TILE_NARROW-px
+    tiles, a wide one (or torch) in AUTO_TILE-px tiles; smaller photos are not tiled, and an
+    explicit tile size is kept."""
+    pytest.importorskip("onnxruntime")
+    from deblurkit.infer import restorers
+
+    small = load_restorer("nafnet-w16", backend="onnx", threads=2)
+    assert small._tile_for(3000, 4000) == restorers.AUTO_TILE_NARROW > restorers.AUTO_TILE
+    assert small._tile_for(1000, 1000) is None  # up to 1 MP: one window
+    assert load_restorer("nafnet-w16", backend="torch", threads=2)._tile_for(3000, 4000) == restorers.AUTO_TILE
+    assert load_restorer("nafnet-w16", backend="onnx", tile=256)._tile_for(3000, 4000) == 256
+    monkeypatch.setattr(restorers, "CONCURRENT_TILES_MAX_PARAMS", 1000)  # as if it were a wide network
+    assert load_restorer("nafnet-w16", backend="onnx", threads=2)._tile_for(3000, 4000) == restorers.AUTO_TILE
+
+
 def _fake_blind(monkeypatch, calls):
     from deblurkit.kernel_aware.blind import BlindParams
 
