@@ -22,12 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def psnr(a, b) -> float:
-    import numpy as np
-
-    return float(10.0 * np.log10(1.0 / max(float(np.mean((np.asarray(a) - np.asarray(b)) ** 2)), 1e-20)))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="nafnet-w16")
@@ -41,8 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     import numpy as np
 
+    from deblurkit.eval.metrics import psnr as psnr_range
     from deblurkit.infer import load_restorer
     from deblurkit.io import load_image_rgb
+
+    def psnr(a: np.ndarray, b: np.ndarray) -> float:
+        return psnr_range(a, b, data_range=1.0)
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     files = sorted(p for p in Path(args.photo_dir).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))

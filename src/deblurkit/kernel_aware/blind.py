@@ -410,6 +410,16 @@ def _pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def _stacked(by_tile: dict[tuple[int, int], np.ndarray], shape: tuple[int, int], least: int = 0) -> np.ndarray:
+    """The kernel of every tile of a ``shape`` grid as one ``(ny, nx, k, k)`` float32 array, each
+    centred in the largest kernel's window (at least ``least``)."""
+    size = max(least, *(k.shape[0] for k in by_tile.values()))
+    out = np.zeros((*shape, size, size), np.float32)
+    for (i, j), k in by_tile.items():
+        out[i, j] = _pad_kernel(k, size)
+    return out
+
+
 def decision_features(image: np.ndarray, kernels: list[np.ndarray], *, scale: float, sigma: float,
                       network: Network, space: ColorSpace = "linear", params: BlindParams | None = None
                       ) -> tuple[list[dict[str, float]], dict[str, float]]:
@@ -637,12 +647,10 @@ def _estimate(prep: _Prepared, p: BlindParams, tick: Callable[[], None], *, min_
             if (i, j) not in chosen:
                 chosen[(i, j)] = results[-1]  # the whole image's kernel
                 tick()  # a borrowed kernel counts as one step of progress too
-    size = max(kernel_size, *(k.shape[0] for k, _ in chosen.values()))
-    kernels = np.zeros((ny, nx, size, size), dtype=np.float32)
+    kernels = _stacked({tile: k for tile, (k, _) in chosen.items()}, (ny, nx), kernel_size)
     blurred = np.zeros((ny, nx), dtype=bool)
     scores = [[dict(chosen[(i, j)][1]) for j in range(nx)] for i in range(ny)]  # a borrowed kernel's own copy
-    for (i, j), (k, _) in chosen.items():
-        kernels[i, j] = _pad_kernel(k, size)
+    for i, j in chosen:
         sc = scores[i][j]
         blurred[i, j] = _deconvolved(sc, p)
         # The learned decision may still decline a kernel the checks trust, where it was found at
@@ -663,15 +671,10 @@ def _refitted(prep: _Prepared, kernels: np.ndarray, refit: np.ndarray, sigma: fl
               network: Network) -> np.ndarray:
     """``kernels`` ``(ny, nx, k, k)`` with the kernel of each tile flagged in ``refit`` refitted on
     that tile (:func:`refitted_kernel`), all padded to one common size."""
-    found = {(i, j): refitted_kernel(prep.lin[a:b, c:d], kernels[i, j], scale=prep.scale, sigma=sigma,
-                                     network=network, space=prep.space, params=p)
-             for i, (a, b) in enumerate(prep.ys) for j, (c, d) in enumerate(prep.xs) if refit[i, j]}
-    size = max(k.shape[0] for k in found.values())
-    out = np.zeros((*kernels.shape[:2], size, size), np.float32)
-    for i in range(kernels.shape[0]):
-        for j in range(kernels.shape[1]):
-            out[i, j] = _pad_kernel(found.get((i, j), kernels[i, j]), size)
-    return out
+    return _stacked({(i, j): refitted_kernel(prep.lin[a:b, c:d], kernels[i, j], scale=prep.scale, sigma=sigma,
+                                             network=network, space=prep.space, params=p)
+                     if refit[i, j] else kernels[i, j]
+                     for i, (a, b) in enumerate(prep.ys) for j, (c, d) in enumerate(prep.xs)}, kernels.shape[:2])
 
 
 def _workers(requested: int, jobs: int) -> int:

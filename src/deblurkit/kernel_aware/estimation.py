@@ -241,8 +241,14 @@ def update_kernel(blurry: np.ndarray, kernel: np.ndarray, lam: float, *, gamma: 
     Returns:
         kernel ``(k, k)`` float64, non-negative, summing to 1 (not re-centred).
     """
-    x = l0_latent(blurry, kernel, lam)
-    lx, ly = forward_gradients(x)
+    return _kernel_from_latent(l0_latent(blurry, kernel, lam), blurry, kernel, gamma=gamma, threshold=threshold,
+                               select_edges=select_edges, bridge_floor=bridge_floor)
+
+
+def _kernel_from_latent(latent: np.ndarray, blurry: np.ndarray, kernel: np.ndarray, *, gamma: float,
+                        threshold: float, select_edges: bool = True, bridge_floor: float | None = None) -> np.ndarray:
+    """The kernel half of :func:`update_kernel` for a given latent image: ``(k, k)`` float64."""
+    lx, ly = forward_gradients(latent)
     if select_edges:
         # The strong edges of every orientation. The selection keeps a fixed count per
         # orientation; lowering its threshold over the iterations as Cho & Lee do let weak,
@@ -276,11 +282,9 @@ def refit_kernel(latent: np.ndarray, blurry: np.ndarray, kernel: np.ndarray, *, 
         kernel ``(k + 2 * margin, k + 2 * margin)`` float32, non-negative, summing to 1, centroid on
         the centre pixel (to a whole pixel).
     """
-    k0 = np.pad(np.asarray(kernel, np.float64), margin)
-    lx, ly = forward_gradients(np.asarray(latent, np.float32))
-    lx, ly = select_edges_by_orientation(lx, ly, k0.shape[0])
-    k = kernel_least_squares(lx, ly, np.asarray(blurry, np.float32), k0.shape[0], gamma, k0)
-    return center_kernel(clean_kernel(k, rel_threshold=threshold)).astype(np.float32)
+    k = _kernel_from_latent(np.asarray(latent, np.float32), np.asarray(blurry, np.float32),
+                            np.pad(np.asarray(kernel, np.float64), margin), gamma=gamma, threshold=threshold)
+    return center_kernel(k).astype(np.float32)
 
 
 def clean_kernel(kernel: np.ndarray, *, component_mass: float = 0.1, rel_threshold: float = 0.0,
